@@ -1,0 +1,1 @@
+"""The Strawberry schema: types, roots, context and limits. Fields delegate to `resolvers/`."""

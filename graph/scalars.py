@@ -1,0 +1,57 @@
+"""Scalars: `Decimal` is exact both ways (plain digits out, no floats or NaN in)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import NewType
+
+import strawberry
+from strawberry.types.scalar import ScalarDefinition
+
+MAX_DIGITS = 28
+
+
+def serialize_decimal(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def parse_decimal(value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"Decimal must be a string or number, got {value!r}")
+    try:
+        result = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal number") from None
+    if not result.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    if len(result.as_tuple().digits) > MAX_DIGITS:
+        raise ValueError(f"{value!r} has more than {MAX_DIGITS} digits")
+    return result
+
+
+DECIMAL: ScalarDefinition = strawberry.scalar(
+    name="Decimal",
+    description='An exact decimal number, written as a string: "123.45".',
+    serialize=serialize_decimal,
+    parse_value=parse_decimal,
+)
+
+# Sequence numbers outgrow GraphQL's 32-bit Int; JSON numbers stay exact up to 2^53.
+BigInt = NewType("BigInt", int)
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def parse_big_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_SAFE_INTEGER:
+        raise ValueError(f"BigInt must be a whole number within ±2^53, got {value!r}")
+    return value
+
+
+BIG_INT: ScalarDefinition = strawberry.scalar(
+    name="BigInt",
+    description="A whole number beyond 32 bits, exact up to 2^53 (JavaScript's safe range).",
+    serialize=int,
+    parse_value=parse_big_int,
+)
+
+SCALARS: dict[object, ScalarDefinition] = {Decimal: DECIMAL, BigInt: BIG_INT}

@@ -1,0 +1,1 @@
+"""GraphQL object types, each mapped explicitly from the internal shapes."""

@@ -1,0 +1,72 @@
+"""`python -m models.migrate`: wait for PostgreSQL, apply migrations, load instruments.
+
+What a deployment runs before starting the API (the template's prestart step).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from tenacity import before_sleep_log, retry, stop_after_delay, wait_exponential
+
+from models.db import make_engine, make_session_factory, ping, session_scope
+from models.instrument_file import read_instrument_file
+from resolvers.instruments import upsert_instruments
+from settings import Settings, load_settings
+
+log = logging.getLogger("migrate")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def upgrade(database_url: str) -> None:
+    """Alembic's env.py runs its own event loop, so this is called outside any loop."""
+    command.upgrade(alembic_config(database_url), "head")
+
+
+@retry(
+    stop=stop_after_delay(60),
+    wait=wait_exponential(max=5),
+    before_sleep=before_sleep_log(log, logging.WARNING),
+    reraise=True,
+)
+async def wait_for_database(settings: Settings) -> None:
+    engine = make_engine(settings)
+    try:
+        await ping(engine)
+    finally:
+        await engine.dispose()
+
+
+async def load_instruments(settings: Settings) -> int:
+    rows = read_instrument_file(settings.instruments_file)
+    engine = make_engine(settings)
+    try:
+        async with session_scope(make_session_factory(engine)) as session:
+            return await upsert_instruments(session, rows)
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    settings = load_settings()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    asyncio.run(wait_for_database(settings))
+    if not settings.uses_sqlite:
+        upgrade(settings.database_url)
+    count = asyncio.run(load_instruments(settings))
+    log.info("database ready; %d instruments loaded from %s", count, settings.instruments_file)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Every SQLModel table, in one place.
+
+Money, prices and quantities are `Exact` (NUMERIC on PostgreSQL); timestamps are UTC-aware.
+Enumerations are stored as short strings so a new value needs no migration of a type.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import Exact, UTCDateTime, utcnow
+
+# Stable constraint names, so Alembic can compare and drop them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _exact(*, nullable: bool = False, default: Decimal | None = None) -> Decimal:
+    return Field(default=default, sa_column=Column(Exact(), nullable=nullable))  # type: ignore[no-any-return]
+
+
+def _time(*, nullable: bool = False, index: bool = False) -> datetime:
+    return Field(  # type: ignore[no-any-return]
+        default_factory=utcnow if not nullable else lambda: None,
+        sa_column=Column(UTCDateTime(), nullable=nullable, index=index),
+    )
+
+
+def _fk(target: str, *, index: bool = True) -> int:
+    return Field(  # type: ignore[no-any-return]
+        sa_column=Column(ForeignKey(target, ondelete="CASCADE"), nullable=False, index=index)
+    )
+
+
+class OrderSide(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+
+
+class OrderStatus(StrEnum):
+    OPEN = "OPEN"
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+
+
+class AlertCondition(StrEnum):
+    ABOVE = "ABOVE"
+    BELOW = "BELOW"
+
+
+class NotificationKind(StrEnum):
+    PRICE_ALERT = "PRICE_ALERT"
+    ORDER_FILLED = "ORDER_FILLED"
+    ORDER_CANCELLED = "ORDER_CANCELLED"
+
+
+class Instrument(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    symbol: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
+    name: str = Field(max_length=200)
+    exchange: str = Field(max_length=16, index=True)
+    sector: str = Field(max_length=64, index=True)
+    isin: str | None = Field(default=None, max_length=12)
+    currency: str = Field(max_length=3)
+    lot_size: Decimal = _exact()
+    tick_size: Decimal = _exact()
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(254), nullable=False, unique=True))
+    password_hash: str = Field(max_length=255)
+    is_admin: bool = False
+    cash: Decimal = _exact()
+    created_at: datetime = _time()
+
+
+class Watchlist(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _fk("users.id")
+    name: str = Field(max_length=100)
+    created_at: datetime = _time()
+
+
+class WatchlistItem(SQLModel, table=True):
+    __tablename__ = "watchlist_item"
+    __table_args__ = (UniqueConstraint("watchlist_id", "instrument_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    watchlist_id: int = _fk("watchlist.id")
+    instrument_id: int = _fk("instrument.id", index=False)
+    added_at: datetime = _time()
+
+
+class Order(SQLModel, table=True):
+    """A paper order. `reserved_cash` holds back the cash a resting BUY may need."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("user_id", "client_order_id"),
+        Index("ix_orders_open_by_instrument", "instrument_id", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _fk("users.id")
+    instrument_id: int = _fk("instrument.id", index=False)
+    side: OrderSide = Field(sa_column=Column(String(8), nullable=False))
+    type: OrderType = Field(sa_column=Column(String(8), nullable=False))
+    status: OrderStatus = Field(sa_column=Column(String(16), nullable=False))
+    quantity: Decimal = _exact()
+    limit_price: Decimal | None = _exact(nullable=True)
+    filled_quantity: Decimal = _exact(default=Decimal(0))
+    average_fill_price: Decimal | None = _exact(nullable=True)
+    reserved_cash: Decimal = _exact(default=Decimal(0))
+    client_order_id: str | None = Field(default=None, max_length=64)
+    reject_reason: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _time(index=True)
+    updated_at: datetime = _time()
+
+
+class Fill(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = _fk("orders.id")
+    user_id: int = _fk("users.id")
+    instrument_id: int = _fk("instrument.id", index=False)
+    side: OrderSide = Field(sa_column=Column(String(8), nullable=False))
+    quantity: Decimal = _exact()
+    price: Decimal = _exact()
+    created_at: datetime = _time()
+
+
+class Position(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("user_id", "instrument_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _fk("users.id")
+    instrument_id: int = _fk("instrument.id", index=False)
+    quantity: Decimal = _exact()
+    average_price: Decimal = _exact()
+    updated_at: datetime = _time()
+
+
+class PriceAlert(SQLModel, table=True):
+    __tablename__ = "price_alert"
+    __table_args__ = (Index("ix_price_alert_active", "instrument_id", "active"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _fk("users.id")
+    instrument_id: int = _fk("instrument.id", index=False)
+    condition: AlertCondition = Field(sa_column=Column(String(8), nullable=False))
+    threshold: Decimal = _exact()
+    active: bool = True
+    triggered_at: datetime | None = _time(nullable=True)
+    triggered_price: Decimal | None = _exact(nullable=True)
+    created_at: datetime = _time()
+
+
+class Notification(SQLModel, table=True):
+    __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _fk("users.id", index=False)
+    kind: NotificationKind = Field(sa_column=Column(String(32), nullable=False))
+    message: str = Field(max_length=500)
+    order_id: int | None = Field(default=None, foreign_key="orders.id", ondelete="SET NULL")
+    alert_id: int | None = Field(default=None, foreign_key="price_alert.id", ondelete="SET NULL")
+    created_at: datetime = _time(index=True)
+    read_at: datetime | None = _time(nullable=True)
+
+
+class Candle(SQLModel, table=True):
+    """One OHLCV bar; (symbol, interval, start) is its identity, so re-writing it is an upsert."""
+
+    symbol: str = Field(sa_column=Column(String(32), primary_key=True))
+    interval: str = Field(sa_column=Column(String(4), primary_key=True))
+    start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    open: Decimal = _exact()
+    high: Decimal = _exact()
+    low: Decimal = _exact()
+    close: Decimal = _exact()
+    volume: Decimal = _exact()
+    last_sequence: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

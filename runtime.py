@@ -1,0 +1,144 @@
+"""The resources one process owns (engine, cache, pub/sub, hub, tick log), opened and closed
+in one place so the API, the bridge and the feeds wire them the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models.db import (
+    SessionFactory,
+    create_tables,
+    make_engine,
+    make_session_factory,
+    session_scope,
+)
+from models.instrument_file import read_instrument_file
+from resolvers.instruments import count_instruments, upsert_instruments
+from settings import Settings
+from streaming.bridge import Bridge
+from streaming.cache import Cache, make_cache
+from streaming.feeds.simulator import SimulatedInstrument, Simulator
+from streaming.hub import Hub
+from streaming.log import TickLog, make_tick_log
+from streaming.pubsub import PubSub, make_pubsub
+from streaming.supervisor import Supervisor
+from streaming.tick import Tick
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    cache: Cache
+    pubsub: PubSub
+    hub: Hub
+    tick_log: TickLog
+    supervisor: Supervisor
+    bridge: Bridge | None = None
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    async with AsyncExitStack() as stack:
+        engine = make_engine(settings)
+        stack.push_async_callback(engine.dispose)
+        pubsub = make_pubsub(settings)  # one per process: it publishes and feeds the hub
+        runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            sessions=make_session_factory(engine),
+            cache=make_cache(settings),
+            pubsub=pubsub,
+            hub=Hub(pubsub),
+            tick_log=make_tick_log(settings),
+            supervisor=Supervisor(),
+        )
+        if settings.uses_sqlite:
+            await create_tables(engine)
+            await seed_instruments(runtime)
+        for closeable in (runtime.cache, runtime.pubsub):
+            await closeable.connect()
+            stack.push_async_callback(closeable.close)
+        stack.push_async_callback(runtime.tick_log.close)
+        await runtime.hub.start()
+        stack.push_async_callback(runtime.hub.stop)
+        stack.push_async_callback(runtime.supervisor.stop)
+        if settings.feed_in_process:
+            start_feed_and_bridge(runtime)
+        yield runtime
+
+
+async def seed_instruments(runtime: Runtime) -> None:
+    """Load the reference list when the database has no instruments yet."""
+    async with session_scope(runtime.sessions) as session:
+        if await count_instruments(session):
+            return
+        rows = read_instrument_file(runtime.settings.instruments_file)
+        await upsert_instruments(session, rows)
+        log.info("loaded %d instruments from %s", len(rows), runtime.settings.instruments_file)
+
+
+def make_simulator(settings: Settings) -> Simulator:
+    rows = read_instrument_file(settings.instruments_file)
+    instruments = [
+        SimulatedInstrument(r.symbol, r.tick_size, r.reference_price or r.tick_size * 10_000)
+        for r in rows
+    ]
+    return Simulator(
+        instruments,
+        ticks_per_second=settings.simulator_ticks_per_second,
+        seed=settings.simulator_seed,
+    )
+
+
+async def run_simulator(settings: Settings, tick_log: TickLog) -> None:
+    producer = tick_log.producer()
+    await producer.start()
+
+    async def send(tick: Tick) -> None:
+        await producer.send(tick.symbol.encode(), tick.to_json())
+
+    try:
+        await make_simulator(settings).run(send)
+    finally:
+        await producer.stop()
+
+
+def start_bridge(runtime: Runtime) -> Bridge:
+    bridge = Bridge(
+        tick_log=runtime.tick_log,
+        group=runtime.settings.kafka_bridge_group,
+        cache=runtime.cache,
+        pubsub=runtime.pubsub,
+    )
+    runtime.bridge = bridge
+    runtime.supervisor.start("bridge", bridge.run)
+    return bridge
+
+
+def start_simulator(runtime: Runtime) -> None:
+    runtime.supervisor.start("simulator", lambda: run_simulator(runtime.settings, runtime.tick_log))
+
+
+def start_feed_and_bridge(runtime: Runtime) -> None:
+    start_bridge(runtime)
+    start_simulator(runtime)
+
+
+async def run_until_stopped() -> None:
+    """Park a worker process until SIGINT or SIGTERM, so its `open_runtime` closes cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()

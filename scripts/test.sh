@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite on any machine: start the real services, sync the locked environment,
+# lint, type-check, then pytest (extra arguments go to pytest).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+UV="$(scripts/ensure-uv.sh)"
+
+scripts/services.sh up
+"$UV" sync --frozen --quiet
+echo "== ruff"
+"$UV" run --frozen ruff check .
+"$UV" run --frozen ruff format --check --quiet .
+echo "== mypy"
+"$UV" run --frozen mypy .
+echo "== pytest"
+"$UV" run --frozen pytest "$@"

@@ -1,0 +1,72 @@
+"""The FastAPI app: GraphQL at /graphql (HTTP and WebSocket), health at /healthz and /readyz.
+
+`python server.py` runs it with uvicorn on the configured host and port.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from strawberry.fastapi import GraphQLRouter
+
+from graph.context import get_context
+from graph.schema import make_schema
+from resolvers.health import check_backends
+from runtime import open_runtime
+from settings import Settings, load_settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_runtime(settings) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    app = FastAPI(title="Trado", lifespan=lifespan)
+    graphql = GraphQLRouter(
+        make_schema(settings),
+        context_getter=get_context,
+        connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_seconds),
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+    )
+    app.include_router(graphql, prefix="/graphql")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        backends = await check_backends(app.state.runtime)
+        ready = all(state == "ok" for state in backends.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "backends": backends},
+            status_code=200 if ready else 503,
+        )
+
+    return app
+
+
+def main() -> None:
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        ws_per_message_deflate=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

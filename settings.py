@@ -1,0 +1,139 @@
+"""Every setting of Trado, read from the environment and `.env` (the only reader of either).
+
+`example.env` lists each one with its default and meaning. A bad value stops start-up with one
+line naming the setting (see `load_settings`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent
+PositiveRate = Annotated[float, Field(gt=0, le=1_000_000)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    database_url: str = f"sqlite+aiosqlite:///{ROOT / '.data' / 'trado.db'}"
+    database_pool_size: int = Field(10, ge=1, le=200)
+    redis_url: str | None = None
+    redis_key_prefix: str = "trado:"
+    kafka_bootstrap_servers: str | None = None
+    kafka_ticks_topic: str = "ticks"
+    kafka_bridge_group: str = "trado-bridge"
+
+    run_feed_in_process: bool | None = None
+    simulator_ticks_per_second: PositiveRate = 200.0
+    simulator_seed: int | None = None
+    instruments_file: Path = ROOT / "data" / "instruments.csv"
+
+    jwt_secret: SecretStr | None = None
+    jwt_expire_minutes: int = Field(60 * 24, ge=1, le=60 * 24 * 30)
+    starting_cash: Decimal = Field(Decimal("100000"), ge=0, max_digits=20, decimal_places=4)
+
+    max_query_depth: int = Field(12, ge=1, le=100)
+    max_query_tokens: int = Field(2000, ge=10)
+    max_aliases: int = Field(30, ge=1)
+    max_page_size: int = Field(100, ge=1, le=1000)
+    max_request_bytes: int = Field(64 * 1024, ge=1024)
+    max_symbols_per_subscription: int = Field(100, ge=1)
+    max_subscriptions_per_connection: int = Field(50, ge=1)
+    connection_init_timeout_seconds: float = Field(10.0, gt=0, le=300)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme in ("postgres", "postgresql"):
+            return "postgresql+asyncpg" + value[len(scheme) :]
+        if scheme not in ("postgresql+asyncpg", "sqlite+aiosqlite"):
+            raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
+        if scheme == "postgresql+asyncpg" and not urlsplit(value).hostname:
+            raise ValueError("has no host")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError("must look like redis://host:port/db")
+        return value
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _kafka_servers(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server.strip()!r} is not host:port")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_a_secret(self) -> Settings:
+        if self.environment == "production" and self.jwt_secret is None:
+            raise ValueError("JWT_SECRET must be set when ENVIRONMENT=production")
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 characters")
+        return self
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def feed_in_process(self) -> bool:
+        """Embedded mode runs the simulator and bridge inside the API unless told otherwise."""
+        if self.run_feed_in_process is not None:
+            return self.run_feed_in_process
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def signing_key(self) -> str:
+        return self.jwt_secret.get_secret_value() if self.jwt_secret else _DEV_SECRET
+
+
+# Development without JWT_SECRET: tokens are signed with a per-process key (valid until restart).
+_DEV_SECRET = secrets.token_urlsafe(48)
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line per bad setting, named as it is written in the environment."""
+    lines = []
+    for item in error.errors():
+        name = "_".join(str(part) for part in item["loc"]).upper() or "settings"
+        lines.append(f"Invalid setting {name}: {item['msg']}")
+    return "\n".join(lines)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def load_settings() -> Settings:
+    """Settings for a command-line entry point: exit with a clear message when one is bad."""
+    try:
+        return get_settings()
+    except ValidationError as error:
+        print(describe_error(error), file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,32 @@
+"""A small key-value cache: latest quotes and the instrument cache.
+
+Two backends behind one protocol: memory (embedded mode) and Redis (full mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from settings import Settings
+
+
+class Cache(Protocol):
+    async def connect(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+    async def get(self, key: str) -> bytes | None: ...
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+    async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None: ...
+    async def set_many(self, items: dict[str, bytes]) -> None: ...
+    async def delete(self, *keys: str) -> None: ...
+
+
+def make_cache(settings: Settings) -> Cache:
+    if settings.redis_url:
+        from streaming.cache.redis import RedisCache
+
+        return RedisCache(settings.redis_url, prefix=settings.redis_key_prefix)
+    from streaming.cache.memory import MemoryCache
+
+    return MemoryCache()

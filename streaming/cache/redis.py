@@ -1,0 +1,54 @@
+"""The Redis cache of full mode: every key is namespaced by the configured prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+from redis.asyncio import Redis
+
+from streaming.redis_client import make_redis
+
+
+class RedisCache:
+    def __init__(self, url: str, *, prefix: str) -> None:
+        self._url = url
+        self._prefix = prefix
+        self._redis: Redis | None = None
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            raise RuntimeError("RedisCache.connect() was not called")
+        return self._redis
+
+    async def connect(self) -> None:
+        self._redis = make_redis(self._url)
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    async def get(self, key: str) -> bytes | None:
+        return cast(bytes | None, await self.redis.get(self._prefix + key))
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        values = await self.redis.mget([self._prefix + key for key in keys])
+        return cast(list[bytes | None], values)
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
+        await self.redis.set(self._prefix + key, value, ex=ttl_seconds)
+
+    async def set_many(self, items: dict[str, bytes]) -> None:
+        if items:
+            await self.redis.mset({self._prefix + key: value for key, value in items.items()})
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            await self.redis.delete(*(self._prefix + key for key in keys))

@@ -1,0 +1,52 @@
+"""The tick log between feeds and bridge: an in-process queue (embedded) or Kafka (full).
+
+Records are keyed by symbol so one symbol stays ordered in one partition. The consumer
+commits only when told to, after the bridge's writes (at-least-once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    key: bytes | None
+    value: bytes
+    partition: int
+    offset: int
+
+
+class LogProducer(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def send(self, key: bytes, value: bytes) -> None: ...
+
+
+class LogConsumer(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def get_batch(self, max_records: int, timeout_ms: int) -> list[LogRecord]: ...
+    async def commit(self) -> None: ...
+
+
+class TickLog(Protocol):
+    """Makes producers and consumers of one log; `ping` tells readiness."""
+
+    def producer(self) -> LogProducer: ...
+    def consumer(self, group: str) -> LogConsumer: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+def make_tick_log(settings: Settings) -> TickLog:
+    if settings.kafka_bootstrap_servers:
+        from streaming.log.kafka import KafkaTickLog
+
+        return KafkaTickLog(settings.kafka_bootstrap_servers, topic=settings.kafka_ticks_topic)
+    from streaming.log.memory import MemoryTickLog
+
+    return MemoryTickLog()

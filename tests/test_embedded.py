@@ -1,0 +1,65 @@
+"""Embedded mode end to end: SQLite, in-memory backends and the simulator, over real sockets."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+
+from tests.utils.graphql_ws import graphql_ws
+from tests.utils.server import RunningServer
+
+QUOTES = (
+    "subscription ($symbols: [String!]!) { quotes(symbols: $symbols) { symbol price sequence } }"
+)
+
+
+async def test_health_and_typename_over_http(embedded_server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=embedded_server.http) as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["backends"] == {
+            "database": "ok", "cache": "ok", "pubsub": "ok", "log": "ok"
+        }  # fmt: skip
+        response = await client.post("/graphql", json={"query": "{ __typename }"})
+        assert response.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_graphiql_is_served(embedded_server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=embedded_server.http) as client:
+        page = await client.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()
+
+
+async def test_subscription_streams_changing_prices(embedded_server: RunningServer) -> None:
+    async with graphql_ws(embedded_server.ws) as ws:
+        await ws.subscribe("1", QUOTES, {"symbols": ["AAPL", "msft"]})
+        quotes = [(await ws.next_payload())["data"]["quotes"] for _ in range(12)]
+    assert {q["symbol"] for q in quotes} == {"AAPL", "MSFT"}
+    for symbol in ("AAPL", "MSFT"):
+        sequences = [q["sequence"] for q in quotes if q["symbol"] == symbol]
+        assert sequences == sorted(set(sequences)), "each symbol's ticks arrive once, in order"
+    assert len({q["price"] for q in quotes}) > 1, "prices move"
+
+
+async def test_bad_symbols_get_a_clear_error(embedded_server: RunningServer) -> None:
+    async with graphql_ws(embedded_server.ws) as ws:
+        await ws.subscribe("1", QUOTES, {"symbols": ["not a symbol!"]})
+        message = await ws.receive()
+    assert message["type"] == "next"
+    assert "not a valid symbol" in message["payload"]["errors"][0]["message"]
+
+
+async def test_quote_query_reads_the_cache(embedded_server: RunningServer) -> None:
+    async with graphql_ws(embedded_server.ws) as ws:  # wait for the first tick of AAPL
+        await ws.subscribe("1", QUOTES, {"symbols": ["AAPL"]})
+        await ws.next_payload()
+    async with httpx.AsyncClient(base_url=embedded_server.http) as client:
+        response = await client.post(
+            "/graphql", json={"query": '{ quote(symbol: "AAPL") { symbol bid ask } }'}
+        )
+    quote = response.json()["data"]["quote"]
+    assert quote["symbol"] == "AAPL"
+    assert Decimal(quote["bid"]) < Decimal(quote["ask"])

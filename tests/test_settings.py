@@ -1,0 +1,82 @@
+"""Settings: defaults describe embedded mode; a bad value is refused with the setting's name."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from settings import ROOT, Settings, describe_error
+from tests.conftest import make_settings
+
+
+def error_text(**values: object) -> str:
+    with pytest.raises(ValidationError) as caught:
+        make_settings(**values)
+    return describe_error(caught.value)
+
+
+def test_defaults_are_embedded_mode() -> None:
+    settings = make_settings()
+    assert settings.uses_sqlite
+    assert settings.redis_url is None
+    assert settings.kafka_bootstrap_servers is None
+    assert settings.feed_in_process
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+
+
+def test_full_mode_runs_no_feed_by_default() -> None:
+    settings = make_settings(kafka_bootstrap_servers="127.0.0.1:9092")
+    assert not settings.feed_in_process
+
+
+def test_postgres_url_is_normalised_to_asyncpg() -> None:
+    settings = make_settings(database_url="postgresql://u:p@db:5432/trado")
+    assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/trado"
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"port": -3}, "Invalid setting PORT:"),
+        ({"port": "eighty"}, "Invalid setting PORT:"),
+        ({"database_url": "mysql://x/y"}, "Invalid setting DATABASE_URL:"),
+        ({"redis_url": "localhost:6379"}, "Invalid setting REDIS_URL:"),
+        ({"kafka_bootstrap_servers": "broker"}, "Invalid setting KAFKA_BOOTSTRAP_SERVERS:"),
+        ({"simulator_ticks_per_second": -1}, "Invalid setting SIMULATOR_TICKS_PER_SECOND:"),
+        ({"environment": "staging"}, "Invalid setting ENVIRONMENT:"),
+        ({"log_level": "LOUD"}, "Invalid setting LOG_LEVEL:"),
+        ({"starting_cash": "-5"}, "Invalid setting STARTING_CASH:"),
+        ({"environment": "production"}, "JWT_SECRET must be set"),
+        ({"jwt_secret": "short"}, "JWT_SECRET must be at least 32 characters"),
+    ],
+)
+def test_bad_setting_is_named(values: dict[str, object], expected: str) -> None:
+    assert expected in error_text(**values)
+
+
+def test_bad_setting_stops_the_server_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "server.py")],
+        env={"PORT": "not-a-port", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("Invalid setting PORT: Input should be a valid integer")
+
+
+def test_example_env_lists_every_setting() -> None:
+    listed = {
+        line.split("=", 1)[0].lstrip("# ").strip()
+        for line in (ROOT / "example.env").read_text().splitlines()
+        if "=" in line and line.lstrip("# ")[:1].isupper()
+    }
+    assert {name.upper() for name in Settings.model_fields} == listed

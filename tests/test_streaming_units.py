@@ -1,0 +1,130 @@
+"""Pure logic of the live side: tick parsing, the simulator, mailboxes and the bridge's dedup."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from streaming.bridge import Bridge
+from streaming.cache.memory import MemoryCache
+from streaming.errors import BadTick
+from streaming.feeds.simulator import SimulatedInstrument, Simulator
+from streaming.hub import Mailbox
+from streaming.log import LogRecord
+from streaming.log.memory import MemoryTickLog
+from streaming.pubsub.memory import MemoryPubSub
+from streaming.tick import Tick
+
+NOW = datetime(2026, 1, 2, 15, 30, tzinfo=UTC)
+
+
+def tick(symbol: str = "AAPL", sequence: int = 1, price: str = "100.25") -> Tick:
+    p = Decimal(price)
+    return Tick(
+        symbol, p, p - Decimal("0.01"), p + Decimal("0.01"), Decimal(10), sequence, NOW, NOW
+    )
+
+
+def test_tick_survives_its_wire_form_exactly() -> None:
+    original = tick(price="1234.56789012")
+    assert Tick.from_json(original.to_json()) == original
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"price": "abc"}, "bad price"),
+        ({"price": "NaN"}, "bad price"),
+        ({"price": "-1"}, "bad price"),
+        ({"price": True}, "bad price"),
+        ({"sequence": "7"}, "bad sequence"),
+        ({"symbol": ""}, "bad symbol"),
+        ({"exchange_ts": "2026-01-02T15:30:00"}, "no timezone"),
+        ({"bid": "200"}, "above ask"),
+    ],
+)
+def test_bad_ticks_are_refused_with_a_reason(change: dict[str, object], message: str) -> None:
+    data = orjson.loads(tick().to_json()) | change
+    with pytest.raises(BadTick, match=message):
+        Tick.from_dict(data)
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"[1]", b'{"symbol": "AAPL"}'])
+def test_malformed_messages_are_bad_ticks(raw: bytes) -> None:
+    with pytest.raises(BadTick):
+        Tick.from_json(raw)
+
+
+def test_simulator_moves_in_whole_ticks_with_rising_sequences() -> None:
+    instruments = [SimulatedInstrument("X", Decimal("0.05"), Decimal("100.00"))]
+    simulator = Simulator(instruments, ticks_per_second=10, seed=1)
+    ticks = [simulator.next_tick() for _ in range(500)]
+    for t in ticks:
+        assert t.price % Decimal("0.05") == 0
+        assert t.bid % Decimal("0.05") == 0
+        assert t.ask % Decimal("0.05") == 0
+        assert 0 < t.bid < t.ask
+    sequences = [t.sequence for t in ticks]
+    assert sequences == list(range(sequences[0], sequences[0] + 500))
+    assert len({t.price for t in ticks}) > 10
+
+
+def test_simulator_is_repeatable_with_a_seed() -> None:
+    def prices() -> list[Decimal]:
+        simulator = Simulator(
+            [SimulatedInstrument("X", Decimal("0.01"), Decimal("50"))], ticks_per_second=1, seed=3
+        )
+        return [simulator.next_tick().price for _ in range(50)]
+
+    assert prices() == prices()
+
+
+async def test_conflating_mailbox_keeps_the_latest_per_channel() -> None:
+    mailbox = Mailbox(conflate=True)
+    for n in range(1000):
+        mailbox.offer("a", str(n).encode())
+    mailbox.offer("b", b"only")
+    assert await mailbox.get() == ("a", b"999")
+    assert await mailbox.get() == ("b", b"only")
+    assert mailbox.dropped == 999
+
+
+async def test_queued_mailbox_is_bounded_and_drops_the_oldest() -> None:
+    mailbox = Mailbox(conflate=False, limit=3)
+    for n in range(5):
+        mailbox.offer("user:1", str(n).encode())
+    assert [(await mailbox.get())[1] for _ in range(3)] == [b"2", b"3", b"4"]
+    assert mailbox.dropped == 2
+
+
+async def test_mailbox_waits_for_a_message() -> None:
+    mailbox = Mailbox(conflate=True)
+    waiting = asyncio.create_task(mailbox.get())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    mailbox.offer("a", b"x")
+    assert await asyncio.wait_for(waiting, 1) == ("a", b"x")
+
+
+def record(value: bytes, offset: int = 0) -> LogRecord:
+    return LogRecord(b"k", value, 0, offset)
+
+
+async def test_bridge_drops_redelivered_and_bad_ticks() -> None:
+    cache, pubsub = MemoryCache(), MemoryPubSub()
+    await pubsub.subscribe("quote:AAPL")
+    bridge = Bridge(tick_log=MemoryTickLog(), group="g", cache=cache, pubsub=pubsub)
+    first = [record(tick(sequence=n).to_json(), n) for n in (1, 2, 3)]
+    assert [t.sequence for t in await bridge.process(first)] == [1, 2, 3]
+    again = [*first, record(b"garbage"), record(tick(sequence=4).to_json())]
+    assert [t.sequence for t in await bridge.process(again)] == [4]
+    assert (bridge.stats.ticks, bridge.stats.duplicates, bridge.stats.bad_ticks) == (4, 3, 1)
+    cached = await cache.get("quote:AAPL")
+    assert cached is not None
+    assert Tick.from_json(cached).sequence == 4
+    published = [Tick.from_json((await pubsub.next_message())[1]).sequence for _ in range(4)]
+    assert published == [1, 2, 3, 4]
