@@ -504,8 +504,8 @@ KAFKA_BOOTSTRAP_SERVERS=$HOST:$KAFKA_PORT
 ENV
   )
   mv -f "$ENV_FILE.tmp" "$ENV_FILE"
-  say "wrote ${ENV_FILE#"$REPO_ROOT"/}:"
-  cat "$ENV_FILE"
+  say "wrote ${ENV_FILE#"$REPO_ROOT"/} (password masked here):"
+  sed -E 's#(://[^:/@]+:)[^@]*@#\1***@#' "$ENV_FILE"
 }
 
 lock() {

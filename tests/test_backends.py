@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
+
+import pytest
 
 from settings import Settings
 from streaming.cache.redis import RedisCache
@@ -51,7 +54,9 @@ async def test_redis_cache_round_trip(full_settings: Settings) -> None:
         await cache.close()
 
 
-async def test_redis_pubsub_round_trip_through_the_hub(full_settings: Settings) -> None:
+async def test_redis_pubsub_round_trip_through_the_hub(
+    full_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
     assert full_settings.redis_url
     pubsub = RedisPubSub(full_settings.redis_url, prefix=full_settings.redis_key_prefix)
     publisher = RedisPubSub(full_settings.redis_url, prefix=full_settings.redis_key_prefix)
@@ -59,6 +64,7 @@ async def test_redis_pubsub_round_trip_through_the_hub(full_settings: Settings) 
     await publisher.connect()
     hub = Hub(pubsub)
     await hub.start()
+    await asyncio.sleep(0.3)  # the listener idles before the first subscriber arrives
     try:
         async with hub.subscribe(["quote:AAPL"], conflate=False) as mailbox:
             assert hub.channel_count == 1
@@ -69,6 +75,7 @@ async def test_redis_pubsub_round_trip_through_the_hub(full_settings: Settings) 
                 assert await mailbox.get() == ("quote:AAPL", b"one")
                 assert await mailbox.get() == ("quote:AAPL", b"two")
         assert hub.channel_count == 0, "the last subscriber leaving unsubscribes upstream"
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     finally:
         await hub.stop()
         await pubsub.close()

@@ -23,6 +23,7 @@ class RedisPubSub:
         self._redis: Redis | None = None
         self._pubsub: RedisPubSubConnection | None = None
         self._channels: set[str] = set()  # what we want subscribed, whatever the connection
+        self._wanted = asyncio.Event()  # set while `_channels` is not empty
 
     @property
     def redis(self) -> Redis:
@@ -54,9 +55,12 @@ class RedisPubSub:
             await self._connection().subscribe(self._prefix + channel)
         except (ConnectionError, TimeoutError):
             log.warning("Redis down while subscribing %s; will subscribe on reconnect", channel)
+        self._wanted.set()  # only now: the listener must not see a subscribe half-done
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
+        if not self._channels:
+            self._wanted.clear()
         try:
             await self._connection().unsubscribe(self._prefix + channel)
         except (ConnectionError, TimeoutError):
@@ -65,6 +69,12 @@ class RedisPubSub:
     async def next_message(self) -> tuple[str, bytes]:
         backoff = 0.1
         while True:
+            await self._wanted.wait()  # redis-py refuses to read before the first subscribe
+            if self._connection().connection is None:  # that subscribe failed: Redis was down
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                await self._resubscribe()
+                continue
             try:
                 message = await self._connection().get_message(timeout=1.0)
             except (ConnectionError, TimeoutError) as error:
@@ -78,8 +88,6 @@ class RedisPubSub:
                     await asyncio.sleep(backoff)  # a subscribe failed while Redis was down
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                     await self._resubscribe()
-                elif not self._channels:
-                    await asyncio.sleep(0.05)  # nothing subscribed: get_message returns at once
                 continue
             backoff = 0.1
             if message["type"] == "message":
