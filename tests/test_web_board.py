@@ -1,0 +1,182 @@
+"""The web client at `/`, used the way a person uses it: in real headless Chromium.
+
+Against the embedded server (SQLite, in-memory backends, the simulator ticking): the board
+shows live prices for a symbol the user adds and they move within seconds; the socket recovers
+by itself after a drop, and when the server goes away the board says it is offline, then
+recovers when the server is back. Screenshots land in test-artifacts/.
+
+Accounts, watchlists saved on the server, orders, positions and notifications join here once
+the API offers them: each is one more step built from the helpers below (`open_board`,
+`add_symbol`, `wait_for_price_change`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+from playwright.async_api import Page, expect
+
+from server import create_app
+from settings import Settings
+from tests.utils.browser import BrowserPage, browser_page
+from tests.utils.redis_server import free_port
+from tests.utils.server import RunningServer
+
+PRICE = re.compile(r"^\d{1,3}(,\d{3})*\.\d{2,6}$")
+SECONDS = 1000  # Playwright timeouts are in milliseconds
+
+
+async def open_board(page: Page, base_url: str) -> None:
+    await page.goto(base_url + "/")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
+
+
+async def add_symbol(page: Page, symbol: str) -> None:
+    await page.fill("#search", symbol)
+    await page.press("#search", "Enter")
+    await expect(page.locator(f'#board-body tr[data-symbol="{symbol}"]')).to_be_visible()
+
+
+async def wait_for_price(page: Page, symbol: str) -> str:
+    price = page.locator(f'#board-body tr[data-symbol="{symbol}"] .price')
+    await expect(price).to_have_text(PRICE, timeout=10 * SECONDS)
+    return await price.inner_text()
+
+
+async def wait_for_price_change(page: Page, symbol: str, seconds: float = 10) -> None:
+    """The row's price text and sequence both move: a new tick reached the page."""
+    row = page.locator(f'#board-body tr[data-symbol="{symbol}"]')
+    before = await row.locator(".price").inner_text()
+    sequence = await row.get_attribute("data-sequence")
+    await expect(row).not_to_have_attribute(
+        "data-sequence", sequence or "", timeout=seconds * SECONDS
+    )
+    await expect(row.locator(".price")).not_to_have_text(before, timeout=seconds * SECONDS)
+
+
+class RestartableServer:
+    """The embedded server on a fixed port, so it can stop and come back at the same address."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.http = f"http://127.0.0.1:{self.port}"
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        config = uvicorn.Config(
+            create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning",
+            lifespan="on", ws_per_message_deflate=False,
+        )  # fmt: skip
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        async with asyncio.timeout(30):
+            while not self._server.started:
+                if self._task.done():
+                    self._task.result()
+                    raise RuntimeError("server stopped during start-up")
+                await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await asyncio.wait_for(self._task, 30)
+        self._server = self._task = None
+
+
+@asynccontextmanager
+async def restartable_server(settings: Settings) -> AsyncIterator[RestartableServer]:
+    server = RestartableServer(settings)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def assert_no_script_errors(browser: BrowserPage) -> None:
+    assert browser.errors == [], f"the page's scripts failed: {browser.errors}"
+
+
+async def test_the_page_and_its_modules_are_served_beside_graphql(
+    embedded_server: RunningServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=embedded_server.http) as client:
+        page = await client.get("/")
+        script = await client.get("/app.js")
+        graphiql = await client.get("/graphql", headers={"accept": "text/html"})
+        health = await client.get("/healthz")
+    assert page.status_code == 200
+    assert '<script type="module" src="/app.js">' in page.text
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert "graphiql" in graphiql.text.lower()
+    assert health.json() == {"status": "ok"}
+
+
+async def test_board_shows_live_prices_for_an_added_symbol(
+    embedded_server: RunningServer, tmp_path: Path
+) -> None:
+    async with browser_page(tmp_path / "profile") as browser:
+        page = browser.page
+        await open_board(page, embedded_server.http)
+        await wait_for_price(page, "AAPL")  # a new visitor's default board is live at once
+        await add_symbol(page, "JPM")
+        await wait_for_price(page, "JPM")
+        await wait_for_price_change(page, "JPM")
+        await expect(page.locator("#board-body tr.selected")).to_have_attribute(
+            "data-symbol", "JPM"
+        )
+        await expect(page.locator("#chart-title")).to_have_text("JPM")
+        await page.wait_for_timeout(6 * SECONDS)  # a few bars on the chart for the screenshot
+        await browser.screenshot("board")
+        assert_no_script_errors(browser)
+
+
+async def test_socket_drop_recovers_and_prices_resume(
+    embedded_server: RunningServer, tmp_path: Path
+) -> None:
+    async with browser_page(tmp_path / "profile") as browser:
+        page = browser.page
+        await open_board(page, embedded_server.http)
+        await wait_for_price(page, "MSFT")
+        await page.evaluate("window.trado.dropSocket()")
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
+        log = await page.evaluate("window.trado.connectionLog")
+        assert log[-2:] == ["offline", "online"], log
+        await wait_for_price_change(page, "MSFT")  # re-subscribed on the new socket
+        assert_no_script_errors(browser)
+
+
+async def test_board_says_offline_while_the_server_is_down_and_recovers(
+    embedded_settings: Settings, tmp_path: Path
+) -> None:
+    async with (
+        restartable_server(embedded_settings) as server,
+        browser_page(tmp_path / "profile") as browser,
+    ):
+        page = browser.page
+        await open_board(page, server.http)
+        await wait_for_price(page, "NVDA")
+        await expect(page.locator("#offline-banner")).to_be_hidden()
+
+        await server.stop()
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "offline")
+        await expect(page.locator("#offline-banner")).to_be_visible()
+        await expect(page.locator("#connection-text")).to_have_text("Offline")
+        await browser.screenshot("board-offline")
+
+        await server.start()
+        await expect(page.locator("#connection")).to_have_attribute(
+            "data-state", "online", timeout=15 * SECONDS
+        )
+        await expect(page.locator("#offline-banner")).to_be_hidden()
+        await wait_for_price_change(page, "NVDA")
+        assert_no_script_errors(browser)
