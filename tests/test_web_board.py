@@ -60,6 +60,26 @@ async def wait_for_price_change(page: Page, symbol: str, seconds: float = 10) ->
     await expect(row.locator(".price")).not_to_have_text(before, timeout=seconds * SECONDS)
 
 
+async def wait_for_forming_bar_to_move(page: Page, seconds: float = 10) -> None:
+    """The chart's last bar changes (a new close, or a new bar) as ticks arrive."""
+    last_bar = "JSON.stringify(window.trado.chartBars().at(-1) ?? null)"
+    first = await page.evaluate(last_bar)
+    await page.wait_for_function(
+        f"(first) => {{ const now = {last_bar}; return now !== 'null' && now !== first; }}",
+        arg=first,
+        timeout=seconds * SECONDS,
+    )
+
+
+async def sign_up(page: Page, email: str, password: str) -> None:
+    """Register through the sign-in dialog (for the account steps, once the API has them)."""
+    await page.click("#sign-in")
+    await page.fill("#auth-email", email)
+    await page.fill("#auth-password", password)
+    await page.click("#auth-register")
+    await expect(page.locator("#account-email")).to_have_text(email)
+
+
 class RestartableServer:
     """The embedded server on a fixed port, so it can stop and come back at the same address."""
 
@@ -135,8 +155,20 @@ async def test_board_shows_live_prices_for_an_added_symbol(
             "data-symbol", "JPM"
         )
         await expect(page.locator("#chart-title")).to_have_text("JPM")
+        row = page.locator('#board-body tr[data-symbol="JPM"]')
+        await expect(row.locator(".change")).to_have_text(
+            re.compile(r"^([+-]\d[\d,]*\.\d+|0\.00+)$")
+        )
+        await expect(row.locator(".pct")).to_have_text(re.compile(r"^[+-]?\d+\.\d{2}%$"))
+        flashed = page.locator("#board-body .price.flash-up, #board-body .price.flash-down")
+        await expect(flashed.first).to_be_attached()
+        await wait_for_forming_bar_to_move(page)
         await page.wait_for_timeout(6 * SECONDS)  # a few bars on the chart for the screenshot
         await browser.screenshot("board")
+
+        await page.click("#ticket-submit")  # signed out: the ticket asks for an account
+        await expect(page.locator("#ticket-result")).to_have_text("Sign in to place orders.")
+        await expect(page.locator("#auth-dialog")).to_be_visible()
         assert_no_script_errors(browser)
 
 

@@ -634,5 +634,6 @@ window.trado = {
   dropSocket: () => socket.drop(),
   connectionState: () => socket.state,
   connectionLog,
+  chartBars: () => chart.bars.map((bar) => ({ ...bar })),
   state,
 };

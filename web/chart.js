@@ -101,9 +101,11 @@ export class CandleChart {
     }
 
     // candles
-    const slot = plotW / this.maxBars;
+    // at least 24 slots, so the first few bars are not slivers at the right edge
+    const slots = Math.max(24, bars.length);
+    const slot = plotW / slots;
     const body = Math.max(1, Math.floor(slot * 0.7));
-    const offset = this.maxBars - bars.length;
+    const offset = slots - bars.length;
     bars.forEach((bar, index) => {
       const cx = Math.round((offset + index + 0.5) * slot);
       const color = bar.close >= bar.open ? COLORS.up : COLORS.down;
