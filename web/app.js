@@ -33,7 +33,10 @@ const state = {
 // ---------------------------------------------------------------- helpers
 
 function describe(error) {
-  if (error instanceof GraphQLError && error.missingField) return "not on this server yet";
+  if (error instanceof GraphQLError && error.missingField) {
+    console.warn("the server's schema lacks what the page asked for:", error.message);
+    return "not on this server yet";
+  }
   return error.message || String(error);
 }
 
@@ -123,6 +126,7 @@ function onQuote(quote) {
       chart.upsert(state.localCandles.add(Number(quote.price), Date.now()));
     }
     updateEstimate();
+    updateAlertForm();
   }
   schedulePortfolio();
 }
@@ -303,7 +307,9 @@ function selectSymbol(symbol) {
   const quote = state.quotes.get(symbol);
   $("chart-price").textContent = quote ? format(quote.price, placesOf(quote.price)) : "";
   $("ticket-symbol").value = symbol;
+  $("alert-threshold").value = "";
   updateTicketButton();
+  updateAlertForm();
   state.stopChart?.();
   state.stopChart = null;
   state.localCandles = null;
@@ -410,12 +416,9 @@ $("ticket-form").addEventListener("submit", async (event) => {
       loadPortfolio();
     }
   } catch (error) {
-    showResult(
-      error instanceof GraphQLError && error.missingField
-        ? "Trading is not on this server yet."
-        : `Not sent: ${describe(error)}`,
-      "rejected",
-    );
+    const missing = error instanceof GraphQLError && error.missingField;
+    showResult(missing ? "Trading is not on this server yet." : `Not sent: ${describe(error)}`, "rejected");
+    if (missing) console.warn(error.message);
   } finally {
     $("ticket-submit").disabled = false;
   }
@@ -424,8 +427,9 @@ $("ticket-form").addEventListener("submit", async (event) => {
 function describeOrder(order) {
   const what = `${order.side === "BUY" ? "Buy" : "Sell"} ${format(order.quantity, 0)} ${order.instrument.symbol}`;
   const status = order.status.toLowerCase().replaceAll("_", " ");
-  const fill = order.averageFillPrice ? ` at ${format(order.averageFillPrice, placesOf(order.averageFillPrice))}` : "";
-  return `${what}: ${status}${fill}`;
+  const price = order.averageFillPrice || order.limitPrice;
+  const at = price ? ` at ${format(price, placesOf(price))}` : "";
+  return `${what}: ${status}${at}`;
 }
 
 // ---------------------------------------------------------------- portfolio
@@ -525,6 +529,38 @@ async function loadNotifications() {
   }
 }
 
+// ---------------------------------------------------------------- price alerts
+
+$("alert-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const result = $("alert-result");
+  if (!state.token) {
+    result.textContent = "Sign in to set alerts.";
+    result.className = "result info";
+    return;
+  }
+  const symbol = (state.selected || "").toUpperCase();
+  const threshold = $("alert-threshold").value.trim();
+  const condition = Q.ALERT_CONDITIONS[$("alert-condition").value];
+  try {
+    const data = await call(Q.CREATE_PRICE_ALERT, { symbol, condition, threshold });
+    const outcome = Q.readAlertResult(data.createPriceAlert);
+    result.textContent = outcome.ok
+      ? `Alert set: ${symbol} ${$("alert-condition").value} ${threshold}`
+      : `Alert refused: ${outcome.error}`;
+    result.className = `result ${outcome.ok ? "ok" : "rejected"}`;
+  } catch (error) {
+    result.textContent = `Alert not set: ${describe(error)}`;
+    result.className = "result rejected";
+  }
+});
+
+function updateAlertForm() {
+  $("alert-symbol").textContent = state.selected || "—";
+  const quote = state.quotes.get(state.selected);
+  if (quote && !$("alert-threshold").value) $("alert-threshold").placeholder = quote.price;
+}
+
 // ---------------------------------------------------------------- account
 
 function openAuth() {
@@ -536,6 +572,16 @@ function openAuth() {
 $("sign-in").addEventListener("click", openAuth);
 $("auth-cancel").addEventListener("click", () => $("auth-dialog").close());
 $("sign-out").addEventListener("click", () => signOut());
+$("copy-token").addEventListener("click", async () => {
+  // GraphiQL (at /graphql) takes the same token in its Headers tab
+  const headers = JSON.stringify({ Authorization: `Bearer ${state.token}` });
+  try {
+    await navigator.clipboard.writeText(headers);
+    toast("Copied: paste it into GraphiQL's Headers tab", "ok");
+  } catch {
+    toast(headers);
+  }
+});
 
 $("auth-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -567,6 +613,7 @@ async function signedIn(token, user) {
   $("account-email").textContent = user.email;
   $("sign-in").hidden = true;
   $("sign-out").hidden = false;
+  $("copy-token").hidden = false;
   socket.setToken(token);
   for (const stop of state.accountStreams) stop();
   state.accountStreams = [
@@ -598,6 +645,7 @@ function signOut() {
   $("account-email").textContent = "";
   $("sign-in").hidden = false;
   $("sign-out").hidden = true;
+  $("copy-token").hidden = true;
   $("notification-list").replaceChildren();
   note("portfolio-note", "Sign in to trade with paper cash.");
   note("notifications-note", "Alerts and order fills appear here.");

@@ -102,8 +102,7 @@ export function watchlistSymbols(watchlist) {
 
 // ---------------------------------------------------------------- orders and portfolio
 
-const ORDER_FIELDS = `id clientOrderId status side type quantity limitPrice filledQuantity
-  averageFillPrice instrument { symbol }`;
+const ORDER_FIELDS = `id clientOrderId status side type quantity limitPrice instrument { symbol }`;
 
 export const PLACE_ORDER = `
   mutation PlaceOrder($input: PlaceOrderInput!) {
@@ -150,6 +149,24 @@ export const REJECT_REASONS = {
   DUPLICATE_CLIENT_ORDER_ID: "This order was already sent",
   MARKET_CLOSED: "The market is closed",
 };
+
+// ---------------------------------------------------------------- price alerts
+
+export const ALERT_CONDITIONS = { above: "ABOVE", below: "BELOW" };
+
+export const CREATE_PRICE_ALERT = `
+  mutation CreatePriceAlert($symbol: String!, $condition: AlertCondition!, $threshold: Decimal!) {
+    createPriceAlert(symbol: $symbol, condition: $condition, threshold: $threshold) {
+      __typename
+      ... on PriceAlert { id }
+    }
+  }`;
+
+/** {ok: true} when the alert was created, {error} otherwise (the result type's name). */
+export function readAlertResult(result) {
+  if (result.__typename === "PriceAlert") return { ok: true };
+  return { error: result.__typename.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase() };
+}
 
 // ---------------------------------------------------------------- notifications
 
