@@ -216,3 +216,12 @@ def test_dockerfile_runs_the_api_as_a_non_root_user_with_a_health_check() -> Non
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".env", ".git", ".venv", ".services", ".data"} <= ignored
+
+
+def test_the_load_balancer_passes_websockets_to_the_api(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    config = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "server api:8000" in config, "nginx must send requests to the api service"
+    assert "proxy_set_header Upgrade $http_upgrade" in config, "subscriptions need upgrades"
+    assert services["lb"]["depends_on"]["api"]["condition"] == "service_healthy"

@@ -34,7 +34,9 @@ SECONDS = 1000  # Playwright timeouts are in milliseconds
 
 async def open_board(page: Page, base_url: str) -> None:
     await page.goto(base_url + "/")
-    await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
+    await expect(page.locator("#connection")).to_have_attribute(
+        "data-state", "online", timeout=15 * SECONDS
+    )
 
 
 async def add_symbol(page: Page, symbol: str) -> None:
@@ -179,10 +181,16 @@ async def test_socket_drop_recovers_and_prices_resume(
         page = browser.page
         await open_board(page, embedded_server.http)
         await wait_for_price(page, "MSFT")
+        seen = await page.evaluate("window.trado.connectionLog.length")
         await page.evaluate("window.trado.dropSocket()")
-        await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
-        log = await page.evaluate("window.trado.connectionLog")
-        assert log[-2:] == ["offline", "online"], log
+        await page.wait_for_function(
+            """(seen) => {
+                const after = window.trado.connectionLog.slice(seen);
+                return after.includes("offline") && after.at(-1) === "online";
+            }""",
+            arg=seen,
+            timeout=15 * SECONDS,
+        )
         await wait_for_price_change(page, "MSFT")  # re-subscribed on the new socket
         assert_no_script_errors(browser)
 
