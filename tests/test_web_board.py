@@ -16,11 +16,13 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Request, Route, expect
 
 from server import create_app
 from settings import Settings
@@ -219,4 +221,101 @@ async def test_board_says_offline_while_the_server_is_down_and_recovers(
         )
         await expect(page.locator("#offline-banner")).to_be_hidden()
         await wait_for_price_change(page, "NVDA")
+        assert_no_script_errors(browser)
+
+
+class ContractAPI:
+    """Answers the account, watchlist, order and portfolio operations the way the agreed schema
+    (issues 3 and 4) will, so the page's handling of them is exercised before the API exists;
+    everything else (quotes, the socket) goes to the real server. Real-server steps replace
+    this once the API lands."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.positions: list[dict[str, Any]] = []
+        self.cash = "100000.00"
+
+    async def handle(self, route: Route, request: Request) -> None:
+        body = request.post_data_json or {}
+        query, variables = body.get("query", ""), body.get("variables") or {}
+        data = self.answer(query, variables)
+        if data is None:
+            await route.continue_()
+        else:
+            await route.fulfill(json={"data": data})
+
+    def watchlist(self) -> dict[str, Any]:
+        items = [{"instrument": {"symbol": s, "name": s}} for s in self.items]
+        return {"id": "1", "name": "My watchlist", "items": items}
+
+    def answer(self, query: str, variables: dict[str, Any]) -> dict[str, Any] | None:
+        if "mutation Register" in query:
+            user = {"id": "1", "email": variables["email"]}
+            return {"register": {"__typename": "AuthPayload", "token": "t0ken", "user": user}}
+        if "query Watchlists" in query:
+            return {"watchlists": []}
+        if "mutation CreateWatchlist" in query:
+            return {"createWatchlist": self.watchlist()}
+        if "mutation AddWatchlistItem" in query:
+            self.items.append(variables["symbol"])
+            return {"addWatchlistItem": self.watchlist()}
+        if "query Notifications" in query:
+            return {"notifications": {"edges": []}}
+        if "query Portfolio" in query:
+            portfolio = {"cash": self.cash, "equity": self.cash, "positions": self.positions}
+            return {"portfolio": portfolio}
+        if "mutation PlaceOrder" in query:
+            return {"placeOrder": self.place(variables["input"])}
+        return None
+
+    def place(self, order: dict[str, Any]) -> dict[str, Any]:
+        if Decimal(order["quantity"]) > 1000:
+            return {
+                "__typename": "OrderRejected",
+                "reason": "INSUFFICIENT_FUNDS",
+                "message": "needs more than the 100000.00 cash available",
+            }
+        price = "250.00"
+        self.cash = str(Decimal(self.cash) - Decimal(order["quantity"]) * Decimal(price))
+        self.positions = [{
+            "instrument": {"symbol": order["symbol"]}, "quantity": order["quantity"],
+            "averagePrice": price, "marketValue": "0", "unrealizedPnl": "0",
+        }]  # fmt: skip
+        return {
+            "__typename": "Order", "id": "7", "clientOrderId": order["clientOrderId"],
+            "status": "FILLED", "side": order["side"], "type": order["type"],
+            "quantity": order["quantity"], "limitPrice": None,
+            "instrument": {"symbol": order["symbol"]},
+        }  # fmt: skip
+
+
+async def test_account_ticket_and_portfolio_against_the_agreed_contract(
+    embedded_server: RunningServer, tmp_path: Path
+) -> None:
+    api = ContractAPI()
+    async with browser_page(tmp_path / "profile") as browser:
+        page = browser.page
+        await page.route("**/graphql", api.handle)
+        await open_board(page, embedded_server.http)
+        await sign_up(page, "ada@example.com", "correct horse battery")
+        await expect(page.locator("#watch-source")).to_have_text("saved to your account")
+        assert api.items == ["AAPL", "MSFT", "NVDA", "GOOGL", "AMZN"], "the browser's list moved"
+        await wait_for_price(page, "AAPL")
+
+        await page.click('#board-body tr[data-symbol="AAPL"]')
+        await page.fill("#ticket-quantity", "5000")
+        await page.click("#ticket-submit")
+        await expect(page.locator("#ticket-result")).to_have_text(
+            "Rejected: Not enough cash for this order. needs more than the 100000.00 cash available"
+        )
+        await page.fill("#ticket-quantity", "10")
+        await page.click("#ticket-submit")
+        await expect(page.locator("#ticket-result")).to_have_text("Buy 10 AAPL: filled")
+        position = page.locator('#positions-body tr[data-symbol="AAPL"]')
+        await expect(position.locator("td").nth(1)).to_have_text("10")
+        await expect(page.locator("#cash")).to_have_text("97,500.00")
+        equity = await page.locator("#equity").inner_text()
+        await expect(page.locator("#equity")).not_to_have_text(equity, timeout=10 * SECONDS)
+        await page.wait_for_timeout(4 * SECONDS)
+        await browser.screenshot("board-signed-in")
         assert_no_script_errors(browser)
