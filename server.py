@@ -1,4 +1,5 @@
-"""The FastAPI app: GraphQL at /graphql (HTTP and WebSocket), health at /healthz and /readyz.
+"""The FastAPI app: GraphQL at /graphql (HTTP and WebSocket), health at /healthz and /readyz,
+and the web client (`web/`) at /.
 
 `python server.py` runs it with uvicorn on the configured host and port.
 """
@@ -13,13 +14,14 @@ from datetime import timedelta
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from strawberry.fastapi import GraphQLRouter
 
 from graph.context import get_context
 from graph.schema import make_schema
 from resolvers.health import check_backends
 from runtime import open_runtime
-from settings import Settings, load_settings
+from settings import ROOT, Settings, load_settings
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -51,6 +53,8 @@ def create_app(settings: Settings) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
+    # Last: the mount at / answers every path no route above claimed.
+    app.mount("/", StaticFiles(directory=ROOT / "web", html=True), name="web")
     return app
 
 

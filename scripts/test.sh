@@ -6,6 +6,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 UV="$(scripts/ensure-uv.sh)"
 
 scripts/services.sh up
+# The browser tests drive Debian's Chromium: Playwright's own browser download fails here.
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+fi
 "$UV" sync --frozen --quiet
 echo "== ruff"
 "$UV" run --frozen ruff check .

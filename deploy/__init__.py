@@ -1,0 +1,1 @@
+"""Deployment files: the container health check and the load balancer's configuration."""
