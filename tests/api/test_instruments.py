@@ -10,8 +10,10 @@ from settings import Settings
 from tests.api.conftest import Account, Api, new_account
 from tests.utils.services import asyncpg_url
 
-SEARCH = """query ($search: String, $exchange: String, $sector: String, $first: Int, $after: String) {
-  instruments(search: $search, exchange: $exchange, sector: $sector, first: $first, after: $after) {
+SEARCH = """query ($search: String, $exchange: String, $sector: String, $first: Int,
+               $after: String) {
+  instruments(search: $search, exchange: $exchange, sector: $sector, first: $first,
+              after: $after) {
     edges { cursor node { symbol name exchange sector isin lotSize tickSize currency } }
     pageInfo { hasNextPage endCursor }
   }
