@@ -12,8 +12,8 @@ import decimal
 from decimal import ROUND_HALF_EVEN, Decimal
 
 SCALE = Decimal("1e-8")
-MAX_QUANTITY = Decimal("1e9")
-MAX_PRICE = Decimal("1e9")
+MAX_QUANTITY = Decimal(1_000_000_000)
+MAX_PRICE = Decimal(1_000_000_000)
 _EXACT = decimal.Context(prec=40, traps=[decimal.Inexact, decimal.InvalidOperation])
 
 

@@ -37,7 +37,7 @@ from models.tables import (
     Position,
     User,
 )
-from models.types import utcnow
+from models.types import plain, utcnow
 from resolvers.auth import CurrentUser
 from resolvers.events import Event, NotificationEvent, OrderEvent, publish_events
 from resolvers.instruments import InstrumentRecord, instrument_by_symbol
@@ -199,7 +199,7 @@ async def fill_order(session: AsyncSession, order_id: int, price: Decimal) -> Fi
     verb = "Bought" if order.side == OrderSide.BUY else "Sold"
     note = Notification(
         user_id=order.user_id, kind=NotificationKind.ORDER_FILLED, order_id=order.id,
-        message=f"{verb} {quantity} {symbol} at {price}", created_at=now,
+        message=f"{verb} {plain(quantity)} {symbol} at {plain(price)}", created_at=now,
     )  # fmt: skip
     session.add(note)
     await session.flush()
