@@ -27,8 +27,8 @@ CANCEL = """mutation ($id: ID!) {
     ... on CancelRejected { reason message }
   }
 }"""
-PORTFOLIO = """{ portfolio { cash reservedCash equity
-  positions { instrument { symbol } quantity averagePrice lastPrice marketValue unrealizedPnl } } }"""
+PORTFOLIO = """{ portfolio { cash reservedCash equity positions {
+  instrument { symbol } quantity averagePrice lastPrice marketValue unrealizedPnl } } }"""
 START = Decimal(100000)
 
 
@@ -213,7 +213,10 @@ async def test_the_bridge_path_fills_resting_limit_orders_when_crossed(
         await engine.dispose()
     p = await folio(api, account.token)
     # 990 was reserved at the limit; the fill cost 989.8 and the 0.2 left came back.
-    assert (Decimal(p["cash"]), Decimal(p["reservedCash"])) == (START - Decimal("989.8"), 0)
+    assert (Decimal(p["cash"]), Decimal(p["reservedCash"])) == (
+        START - Decimal("989.8"),
+        Decimal(0),
+    )
     notes = await api.data(
         "{ notifications { edges { node { kind message orderId } } } }", token=account.token
     )
