@@ -26,7 +26,9 @@ class Loaders:
         self.instrument = DataLoader[int, InstrumentRecord | None](self._instruments)
         # Quotes change every tick: batch them, never cache them for the connection's life.
         self.quote = DataLoader[str, Tick | None](self._quotes, cache=False)
-        self.watchlist_items = DataLoader[int, list[ItemRecord]](self._items)
+        # A WebSocket context lives as long as the connection: only instruments (which change
+        # by admin action alone) are cached across operations; lists and quotes are batched.
+        self.watchlist_items = DataLoader[int, list[ItemRecord]](self._items, cache=False)
 
     async def _instruments(self, ids: Sequence[int]) -> list[InstrumentRecord | None]:
         async with self._runtime.sessions() as session:

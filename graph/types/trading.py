@@ -88,7 +88,8 @@ class PlaceOrderInput:
     client_order_id: str | None = strawberry.field(
         default=None,
         description="Your id for this order (1-64 characters): sending it again returns the "
-        "first order instead of placing a second one.",
+        "first order instead of placing a second one. Rejected orders are not stored, so a "
+        "retry after a rejection is judged anew.",
     )
 
 

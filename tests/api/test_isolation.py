@@ -1,8 +1,8 @@
 """Every user-scoped field and mutation refuses other users' data: one test per field.
 
 Alice owns a watchlist, an open order, a filled order (so a position and a notification) and
-an alert. Bob, signed in, tries to read or change each of them by id and must see nothing and
-change nothing; afterwards Alice's data is exactly as it was.
+an alert. A new Bob for each probe, signed in, tries to read or change each of them by id
+and must see nothing and change nothing; afterwards Alice's data is exactly as it was.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ ALICE_VIEW = """{
 }"""
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def alice(api: Api, quotes: Quotes) -> Alice:
     account = await new_account(api, "alice")
     await quotes.set("CSCO", bid="79.80", ask="79.85")
@@ -61,14 +61,31 @@ async def alice(api: Api, quotes: Quotes) -> Alice:
 Probe = Callable[[Api, Alice, str], Awaitable[None]]
 
 
-async def my_empty_lists(api: Api, alice: Alice, token: str) -> None:
-    view = await api.data(ALICE_VIEW, token=token)
-    assert view["watchlists"] == []
-    assert view["orders"]["edges"] == []
-    assert view["portfolio"]["positions"] == []
-    assert view["portfolio"]["reservedCash"] == "0"
-    assert view["alerts"] == []
-    assert view["notifications"]["edges"] == []
+async def my_watchlists(api: Api, alice: Alice, token: str) -> None:
+    assert (await api.data("{ watchlists { id } }", token=token))["watchlists"] == []
+
+
+async def my_orders(api: Api, alice: Alice, token: str) -> None:
+    orders = await api.data("{ orders { edges { node { id } } } }", token=token)
+    assert orders["orders"]["edges"] == []
+
+
+async def my_portfolio(api: Api, alice: Alice, token: str) -> None:
+    portfolio = (await api.data(ALICE_VIEW, token=token))["portfolio"]
+    assert portfolio == {"cash": "100000", "reservedCash": "0", "positions": []}
+
+
+async def my_alerts(api: Api, alice: Alice, token: str) -> None:
+    assert (await api.data("{ alerts { id } }", token=token))["alerts"] == []
+
+
+async def my_notifications(api: Api, alice: Alice, token: str) -> None:
+    notes = await api.data("{ notifications { edges { node { id } } } }", token=token)
+    assert notes["notifications"]["edges"] == []
+
+
+async def me(api: Api, alice: Alice, token: str) -> None:
+    assert (await api.data("{ me { email } }", token=token))["me"]["email"] != alice.account.email
 
 
 async def rename_watchlist(api: Api, alice: Alice, token: str) -> None:
@@ -124,8 +141,9 @@ async def mark_notifications_read(api: Api, alice: Alice, token: str) -> None:
 
 
 PROBES: list[Probe] = [
-    my_empty_lists, rename_watchlist, delete_watchlist, add_to_watchlist, remove_from_watchlist,
-    cancel_order, reuse_client_order_id, delete_alert, mark_notifications_read,
+    me, my_watchlists, my_orders, my_portfolio, my_alerts, my_notifications, rename_watchlist,
+    delete_watchlist, add_to_watchlist, remove_from_watchlist, cancel_order,
+    reuse_client_order_id, delete_alert, mark_notifications_read,
 ]  # fmt: skip
 
 
