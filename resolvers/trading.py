@@ -335,7 +335,8 @@ async def _place_locked(
         if reserve > account.cash:
             return Rejection(
                 RejectReason.INSUFFICIENT_FUNDS,
-                f"Needs {reserve} {instrument.currency}; {account.cash} is available.",
+                f"Needs {plain(reserve)} {instrument.currency}; "
+                f"{plain(account.cash)} is available.",
             )
         account.cash -= reserve
         session.add(account)
@@ -344,7 +345,8 @@ async def _place_locked(
         if request.quantity > free:
             return Rejection(
                 RejectReason.INSUFFICIENT_POSITION,
-                f"Can sell at most {free} {instrument.symbol}; asked {request.quantity}.",
+                f"Can sell at most {plain(free)} {instrument.symbol}; "
+                f"asked {plain(request.quantity)}.",
             )
     now = utcnow()
     order = Order(
@@ -375,7 +377,7 @@ def _validate(request: OrderRequest, instrument: InstrumentRecord) -> Rejection 
     if not is_multiple(q, instrument.lot_size):
         return Rejection(
             RejectReason.INVALID_QUANTITY,
-            f"Quantity must be a multiple of the lot size {instrument.lot_size}.",
+            f"Quantity must be a multiple of the lot size {plain(instrument.lot_size)}.",
         )
     price = request.limit_price
     if request.type == OrderType.MARKET:
@@ -391,7 +393,7 @@ def _validate(request: OrderRequest, instrument: InstrumentRecord) -> Rejection 
     if not is_multiple(price, instrument.tick_size):
         return Rejection(
             RejectReason.INVALID_PRICE,
-            f"Limit price must be a multiple of the tick size {instrument.tick_size}.",
+            f"Limit price must be a multiple of the tick size {plain(instrument.tick_size)}.",
         )
     if not fits_scale(q * price):
         return Rejection(
