@@ -67,8 +67,7 @@ async def get_context(
     connection: HTTPConnection, runtime: Runtime = Depends(get_runtime)
 ) -> Context:
     context = Context(runtime, bearer_token(connection.headers.get("authorization")))
-    if context._token is not None:
-        await context.current_user()
+    await context.current_user()  # HTTP: resolved now; WebSocket: after connection_init
     return context
 
 
