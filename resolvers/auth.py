@@ -16,7 +16,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import func, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.db import SessionFactory, session_scope
@@ -183,7 +183,7 @@ def _verify(stored: str, password: str) -> bool:
 
 
 async def _find_by_email(session: AsyncSession, email: str) -> User | None:
-    found = await session.exec(select(User).where(func.lower(User.email) == email))
+    found = await session.exec(select(User).where(User.email == email))  # stored lower-cased
     return found.first()
 
 
