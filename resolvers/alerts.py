@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlmodel import col, delete, func, select, update
+from sqlmodel import col, delete, func, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.db import SessionFactory, session_scope
@@ -104,6 +104,27 @@ async def delete_alert(sessions: SessionFactory, user_id: int, alert_id: int) ->
             )
         )
         return bool(result.rowcount)
+
+
+async def active_alerts_crossing(session: AsyncSession, symbol: str, price: Decimal) -> list[int]:
+    """Ids of active alerts of `symbol` that a trade at `price` fires (ABOVE: price >=
+    threshold, BELOW: price <= threshold), oldest first. Fire each with `trigger_alert`."""
+    query = (
+        select(PriceAlert.id)
+        .join(Instrument, col(Instrument.id) == col(PriceAlert.instrument_id))
+        .where(
+            Instrument.symbol == symbol,
+            col(PriceAlert.active),
+            or_(
+                (col(PriceAlert.condition) == AlertCondition.ABOVE)
+                & (col(PriceAlert.threshold) <= price),
+                (col(PriceAlert.condition) == AlertCondition.BELOW)
+                & (col(PriceAlert.threshold) >= price),
+            ),
+        )
+        .order_by(col(PriceAlert.id))
+    )
+    return [i for i in (await session.exec(query)).all() if i is not None]
 
 
 async def trigger_alert(

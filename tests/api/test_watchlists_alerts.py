@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from models.db import make_engine, make_session_factory, session_scope
-from resolvers.alerts import trigger_alert
+from resolvers.alerts import active_alerts_crossing, trigger_alert
 from settings import Settings
 from tests.api.conftest import Account, Api, Quotes
 from tests.api.test_trading import place
@@ -101,6 +101,10 @@ async def test_a_triggered_alert_notifies_once(
     engine = make_engine(full_settings)
     try:
         sessions = make_session_factory(engine)
+        async with sessions() as session:
+            assert await active_alerts_crossing(session, "CVX", Decimal("140.01")) == []
+            crossing = await active_alerts_crossing(session, "CVX", Decimal("140"))
+        assert crossing == [int(made["id"])]
         async with session_scope(sessions) as session:
             first = await trigger_alert(session, int(made["id"]), Decimal("139.5"), "CVX")
         async with session_scope(sessions) as session:
