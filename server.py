@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from strawberry.fastapi import GraphQLRouter
 
 from graph.context import get_context
+from graph.http_limits import BodySizeLimit
 from graph.schema import make_schema
 from resolvers.health import check_backends
 from runtime import open_runtime
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
 
     app = FastAPI(title="Trado", lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     graphql = GraphQLRouter(
         make_schema(settings),
         context_getter=get_context,

@@ -8,11 +8,15 @@ from typing import NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
+from models.types import plain
+
 MAX_DIGITS = 28
 
 
 def serialize_decimal(value: Decimal) -> str:
-    return format(value, "f")
+    """Plain digits without trailing zeros ("400.2", never "400.20" or "4.002E+2"), so the
+    same amount always reads the same whether it came from a quote or from the database."""
+    return format(plain(value), "f")
 
 
 def parse_decimal(value: object) -> Decimal:

@@ -15,8 +15,9 @@ from tenacity import before_sleep_log, retry, stop_after_delay, wait_exponential
 
 from models.db import make_engine, make_session_factory, ping, session_scope
 from models.instrument_file import read_instrument_file
-from resolvers.instruments import upsert_instruments
+from resolvers.instruments import invalidate_instruments, upsert_instruments
 from settings import Settings, load_settings
+from streaming.cache import make_cache
 
 log = logging.getLogger("migrate")
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,13 +50,23 @@ async def wait_for_database(settings: Settings) -> None:
 
 
 async def load_instruments(settings: Settings) -> int:
+    """Upsert the reference file, then drop those symbols from the instrument cache (Redis in
+    full mode) so running API processes read the new values at once."""
     rows = read_instrument_file(settings.instruments_file)
     engine = make_engine(settings)
     try:
         async with session_scope(make_session_factory(engine)) as session:
-            return await upsert_instruments(session, rows)
+            count = await upsert_instruments(session, rows)
     finally:
         await engine.dispose()
+    if settings.redis_url:
+        cache = make_cache(settings)
+        await cache.connect()
+        try:
+            await invalidate_instruments(cache, [r.symbol for r in rows])
+        finally:
+            await cache.close()
+    return count
 
 
 def main() -> None:

@@ -1,0 +1,199 @@
+"""The Mutation root: every field delegates to `resolvers/` and maps the result to a type."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+from strawberry.permission import BasePermission
+
+from graph.context import Info
+from graph.errors import BadInput, parse_id
+from graph.permissions import IsAdmin, IsAuthenticated, require_user
+from graph.types.account import AuthResult, auth_result
+from graph.types.alert import AlertError, PriceAlert, PriceAlertResult
+from graph.types.enums import AlertCondition
+from graph.types.instrument import Instrument, InstrumentInput
+from graph.types.trading import (
+    CancelOrderResult,
+    CancelRejected,
+    Order,
+    OrderRejected,
+    PlaceOrderInput,
+    PlaceOrderResult,
+)
+from graph.types.watchlist import Watchlist
+from models.instrument_file import parse_row
+from resolvers import alerts, auth, trading, watchlists
+from resolvers.instruments import replace_instruments
+
+AUTH: list[type[BasePermission]] = [IsAuthenticated]
+MAX_UPSERT = 1000
+MAX_MARK_READ = 1000
+
+
+def _watchlist(error: watchlists.WatchlistError) -> BadInput:
+    return BadInput(str(error))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Open an account (with the starting paper cash).")
+    async def register(self, info: Info, email: str, password: str) -> AuthResult:
+        settings = info.context.runtime.settings
+        outcome = await auth.register(info.context.runtime.sessions, settings, email, password)
+        return auth_result(outcome, settings.jwt_expire_minutes * 60)
+
+    @strawberry.mutation(description="Sign in: returns a bearer token.")
+    async def login(self, info: Info, email: str, password: str) -> AuthResult:
+        settings = info.context.runtime.settings
+        outcome = await auth.login(info.context.runtime.sessions, settings, email, password)
+        return auth_result(outcome, settings.jwt_expire_minutes * 60)
+
+    @strawberry.mutation(permission_classes=AUTH)
+    async def create_watchlist(self, info: Info, name: str) -> Watchlist:
+        user = await require_user(info)
+        try:
+            record = await watchlists.create_watchlist(info.context.runtime.sessions, user.id, name)
+        except watchlists.WatchlistError as error:
+            raise _watchlist(error) from None
+        return Watchlist.of(record)
+
+    @strawberry.mutation(permission_classes=AUTH)
+    async def rename_watchlist(self, info: Info, id: strawberry.ID, name: str) -> Watchlist:
+        user = await require_user(info)
+        try:
+            record = await watchlists.rename_watchlist(
+                info.context.runtime.sessions, user.id, parse_id(id, "watchlist"), name
+            )
+        except watchlists.WatchlistError as error:
+            raise _watchlist(error) from None
+        return Watchlist.of(record)
+
+    @strawberry.mutation(permission_classes=AUTH, description="False when you have no such list.")
+    async def delete_watchlist(self, info: Info, id: strawberry.ID) -> bool:
+        user = await require_user(info)
+        return await watchlists.delete_watchlist(
+            info.context.runtime.sessions, user.id, parse_id(id, "watchlist")
+        )
+
+    @strawberry.mutation(
+        permission_classes=AUTH, description="Adding one already there is a no-op."
+    )
+    async def add_to_watchlist(
+        self, info: Info, watchlist_id: strawberry.ID, symbol: str
+    ) -> Watchlist:
+        user = await require_user(info)
+        try:
+            record = await watchlists.add_to_watchlist(
+                info.context.runtime.sessions, user.id, parse_id(watchlist_id, "watchlist"), symbol
+            )
+        except watchlists.WatchlistError as error:
+            raise _watchlist(error) from None
+        return Watchlist.of(record)
+
+    @strawberry.mutation(permission_classes=AUTH, description="Removing one not there is a no-op.")
+    async def remove_from_watchlist(
+        self, info: Info, watchlist_id: strawberry.ID, symbol: str
+    ) -> Watchlist:
+        user = await require_user(info)
+        try:
+            record = await watchlists.remove_from_watchlist(
+                info.context.runtime.sessions, user.id, parse_id(watchlist_id, "watchlist"), symbol
+            )
+        except watchlists.WatchlistError as error:
+            raise _watchlist(error) from None
+        return Watchlist.of(record)
+
+    @strawberry.mutation(
+        permission_classes=AUTH,
+        description="MARKET orders fill at once at the quote (ask to buy, bid to sell); LIMIT "
+        "orders fill at once when the quote already crosses, else rest OPEN until it does.",
+    )
+    async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderResult:
+        user = await require_user(info)
+        runtime = info.context.runtime
+        request = trading.OrderRequest(
+            symbol=input.symbol, side=input.side, type=input.type, quantity=input.quantity,
+            limit_price=input.limit_price, client_order_id=input.client_order_id,
+        )  # fmt: skip
+        result = await trading.place_order(
+            runtime.sessions, runtime.cache, runtime.pubsub, user, request
+        )
+        if isinstance(result, trading.Rejection):
+            return OrderRejected.of(result)
+        return Order.of(result)
+
+    @strawberry.mutation(permission_classes=AUTH, description="Cancel an OPEN order of yours.")
+    async def cancel_order(self, info: Info, id: strawberry.ID) -> CancelOrderResult:
+        user = await require_user(info)
+        runtime = info.context.runtime
+        result = await trading.cancel_order(
+            runtime.sessions, runtime.pubsub, user, parse_id(id, "order")
+        )
+        if isinstance(result, trading.CancelRefused):
+            return CancelRejected.of(result)
+        return Order.of(result)
+
+    @strawberry.mutation(permission_classes=AUTH)
+    async def create_price_alert(
+        self, info: Info, symbol: str, condition: AlertCondition, threshold: Decimal
+    ) -> PriceAlertResult:
+        user = await require_user(info)
+        try:
+            record = await alerts.create_alert(
+                info.context.runtime.sessions, user.id, symbol, condition, threshold
+            )
+        except alerts.AlertError as error:
+            return AlertError(code=error.code, message=str(error))
+        return PriceAlert.of(record)
+
+    @strawberry.mutation(permission_classes=AUTH, description="False when you have no such alert.")
+    async def delete_price_alert(self, info: Info, id: strawberry.ID) -> bool:
+        user = await require_user(info)
+        return await alerts.delete_alert(
+            info.context.runtime.sessions, user.id, parse_id(id, "alert")
+        )
+
+    @strawberry.mutation(
+        permission_classes=AUTH,
+        description="Mark these (or, without ids, all) of my unread notifications read; "
+        "returns how many changed.",
+    )
+    async def mark_notifications_read(
+        self, info: Info, ids: list[strawberry.ID] | None = None
+    ) -> int:
+        user = await require_user(info)
+        if ids is not None and len(ids) > MAX_MARK_READ:
+            raise BadInput(f"at most {MAX_MARK_READ} ids at once")
+        numbers = None if ids is None else [parse_id(i, "notification") for i in ids]
+        return await alerts.mark_read(info.context.runtime.sessions, user.id, numbers)
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Admin: add or update instruments (all or none); returns them by symbol.",
+    )
+    async def upsert_instruments(
+        self, info: Info, instruments: list[InstrumentInput]
+    ) -> list[Instrument]:
+        if not 1 <= len(instruments) <= MAX_UPSERT:
+            raise BadInput(f"give 1 to {MAX_UPSERT} instruments")
+        rows = []
+        for number, item in enumerate(instruments, start=1):
+            try:
+                rows.append(parse_row(_as_row(item)))
+            except ValueError as error:
+                raise BadInput(f"instrument {number}: {error}") from None
+        if len({r.symbol for r in rows}) != len(rows):
+            raise BadInput("a symbol appears twice")
+        runtime = info.context.runtime
+        records = await replace_instruments(runtime.sessions, runtime.cache, rows)
+        return [Instrument.of(r) for r in records]
+
+
+def _as_row(item: InstrumentInput) -> dict[str, str | None]:
+    return {
+        "symbol": item.symbol, "name": item.name, "exchange": item.exchange,
+        "sector": item.sector, "isin": item.isin, "currency": item.currency,
+        "lot_size": format(item.lot_size, "f"), "tick_size": format(item.tick_size, "f"),
+    }  # fmt: skip

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from graph.types.enums import AuthErrorCode
+from resolvers.auth import AuthFailure, CurrentUser, Session
+
+
+@strawberry.type(description="An account.")
+class User:
+    id: strawberry.ID
+    email: str
+    is_admin: bool
+
+    @classmethod
+    def of(cls, user: CurrentUser) -> User:
+        return cls(id=strawberry.ID(str(user.id)), email=user.email, is_admin=user.is_admin)
+
+
+@strawberry.type(description="Signed in: send `Authorization: Bearer <token>` from now on.")
+class AuthPayload:
+    token: str
+    user: User
+    expires_in_seconds: int
+
+
+@strawberry.type(description="Why registering or signing in failed.")
+class AuthError:
+    code: AuthErrorCode
+    message: str
+
+
+AuthResult = Annotated[AuthPayload | AuthError, strawberry.union("AuthResult")]
+
+
+def auth_result(outcome: Session | AuthFailure, expires_in_seconds: int) -> AuthPayload | AuthError:
+    if isinstance(outcome, AuthFailure):
+        return AuthError(code=outcome.code, message=outcome.message)
+    return AuthPayload(
+        token=outcome.token, user=User.of(outcome.user), expires_in_seconds=expires_in_seconds
+    )

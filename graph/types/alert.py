@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+import strawberry
+
+from graph.context import Info
+from graph.types.enums import AlertCondition, NotificationKind
+from graph.types.instrument import Instrument, load_instrument
+from graph.types.pagination import Connection
+from resolvers.alerts import AlertRecord
+from resolvers.records import NotificationRecord
+
+
+@strawberry.type(description="Tells you once when a price crosses a threshold.")
+class PriceAlert:
+    id: strawberry.ID
+    condition: AlertCondition
+    threshold: Decimal
+    active: bool = strawberry.field(description="False once it has fired.")
+    triggered_at: datetime | None
+    triggered_price: Decimal | None
+    created_at: datetime
+    instrument_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def instrument(self, info: Info) -> Instrument:
+        return await load_instrument(info, self.instrument_id)
+
+    @classmethod
+    def of(cls, r: AlertRecord) -> PriceAlert:
+        return cls(
+            id=strawberry.ID(str(r.id)), condition=r.condition, threshold=r.threshold,
+            active=r.active, triggered_at=r.triggered_at, triggered_price=r.triggered_price,
+            created_at=r.created_at, instrument_id=r.instrument_id,
+        )  # fmt: skip
+
+
+@strawberry.type(description="Why an alert was not created.")
+class AlertError:
+    code: str = strawberry.field(description="UNKNOWN_SYMBOL, INVALID_THRESHOLD, TOO_MANY_ALERTS")
+    message: str
+
+
+PriceAlertResult = Annotated[PriceAlert | AlertError, strawberry.union("PriceAlertResult")]
+
+
+@strawberry.type(description="Something that happened to your orders or alerts.")
+class Notification:
+    id: strawberry.ID
+    kind: NotificationKind
+    message: str
+    order_id: strawberry.ID | None
+    alert_id: strawberry.ID | None
+    created_at: datetime
+    read_at: datetime | None
+
+    @classmethod
+    def of(cls, r: NotificationRecord) -> Notification:
+        def ident(value: int | None) -> strawberry.ID | None:
+            return None if value is None else strawberry.ID(str(value))
+
+        return cls(
+            id=strawberry.ID(str(r.id)), kind=r.kind, message=r.message,
+            order_id=ident(r.order_id), alert_id=ident(r.alert_id),
+            created_at=r.created_at, read_at=r.read_at,
+        )  # fmt: skip
+
+
+NotificationConnection = Connection[Notification]

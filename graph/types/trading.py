@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+import strawberry
+
+from graph.context import Info
+from graph.types.enums import CancelFailure, OrderSide, OrderStatus, OrderType, RejectReason
+from graph.types.instrument import Instrument, load_instrument
+from graph.types.pagination import Connection
+from resolvers.portfolio import PortfolioValue, PositionValue
+from resolvers.records import OrderRecord
+from resolvers.trading import CancelRefused, Rejection
+
+
+@strawberry.type(description="A paper order.")
+class Order:
+    id: strawberry.ID
+    side: OrderSide
+    type: OrderType
+    status: OrderStatus
+    quantity: Decimal
+    limit_price: Decimal | None
+    filled_quantity: Decimal
+    average_fill_price: Decimal | None
+    reserved_cash: Decimal = strawberry.field(description="Cash held back while a BUY rests.")
+    client_order_id: str | None
+    reject_reason: str | None = strawberry.field(description="Set when a resting order failed.")
+    created_at: datetime
+    updated_at: datetime
+    instrument_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def instrument(self, info: Info) -> Instrument:
+        return await load_instrument(info, self.instrument_id)
+
+    @classmethod
+    def of(cls, r: OrderRecord) -> Order:
+        return cls(
+            id=strawberry.ID(str(r.id)), side=r.side, type=r.type, status=r.status,
+            quantity=r.quantity, limit_price=r.limit_price, filled_quantity=r.filled_quantity,
+            average_fill_price=r.average_fill_price, reserved_cash=r.reserved_cash,
+            client_order_id=r.client_order_id, reject_reason=r.reject_reason,
+            created_at=r.created_at, updated_at=r.updated_at, instrument_id=r.instrument_id,
+        )  # fmt: skip
+
+
+OrderConnection = Connection[Order]
+
+
+@strawberry.type(description="The order was not accepted; nothing was written.")
+class OrderRejected:
+    reason: RejectReason
+    message: str
+
+    @classmethod
+    def of(cls, r: Rejection) -> OrderRejected:
+        return cls(reason=r.reason, message=r.message)
+
+
+PlaceOrderResult = Annotated[Order | OrderRejected, strawberry.union("PlaceOrderResult")]
+
+
+@strawberry.type(description="The order could not be cancelled.")
+class CancelRejected:
+    reason: CancelFailure
+    message: str
+
+    @classmethod
+    def of(cls, r: CancelRefused) -> CancelRejected:
+        return cls(reason=r.reason, message=r.message)
+
+
+CancelOrderResult = Annotated[Order | CancelRejected, strawberry.union("CancelOrderResult")]
+
+
+@strawberry.input(description="A new order. Quantities and prices are exact decimals.")
+class PlaceOrderInput:
+    symbol: str
+    side: OrderSide
+    type: OrderType
+    quantity: Decimal = strawberry.field(description="A multiple of the instrument's lot size.")
+    limit_price: Decimal | None = strawberry.field(
+        default=None, description="LIMIT only: a multiple of the instrument's tick size."
+    )
+    client_order_id: str | None = strawberry.field(
+        default=None,
+        description="Your id for this order (1-64 characters): sending it again returns the "
+        "first order instead of placing a second one. Rejected orders are not stored, so a "
+        "retry after a rejection is judged anew.",
+    )
+
+
+@strawberry.type(description="A holding, valued at the latest trade price.")
+class Position:
+    quantity: Decimal
+    average_price: Decimal
+    last_price: Decimal | None = strawberry.field(description="Null until a first quote.")
+    market_value: Decimal | None
+    unrealized_pnl: Decimal | None
+    instrument_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def instrument(self, info: Info) -> Instrument:
+        return await load_instrument(info, self.instrument_id)
+
+    @classmethod
+    def of(cls, p: PositionValue) -> Position:
+        return cls(
+            quantity=p.quantity, average_price=p.average_price, last_price=p.last_price,
+            market_value=p.market_value, unrealized_pnl=p.unrealized_pnl,
+            instrument_id=p.instrument_id,
+        )  # fmt: skip
+
+
+@strawberry.type(description="Cash and holdings of the signed-in user.")
+class Portfolio:
+    cash: Decimal = strawberry.field(description="Cash free to spend.")
+    reserved_cash: Decimal = strawberry.field(description="Cash held by open BUY orders.")
+    equity: Decimal = strawberry.field(
+        description="Cash, reserved cash and positions at market (at cost before a quote)."
+    )
+    positions: list[Position]
+
+    @classmethod
+    def of(cls, p: PortfolioValue) -> Portfolio:
+        return cls(
+            cash=p.cash, reserved_cash=p.reserved_cash, equity=p.equity,
+            positions=[Position.of(x) for x in p.positions],
+        )  # fmt: skip

@@ -1,0 +1,180 @@
+"""Price alerts (create, list, delete) and the caller's notifications (page, mark read).
+
+An alert fires once: the streaming side evaluates active alerts on each tick and calls
+`trigger_alert`, which deactivates the alert and writes a PRICE_ALERT notification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlmodel import col, delete, func, or_, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.db import SessionFactory, session_scope
+from models.tables import AlertCondition, Instrument, Notification, NotificationKind, PriceAlert
+from models.types import utcnow
+from resolvers.money import MAX_PRICE, fits_scale
+from resolvers.records import NotificationRecord
+
+MAX_ACTIVE_ALERTS = 100
+
+
+class AlertError(ValueError):
+    """An alert that cannot be created (`code` names why, the message explains)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    id: int
+    user_id: int
+    instrument_id: int
+    condition: AlertCondition
+    threshold: Decimal
+    active: bool
+    triggered_at: datetime | None
+    triggered_price: Decimal | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: PriceAlert) -> AlertRecord:
+        assert row.id is not None
+        return cls(
+            row.id, row.user_id, row.instrument_id, AlertCondition(row.condition), row.threshold,
+            row.active, row.triggered_at, row.triggered_price, row.created_at,
+        )  # fmt: skip
+
+
+async def create_alert(
+    sessions: SessionFactory,
+    user_id: int,
+    symbol: str,
+    condition: AlertCondition,
+    threshold: Decimal,
+) -> AlertRecord:
+    symbol = symbol.strip().upper()
+    if (
+        not threshold.is_finite()
+        or threshold <= 0
+        or threshold > MAX_PRICE
+        or not fits_scale(threshold)
+    ):
+        raise AlertError("INVALID_THRESHOLD", f"Threshold must be above 0 and at most {MAX_PRICE}.")
+    async with session_scope(sessions) as session:
+        instrument = (
+            await session.exec(select(Instrument).where(Instrument.symbol == symbol))
+        ).first()
+        if instrument is None or instrument.id is None:
+            raise AlertError("UNKNOWN_SYMBOL", f"No instrument {symbol!r}.")
+        active = (
+            await session.exec(
+                select(func.count()).where(PriceAlert.user_id == user_id, col(PriceAlert.active))
+            )
+        ).one()
+        if active >= MAX_ACTIVE_ALERTS:
+            raise AlertError("TOO_MANY_ALERTS", f"At most {MAX_ACTIVE_ALERTS} active alerts.")
+        row = PriceAlert(
+            user_id=user_id, instrument_id=instrument.id, condition=condition,
+            threshold=threshold, created_at=utcnow(),
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return AlertRecord.of(row)
+
+
+async def my_alerts(session: AsyncSession, user_id: int) -> list[AlertRecord]:
+    rows = await session.exec(
+        select(PriceAlert).where(PriceAlert.user_id == user_id).order_by(col(PriceAlert.id).desc())
+    )
+    return [AlertRecord.of(r) for r in rows]
+
+
+async def delete_alert(sessions: SessionFactory, user_id: int, alert_id: int) -> bool:
+    """True when the caller had that alert (another user's alert is left alone: False)."""
+    async with session_scope(sessions) as session:
+        result = await session.exec(
+            delete(PriceAlert).where(
+                col(PriceAlert.id) == alert_id, col(PriceAlert.user_id) == user_id
+            )
+        )
+        return bool(result.rowcount)
+
+
+async def active_alerts_crossing(session: AsyncSession, symbol: str, price: Decimal) -> list[int]:
+    """Ids of active alerts of `symbol` that a trade at `price` fires (ABOVE: price >=
+    threshold, BELOW: price <= threshold), oldest first. Fire each with `trigger_alert`."""
+    query = (
+        select(PriceAlert.id)
+        .join(Instrument, col(Instrument.id) == col(PriceAlert.instrument_id))
+        .where(
+            Instrument.symbol == symbol,
+            col(PriceAlert.active),
+            or_(
+                (col(PriceAlert.condition) == AlertCondition.ABOVE)
+                & (col(PriceAlert.threshold) <= price),
+                (col(PriceAlert.condition) == AlertCondition.BELOW)
+                & (col(PriceAlert.threshold) >= price),
+            ),
+        )
+        .order_by(col(PriceAlert.id))
+    )
+    return [i for i in (await session.exec(query)).all() if i is not None]
+
+
+async def trigger_alert(
+    session: AsyncSession, alert_id: int, price: Decimal, symbol: str
+) -> NotificationRecord | None:
+    """Fire an active alert once, inside the caller's transaction: deactivate it and write a
+    PRICE_ALERT notification (publish it after commit with `resolvers.events`). None when the
+    alert is gone or already fired (the conditional UPDATE makes concurrent bridges safe)."""
+    now = utcnow()
+    result = await session.exec(
+        update(PriceAlert)
+        .where(col(PriceAlert.id) == alert_id, col(PriceAlert.active))
+        .values(active=False, triggered_at=now, triggered_price=price)
+    )
+    if not result.rowcount:
+        return None
+    alert = await session.get(PriceAlert, alert_id, populate_existing=True)
+    assert alert is not None
+    word = "above" if alert.condition == AlertCondition.ABOVE else "below"
+    note = Notification(
+        user_id=alert.user_id, kind=NotificationKind.PRICE_ALERT, alert_id=alert_id,
+        message=f"{symbol} traded at {price}, {word} your alert at {alert.threshold}",
+        created_at=now,
+    )  # fmt: skip
+    session.add(note)
+    await session.flush()
+    return NotificationRecord.of(note)
+
+
+async def notifications_page(
+    session: AsyncSession, user_id: int, unread_only: bool, size: int, before_id: int | None
+) -> list[NotificationRecord]:
+    """Newest first; size + 1 rows so the caller can tell a next page."""
+    query = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        query = query.where(col(Notification.read_at).is_(None))
+    if before_id is not None:
+        query = query.where(col(Notification.id) < before_id)
+    rows = await session.exec(query.order_by(col(Notification.id).desc()).limit(size + 1))
+    return [NotificationRecord.of(r) for r in rows]
+
+
+async def mark_read(sessions: SessionFactory, user_id: int, ids: list[int] | None) -> int:
+    """Mark the caller's unread notifications read (all of them when `ids` is None); returns
+    how many changed. Ids of other users' notifications are ignored."""
+    query = update(Notification).where(
+        col(Notification.user_id) == user_id, col(Notification.read_at).is_(None)
+    )
+    if ids is not None:
+        query = query.where(col(Notification.id).in_(ids))
+    async with session_scope(sessions) as session:
+        result = await session.exec(query.values(read_at=utcnow()))
+        return int(result.rowcount)

@@ -1,0 +1,192 @@
+"""Accounts: registration, login, password hashing (argon2id) and signed access tokens (JWT).
+
+Hashing runs in a worker thread: argon2 is deliberately slow and must not stall the event loop
+that also serves live prices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.db import SessionFactory, session_scope
+from models.tables import User
+from models.types import utcnow
+from settings import Settings
+
+ALGORITHM = "HS256"
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 128
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile; stateless, so safe to share
+# Verified against when the email is unknown, so a login takes as long either way.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+class AuthErrorCode(StrEnum):
+    INVALID_EMAIL = "INVALID_EMAIL"
+    WEAK_PASSWORD = "WEAK_PASSWORD"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFailure:
+    code: AuthErrorCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    """Who is calling: what the context carries (never the ORM row, which belongs to a session)."""
+
+    id: int
+    email: str
+    is_admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str
+    user: CurrentUser
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def password_problem(password: str, email: str) -> str | None:
+    """Why a password is too weak, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Password must be at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"Password must be at most {MAX_PASSWORD_LENGTH} characters."
+    if password.isalpha() or password.isdigit():
+        return "Password must mix letters with digits or symbols."
+    if len(set(password)) < 5:
+        return "Password repeats too few different characters."
+    if email and email.split("@")[0] in password.lower():
+        return "Password must not contain the email address."
+    return None
+
+
+def issue_token(settings: Settings, user: CurrentUser) -> str:
+    now = utcnow()
+    claims = {
+        "sub": str(user.id),
+        "iat": now,
+        "exp": now + timedelta(minutes=settings.jwt_expire_minutes),
+    }
+    return jwt.encode(claims, settings.signing_key, algorithm=ALGORITHM)
+
+
+def user_id_from_token(settings: Settings, token: str) -> int | None:
+    """The user id a valid, unexpired token names; None for anything else."""
+    try:
+        claims = jwt.decode(
+            token, settings.signing_key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+        )
+        return int(claims["sub"])
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        return None
+
+
+async def user_from_token(
+    sessions: SessionFactory, settings: Settings, token: str
+) -> CurrentUser | None:
+    """The caller a bearer token stands for, or None when it is invalid, expired or orphaned.
+
+    Used by the HTTP context (`Authorization: Bearer <token>`) and by WebSocket connections
+    (`connection_init` payload `{"authorization": "Bearer <token>"}`).
+    """
+    user_id = user_id_from_token(settings, token)
+    if user_id is None:
+        return None
+    async with sessions() as session:
+        user = await session.get(User, user_id)
+    return _current(user) if user is not None else None
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value (scheme case-insensitive)."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def register(
+    sessions: SessionFactory, settings: Settings, email: str, password: str
+) -> Session | AuthFailure:
+    email = normalise_email(email)
+    if len(email) > 254 or not EMAIL.match(email):
+        return AuthFailure(AuthErrorCode.INVALID_EMAIL, "That is not a valid email address.")
+    problem = password_problem(password, email)
+    if problem:
+        return AuthFailure(AuthErrorCode.WEAK_PASSWORD, problem)
+    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    taken = AuthFailure(AuthErrorCode.EMAIL_TAKEN, "An account with that email already exists.")
+    try:
+        async with session_scope(sessions) as session:
+            if await _find_by_email(session, email) is not None:
+                return taken
+            user = User(email=email, password_hash=password_hash, cash=settings.starting_cash)
+            session.add(user)
+            await session.flush()
+            current = _current(user)
+    except IntegrityError:  # a concurrent registration of the same email won the race
+        return taken
+    return Session(issue_token(settings, current), current)
+
+
+async def login(
+    sessions: SessionFactory, settings: Settings, email: str, password: str
+) -> Session | AuthFailure:
+    async with sessions() as session:
+        user = await _find_by_email(session, normalise_email(email))
+    stored = user.password_hash if user is not None else _DUMMY_HASH
+    if not await asyncio.to_thread(_verify, stored, password) or user is None:
+        return AuthFailure(AuthErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
+    current = _current(user)
+    return Session(issue_token(settings, current), current)
+
+
+async def set_admin(session: AsyncSession, email: str, *, admin: bool = True) -> bool:
+    """Grant or revoke the admin role; False when no such account exists."""
+    user = await _find_by_email(session, normalise_email(email))
+    if user is None:
+        return False
+    user.is_admin = admin
+    session.add(user)
+    await session.flush()
+    return True
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def _find_by_email(session: AsyncSession, email: str) -> User | None:
+    found = await session.exec(select(User).where(User.email == email))  # stored lower-cased
+    return found.first()
+
+
+def _current(user: User) -> CurrentUser:
+    assert user.id is not None
+    return CurrentUser(id=user.id, email=user.email, is_admin=user.is_admin)
