@@ -45,7 +45,9 @@ async def first_price(url: str, deadline: float) -> tuple[float, dict[str, objec
 def main(
     checkout: Annotated[Path, typer.Option(help="Where to run the command.")] = Path("."),
     command: Annotated[str, typer.Option(help="The run command.")] = "make run",
-    url: Annotated[str, typer.Option(help="The GraphQL WebSocket.")] = "ws://127.0.0.1:8000/graphql",
+    url: Annotated[
+        str, typer.Option(help="The GraphQL WebSocket.")
+    ] = "ws://127.0.0.1:8000/graphql",
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 300,
 ) -> None:
     started = time.monotonic()

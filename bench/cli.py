@@ -1,0 +1,130 @@
+"""`python -m bench run SCENARIO ...`: start what the scenario needs, run it, stop everything
+it started, print the table and write `bench/results/<timestamp>-<scenario>.json` and `.md`."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+
+from bench.loadclient import ClientKind
+from bench.report import STEP_COLUMNS, SUMMARY_COLUMNS, machine_facts, table, write_results
+from bench.scenarios import FanoutConfig, Step, fanout, sustained
+from bench.targets import ROOT, TARGETS
+
+DEFAULT_SUBSCRIBERS = "1,100,1000,5000"
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+class Scenario(StrEnum):
+    fanout = "fanout"
+    raw_ceiling = "raw-ceiling"
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of numbers") from None
+    if not values or min(values) < 1:
+        raise typer.BadParameter("give at least one count, each 1 or more")
+    return values
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown or not names:
+        raise typer.BadParameter(f"targets are among {', '.join(TARGETS)}")
+    return names
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    scenario: Annotated[Scenario, typer.Argument(help="fanout | raw-ceiling")],
+    seconds: Annotated[float, typer.Option(min=1, help="Measured seconds per step.")] = 10,
+    subscribers: Annotated[
+        str, typer.Option(help="Comma-separated subscriber counts (raw-ceiling: 1000).")
+    ] = DEFAULT_SUBSCRIBERS,
+    rate: Annotated[float, typer.Option(min=1, help="Ticks/s of the first step.")] = 100,
+    targets: Annotated[
+        str, typer.Option(help="Comma-separated: trado,node-graphql,raw-ws.")
+    ] = ",".join(TARGETS),
+    ramp: Annotated[bool, typer.Option(help="Multiply the rate until a step fails.")] = True,
+    factor: Annotated[float, typer.Option(min=1.1)] = 2.0,
+    max_steps: Annotated[int, typer.Option(min=1, max=20)] = 8,
+    p99_limit_ms: Annotated[float, typer.Option(min=1)] = 100.0,
+    min_delivered: Annotated[float, typer.Option(min=0, max=1)] = 0.9,
+    warmup: Annotated[float, typer.Option(min=0)] = 1.0,
+    workers: Annotated[int | None, typer.Option(min=1, help="Load-client processes.")] = None,
+    client: Annotated[str, typer.Option(help="aiohttp | websockets")] = "aiohttp",
+    seed: int = 7,
+    results_dir: Annotated[Path, typer.Option()] = ROOT / "bench" / "results",
+) -> None:
+    """Run a scenario and write its results."""
+    if client not in ("aiohttp", "websockets"):
+        raise typer.BadParameter("client is aiohttp or websockets")
+    is_ceiling = scenario is Scenario.raw_ceiling
+    counts = "1000" if is_ceiling and subscribers == DEFAULT_SUBSCRIBERS else subscribers
+    config = FanoutConfig(
+        targets=("raw-ws",) if is_ceiling else _names(targets),
+        subscribers=_numbers(counts),
+        rate=rate, seconds=seconds, ramp=ramp, factor=factor, max_steps=max_steps,
+        p99_limit_ms=p99_limit_ms, min_delivered=min_delivered, warmup=warmup,
+        workers=workers, client=cast(ClientKind, client), seed=seed,
+    )  # fmt: skip
+    facts = machine_facts()
+    typer.echo(f"{scenario.value}: {config}")
+    typer.echo(table([], STEP_COLUMNS).splitlines()[0])
+
+    def progress(step: Step) -> None:
+        typer.echo(table([step.to_json()], STEP_COLUMNS).splitlines()[-1])
+        if step.load.first_error:
+            typer.echo(f"  first error: {step.load.first_error}")
+
+    with tempfile.TemporaryDirectory(prefix="trado-bench-") as workdir:
+        steps = fanout(config, Path(workdir), progress)
+    summary = sustained(steps, config)
+    typer.echo("\n" + table(summary, SUMMARY_COLUMNS))
+    json_path, md_path = write_results(
+        results_dir,
+        scenario.value,
+        command=_command_line(ctx),
+        facts=facts,
+        config=dataclasses.asdict(config),
+        steps=[s.to_json() for s in steps],
+        summary=summary,
+    )
+    typer.echo(
+        f"\nwrote {json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path}"
+    )
+    typer.echo(f"wrote {md_path.relative_to(ROOT) if md_path.is_relative_to(ROOT) else md_path}")
+
+
+def _command_line(ctx: typer.Context) -> str:
+    """The command that reproduces this run: the scenario and every option not left at its
+    default (rebuilt from the parsed values, so it is right however the run was invoked)."""
+    words = ["python", "-m", "bench", "run", str(ctx.params["scenario"])]
+    for param in ctx.command.params:
+        name, value = param.name, ctx.params.get(param.name or "")
+        if name == "scenario" or value == param.default or value is None:
+            continue
+        option = "--" + (name or "").replace("_", "-")
+        if isinstance(value, bool):
+            words.append(option if value else "--no-" + option[2:])
+        else:
+            words += [option, str(value)]
+    return shlex.join(words)
+
+
+@app.command()
+def targets_list() -> None:
+    """List the targets a scenario can run against."""
+    for name in TARGETS:
+        typer.echo(name)

@@ -1,0 +1,160 @@
+"""Scenarios: each starts its targets, drives them with the load client and returns steps.
+
+`fanout` (issue 6, scenario a): for each target and each subscriber count N, start the target
+at a tick rate, measure, and (with `ramp`) multiply the rate until p99 latency passes the
+limit or the target stops delivering what it is sent; the sustained maximum is the best
+deliveries/s of a step that held. `raw-ceiling` is the same against the raw `ws` peer only: it
+shows how much the load client itself can absorb on this machine (client CPU% beside it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.load import LoadResult, run_load
+from bench.loadclient import ClientKind
+from bench.procstats import Sampler, Usage
+from bench.targets import started, universe
+
+PER_SUBSCRIPTION = 10
+UNIVERSE = 100
+
+
+@dataclass(frozen=True)
+class FanoutConfig:
+    targets: tuple[str, ...]
+    subscribers: tuple[int, ...]
+    rate: float
+    seconds: float
+    ramp: bool = True
+    factor: float = 2.0
+    max_steps: int = 8
+    p99_limit_ms: float = 100.0
+    min_delivered: float = 0.9  # of the expected deliveries, for a step to count as sustained
+    warmup: float = 1.0
+    workers: int | None = None
+    client: ClientKind = "aiohttp"
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class Step:
+    target: str
+    subscribers: int
+    rate: float
+    load: LoadResult
+    server: Usage | None
+
+    @property
+    def expected_per_second(self) -> float:
+        """Each tick goes to the subscribers of its symbol: N x 10/100 of them on average."""
+        return self.rate * self.subscribers * PER_SUBSCRIPTION / UNIVERSE
+
+    @property
+    def delivered_ratio(self) -> float:
+        expected = self.expected_per_second
+        return self.load.deliveries_per_second / expected if expected else 0.0
+
+    def holds(self, config: FanoutConfig) -> bool:
+        p99 = self.load.latency_ms(0.99)
+        return (
+            p99 is not None
+            and p99 <= config.p99_limit_ms
+            and self.delivered_ratio >= config.min_delivered
+            and self.load.connected == self.subscribers
+            and self.load.errors == 0
+        )
+
+    def to_json(self) -> dict[str, object]:
+        load = self.load
+        return {
+            "target": self.target,
+            "subscribers": self.subscribers,
+            "rate": self.rate,
+            "expected_per_second": round(self.expected_per_second, 1),
+            "deliveries_per_second": round(load.deliveries_per_second, 1),
+            "delivered_ratio": round(self.delivered_ratio, 3),
+            "delivered": load.delivered,
+            "seconds": load.seconds,
+            "p50_ms": load.latency_ms(0.50),
+            "p90_ms": load.latency_ms(0.90),
+            "p99_ms": load.latency_ms(0.99),
+            "max_ms": round(load.histogram.max_micros / 1000, 2) if load.histogram.total else None,
+            "connected": load.connected,
+            "failed": load.failed,
+            "closed_early": load.closed_early,
+            "errors": load.errors,
+            "first_error": load.first_error,
+            "server_cpu_percent": self.server.cpu_percent if self.server else None,
+            "server_peak_rss_mb": self.server.peak_rss_mb if self.server else None,
+            "server_end_rss_mb": self.server.end_rss_mb if self.server else None,
+            "client_cpu_percent": load.client_cpu_percent,
+            "client_workers": load.workers,
+        }
+
+
+def run_step(
+    config: FanoutConfig, target_name: str, subscribers: int, rate: float, workdir: Path
+) -> Step:
+    symbols = universe(UNIVERSE)
+    with (
+        started(
+            target_name, rate=rate, symbols=symbols, seed=config.seed, workdir=workdir
+        ) as target,
+        Sampler(target.pid) as sampler,
+    ):
+        load = run_load(
+            url=target.url,
+            subscribers=subscribers,
+            seconds=config.seconds,
+            symbols=symbols,
+            warmup=config.warmup,
+            workers=config.workers,
+            per_subscription=PER_SUBSCRIPTION,
+            seed=config.seed,
+            client=config.client,
+        )
+    return Step(target_name, subscribers, rate, load, sampler.usage(load.start, load.end))
+
+
+def fanout(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) -> list[Step]:
+    steps: list[Step] = []
+    for target in config.targets:
+        for subscribers in config.subscribers:
+            rate = config.rate
+            for _ in range(config.max_steps if config.ramp else 1):
+                step = run_step(config, target, subscribers, rate, workdir)
+                steps.append(step)
+                on_step(step)
+                if not step.holds(config):
+                    break
+                rate *= config.factor
+    return steps
+
+
+def sustained(steps: list[Step], config: FanoutConfig) -> list[dict[str, object]]:
+    """Per target and N: the best deliveries/s of a step that held, and where the ramp ended."""
+    rows = []
+    for target in config.targets:
+        for subscribers in config.subscribers:
+            mine = [s for s in steps if s.target == target and s.subscribers == subscribers]
+            if not mine:
+                continue
+            held = [s for s in mine if s.holds(config)]
+            best = max(held, key=lambda s: s.load.deliveries_per_second, default=None)
+            rows.append(
+                {
+                    "target": target,
+                    "subscribers": subscribers,
+                    "sustained_per_second": round(best.load.deliveries_per_second, 1)
+                    if best
+                    else None,
+                    "at_rate": best.rate if best else None,
+                    "p99_ms": best.load.latency_ms(0.99) if best else None,
+                    "steps": len(mine),
+                    "limit_reached": not mine[-1].holds(config),
+                }
+            )
+    return rows

@@ -1,0 +1,68 @@
+"""The fan-out benchmark, tiny and short, so the harness cannot rot: it must start Trado and the
+raw `ws` peer, drive them, stop them and write figures. It checks that figures exist, never how
+fast they are (this machine is shared; speed is the benchmark's business, not the suite's)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import psutil
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.histogram import Histogram, bucket_of, upper_bound
+
+
+def test_fanout_smoke_produces_figures(tmp_path: Path) -> None:
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    result = CliRunner().invoke(
+        app,
+        [
+            "run", "fanout", "--seconds", "3", "--subscribers", "5", "--rate", "50",
+            "--no-ramp", "--warmup", "0.5", "--targets", "trado,raw-ws",
+            "--results-dir", str(tmp_path),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output + repr(result.exception)
+
+    [json_file] = tmp_path.glob("*-fanout.json")
+    [markdown_file] = tmp_path.glob("*-fanout.md")
+    document = json.loads(json_file.read_text())
+    assert {s["target"] for s in document["steps"]} == {"trado", "raw-ws"}
+    for step in document["steps"]:
+        assert step["connected"] == 5, step
+        assert step["errors"] == 0, step
+        assert step["delivered"] > 0, step
+        for figure in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "server_cpu_percent"):
+            assert step[figure] is not None, (figure, step)
+        assert step["server_peak_rss_mb"] > 0, step
+    assert document["machine"]["cpu_model"]
+    assert document["machine"]["node"].startswith("v")
+    markdown = markdown_file.read_text()
+    assert re.search(r"^\|\s*trado\s*\|\s*5\s*\|", markdown, re.MULTILINE), markdown
+    assert "python -m bench run fanout --seconds 3.0 --subscribers 5" in markdown
+    leftovers = {p.pid for p in psutil.Process().children(recursive=True)} - before
+    assert not leftovers, "the benchmark left processes running"
+
+
+def test_histogram_buckets_cover_every_value_once() -> None:
+    for micros in [*range(5000), 12_345, 10**6, 10**9]:
+        bucket = bucket_of(micros)
+        assert upper_bound(bucket) >= micros
+        assert bucket == 0 or upper_bound(bucket - 1) < micros
+
+
+def test_histogram_percentiles_merge_across_processes() -> None:
+    low, high = Histogram(), Histogram()
+    for micros in range(1, 50_001):
+        low.record(micros)
+        high.record(micros + 50_000)
+    low.merge(Histogram.from_json(high.to_json()))
+    p50, p99 = low.percentile(0.5), low.percentile(0.99)
+    assert p50 is not None
+    assert p99 is not None
+    assert abs(p50 - 50_000) / 50_000 < 0.02
+    assert abs(p99 - 99_000) / 99_000 < 0.02
+    assert low.percentile(1.0) == 100_000
