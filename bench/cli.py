@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import signal
 import tempfile
 from enum import StrEnum
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Annotated, cast
 
 import typer
 
-from bench.loadclient import ClientKind
+from bench.loadclient import RUNNERS, ClientKind
 from bench.report import STEP_COLUMNS, SUMMARY_COLUMNS, machine_facts, table, write_results
 from bench.scenarios import FanoutConfig, Step, fanout, sustained
 from bench.targets import ROOT, TARGETS
@@ -63,13 +64,13 @@ def run(
     min_delivered: Annotated[float, typer.Option(min=0, max=1)] = 0.9,
     warmup: Annotated[float, typer.Option(min=0)] = 1.0,
     workers: Annotated[int | None, typer.Option(min=1, help="Load-client processes.")] = None,
-    client: Annotated[str, typer.Option(help="aiohttp | websockets")] = "aiohttp",
+    client: Annotated[str, typer.Option(help="Load client: lean | aiohttp | websockets.")] = "lean",
     seed: int = 7,
     results_dir: Annotated[Path, typer.Option()] = ROOT / "bench" / "results",
 ) -> None:
     """Run a scenario and write its results."""
-    if client not in ("aiohttp", "websockets"):
-        raise typer.BadParameter("client is aiohttp or websockets")
+    if client not in RUNNERS:
+        raise typer.BadParameter(f"client is one of {', '.join(RUNNERS)}")
     is_ceiling = scenario is Scenario.raw_ceiling
     counts = "1000" if is_ceiling and subscribers == DEFAULT_SUBSCRIBERS else subscribers
     config = FanoutConfig(
@@ -79,6 +80,8 @@ def run(
         p99_limit_ms=p99_limit_ms, min_delivered=min_delivered, warmup=warmup,
         workers=workers, client=cast(ClientKind, client), seed=seed,
     )  # fmt: skip
+    # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so every target and worker is stopped.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     facts = machine_facts()
     typer.echo(f"{scenario.value}: {config}")
     typer.echo(table([], STEP_COLUMNS).splitlines()[0])
@@ -105,6 +108,10 @@ def run(
         f"\nwrote {json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path}"
     )
     typer.echo(f"wrote {md_path.relative_to(ROOT) if md_path.is_relative_to(ROOT) else md_path}")
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _command_line(ctx: typer.Context) -> str:

@@ -65,7 +65,7 @@ def run_load(
     workers: int | None = None,
     per_subscription: int = 10,
     seed: int = 7,
-    client: ClientKind = "aiohttp",
+    client: ClientKind = "lean",
     connect_timeout: float = 120.0,
 ) -> LoadResult:
     workers = min(workers or default_workers(subscribers), subscribers)

@@ -21,7 +21,7 @@ import asyncio
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast
@@ -30,6 +30,7 @@ import orjson
 import typer
 
 from bench.histogram import Histogram
+from bench.leanws import LeanSocket
 
 PROTOCOL = "graphql-transport-ws"
 QUERY = (
@@ -38,8 +39,9 @@ QUERY = (
 )
 CONNECT_CONCURRENCY = 64  # connection attempts in flight per worker (keeps the accept queue sane)
 CONNECT_TIMEOUT = 60.0
-ClientKind = Literal["aiohttp", "websockets"]
-Send = Callable[[str], Awaitable[None]]
+ClientKind = Literal["lean", "aiohttp", "websockets"]
+INIT = '{"type":"connection_init","payload":{}}'
+PONG = '{"type":"pong"}'
 
 
 def symbols_for(index: int, symbols: list[str], seed: int, per_subscription: int) -> list[str]:
@@ -68,8 +70,8 @@ class Figures:
     cpu_seconds: float = 0.0
     histogram: Histogram = field(default_factory=Histogram)
 
-    def on_text(self, raw: str | bytes, send: Send) -> Awaitable[None] | None:
-        """Count one frame; returns a reply to await (a pong) when one is due."""
+    def on_text(self, raw: str | bytes) -> bool:
+        """Count one frame; True when the server pinged and a pong is due."""
         now = time.time()
         self.received_total += 1
         message: dict[str, Any] = orjson.loads(raw)
@@ -83,10 +85,10 @@ class Figures:
                 self.histogram.record(int((now - stamp.timestamp()) * 1_000_000))
                 self.delivered += 1
         elif kind == "ping":
-            return send('{"type":"pong"}')
+            return True
         elif kind in ("error", "complete"):
             self.error(message.get("payload"))
-        return None
+        return False
 
     def error(self, detail: object) -> None:
         self.errors += 1
@@ -107,7 +109,7 @@ class Figures:
         }
 
 
-async def _handshake_reply(raw: str | bytes) -> None:
+def _expect_ack(raw: str | bytes) -> None:
     message = orjson.loads(raw)
     if message.get("type") != "connection_ack":
         raise ConnectionError(f"expected connection_ack, got {message!r}"[:300])
@@ -125,15 +127,14 @@ async def run_aiohttp(
             url, protocols=(PROTOCOL,), compress=0, autoping=True, max_msg_size=0, timeout=timeout
         ) as socket,
     ):
-        await socket.send_str('{"type":"connection_init","payload":{}}')
-        await _handshake_reply(await socket.receive_str())
+        await socket.send_str(INIT)
+        _expect_ack(await socket.receive_str())
         await socket.send_str(subscribe_message(wanted))
         ready()
         async for message in socket:
             if message.type == aiohttp.WSMsgType.TEXT:
-                reply = figures.on_text(message.data, socket.send_str)
-                if reply is not None:
-                    await reply
+                if figures.on_text(message.data):
+                    await socket.send_str(PONG)
             elif message.type == aiohttp.WSMsgType.ERROR:
                 raise ConnectionError(str(socket.exception()))
 
@@ -152,17 +153,43 @@ async def run_websockets(
         ping_interval=None,
         open_timeout=CONNECT_TIMEOUT,
     ) as socket:
-        await socket.send('{"type":"connection_init","payload":{}}')
-        await _handshake_reply(await socket.recv())
+        await socket.send(INIT)
+        _expect_ack(await socket.recv())
         await socket.send(subscribe_message(wanted))
         ready()
         async for raw in socket:
-            reply = figures.on_text(raw, socket.send)
-            if reply is not None:
-                await reply
+            if figures.on_text(raw):
+                await socket.send(PONG)
 
 
-RUNNERS = {"aiohttp": run_aiohttp, "websockets": run_websockets}
+async def run_lean(
+    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]
+) -> None:
+    """Frames parsed in the protocol's callback: no task wake-up per message."""
+    acked = asyncio.get_running_loop().create_future()
+
+    def handshake(raw: bytes) -> None:
+        if not acked.done():
+            acked.set_result(raw)
+
+    socket = await LeanSocket.connect(url, PROTOCOL, handshake)
+    try:
+        socket.send_text(INIT)
+        _expect_ack(await acked)
+
+        def on_text(raw: bytes) -> None:
+            if figures.on_text(raw):
+                socket.send_text(PONG)
+
+        socket.on_text = on_text
+        socket.send_text(subscribe_message(wanted))
+        ready()
+        await socket.closed
+    finally:
+        socket.close()
+
+
+RUNNERS = {"lean": run_lean, "aiohttp": run_aiohttp, "websockets": run_websockets}
 
 
 async def _connection(
@@ -253,7 +280,7 @@ def main(
     first: Annotated[int, typer.Option(help="Index of this worker's first connection.")] = 0,
     per_subscription: Annotated[int, typer.Option(min=1)] = 10,
     seed: int = 7,
-    client: Annotated[str, typer.Option(help="aiohttp or websockets")] = "aiohttp",
+    client: Annotated[str, typer.Option(help="lean, aiohttp or websockets")] = "lean",
 ) -> None:
     if client not in RUNNERS:
         raise typer.BadParameter(f"client must be one of {', '.join(RUNNERS)}")

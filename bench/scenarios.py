@@ -35,7 +35,7 @@ class FanoutConfig:
     min_delivered: float = 0.9  # of the expected deliveries, for a step to count as sustained
     warmup: float = 1.0
     workers: int | None = None
-    client: ClientKind = "aiohttp"
+    client: ClientKind = "lean"
     seed: int = 7
 
 
