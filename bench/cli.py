@@ -66,6 +66,9 @@ def run(
     workers: Annotated[int | None, typer.Option(min=1, help="Load-client processes.")] = None,
     client: Annotated[str, typer.Option(help="Load client: lean | aiohttp | websockets.")] = "lean",
     seed: int = 7,
+    profile: Annotated[
+        bool, typer.Option(help="py-spy the Trado server during each step (folded stacks kept).")
+    ] = False,
     results_dir: Annotated[Path, typer.Option()] = ROOT / "bench" / "results",
 ) -> None:
     """Run a scenario and write its results."""
@@ -79,6 +82,7 @@ def run(
         rate=rate, seconds=seconds, ramp=ramp, factor=factor, max_steps=max_steps,
         p99_limit_ms=p99_limit_ms, min_delivered=min_delivered, warmup=warmup,
         workers=workers, client=cast(ClientKind, client), seed=seed,
+        profile_dir=results_dir / "profiles" if profile else None,
     )  # fmt: skip
     # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so every target and worker is stopped.
     signal.signal(signal.SIGTERM, _exit_on_signal)

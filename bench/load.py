@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -67,7 +68,10 @@ def run_load(
     seed: int = 7,
     client: ClientKind = "lean",
     connect_timeout: float = 120.0,
+    on_window: Callable[[float, float], None] | None = None,
 ) -> LoadResult:
+    """`on_window(start, end)` is called once every worker is connected and told the window
+    (epoch seconds; measuring begins after `warmup`), e.g. to start a profiler."""
     workers = min(workers or default_workers(subscribers), subscribers)
     shares = [
         subscribers // workers + (1 if i < subscribers % workers else 0) for i in range(workers)
@@ -89,6 +93,8 @@ def run_load(
             assert process.stdin is not None
             process.stdin.write(f"go {start} {end}\n")
             process.stdin.flush()
+        if on_window is not None:
+            on_window(start, end)
         report_deadline = time.monotonic() + warmup + seconds + 30
         reports = [orjson.loads(_expect_line(p, "{", report_deadline)) for p in processes]
         return _merge(reports, subscribers, seconds, start, end)

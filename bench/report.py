@@ -181,4 +181,23 @@ def markdown(document: dict[str, object]) -> str:
         table(steps, STEP_COLUMNS),
         "",
     ]
+    for step in steps:
+        profile = step.get("profile")
+        if profile:
+            lines += _profile_section(step, profile)
     return "\n".join(lines)
+
+
+def _profile_section(step: dict[str, object], profile: dict[str, object]) -> list[str]:
+    """Where the target's CPU went (py-spy, share of samples in that frame itself)."""
+    rows = profile["top_self"]
+    assert isinstance(rows, list)
+    return [
+        f"## Profile: {step['target']}, N={step['subscribers']}, {step['rate']} ticks/s "
+        f"({profile['samples']} samples, stacks in `{profile['folded']}`)",
+        "",
+        "| self | frame |",
+        "|-----:|:------|",
+        *(f"| {share:.1%} | `{frame}` |" for frame, share in rows),
+        "",
+    ]

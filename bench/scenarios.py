@@ -9,13 +9,17 @@ shows how much the load client itself can absorb on this machine (client CPU% be
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import profile as profiling
 from bench.load import LoadResult, run_load
 from bench.loadclient import ClientKind
 from bench.procstats import Sampler, Usage
+from bench.profile import Profile
 from bench.targets import started, universe
 
 PER_SUBSCRIPTION = 10
@@ -37,6 +41,7 @@ class FanoutConfig:
     workers: int | None = None
     client: ClientKind = "lean"
     seed: int = 7
+    profile_dir: Path | None = None  # py-spy the Python target of every step into this folder
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Step:
     rate: float
     load: LoadResult
     server: Usage | None
+    profile: Profile | None = None
 
     @property
     def expected_per_second(self) -> float:
@@ -92,6 +98,7 @@ class Step:
             "server_end_rss_mb": self.server.end_rss_mb if self.server else None,
             "client_cpu_percent": load.client_cpu_percent,
             "client_workers": load.workers,
+            "profile": _profile_json(self.profile),
         }
 
 
@@ -99,24 +106,46 @@ def run_step(
     config: FanoutConfig, target_name: str, subscribers: int, rate: float, workdir: Path
 ) -> Step:
     symbols = universe(UNIVERSE)
+    profiler: list[subprocess.Popen[bytes]] = []
+    folded = (config.profile_dir or workdir) / f"{target_name}-{subscribers}-{rate:g}.folded"
     with (
         started(
             target_name, rate=rate, symbols=symbols, seed=config.seed, workdir=workdir
         ) as target,
         Sampler(target.pid) as sampler,
     ):
-        load = run_load(
-            url=target.url,
-            subscribers=subscribers,
-            seconds=config.seconds,
-            symbols=symbols,
-            warmup=config.warmup,
-            workers=config.workers,
-            per_subscription=PER_SUBSCRIPTION,
-            seed=config.seed,
-            client=config.client,
-        )
-    return Step(target_name, subscribers, rate, load, sampler.usage(load.start, load.end))
+
+        def on_window(start: float, end: float) -> None:
+            if config.profile_dir is not None and target_name == "trado":
+                profiler.append(profiling.start(target.pid, end - time.time(), folded))
+
+        try:
+            load = run_load(
+                url=target.url,
+                subscribers=subscribers,
+                seconds=config.seconds,
+                symbols=symbols,
+                warmup=config.warmup,
+                workers=config.workers,
+                per_subscription=PER_SUBSCRIPTION,
+                seed=config.seed,
+                client=config.client,
+                on_window=on_window,
+            )
+        finally:
+            profile = profiling.finish(profiler[0], folded) if profiler else None
+    return Step(target_name, subscribers, rate, load, sampler.usage(load.start, load.end), profile)
+
+
+def _profile_json(profile: Profile | None) -> dict[str, object] | None:
+    if profile is None:
+        return None
+    return {
+        "folded": str(profile.folded),
+        "samples": profile.samples,
+        "top_self": profile.top_self,
+        "top_total": profile.top_total,
+    }
 
 
 def fanout(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) -> list[Step]:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.histogram import Histogram, bucket_of, upper_bound
+from bench.profile import summarise
 
 
 def test_fanout_smoke_produces_figures(tmp_path: Path) -> None:
@@ -66,3 +67,17 @@ def test_histogram_percentiles_merge_across_processes() -> None:
     assert abs(p50 - 50_000) / 50_000 < 0.02
     assert abs(p99 - 99_000) / 99_000 < 0.02
     assert low.percentile(1.0) == 100_000
+
+
+def test_profile_summary_ranks_frames_by_self_and_total_time(tmp_path: Path) -> None:
+    folded = tmp_path / "stacks.folded"
+    folded.write_text(
+        "main (server.py:1);send (ws.py:10) 6\n"
+        "main (server.py:1);execute (graphql.py:5);collect (graphql.py:9) 3\n"
+        "main (server.py:2);execute (graphql.py:7) 1\n"
+    )
+    profile = summarise(folded)
+    assert profile.samples == 10
+    assert profile.top_self[0] == ("send (ws.py)", 0.6)
+    assert dict(profile.top_total)["main (server.py)"] == 1.0
+    assert dict(profile.top_total)["execute (graphql.py)"] == 0.4
