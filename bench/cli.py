@@ -7,6 +7,7 @@ import dataclasses
 import shlex
 import signal
 import tempfile
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, cast
@@ -82,7 +83,7 @@ def run(
         rate=rate, seconds=seconds, ramp=ramp, factor=factor, max_steps=max_steps,
         p99_limit_ms=p99_limit_ms, min_delivered=min_delivered, warmup=warmup,
         workers=workers, client=cast(ClientKind, client), seed=seed,
-        profile_dir=results_dir / "profiles" if profile else None,
+        profile_dir=results_dir / "profiles" / _stamp() if profile else None,
     )  # fmt: skip
     # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so every target and worker is stopped.
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -112,6 +113,10 @@ def run(
         f"\nwrote {json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path}"
     )
     typer.echo(f"wrote {md_path.relative_to(ROOT) if md_path.is_relative_to(ROOT) else md_path}")
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
