@@ -20,6 +20,7 @@ from bench.scenarios import FanoutConfig, Step, fanout, sustained
 from bench.targets import ROOT, TARGETS
 
 DEFAULT_SUBSCRIBERS = "1,100,1000,5000"
+DEFAULT_TARGETS = "trado,node-graphql,raw-ws"
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
@@ -56,8 +57,8 @@ def run(
     ] = DEFAULT_SUBSCRIBERS,
     rate: Annotated[float, typer.Option(min=1, help="Ticks/s of the first step.")] = 100,
     targets: Annotated[
-        str, typer.Option(help="Comma-separated: trado,node-graphql,raw-ws.")
-    ] = ",".join(TARGETS),
+        str, typer.Option(help="Comma-separated, of: " + ", ".join(TARGETS) + ".")
+    ] = DEFAULT_TARGETS,
     ramp: Annotated[bool, typer.Option(help="Multiply the rate until a step fails.")] = True,
     factor: Annotated[float, typer.Option(min=1.1)] = 2.0,
     max_steps: Annotated[int, typer.Option(min=1, max=20)] = 8,
@@ -67,6 +68,10 @@ def run(
     workers: Annotated[int | None, typer.Option(min=1, help="Load-client processes.")] = None,
     client: Annotated[str, typer.Option(help="Load client: lean | aiohttp | websockets.")] = "lean",
     seed: int = 7,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="A checkout to run as target trado-baseline (added to --targets)."),
+    ] = None,
     profile: Annotated[
         bool, typer.Option(help="py-spy the Trado server during each step (folded stacks kept).")
     ] = False,
@@ -76,14 +81,18 @@ def run(
     if client not in RUNNERS:
         raise typer.BadParameter(f"client is one of {', '.join(RUNNERS)}")
     is_ceiling = scenario is Scenario.raw_ceiling
+    chosen = _names(targets)
+    if baseline is not None and "trado-baseline" not in chosen:
+        chosen = ("trado-baseline", *chosen)
     counts = "1000" if is_ceiling and subscribers == DEFAULT_SUBSCRIBERS else subscribers
     config = FanoutConfig(
-        targets=("raw-ws",) if is_ceiling else _names(targets),
+        targets=("raw-ws",) if is_ceiling else chosen,
         subscribers=_numbers(counts),
         rate=rate, seconds=seconds, ramp=ramp, factor=factor, max_steps=max_steps,
         p99_limit_ms=p99_limit_ms, min_delivered=min_delivered, warmup=warmup,
         workers=workers, client=cast(ClientKind, client), seed=seed,
         profile_dir=results_dir / "profiles" / _stamp() if profile else None,
+        baseline=baseline.resolve() if baseline else None,
     )  # fmt: skip
     # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so every target and worker is stopped.
     signal.signal(signal.SIGTERM, _exit_on_signal)

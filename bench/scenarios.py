@@ -21,7 +21,7 @@ from bench.load import LoadResult, run_load
 from bench.loadclient import ClientKind
 from bench.procstats import Sampler, Usage
 from bench.profile import Profile
-from bench.targets import started, universe
+from bench.targets import PYTHON_TARGETS, started, universe
 
 PER_SUBSCRIPTION = 10
 UNIVERSE = 100
@@ -43,6 +43,7 @@ class FanoutConfig:
     client: ClientKind = "lean"
     seed: int = 7
     profile_dir: Path | None = None  # py-spy the Python target of every step into this folder
+    baseline: Path | None = None  # the checkout the `trado-baseline` target runs
 
 
 @dataclass(frozen=True)
@@ -116,13 +117,18 @@ def run_step(
     folded = (config.profile_dir or workdir) / f"{target_name}-{subscribers}-{rate:g}.folded"
     with (
         started(
-            target_name, rate=rate, symbols=symbols, seed=config.seed, workdir=workdir
-        ) as target,
+            target_name,
+            rate=rate,
+            symbols=symbols,
+            seed=config.seed,
+            workdir=workdir,
+            baseline=config.baseline,
+        ) as target,  # fmt: skip
         Sampler(target.pid) as sampler,
     ):
 
         def on_window(start: float, end: float) -> None:
-            if config.profile_dir is not None and target_name == "trado":
+            if config.profile_dir is not None and target_name in PYTHON_TARGETS:
                 profiler.append(profiling.start(target.pid, end - time.time(), folded))
 
         try:

@@ -4,7 +4,9 @@ process group and stopped (by that group) when the run is done:
 - `trado`: `python server.py` in embedded mode (simulator → in-process log → bridge → memory
   pub/sub → hub → Strawberry), driven at the given rate over the first 100 instruments;
 - `node-graphql`: graphql-js + graphql-ws + ws, same schema and fan-out (`node/graphql_peer.mjs`);
-- `raw-ws`: a `ws` broadcast of pre-serialized frames of the same shape (`node/raw_ws_peer.mjs`).
+- `raw-ws`: a `ws` broadcast of pre-serialized frames of the same shape (`node/raw_ws_peer.mjs`);
+- `trado-baseline`: `trado` from another checkout (`--baseline DIR`, e.g. a `git worktree` of
+  the plain-Strawberry commit), run by this Python, so before and after share one run.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = ROOT / "bench" / "node"
 INSTRUMENTS = ROOT / "data" / "instruments.csv"
-TARGETS = ("trado", "node-graphql", "raw-ws")
+TARGETS = ("trado", "node-graphql", "raw-ws", "trado-baseline")
+PYTHON_TARGETS = ("trado", "trado-baseline")
 NODE_SCRIPTS = {"node-graphql": "graphql_peer.mjs", "raw-ws": "raw_ws_peer.mjs"}
 START_TIMEOUT = 60.0
 
@@ -69,14 +72,18 @@ def ensure_node_modules() -> None:
 
 @contextmanager
 def started(
-    name: str, *, rate: float, symbols: list[str], seed: int, workdir: Path
-) -> Iterator[Target]:
+    name: str, *, rate: float, symbols: list[str], seed: int, workdir: Path,
+    baseline: Path | None = None,
+) -> Iterator[Target]:  # fmt: skip
     """Start target `name` ticking `rate` ticks/s over `symbols`; stop its process group after."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = workdir / f"{name}-{port}.log"
-    if name == "trado":
-        command, env, cwd = _trado_command(port, rate, symbols, seed, workdir)
+    if name in PYTHON_TARGETS:
+        checkout = ROOT if name == "trado" else baseline
+        if checkout is None or not (checkout / "server.py").is_file():
+            raise TargetFailed(f"{name} needs a checkout with server.py (--baseline DIR)")
+        command, env, cwd = _trado_command(checkout, port, rate, symbols, seed, workdir)
     elif name in NODE_SCRIPTS:
         ensure_node_modules()
         command = [
@@ -98,7 +105,7 @@ def started(
 
 
 def _trado_command(
-    port: int, rate: float, symbols: list[str], seed: int, workdir: Path
+    checkout: Path, port: int, rate: float, symbols: list[str], seed: int, workdir: Path
 ) -> tuple[list[str], dict[str, str], Path]:
     """Embedded mode, configured only through its settings, run from `workdir` so no `.env`
     of the checkout leaks in."""
@@ -125,7 +132,7 @@ def _trado_command(
         "SIMULATOR_SEED": str(seed),
         "INSTRUMENTS_FILE": str(instruments),
     }
-    return [sys.executable, str(ROOT / "server.py")], env, workdir
+    return [sys.executable, str(checkout / "server.py")], env, workdir
 
 
 def _wait_ready(name: str, port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -133,7 +140,7 @@ def _wait_ready(name: str, port: int, process: subprocess.Popen[bytes], log_path
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise TargetFailed(f"{name} exited with {process.returncode}: {_tail(log_path)}")
-        if name == "trado":
+        if name in PYTHON_TARGETS:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                     return
