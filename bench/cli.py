@@ -17,7 +17,7 @@ import typer
 from bench.loadclient import RUNNERS, ClientKind
 from bench.report import STEP_COLUMNS, SUMMARY_COLUMNS, machine_facts, table, write_results
 from bench.scenarios import FanoutConfig, Step, fanout, sustained
-from bench.targets import ROOT, TARGETS
+from bench.targets import NODE_SCRIPTS, ROOT, TARGETS, ensure_node_modules
 
 DEFAULT_SUBSCRIBERS = "1,100,1000,5000"
 DEFAULT_TARGETS = "trado,node-graphql,raw-ws"
@@ -62,6 +62,9 @@ def run(
     ramp: Annotated[bool, typer.Option(help="Multiply the rate until a step fails.")] = True,
     factor: Annotated[float, typer.Option(min=1.1)] = 2.0,
     max_steps: Annotated[int, typer.Option(min=1, max=20)] = 8,
+    refine: Annotated[
+        int, typer.Option(min=0, max=6, help="Bisections once the ramp brackets the limit.")
+    ] = 2,
     p99_limit_ms: Annotated[float, typer.Option(min=1)] = 100.0,
     min_delivered: Annotated[float, typer.Option(min=0, max=1)] = 0.9,
     warmup: Annotated[float, typer.Option(min=0)] = 1.0,
@@ -88,7 +91,7 @@ def run(
     config = FanoutConfig(
         targets=("raw-ws",) if is_ceiling else chosen,
         subscribers=_numbers(counts),
-        rate=rate, seconds=seconds, ramp=ramp, factor=factor, max_steps=max_steps,
+        rate=rate, seconds=seconds, ramp=ramp, factor=factor, max_steps=max_steps, refine=refine,
         p99_limit_ms=p99_limit_ms, min_delivered=min_delivered, warmup=warmup,
         workers=workers, client=cast(ClientKind, client), seed=seed,
         profile_dir=results_dir / "profiles" / _stamp() if profile else None,
@@ -96,6 +99,8 @@ def run(
     )  # fmt: skip
     # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so every target and worker is stopped.
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    if set(config.targets) & set(NODE_SCRIPTS):
+        ensure_node_modules()  # before the table, and before machine_facts reads versions
     facts = machine_facts()
     typer.echo(f"{scenario.value}: {config}")
     typer.echo(table([], STEP_COLUMNS).splitlines()[0])

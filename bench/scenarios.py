@@ -36,6 +36,7 @@ class FanoutConfig:
     ramp: bool = True
     factor: float = 2.0
     max_steps: int = 8
+    refine: int = 2  # bisections after the ramp brackets the limit
     p99_limit_ms: float = 100.0
     min_delivered: float = 0.9  # of the expected deliveries, for a step to count as sustained
     warmup: float = 1.0
@@ -162,22 +163,42 @@ def _profile_json(profile: Profile | None) -> dict[str, object] | None:
 
 def fanout(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) -> list[Step]:
     """With `ramp`: multiply the rate while steps hold; if the very first step already fails,
-    divide it instead until one holds, so every N ends with a sustained figure."""
+    divide it instead until one holds, so every N ends with a sustained figure. Then `refine`
+    geometric bisections between the best rate that held and the lowest that failed."""
     steps: list[Step] = []
+
+    def measure(target: str, subscribers: int, rate: float) -> bool:
+        step = run_step(config, target, subscribers, rate, workdir)
+        steps.append(step)
+        on_step(step)
+        return step.holds(config)
+
     for target in config.targets:
         for subscribers in config.subscribers:
-            rate, rising = config.rate, None
-            for _ in range(config.max_steps if config.ramp else 1):
-                step = run_step(config, target, subscribers, rate, workdir)
-                steps.append(step)
-                on_step(step)
-                held = step.holds(config)
-                rising = held if rising is None else rising
-                if held != rising:
+            if not config.ramp:
+                measure(target, subscribers, config.rate)
+                continue
+            held_at: float | None = None
+            failed_at: float | None = None
+            rate = config.rate
+            for _ in range(config.max_steps):
+                if measure(target, subscribers, rate):
+                    held_at = rate
+                else:
+                    failed_at = rate
+                if held_at is not None and failed_at is not None:
                     break
-                rate = rate * config.factor if rising else rate / config.factor
+                rate = rate * config.factor if failed_at is None else rate / config.factor
                 if rate < 1:
                     break
+            for _ in range(config.refine):
+                if held_at is None or failed_at is None:
+                    break
+                rate = round(math.sqrt(held_at * failed_at), 1)
+                if measure(target, subscribers, rate):
+                    held_at = rate
+                else:
+                    failed_at = rate
     return steps
 
 

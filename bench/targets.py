@@ -66,8 +66,9 @@ def ensure_node_modules() -> None:
     if (NODE_DIR / "node_modules" / "graphql-ws").is_dir():
         return
     subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, check=True
-    )
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=NODE_DIR, check=True, stdout=sys.stderr,
+    )  # fmt: skip
 
 
 @contextmanager
