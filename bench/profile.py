@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LINE_NUMBER = re.compile(r":\d+\)$")
+FILE = re.compile(r"\(([^:)]+)")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Profile:
     samples: int
     top_self: list[tuple[str, float]]  # (frame, share of samples) where the CPU was
     top_total: list[tuple[str, float]]  # (frame, share of samples) on the stack
+    by_package: list[tuple[str, float]]  # (top-level package or module, share of self samples)
 
 
 def py_spy() -> str:
@@ -61,6 +63,7 @@ def finish(process: subprocess.Popen[bytes], output: Path, top: int = 15) -> Pro
 def summarise(folded: Path, top: int = 15) -> Profile:
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     samples = 0
     for line in folded.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -70,14 +73,21 @@ def summarise(folded: Path, top: int = 15) -> Profile:
         frames = [LINE_NUMBER.sub(")", f) for f in stack.split(";")]
         samples += count
         own[frames[-1]] += count
+        packages[_package(frames[-1])] += count
         for frame in set(frames):
             total[frame] += count
 
     def shares(counter: Counter[str]) -> list[tuple[str, float]]:
         return [(frame, round(n / samples, 3)) for frame, n in counter.most_common(top)]
 
-    return (
-        Profile(folded, samples, shares(own), shares(total))
-        if samples
-        else Profile(folded, 0, [], [])
-    )
+    if not samples:
+        return Profile(folded, 0, [], [], [])
+    return Profile(folded, samples, shares(own), shares(total), shares(packages))
+
+
+def _package(frame: str) -> str:
+    """`send (uvicorn/protocols/websockets/x.py)` -> `uvicorn`; `dumps (json/__init__.py)` ->
+    `json`; app modules keep their top folder (`streaming`, `graph`)."""
+    found = FILE.search(frame)
+    path = found.group(1) if found else frame
+    return path.split("/", 1)[0] if "/" in path else path.removesuffix(".py")

@@ -190,8 +190,9 @@ def markdown(document: dict[str, object]) -> str:
 
 def _profile_section(step: dict[str, object], profile: dict[str, object]) -> list[str]:
     """Where the target's CPU went (py-spy, share of samples in that frame itself)."""
-    rows = profile["top_self"]
+    rows, packages = profile["top_self"], profile["by_package"]
     assert isinstance(rows, list)
+    assert isinstance(packages, list)
     return [
         f"## Profile: {step['target']}, N={step['subscribers']}, {step['rate']} ticks/s "
         f"({profile['samples']} samples, stacks in `{profile['folded']}`)",
@@ -199,5 +200,7 @@ def _profile_section(step: dict[str, object], profile: dict[str, object]) -> lis
         "| self | frame |",
         "|-----:|:------|",
         *(f"| {share:.1%} | `{frame}` |" for frame, share in rows),
+        "",
+        "By package: " + ", ".join(f"{name} {share:.0%}" for name, share in packages[:8]),
         "",
     ]

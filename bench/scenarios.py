@@ -158,6 +158,7 @@ def _profile_json(profile: Profile | None) -> dict[str, object] | None:
         "samples": profile.samples,
         "top_self": profile.top_self,
         "top_total": profile.top_total,
+        "by_package": profile.by_package,
     }
 
 

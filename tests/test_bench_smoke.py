@@ -81,3 +81,4 @@ def test_profile_summary_ranks_frames_by_self_and_total_time(tmp_path: Path) -> 
     assert profile.top_self[0] == ("send (ws.py)", 0.6)
     assert dict(profile.top_total)["main (server.py)"] == 1.0
     assert dict(profile.top_total)["execute (graphql.py)"] == 0.4
+    assert profile.by_package == [("ws", 0.6), ("graphql", 0.4)]
