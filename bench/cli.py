@@ -21,6 +21,8 @@ from bench.targets import NODE_SCRIPTS, ROOT, TARGETS, ensure_node_modules
 
 DEFAULT_SUBSCRIBERS = "1,100,1000,5000"
 DEFAULT_TARGETS = "trado,node-graphql,raw-ws"
+# Steps print as they finish, so the columns get fixed minimum widths.
+PROGRESS_WIDTHS = {key: 8 for key, _ in STEP_COLUMNS} | {"target": max(map(len, TARGETS))}
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
@@ -103,10 +105,10 @@ def run(
         ensure_node_modules()  # before the table, and before machine_facts reads versions
     facts = machine_facts()
     typer.echo(f"{scenario.value}: {config}")
-    typer.echo(table([], STEP_COLUMNS).splitlines()[0])
+    typer.echo(table([], STEP_COLUMNS, PROGRESS_WIDTHS).splitlines()[0])
 
     def progress(step: Step) -> None:
-        typer.echo(table([step.to_json()], STEP_COLUMNS).splitlines()[-1])
+        typer.echo(table([step.to_json()], STEP_COLUMNS, PROGRESS_WIDTHS).splitlines()[-1])
         if step.load.first_error:
             typer.echo(f"  first error: {step.load.first_error}")
 

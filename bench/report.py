@@ -102,11 +102,17 @@ def _output(command: list[str]) -> str | None:
         return None
 
 
-def table(rows: list[dict[str, object]], columns: tuple[tuple[str, str], ...]) -> str:
-    """A markdown table, which also reads well in a terminal."""
+def table(
+    rows: list[dict[str, object]],
+    columns: tuple[tuple[str, str], ...],
+    min_widths: dict[str, int] | None = None,
+) -> str:
+    """A markdown table, which also reads well in a terminal (`min_widths`, by column key, keep
+    rows printed one at a time in line with each other)."""
     cells = [[_cell(row.get(key)) for key, _ in columns] for row in rows]
     headers = [title for _, title in columns]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    least = [(min_widths or {}).get(key, 0) for key, _ in columns]
+    widths = [max([len(h), least[i], *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
 
     def line(values: list[str]) -> str:
         return "| " + " | ".join(v.rjust(w) for v, w in zip(values, widths, strict=True)) + " |"
