@@ -9,10 +9,12 @@ import re
 from pathlib import Path
 
 import psutil
+import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.histogram import Histogram, bucket_of, upper_bound
+from bench.leanws import HandshakeFailed, LeanSocket
 from bench.profile import summarise
 
 
@@ -82,3 +84,62 @@ def test_profile_summary_ranks_frames_by_self_and_total_time(tmp_path: Path) -> 
     assert dict(profile.top_total)["main (server.py)"] == 1.0
     assert dict(profile.top_total)["execute (graphql.py)"] == 0.4
     assert profile.by_package == [("ws", 0.6), ("graphql", 0.4)]
+
+
+class _Transport:
+    """Records what the client writes; enough of asyncio.Transport for LeanSocket."""
+
+    def __init__(self) -> None:
+        self.written = b""
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closing = True
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+def _frame(opcode: int, payload: bytes, *, final: bool = True) -> bytes:
+    first = (0x80 if final else 0) | opcode
+    if len(payload) < 126:
+        return bytes((first, len(payload))) + payload
+    return bytes((first, 126)) + len(payload).to_bytes(2) + payload
+
+
+async def test_lean_client_parses_batched_split_and_fragmented_frames() -> None:
+    received: list[bytes] = []
+    socket = LeanSocket(received.append)
+    transport = _Transport()
+    socket.connection_made(transport)  # type: ignore[arg-type]
+    big = b"x" * 300
+    stream = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+        + _frame(0x1, b"one")
+        + _frame(0x1, b"two")
+        + _frame(0x1, big)
+        + _frame(0x1, b"fra", final=False)
+        + _frame(0x0, b"gment")
+        + _frame(0x9, b"hi")
+    )
+    for cut in range(0, len(stream), 7):  # arrives in pieces that split headers and payloads
+        socket.data_received(stream[cut : cut + 7])
+    assert socket.opened.done()
+    assert received == [b"one", b"two", big, b"fragment"]
+    assert transport.written[0] == 0x8A  # a pong, final
+    assert transport.written[1] == 0x80 | 2  # masked, two bytes
+    mask, body = transport.written[2:6], transport.written[6:]
+    assert bytes(b ^ mask[i % 4] for i, b in enumerate(body)) == b"hi"
+
+
+async def test_lean_client_refuses_a_failed_upgrade() -> None:
+    socket = LeanSocket(lambda raw: None)
+    transport = _Transport()
+    socket.connection_made(transport)  # type: ignore[arg-type]
+    socket.data_received(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")
+    assert transport.closing
+    with pytest.raises(HandshakeFailed, match="403"):
+        await socket.opened
