@@ -107,16 +107,25 @@ def run(
     typer.echo(f"{scenario.value}: {config}")
     typer.echo(table([], STEP_COLUMNS, PROGRESS_WIDTHS).splitlines()[0])
 
+    steps: list[Step] = []
+
     def progress(step: Step) -> None:
+        steps.append(step)
         typer.echo(table([step.to_json()], STEP_COLUMNS, PROGRESS_WIDTHS).splitlines()[-1])
         if step.load.first_error:
             typer.echo(f"  first error: {step.load.first_error}")
 
-    with tempfile.TemporaryDirectory(prefix="trado-bench-") as workdir:
-        steps = fanout(config, Path(workdir), progress)
+    failure: BaseException | None = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="trado-bench-") as workdir:
+            fanout(config, Path(workdir), progress)
+    except (Exception, KeyboardInterrupt, SystemExit) as error:
+        # A long run that breaks late still keeps the steps it finished.
+        failure = error
+        typer.echo(f"\nstopped early: {error!r}", err=True)
     summary = sustained(steps, config)
     typer.echo("\n" + table(summary, SUMMARY_COLUMNS))
-    json_path, md_path = write_results(
+    paths = write_results(
         results_dir,
         scenario.value,
         command=_command_line(ctx),
@@ -124,11 +133,12 @@ def run(
         config=dataclasses.asdict(config),
         steps=[s.to_json() for s in steps],
         summary=summary,
+        stopped_early=repr(failure) if failure else None,
     )
-    typer.echo(
-        f"\nwrote {json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path}"
-    )
-    typer.echo(f"wrote {md_path.relative_to(ROOT) if md_path.is_relative_to(ROOT) else md_path}")
+    for path in paths:
+        typer.echo(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    if failure is not None:
+        raise typer.Exit(1)
 
 
 def _stamp() -> str:

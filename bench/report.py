@@ -142,6 +142,7 @@ def write_results(
     config: dict[str, object],
     steps: list[dict[str, object]],
     summary: list[dict[str, object]],
+    stopped_early: str | None = None,
 ) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -150,6 +151,7 @@ def write_results(
         "scenario": scenario,
         "finished_at": datetime.now(UTC).isoformat(),
         "command": command,
+        "stopped_early": stopped_early,
         "machine": facts,
         "config": config,
         "summary": summary,
@@ -174,6 +176,11 @@ def markdown(document: dict[str, object]) -> str:
         f"Command: `{document['command']}`  ",
         f"Finished: {document['finished_at']}",
         "",
+        *(
+            [f"**Stopped early:** {document['stopped_early']}", ""]
+            if document["stopped_early"]
+            else []
+        ),
         "## Machine",
         "",
         *(f"- {key}: {value}" for key, value in facts.items()),
