@@ -1,0 +1,229 @@
+"""Scenarios: each starts its targets, drives them with the load client and returns steps.
+
+`fanout` (issue 6, scenario a): for each target and each subscriber count N, start the target
+at a tick rate, measure, and (with `ramp`) multiply the rate until p99 latency passes the
+limit or the target stops delivering what it is sent; the sustained maximum is the best
+deliveries/s of a step that held. `raw-ceiling` is the same against the raw `ws` peer only: it
+shows how much the load client itself can absorb on this machine (client CPU% beside it).
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import profile as profiling
+from bench.load import LoadResult, run_load
+from bench.loadclient import ClientKind
+from bench.procstats import Sampler, Usage
+from bench.profile import Profile
+from bench.targets import PYTHON_TARGETS, started, universe
+
+PER_SUBSCRIPTION = 10
+UNIVERSE = 100
+
+
+@dataclass(frozen=True)
+class FanoutConfig:
+    targets: tuple[str, ...]
+    subscribers: tuple[int, ...]
+    rate: float
+    seconds: float
+    ramp: bool = True
+    factor: float = 2.0
+    max_steps: int = 8
+    refine: int = 2  # bisections after the ramp brackets the limit
+    p99_limit_ms: float = 100.0
+    min_delivered: float = 0.9  # of the expected deliveries, for a step to count as sustained
+    warmup: float = 1.0
+    workers: int | None = None
+    client: ClientKind = "lean"
+    seed: int = 7
+    profile_dir: Path | None = None  # py-spy the Python target of every step into this folder
+    baseline: Path | None = None  # the checkout the `trado-baseline` target runs
+
+
+@dataclass(frozen=True)
+class Step:
+    target: str
+    subscribers: int
+    rate: float
+    load: LoadResult
+    server: Usage | None
+    profile: Profile | None = None
+
+    @property
+    def expected_per_second(self) -> float:
+        """Each tick goes to the subscribers of its symbol: N x 10/100 of them on average."""
+        return self.rate * self.subscribers * PER_SUBSCRIPTION / UNIVERSE
+
+    @property
+    def delivered_ratio(self) -> float:
+        expected = self.expected_per_second
+        return self.load.deliveries_per_second / expected if expected else 0.0
+
+    def holds(self, config: FanoutConfig) -> bool:
+        """p99 within the limit, every subscriber connected, no errors, and at least
+        `min_delivered` of the expected deliveries (less three standard deviations: ticks pick
+        symbols at random, so a short run with few subscribers varies)."""
+        p99 = self.load.latency_ms(0.99)
+        expected = self.expected_per_second * self.load.seconds
+        enough = config.min_delivered * expected - 3 * math.sqrt(expected)
+        return (
+            p99 is not None
+            and p99 <= config.p99_limit_ms
+            and self.load.delivered >= enough
+            and self.load.connected == self.subscribers
+            and self.load.errors == 0
+        )
+
+    def to_json(self) -> dict[str, object]:
+        load = self.load
+        return {
+            "target": self.target,
+            "subscribers": self.subscribers,
+            "rate": self.rate,
+            "expected_per_second": round(self.expected_per_second, 1),
+            "deliveries_per_second": round(load.deliveries_per_second, 1),
+            "delivered_ratio": round(self.delivered_ratio, 3),
+            "delivered": load.delivered,
+            "seconds": load.seconds,
+            "p50_ms": load.latency_ms(0.50),
+            "p90_ms": load.latency_ms(0.90),
+            "p99_ms": load.latency_ms(0.99),
+            "max_ms": round(load.histogram.max_micros / 1000, 2) if load.histogram.total else None,
+            "connected": load.connected,
+            "failed": load.failed,
+            "closed_early": load.closed_early,
+            "errors": load.errors,
+            "first_error": load.first_error,
+            "server_cpu_percent": self.server.cpu_percent if self.server else None,
+            "server_peak_rss_mb": self.server.peak_rss_mb if self.server else None,
+            "server_end_rss_mb": self.server.end_rss_mb if self.server else None,
+            "client_cpu_percent": load.client_cpu_percent,
+            "client_workers": load.workers,
+            "profile": _profile_json(self.profile),
+        }
+
+
+def run_step(
+    config: FanoutConfig, target_name: str, subscribers: int, rate: float, workdir: Path
+) -> Step:
+    symbols = universe(UNIVERSE)
+    profiler: list[subprocess.Popen[bytes]] = []
+    folded = (config.profile_dir or workdir) / f"{target_name}-{subscribers}-{rate:g}.folded"
+    with (
+        started(
+            target_name,
+            rate=rate,
+            symbols=symbols,
+            seed=config.seed,
+            workdir=workdir,
+            baseline=config.baseline,
+        ) as target,  # fmt: skip
+        Sampler(target.pid) as sampler,
+    ):
+
+        def on_window(start: float, end: float) -> None:
+            if config.profile_dir is not None and target_name in PYTHON_TARGETS:
+                profiler.append(profiling.start(target.pid, end - time.time(), folded))
+
+        try:
+            load = run_load(
+                url=target.url,
+                subscribers=subscribers,
+                seconds=config.seconds,
+                symbols=symbols,
+                warmup=config.warmup,
+                workers=config.workers,
+                per_subscription=PER_SUBSCRIPTION,
+                seed=config.seed,
+                client=config.client,
+                on_window=on_window,
+            )
+        finally:
+            profile = profiling.finish(profiler[0], folded) if profiler else None
+    return Step(target_name, subscribers, rate, load, sampler.usage(load.start, load.end), profile)
+
+
+def _profile_json(profile: Profile | None) -> dict[str, object] | None:
+    if profile is None:
+        return None
+    return {
+        "folded": str(profile.folded),
+        "samples": profile.samples,
+        "top_self": profile.top_self,
+        "top_total": profile.top_total,
+        "by_package": profile.by_package,
+    }
+
+
+def fanout(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) -> list[Step]:
+    """With `ramp`: multiply the rate while steps hold; if the very first step already fails,
+    divide it instead until one holds, so every N ends with a sustained figure. Then `refine`
+    geometric bisections between the best rate that held and the lowest that failed."""
+    steps: list[Step] = []
+
+    def measure(target: str, subscribers: int, rate: float) -> bool:
+        step = run_step(config, target, subscribers, rate, workdir)
+        steps.append(step)
+        on_step(step)
+        return step.holds(config)
+
+    for target in config.targets:
+        for subscribers in config.subscribers:
+            if not config.ramp:
+                measure(target, subscribers, config.rate)
+                continue
+            held_at: float | None = None
+            failed_at: float | None = None
+            rate = config.rate
+            for _ in range(config.max_steps):
+                if measure(target, subscribers, rate):
+                    held_at = rate
+                else:
+                    failed_at = rate
+                if held_at is not None and failed_at is not None:
+                    break
+                rate = rate * config.factor if failed_at is None else rate / config.factor
+                if rate < 1:
+                    break
+            for _ in range(config.refine):
+                if held_at is None or failed_at is None:
+                    break
+                rate = round(math.sqrt(held_at * failed_at), 1)
+                if measure(target, subscribers, rate):
+                    held_at = rate
+                else:
+                    failed_at = rate
+    return steps
+
+
+def sustained(steps: list[Step], config: FanoutConfig) -> list[dict[str, object]]:
+    """Per target and N: the best deliveries/s of a step that held, and where the ramp ended."""
+    rows = []
+    for target in config.targets:
+        for subscribers in config.subscribers:
+            mine = [s for s in steps if s.target == target and s.subscribers == subscribers]
+            if not mine:
+                continue
+            held = [s for s in mine if s.holds(config)]
+            best = max(held, key=lambda s: s.load.deliveries_per_second, default=None)
+            rows.append(
+                {
+                    "target": target,
+                    "subscribers": subscribers,
+                    "sustained_per_second": round(best.load.deliveries_per_second, 1)
+                    if best
+                    else None,
+                    "at_rate": best.rate if best else None,
+                    "p99_ms": best.load.latency_ms(0.99) if best else None,
+                    "steps": len(mine),
+                    "limit_reached": any(not s.holds(config) for s in mine),
+                }
+            )
+    return rows

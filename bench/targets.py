@@ -1,0 +1,170 @@
+"""The servers a benchmark runs against, each started on a free loopback port in its own
+process group and stopped (by that group) when the run is done:
+
+- `trado`: `python server.py` in embedded mode (simulator → in-process log → bridge → memory
+  pub/sub → hub → Strawberry), driven at the given rate over the first 100 instruments;
+- `node-graphql`: graphql-js + graphql-ws + ws, same schema and fan-out (`node/graphql_peer.mjs`);
+- `raw-ws`: a `ws` broadcast of pre-serialized frames of the same shape (`node/raw_ws_peer.mjs`);
+- `trado-baseline`: `trado` from another checkout (`--baseline DIR`, e.g. a `git worktree` of
+  the plain-Strawberry commit), run by this Python, so before and after share one run.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_DIR = ROOT / "bench" / "node"
+INSTRUMENTS = ROOT / "data" / "instruments.csv"
+TARGETS = ("trado", "node-graphql", "raw-ws", "trado-baseline")
+PYTHON_TARGETS = ("trado", "trado-baseline")
+NODE_SCRIPTS = {"node-graphql": "graphql_peer.mjs", "raw-ws": "raw_ws_peer.mjs"}
+START_TIMEOUT = 60.0
+
+
+class TargetFailed(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str
+    pid: int
+
+
+def universe(count: int = 100) -> list[str]:
+    """The symbols every target ticks: the first `count` reference instruments."""
+    with INSTRUMENTS.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    if len(rows) < count:
+        raise TargetFailed(f"{INSTRUMENTS} has {len(rows)} instruments, need {count}")
+    return [row["symbol"] for row in rows[:count]]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def ensure_node_modules() -> None:
+    """A fresh clone has no node_modules: install the locked versions once."""
+    if (NODE_DIR / "node_modules" / "graphql-ws").is_dir():
+        return
+    subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=NODE_DIR, check=True, stdout=sys.stderr,
+    )  # fmt: skip
+
+
+@contextmanager
+def started(
+    name: str, *, rate: float, symbols: list[str], seed: int, workdir: Path,
+    baseline: Path | None = None,
+) -> Iterator[Target]:  # fmt: skip
+    """Start target `name` ticking `rate` ticks/s over `symbols`; stop its process group after."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = workdir / f"{name}-{port}.log"
+    if name in PYTHON_TARGETS:
+        checkout = ROOT if name == "trado" else baseline
+        if checkout is None or not (checkout / "server.py").is_file():
+            raise TargetFailed(f"{name} needs a checkout with server.py (--baseline DIR)")
+        command, env, cwd = _trado_command(checkout, port, rate, symbols, seed, workdir)
+    elif name in NODE_SCRIPTS:
+        ensure_node_modules()
+        command = [
+            "node", str(NODE_DIR / NODE_SCRIPTS[name]), "--port", str(port), "--rate", str(rate),
+            "--symbols", ",".join(symbols), "--seed", str(seed),
+        ]  # fmt: skip
+        env, cwd = dict(os.environ), NODE_DIR
+    else:
+        raise TargetFailed(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_ready(name, port, process, log_path)
+        yield Target(name=name, url=f"ws://127.0.0.1:{port}/graphql", pid=process.pid)
+    finally:
+        stop_group(process)
+
+
+def _trado_command(
+    checkout: Path, port: int, rate: float, symbols: list[str], seed: int, workdir: Path
+) -> tuple[list[str], dict[str, str], Path]:
+    """Embedded mode, configured only through its settings, run from `workdir` so no `.env`
+    of the checkout leaks in."""
+    instruments = workdir / "instruments-100.csv"
+    with INSTRUMENTS.open(newline="") as source, instruments.open("w", newline="") as target:
+        reader = csv.DictReader(source)
+        assert reader.fieldnames is not None
+        writer = csv.DictWriter(target, fieldnames=reader.fieldnames)
+        writer.writeheader()
+        wanted = set(symbols)
+        writer.writerows(row for row in reader if row["symbol"] in wanted)
+    database = workdir / f"trado-{port}.db"
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "LOG_LEVEL": "WARNING",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "REDIS_URL": "",
+        "KAFKA_BOOTSTRAP_SERVERS": "",
+        "RUN_FEED_IN_PROCESS": "true",
+        "SIMULATOR_TICKS_PER_SECOND": str(rate),
+        "SIMULATOR_SEED": str(seed),
+        "INSTRUMENTS_FILE": str(instruments),
+    }
+    return [sys.executable, str(checkout / "server.py")], env, workdir
+
+
+def _wait_ready(name: str, port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise TargetFailed(f"{name} exited with {process.returncode}: {_tail(log_path)}")
+        if name in PYTHON_TARGETS:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    return
+            except (urllib.error.URLError, OSError):
+                pass
+        elif b"ready" in log_path.read_bytes():
+            return
+        time.sleep(0.1)
+    raise TargetFailed(f"{name} not ready after {START_TIMEOUT:.0f}s: {_tail(log_path)}")
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-1500:]
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group we started, then SIGKILL it if it lingers."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -1,0 +1,145 @@
+"""The fan-out benchmark, tiny and short, so the harness cannot rot: it must start Trado and the
+raw `ws` peer, drive them, stop them and write figures. It checks that figures exist, never how
+fast they are (this machine is shared; speed is the benchmark's business, not the suite's)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import psutil
+import pytest
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.histogram import Histogram, bucket_of, upper_bound
+from bench.leanws import HandshakeFailed, LeanSocket
+from bench.profile import summarise
+
+
+def test_fanout_smoke_produces_figures(tmp_path: Path) -> None:
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    result = CliRunner().invoke(
+        app,
+        [
+            "run", "fanout", "--seconds", "3", "--subscribers", "5", "--rate", "50",
+            "--no-ramp", "--warmup", "0.5", "--targets", "trado,raw-ws",
+            "--results-dir", str(tmp_path),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output + repr(result.exception)
+
+    [json_file] = tmp_path.glob("*-fanout.json")
+    [markdown_file] = tmp_path.glob("*-fanout.md")
+    document = json.loads(json_file.read_text())
+    assert {s["target"] for s in document["steps"]} == {"trado", "raw-ws"}
+    for step in document["steps"]:
+        assert step["connected"] == 5, step
+        assert step["errors"] == 0, step
+        assert step["delivered"] > 0, step
+        for figure in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "server_cpu_percent"):
+            assert step[figure] is not None, (figure, step)
+        assert step["server_peak_rss_mb"] > 0, step
+    assert document["machine"]["cpu_model"]
+    assert document["machine"]["node"].startswith("v")
+    markdown = markdown_file.read_text()
+    assert re.search(r"^\|\s*trado\s*\|\s*5\s*\|", markdown, re.MULTILINE), markdown
+    assert "python -m bench run fanout --seconds 3.0 --subscribers 5" in markdown
+    leftovers = {p.pid for p in psutil.Process().children(recursive=True)} - before
+    assert not leftovers, "the benchmark left processes running"
+
+
+def test_histogram_buckets_cover_every_value_once() -> None:
+    for micros in [*range(5000), 12_345, 10**6, 10**9]:
+        bucket = bucket_of(micros)
+        assert upper_bound(bucket) >= micros
+        assert bucket == 0 or upper_bound(bucket - 1) < micros
+
+
+def test_histogram_percentiles_merge_across_processes() -> None:
+    low, high = Histogram(), Histogram()
+    for micros in range(1, 50_001):
+        low.record(micros)
+        high.record(micros + 50_000)
+    low.merge(Histogram.from_json(high.to_json()))
+    p50, p99 = low.percentile(0.5), low.percentile(0.99)
+    assert p50 is not None
+    assert p99 is not None
+    assert abs(p50 - 50_000) / 50_000 < 0.02
+    assert abs(p99 - 99_000) / 99_000 < 0.02
+    assert low.percentile(1.0) == 100_000
+
+
+def test_profile_summary_ranks_frames_by_self_and_total_time(tmp_path: Path) -> None:
+    folded = tmp_path / "stacks.folded"
+    folded.write_text(
+        "main (server.py:1);send (ws.py:10) 6\n"
+        "main (server.py:1);execute (graphql.py:5);collect (graphql.py:9) 3\n"
+        "main (server.py:2);execute (graphql.py:7) 1\n"
+    )
+    profile = summarise(folded)
+    assert profile.samples == 10
+    assert profile.top_self[0] == ("send (ws.py)", 0.6)
+    assert dict(profile.top_total)["main (server.py)"] == 1.0
+    assert dict(profile.top_total)["execute (graphql.py)"] == 0.4
+    assert profile.by_package == [("ws", 0.6), ("graphql", 0.4)]
+
+
+class _Transport:
+    """Records what the client writes; enough of asyncio.Transport for LeanSocket."""
+
+    def __init__(self) -> None:
+        self.written = b""
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closing = True
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+def _frame(opcode: int, payload: bytes, *, final: bool = True) -> bytes:
+    first = (0x80 if final else 0) | opcode
+    if len(payload) < 126:
+        return bytes((first, len(payload))) + payload
+    return bytes((first, 126)) + len(payload).to_bytes(2) + payload
+
+
+async def test_lean_client_parses_batched_split_and_fragmented_frames() -> None:
+    received: list[bytes] = []
+    socket = LeanSocket(received.append)
+    transport = _Transport()
+    socket.connection_made(transport)  # type: ignore[arg-type]
+    big = b"x" * 300
+    stream = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+        + _frame(0x1, b"one")
+        + _frame(0x1, b"two")
+        + _frame(0x1, big)
+        + _frame(0x1, b"fra", final=False)
+        + _frame(0x0, b"gment")
+        + _frame(0x9, b"hi")
+    )
+    for cut in range(0, len(stream), 7):  # arrives in pieces that split headers and payloads
+        socket.data_received(stream[cut : cut + 7])
+    assert socket.opened.done()
+    assert received == [b"one", b"two", big, b"fragment"]
+    assert transport.written[0] == 0x8A  # a pong, final
+    assert transport.written[1] == 0x80 | 2  # masked, two bytes
+    mask, body = transport.written[2:6], transport.written[6:]
+    assert bytes(b ^ mask[i % 4] for i, b in enumerate(body)) == b"hi"
+
+
+async def test_lean_client_refuses_a_failed_upgrade() -> None:
+    socket = LeanSocket(lambda raw: None)
+    transport = _Transport()
+    socket.connection_made(transport)  # type: ignore[arg-type]
+    socket.data_received(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")
+    assert transport.closing
+    with pytest.raises(HandshakeFailed, match="403"):
+        await socket.opened
