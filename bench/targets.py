@@ -65,10 +65,12 @@ def ensure_node_modules() -> None:
     """A fresh clone has no node_modules: install the locked versions once."""
     if (NODE_DIR / "node_modules" / "graphql-ws").is_dir():
         return
-    subprocess.run(
+    result = subprocess.run(
         ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=NODE_DIR, check=True, stdout=sys.stderr,
+        cwd=NODE_DIR, capture_output=True, text=True,
     )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"npm ci in {NODE_DIR} failed:\n{result.stdout}{result.stderr}")
 
 
 @contextmanager
