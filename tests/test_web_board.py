@@ -176,12 +176,22 @@ async def sign_out(page: Page) -> None:
     await expect(page.locator("#account-email")).to_have_text("")
 
 
-async def place_order(page: Page, symbol: str, quantity: str, side: str = "BUY") -> None:
+async def place_order(
+    page: Page, symbol: str, quantity: str, side: str = "BUY", limit: str | None = None
+) -> None:
     await page.fill("#ticket-symbol", symbol)
     await page.check(f'#ticket-form input[name="side"][value="{side}"]')
-    await page.select_option("#ticket-type", "MARKET")
+    await page.select_option("#ticket-type", "MARKET" if limit is None else "LIMIT")
+    if limit is not None:
+        await page.fill("#ticket-limit", limit)
     await page.fill("#ticket-quantity", quantity)
     await page.click("#ticket-submit")
+
+
+async def set_alert(page: Page, condition: str, threshold: str) -> None:
+    await page.select_option("#alert-condition", condition)
+    await page.fill("#alert-threshold", threshold)
+    await page.click('#alert-form button[type="submit"]')
 
 
 async def assert_board_fits(page: Page) -> None:
@@ -382,6 +392,39 @@ async def test_register_log_in_watch_and_trade_end_to_end(
         await assert_board_fits(page)
         await page.wait_for_timeout(5 * SECONDS)  # the toasts fade; more bars on the chart
         await opened.screenshot("board-signed-in")
+
+        # a LIMIT BUY below the market rests OPEN; its cash is held back
+        await place_order(page, "JPM", "2", limit="100.00")
+        await expect(result).to_have_text("Buy 2 JPM: open at 100.00")
+        await expect(page.locator("#cash")).to_have_text(f"{cash - 200:,.2f}")
+        orders = await graphql(
+            base, "{ orders(status: OPEN) { edges { node { quantity } } } }", token
+        )
+        assert [Decimal(e["node"]["quantity"]) for e in orders["orders"]["edges"]] == [Decimal(2)]
+
+        # price alerts: a bad threshold is refused in the server's words, a good one is kept
+        await set_alert(page, "above", "0")
+        alert_result = page.locator("#alert-result")
+        await expect(alert_result).to_have_text(
+            re.compile(r"^Alert refused: Threshold must be above 0")
+        )
+        await set_alert(page, "above", "5000")
+        await expect(alert_result).to_have_text("Alert set: JPM above 5000")
+        alerts = await graphql(
+            base, "{ alerts { condition threshold active instrument { symbol } } }", token
+        )
+        assert [
+            (a["instrument"]["symbol"], a["condition"], Decimal(a["threshold"]), a["active"])
+            for a in alerts["alerts"]
+        ] == [("JPM", "ABOVE", Decimal(5000), True)]
+
+        # a reload keeps the session: the account, its list, position and notification return
+        await page.reload()
+        await expect(page.locator("#account-email")).to_have_text(email)
+        await expect(page.locator("#board-body tr")).to_have_count(len(DEFAULT_BOARD) + 2)
+        await expect(position.locator("td").nth(1)).to_have_text("10")
+        await expect(filled).to_have_count(1)
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
 
         # the socket dies: the page says so, reconnects with the token, and prices resume
         seen = await page.evaluate("window.trado.connectionLog.length")

@@ -66,7 +66,17 @@ function note(id, text) {
 }
 
 async function call(query, variables) {
-  return request(query, variables, state.token);
+  const token = state.token;
+  try {
+    return await request(query, variables, token);
+  } catch (error) {
+    // the token expired (or the account went away): say so and continue signed out
+    if (token && token === state.token && error instanceof GraphQLError && error.unauthenticated) {
+      signOut();
+      toast("Your session ended: sign in again.", "bad");
+    }
+    throw error;
+  }
 }
 
 // ---------------------------------------------------------------- connection state
