@@ -397,10 +397,24 @@ async def test_register_log_in_watch_and_trade_end_to_end(
         await place_order(page, "JPM", "2", limit="100.00")
         await expect(result).to_have_text("Buy 2 JPM: open at 100.00")
         await expect(page.locator("#cash")).to_have_text(f"{cash - 200:,.2f}")
-        orders = await graphql(
-            base, "{ orders(status: OPEN) { edges { node { quantity } } } }", token
+        resting = page.locator("#orders-body tr")
+        await expect(resting).to_have_count(1)
+        await expect(resting.locator("td")).to_have_text(
+            ["Buy 2 JPM", "100.00", "200.00", "Cancel"]
         )
-        assert [Decimal(e["node"]["quantity"]) for e in orders["orders"]["edges"]] == [Decimal(2)]
+        open_orders = "{ orders(status: OPEN) { edges { node { quantity limitPrice } } } }"
+        orders = await graphql(base, open_orders, token)
+        assert [
+            (Decimal(e["node"]["quantity"]), Decimal(e["node"]["limitPrice"]))
+            for e in orders["orders"]["edges"]
+        ] == [(Decimal(2), Decimal(100))]
+
+        # cancelled from the list: the order goes, its cash comes back
+        await resting.locator("button.cancel").click()
+        await expect(resting).to_have_count(0)
+        await expect(page.locator("#open-orders")).to_be_hidden()
+        await expect(page.locator("#cash")).to_have_text(f"{cash:,.2f}")
+        assert (await graphql(base, open_orders, token))["orders"]["edges"] == []
 
         # price alerts: a bad threshold is refused in the server's words, a good one is kept
         await set_alert(page, "above", "0")

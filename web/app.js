@@ -514,18 +514,75 @@ function describeOrder(order) {
 // ---------------------------------------------------------------- portfolio
 
 let portfolioFrame = null;
+let portfolioRequests = 0; // only the latest answer is shown (answers may arrive out of order)
 
 async function loadPortfolio() {
   if (!state.token) return;
+  const ticket = ++portfolioRequests;
   try {
-    state.portfolio = Q.readPortfolio(await call(Q.PORTFOLIO));
-    note("portfolio-note", state.portfolio.positions.length ? "" : "No positions yet.");
+    const portfolio = Q.readPortfolio(await call(Q.PORTFOLIO));
+    if (ticket !== portfolioRequests || !state.token) return;
+    state.portfolio = portfolio;
+    note("portfolio-note", portfolio.positions.length ? "" : "No positions yet.");
   } catch (error) {
+    if (ticket !== portfolioRequests) return;
     state.portfolio = null;
     note("portfolio-note", `Portfolio: ${describe(error)}`);
   }
   refreshQuoteStream();
   renderPortfolio();
+  renderOpenOrders();
+}
+
+/** Resting orders, each with a Cancel button. */
+function renderOpenOrders() {
+  const orders = state.portfolio?.openOrders || [];
+  $("open-orders").hidden = orders.length === 0;
+  $("orders-body").replaceChildren(
+    ...orders.map((order) => {
+      const row = document.createElement("tr");
+      row.dataset.id = order.id;
+      const side = order.side === "BUY" ? "Buy" : "Sell";
+      const cells = [
+        `${side} ${format(order.quantity, 0)} ${order.instrument.symbol}`,
+        order.limitPrice ? format(order.limitPrice, placesOf(order.limitPrice)) : "—",
+        format(order.reservedCash, 2),
+      ];
+      cells.forEach((text, index) => {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        if (index) cell.className = "num";
+        row.appendChild(cell);
+      });
+      const action = document.createElement("td");
+      action.className = "num";
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "cancel";
+      button.textContent = "Cancel";
+      button.addEventListener("click", () => cancelOrder(order, button));
+      action.appendChild(button);
+      row.appendChild(action);
+      return row;
+    }),
+  );
+}
+
+async function cancelOrder(order, button) {
+  button.disabled = true;
+  try {
+    const result = (await call(Q.CANCEL_ORDER, { id: order.id })).cancelOrder;
+    if (result.__typename === "CancelRejected") {
+      toast(`Not cancelled: ${result.message}`, "bad");
+    } else {
+      toast(describeOrder(result), "ok");
+    }
+  } catch (error) {
+    toast(`Not cancelled: ${describe(error)}`, "bad");
+  } finally {
+    button.disabled = false;
+    loadPortfolio();
+  }
 }
 
 function schedulePortfolio() {
@@ -774,6 +831,8 @@ function signOut() {
   state.user = null;
   state.watchlistId = null;
   state.portfolio = null;
+  portfolioRequests += 1; // an answer still on its way belongs to the old account
+  renderOpenOrders();
   localStorage.removeItem("trado.token");
   for (const stop of state.accountStreams) stop();
   state.accountStreams = [];

@@ -159,6 +159,16 @@ export const PORTFOLIO = `
       cash reservedCash equity
       positions { instrument { symbol } quantity averagePrice lastPrice marketValue unrealizedPnl }
     }
+    orders(status: OPEN, first: 50) { edges { node { ${ORDER_FIELDS} reservedCash } } }
+  }`;
+
+export const CANCEL_ORDER = `
+  mutation CancelOrder($id: ID!) {
+    cancelOrder(id: $id) {
+      __typename
+      ... on Order { ${ORDER_FIELDS} }
+      ... on CancelRejected { reason message }
+    }
   }`;
 
 /** Cash and positions as the page keeps them (Decimal strings); equity is recomputed live. */
@@ -175,6 +185,7 @@ export function readPortfolio(data) {
       lastPrice: pos.lastPrice,
       marketValue: pos.marketValue,
     })),
+    openOrders: data.orders.edges.map((edge) => edge.node),
   };
 }
 
