@@ -15,6 +15,11 @@ const DEFAULT_SYMBOLS = ["AAPL", "MSFT", "NVDA", "GOOGL", "AMZN"];
 const SYMBOL = /^[A-Z][A-Z0-9.\-]{0,31}$/;
 const LOCAL_BAR_MS = 2_000; // short bars, so a chart built in the browser moves at once
 const POLL_MS = 3_000; // notifications (and then the portfolio) without a live stream
+const CHART_NOTES = {
+  server: "1-minute bars, live from the server",
+  history: "1-minute bars, the forming one from live quotes",
+  local: "2-second bars from live quotes (no server bars yet)",
+};
 
 const state = {
   token: localStorage.getItem("trado.token"),
@@ -394,7 +399,7 @@ async function loadServerCandles(symbol) {
     return;
   }
   chart.setBars(bars);
-  note("chart-note", "1-minute bars");
+  note("chart-note", CHART_NOTES.server);
   state.stopChart = socket.subscribe(Q.CANDLES_SUBSCRIPTION, variables, {
     next: (data) => chart.upsert(Q.readCandle(data.candles)),
     error: (error) => {
@@ -416,10 +421,7 @@ function useLocalCandles(history) {
   }
   state.chartLocal = true;
   chart.setBars(localBarsOf(state.selected).bars);
-  note(
-    "chart-note",
-    history.length ? "1-minute bars" : "2-second bars from live quotes (no server bars yet)",
-  );
+  note("chart-note", history.length ? CHART_NOTES.history : CHART_NOTES.local);
 }
 
 // ---------------------------------------------------------------- order ticket
