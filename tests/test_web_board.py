@@ -203,8 +203,13 @@ async def assert_board_fits(page: Page) -> None:
     assert sizes[0] <= sizes[1], f"the board overflows its panel: {sizes}"
 
 
-def assert_no_script_errors(browser: BrowserPage) -> None:
+def assert_no_script_errors(browser: BrowserPage, *, console: bool = True) -> None:
+    """No uncaught exception; with `console`, no console error either (a failed request, a
+    GraphQL document the server refused...). A stopped server makes the browser log failed
+    connections, so that test checks exceptions only."""
     assert browser.errors == [], f"the page's scripts failed: {browser.errors}"
+    if console:
+        assert browser.console_errors == [], f"console errors: {browser.console_errors}"
 
 
 def new_email() -> str:
@@ -447,6 +452,13 @@ async def test_register_log_in_watch_and_trade_end_to_end(
             (a["instrument"]["symbol"], a["condition"], Decimal(a["threshold"]), a["active"])
             for a in alerts["alerts"]
         ] == [("JPM", "ABOVE", Decimal(5000), True)]
+        active = page.locator("#alert-list li")
+        await expect(active).to_have_text(["JPM above 5,000.00×"])
+
+        # deleted from the list: gone here and on the server
+        await active.locator("button.remove").click()
+        await expect(active).to_have_count(0)
+        assert (await graphql(base, "{ alerts { id } }", token))["alerts"] == []
 
         # a reload keeps the session: the account, its list, position and notification return
         await page.reload()
@@ -510,4 +522,4 @@ async def test_board_says_offline_while_the_server_is_down_and_recovers(
         )
         await expect(page.locator("#offline-banner")).to_be_hidden()
         await wait_for_price_change(page, "NVDA")
-        assert_no_script_errors(opened)
+        assert_no_script_errors(opened, console=False)

@@ -664,8 +664,9 @@ function addNotification(item, { announce = true } = {}) {
   list.prepend(entry);
   note("notifications-note", "");
   if (announce) toast(item.message, "ok");
-  // a fill (of a resting limit order too) or an alert changes what the portfolio holds
-  if (announce && item.kind !== "PRICE_ALERT") loadPortfolio();
+  // a fill (of a resting limit order too) changes the portfolio; a fired alert leaves the list
+  if (announce && item.kind === "PRICE_ALERT") loadAlerts();
+  else if (announce) loadPortfolio();
   return true;
 }
 
@@ -721,11 +722,53 @@ $("alert-form").addEventListener("submit", async (event) => {
       ? `Alert set: ${symbol} ${$("alert-condition").value} ${threshold}`
       : `Alert refused: ${outcome.error}`;
     result.className = `result ${outcome.ok ? "ok" : "rejected"}`;
+    if (outcome.ok) loadAlerts();
   } catch (error) {
     result.textContent = `Alert not set: ${describe(error)}`;
     result.className = "result rejected";
   }
 });
+
+/** The active alerts (a fired one becomes a notification), each with a delete button. */
+async function loadAlerts() {
+  if (!state.token) {
+    $("alert-list").replaceChildren();
+    return;
+  }
+  let alerts;
+  try {
+    alerts = (await call(Q.ALERTS)).alerts.filter((alert) => alert.active);
+  } catch (error) {
+    console.warn("alerts:", describe(error));
+    return;
+  }
+  const words = { ABOVE: "above", BELOW: "below" };
+  $("alert-list").replaceChildren(
+    ...alerts.map((alert) => {
+      const item = document.createElement("li");
+      item.dataset.id = alert.id;
+      const text = document.createElement("span");
+      const threshold = format(alert.threshold, placesOf(alert.threshold));
+      text.textContent = `${alert.instrument.symbol} ${words[alert.condition]} ${threshold}`;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "remove";
+      remove.title = "Delete this alert";
+      remove.textContent = "×";
+      remove.addEventListener("click", async () => {
+        remove.disabled = true;
+        try {
+          await call(Q.DELETE_PRICE_ALERT, { id: alert.id });
+        } catch (error) {
+          toast(`Alert not deleted: ${describe(error)}`, "bad");
+        }
+        loadAlerts();
+      });
+      item.append(text, remove);
+      return item;
+    }),
+  );
+}
 
 function updateAlertForm() {
   $("alert-symbol").textContent = state.selected || "—";
@@ -791,7 +834,7 @@ async function signedIn(token, user) {
   state.accountStreams = [];
   state.notificationsLoaded = false;
   $("notification-list").replaceChildren();
-  await Promise.all([loadServerWatchlist(), loadPortfolio(), loadNotifications()]);
+  await Promise.all([loadServerWatchlist(), loadPortfolio(), loadNotifications(), loadAlerts()]);
   await startAccountStreams(token);
 }
 
@@ -846,6 +889,8 @@ function signOut() {
   $("sign-out").hidden = true;
   $("copy-token").hidden = true;
   $("notification-list").replaceChildren();
+  $("alert-list").replaceChildren();
+  $("alert-result").textContent = "";
   note("portfolio-note", "Sign in to trade with paper cash.");
   note("notifications-note", "Alerts and order fills appear here.");
   state.symbols = loadLocalWatchlist();

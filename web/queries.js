@@ -213,6 +213,11 @@ export const CREATE_PRICE_ALERT = `
     }
   }`;
 
+export const ALERTS = `
+  query Alerts { alerts { id condition threshold active instrument { symbol } } }`;
+
+export const DELETE_PRICE_ALERT = `mutation DeletePriceAlert($id: ID!) { deletePriceAlert(id: $id) }`;
+
 /** {ok: true} when the alert was created, {error} (the server's words) otherwise. */
 export function readAlertResult(result) {
   if (result.__typename === "PriceAlert") return { ok: true };

@@ -59,7 +59,8 @@ async def chromium() -> AsyncIterator[Browser]:
 @dataclass
 class BrowserPage:
     page: Page
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # uncaught exceptions of the page's scripts
+    console_errors: list[str] = field(default_factory=list)  # console.error, failed loads
 
     async def screenshot(self, name: str) -> Path:
         """A PNG under test-artifacts/, kept after the run."""
@@ -84,9 +85,17 @@ async def browser_page(
         await context.grant_permissions(list(permissions), origin=origin)
     opened = BrowserPage(await context.new_page())
     opened.page.on("pageerror", lambda error: opened.errors.append(str(error)))
+    opened.page.on(
+        "console",
+        lambda message: (
+            opened.console_errors.append(message.text) if message.type == "error" else None
+        ),
+    )
     try:
         yield opened
     finally:
         for error in opened.errors:  # shown by pytest when the test fails
             print(f"page error: {error}")
+        for error in opened.console_errors:
+            print(f"console error: {error}")
         await context.close()
