@@ -1,7 +1,8 @@
 // The board's wiring: account, watchlist, live quotes, chart, order ticket, portfolio and
-// notifications. Every GraphQL document lives in queries.js. Where the server does not offer a
-// field yet (the GraphQL error says "Cannot query field"), the panel says so and the rest of
-// the page keeps working: the live board needs nothing but the `quotes` subscription.
+// notifications. Every GraphQL document lives in queries.js. At start the page asks the server
+// which subscriptions it offers: `quotes` drives the board; `candles`, `orderUpdates` and
+// `notifications` are used when present, and otherwise the page builds bars from quotes and
+// polls the notifications query while signed in.
 
 import { Board } from "./board.js";
 import { CandleChart, LocalCandles } from "./chart.js";
@@ -12,7 +13,13 @@ import * as Q from "./queries.js";
 const $ = (id) => document.getElementById(id);
 const DEFAULT_SYMBOLS = ["AAPL", "MSFT", "NVDA", "GOOGL", "AMZN"];
 const SYMBOL = /^[A-Z][A-Z0-9.\-]{0,31}$/;
-const LOCAL_BAR_MS = 5_000;
+const LOCAL_BAR_MS = 2_000; // short bars, so a chart built in the browser moves at once
+const POLL_MS = 3_000; // notifications (and then the portfolio) without a live stream
+const CHART_NOTES = {
+  server: "1-minute bars, live from the server",
+  history: "1-minute bars, the forming one from live quotes",
+  local: "2-second bars from live quotes (no server bars yet)",
+};
 
 const state = {
   token: localStorage.getItem("trado.token"),
@@ -26,9 +33,18 @@ const state = {
   quotesKey: "",
   stopQuotes: null,
   stopChart: null,
-  localCandles: null, // set when the chart is built from quotes in the browser
+  chartLocal: false, // true when the chart shows bars folded from quotes in the browser
+  localBars: new Map(), // symbol -> LocalCandles: every watched symbol's bars since the page opened
   accountStreams: [],
+  pollTimer: null,
+  catchUp: false, // reload notifications when the socket comes back
+  notificationsLoaded: false, // the first load is history: no toasts for it
 };
+
+// The Subscription root's fields, asked once; a failed question means "quotes only".
+const offered = request(Q.SUBSCRIPTION_FIELDS)
+  .then(Q.readFieldNames)
+  .catch(() => new Set(["quotes"]));
 
 // ---------------------------------------------------------------- helpers
 
@@ -55,7 +71,17 @@ function note(id, text) {
 }
 
 async function call(query, variables) {
-  return request(query, variables, state.token);
+  const token = state.token;
+  try {
+    return await request(query, variables, token);
+  } catch (error) {
+    // the token expired (or the account went away): say so and continue signed out
+    if (token && token === state.token && error instanceof GraphQLError && error.unauthenticated) {
+      signOut();
+      toast("Your session ended: sign in again.", "bad");
+    }
+    throw error;
+  }
 }
 
 // ---------------------------------------------------------------- connection state
@@ -66,6 +92,7 @@ const connectionLog = []; // every state the socket went through, for tests and 
 
 function showConnection(connection, retryAt) {
   connectionLog.push(connection);
+  if (connection === "online" && state.catchUp) loadNotifications();
   const pill = $("connection");
   pill.dataset.state = connection;
   const offline = connection === "offline";
@@ -118,13 +145,14 @@ function refreshQuoteStream() {
 }
 
 function onQuote(quote) {
+  const known = state.quotes.get(quote.symbol);
+  if (known && Number(known.sequence) > Number(quote.sequence)) return; // an older snapshot
   state.quotes.set(quote.symbol, quote);
   board.update(quote);
+  const bar = localBarsOf(quote.symbol).add(Number(quote.price), Date.now());
   if (quote.symbol === state.selected) {
     $("chart-price").textContent = format(quote.price, placesOf(quote.price));
-    if (state.localCandles) {
-      chart.upsert(state.localCandles.add(Number(quote.price), Date.now()));
-    }
+    if (state.chartLocal) chart.upsert(bar);
     updateEstimate();
     updateAlertForm();
   }
@@ -147,7 +175,23 @@ function loadLocalWatchlist() {
   return [...DEFAULT_SYMBOLS];
 }
 
+/** Names for the board's symbols the page has not named yet (the visitor's default list). */
+async function loadNames(symbols) {
+  const unnamed = symbols.filter((symbol) => !state.names.has(symbol));
+  if (!unnamed.length) return;
+  const { query, variables } = Q.instrumentNames(unnamed);
+  try {
+    for (const instrument of Q.readInstrumentNames(await call(query, variables))) {
+      state.names.set(instrument.symbol, instrument.name);
+      board.setName(instrument.symbol, instrument.name);
+    }
+  } catch (error) {
+    console.warn("instrument names:", describe(error));
+  }
+}
+
 function showWatchlist() {
+  loadNames(state.symbols);
   board.setSymbols(state.symbols, state.names);
   $("board-empty").hidden = state.symbols.length > 0;
   $("watch-source").textContent = state.watchlistId
@@ -170,8 +214,8 @@ async function addSymbol(raw) {
   }
   if (state.watchlistId) {
     try {
-      const data = await call(Q.ADD_WATCHLIST_ITEM, { watchlistId: state.watchlistId, symbol });
-      state.symbols = Q.watchlistSymbols(data.addWatchlistItem);
+      const data = await call(Q.ADD_TO_WATCHLIST, { watchlistId: state.watchlistId, symbol });
+      state.symbols = Q.watchlistSymbols(data.addToWatchlist);
     } catch (error) {
       note("search-note", `Could not add ${symbol}: ${describe(error)}`);
       return;
@@ -187,8 +231,8 @@ async function addSymbol(raw) {
 async function removeSymbol(symbol) {
   if (state.watchlistId) {
     try {
-      const data = await call(Q.REMOVE_WATCHLIST_ITEM, { watchlistId: state.watchlistId, symbol });
-      state.symbols = Q.watchlistSymbols(data.removeWatchlistItem);
+      const data = await call(Q.REMOVE_FROM_WATCHLIST, { watchlistId: state.watchlistId, symbol });
+      state.symbols = Q.watchlistSymbols(data.removeFromWatchlist);
     } catch (error) {
       toast(`Could not remove ${symbol}: ${describe(error)}`, "bad");
       return;
@@ -208,14 +252,20 @@ async function loadServerWatchlist() {
       const created = (await call(Q.CREATE_WATCHLIST, { name: "My watchlist" })).createWatchlist;
       let current = created;
       for (const symbol of state.symbols) {
-        const data = await call(Q.ADD_WATCHLIST_ITEM, { watchlistId: created.id, symbol });
-        current = data.addWatchlistItem;
+        const data = await call(Q.ADD_TO_WATCHLIST, { watchlistId: created.id, symbol });
+        current = data.addToWatchlist;
       }
       lists = [current];
     }
     state.watchlistId = lists[0].id;
     state.symbols = Q.watchlistSymbols(lists[0]);
     for (const item of lists[0].items) state.names.set(item.instrument.symbol, item.instrument.name);
+    showWatchlist();
+    // the list's quotes paint the board before the stream's first message
+    for (const item of lists[0].items) {
+      if (item.quote && !state.quotes.has(item.quote.symbol)) onQuote(item.quote);
+    }
+    return;
   } catch (error) {
     state.watchlistId = null;
     $("watch-source").textContent = `server watchlists: ${describe(error)}`;
@@ -299,8 +349,17 @@ $("search-form").addEventListener("submit", (event) => {
 
 const chart = new CandleChart($("chart"));
 
+function localBarsOf(symbol) {
+  let bars = state.localBars.get(symbol);
+  if (!bars) {
+    bars = new LocalCandles(LOCAL_BAR_MS);
+    state.localBars.set(symbol, bars);
+  }
+  return bars;
+}
+
 function selectSymbol(symbol) {
-  if (state.selected === symbol && (state.stopChart || state.localCandles)) return;
+  if (state.selected === symbol) return;
   state.selected = symbol;
   board.select(symbol);
   $("chart-title").textContent = symbol;
@@ -312,37 +371,57 @@ function selectSymbol(symbol) {
   updateAlertForm();
   state.stopChart?.();
   state.stopChart = null;
-  state.localCandles = null;
+  state.chartLocal = false;
   chart.setBars([]);
   refreshQuoteStream();
   loadServerCandles(symbol);
 }
 
+/**
+ * History from the `candles` query, then the forming bar: from the `candles` subscription when
+ * the server offers it, else folded from live quotes in the browser (1-minute bars after a
+ * history, 5-second bars when the server has none yet, so the chart moves at once).
+ */
 async function loadServerCandles(symbol) {
   const variables = { symbol, interval: Q.CANDLE_INTERVAL };
+  let bars = [];
+  let live = false;
   try {
-    const history = await call(Q.CANDLES_QUERY, variables);
-    if (state.selected !== symbol) return;
-    chart.setBars(history.candles.map(Q.readCandle));
+    const [history, fields] = await Promise.all([call(Q.CANDLES_QUERY, variables), offered]);
+    bars = history.candles.map(Q.readCandle);
+    live = fields.has("candles");
   } catch (error) {
-    if (state.selected === symbol) useLocalCandles(error);
+    console.warn("candles:", describe(error));
+  }
+  if (state.selected !== symbol) return;
+  if (!live) {
+    useLocalCandles(bars);
     return;
   }
-  note("chart-note", "1-minute bars");
+  chart.setBars(bars);
+  note("chart-note", CHART_NOTES.server);
   state.stopChart = socket.subscribe(Q.CANDLES_SUBSCRIPTION, variables, {
     next: (data) => chart.upsert(Q.readCandle(data.candles)),
     error: (error) => {
-      if (state.selected === symbol) useLocalCandles(error);
+      console.warn("candles subscription:", describe(error));
+      if (state.selected === symbol) useLocalCandles(chart.bars);
     },
   });
 }
 
-/** No candles from the server: fold the live quotes into short bars right here. */
-function useLocalCandles(error) {
+/**
+ * Bars folded from live quotes right here: 1-minute bars after the server's `history`, else the
+ * 5-second bars this page has been folding for the symbol since it first saw it.
+ */
+function useLocalCandles(history) {
   state.stopChart?.();
   state.stopChart = null;
-  state.localCandles = new LocalCandles(LOCAL_BAR_MS);
-  note("chart-note", `5-second bars from live quotes (server candles: ${describe(error)})`);
+  if (history.length) {
+    state.localBars.set(state.selected, new LocalCandles(Q.CANDLE_INTERVAL_MS, history));
+  }
+  state.chartLocal = true;
+  chart.setBars(localBarsOf(state.selected).bars);
+  note("chart-note", history.length ? CHART_NOTES.history : CHART_NOTES.local);
 }
 
 // ---------------------------------------------------------------- order ticket
@@ -414,6 +493,7 @@ $("ticket-form").addEventListener("submit", async (event) => {
     } else {
       showResult(describeOrder(result), "ok");
       loadPortfolio();
+      loadNotifications();
     }
   } catch (error) {
     const missing = error instanceof GraphQLError && error.missingField;
@@ -429,24 +509,82 @@ function describeOrder(order) {
   const status = order.status.toLowerCase().replaceAll("_", " ");
   const price = order.averageFillPrice || order.limitPrice;
   const at = price ? ` at ${format(price, placesOf(price))}` : "";
-  return `${what}: ${status}${at}`;
+  const why = order.rejectReason ? ` (${order.rejectReason})` : "";
+  return `${what}: ${status}${at}${why}`;
 }
 
 // ---------------------------------------------------------------- portfolio
 
 let portfolioFrame = null;
+let portfolioRequests = 0; // only the latest answer is shown (answers may arrive out of order)
 
 async function loadPortfolio() {
   if (!state.token) return;
+  const ticket = ++portfolioRequests;
   try {
-    state.portfolio = Q.readPortfolio(await call(Q.PORTFOLIO));
-    note("portfolio-note", state.portfolio.positions.length ? "" : "No positions yet.");
+    const portfolio = Q.readPortfolio(await call(Q.PORTFOLIO));
+    if (ticket !== portfolioRequests || !state.token) return;
+    state.portfolio = portfolio;
+    note("portfolio-note", portfolio.positions.length ? "" : "No positions yet.");
   } catch (error) {
+    if (ticket !== portfolioRequests) return;
     state.portfolio = null;
     note("portfolio-note", `Portfolio: ${describe(error)}`);
   }
   refreshQuoteStream();
   renderPortfolio();
+  renderOpenOrders();
+}
+
+/** Resting orders, each with a Cancel button. */
+function renderOpenOrders() {
+  const orders = state.portfolio?.openOrders || [];
+  $("open-orders").hidden = orders.length === 0;
+  $("orders-body").replaceChildren(
+    ...orders.map((order) => {
+      const row = document.createElement("tr");
+      row.dataset.id = order.id;
+      const side = order.side === "BUY" ? "Buy" : "Sell";
+      const cells = [
+        `${side} ${format(order.quantity, 0)} ${order.instrument.symbol}`,
+        order.limitPrice ? format(order.limitPrice, placesOf(order.limitPrice)) : "—",
+        format(order.reservedCash, 2),
+      ];
+      cells.forEach((text, index) => {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        if (index) cell.className = "num";
+        row.appendChild(cell);
+      });
+      const action = document.createElement("td");
+      action.className = "num";
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "cancel";
+      button.textContent = "Cancel";
+      button.addEventListener("click", () => cancelOrder(order, button));
+      action.appendChild(button);
+      row.appendChild(action);
+      return row;
+    }),
+  );
+}
+
+async function cancelOrder(order, button) {
+  button.disabled = true;
+  try {
+    const result = (await call(Q.CANCEL_ORDER, { id: order.id })).cancelOrder;
+    if (result.__typename === "CancelRejected") {
+      toast(`Not cancelled: ${result.message}`, "bad");
+    } else {
+      toast(describeOrder(result), "ok");
+    }
+  } catch (error) {
+    toast(`Not cancelled: ${describe(error)}`, "bad");
+  } finally {
+    button.disabled = false;
+    loadPortfolio();
+  }
 }
 
 function schedulePortfolio() {
@@ -466,12 +604,14 @@ function renderPortfolio() {
     for (const id of ["equity", "cash", "pnl"]) $(id).textContent = "—";
     return;
   }
-  let equity = portfolio.cash;
+  // as the server counts it: free cash, cash held by open BUYs, positions at market (at cost
+  // before a first quote)
+  let equity = add(portfolio.cash, portfolio.reservedCash || "0");
   let pnl = "0";
   const rows = portfolio.positions.map((position) => {
     const quote = state.quotes.get(position.symbol);
-    const last = quote ? quote.price : null;
-    const value = last ? mul(position.quantity, last) : position.marketValue;
+    const last = quote ? quote.price : position.lastPrice;
+    const value = last ? mul(position.quantity, last) : mul(position.quantity, position.averagePrice);
     const gain = last ? mul(position.quantity, sub(last, position.averagePrice)) : "0";
     equity = add(equity, value);
     pnl = add(pnl, gain);
@@ -503,30 +643,63 @@ function renderPortfolio() {
 
 // ---------------------------------------------------------------- notifications
 
+/** Show one notification (once per id); true when it was new to the page. */
 function addNotification(item, { announce = true } = {}) {
   const list = $("notification-list");
-  if (item.id && list.querySelector(`[data-id="${CSS.escape(String(item.id))}"]`)) return;
+  if (item.id && list.querySelector(`[data-id="${CSS.escape(String(item.id))}"]`)) return false;
   const entry = document.createElement("li");
   if (item.id) entry.dataset.id = item.id;
+  entry.dataset.kind = item.kind;
+  entry.classList.toggle("unread", !item.readAt);
   const time = document.createElement("time");
   const when = item.createdAt ? new Date(item.createdAt) : new Date();
   time.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const kind = document.createElement("span");
+  kind.className = `kind kind-${String(item.kind).toLowerCase()}`;
+  kind.textContent = Q.NOTIFICATION_KINDS[item.kind] || item.kind;
   const text = document.createElement("span");
+  text.className = "message";
   text.textContent = item.message;
-  entry.append(time, text);
+  entry.append(time, kind, text);
   list.prepend(entry);
   note("notifications-note", "");
   if (announce) toast(item.message, "ok");
+  // a fill (of a resting limit order too) changes the portfolio; a fired alert leaves the list
+  if (announce && item.kind === "PRICE_ALERT") loadAlerts();
+  else if (announce) loadPortfolio();
+  return true;
 }
 
-async function loadNotifications() {
-  try {
-    const items = Q.readNotifications(await call(Q.NOTIFICATIONS));
-    for (const item of items.reverse()) addNotification(item, { announce: false });
-    if (!items.length) note("notifications-note", "No notifications yet.");
-  } catch (error) {
-    note("notifications-note", `Notifications: ${describe(error)}`);
-  }
+let notificationsInFlight = null;
+
+/** The latest notifications; ones the page had not shown yet are announced. */
+function loadNotifications() {
+  if (!state.token) return Promise.resolve();
+  notificationsInFlight ||= (async () => {
+    try {
+      const items = Q.readNotifications(await call(Q.NOTIFICATIONS));
+      const announce = state.notificationsLoaded;
+      for (const item of items.reverse()) addNotification(item, { announce });
+      state.notificationsLoaded = true;
+      if (!$("notification-list").children.length) note("notifications-note", "No notifications yet.");
+    } catch (error) {
+      note("notifications-note", `Notifications: ${describe(error)}`);
+    } finally {
+      notificationsInFlight = null;
+    }
+  })();
+  return notificationsInFlight;
+}
+
+/** Without a live notifications stream, ask every few seconds while signed in. */
+function startPolling() {
+  stopPolling();
+  state.pollTimer = setInterval(loadNotifications, POLL_MS);
+}
+
+function stopPolling() {
+  clearInterval(state.pollTimer);
+  state.pollTimer = null;
 }
 
 // ---------------------------------------------------------------- price alerts
@@ -549,11 +722,53 @@ $("alert-form").addEventListener("submit", async (event) => {
       ? `Alert set: ${symbol} ${$("alert-condition").value} ${threshold}`
       : `Alert refused: ${outcome.error}`;
     result.className = `result ${outcome.ok ? "ok" : "rejected"}`;
+    if (outcome.ok) loadAlerts();
   } catch (error) {
     result.textContent = `Alert not set: ${describe(error)}`;
     result.className = "result rejected";
   }
 });
+
+/** The active alerts (a fired one becomes a notification), each with a delete button. */
+async function loadAlerts() {
+  if (!state.token) {
+    $("alert-list").replaceChildren();
+    return;
+  }
+  let alerts;
+  try {
+    alerts = (await call(Q.ALERTS)).alerts.filter((alert) => alert.active);
+  } catch (error) {
+    console.warn("alerts:", describe(error));
+    return;
+  }
+  const words = { ABOVE: "above", BELOW: "below" };
+  $("alert-list").replaceChildren(
+    ...alerts.map((alert) => {
+      const item = document.createElement("li");
+      item.dataset.id = alert.id;
+      const text = document.createElement("span");
+      const threshold = format(alert.threshold, placesOf(alert.threshold));
+      text.textContent = `${alert.instrument.symbol} ${words[alert.condition]} ${threshold}`;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "remove";
+      remove.title = "Delete this alert";
+      remove.textContent = "×";
+      remove.addEventListener("click", async () => {
+        remove.disabled = true;
+        try {
+          await call(Q.DELETE_PRICE_ALERT, { id: alert.id });
+        } catch (error) {
+          toast(`Alert not deleted: ${describe(error)}`, "bad");
+        }
+        loadAlerts();
+      });
+      item.append(text, remove);
+      return item;
+    }),
+  );
+}
 
 function updateAlertForm() {
   $("alert-symbol").textContent = state.selected || "—";
@@ -616,21 +831,44 @@ async function signedIn(token, user) {
   $("copy-token").hidden = false;
   socket.setToken(token);
   for (const stop of state.accountStreams) stop();
-  state.accountStreams = [
-    socket.subscribe(Q.ORDER_UPDATES, {}, {
-      next: (data) => {
-        const order = data.orderUpdates;
-        toast(describeOrder(order), order.status === "REJECTED" ? "bad" : "ok");
-        loadPortfolio();
-      },
-      error: () => {},
-    }),
+  state.accountStreams = [];
+  state.notificationsLoaded = false;
+  $("notification-list").replaceChildren();
+  await Promise.all([loadServerWatchlist(), loadPortfolio(), loadNotifications(), loadAlerts()]);
+  await startAccountStreams(token);
+}
+
+/** Live order updates and notifications when the server offers them; polling otherwise. */
+async function startAccountStreams(token) {
+  const fields = await offered;
+  if (state.token !== token) return; // signed out meanwhile
+  if (fields.has("orderUpdates")) {
+    state.accountStreams.push(
+      socket.subscribe(Q.ORDER_UPDATES, {}, {
+        next: (data) => {
+          const order = data.orderUpdates;
+          toast(describeOrder(order), order.status === "REJECTED" ? "bad" : "ok");
+          loadPortfolio();
+        },
+        error: (error) => console.warn("order updates:", describe(error)),
+      }),
+    );
+  }
+  if (!fields.has("notifications")) {
+    startPolling();
+    return;
+  }
+  state.accountStreams.push(
     socket.subscribe(Q.NOTIFICATIONS_SUBSCRIPTION, {}, {
       next: (data) => addNotification(data.notifications),
-      error: (error) => note("notifications-note", `Live notifications: ${describe(error)}`),
+      error: (error) => {
+        console.warn("notifications subscription:", describe(error));
+        if (state.token === token) startPolling();
+      },
     }),
-  ];
-  await Promise.all([loadServerWatchlist(), loadPortfolio(), loadNotifications()]);
+  );
+  // a reconnect may miss some: catch up whenever the socket comes back
+  state.catchUp = true;
 }
 
 function signOut() {
@@ -638,15 +876,21 @@ function signOut() {
   state.user = null;
   state.watchlistId = null;
   state.portfolio = null;
+  portfolioRequests += 1; // an answer still on its way belongs to the old account
+  renderOpenOrders();
   localStorage.removeItem("trado.token");
   for (const stop of state.accountStreams) stop();
   state.accountStreams = [];
+  state.catchUp = false;
+  stopPolling();
   socket.setToken(null);
   $("account-email").textContent = "";
   $("sign-in").hidden = false;
   $("sign-out").hidden = true;
   $("copy-token").hidden = true;
   $("notification-list").replaceChildren();
+  $("alert-list").replaceChildren();
+  $("alert-result").textContent = "";
   note("portfolio-note", "Sign in to trade with paper cash.");
   note("notifications-note", "Alerts and order fills appear here.");
   state.symbols = loadLocalWatchlist();

@@ -23,6 +23,7 @@ export class Board {
     }
     for (const symbol of symbols) {
       const entry = this.rows.get(symbol) || this.createRow(symbol, names.get(symbol));
+      this.setName(symbol, names.get(symbol));
       this.body.appendChild(entry.row); // appending an existing row moves it into order
     }
     this.select(this.selected);

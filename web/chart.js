@@ -156,31 +156,36 @@ export class CandleChart {
   }
 }
 
-/** Folds live prices into bars of `intervalMs`, for when the server has no candles stream. */
+/**
+ * Folds live prices into bars of `intervalMs`, for when the server has no candles stream; keeps
+ * the last `maxBars` of them, after the server's `history` (whose last bar it continues).
+ */
 export class LocalCandles {
-  constructor(intervalMs) {
+  constructor(intervalMs, history = [], maxBars = 60) {
     this.intervalMs = intervalMs;
-    this.current = null;
-  }
-
-  reset() {
-    this.current = null;
+    this.maxBars = maxBars;
+    this.bars = history.slice(-maxBars);
   }
 
   /** The bar the price `price` (Number) at `time` (ms) belongs to, updated. */
   add(price, time) {
     const start = time - (time % this.intervalMs);
-    const bar = this.current;
-    if (!bar || bar.start !== start) {
-      this.current = { start, open: price, high: price, low: price, close: price };
-    } else {
-      this.current = {
-        ...bar,
-        high: Math.max(bar.high, price),
-        low: Math.min(bar.low, price),
+    const last = this.bars[this.bars.length - 1];
+    if (last && last.start === start) {
+      const bar = {
+        ...last,
+        high: Math.max(last.high, price),
+        low: Math.min(last.low, price),
         close: price,
       };
+      this.bars[this.bars.length - 1] = bar;
+      return bar;
     }
-    return this.current;
+    const bar = { start, open: price, high: price, low: price, close: price };
+    if (!last || start > last.start) {
+      this.bars.push(bar);
+      if (this.bars.length > this.maxBars) this.bars.shift();
+    }
+    return bar;
   }
 }

@@ -11,6 +11,7 @@ export class GraphQLError extends Error {
     super(errors.map((e) => e.message).join("; "));
     this.errors = errors;
     this.missingField = errors.some((e) => /Cannot query field|Unknown argument|Unknown type/.test(e.message));
+    this.unauthenticated = errors.some((e) => e.extensions?.code === "UNAUTHENTICATED");
   }
 }
 

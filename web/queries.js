@@ -1,7 +1,18 @@
 // Every GraphQL document the board sends, and the few functions that read the shapes those
-// documents return. When the server's schema settles, aligning the page is a change here only.
+// documents return, written against the server's schema (`schema.graphql` at the repository's
+// root). Subscriptions beyond `quotes` are used only when the server offers them
+// (`SUBSCRIPTION_FIELDS` asks it at start-up), so the page lights them up as they land.
 
-// ---------------------------------------------------------------- live data (on the server now)
+// ---------------------------------------------------------------- what the server offers
+
+/** The names of the Subscription root's fields (introspection; public, no token needed). */
+export const SUBSCRIPTION_FIELDS = `query SubscriptionFields { __type(name: "Subscription") { fields { name } } }`;
+
+export function readFieldNames(data) {
+  return new Set((data.__type?.fields || []).map((field) => field.name));
+}
+
+// ---------------------------------------------------------------- live data
 
 export const QUOTES_SUBSCRIPTION = `
   subscription Quotes($symbols: [String!]!) {
@@ -51,12 +62,25 @@ export function readInstruments(data) {
   return data.instruments.edges.map((edge) => edge.node);
 }
 
+/** One query naming up to 20 symbols (`instrument` per alias); unknown symbols come back null. */
+export function instrumentNames(symbols) {
+  const picked = symbols.slice(0, 20);
+  const params = picked.map((_, i) => `$s${i}: String!`).join(", ");
+  const fields = picked.map((_, i) => `s${i}: instrument(symbol: $s${i}) { symbol name }`).join(" ");
+  const variables = Object.fromEntries(picked.map((symbol, i) => [`s${i}`, symbol]));
+  return { query: `query Names(${params}) { ${fields} }`, variables };
+}
+
+export function readInstrumentNames(data) {
+  return Object.values(data).filter(Boolean);
+}
+
 // ---------------------------------------------------------------- accounts
 
 const AUTH_RESULT = `
   __typename
-  ... on AuthPayload { token user { id email } }
-  ... on AuthError { message }`;
+  ... on AuthPayload { token expiresInSeconds user { id email } }
+  ... on AuthError { code message }`;
 
 export const REGISTER = `
   mutation Register($email: String!, $password: String!) {
@@ -68,31 +92,43 @@ export const LOGIN = `
     login(email: $email, password: $password) { ${AUTH_RESULT} }
   }`;
 
-/** {token, user} on success, {error} when the server refused (AuthError). */
+// AuthErrorCode in words; the server's own message follows.
+export const AUTH_ERRORS = {
+  INVALID_EMAIL: "That is not an email address",
+  WEAK_PASSWORD: "Choose a stronger password",
+  EMAIL_TAKEN: "An account with this email exists: sign in instead",
+  INVALID_CREDENTIALS: "Wrong email or password",
+};
+
+/** {token, user} on success, {error, code} when the server refused (AuthError). */
 export function readAuth(result) {
   if (result.__typename === "AuthPayload") return { token: result.token, user: result.user };
-  return { error: result.message || "Sign-in refused" };
+  const words = AUTH_ERRORS[result.code] || "Sign-in refused";
+  const detail = result.message && result.message !== words ? ` (${result.message})` : "";
+  return { error: `${words}${detail}`, code: result.code };
 }
 
 export const ME = `query Me { me { id email } }`;
 
 // ---------------------------------------------------------------- watchlists
 
-const WATCHLIST_FIELDS = `id name items { instrument { symbol name } }`;
+const WATCHLIST_FIELDS = `
+  id name
+  items { instrument { symbol name } quote { symbol price bid ask volume timestamp sequence } }`;
 
 export const WATCHLISTS = `query Watchlists { watchlists { ${WATCHLIST_FIELDS} } }`;
 
 export const CREATE_WATCHLIST = `
   mutation CreateWatchlist($name: String!) { createWatchlist(name: $name) { ${WATCHLIST_FIELDS} } }`;
 
-export const ADD_WATCHLIST_ITEM = `
-  mutation AddWatchlistItem($watchlistId: ID!, $symbol: String!) {
-    addWatchlistItem(watchlistId: $watchlistId, symbol: $symbol) { ${WATCHLIST_FIELDS} }
+export const ADD_TO_WATCHLIST = `
+  mutation AddToWatchlist($watchlistId: ID!, $symbol: String!) {
+    addToWatchlist(watchlistId: $watchlistId, symbol: $symbol) { ${WATCHLIST_FIELDS} }
   }`;
 
-export const REMOVE_WATCHLIST_ITEM = `
-  mutation RemoveWatchlistItem($watchlistId: ID!, $symbol: String!) {
-    removeWatchlistItem(watchlistId: $watchlistId, symbol: $symbol) { ${WATCHLIST_FIELDS} }
+export const REMOVE_FROM_WATCHLIST = `
+  mutation RemoveFromWatchlist($watchlistId: ID!, $symbol: String!) {
+    removeFromWatchlist(watchlistId: $watchlistId, symbol: $symbol) { ${WATCHLIST_FIELDS} }
   }`;
 
 /** The symbols of a watchlist, in its order. */
@@ -102,7 +138,9 @@ export function watchlistSymbols(watchlist) {
 
 // ---------------------------------------------------------------- orders and portfolio
 
-const ORDER_FIELDS = `id clientOrderId status side type quantity limitPrice instrument { symbol }`;
+const ORDER_FIELDS = `
+  id clientOrderId status side type quantity limitPrice filledQuantity averageFillPrice
+  rejectReason instrument { symbol }`;
 
 export const PLACE_ORDER = `
   mutation PlaceOrder($input: PlaceOrderInput!) {
@@ -118,23 +156,36 @@ export const ORDER_UPDATES = `subscription OrderUpdates { orderUpdates { ${ORDER
 export const PORTFOLIO = `
   query Portfolio {
     portfolio {
-      cash equity
-      positions { instrument { symbol } quantity averagePrice marketValue unrealizedPnl }
+      cash reservedCash equity
+      positions { instrument { symbol } quantity averagePrice lastPrice marketValue unrealizedPnl }
+    }
+    orders(status: OPEN, first: 50) { edges { node { ${ORDER_FIELDS} reservedCash } } }
+  }`;
+
+export const CANCEL_ORDER = `
+  mutation CancelOrder($id: ID!) {
+    cancelOrder(id: $id) {
+      __typename
+      ... on Order { ${ORDER_FIELDS} }
+      ... on CancelRejected { reason message }
     }
   }`;
 
-/** Positions as the page keeps them: symbol, quantity, averagePrice (Decimal strings). */
+/** Cash and positions as the page keeps them (Decimal strings); equity is recomputed live. */
 export function readPortfolio(data) {
   const p = data.portfolio;
   return {
     cash: p.cash,
+    reservedCash: p.reservedCash,
     equity: p.equity,
     positions: p.positions.map((pos) => ({
       symbol: pos.instrument.symbol,
       quantity: pos.quantity,
       averagePrice: pos.averagePrice,
+      lastPrice: pos.lastPrice,
       marketValue: pos.marketValue,
     })),
+    openOrders: data.orders.edges.map((edge) => edge.node),
   };
 }
 
@@ -146,8 +197,7 @@ export const REJECT_REASONS = {
   INVALID_QUANTITY: "The quantity is not valid",
   INVALID_PRICE: "The limit price is not valid",
   NO_MARKET_PRICE: "No market price yet for this instrument",
-  DUPLICATE_CLIENT_ORDER_ID: "This order was already sent",
-  MARKET_CLOSED: "The market is closed",
+  INVALID_CLIENT_ORDER_ID: "The order's client id is not valid",
 };
 
 // ---------------------------------------------------------------- price alerts
@@ -159,18 +209,31 @@ export const CREATE_PRICE_ALERT = `
     createPriceAlert(symbol: $symbol, condition: $condition, threshold: $threshold) {
       __typename
       ... on PriceAlert { id }
+      ... on AlertError { code message }
     }
   }`;
 
-/** {ok: true} when the alert was created, {error} otherwise (the result type's name). */
+export const ALERTS = `
+  query Alerts { alerts { id condition threshold active instrument { symbol } } }`;
+
+export const DELETE_PRICE_ALERT = `mutation DeletePriceAlert($id: ID!) { deletePriceAlert(id: $id) }`;
+
+/** {ok: true} when the alert was created, {error} (the server's words) otherwise. */
 export function readAlertResult(result) {
   if (result.__typename === "PriceAlert") return { ok: true };
-  return { error: result.__typename.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase() };
+  return { error: result.message || result.code.replaceAll("_", " ").toLowerCase() };
 }
 
 // ---------------------------------------------------------------- notifications
 
-const NOTIFICATION_FIELDS = `id kind message createdAt read`;
+const NOTIFICATION_FIELDS = `id kind message orderId alertId createdAt readAt`;
+
+// NotificationKind in words.
+export const NOTIFICATION_KINDS = {
+  PRICE_ALERT: "Price alert",
+  ORDER_FILLED: "Order filled",
+  ORDER_CANCELLED: "Order cancelled",
+};
 
 export const NOTIFICATIONS = `
   query Notifications { notifications(first: 20) { edges { node { ${NOTIFICATION_FIELDS} } } } }`;
