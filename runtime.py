@@ -28,6 +28,9 @@ from streaming.feeds.simulator import SimulatedInstrument, Simulator
 from streaming.hub import Hub
 from streaming.log import TickLog, make_tick_log
 from streaming.pubsub import PubSub, make_pubsub
+from streaming.stages import Stage
+from streaming.stages.candles import CandleStage
+from streaming.stages.quotes import QuoteStage
 from streaming.supervisor import Supervisor
 from streaming.tick import Tick
 
@@ -114,13 +117,24 @@ async def run_simulator(settings: Settings, tick_log: TickLog) -> None:
         await producer.stop()
 
 
-def start_bridge(runtime: Runtime) -> Bridge:
-    bridge = Bridge(
+def make_bridge(runtime: Runtime) -> Bridge:
+    """The bridge with its stages, in order: quotes first (the latency-critical publish),
+    then candles. Alerts and limit-order matching join this list as further stages."""
+    stages: list[Stage] = [
+        QuoteStage(runtime.cache, runtime.pubsub),
+        CandleStage(runtime.sessions, runtime.cache, runtime.pubsub),
+    ]
+    return Bridge(
         tick_log=runtime.tick_log,
         group=runtime.settings.kafka_bridge_group,
         cache=runtime.cache,
         pubsub=runtime.pubsub,
+        stages=stages,
     )
+
+
+def start_bridge(runtime: Runtime) -> Bridge:
+    bridge = make_bridge(runtime)
     runtime.bridge = bridge
     runtime.supervisor.start("bridge", bridge.run)
     return bridge

@@ -1,21 +1,28 @@
-"""The bridge worker: ticks from the log into the quote cache and onto pub/sub.
+"""The bridge worker: ticks from the log through the stages (quotes, candles, ...).
 
 Per batch: parse (bad messages are counted and skipped), drop re-deliveries by per-symbol
-sequence, write the latest quotes, publish every tick in order, then commit the log offsets.
-A failure before the commit re-delivers the batch rather than losing it (at-least-once).
+sequence, run every stage in order, record the applied sequence per symbol, then commit the
+log offsets. A failure before the commit re-delivers the batch rather than losing it
+(at-least-once); each stage is harmless to repeat, and the applied-sequence watermark, written
+after the last stage, lets a restarted worker drop what was fully applied before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from streaming import metrics
 from streaming.cache import Cache
-from streaming.channels import quote_channel, quote_key
+from streaming.channels import applied_key
 from streaming.errors import BadTick
 from streaming.log import LogRecord, TickLog
 from streaming.pubsub import PubSub
+from streaming.stages import Stage
+from streaming.stages.quotes import QuoteStage
 from streaming.tick import Tick
 
 log = logging.getLogger(__name__)
@@ -35,13 +42,19 @@ class Bridge:
     group: str
     cache: Cache
     pubsub: PubSub
+    stages: Sequence[Stage] = ()
     batch_size: int = 1000
     stats: BridgeStats = field(default_factory=BridgeStats)
     _last_sequence: dict[str, int] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not self.stages:
+            self.stages = (QuoteStage(self.cache, self.pubsub),)
+
     async def run(self) -> None:
         """Consume until cancelled; a fresh consumer each run, so a supervisor can restart it."""
-        consumer = self.tick_log.consumer(self.group)
+        self.forget()  # a restart may resume partitions another worker moved on meanwhile
+        consumer = self.tick_log.consumer(self.group, on_revoke=self.forget)
         await consumer.start()
         try:
             while True:
@@ -49,8 +62,15 @@ class Bridge:
                 if records:
                     await self._process_until_done(records)
                     await consumer.commit()
+                    metrics.CONSUMER_LAG.set(await consumer.lag())
         finally:
             await consumer.stop()
+
+    def forget(self) -> None:
+        """Drop in-memory state that another worker may have made stale."""
+        self._last_sequence.clear()
+        for stage in self.stages:
+            stage.forget()
 
     async def _process_until_done(self, records: list[LogRecord]) -> None:
         """Retry the whole batch until it is applied: a lost backend must not lose ticks."""
@@ -62,24 +82,28 @@ class Bridge:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                metrics.BRIDGE_RETRIES.inc()
                 log.warning("bridge write failed (%r); retrying in %.1fs", error, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
     async def process(self, records: list[LogRecord]) -> list[Tick]:
         """Apply one batch; returns the new ticks in log order."""
+        started = time.perf_counter()
         ticks = [tick for record in records if (tick := self._parse(record)) is not None]
         fresh = await self._unseen(ticks)
-        latest = {tick.symbol: tick for tick in fresh}
-        await self.cache.set_many({quote_key(s): t.to_json() for s, t in latest.items()})
-        for tick in fresh:
-            await self.pubsub.publish(quote_channel(tick.symbol), tick.to_json())
+        for stage in self.stages:
+            await stage.apply(fresh)
+        latest = {tick.symbol: tick.sequence for tick in fresh}
+        await self.cache.set_many({applied_key(s): str(q).encode() for s, q in latest.items()})
         # Only now is the batch applied: a retry after a failure above must see it as new.
-        for symbol, tick in latest.items():
-            self._last_sequence[symbol] = tick.sequence
+        self._last_sequence.update(latest)
         self.stats.ticks += len(fresh)
         self.stats.duplicates += len(ticks) - len(fresh)
         self.stats.batches += 1
+        metrics.TICKS_CONSUMED.inc(len(fresh))
+        metrics.DUPLICATE_TICKS.inc(len(ticks) - len(fresh))
+        metrics.BRIDGE_BATCH_SECONDS.observe(time.perf_counter() - started)
         return fresh
 
     def _parse(self, record: LogRecord) -> Tick | None:
@@ -87,6 +111,7 @@ class Bridge:
             return Tick.from_json(record.value)
         except BadTick as error:
             self.stats.bad_ticks += 1
+            metrics.BAD_TICKS.inc()
             log.warning("skipping bad tick at %d/%d: %s", record.partition, record.offset, error)
             return None
 
@@ -94,9 +119,9 @@ class Bridge:
         """Ticks above the last applied sequence of their symbol (re-deliveries dropped)."""
         unknown = sorted({t.symbol for t in ticks} - self._last_sequence.keys())
         if unknown:
-            cached = await self.cache.get_many([quote_key(s) for s in unknown])
-            for symbol, raw in zip(unknown, cached, strict=True):
-                self._last_sequence[symbol] = Tick.from_json(raw).sequence if raw else -1
+            stored = await self.cache.get_many([applied_key(s) for s in unknown])
+            for symbol, raw in zip(unknown, stored, strict=True):
+                self._last_sequence[symbol] = int(raw) if raw else -1
         seen = dict(self._last_sequence)
         fresh = []
         for tick in ticks:

@@ -13,6 +13,7 @@ from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 
+from streaming import metrics
 from streaming.pubsub import PubSub
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,12 @@ class Mailbox:
         if self.conflate:
             if channel in self._latest:
                 self.dropped += 1
+                metrics.CONFLATED_DROPS.inc()
             self._latest[channel] = message
         else:
             if len(self._queue) == self._queue.maxlen:
                 self.dropped += 1
+                metrics.CONFLATED_DROPS.inc()
             self._queue.append((channel, message))
         self._ready.set()
 
@@ -94,11 +97,13 @@ class Hub:
     ) -> AsyncIterator[Mailbox]:
         mailbox = Mailbox(conflate=conflate, limit=limit)
         wanted = list(dict.fromkeys(channels))
+        metrics.ACTIVE_SUBSCRIPTIONS.inc()
         try:
             for channel in wanted:
                 await self._add(channel, mailbox)
             yield mailbox
         finally:
+            metrics.ACTIVE_SUBSCRIPTIONS.dec()
             for channel in wanted:
                 await self._remove(channel, mailbox)
 
@@ -107,6 +112,7 @@ class Hub:
             first = channel not in self._mailboxes
             self._mailboxes[channel].add(mailbox)
             if first:
+                metrics.HUB_CHANNELS.inc()
                 await self.backend.subscribe(channel)
 
     async def _remove(self, channel: str, mailbox: Mailbox) -> None:
@@ -117,6 +123,7 @@ class Hub:
             boxes.discard(mailbox)
             if not boxes:
                 del self._mailboxes[channel]
+                metrics.HUB_CHANNELS.dec()
                 await self.backend.unsubscribe(channel)
 
     async def _listen(self) -> None:
@@ -130,6 +137,9 @@ class Hub:
                 await asyncio.sleep(1)
                 continue
             self.received += 1
-            for mailbox in self._mailboxes.get(channel, ()):
+            metrics.HUB_RECEIVED.inc()
+            boxes = self._mailboxes.get(channel, ())
+            for mailbox in boxes:
                 mailbox.offer(channel, message)
-                self.deliveries += 1
+            self.deliveries += len(boxes)
+            metrics.DELIVERIES.inc(len(boxes))

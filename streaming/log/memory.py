@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 
 from streaming.log import LogConsumer, LogProducer, LogRecord
 
@@ -16,7 +17,7 @@ class MemoryTickLog:
     def producer(self) -> LogProducer:
         return _MemoryProducer(self)
 
-    def consumer(self, group: str) -> LogConsumer:
+    def consumer(self, group: str, on_revoke: Callable[[], None] | None = None) -> LogConsumer:
         return _MemoryConsumer(self)
 
     async def ping(self) -> None:
@@ -24,6 +25,10 @@ class MemoryTickLog:
 
     async def close(self) -> None:
         return None
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
 
     async def append(self, key: bytes, value: bytes) -> None:
         await self._queue.put(LogRecord(key, value, 0, next(self._offsets)))
@@ -69,3 +74,6 @@ class _MemoryConsumer:
 
     async def commit(self) -> None:
         return None
+
+    async def lag(self) -> int:
+        return self._log.pending

@@ -48,6 +48,14 @@ class RedisPubSub:
     async def publish(self, channel: str, message: bytes) -> None:
         await self.redis.publish(self._prefix + channel, message)
 
+    async def publish_many(self, messages: list[tuple[str, bytes]]) -> None:
+        if not messages:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for channel, message in messages:
+                pipe.publish(self._prefix + channel, message)
+            await pipe.execute()
+
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
         try:
