@@ -1,4 +1,5 @@
-"""The FastAPI app: GraphQL at /graphql (HTTP and WebSocket), health at /healthz and /readyz.
+"""The FastAPI app: GraphQL at /graphql (HTTP and WebSocket), health at /healthz and /readyz,
+Prometheus metrics at /metrics.
 
 `python server.py` runs it with uvicorn on the configured host and port.
 """
@@ -12,10 +13,11 @@ from datetime import timedelta
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from strawberry.fastapi import GraphQLRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from graph.context import get_context
+from graph.router import TradoGraphQLRouter
 from graph.schema import make_schema
 from resolvers.health import check_backends
 from runtime import open_runtime
@@ -30,7 +32,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
 
     app = FastAPI(title="Trado", lifespan=lifespan)
-    graphql = GraphQLRouter(
+    graphql = TradoGraphQLRouter(
         make_schema(settings),
         context_getter=get_context,
         connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_seconds),
@@ -50,6 +52,10 @@ def create_app(settings: Settings) -> FastAPI:
             {"status": "ready" if ready else "unavailable", "backends": backends},
             status_code=200 if ready else 503,
         )
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -56,6 +56,13 @@ class Mailbox:
             self._ready.clear()
             await self._ready.wait()
 
+    def drain(self) -> list[tuple[str, bytes]]:
+        """Every unread message, without waiting (conflated ones first, in first-unread order)."""
+        ready = [*self._latest.items(), *self._queue]
+        self._latest.clear()
+        self._queue.clear()
+        return ready
+
     def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
         return self._iterate()
 
