@@ -24,9 +24,12 @@ from resolvers.instruments import count_instruments, upsert_instruments
 from settings import Settings
 from streaming.bridge import Bridge
 from streaming.cache import Cache, make_cache
+from streaming.feeds import Feed
+from streaming.feeds.provider import ProviderFeed
 from streaming.feeds.simulator import SimulatedInstrument, Simulator
 from streaming.hub import Hub
 from streaming.log import TickLog, make_tick_log
+from streaming.metrics import FEED_TICKS
 from streaming.pubsub import PubSub, make_pubsub
 from streaming.stages import Stage
 from streaming.stages.candles import CandleStage
@@ -104,17 +107,30 @@ def make_simulator(settings: Settings) -> Simulator:
     )
 
 
-async def run_simulator(settings: Settings, tick_log: TickLog) -> None:
+async def run_feed(feed: Feed, tick_log: TickLog, name: str) -> None:
+    """Run `feed` into the log until it returns (a replay) or is cancelled; flush on the way
+    out. The producer batches and compresses (see `streaming.log.kafka`)."""
     producer = tick_log.producer()
     await producer.start()
+    produced = FEED_TICKS.labels(name)
 
     async def send(tick: Tick) -> None:
         await producer.send(tick.symbol.encode(), tick.to_json())
+        produced.inc()
 
     try:
-        await make_simulator(settings).run(send)
+        await feed.run(send)
     finally:
         await producer.stop()
+
+
+def make_provider(settings: Settings) -> ProviderFeed:
+    if not settings.provider_url:
+        raise ValueError("PROVIDER_URL is not set")
+    symbols = settings.provider_symbol_list or [
+        r.symbol for r in read_instrument_file(settings.instruments_file)
+    ]
+    return ProviderFeed(settings.provider_url, symbols)
 
 
 def make_bridge(runtime: Runtime) -> Bridge:
@@ -141,7 +157,15 @@ def start_bridge(runtime: Runtime) -> Bridge:
 
 
 def start_simulator(runtime: Runtime) -> None:
-    runtime.supervisor.start("simulator", lambda: run_simulator(runtime.settings, runtime.tick_log))
+    runtime.supervisor.start(
+        "simulator",
+        lambda: run_feed(make_simulator(runtime.settings), runtime.tick_log, "simulator"),
+    )
+
+
+def start_provider(runtime: Runtime) -> None:
+    provider = make_provider(runtime.settings)  # fails at once when misconfigured
+    runtime.supervisor.start("provider", lambda: run_feed(provider, runtime.tick_log, "provider"))
 
 
 def start_feed_and_bridge(runtime: Runtime) -> None:

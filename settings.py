@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     simulator_ticks_per_second: PositiveRate = 200.0
     simulator_seed: int | None = None
     instruments_file: Path = ROOT / "data" / "instruments.csv"
+    provider_url: str | None = None
+    provider_symbols: str = ""
+    metrics_port: int | None = Field(None, ge=1, le=65535)
 
     jwt_secret: SecretStr | None = None
     jwt_expire_minutes: int = Field(60 * 24, ge=1, le=60 * 24 * 30)
@@ -77,6 +80,11 @@ class Settings(BaseSettings):
             raise ValueError("must look like redis://host:port/db")
         return value
 
+    @field_validator("provider_url")
+    @classmethod
+    def _provider_url(cls, value: str | None) -> str | None:
+        return check_websocket_url(value) if value else None
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _kafka_servers(cls, value: str | None) -> str | None:
@@ -108,8 +116,20 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap_servers is None
 
     @property
+    def provider_symbol_list(self) -> list[str]:
+        """PROVIDER_SYMBOLS as a list (upper-cased); empty means the reference list."""
+        return [s.strip().upper() for s in self.provider_symbols.split(",") if s.strip()]
+
+    @property
     def signing_key(self) -> str:
         return self.jwt_secret.get_secret_value() if self.jwt_secret else _DEV_SECRET
+
+
+def check_websocket_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError("must look like wss://host/path")
+    return value
 
 
 # Development without JWT_SECRET: tokens are signed with a per-process key (valid until restart).
