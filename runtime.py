@@ -65,7 +65,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             sessions=make_session_factory(engine),
             cache=make_cache(settings),
             pubsub=pubsub,
-            hub=Hub(pubsub),
+            hub=Hub(pubsub, mailbox_limit=settings.subscriber_buffer_messages),
             tick_log=make_tick_log(settings),
             supervisor=Supervisor(),
         )

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(64 * 1024, ge=1024)
     max_symbols_per_subscription: int = Field(100, ge=1)
     max_subscriptions_per_connection: int = Field(50, ge=1)
+    subscriber_buffer_messages: int = Field(256, ge=1, le=100_000)
     connection_init_timeout_seconds: float = Field(10.0, gt=0, le=300)
 
     @field_validator("database_url")

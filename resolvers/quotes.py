@@ -72,7 +72,12 @@ async def stream_quotes(
             yield tick
         while True:
             first = await mailbox.get()
-            for _channel, message in [first, *mailbox.drain()]:
+            ready = mailbox.drain(latest_only=bool(throttle))
+            if throttle:  # latest per symbol: a newer message of `first`'s symbol replaces it
+                ready = [m for m in [first] if m[0] not in {c for c, _ in ready}] + ready
+            else:
+                ready = [first, *ready]
+            for _channel, message in ready:
                 try:
                     tick = Tick.from_json(message)
                 except BadTick as error:

@@ -23,6 +23,8 @@ class RedisPubSub:
         self._redis: Redis | None = None
         self._pubsub: RedisPubSubConnection | None = None
         self._channels: set[str] = set()  # what we want subscribed, whatever the connection
+        self._changed = asyncio.Event()  # set when a subscribe finishes (or fails)
+        self._broken = False  # a subscribe failed: the listener must reconnect
 
     @property
     def redis(self) -> Redis:
@@ -61,7 +63,10 @@ class RedisPubSub:
         try:
             await self._connection().subscribe(self._prefix + channel)
         except (ConnectionError, TimeoutError):
+            self._broken = True
             log.warning("Redis down while subscribing %s; will subscribe on reconnect", channel)
+        finally:
+            self._changed.set()
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
@@ -73,8 +78,20 @@ class RedisPubSub:
     async def next_message(self) -> tuple[str, bytes]:
         backoff = 0.1
         while True:
+            if self._broken:  # a (re)subscribe failed while Redis was down
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                await self._resubscribe()
+                continue
+            connection = self._connection()
+            if not self._channels or connection.connection is None:
+                # Nothing wanted, or the first subscribe is still on its way: wait for a
+                # subscribe to finish, without polling.
+                self._changed.clear()
+                await self._changed.wait()
+                continue
             try:
-                message = await self._connection().get_message(timeout=1.0)
+                message = await connection.get_message(timeout=1.0)
             except (ConnectionError, TimeoutError) as error:
                 log.warning("Redis pub/sub lost (%s); reconnecting in %.1fs", error, backoff)
                 await asyncio.sleep(backoff)
@@ -82,12 +99,6 @@ class RedisPubSub:
                 await self._resubscribe()
                 continue
             if message is None:
-                if self._channels and not self._connection().subscribed:
-                    await asyncio.sleep(backoff)  # a subscribe failed while Redis was down
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                    await self._resubscribe()
-                elif not self._channels:
-                    await asyncio.sleep(0.05)  # nothing subscribed: get_message returns at once
                 continue
             backoff = 0.1
             if message["type"] == "message":
@@ -99,12 +110,13 @@ class RedisPubSub:
         if self._pubsub is not None:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self._broken = False
         if self._channels:
             try:
                 await self._pubsub.subscribe(*(self._prefix + c for c in self._channels))
                 log.info("Redis pub/sub re-subscribed %d channels", len(self._channels))
             except (ConnectionError, TimeoutError):
-                pass
+                self._broken = True
 
     def _connection(self) -> RedisPubSubConnection:
         if self._pubsub is None:
