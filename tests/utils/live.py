@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -100,3 +100,12 @@ async def wait_subscribed(settings: Settings, *channels: str, seconds: float = 1
                 await asyncio.sleep(0.02)
     finally:
         await redis.aclose()
+
+
+async def eventually(check: Callable[[], bool], seconds: float = 10, step: float = 0.05) -> None:
+    """Wait until `check()` holds (for counters updated just after what a test observed)."""
+    for _ in range(int(seconds / step)):
+        if check():
+            return
+        await asyncio.sleep(step)
+    raise AssertionError(f"still false after {seconds}s: {check}")
