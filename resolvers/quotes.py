@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
+from functools import lru_cache
 
 from streaming.cache import Cache
 from streaming.channels import quote_channel, quote_key
@@ -49,6 +50,13 @@ def normalise_symbols(symbols: Sequence[str], *, limit: int) -> list[str]:
     return wanted
 
 
+@lru_cache(maxsize=4096)
+def parse_tick(message: bytes) -> Tick:
+    """Parsed once per message, not once per subscriber: the hub hands every subscriber of a
+    channel the same bytes (ticks are immutable, so sharing them is safe)."""
+    return Tick.from_json(message)
+
+
 async def latest_quotes(cache: Cache, symbols: Sequence[str]) -> list[Tick]:
     """The cached quote of each symbol that has one, in the order asked."""
     raw = await cache.get_many([quote_key(s) for s in symbols])
@@ -79,7 +87,7 @@ async def stream_quotes(
                 ready = [first, *ready]
             for _channel, message in ready:
                 try:
-                    tick = Tick.from_json(message)
+                    tick = parse_tick(message)
                 except BadTick as error:
                     log.warning("skipping a malformed quote message: %s", error)
                     continue
