@@ -79,12 +79,7 @@ async def stream_quotes(
             last[tick.symbol] = tick.sequence
             yield tick
         while True:
-            first = await mailbox.get()
-            ready = mailbox.drain(latest_only=bool(throttle))
-            if throttle:  # latest per symbol: a newer message of `first`'s symbol replaces it
-                ready = [m for m in [first] if m[0] not in {c for c, _ in ready}] + ready
-            else:
-                ready = [first, *ready]
+            ready = await mailbox.get_latest() if throttle else [await mailbox.get()]
             for _channel, message in ready:
                 try:
                     tick = parse_tick(message)

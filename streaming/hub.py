@@ -58,6 +58,13 @@ class Mailbox:
             await self._ready.wait()
         return self._queue.popleft()
 
+    async def get_latest(self) -> list[tuple[str, bytes]]:
+        """Wait for a message, then take the latest unread one of each channel (throttling)."""
+        while not self._queue:
+            self._ready.clear()
+            await self._ready.wait()
+        return self.drain(latest_only=True)
+
     def drain(self, *, latest_only: bool = False) -> list[tuple[str, bytes]]:
         """Every unread message without waiting (or only the latest of each channel)."""
         ready = _latest_per_channel(self._queue) if latest_only else list(self._queue)

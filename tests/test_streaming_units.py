@@ -111,6 +111,12 @@ async def test_drain_latest_only() -> None:
         mailbox.offer(channel, str(n).encode())
     assert mailbox.drain(latest_only=True) == [("a", b"2"), ("b", b"1")]
     assert len(mailbox) == 0
+    waiting = asyncio.create_task(mailbox.get_latest())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    mailbox.offer("a", b"3")
+    mailbox.offer("a", b"4")
+    assert await asyncio.wait_for(waiting, 1) == [("a", b"4")]
 
 
 async def test_queued_mailbox_is_bounded_and_drops_the_oldest() -> None:
