@@ -135,7 +135,8 @@ def make_provider(settings: Settings) -> ProviderFeed:
 
 def make_bridge(runtime: Runtime) -> Bridge:
     """The bridge with its stages, in order: quotes first (the latency-critical publish),
-    then candles. Alerts and limit-order matching join this list as further stages."""
+    then candles. Alerts and limit-order matching join this list as further stages (their
+    database writes in `flush`, or in `apply` when they must happen before the publish)."""
     stages: list[Stage] = [
         QuoteStage(runtime.cache, runtime.pubsub),
         CandleStage(runtime.sessions, runtime.cache, runtime.pubsub),
@@ -146,6 +147,7 @@ def make_bridge(runtime: Runtime) -> Bridge:
         cache=runtime.cache,
         pubsub=runtime.pubsub,
         stages=stages,
+        flush_interval=runtime.settings.bridge_flush_interval_ms / 1000,
     )
 
 

@@ -29,6 +29,7 @@ from typing import Annotated
 import httpx
 import orjson
 import typer
+from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,8 +201,20 @@ async def run(
         await producer.stop()
         await log.close()
         processes.stop()
+        await forget_keys(env["REDIS_URL"], env["REDIS_KEY_PREFIX"])
     expected = measured_sent * fanout / len(names)
     report(latencies, rate, subscribers, symbols, per_client, seconds, expected)
+
+
+async def forget_keys(url: str, prefix: str) -> None:
+    """Leave Redis as found: drop the run's quotes, candles and watermarks."""
+    redis = Redis.from_url(url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=prefix + "*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
 
 
 def make_tick(symbol: str, sequence: int) -> Tick:

@@ -1,10 +1,11 @@
 """The bridge worker: ticks from the log through the stages (quotes, candles, ...).
 
 Per batch: parse (bad messages are counted and skipped), drop re-deliveries by per-symbol
-sequence, run every stage in order, record the applied sequence per symbol, then commit the
-log offsets. A failure before the commit re-delivers the batch rather than losing it
-(at-least-once); each stage is harmless to repeat, and the applied-sequence watermark, written
-after the last stage, lets a restarted worker drop what was fully applied before.
+sequence, `apply` every stage in order (cache and publish: the live path). Every
+`flush_interval` seconds: `flush` every stage (database writes), record the applied sequence
+per symbol (the watermark), then commit the log offsets. A failure before the commit
+re-delivers the work since the last one rather than losing it (at-least-once); each stage is
+harmless to repeat, and the watermark lets a restarted worker drop what was fully applied.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from streaming import metrics
@@ -34,6 +35,7 @@ class BridgeStats:
     bad_ticks: int = 0
     duplicates: int = 0
     batches: int = 0
+    flushes: int = 0
 
 
 @dataclass
@@ -44,40 +46,59 @@ class Bridge:
     pubsub: PubSub
     stages: Sequence[Stage] = ()
     batch_size: int = 1000
+    flush_interval: float = 0.1
     stats: BridgeStats = field(default_factory=BridgeStats)
     _last_sequence: dict[str, int] = field(default_factory=dict)
+    _unflushed: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.stages:
             self.stages = (QuoteStage(self.cache, self.pubsub),)
+
+    @property
+    def pending(self) -> int:
+        """Symbols with ticks applied since the last flush (0: everything is committed)."""
+        return len(self._unflushed)
 
     async def run(self) -> None:
         """Consume until cancelled; a fresh consumer each run, so a supervisor can restart it."""
         self.forget()  # a restart may resume partitions another worker moved on meanwhile
         consumer = self.tick_log.consumer(self.group, on_revoke=self.forget)
         await consumer.start()
+        wait_ms = max(int(self.flush_interval * 1000), 1)
+        last_flush = time.monotonic()
+        dirty = False  # records consumed since the last commit
         try:
             while True:
-                records = await consumer.get_batch(self.batch_size, timeout_ms=200)
+                records = await consumer.get_batch(self.batch_size, timeout_ms=min(wait_ms, 200))
                 if records:
-                    await self._process_until_done(records)
+                    await self._retry_until_done(self.process, records)
+                    dirty = True
+                if dirty and time.monotonic() - last_flush >= self.flush_interval:
+                    await self._retry_until_done(self.flush)
                     await consumer.commit()
+                    dirty = False
+                    last_flush = time.monotonic()
                     metrics.CONSUMER_LAG.set(await consumer.lag())
         finally:
             await consumer.stop()
 
     def forget(self) -> None:
-        """Drop in-memory state that another worker may have made stale."""
+        """Drop in-memory state that another worker may have made stale (nothing unflushed
+        is lost: its offsets were not committed, so it is delivered again)."""
         self._last_sequence.clear()
+        self._unflushed.clear()
         for stage in self.stages:
             stage.forget()
 
-    async def _process_until_done(self, records: list[LogRecord]) -> None:
-        """Retry the whole batch until it is applied: a lost backend must not lose ticks."""
+    async def _retry_until_done(
+        self, work: Callable[..., Awaitable[object]], *args: list[LogRecord]
+    ) -> None:
+        """Retry until it succeeds: a lost backend must not lose ticks."""
         backoff = 0.1
         while True:
             try:
-                await self.process(records)
+                await work(*args)
                 return
             except asyncio.CancelledError:
                 raise
@@ -88,16 +109,16 @@ class Bridge:
                 backoff = min(backoff * 2, 5.0)
 
     async def process(self, records: list[LogRecord]) -> list[Tick]:
-        """Apply one batch; returns the new ticks in log order."""
+        """Apply one batch to every stage; returns the new ticks in log order."""
         started = time.perf_counter()
         ticks = [tick for record in records if (tick := self._parse(record)) is not None]
         fresh = await self._unseen(ticks)
         for stage in self.stages:
             await stage.apply(fresh)
-        latest = {tick.symbol: tick.sequence for tick in fresh}
-        await self.cache.set_many({applied_key(s): str(q).encode() for s, q in latest.items()})
         # Only now is the batch applied: a retry after a failure above must see it as new.
+        latest = {tick.symbol: tick.sequence for tick in fresh}
         self._last_sequence.update(latest)
+        self._unflushed.update(latest)
         self.stats.ticks += len(fresh)
         self.stats.duplicates += len(ticks) - len(fresh)
         self.stats.batches += 1
@@ -105,6 +126,18 @@ class Bridge:
         metrics.DUPLICATE_TICKS.inc(len(ticks) - len(fresh))
         metrics.BRIDGE_BATCH_SECONDS.observe(time.perf_counter() - started)
         return fresh
+
+    async def flush(self) -> None:
+        """Make every stage's work durable, then record the applied sequences (the watermark
+        a restarted worker starts from). The caller commits the offsets after this."""
+        for stage in self.stages:
+            await stage.flush()
+        if self._unflushed:
+            await self.cache.set_many(
+                {applied_key(s): str(q).encode() for s, q in self._unflushed.items()}
+            )
+            self._unflushed.clear()
+        self.stats.flushes += 1
 
     def _parse(self, record: LogRecord) -> Tick | None:
         try:

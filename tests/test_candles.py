@@ -142,14 +142,19 @@ async def test_candle_stage_persists_and_redelivery_changes_nothing(
     try:
         stage = CandleStage(sessions, MemoryCache(), pubsub)
         await stage.apply(ticks[:3])
+        assert await stored(candle_settings, symbol) == [], "written on flush, not on apply"
+        await stage.flush()
         await stage.apply(ticks[3:])
+        await stage.flush()
         first = await stored(candle_settings, symbol)
 
         # A restarted worker (empty memory) is handed the whole log again, then one new tick.
         restarted = CandleStage(sessions, MemoryCache(), MemoryPubSub())
         await restarted.apply(ticks)
+        await restarted.flush()
         assert await stored(candle_settings, symbol) == first, "re-delivery changed nothing"
         await restarted.apply([tick(7, "20", seconds=65, symbol=symbol)])
+        await restarted.flush()
     finally:
         await engine.dispose()
 

@@ -154,3 +154,20 @@ async def test_bridge_drops_redelivered_and_bad_ticks() -> None:
     assert Tick.from_json(cached).sequence == 4
     published = [Tick.from_json((await pubsub.next_message())[1]).sequence for _ in range(4)]
     assert published == [1, 2, 3, 4]
+
+
+async def test_bridge_records_the_watermark_only_on_flush() -> None:
+    """A restarted worker starts from the watermark, so it must never run ahead of what the
+    stages made durable."""
+    cache, pubsub = MemoryCache(), MemoryPubSub()
+    bridge = Bridge(tick_log=MemoryTickLog(), group="g", cache=cache, pubsub=pubsub)
+    await bridge.process([record(tick(sequence=5).to_json())])
+    assert bridge.pending == 1
+    assert await cache.get("applied:AAPL") is None
+    await bridge.flush()
+    assert await cache.get("applied:AAPL") == b"5"
+    assert bridge.pending == 0
+
+    restarted = Bridge(tick_log=MemoryTickLog(), group="g", cache=cache, pubsub=pubsub)
+    fresh = await restarted.process([record(tick(sequence=n).to_json()) for n in (4, 5, 6)])
+    assert [t.sequence for t in fresh] == [6]

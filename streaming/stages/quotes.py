@@ -25,5 +25,8 @@ class QuoteStage:
         await self.pubsub.publish_many([(quote_channel(t.symbol), t.to_json()) for t in ticks])
         PUBLISHES.labels("quote").inc(len(ticks))
 
+    async def flush(self) -> None:
+        return None  # the cache write in `apply` is all there is
+
     def forget(self) -> None:
         return None
