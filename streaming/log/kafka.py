@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
 
 from streaming.errors import BackendUnavailable
-from streaming.log import LogConsumer, LogProducer, LogRecord
+from streaming.log import LogConsumer, LogProducer, LogRecord, OnRevoke
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class KafkaTickLog:
     def producer(self) -> LogProducer:
         return KafkaProducer(self.bootstrap_servers, self.topic)
 
-    def consumer(self, group: str, on_revoke: Callable[[], None] | None = None) -> LogConsumer:
+    def consumer(self, group: str, on_revoke: OnRevoke | None = None) -> LogConsumer:
         return KafkaConsumer(self.bootstrap_servers, self.topic, group, on_revoke)
 
     async def ping(self) -> None:
@@ -80,7 +80,7 @@ class KafkaConsumer:
         bootstrap_servers: str,
         topic: str,
         group: str,
-        on_revoke: Callable[[], None] | None = None,
+        on_revoke: OnRevoke | None = None,
     ) -> None:
         self._topic = topic
         self._listener = _Revocations(on_revoke)
@@ -107,8 +107,18 @@ class KafkaConsumer:
             for record in records
         ]
 
-    async def commit(self) -> None:
-        await self._consumer.commit()
+    async def commit(self, offsets: dict[int, int] | None = None) -> None:
+        if offsets is None:
+            await self._consumer.commit()
+            return
+        assigned = self._consumer.assignment()
+        wanted = {TopicPartition(self._topic, p): o for p, o in offsets.items()}
+        mine = {tp: o for tp, o in wanted.items() if tp in assigned}
+        if mine:
+            try:
+                await self._consumer.commit(mine)
+            except KafkaError as error:  # e.g. a rebalance took the partitions meanwhile
+                raise BackendUnavailable(f"commit: {error!r}") from error
 
     async def lag(self) -> int:
         total = 0
@@ -120,13 +130,13 @@ class KafkaConsumer:
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, on_revoke: Callable[[], None] | None) -> None:
+    def __init__(self, on_revoke: OnRevoke | None) -> None:
         self._on_revoke = on_revoke
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         if revoked and self._on_revoke is not None:
             log.info("partitions revoked: %s", sorted(p.partition for p in revoked))
-            self._on_revoke()
+            await self._on_revoke()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned: %s", sorted(p.partition for p in assigned))
