@@ -4,6 +4,7 @@ in one place so the API, the bridge and the feeds wire them the same way."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -24,10 +25,16 @@ from resolvers.instruments import count_instruments, upsert_instruments
 from settings import Settings
 from streaming.bridge import Bridge
 from streaming.cache import Cache, make_cache
+from streaming.feeds import Feed
+from streaming.feeds.provider import ProviderFeed
 from streaming.feeds.simulator import SimulatedInstrument, Simulator
 from streaming.hub import Hub
 from streaming.log import TickLog, make_tick_log
+from streaming.metrics import FEED_TICKS
 from streaming.pubsub import PubSub, make_pubsub
+from streaming.stages import Stage
+from streaming.stages.candles import CandleStage
+from streaming.stages.quotes import QuoteStage
 from streaming.supervisor import Supervisor
 from streaming.tick import Tick
 
@@ -59,7 +66,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             sessions=make_session_factory(engine),
             cache=make_cache(settings),
             pubsub=pubsub,
-            hub=Hub(pubsub),
+            hub=Hub(pubsub, mailbox_limit=settings.subscriber_buffer_messages),
             tick_log=make_tick_log(settings),
             supervisor=Supervisor(),
         )
@@ -75,6 +82,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         stack.push_async_callback(runtime.supervisor.stop)
         if settings.feed_in_process:
             start_feed_and_bridge(runtime)
+        # Everything built so far lives as long as the process: keep it out of the garbage
+        # collector's full passes, whose pauses otherwise show up as live-data latency spikes.
+        gc.collect()
+        gc.freeze()
         yield runtime
 
 
@@ -101,33 +112,67 @@ def make_simulator(settings: Settings) -> Simulator:
     )
 
 
-async def run_simulator(settings: Settings, tick_log: TickLog) -> None:
+async def run_feed(feed: Feed, tick_log: TickLog, name: str) -> None:
+    """Run `feed` into the log until it returns (a replay) or is cancelled; flush on the way
+    out. The producer batches and compresses (see `streaming.log.kafka`)."""
     producer = tick_log.producer()
     await producer.start()
+    produced = FEED_TICKS.labels(name)
 
     async def send(tick: Tick) -> None:
         await producer.send(tick.symbol.encode(), tick.to_json())
+        produced.inc()
 
     try:
-        await make_simulator(settings).run(send)
+        await feed.run(send)
     finally:
         await producer.stop()
 
 
-def start_bridge(runtime: Runtime) -> Bridge:
-    bridge = Bridge(
+def make_provider(settings: Settings) -> ProviderFeed:
+    if not settings.provider_url:
+        raise ValueError("PROVIDER_URL is not set")
+    symbols = settings.provider_symbol_list or [
+        r.symbol for r in read_instrument_file(settings.instruments_file)
+    ]
+    return ProviderFeed(settings.provider_url, symbols)
+
+
+def make_bridge(runtime: Runtime) -> Bridge:
+    """The bridge with its stages, in order: quotes first (the latency-critical publish),
+    then candles. Alerts and limit-order matching join this list as further stages (their
+    database writes in `flush`, or in `apply` when they must happen before the publish)."""
+    stages: list[Stage] = [
+        QuoteStage(runtime.cache, runtime.pubsub),
+        CandleStage(runtime.sessions, runtime.cache, runtime.pubsub),
+    ]
+    return Bridge(
         tick_log=runtime.tick_log,
         group=runtime.settings.kafka_bridge_group,
         cache=runtime.cache,
         pubsub=runtime.pubsub,
+        stages=stages,
+        flush_interval=runtime.settings.bridge_flush_interval_ms / 1000,
     )
+
+
+def start_bridge(runtime: Runtime) -> Bridge:
+    bridge = make_bridge(runtime)
     runtime.bridge = bridge
     runtime.supervisor.start("bridge", bridge.run)
     return bridge
 
 
 def start_simulator(runtime: Runtime) -> None:
-    runtime.supervisor.start("simulator", lambda: run_simulator(runtime.settings, runtime.tick_log))
+    runtime.supervisor.start(
+        "simulator",
+        lambda: run_feed(make_simulator(runtime.settings), runtime.tick_log, "simulator"),
+    )
+
+
+def start_provider(runtime: Runtime) -> None:
+    provider = make_provider(runtime.settings)  # fails at once when misconfigured
+    runtime.supervisor.start("provider", lambda: run_feed(provider, runtime.tick_log, "provider"))
 
 
 def start_feed_and_bridge(runtime: Runtime) -> None:

@@ -1,5 +1,5 @@
 """The FastAPI app: GraphQL at /graphql (HTTP and WebSocket), health at /healthz and /readyz,
-and the web client (`web/`) at /.
+Prometheus metrics at /metrics, and the web client (`web/`) at /.
 
 `python server.py` runs it with uvicorn on the configured host and port.
 """
@@ -13,12 +13,13 @@ from datetime import timedelta
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from strawberry.fastapi import GraphQLRouter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from graph.context import get_context
 from graph.http_limits import BodySizeLimit
+from graph.router import TradoGraphQLRouter
 from graph.schema import make_schema
 from resolvers.health import check_backends
 from runtime import open_runtime
@@ -34,7 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Trado", lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    graphql = GraphQLRouter(
+    graphql = TradoGraphQLRouter(
         make_schema(settings),
         context_getter=get_context,
         connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_seconds),
@@ -54,6 +55,10 @@ def create_app(settings: Settings) -> FastAPI:
             {"status": "ready" if ready else "unavailable", "backends": backends},
             status_code=200 if ready else 503,
         )
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # Last: the mount at / answers every path no route above claimed.
     app.mount("/", StaticFiles(directory=ROOT / "web", html=True), name="web")

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     simulator_ticks_per_second: PositiveRate = 200.0
     simulator_seed: int | None = None
     instruments_file: Path = ROOT / "data" / "instruments.csv"
+    bridge_flush_interval_ms: int = Field(100, ge=0, le=10_000)
+    provider_url: str | None = None
+    provider_symbols: str = ""
+    metrics_port: int | None = Field(None, ge=1, le=65535)
 
     jwt_secret: SecretStr | None = None
     jwt_expire_minutes: int = Field(60 * 24, ge=1, le=60 * 24 * 30)
@@ -53,6 +57,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(64 * 1024, ge=1024)
     max_symbols_per_subscription: int = Field(100, ge=1)
     max_subscriptions_per_connection: int = Field(50, ge=1)
+    subscriber_buffer_messages: int = Field(256, ge=1, le=100_000)
     connection_init_timeout_seconds: float = Field(10.0, gt=0, le=300)
 
     @field_validator("database_url")
@@ -76,6 +81,11 @@ class Settings(BaseSettings):
         if parts.scheme not in ("redis", "rediss") or not parts.hostname:
             raise ValueError("must look like redis://host:port/db")
         return value
+
+    @field_validator("provider_url")
+    @classmethod
+    def _provider_url(cls, value: str | None) -> str | None:
+        return check_websocket_url(value) if value else None
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -108,8 +118,20 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap_servers is None
 
     @property
+    def provider_symbol_list(self) -> list[str]:
+        """PROVIDER_SYMBOLS as a list (upper-cased); empty means the reference list."""
+        return [s.strip().upper() for s in self.provider_symbols.split(",") if s.strip()]
+
+    @property
     def signing_key(self) -> str:
         return self.jwt_secret.get_secret_value() if self.jwt_secret else _DEV_SECRET
+
+
+def check_websocket_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError("must look like wss://host/path")
+    return value
 
 
 # Development without JWT_SECRET: tokens are signed with a per-process key (valid until restart).

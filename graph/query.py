@@ -28,6 +28,7 @@ from resolvers.portfolio import portfolio
 from resolvers.quotes import BadSymbols, latest_quotes, normalise_symbols
 from resolvers.trading import list_orders
 from resolvers.watchlists import my_watchlists
+from streaming.candle_store import to_bar
 
 AUTH: list[type[BasePermission]] = [IsAuthenticated]
 MAX_CANDLES = 1000
@@ -114,7 +115,7 @@ class Query:
                 )
         except BadRange as error:
             raise BadInput(str(error)) from None
-        return [Candle.of(r) for r in rows]
+        return [Candle.from_bar(to_bar(r)) for r in rows]
 
     @strawberry.field(description="The signed-in user, or null when not signed in.")
     async def me(self, info: Info) -> User | None:

@@ -1,3 +1,8 @@
+"""The subscription root. Live streams start with a snapshot, then update as ticks arrive.
+
+(`orderUpdates` and `notifications` join here with the accounts side.)
+"""
+
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
@@ -6,21 +11,50 @@ import strawberry
 
 from graph.context import Info
 from graph.errors import BadInput
+from graph.types.candle import Candle, CandleInterval
 from graph.types.quote import Quote
-from resolvers.quotes import BadSymbols, normalise_symbols, stream_quotes
+from resolvers.candles import stream_candles
+from resolvers.quotes import (
+    BadSymbols,
+    BadThrottle,
+    normalise_symbols,
+    stream_quotes,
+    throttle_seconds,
+)
 
 
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        description="Each symbol's latest quote at once, then every new tick (latest-only when "
-        "the client reads slower than ticks arrive)."
+        description="Each symbol's latest quote at once, then every new tick, in sequence order "
+        "per symbol (latest-only when the client reads slower than ticks arrive). With "
+        "`throttleMs`, each symbol updates at most once per that many milliseconds (0-60000), "
+        "with its latest quote."
     )
-    async def quotes(self, info: Info, symbols: list[str]) -> AsyncGenerator[Quote, None]:
+    async def quotes(
+        self, info: Info, symbols: list[str], throttle_ms: int | None = None
+    ) -> AsyncGenerator[Quote, None]:
         runtime = info.context.runtime
         try:
             wanted = normalise_symbols(symbols, limit=runtime.settings.max_symbols_per_subscription)
+            throttle = throttle_seconds(throttle_ms)
+        except (BadSymbols, BadThrottle) as error:
+            raise BadInput(str(error)) from None
+        async for tick in stream_quotes(runtime.hub, runtime.cache, wanted, throttle=throttle):
+            yield Quote.from_tick(tick)
+
+    @strawberry.subscription(
+        description="The forming bar of a symbol at once (if it has traded in this interval), "
+        "then every update; when an interval ends, the next bar follows. The daily bar's "
+        "volume is the symbol's day volume."
+    )
+    async def candles(
+        self, info: Info, symbol: str, interval: CandleInterval
+    ) -> AsyncGenerator[Candle, None]:
+        runtime = info.context.runtime
+        try:
+            (wanted,) = normalise_symbols([symbol], limit=1)
         except BadSymbols as error:
             raise BadInput(str(error)) from None
-        async for tick in stream_quotes(runtime.hub, runtime.cache, wanted):
-            yield Quote.from_tick(tick)
+        async for bar in stream_candles(runtime.hub, runtime.cache, wanted, interval.interval):
+            yield Candle.from_bar(bar)

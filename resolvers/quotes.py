@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Sequence
+from functools import lru_cache
 
 from streaming.cache import Cache
 from streaming.channels import quote_channel, quote_key
+from streaming.errors import BadTick
 from streaming.hub import Hub
 from streaming.tick import Tick
 
+log = logging.getLogger(__name__)
+
 SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,31}$")
+MAX_THROTTLE_MS = 60_000
 
 
 class BadSymbols(ValueError):
     pass
+
+
+class BadThrottle(ValueError):
+    pass
+
+
+def throttle_seconds(throttle_ms: int | None) -> float:
+    """`throttleMs` as seconds; None or 0 means every tick."""
+    if throttle_ms is None:
+        return 0.0
+    if not 0 <= throttle_ms <= MAX_THROTTLE_MS:
+        raise BadThrottle(f"throttleMs must be between 0 and {MAX_THROTTLE_MS}, got {throttle_ms}")
+    return throttle_ms / 1000
 
 
 def normalise_symbols(symbols: Sequence[str], *, limit: int) -> list[str]:
@@ -30,25 +50,44 @@ def normalise_symbols(symbols: Sequence[str], *, limit: int) -> list[str]:
     return wanted
 
 
+@lru_cache(maxsize=4096)
+def parse_tick(message: bytes) -> Tick:
+    """Parsed once per message, not once per subscriber: the hub hands every subscriber of a
+    channel the same bytes (ticks are immutable, so sharing them is safe)."""
+    return Tick.from_json(message)
+
+
 async def latest_quotes(cache: Cache, symbols: Sequence[str]) -> list[Tick]:
     """The cached quote of each symbol that has one, in the order asked."""
     raw = await cache.get_many([quote_key(s) for s in symbols])
     return [Tick.from_json(value) for value in raw if value is not None]
 
 
-async def stream_quotes(hub: Hub, cache: Cache, symbols: Sequence[str]) -> AsyncIterator[Tick]:
+async def stream_quotes(
+    hub: Hub, cache: Cache, symbols: Sequence[str], *, throttle: float = 0.0
+) -> AsyncIterator[Tick]:
     """Snapshot of each symbol first, then every newer tick (conflated if the reader lags).
 
     Subscribing before reading the snapshot means no tick falls between the two; sequence
-    numbers drop anything the snapshot already covered.
+    numbers drop anything the snapshot already covered. With a `throttle` (seconds), the
+    stream pauses after each burst, so each symbol updates at most once per period, with its
+    latest tick (the mailbox conflates meanwhile).
     """
     async with hub.subscribe([quote_channel(s) for s in symbols]) as mailbox:
         last: dict[str, int] = {}
         for tick in await latest_quotes(cache, symbols):
             last[tick.symbol] = tick.sequence
             yield tick
-        async for _channel, message in mailbox:
-            tick = Tick.from_json(message)
-            if tick.sequence > last.get(tick.symbol, -1):
-                last[tick.symbol] = tick.sequence
-                yield tick
+        while True:
+            ready = await mailbox.get_latest() if throttle else [await mailbox.get()]
+            for _channel, message in ready:
+                try:
+                    tick = parse_tick(message)
+                except BadTick as error:
+                    log.warning("skipping a malformed quote message: %s", error)
+                    continue
+                if tick.sequence > last.get(tick.symbol, -1):
+                    last[tick.symbol] = tick.sequence
+                    yield tick
+            if throttle:
+                await asyncio.sleep(throttle)

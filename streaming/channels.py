@@ -9,5 +9,19 @@ def quote_channel(symbol: str) -> str:
     return f"quote:{symbol}"
 
 
+def applied_key(symbol: str) -> str:
+    """The sequence of the last tick of `symbol` that every bridge stage has applied."""
+    return f"applied:{symbol}"
+
+
+def candle_key(symbol: str, interval: str) -> str:
+    """The forming bar of a symbol and interval (its snapshot for new subscribers)."""
+    return f"candle:{symbol}:{interval}"
+
+
+def candle_channel(symbol: str, interval: str) -> str:
+    return f"candle:{symbol}:{interval}"
+
+
 def user_channel(user_id: int) -> str:
     return f"user:{user_id}"

@@ -13,45 +13,63 @@ from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 
+from streaming import metrics
 from streaming.pubsub import PubSub
 
 log = logging.getLogger(__name__)
 
 
 class Mailbox:
-    """Unread messages of one subscriber.
+    """Unread messages of one subscriber, in arrival order, at most `limit` of them.
 
-    Conflating (quotes): the latest message per channel, in first-unread order.
-    Queued (a user's order updates): the newest `limit` messages, oldest dropped first.
+    A reader that keeps up (within `limit` messages) gets every message. Past the limit:
+    conflating (quotes, candles) collapses the backlog to the latest message per channel, so a
+    slow reader skips to the present, each channel still in order; queued (a user's order
+    updates) drops the oldest. Either way memory stays bounded per subscriber.
     """
 
     def __init__(self, *, conflate: bool, limit: int = 256) -> None:
+        if limit < 1:
+            raise ValueError("a mailbox holds at least one message")
         self.conflate = conflate
-        self._latest: dict[str, bytes] = {}
-        self._queue: deque[tuple[str, bytes]] = deque(maxlen=limit)
+        self.limit = limit
+        self._queue: deque[tuple[str, bytes]] = deque()
         self._ready = asyncio.Event()
         self.dropped = 0
 
+    def __len__(self) -> int:
+        return len(self._queue)
+
     def offer(self, channel: str, message: bytes) -> None:
-        if self.conflate:
-            if channel in self._latest:
-                self.dropped += 1
-            self._latest[channel] = message
-        else:
-            if len(self._queue) == self._queue.maxlen:
-                self.dropped += 1
-            self._queue.append((channel, message))
+        if len(self._queue) >= self.limit:
+            before = len(self._queue)
+            if self.conflate:
+                self._queue = deque(_latest_per_channel(self._queue))
+            else:
+                self._queue.popleft()
+            self.dropped += before - len(self._queue)
+            metrics.CONFLATED_DROPS.inc(before - len(self._queue))
+        self._queue.append((channel, message))
         self._ready.set()
 
     async def get(self) -> tuple[str, bytes]:
-        while True:
-            if self._latest:
-                channel = next(iter(self._latest))
-                return channel, self._latest.pop(channel)
-            if self._queue:
-                return self._queue.popleft()
+        while not self._queue:
             self._ready.clear()
             await self._ready.wait()
+        return self._queue.popleft()
+
+    async def get_latest(self) -> list[tuple[str, bytes]]:
+        """Wait for a message, then take the latest unread one of each channel (throttling)."""
+        while not self._queue:
+            self._ready.clear()
+            await self._ready.wait()
+        return self.drain(latest_only=True)
+
+    def drain(self, *, latest_only: bool = False) -> list[tuple[str, bytes]]:
+        """Every unread message without waiting (or only the latest of each channel)."""
+        ready = _latest_per_channel(self._queue) if latest_only else list(self._queue)
+        self._queue.clear()
+        return ready
 
     def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
         return self._iterate()
@@ -61,9 +79,18 @@ class Mailbox:
             yield await self.get()
 
 
+def _latest_per_channel(messages: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The last message of each channel, channels in order of their first message."""
+    latest: dict[str, bytes] = {}
+    for channel, message in messages:
+        latest[channel] = message
+    return list(latest.items())
+
+
 class Hub:
-    def __init__(self, backend: PubSub) -> None:
+    def __init__(self, backend: PubSub, *, mailbox_limit: int = 256) -> None:
         self.backend = backend
+        self.mailbox_limit = mailbox_limit
         self._mailboxes: dict[str, set[Mailbox]] = defaultdict(set)
         self._lock = asyncio.Lock()
         self._listener: asyncio.Task[None] | None = None
@@ -90,15 +117,17 @@ class Hub:
 
     @asynccontextmanager
     async def subscribe(
-        self, channels: Iterable[str], *, conflate: bool = True, limit: int = 256
+        self, channels: Iterable[str], *, conflate: bool = True, limit: int | None = None
     ) -> AsyncIterator[Mailbox]:
-        mailbox = Mailbox(conflate=conflate, limit=limit)
+        mailbox = Mailbox(conflate=conflate, limit=limit or self.mailbox_limit)
         wanted = list(dict.fromkeys(channels))
+        metrics.ACTIVE_SUBSCRIPTIONS.inc()
         try:
             for channel in wanted:
                 await self._add(channel, mailbox)
             yield mailbox
         finally:
+            metrics.ACTIVE_SUBSCRIPTIONS.dec()
             for channel in wanted:
                 await self._remove(channel, mailbox)
 
@@ -107,6 +136,7 @@ class Hub:
             first = channel not in self._mailboxes
             self._mailboxes[channel].add(mailbox)
             if first:
+                metrics.HUB_CHANNELS.inc()
                 await self.backend.subscribe(channel)
 
     async def _remove(self, channel: str, mailbox: Mailbox) -> None:
@@ -117,6 +147,7 @@ class Hub:
             boxes.discard(mailbox)
             if not boxes:
                 del self._mailboxes[channel]
+                metrics.HUB_CHANNELS.dec()
                 await self.backend.unsubscribe(channel)
 
     async def _listen(self) -> None:
@@ -130,6 +161,9 @@ class Hub:
                 await asyncio.sleep(1)
                 continue
             self.received += 1
-            for mailbox in self._mailboxes.get(channel, ()):
+            metrics.HUB_RECEIVED.inc()
+            boxes = self._mailboxes.get(channel, ())
+            for mailbox in boxes:
                 mailbox.offer(channel, message)
-                self.deliveries += 1
+            self.deliveries += len(boxes)
+            metrics.DELIVERIES.inc(len(boxes))

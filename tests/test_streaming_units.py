@@ -83,14 +83,40 @@ def test_simulator_is_repeatable_with_a_seed() -> None:
     assert prices() == prices()
 
 
-async def test_conflating_mailbox_keeps_the_latest_per_channel() -> None:
-    mailbox = Mailbox(conflate=True)
+async def test_mailbox_keeps_every_message_while_the_reader_keeps_up() -> None:
+    mailbox = Mailbox(conflate=True, limit=8)
+    for n in range(8):
+        mailbox.offer("ab"[n % 2], str(n).encode())
+    assert [(await mailbox.get())[1] for _ in range(8)] == [str(n).encode() for n in range(8)]
+    assert mailbox.dropped == 0
+
+
+async def test_conflating_mailbox_collapses_a_backlog_to_the_latest_per_channel() -> None:
+    mailbox = Mailbox(conflate=True, limit=4)
     for n in range(1000):
         mailbox.offer("a", str(n).encode())
+        assert len(mailbox) <= 4, "memory stays bounded"
     mailbox.offer("b", b"only")
-    assert await mailbox.get() == ("a", b"999")
-    assert await mailbox.get() == ("b", b"only")
-    assert mailbox.dropped == 999
+    got = [await mailbox.get() for _ in range(len(mailbox))]
+    a_values = [int(m) for c, m in got if c == "a"]
+    assert a_values == sorted(a_values), "still in order"
+    assert a_values[-1] == 999, "the latest is never dropped"
+    assert got[-1] == ("b", b"only")
+    assert mailbox.dropped == 1000 - len(a_values)
+
+
+async def test_drain_latest_only() -> None:
+    mailbox = Mailbox(conflate=True)
+    for channel, n in [("a", 1), ("b", 1), ("a", 2)]:
+        mailbox.offer(channel, str(n).encode())
+    assert mailbox.drain(latest_only=True) == [("a", b"2"), ("b", b"1")]
+    assert len(mailbox) == 0
+    waiting = asyncio.create_task(mailbox.get_latest())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    mailbox.offer("a", b"3")
+    mailbox.offer("a", b"4")
+    assert await asyncio.wait_for(waiting, 1) == [("a", b"4")]
 
 
 async def test_queued_mailbox_is_bounded_and_drops_the_oldest() -> None:
@@ -128,3 +154,20 @@ async def test_bridge_drops_redelivered_and_bad_ticks() -> None:
     assert Tick.from_json(cached).sequence == 4
     published = [Tick.from_json((await pubsub.next_message())[1]).sequence for _ in range(4)]
     assert published == [1, 2, 3, 4]
+
+
+async def test_bridge_records_the_watermark_only_on_flush() -> None:
+    """A restarted worker starts from the watermark, so it must never run ahead of what the
+    stages made durable."""
+    cache, pubsub = MemoryCache(), MemoryPubSub()
+    bridge = Bridge(tick_log=MemoryTickLog(), group="g", cache=cache, pubsub=pubsub)
+    await bridge.process([record(tick(sequence=5).to_json())])
+    assert bridge.pending == 1
+    assert await cache.get("applied:AAPL") is None
+    await bridge.flush()
+    assert await cache.get("applied:AAPL") == b"5"
+    assert bridge.pending == 0
+
+    restarted = Bridge(tick_log=MemoryTickLog(), group="g", cache=cache, pubsub=pubsub)
+    fresh = await restarted.process([record(tick(sequence=n).to_json()) for n in (4, 5, 6)])
+    assert [t.sequence for t in fresh] == [6]

@@ -1,3 +1,6 @@
+"""Candles: the `CandleInterval` enum and the `Candle` type (shared by the subscription and
+the history query)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,32 +9,51 @@ from enum import Enum
 
 import strawberry
 
-from models.tables import Candle as CandleRow
+from graph.scalars import BigInt
+from streaming.candles import Bar, Interval
 
 
-@strawberry.enum(description="Bar length.")
+@strawberry.enum(description="Length of a candle. Bars are aligned in UTC; days start at 00:00.")
 class CandleInterval(Enum):
-    ONE_MINUTE = "1m"
-    FIVE_MINUTES = "5m"
-    FIFTEEN_MINUTES = "15m"
-    ONE_HOUR = "1h"
-    ONE_DAY = "1d"
+    ONE_MINUTE = Interval.M1.value
+    FIVE_MINUTES = Interval.M5.value
+    FIFTEEN_MINUTES = Interval.M15.value
+    ONE_HOUR = Interval.H1.value
+    ONE_DAY = Interval.D1.value
+
+    @property
+    def interval(self) -> Interval:
+        return Interval(self.value)
+
+    @classmethod
+    def of(cls, interval: Interval) -> CandleInterval:
+        return cls(interval.value)
 
 
-@strawberry.type(description="One OHLCV bar; `start` is the bar's opening time (UTC).")
+@strawberry.type(description="One OHLCV bar; the forming bar changes until its interval ends.")
 class Candle:
     symbol: str
     interval: CandleInterval
-    start: datetime
+    start: datetime = strawberry.field(description="Start of the bar (inclusive), UTC.")
     open: Decimal
     high: Decimal
     low: Decimal
     close: Decimal
-    volume: Decimal
+    volume: Decimal = strawberry.field(description="Sum of the trade sizes in the bar.")
+    last_sequence: BigInt = strawberry.field(
+        description="Sequence of the last tick folded into the bar; rises as the bar updates."
+    )
 
     @classmethod
-    def of(cls, row: CandleRow) -> Candle:
+    def from_bar(cls, bar: Bar) -> Candle:
         return cls(
-            symbol=row.symbol, interval=CandleInterval(row.interval), start=row.start,
-            open=row.open, high=row.high, low=row.low, close=row.close, volume=row.volume,
-        )  # fmt: skip
+            symbol=bar.symbol,
+            interval=CandleInterval.of(bar.interval),
+            start=bar.start,
+            open=bar.open,
+            high=bar.high,
+            low=bar.low,
+            close=bar.close,
+            volume=bar.volume,
+            last_sequence=BigInt(bar.last_sequence),
+        )

@@ -15,7 +15,10 @@ class Quote:
     price: Decimal
     bid: Decimal
     ask: Decimal
-    volume: Decimal = strawberry.field(description="Size of the last trade.")
+    volume: Decimal = strawberry.field(
+        description="Size of the last trade (not the day's total: that is the volume of the "
+        "forming ONE_DAY candle)."
+    )
     timestamp: datetime = strawberry.field(description="Exchange time of the last trade.")
     sequence: BigInt = strawberry.field(description="Per-symbol sequence number; always rises.")
 

@@ -6,6 +6,7 @@ commits only when told to, after the bridge's writes (at-least-once).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +21,9 @@ class LogRecord:
     offset: int
 
 
+OnRevoke = Callable[[], Awaitable[None]]
+
+
 class LogProducer(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
@@ -30,14 +34,25 @@ class LogConsumer(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def get_batch(self, max_records: int, timeout_ms: int) -> list[LogRecord]: ...
-    async def commit(self) -> None: ...
+    async def commit(self, offsets: dict[int, int] | None = None) -> None:
+        """Commit `offsets` (partition -> next offset to read; partitions no longer assigned
+        are skipped), or everything returned so far."""
+        ...
+
+    async def lag(self) -> int:
+        """Records in the assigned partitions not yet consumed."""
+        ...
 
 
 class TickLog(Protocol):
     """Makes producers and consumers of one log; `ping` tells readiness."""
 
     def producer(self) -> LogProducer: ...
-    def consumer(self, group: str) -> LogConsumer: ...
+    def consumer(self, group: str, on_revoke: OnRevoke | None = None) -> LogConsumer:
+        """A consumer of `group`; `on_revoke` is awaited before partitions are taken away from
+        it (the moment to make work durable and commit it)."""
+        ...
+
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
 
 from streaming.errors import BackendUnavailable
-from streaming.log import LogConsumer, LogProducer, LogRecord
+from streaming.log import LogConsumer, LogProducer, LogRecord, OnRevoke
+
+log = logging.getLogger(__name__)
 
 
 class KafkaTickLog:
@@ -20,8 +25,8 @@ class KafkaTickLog:
     def producer(self) -> LogProducer:
         return KafkaProducer(self.bootstrap_servers, self.topic)
 
-    def consumer(self, group: str) -> LogConsumer:
-        return KafkaConsumer(self.bootstrap_servers, self.topic, group)
+    def consumer(self, group: str, on_revoke: OnRevoke | None = None) -> LogConsumer:
+        return KafkaConsumer(self.bootstrap_servers, self.topic, group, on_revoke)
 
     async def ping(self) -> None:
         """A metadata round trip to a broker, on one long-lived client."""
@@ -68,9 +73,18 @@ class KafkaProducer:
 
 
 class KafkaConsumer:
-    def __init__(self, bootstrap_servers: str, topic: str, group: str) -> None:
+    """Manual commits only (after the bridge's writes); told when partitions are revoked."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        group: str,
+        on_revoke: OnRevoke | None = None,
+    ) -> None:
+        self._topic = topic
+        self._listener = _Revocations(on_revoke)
         self._consumer = AIOKafkaConsumer(
-            topic,
             bootstrap_servers=bootstrap_servers,
             group_id=group,
             enable_auto_commit=False,
@@ -79,6 +93,7 @@ class KafkaConsumer:
         )
 
     async def start(self) -> None:
+        self._consumer.subscribe([self._topic], listener=self._listener)
         await self._consumer.start()
 
     async def stop(self) -> None:
@@ -92,5 +107,36 @@ class KafkaConsumer:
             for record in records
         ]
 
-    async def commit(self) -> None:
-        await self._consumer.commit()
+    async def commit(self, offsets: dict[int, int] | None = None) -> None:
+        if offsets is None:
+            await self._consumer.commit()
+            return
+        assigned = self._consumer.assignment()
+        wanted = {TopicPartition(self._topic, p): o for p, o in offsets.items()}
+        mine = {tp: o for tp, o in wanted.items() if tp in assigned}
+        if mine:
+            try:
+                await self._consumer.commit(mine)
+            except KafkaError as error:  # e.g. a rebalance took the partitions meanwhile
+                raise BackendUnavailable(f"commit: {error!r}") from error
+
+    async def lag(self) -> int:
+        total = 0
+        for partition in self._consumer.assignment():
+            highwater = self._consumer.highwater(partition)
+            if highwater is not None:
+                total += max(highwater - await self._consumer.position(partition), 0)
+        return total
+
+
+class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, on_revoke: OnRevoke | None) -> None:
+        self._on_revoke = on_revoke
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if revoked and self._on_revoke is not None:
+            log.info("partitions revoked: %s", sorted(p.partition for p in revoked))
+            await self._on_revoke()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("partitions assigned: %s", sorted(p.partition for p in assigned))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from streaming.log import LogConsumer, LogProducer, LogRecord
+from streaming.log import LogConsumer, LogProducer, LogRecord, OnRevoke
 
 
 class MemoryTickLog:
@@ -16,7 +16,7 @@ class MemoryTickLog:
     def producer(self) -> LogProducer:
         return _MemoryProducer(self)
 
-    def consumer(self, group: str) -> LogConsumer:
+    def consumer(self, group: str, on_revoke: OnRevoke | None = None) -> LogConsumer:
         return _MemoryConsumer(self)
 
     async def ping(self) -> None:
@@ -24,6 +24,10 @@ class MemoryTickLog:
 
     async def close(self) -> None:
         return None
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
 
     async def append(self, key: bytes, value: bytes) -> None:
         await self._queue.put(LogRecord(key, value, 0, next(self._offsets)))
@@ -67,5 +71,8 @@ class _MemoryConsumer:
     async def get_batch(self, max_records: int, timeout_ms: int) -> list[LogRecord]:
         return await self._log.take(max_records, timeout_ms)
 
-    async def commit(self) -> None:
-        return None
+    async def commit(self, offsets: dict[int, int] | None = None) -> None:
+        return None  # an in-process queue: taken is gone
+
+    async def lag(self) -> int:
+        return self._log.pending

@@ -33,6 +33,10 @@ class MemoryPubSub:
         except asyncio.QueueFull:
             self.dropped += 1
 
+    async def publish_many(self, messages: list[tuple[str, bytes]]) -> None:
+        for channel, message in messages:
+            await self.publish(channel, message)
+
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
 

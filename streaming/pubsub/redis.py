@@ -23,7 +23,8 @@ class RedisPubSub:
         self._redis: Redis | None = None
         self._pubsub: RedisPubSubConnection | None = None
         self._channels: set[str] = set()  # what we want subscribed, whatever the connection
-        self._wanted = asyncio.Event()  # set while `_channels` is not empty
+        self._changed = asyncio.Event()  # set when a subscribe finishes (or fails)
+        self._broken = False  # a subscribe failed: the listener must reconnect
 
     @property
     def redis(self) -> Redis:
@@ -49,18 +50,26 @@ class RedisPubSub:
     async def publish(self, channel: str, message: bytes) -> None:
         await self.redis.publish(self._prefix + channel, message)
 
+    async def publish_many(self, messages: list[tuple[str, bytes]]) -> None:
+        if not messages:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for channel, message in messages:
+                pipe.publish(self._prefix + channel, message)
+            await pipe.execute()
+
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
         try:
             await self._connection().subscribe(self._prefix + channel)
         except (ConnectionError, TimeoutError):
+            self._broken = True
             log.warning("Redis down while subscribing %s; will subscribe on reconnect", channel)
-        self._wanted.set()  # only now: the listener must not see a subscribe half-done
+        finally:
+            self._changed.set()
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
-        if not self._channels:
-            self._wanted.clear()
         try:
             await self._connection().unsubscribe(self._prefix + channel)
         except (ConnectionError, TimeoutError):
@@ -69,14 +78,20 @@ class RedisPubSub:
     async def next_message(self) -> tuple[str, bytes]:
         backoff = 0.1
         while True:
-            await self._wanted.wait()  # redis-py refuses to read before the first subscribe
-            if self._connection().connection is None:  # that subscribe failed: Redis was down
+            if self._broken:  # a (re)subscribe failed while Redis was down
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 await self._resubscribe()
                 continue
+            connection = self._connection()
+            if not self._channels or connection.connection is None:
+                # Nothing wanted, or the first subscribe is still on its way: wait for a
+                # subscribe to finish, without polling.
+                self._changed.clear()
+                await self._changed.wait()
+                continue
             try:
-                message = await self._connection().get_message(timeout=1.0)
+                message = await connection.get_message(timeout=1.0)
             except (ConnectionError, TimeoutError) as error:
                 log.warning("Redis pub/sub lost (%s); reconnecting in %.1fs", error, backoff)
                 await asyncio.sleep(backoff)
@@ -84,10 +99,6 @@ class RedisPubSub:
                 await self._resubscribe()
                 continue
             if message is None:
-                if self._channels and not self._connection().subscribed:
-                    await asyncio.sleep(backoff)  # a subscribe failed while Redis was down
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                    await self._resubscribe()
                 continue
             backoff = 0.1
             if message["type"] == "message":
@@ -99,12 +110,13 @@ class RedisPubSub:
         if self._pubsub is not None:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self._broken = False
         if self._channels:
             try:
                 await self._pubsub.subscribe(*(self._prefix + c for c in self._channels))
                 log.info("Redis pub/sub re-subscribed %d channels", len(self._channels))
             except (ConnectionError, TimeoutError):
-                pass
+                self._broken = True
 
     def _connection(self) -> RedisPubSubConnection:
         if self._pubsub is None:

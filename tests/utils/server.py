@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +21,12 @@ class RunningServer:
 
 
 @asynccontextmanager
-async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
+async def running_server(
+    settings: Settings, *, send_buffer_bytes: int | None = None
+) -> AsyncIterator[RunningServer]:
+    """`send_buffer_bytes` pins the kernel send buffer of every accepted connection (they
+    inherit it from the listening socket), so a client that stops reading blocks the
+    server's sends quickly instead of after megabytes."""
     config = uvicorn.Config(
         create_app(settings),
         host="127.0.0.1",
@@ -28,9 +34,15 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
         log_level="warning",
         lifespan="on",
         ws_per_message_deflate=False,
+        timeout_graceful_shutdown=5,  # a stuck connection must not hold the test forever
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if send_buffer_bytes is not None:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
+    listener.bind(("127.0.0.1", 0))
+    task = asyncio.create_task(server.serve(sockets=[listener]))
     try:
         async with asyncio.timeout(30):
             while not server.started:

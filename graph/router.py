@@ -1,0 +1,88 @@
+"""The GraphQL router: both WebSocket protocols with the same limits.
+
+`graphql-transport-ws` is Strawberry's own handler: close 4400 for a bad message, 4401 for a
+subscribe before the acknowledgement, 4403 when `on_ws_connect` refuses, 4408 when
+`connection_init` does not come in time, 4409 for a reused operation id and 4429 for a second
+`connection_init`; past `MAX_SUBSCRIPTIONS_PER_CONNECTION` an operation gets an `error`.
+
+The legacy `graphql-ws` (subscriptions-transport-ws) handler is Strawberry's too, completed
+here with what that protocol's reference server does and Strawberry's lacks: an `error`
+message for a message it cannot read (the legacy protocol does not close for these), the
+connection-init timeout (closed with 4408, as the newer protocol does) and a refusal of a
+second `connection_init` (4429), so a connection's identity is fixed by its first one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from typing import Any
+
+import orjson
+from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
+
+from graph.context import Context
+
+log = logging.getLogger(__name__)
+
+LEGACY_TYPES = {"connection_init", "connection_terminate", "start", "stop"}
+
+
+class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
+    _initialised = False
+
+    async def handle(self) -> None:
+        timeout = self.view.connection_init_wait_timeout.total_seconds()
+        watchdog = asyncio.create_task(self._close_unless_initialised(timeout))
+        try:
+            await super().handle()
+        finally:
+            watchdog.cancel()
+            with suppress(asyncio.CancelledError):
+                await watchdog
+
+    async def _close_unless_initialised(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if not self._initialised:
+            await self.websocket.close(code=4408, reason="Connection initialisation timeout")
+
+    async def handle_message(self, message: OperationMessage) -> None:
+        raw: Any = message
+        if not isinstance(raw, dict) or raw.get("type") not in LEGACY_TYPES:
+            kind = raw.get("type") if isinstance(raw, dict) else None
+            await self._error(None, f"Unknown message type: {kind!r}")
+            return
+        if raw["type"] == "connection_init":
+            if self._initialised:
+                await self.websocket.close(code=4429, reason="Too many initialisation requests")
+                return
+            self._initialised = True
+        if raw["type"] in ("start", "stop") and not isinstance(raw.get("id"), str):
+            await self._error(None, "An operation needs a string id")
+            return
+        if raw["type"] == "start" and not (
+            isinstance(raw.get("payload"), dict) and isinstance(raw["payload"].get("query"), str)
+        ):
+            await self._error(raw["id"], "start needs a payload with a query")
+            return
+        await super().handle_message(message)
+
+    async def _error(self, operation_id: str | None, text: str) -> None:
+        message: dict[str, Any] = {"type": "error", "payload": {"message": text}}
+        if operation_id is not None:
+            message["id"] = operation_id
+        await self.websocket.send_json(message)
+
+
+class TradoGraphQLRouter(GraphQLRouter[Context, None]):
+    """(WebSocket authentication belongs in `on_ws_connect`, here.)"""
+
+    graphql_ws_handler_class = LegacyGraphQLWSHandler
+
+    def encode_json(self, data: object) -> str:
+        """orjson: every live message is encoded once per subscriber, so this is hot. Text,
+        not bytes, so WebSocket messages stay text frames."""
+        return orjson.dumps(data).decode()

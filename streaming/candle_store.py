@@ -1,0 +1,82 @@
+"""Candles in the database: load forming bars and upsert changed ones in one statement.
+
+The upsert is keyed by (symbol, interval, start) and only replaces a stored bar with one of a
+higher `last_sequence`, so a re-delivered batch, or a slower worker that lost its partition,
+can never roll a bar back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.tables import Candle
+from streaming.candles import Bar, Interval
+
+BarKey = tuple[str, Interval, datetime]
+
+
+async def load_bars(session: AsyncSession, keys: set[BarKey]) -> list[Bar]:
+    """The stored bars among `keys` (one query; absent ones are simply not returned)."""
+    if not keys:
+        return []
+    symbols = {k[0] for k in keys}
+    starts = {k[2] for k in keys}
+    rows = await session.exec(
+        select(Candle).where(col(Candle.symbol).in_(symbols), col(Candle.start).in_(starts))
+    )
+    bars = [to_bar(row) for row in rows]
+    return [bar for bar in bars if bar.key in keys]
+
+
+async def upsert_bars(session: AsyncSession, bars: Sequence[Bar]) -> None:
+    if not bars:
+        return
+    values: list[dict[str, Any]] = [
+        {
+            "symbol": b.symbol,
+            "interval": b.interval.value,
+            "start": b.start,
+            "open": b.open,
+            "high": b.high,
+            "low": b.low,
+            "close": b.close,
+            "volume": b.volume,
+            "last_sequence": b.last_sequence,
+        }
+        for b in bars
+    ]
+    dialect = (await session.connection()).dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(Candle).values(values)
+    excluded = statement.excluded
+    await session.exec(
+        statement.on_conflict_do_update(
+            index_elements=["symbol", "interval", "start"],
+            set_={
+                name: excluded[name]
+                for name in ("open", "high", "low", "close", "volume", "last_sequence")
+            },
+            where=col(Candle.last_sequence) < excluded["last_sequence"],
+        )
+    )
+
+
+def to_bar(row: Candle) -> Bar:
+    return Bar(
+        symbol=row.symbol,
+        interval=Interval(row.interval),
+        start=row.start,
+        open=row.open,
+        high=row.high,
+        low=row.low,
+        close=row.close,
+        volume=row.volume,
+        last_sequence=row.last_sequence,
+    )

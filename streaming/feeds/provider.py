@@ -1,0 +1,157 @@
+"""An adapter for an external market-data WebSocket (Finnhub's trade stream shape).
+
+It connects, subscribes each symbol (`{"type": "subscribe", "symbol": "AAPL"}`), and maps
+trade messages (`{"type": "trade", "data": [{"s": "AAPL", "p": 1.5, "v": 100, "t": <epoch
+ms>}]}`; optional `b`/`a` give the touch, else bid = ask = price) to ticks. Numbers are read
+exactly (never through float). `ping` messages are ignored; anything else unreadable is
+counted and logged, never fatal. A lost connection is retried with exponential backoff and
+jitter, and every symbol is subscribed again on the new connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+
+from models.types import utcnow
+from streaming.errors import BadTick
+from streaming.feeds import TickSink
+from streaming.metrics import FEED_BAD_MESSAGES, FEED_RECONNECTS
+from streaming.tick import Tick
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderTrade:
+    """One trade as the provider sends it, exact."""
+
+    symbol: str
+    price: Decimal
+    volume: Decimal
+    time: datetime
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProviderTrade:
+        try:
+            symbol, price, volume, millis = data["s"], data["p"], data.get("v", 0), data["t"]
+        except (KeyError, TypeError) as missing:
+            raise BadTick(f"trade without {missing}") from None
+        if not isinstance(symbol, str) or not isinstance(millis, int | Decimal):
+            raise BadTick(f"bad trade {data!r}")
+        return cls(
+            symbol=symbol.upper(),
+            price=_number(price, "p"),
+            volume=_number(volume, "v"),
+            time=datetime.fromtimestamp(float(millis) / 1000, UTC),
+            bid=_number(data["b"], "b") if data.get("b") is not None else None,
+            ask=_number(data["a"], "a") if data.get("a") is not None else None,
+        )
+
+
+def parse_message(raw: str | bytes) -> list[ProviderTrade]:
+    """The trades in one provider message (none for pings); BadTick when unreadable."""
+    try:
+        message = json.loads(raw, parse_float=Decimal)
+    except ValueError as error:
+        raise BadTick(f"not JSON: {error}") from None
+    if not isinstance(message, dict):
+        raise BadTick("not a JSON object")
+    kind = message.get("type")
+    if kind == "ping":
+        return []
+    if kind == "error":
+        raise BadTick(f"provider error: {message.get('msg')!r}")
+    if kind != "trade" or not isinstance(message.get("data"), list):
+        raise BadTick(f"unexpected message type {kind!r}")
+    return [ProviderTrade.from_dict(item) for item in message["data"]]
+
+
+def _number(raw: object, name: str) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, int | Decimal | str):
+        raise BadTick(f"bad {name} {raw!r}")
+    try:
+        return Decimal(raw)
+    except ArithmeticError:
+        raise BadTick(f"bad {name} {raw!r}") from None
+
+
+@dataclass
+class ProviderFeed:
+    url: str
+    symbols: Sequence[str]
+    initial_backoff: float = 0.5
+    max_backoff: float = 30.0
+    bad_messages: int = 0
+    connections: int = 0
+    _sequences: dict[str, int] = field(default_factory=dict)
+    _random: random.Random = field(default_factory=random.Random)
+
+    async def run(self, sink: TickSink) -> None:
+        """Stream until cancelled, reconnecting whenever the connection is lost."""
+        backoff = self.initial_backoff
+        while True:
+            try:
+                async with connect(self.url, open_timeout=10, compression=None) as socket:
+                    self.connections += 1
+                    await self._subscribe(socket)
+                    log.info("provider connected, %d symbols subscribed", len(self.symbols))
+                    async for raw in socket:
+                        backoff = self.initial_backoff  # data flows again: reset the backoff
+                        await self._handle(raw, sink)
+                    reason = "closed by the provider"
+            except (OSError, TimeoutError, WebSocketException) as error:
+                reason = repr(error)
+            FEED_RECONNECTS.inc()
+            delay = backoff * (0.5 + self._random.random() / 2)  # jitter: no thundering herd
+            log.warning("provider connection lost (%s); reconnecting in %.2fs", reason, delay)
+            await asyncio.sleep(delay)
+            backoff = min(backoff * 2, self.max_backoff)
+
+    async def _subscribe(self, socket: ClientConnection) -> None:
+        for symbol in self.symbols:
+            await socket.send(json.dumps({"type": "subscribe", "symbol": symbol}))
+
+    async def _handle(self, raw: str | bytes, sink: TickSink) -> None:
+        received = utcnow()
+        try:
+            trades = parse_message(raw)
+            ticks = [self._tick(trade, received) for trade in trades]
+        except BadTick as error:
+            self.bad_messages += 1
+            FEED_BAD_MESSAGES.labels("provider").inc()
+            log.warning("skipping a provider message: %s", error)
+            return
+        for tick in ticks:
+            await sink(tick)
+
+    def _tick(self, trade: ProviderTrade, received: datetime) -> Tick:
+        """Validated like any tick on the log; sequences rise per symbol from the clock."""
+        sequence = self._sequences.get(trade.symbol, time.time_ns() // 1000) + 1
+        tick = Tick.from_dict(
+            {
+                "symbol": trade.symbol,
+                "price": str(trade.price),
+                "bid": str(trade.bid if trade.bid is not None else trade.price),
+                "ask": str(trade.ask if trade.ask is not None else trade.price),
+                "volume": str(trade.volume),
+                "sequence": sequence,
+                "exchange_ts": trade.time.isoformat(),
+                "received_ts": received.isoformat(),
+            }
+        )
+        self._sequences[trade.symbol] = sequence
+        return tick

@@ -1,0 +1,50 @@
+"""Prometheus metrics of the live path, on the process's default registry.
+
+The API serves them at `/metrics`; a worker process (bridge, feed) serves them on
+`METRICS_PORT` when that is set. Names follow Prometheus' conventions (`_total` is added to
+counters by the client library).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+TICKS_CONSUMED = Counter(
+    "trado_ticks_consumed", "Ticks the bridge applied (re-deliveries excluded)."
+)
+BAD_TICKS = Counter("trado_bad_ticks", "Log records the bridge could not parse as a tick.")
+DUPLICATE_TICKS = Counter(
+    "trado_duplicate_ticks", "Re-delivered ticks the bridge dropped by sequence."
+)
+CONSUMER_LAG = Gauge(
+    "trado_consumer_lag", "Records in this bridge's partitions not yet consumed (after a batch)."
+)
+BRIDGE_BATCH_SECONDS = Histogram(
+    "trado_bridge_batch_seconds",
+    "Time to apply one batch of ticks (every stage), before the offset commit.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+BRIDGE_RETRIES = Counter("trado_bridge_retries", "Batches retried after a failed write.")
+PUBLISHES = Counter("trado_publishes", "Messages published on pub/sub.", ["kind"])
+CANDLES_WRITTEN = Counter("trado_candles_written", "Candle rows upserted to the database.")
+ACTIVE_SUBSCRIPTIONS = Gauge(
+    "trado_active_subscriptions", "Live subscriptions reading from this process's hub."
+)
+HUB_CHANNELS = Gauge("trado_hub_channels", "Pub/sub channels this process's hub subscribes.")
+HUB_RECEIVED = Counter("trado_hub_received", "Messages the hub received from pub/sub.")
+DELIVERIES = Counter("trado_deliveries", "Messages the hub handed to local subscribers.")
+CONFLATED_DROPS = Counter(
+    "trado_conflated_drops",
+    "Messages replaced by a newer one before a slow subscriber read them.",
+)
+FEED_TICKS = Counter("trado_feed_ticks", "Ticks a feed produced to the log.", ["feed"])
+FEED_BAD_MESSAGES = Counter(
+    "trado_feed_bad_messages", "Upstream messages a feed could not map to a tick.", ["feed"]
+)
+FEED_RECONNECTS = Counter("trado_feed_reconnects", "Provider connections lost and retried.")
+
+
+def serve_metrics(port: int | None, host: str) -> None:
+    """Expose this worker's metrics over HTTP (a daemon thread owned by prometheus-client)."""
+    if port is not None:
+        start_http_server(port, addr=host)

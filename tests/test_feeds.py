@@ -1,0 +1,195 @@
+"""Feeds: replay of CSV/NDJSON files, the provider adapter against a fake provider, the CLI,
+and a replay produced into the real Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from runtime import run_feed
+from settings import Settings
+from streaming.feed import cli
+from streaming.feeds.provider import ProviderFeed
+from streaming.feeds.replay import Replay
+from streaming.log import LogRecord
+from streaming.log.kafka import KafkaTickLog
+from streaming.tick import Tick
+from tests.utils.fake_provider import fake_provider
+
+CSV = """symbol,price,bid,ask,volume,timestamp,sequence
+AAPL,100.10,100.09,100.11,5,2026-01-02T15:30:00+00:00,1
+MSFT,400.5,,,,2026-01-02T15:30:00.5+00:00,
+AAPL,not-a-price,1,2,3,2026-01-02T15:30:01+00:00,2
+AAPL,100.12,100.11,100.13,7,2026-01-02T15:30:01+00:00,3
+"""
+
+NDJSON = """{"symbol": "AAPL", "price": 100.10, "volume": 5, "timestamp": 1767367800000}
+this is not json
+{"symbol": "AAPL", "price": 0.1000000000000000055511151231257827, "timestamp": 1767367800100}
+
+{"symbol": "AAPL", "timestamp": 1767367800200}
+"""
+
+
+async def collect(feed: Replay) -> list[Tick]:
+    ticks: list[Tick] = []
+
+    async def sink(tick: Tick) -> None:
+        ticks.append(tick)
+
+    await feed.run(sink)
+    return ticks
+
+
+async def test_replay_csv_maps_rows_and_skips_bad_ones(tmp_path: Path) -> None:
+    path = tmp_path / "ticks.csv"
+    path.write_text(CSV)
+    feed = Replay(path, speed=0)
+    ticks = await collect(feed)
+    assert [(t.symbol, t.price, t.sequence) for t in ticks[::2]] == [
+        ("AAPL", Decimal("100.10"), 1),
+        ("AAPL", Decimal("100.12"), 3),
+    ]
+    msft = ticks[1]
+    assert (msft.bid, msft.ask, msft.volume) == (Decimal("400.5"), Decimal("400.5"), Decimal(0))
+    assert msft.sequence > 1_000_000_000_000_000, "numbered from the clock when absent"
+    assert feed.bad_rows == 1
+
+
+async def test_replay_ndjson_is_exact_and_counts_bad_lines(tmp_path: Path) -> None:
+    path = tmp_path / "ticks.ndjson"
+    path.write_text(NDJSON)
+    feed = Replay(path, speed=0)
+    ticks = await collect(feed)
+    assert [t.price for t in ticks] == [
+        Decimal("100.10"),
+        Decimal("0.1000000000000000055511151231257827"),
+    ], "numbers never pass through float"
+    assert ticks[0].exchange_ts.isoformat() == "2026-01-02T15:30:00+00:00"
+    assert ticks[1].sequence == ticks[0].sequence + 1
+    assert feed.bad_rows == 2
+
+
+@pytest.mark.parametrize(("speed", "low", "high"), [(10, 0.18, 0.6), (0, 0, 0.1)])
+async def test_replay_keeps_recorded_gaps_scaled_by_speed(
+    tmp_path: Path, speed: float, low: float, high: float
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "symbol,price,timestamp\n"
+        + "".join(f"X,{n + 1},2026-01-02T15:30:0{n}+00:00\n" for n in range(3))
+    )  # 0s, 1s, 2s: 0.2s at ten times the speed
+    started = time.monotonic()
+    ticks = await collect(Replay(path, speed=speed))
+    assert len(ticks) == 3
+    assert low <= time.monotonic() - started <= high
+
+
+async def test_replay_can_shift_to_now(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("symbol,price,timestamp\nX,1,2020-01-01T00:00:00+00:00\n")
+    (tick,) = await collect(Replay(path, speed=0, shift_to_now=True))
+    assert abs((tick.received_ts - tick.exchange_ts).total_seconds()) < 5
+
+
+async def test_provider_maps_trades_and_survives_bad_messages_and_drops() -> None:
+    ticks: asyncio.Queue[Tick] = asyncio.Queue()
+
+    async def sink(tick: Tick) -> None:
+        await ticks.put(tick)
+
+    async with fake_provider() as provider:
+        feed = ProviderFeed(provider.url, ["AAPL", "MSFT"], initial_backoff=0.05)
+        task = asyncio.create_task(feed.run(sink))
+        try:
+            await provider.wait_subscribed(connections=1, symbols=2)
+            await provider.trade("AAPL", "187.12345678901234567", volume=30)
+            await provider.send_raw("{ not json")
+            await provider.send_json({"type": "trade", "data": [{"s": "AAPL"}]})
+            await provider.send_json({"type": "ping"})
+            await provider.send_json({"type": "surprise"})
+            await provider.trade("MSFT", "410.5")
+            first = [await asyncio.wait_for(ticks.get(), 5) for _ in range(2)]
+
+            await provider.drop_all()
+            await provider.wait_subscribed(connections=2, symbols=2)
+            await provider.trade("AAPL", "188")
+            after = await asyncio.wait_for(ticks.get(), 5)
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    assert [(t.symbol, t.price) for t in first] == [
+        ("AAPL", Decimal("187.12345678901234567")),
+        ("MSFT", Decimal("410.5")),
+    ]
+    assert first[0].volume == 30
+    assert first[0].bid == first[0].ask == first[0].price
+    assert feed.bad_messages == 3, "junk, a trade without a price, an unknown type"
+    assert provider.subscriptions == [["AAPL", "MSFT"], ["AAPL", "MSFT"]], "resubscribed"
+    assert after.symbol == "AAPL"
+    assert after.sequence == first[0].sequence + 1, "sequences continue across reconnects"
+
+
+async def test_provider_retries_until_the_provider_answers() -> None:
+    async with fake_provider() as provider:
+        url = provider.url
+    # The provider is gone: the adapter keeps retrying (with backoff) instead of failing.
+    feed = ProviderFeed(url, ["AAPL"], initial_backoff=0.02, max_backoff=0.05)
+
+    async def sink(tick: Tick) -> None:
+        raise AssertionError("no provider, no ticks")
+
+    task = asyncio.create_task(feed.run(sink))
+    await asyncio.sleep(0.5)
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert feed.connections == 0
+
+
+@pytest.mark.parametrize("command", [[], ["simulator"], ["replay"], ["provider"]])
+def test_cli_help(command: list[str]) -> None:
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_cli_refuses_a_bad_provider_url() -> None:
+    result = CliRunner().invoke(cli, ["provider", "--url", "http://example.com"])
+    assert result.exit_code == 2
+    assert "wss://" in result.output
+
+
+async def test_replay_into_kafka(full_settings: Settings, tmp_path: Path) -> None:
+    """The producer path of full mode: a file replayed into a real Kafka topic, keyed by
+    symbol, each symbol's ticks in order."""
+    assert full_settings.kafka_bootstrap_servers
+    path = tmp_path / "ticks.csv"
+    path.write_text(CSV)
+    log = KafkaTickLog(
+        full_settings.kafka_bootstrap_servers, topic=f"replay-{secrets.token_hex(4)}"
+    )
+    await run_feed(Replay(path, speed=0), log, "replay")
+    consumer = log.consumer(f"replay-{secrets.token_hex(3)}")
+    await consumer.start()
+    records: list[LogRecord] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(records) < 3:
+                records += await consumer.get_batch(100, timeout_ms=500)
+    finally:
+        await consumer.stop()
+        await log.close()
+    assert [(r.key, Tick.from_json(r.value).price) for r in records if r.key == b"AAPL"] == [
+        (b"AAPL", Decimal("100.10")),
+        (b"AAPL", Decimal("100.12")),
+    ]

@@ -1,0 +1,111 @@
+"""Helpers for full-mode pipeline tests: per-test topic, group and key prefix, a producer of
+ticks, an in-process bridge worker (as `python -m streaming.bridge` runs it), and a check
+that the API's hub has subscribed a channel in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from decimal import Decimal
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from redis.asyncio import Redis
+
+from models.types import utcnow
+from runtime import Runtime, open_runtime, start_bridge
+from settings import Settings
+from streaming.log import LogProducer
+from streaming.log.kafka import KafkaTickLog
+from streaming.tick import Tick
+
+
+def isolated(settings: Settings, partitions: int = 3) -> Settings:
+    """A fresh topic, consumer group and Redis prefix: no test sees another's ticks."""
+    tag = secrets.token_hex(3)
+    return settings.model_copy(
+        update={
+            "kafka_ticks_topic": f"{settings.kafka_ticks_topic}-{tag}",
+            "kafka_bridge_group": f"{settings.kafka_bridge_group}-{tag}",
+            "redis_key_prefix": f"{settings.redis_key_prefix}{tag}:",
+        }
+    )
+
+
+def symbol_for(name: str) -> str:
+    """A symbol no other test uses (candles are stored per symbol in the shared database)."""
+    return f"{name}{secrets.token_hex(2).upper()}"
+
+
+def make_tick(
+    symbol: str, sequence: int, price: str = "100", volume: str = "10", at: datetime | None = None
+) -> Tick:
+    p = Decimal(price)
+    now = at or utcnow()
+    spread = Decimal("0.01")
+    return Tick(symbol, p, p - spread, p + spread, Decimal(volume), sequence, now, now)
+
+
+async def create_topic(settings: Settings, partitions: int = 3) -> None:
+    assert settings.kafka_bootstrap_servers
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(settings.kafka_ticks_topic, num_partitions=partitions, replication_factor=1)]
+        )
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def tick_producer(settings: Settings) -> AsyncIterator[LogProducer]:
+    assert settings.kafka_bootstrap_servers
+    log = KafkaTickLog(settings.kafka_bootstrap_servers, topic=settings.kafka_ticks_topic)
+    producer = log.producer()
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+        await log.close()
+
+
+async def send(producer: LogProducer, *ticks: Tick) -> None:
+    for tick in ticks:
+        await producer.send(tick.symbol.encode(), tick.to_json())
+
+
+@asynccontextmanager
+async def bridge_worker(settings: Settings) -> AsyncIterator[Runtime]:
+    """A bridge worker with its own runtime, as its own process would have."""
+    async with open_runtime(settings) as runtime:
+        start_bridge(runtime)
+        yield runtime
+
+
+async def wait_subscribed(settings: Settings, *channels: str, seconds: float = 10) -> None:
+    """Until the hub's Redis connection subscribes every channel (pub/sub is not replayed)."""
+    assert settings.redis_url
+    redis = Redis.from_url(settings.redis_url)
+    names = [settings.redis_key_prefix + c for c in channels]
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                counts = await redis.pubsub_numsub(*names)
+                if all(count > 0 for _name, count in counts):
+                    return
+                await asyncio.sleep(0.02)
+    finally:
+        await redis.aclose()
+
+
+async def eventually(check: Callable[[], bool], seconds: float = 10, step: float = 0.05) -> None:
+    """Wait until `check()` holds (for counters updated just after what a test observed)."""
+    for _ in range(int(seconds / step)):
+        if check():
+            return
+        await asyncio.sleep(step)
+    raise AssertionError(f"still false after {seconds}s: {check}")
