@@ -33,7 +33,9 @@ from streaming.log import TickLog, make_tick_log
 from streaming.metrics import FEED_TICKS
 from streaming.pubsub import PubSub, make_pubsub
 from streaming.stages import Stage
+from streaming.stages.alerts import AlertStage
 from streaming.stages.candles import CandleStage
+from streaming.stages.matching import MatchingStage
 from streaming.stages.quotes import QuoteStage
 from streaming.supervisor import Supervisor
 from streaming.tick import Tick
@@ -140,11 +142,13 @@ def make_provider(settings: Settings) -> ProviderFeed:
 
 def make_bridge(runtime: Runtime) -> Bridge:
     """The bridge with its stages, in order: quotes first (the latency-critical publish),
-    then candles. Alerts and limit-order matching join this list as further stages (their
-    database writes in `flush`, or in `apply` when they must happen before the publish)."""
+    then candles, then price alerts and limit-order matching (these two commit in `apply`,
+    since their events may only be published after their rows are durable)."""
     stages: list[Stage] = [
         QuoteStage(runtime.cache, runtime.pubsub),
         CandleStage(runtime.sessions, runtime.cache, runtime.pubsub),
+        AlertStage(runtime.sessions, runtime.pubsub),
+        MatchingStage(runtime.sessions, runtime.pubsub),
     ]
     return Bridge(
         tick_log=runtime.tick_log,

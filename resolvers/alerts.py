@@ -127,6 +127,57 @@ async def active_alerts_crossing(session: AsyncSession, symbol: str, price: Deci
     return [i for i in (await session.exec(query)).all() if i is not None]
 
 
+@dataclass(frozen=True, slots=True)
+class AlertCandidate:
+    """An active alert that some price within a batch's range fires (see `alerts_in_ranges`)."""
+
+    id: int
+    symbol: str
+    condition: AlertCondition
+    threshold: Decimal
+
+    def fired_by(self, price: Decimal) -> bool:
+        if self.condition == AlertCondition.ABOVE:
+            return price >= self.threshold
+        return price <= self.threshold
+
+
+async def alerts_in_ranges(
+    session: AsyncSession, ranges: dict[str, tuple[Decimal, Decimal]]
+) -> list[AlertCandidate]:
+    """Active alerts that a price within `ranges[symbol] = (low, high)` fires, oldest first:
+    ABOVE with threshold <= high, BELOW with threshold >= low. One query for a whole batch of
+    ticks; each candidate then fires at the first tick that crosses it (`trigger_alert`)."""
+    if not ranges:
+        return []
+    per_symbol = [
+        (col(Instrument.symbol) == symbol)
+        & or_(
+            (col(PriceAlert.condition) == AlertCondition.ABOVE)
+            & (col(PriceAlert.threshold) <= high),
+            (col(PriceAlert.condition) == AlertCondition.BELOW)
+            & (col(PriceAlert.threshold) >= low),
+        )
+        for symbol, (low, high) in ranges.items()
+    ]
+    query = (
+        select(
+            col(PriceAlert.id),
+            col(Instrument.symbol),
+            col(PriceAlert.condition),
+            col(PriceAlert.threshold),
+        )
+        .join(Instrument, col(Instrument.id) == col(PriceAlert.instrument_id))
+        .where(col(PriceAlert.active), or_(*per_symbol))
+        .order_by(col(PriceAlert.id))
+    )
+    return [
+        AlertCandidate(i, symbol, AlertCondition(condition), threshold)
+        for i, symbol, condition, threshold in (await session.exec(query)).all()
+        if i is not None
+    ]
+
+
 async def trigger_alert(
     session: AsyncSession, alert_id: int, price: Decimal, symbol: str
 ) -> NotificationRecord | None:

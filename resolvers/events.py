@@ -20,7 +20,7 @@ Publishing is best effort: the database is the truth, a lost event only delays a
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -31,6 +31,7 @@ import orjson
 from models.tables import NotificationKind, OrderSide, OrderStatus, OrderType
 from resolvers.records import NotificationRecord, OrderRecord
 from streaming.channels import user_channel
+from streaming.hub import Hub
 from streaming.pubsub import PubSub
 
 log = logging.getLogger(__name__)
@@ -127,3 +128,18 @@ async def publish_events(pubsub: PubSub, events: Iterable[Event]) -> None:
             await pubsub.publish(user_channel(event_user_id(event)), encode_event(event))
         except Exception as error:  # the rows are committed; a lost event is not a lost order
             log.warning("could not publish %s event: %r", type(event).__name__, error)
+
+
+async def stream_user_events(hub: Hub, user_id: int) -> AsyncIterator[Event]:
+    """The user's events as they are published, from this process's hub. Not conflated: each
+    order update and notification matters (the mailbox stays bounded, dropping the oldest).
+    A message that is not an event is logged and skipped, never the end of the stream."""
+    async with hub.subscribe([user_channel(user_id)], conflate=False) as mailbox:
+        async for _channel, raw in mailbox:
+            try:
+                event = decode_event(raw)
+            except BadEvent as error:
+                log.warning("skipping a message on the user channel: %s", error)
+                continue
+            if event_user_id(event) == user_id:
+                yield event

@@ -234,6 +234,41 @@ async def open_limit_orders_crossing(
     return [order_id for order_id in (await session.exec(query)).all() if order_id is not None]
 
 
+async def limit_orders_in_ranges(
+    session: AsyncSession, ranges: dict[str, tuple[Decimal, Decimal]]
+) -> dict[str, list[tuple[int, OrderSide, Decimal]]]:
+    """OPEN limit orders that some quote of a batch may cross, per symbol, as
+    (id, side, limit): with `ranges[symbol] = (lowest ask, highest bid)` of the batch, BUY with
+    limit >= lowest ask, SELL with limit <= highest bid. One query for a whole batch; the
+    bridge then calls `match_crossing_orders` only for the ticks that cross one of them."""
+    if not ranges:
+        return {}
+    per_symbol = [
+        (col(Instrument.symbol) == symbol)
+        & or_(
+            (col(Order.side) == OrderSide.BUY) & (col(Order.limit_price) >= low_ask),
+            (col(Order.side) == OrderSide.SELL) & (col(Order.limit_price) <= high_bid),
+        )
+        for symbol, (low_ask, high_bid) in ranges.items()
+    ]
+    query = (
+        select(col(Order.id), col(Instrument.symbol), col(Order.side), col(Order.limit_price))
+        .join(Instrument, col(Instrument.id) == col(Order.instrument_id))
+        .where(Order.status == OrderStatus.OPEN, Order.type == OrderType.LIMIT, or_(*per_symbol))
+        .order_by(col(Order.created_at), col(Order.id))
+    )
+    found: dict[str, list[tuple[int, OrderSide, Decimal]]] = {}
+    for order_id, symbol, side, limit in (await session.exec(query)).all():
+        if order_id is not None and limit is not None:
+            found.setdefault(symbol, []).append((order_id, OrderSide(side), limit))
+    return found
+
+
+def crosses_quote(side: OrderSide, limit: Decimal, bid: Decimal, ask: Decimal) -> bool:
+    """Whether a quote crosses a resting limit order (the test `fill_order` re-checks)."""
+    return _crosses(side, limit, match_price(side, bid, ask))
+
+
 async def match_crossing_orders(
     sessions: SessionFactory, pubsub: PubSub, tick: Tick
 ) -> list[FillOutcome]:

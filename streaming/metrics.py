@@ -37,6 +37,8 @@ CONFLATED_DROPS = Counter(
     "trado_conflated_drops",
     "Messages replaced by a newer one before a slow subscriber read them.",
 )
+ALERTS_FIRED = Counter("trado_alerts_fired", "Price alerts the bridge fired (each once).")
+ORDERS_FILLED = Counter("trado_limit_orders_filled", "Resting limit orders the bridge filled.")
 FEED_TICKS = Counter("trado_feed_ticks", "Ticks a feed produced to the log.", ["feed"])
 FEED_BAD_MESSAGES = Counter(
     "trado_feed_bad_messages", "Upstream messages a feed could not map to a tick.", ["feed"]

@@ -4,8 +4,8 @@ The bridge runs `apply` of every stage, in order, for each batch (the live, late
 part: cache and publish), and every `BRIDGE_FLUSH_INTERVAL_MS` calls `flush` of every stage
 (the durable part: database writes), then records the applied sequences and commits the log
 offsets. A crash anywhere re-delivers everything since the last commit, so every stage must
-be harmless to repeat. Today: quotes (cache + publish) and candles (fold and publish; upsert
-on flush). Price alerts and limit-order matching plug in as two more stages of this shape.
+be harmless to repeat. The stages: quotes (cache + publish), candles (fold and publish; upsert
+on flush), alerts (fire once, commit, publish) and matching (fill crossed limit orders).
 """
 
 from __future__ import annotations

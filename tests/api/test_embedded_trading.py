@@ -1,8 +1,10 @@
-"""The money paths on SQLite (embedded mode): the same functions, serialised per user."""
+"""The money paths on SQLite (embedded mode): the same functions, serialised per user, and
+the bridge's alert and matching stages in one process."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,15 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from models.tables import OrderSide, OrderStatus, OrderType
+from models.tables import AlertCondition, NotificationKind, OrderSide, OrderStatus, OrderType
+from resolvers.alerts import create_alert
 from resolvers.auth import Session, register
+from resolvers.events import Event, NotificationEvent, OrderEvent, stream_user_events
 from resolvers.portfolio import portfolio
 from resolvers.records import OrderRecord
 from resolvers.trading import OrderRequest, cancel_order, match_crossing_orders, place_order
-from runtime import Runtime, open_runtime
+from runtime import Runtime, open_runtime, start_bridge
 from streaming.channels import quote_key
 from streaming.tick import Tick
 from tests.conftest import make_settings
+from tests.utils.live import eventually
 
 
 @pytest.fixture
@@ -64,3 +69,53 @@ async def test_limit_orders_rest_match_and_cancel_on_sqlite(runtime: Runtime) ->
     assert value.reserved_cash == 0
     assert value.cash == Decimal(100000) - 3 * Decimal("23995")
     assert [(p.symbol, p.quantity) for p in value.positions] == [("AAPL", Decimal(300))]
+
+
+async def test_bridge_fires_alerts_and_fills_limit_orders_on_sqlite(runtime: Runtime) -> None:
+    """Embedded mode: the in-process log and bridge, the memory pub/sub and SQLite run the
+    same alert and matching stages; the user's stream sees both events, each once."""
+    account = await register(runtime.sessions, runtime.settings, "f@example.com", "pass-word-42")
+    assert isinstance(account, Session)
+    user = account.user
+    alert = await create_alert(
+        runtime.sessions, user.id, "AAPL", AlertCondition.BELOW, Decimal(245)
+    )
+    request = OrderRequest("AAPL", OrderSide.BUY, OrderType.LIMIT, Decimal(2), Decimal("244.50"))
+    order = await place_order(runtime.sessions, runtime.cache, runtime.pubsub, user, request)
+    assert isinstance(order, OrderRecord)
+    assert order.status == OrderStatus.OPEN
+    bridge = start_bridge(runtime)
+    events: list[Event] = []
+
+    async def read() -> None:
+        async for event in stream_user_events(runtime.hub, user.id):
+            events.append(event)
+
+    reader = asyncio.create_task(read())
+    try:
+        await eventually(lambda: runtime.hub.channel_count > 0)
+        producer = runtime.tick_log.producer()
+        await producer.start()
+        for n, (bid, ask) in enumerate([("250", "250.02"), ("244.8", "244.9"),
+                                        ("244.4", "244.45"), ("244", "244.01")], 1):  # fmt: skip
+            await producer.send(b"AAPL", tick("AAPL", bid, ask, n).to_json())
+        await producer.stop()
+        await eventually(lambda: bridge.stats.ticks == 4 and len(events) >= 3)
+        await asyncio.sleep(0.3)  # room for a duplicate to show up
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+    notes = [e.notification for e in events if isinstance(e, NotificationEvent)]
+    orders = [e.order for e in events if isinstance(e, OrderEvent)]
+    assert [(n.kind, n.alert_id, n.order_id) for n in notes] == [
+        (NotificationKind.PRICE_ALERT, alert.id, None),
+        (NotificationKind.ORDER_FILLED, None, order.id),
+    ]
+    assert notes[0].message == "AAPL traded at 244.8, below your alert at 245"
+    assert [(o.id, o.status, o.average_fill_price) for o in orders] == [
+        (order.id, OrderStatus.FILLED, Decimal("244.45"))
+    ]
+    value = await portfolio(runtime.sessions, runtime.cache, user.id)
+    assert value.cash == Decimal(100000) - Decimal("488.9")
+    assert [(p.symbol, p.quantity) for p in value.positions] == [("AAPL", Decimal(2))]
