@@ -50,6 +50,14 @@ class Context(BaseContext):
         user: CurrentUser | None = self._user
         return user
 
+    @property
+    def sends_credentials(self) -> bool:
+        """Whether `connection_init` carried an `authorization` value (valid or not)."""
+        params = self.connection_params
+        return isinstance(params, dict) and bool(
+            params.get("authorization") or params.get("Authorization")
+        )
+
     def _connection_token(self) -> str | None:
         params = self.connection_params
         if not isinstance(params, dict):

@@ -20,9 +20,11 @@ from contextlib import suppress
 from typing import Any
 
 import orjson
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
+from strawberry.types.unset import UNSET, UnsetType
 
 from graph.context import Context
 
@@ -78,9 +80,17 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
 
 
 class TradoGraphQLRouter(GraphQLRouter[Context, None]):
-    """(WebSocket authentication belongs in `on_ws_connect`, here.)"""
-
     graphql_ws_handler_class = LegacyGraphQLWSHandler
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """A `connection_init` without credentials is welcome (public quotes); one whose
+        token is bad, expired or names no account is refused: 4403 on graphql-transport-ws,
+        `connection_error` on the legacy protocol. A client learns at once that it must sign
+        in again, rather than later from each private subscription."""
+        if context.sends_credentials and await context.current_user() is None:
+            raise ConnectionRejectionError({"message": "Invalid or expired token."})
+        acknowledged: UnsetType = UNSET  # a plain `connection_ack`, no payload
+        return acknowledged
 
     def encode_json(self, data: object) -> str:
         """orjson: every live message is encoded once per subscriber, so this is hot. Text,

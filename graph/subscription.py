@@ -1,6 +1,5 @@
-"""The subscription root. Live streams start with a snapshot, then update as ticks arrive.
-
-(`orderUpdates` and `notifications` join here with the accounts side.)
+"""The subscription root. Live streams start with a snapshot, then update as ticks arrive;
+`orderUpdates` and `notifications` stream the caller's own events (token in `connection_init`).
 """
 
 from __future__ import annotations
@@ -11,9 +10,13 @@ import strawberry
 
 from graph.context import Info
 from graph.errors import BadInput
+from graph.permissions import require_user
+from graph.types.alert import Notification
 from graph.types.candle import Candle, CandleInterval
 from graph.types.quote import Quote
+from graph.types.trading import Order
 from resolvers.candles import stream_candles
+from resolvers.events import NotificationEvent, OrderEvent, stream_user_events
 from resolvers.quotes import (
     BadSymbols,
     BadThrottle,
@@ -58,3 +61,24 @@ class Subscription:
             raise BadInput(str(error)) from None
         async for bar in stream_candles(runtime.hub, runtime.cache, wanted, interval.interval):
             yield Candle.from_bar(bar)
+
+    @strawberry.subscription(
+        description="Every change to one of my orders (placed, filled, cancelled, rejected) "
+        "from now on. Needs the token in `connection_init`: "
+        '`{"authorization": "Bearer <token>"}`.'
+    )
+    async def order_updates(self, info: Info) -> AsyncGenerator[Order, None]:
+        user = await require_user(info)
+        async for event in stream_user_events(info.context.runtime.hub, user.id):
+            if isinstance(event, OrderEvent):
+                yield Order.of(event.order)
+
+    @strawberry.subscription(
+        description="My new notifications (price alerts fired, orders filled) from now on. "
+        'Needs the token in `connection_init`: `{"authorization": "Bearer <token>"}`.'
+    )
+    async def notifications(self, info: Info) -> AsyncGenerator[Notification, None]:
+        user = await require_user(info)
+        async for event in stream_user_events(info.context.runtime.hub, user.id):
+            if isinstance(event, NotificationEvent):
+                yield Notification.of(event.notification)

@@ -1,0 +1,236 @@
+"""Price alerts and limit-order matching in the live pipeline, with the real services: ticks
+produced to Kafka, a bridge worker, the API's `orderUpdates` / `notifications` subscriptions
+over WebSocket, and PostgreSQL as the truth (each alert fires once, each order fills once)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import col, func, select
+
+from models.db import session_scope
+from models.instrument_file import InstrumentRow
+from models.tables import Fill, Notification, NotificationKind
+from resolvers.instruments import upsert_instruments
+from runtime import Runtime, make_bridge, open_runtime, start_bridge
+from settings import Settings
+from streaming.stages.alerts import AlertStage
+from tests.api.conftest import Account, Api, new_account
+from tests.api.test_trading import PORTFOLIO, place
+from tests.test_live_resilience import Crash, CrashAfterWrites
+from tests.utils.graphql_ws import GraphQLWS, graphql_ws
+from tests.utils.live import (
+    create_topic,
+    eventually,
+    isolated,
+    make_tick,
+    send,
+    symbol_for,
+    tick_producer,
+    wait_subscribed,
+)
+from tests.utils.server import RunningServer, running_server
+
+ORDER_UPDATES = """subscription { orderUpdates { id status filledQuantity averageFillPrice
+  reservedCash instrument { symbol } } }"""
+NOTIFICATIONS = "subscription { notifications { kind message orderId alertId } }"
+ALERT = """mutation ($symbol: String!, $condition: AlertCondition!, $threshold: Decimal!) {
+  createPriceAlert(symbol: $symbol, condition: $condition, threshold: $threshold) {
+    ... on PriceAlert { id active } } }"""
+START = Decimal(100000)
+
+
+@dataclass
+class Live:
+    settings: Settings
+    server: RunningServer
+    api: Api
+    worker: Runtime  # the bridge's process (its bridge is started by each test)
+    symbol: str
+
+    def socket(self, account: Account) -> contextlib.AbstractAsyncContextManager[GraphQLWS]:
+        return graphql_ws(self.server.ws, {"authorization": f"Bearer {account.token}"})
+
+    async def listen(self, ws: GraphQLWS, account: Account) -> None:
+        """Subscribe both of the user's streams on `ws`, and wait until the hub listens."""
+        await ws.subscribe("orders", ORDER_UPDATES)
+        await ws.subscribe("notes", NOTIFICATIONS)
+        await wait_subscribed(self.settings, f"user:{account.id}")
+
+    async def rows(self, model: Any, **where: Any) -> int:
+        async with self.worker.sessions() as session:
+            query = select(func.count()).select_from(model)
+            for name, value in where.items():
+                query = query.where(col(getattr(model, name)) == value)
+            return int((await session.exec(query)).one())
+
+
+@pytest.fixture
+async def live(full_settings: Settings) -> AsyncIterator[Live]:
+    settings = isolated(full_settings)
+    await create_topic(settings)
+    symbol = symbol_for("T")
+    async with (
+        running_server(settings) as server,
+        httpx.AsyncClient(base_url=server.http, timeout=60) as client,
+        open_runtime(settings) as worker,
+    ):
+        async with session_scope(worker.sessions) as session:
+            await upsert_instruments(session, [InstrumentRow(
+                symbol, "Test Corp", "XNAS", "Tests", None, "USD",
+                Decimal(1), Decimal("0.01"), Decimal(100),
+            )])  # fmt: skip
+        yield Live(settings, server, Api(client), worker, symbol)
+
+
+async def next_of(ws: GraphQLWS, seconds: float = 15) -> dict[str, Any]:
+    """The next message of either stream, keyed by its field."""
+    data: dict[str, Any] = (await ws.next_payload(seconds))["data"]
+    return data
+
+
+async def nothing_more(ws: GraphQLWS, seconds: float = 1) -> None:
+    with pytest.raises(TimeoutError):
+        await ws.receive(seconds)
+
+
+async def test_alert_fires_exactly_once(live: Live) -> None:
+    """Two crossing ticks, then the same batch again (as a re-delivery would), then two
+    workers racing on a second alert: one notification row and one message per alert."""
+    account = await new_account(live.api)
+    created = await live.api.data(
+        ALERT, {"symbol": live.symbol, "condition": "ABOVE", "threshold": "110"}, account.token
+    )
+    alert_id = int(created["createPriceAlert"]["id"])
+    start_bridge(live.worker)
+    ticks = [make_tick(live.symbol, 1, "100"), make_tick(live.symbol, 2, "110.5"),
+             make_tick(live.symbol, 3, "112")]  # fmt: skip
+    async with live.socket(account) as ws, tick_producer(live.settings) as producer:
+        await live.listen(ws, account)
+        await send(producer, *ticks)
+        first = await next_of(ws)
+        assert first == {
+            "notifications": {
+                "kind": "PRICE_ALERT", "orderId": None, "alertId": str(alert_id),
+                "message": f"{live.symbol} traded at 110.5, above your alert at 110",
+            }
+        }  # fmt: skip
+        await AlertStage(live.worker.sessions, live.worker.pubsub).apply(ticks)  # re-delivered
+
+        second = await live.api.data(
+            ALERT, {"symbol": live.symbol, "condition": "BELOW", "threshold": "90"}, account.token
+        )
+        racing = [make_tick(live.symbol, 4, "89"), make_tick(live.symbol, 5, "88")]
+        one, two = (AlertStage(live.worker.sessions, live.worker.pubsub) for _ in range(2))
+        await asyncio.gather(one.apply(racing), two.apply(racing))
+        note = (await next_of(ws))["notifications"]
+        assert note["alertId"] == second["createPriceAlert"]["id"]
+        assert note["message"].startswith(f"{live.symbol} traded at 89, below")
+        await nothing_more(ws)
+    assert await live.rows(Notification, alert_id=alert_id) == 1
+    assert await live.rows(Notification, alert_id=int(note["alertId"])) == 1
+
+
+async def test_resting_limit_order_fills_when_the_price_crosses(live: Live) -> None:
+    account = await new_account(live.api)
+    start_bridge(live.worker)
+    async with live.socket(account) as ws, tick_producer(live.settings) as producer:
+        await live.listen(ws, account)
+        order = await place(
+            live.api, account.token, symbol=live.symbol, type="LIMIT", quantity="10",
+            limitPrice="100",
+        )  # fmt: skip
+        assert order["status"] == "OPEN"
+        assert (await next_of(ws))["orderUpdates"]["status"] == "OPEN"
+        # ask 101.01, then 99.51 (<= 100): fills at the ask of the first crossing tick
+        await send(producer, make_tick(live.symbol, 1, "101"), make_tick(live.symbol, 2, "99.5"),
+                   make_tick(live.symbol, 3, "99"))  # fmt: skip
+        got = [await next_of(ws), await next_of(ws)]
+        await nothing_more(ws)
+    assert {"orderUpdates": {
+        "id": order["id"], "status": "FILLED", "filledQuantity": "10",
+        "averageFillPrice": "99.51", "reservedCash": "0", "instrument": {"symbol": live.symbol},
+    }} in got  # fmt: skip
+    assert {"notifications": {
+        "kind": "ORDER_FILLED", "message": f"Bought 10 {live.symbol} at 99.51",
+        "orderId": order["id"], "alertId": None,
+    }} in got  # fmt: skip
+    folio = (await live.api.data(PORTFOLIO, token=account.token))["portfolio"]
+    assert Decimal(folio["cash"]) == START - Decimal("995.1")
+    assert Decimal(folio["reservedCash"]) == 0
+    [position] = folio["positions"]
+    assert (position["quantity"], position["averagePrice"]) == ("10", "99.51")
+
+
+async def test_bridge_crash_and_restart_does_not_fill_twice(live: Live) -> None:
+    """The worker dies right after the matching stage committed a fill, before the offsets
+    are committed; the restarted worker gets the crossing tick again and fills nothing."""
+    account = await new_account(live.api)
+    order = await place(
+        live.api, account.token, symbol=live.symbol, type="LIMIT", side="BUY", quantity="5",
+        limitPrice="100",
+    )  # fmt: skip
+    order_id = int(order["id"])
+    first = make_bridge(live.worker)
+    crash = CrashAfterWrites(sequence=2, phase="apply")
+    first.stages = [*first.stages, crash]
+    async with tick_producer(live.settings) as producer:
+        run = asyncio.create_task(first.run())
+        await send(producer, make_tick(live.symbol, 1, "101"), make_tick(live.symbol, 2, "99"))
+        async with asyncio.timeout(20):
+            with contextlib.suppress(Crash):
+                await run
+        assert crash.crashed
+        assert await live.rows(Fill, order_id=order_id) == 1  # committed before the crash
+
+        second = make_bridge(live.worker)  # a restarted process: nothing in memory
+        rerun = asyncio.create_task(second.run())
+        try:
+            await eventually(lambda: second.stats.ticks >= 2, seconds=20)  # 1-2 again
+            await send(producer, make_tick(live.symbol, 3, "98"))
+            await eventually(lambda: second.stats.ticks >= 3, seconds=20)
+        finally:
+            rerun.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rerun
+    assert await live.rows(Fill, order_id=order_id) == 1
+    kind = NotificationKind.ORDER_FILLED
+    assert await live.rows(Notification, order_id=order_id, kind=kind) == 1
+    folio = (await live.api.data(PORTFOLIO, token=account.token))["portfolio"]
+    assert Decimal(folio["cash"]) == START - Decimal("495.05")  # 5 x 99.01 (tick 2's ask), once
+
+
+async def test_users_only_get_their_own_events(live: Live) -> None:
+    alice, bob = await new_account(live.api, "alice"), await new_account(live.api, "bob")
+    start_bridge(live.worker)
+    async with (
+        live.socket(alice) as alice_ws,
+        live.socket(bob) as bob_ws,
+        tick_producer(live.settings) as producer,
+    ):
+        await live.listen(alice_ws, alice)
+        await live.listen(bob_ws, bob)
+        mine = await place(live.api, alice.token, symbol=live.symbol, type="LIMIT",
+                           quantity="1", limitPrice="100")  # fmt: skip
+        theirs = await place(live.api, bob.token, symbol=live.symbol, type="LIMIT",
+                             quantity="1", limitPrice="50")  # fmt: skip
+        await send(producer, make_tick(live.symbol, 1, "99"))
+        alice_got = [await next_of(alice_ws) for _ in range(3)]
+        bob_got = [await next_of(bob_ws)]
+        await nothing_more(alice_ws)
+        await nothing_more(bob_ws)
+    assert {m.get("orderUpdates", {}).get("id") for m in alice_got} == {mine["id"], None}
+    assert [m["notifications"]["orderId"] for m in alice_got if "notifications" in m] == [
+        mine["id"]
+    ]
+    assert bob_got == [{"orderUpdates": {
+        "id": theirs["id"], "status": "OPEN", "filledQuantity": "0", "averageFillPrice": None,
+        "reservedCash": "50", "instrument": {"symbol": live.symbol},
+    }}]  # fmt: skip
