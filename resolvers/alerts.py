@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from sqlalchemy import case
 from sqlmodel import col, delete, func, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -140,6 +141,40 @@ class AlertCandidate:
         if self.condition == AlertCondition.ABOVE:
             return price >= self.threshold
         return price <= self.threshold
+
+
+async def alert_bounds(
+    session: AsyncSession, symbols: list[str]
+) -> dict[str, tuple[Decimal | None, Decimal | None]]:
+    """Per symbol with active alerts: (lowest ABOVE threshold, highest BELOW threshold). A
+    price between the two fires nothing, so most batches need no other query. One statement
+    of a fixed shape (its compiled form and plan are reused), at most one row per symbol."""
+    if not symbols:
+        return {}
+    above = col(PriceAlert.condition) == AlertCondition.ABOVE
+    below = col(PriceAlert.condition) == AlertCondition.BELOW
+    query = (
+        select(
+            col(Instrument.symbol),
+            func.min(case((above, col(PriceAlert.threshold)))),
+            func.max(case((below, col(PriceAlert.threshold)))),
+        )
+        .join(Instrument, col(Instrument.id) == col(PriceAlert.instrument_id))
+        .where(col(PriceAlert.active), col(Instrument.symbol).in_(symbols))
+        .group_by(col(Instrument.symbol))
+    )
+    return {
+        symbol: (_decimal(low), _decimal(high))
+        for symbol, low, high in (await session.exec(query)).all()
+    }
+
+
+def _decimal(value: object) -> Decimal | None:
+    """An aggregate of an `Exact` column, which keeps the column's type (so its result
+    processing turns SQLite's integer units back into a Decimal): checked, never guessed."""
+    if value is not None and not isinstance(value, Decimal):
+        raise TypeError(f"expected a Decimal aggregate, got {value!r}")
+    return value
 
 
 async def alerts_in_ranges(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
+from sqlalchemy import case
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -232,6 +233,44 @@ async def open_limit_orders_crossing(
         .order_by(col(Order.created_at), col(Order.id))
     )
     return [order_id for order_id in (await session.exec(query)).all() if order_id is not None]
+
+
+async def limit_bounds(
+    session: AsyncSession, symbols: list[str]
+) -> dict[str, tuple[Decimal | None, Decimal | None]]:
+    """Per symbol with OPEN limit orders: (highest BUY limit, lowest SELL limit). A quote
+    whose ask is above the one and whose bid is below the other crosses nothing, so most
+    batches need no other query. One statement of a fixed shape, one row per symbol."""
+    if not symbols:
+        return {}
+    buy = col(Order.side) == OrderSide.BUY
+    sell = col(Order.side) == OrderSide.SELL
+    query = (
+        select(
+            col(Instrument.symbol),
+            func.max(case((buy, col(Order.limit_price)))),
+            func.min(case((sell, col(Order.limit_price)))),
+        )
+        .join(Instrument, col(Instrument.id) == col(Order.instrument_id))
+        .where(
+            Order.status == OrderStatus.OPEN,
+            Order.type == OrderType.LIMIT,
+            col(Instrument.symbol).in_(symbols),
+        )
+        .group_by(col(Instrument.symbol))
+    )
+    return {
+        symbol: (_decimal(high), _decimal(low))
+        for symbol, high, low in (await session.exec(query)).all()
+    }
+
+
+def _decimal(value: object) -> Decimal | None:
+    """An aggregate of an `Exact` column, which keeps the column's type (so its result
+    processing turns SQLite's integer units back into a Decimal): checked, never guessed."""
+    if value is not None and not isinstance(value, Decimal):
+        raise TypeError(f"expected a Decimal aggregate, got {value!r}")
+    return value
 
 
 async def limit_orders_in_ranges(

@@ -1,10 +1,12 @@
 """Alert stage: fire the price alerts a batch's trades cross, then publish the notifications.
 
-Cost on the tick path: one query per batch, whatever its size and symbols (`alerts_in_ranges`
-with each symbol's lowest and highest trade of the batch), and a write transaction only when
-an alert fires. Each candidate fires at the first tick, in log order, that crosses it. No
-per-worker cache of thresholds: an alert created a moment ago must fire on the next tick, and
-a cache would need invalidation across API replicas for no gain over one indexed query.
+Cost on the tick path: one query per batch, whatever its size (`alert_bounds`: per symbol of
+the batch, the lowest ABOVE and highest BELOW threshold of its active alerts; a statement of a
+fixed shape, so its compiled form is reused). Only a symbol whose batch range reaches a bound
+costs a second query (`alerts_in_ranges`) and a write transaction; each candidate fires at the
+first tick, in log order, that crosses it. No per-worker cache of thresholds: an alert created
+a moment ago must fire on the next tick, and a cache would need invalidation across API
+replicas for little gain over one indexed query per batch.
 
 Exactly once: `trigger_alert` is a conditional UPDATE (`WHERE active`), so a re-delivered
 batch, a retry or a second worker racing on the same alert finds it inactive and writes
@@ -15,9 +17,10 @@ in between loses the live message, never the row).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from models.db import SessionFactory, session_scope
-from resolvers.alerts import AlertCandidate, alerts_in_ranges, trigger_alert
+from resolvers.alerts import AlertCandidate, alert_bounds, alerts_in_ranges, trigger_alert
 from resolvers.events import NotificationEvent, publish_events
 from resolvers.records import NotificationRecord
 from streaming.metrics import ALERTS_FIRED
@@ -36,9 +39,18 @@ class AlertStage:
         if not ticks:
             return
         grouped = by_symbol(ticks)
+        async with self.sessions() as session:
+            bounds = await alert_bounds(session, list(grouped))
+        reached = {
+            symbol: (low, high)
+            for symbol, (low, high) in trade_ranges(grouped).items()
+            if symbol in bounds and _reaches(low, high, *bounds[symbol])
+        }
+        if not reached:
+            return
         notes: list[NotificationRecord] = []
         async with session_scope(self.sessions) as session:
-            candidates = await alerts_in_ranges(session, trade_ranges(grouped))
+            candidates = await alerts_in_ranges(session, reached)
             for candidate, tick in first_crossings(candidates, grouped):
                 note = await trigger_alert(session, candidate.id, tick.price, tick.symbol)
                 if note is not None:
@@ -52,6 +64,14 @@ class AlertStage:
 
     def forget(self) -> None:
         return None
+
+
+def _reaches(
+    low: Decimal, high: Decimal, lowest_above: Decimal | None, highest_below: Decimal | None
+) -> bool:
+    return (lowest_above is not None and high >= lowest_above) or (
+        highest_below is not None and low <= highest_below
+    )
 
 
 def first_crossings(
