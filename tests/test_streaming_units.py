@@ -1,4 +1,5 @@
-"""Pure logic of the live side: tick parsing, the simulator, mailboxes and the bridge's dedup."""
+"""Pure logic of the live side: tick parsing, the simulator, mailboxes, the bridge's dedup and
+the crossing rules of the alert and matching stages."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from models.tables import AlertCondition, OrderSide
+from resolvers.alerts import AlertCandidate
+from resolvers.trading import crosses_quote
 from streaming.bridge import Bridge
 from streaming.cache.memory import MemoryCache
 from streaming.errors import BadTick
@@ -17,6 +21,8 @@ from streaming.hub import Mailbox
 from streaming.log import LogRecord
 from streaming.log.memory import MemoryTickLog
 from streaming.pubsub.memory import MemoryPubSub
+from streaming.stages.alerts import first_crossings
+from streaming.stages.ranges import by_symbol, quote_ranges, trade_ranges
 from streaming.tick import Tick
 
 NOW = datetime(2026, 1, 2, 15, 30, tzinfo=UTC)
@@ -171,3 +177,25 @@ async def test_bridge_records_the_watermark_only_on_flush() -> None:
     restarted = Bridge(tick_log=MemoryTickLog(), group="g", cache=cache, pubsub=pubsub)
     fresh = await restarted.process([record(tick(sequence=n).to_json()) for n in (4, 5, 6)])
     assert [t.sequence for t in fresh] == [6]
+
+
+def test_alerts_fire_at_the_first_crossing_tick_of_their_symbol() -> None:
+    ticks = [tick("A", 1, "100"), tick("B", 1, "50"), tick("A", 2, "105"), tick("A", 3, "99")]
+    grouped = by_symbol(ticks)
+    assert trade_ranges(grouped) == {
+        "A": (Decimal(99), Decimal(105)), "B": (Decimal(50), Decimal(50)),
+    }  # fmt: skip
+    assert quote_ranges(grouped)["A"] == (Decimal("99.01"), Decimal("104.99"))
+    above = AlertCandidate(1, "A", AlertCondition.ABOVE, Decimal(104))
+    below = AlertCandidate(2, "A", AlertCondition.BELOW, Decimal("99.5"))
+    missed = AlertCandidate(3, "B", AlertCondition.ABOVE, Decimal(51))
+    fired = first_crossings([above, below, missed], grouped)
+    assert [(c.id, t.sequence) for c, t in fired] == [(1, 2), (2, 3)]
+
+
+def test_a_quote_crosses_a_limit_at_the_side_it_trades_on() -> None:
+    bid, ask = Decimal("99.98"), Decimal("100.02")
+    assert crosses_quote(OrderSide.BUY, Decimal("100.02"), bid, ask)
+    assert not crosses_quote(OrderSide.BUY, Decimal("100.01"), bid, ask)
+    assert crosses_quote(OrderSide.SELL, Decimal("99.98"), bid, ask)
+    assert not crosses_quote(OrderSide.SELL, Decimal("99.99"), bid, ask)
