@@ -4,7 +4,7 @@ running server (embedded mode: SQLite, in-memory backends, the simulator ticking
 One server and one browser serve the whole module; each test has its own browser context (its
 own local storage) and its own account. A person registers, logs out and in, adds symbols
 through the search, sees prices move, gets a typed rejection in words, buys, and sees the
-position and the fill's notification; the socket recovers after a drop, and the board says it
+position and the fill's notification, an alert firing; the socket recovers after a drop, and the board says it
 is offline while the server is down and comes back with it. What the page shows is checked
 against what the API says. Screenshots land in test-artifacts/.
 """
@@ -459,6 +459,16 @@ async def test_register_log_in_watch_and_trade_end_to_end(
         await active.locator("button.remove").click()
         await expect(active).to_have_count(0)
         assert (await graphql(base, "{ alerts { id } }", token))["alerts"] == []
+
+        # an alert the price crosses fires once: its notification appears, the alert retires
+        await set_alert(page, "above", "1")
+        await expect(alert_result).to_have_text("Alert set: JPM above 1")
+        fired = page.locator('#notification-list li[data-kind="PRICE_ALERT"]')
+        await expect(fired).to_have_count(1, timeout=10 * SECONDS)
+        await expect(fired.locator(".message")).to_contain_text("JPM")
+        await expect(active).to_have_count(0, timeout=10 * SECONDS)
+        fired_alerts = await graphql(base, "{ alerts { active triggeredAt } }", token)
+        assert [a["active"] for a in fired_alerts["alerts"]] in ([], [False])
 
         # a reload keeps the session: the account, its list, position and notification return
         await page.reload()
