@@ -2,10 +2,12 @@
 (quotes, candles) and PostgreSQL (candle rows), in full mode.
 
 K ticks go into the sandbox's fresh topic first (a fast, batching producer); then one
-`python -m streaming.bridge` starts and the harness polls its `/metrics` (METRICS_PORT) until
-`trado_ticks_consumed_total` reaches K and `trado_consumer_lag` is 0 (set after each offset
-commit, which follows the flush to the database). The window runs from the last poll that
-saw nothing consumed to that one, so it excludes the process start and the group join.
+`python -m streaming.bridge` starts, and the harness polls the group's committed offsets (an
+aiokafka admin client) until they cover all K ticks: consumer lag 0, and, since the bridge
+commits only after its flush, every candle row written. The window runs from the last poll at
+which its `/metrics` (METRICS_PORT) showed `trado_ticks_consumed_total` still 0 to that one,
+so it excludes the process start and the group join. `busy ticks/s` is K over the summed
+`trado_bridge_batch_seconds` (time in the stages' `apply`, without flushes, commits or polls).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 
 import psutil
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.services import processes, sandbox, scrape, start_bridge
+from bench.services import Sandbox, processes, sandbox, scrape, start_bridge
 from bench.targets import TargetFailed, universe, write_instruments
 from streaming.tick import Tick
 
@@ -92,31 +95,39 @@ def pipeline(config: PipelineConfig, workdir: Path) -> dict[str, object]:
         with processes(workdir) as started:
             bridge = start_bridge(started, box.env, workdir)
             assert bridge.port is not None
-            row = _drain(bridge.pid, bridge.port, config)
+            row = asyncio.run(_drain(bridge.pid, bridge.port, box, config))
     row["preload_ticks_per_second"] = round(preload_rate)
     return row
 
 
-def _drain(pid: int, port: int, config: PipelineConfig) -> dict[str, object]:
+async def _drain(pid: int, port: int, box: Sandbox, config: PipelineConfig) -> dict[str, object]:
+    """Poll until the group's committed offsets cover every tick (the commit follows the flush,
+    so the candle rows are written by then)."""
     process = psutil.Process(pid)
     deadline = time.monotonic() + config.timeout
     idle: tuple[float, float] | None = None  # (time, cpu) of the last poll with nothing consumed
     peak_rss = 0
-    while True:
-        now = time.time()
-        times = process.cpu_times()
-        cpu = times.user + times.system
-        peak_rss = max(peak_rss, process.memory_info().rss)
-        metrics = scrape(port)
-        consumed = metrics.get(CONSUMED, 0.0)
-        if consumed == 0:
-            idle = (now, cpu)
-        elif consumed >= config.ticks and metrics.get(LAG, 1) == 0:
-            break
-        if time.monotonic() > deadline:
-            raise TargetFailed(f"the bridge consumed {consumed:.0f} of {config.ticks} in time")
-        time.sleep(POLL)
+    admin = AIOKafkaAdminClient(bootstrap_servers=box.kafka)
+    await admin.start()
+    try:
+        while True:
+            now = time.time()
+            times = process.cpu_times()
+            cpu = times.user + times.system
+            peak_rss = max(peak_rss, process.memory_info().rss)
+            if scrape(port).get(CONSUMED, 0.0) == 0:
+                idle = (now, cpu)
+            offsets = await admin.list_consumer_group_offsets(box.env["KAFKA_BRIDGE_GROUP"])
+            if sum(max(o.offset, 0) for o in offsets.values()) >= config.ticks:
+                break
+            if time.monotonic() > deadline:
+                raise TargetFailed(f"the bridge did not commit {config.ticks} ticks in time")
+            await asyncio.sleep(POLL)
+    finally:
+        await admin.close()
     assert idle is not None, "the bridge had consumed before the first poll"
+    metrics = scrape(port)
+    consumed = metrics.get(CONSUMED, 0.0)
     seconds = now - idle[0]
     busy = metrics.get(BATCH_SUM, 0.0)
     return {
@@ -127,6 +138,7 @@ def _drain(pid: int, port: int, config: PipelineConfig) -> dict[str, object]:
         "busy_ticks_per_second": round(consumed / busy) if busy > 0 else None,
         "batches": int(metrics.get(BATCH_COUNT, 0)),
         "candles_written": int(metrics.get(CANDLES, 0)),
+        "consumer_lag": metrics.get(LAG),
         "server_cpu_percent": round(100 * (cpu - idle[1]) / seconds, 1) if seconds > 0 else None,
         "server_peak_rss_mb": round(peak_rss / 2**20, 1),
         "server_end_rss_mb": round(process.memory_info().rss / 2**20, 1),
