@@ -101,6 +101,9 @@ def run(
     ticks: Annotated[
         int, typer.Option(min=1, help="pipeline: ticks pre-loaded into the topic.")
     ] = 100_000,
+    control: Annotated[
+        bool, typer.Option(help="slow-consumer: first the same run without the stalled client.")
+    ] = False,
     concurrency: Annotated[
         str, typer.Option(help="queries: comma-separated concurrency levels.")
     ] = "1,8,32,64",
@@ -167,14 +170,12 @@ def run(
     if scenario is Scenario.slow_consumer:
         slow = SlowConfig(
             subscribers=counts[0], rate=rate, seconds=seconds, warmup=warmup, workers=workers,
-            client=cast(ClientKind, client), seed=seed,
+            client=cast(ClientKind, client), seed=seed, control=control,
         )  # fmt: skip
         series: list[dict[str, object]] = []
 
         def run_slow(workdir: Path, rows: list[dict[str, object]]) -> None:
-            row, points = slow_consumer(slow, workdir)
-            rows.append(row)
-            series.extend(points)
+            series.extend(slow_consumer(slow, workdir, rows.append))
 
         _tabled(command, scenario, dataclasses.asdict(slow), results_dir, run_slow,
                 SLOW_COLUMNS, lambda rows: rows, SLOW_COLUMNS, "One stalled reader among N",

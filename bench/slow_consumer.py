@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from bench.targets import started, universe
 
 SLICE_SECONDS = 1.0
 COLUMNS = (
+    ("run", "run"),
     ("subscribers", "N"),
     ("rate", "ticks/s"),
     ("seconds", "seconds"),
@@ -40,7 +42,12 @@ COLUMNS = (
     ("stalled_subscribed", "stalled sub."),
     ("errors", "errors"),
 )
-SERIES_COLUMNS = (("second", "second"), ("rss_mb", "srv RSS MB"), ("p99_ms", "others' p99 ms"))
+SERIES_COLUMNS = (
+    ("run", "run"),
+    ("second", "second"),
+    ("rss_mb", "srv RSS MB"),
+    ("p99_ms", "others' p99 ms"),
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class SlowConfig:
     workers: int | None = None
     client: ClientKind = "lean"
     seed: int = 7
+    control: bool = False  # first the same run without the stalled client, to compare with
 
 
 class StalledClient:
@@ -106,17 +114,43 @@ class StalledClient:
             socket.close()
 
 
+class NoStalledClient:
+    """The control run's stand-in."""
+
+    subscribed = threading.Event()
+    error: BaseException | None = None
+
+    def __enter__(self) -> NoStalledClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+
 def slow_consumer(
-    config: SlowConfig, workdir: Path
+    config: SlowConfig, workdir: Path, on_row: Callable[[dict[str, object]], None]
+) -> list[dict[str, object]]:
+    """One row per run (`control` first when asked, then `stalled`); returns the per-second
+    series of every run."""
+    series: list[dict[str, object]] = []
+    for stalled in (False, True) if config.control else (True,):
+        row, points = _run(config, workdir, stalled)
+        on_row(row)
+        series += points
+    return series
+
+
+def _run(
+    config: SlowConfig, workdir: Path, stalled: bool
 ) -> tuple[dict[str, object], list[dict[str, object]]]:
-    """The run's row and its per-second series."""
     symbols = universe(UNIVERSE)
+    name = "stalled" if stalled else "control"
     with (
         started(
             "trado", rate=config.rate, symbols=symbols, seed=config.seed, workdir=workdir
         ) as target,
         Sampler(target.pid) as sampler,
-        StalledClient(target.url, symbols) as stalled,
+        StalledClient(target.url, symbols) if stalled else NoStalledClient() as client,
     ):
         load = run_load(
             url=target.url,
@@ -132,10 +166,11 @@ def slow_consumer(
         )
         usage = sampler.usage(load.start, load.end)
         samples = list(sampler.samples)
-    series = _series(load, samples)
+    series = [{"run": name, **point} for point in _series(load, samples)]
     rss = [float(str(point["rss_mb"])) for point in series if point["rss_mb"] is not None]
     slice_p99 = [float(str(p["p99_ms"])) for p in series if p["p99_ms"] is not None]
     row: dict[str, object] = {
+        "run": name,
         "subscribers": config.subscribers,
         "rate": config.rate,
         "seconds": config.seconds,
@@ -155,7 +190,9 @@ def slow_consumer(
         "connected": load.connected,
         "errors": load.errors,
         "first_error": load.first_error,
-        "stalled_subscribed": stalled.subscribed.is_set() and stalled.error is None,
+        "stalled_subscribed": (client.subscribed.is_set() and client.error is None)
+        if stalled
+        else None,
     }
     return row, series
 
