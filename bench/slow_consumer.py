@@ -40,6 +40,7 @@ COLUMNS = (
     ("rss_end_mb", "RSS end MB"),
     ("server_cpu_percent", "srv CPU%"),
     ("stalled_subscribed", "stalled sub."),
+    ("stalled_closed_by_server", "stalled closed"),
     ("errors", "errors"),
 )
 SERIES_COLUMNS = (
@@ -69,6 +70,7 @@ class StalledClient:
         self.url, self.symbols = url, symbols
         self.subscribed = threading.Event()
         self.error: BaseException | None = None
+        self.closed_by_server: bool | None = None  # known once the run is over
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, name="stalled-client", daemon=True)
@@ -110,6 +112,7 @@ class StalledClient:
             socket.transport.pause_reading()  # from here on, nothing is read
             self.subscribed.set()
             await self._stop.wait()
+            self.closed_by_server = socket.closed.done()
         finally:
             socket.close()
 
@@ -119,6 +122,7 @@ class NoStalledClient:
 
     subscribed = threading.Event()
     error: BaseException | None = None
+    closed_by_server: bool | None = None
 
     def __enter__(self) -> NoStalledClient:
         return self
@@ -166,6 +170,7 @@ def _run(
         )
         usage = sampler.usage(load.start, load.end)
         samples = list(sampler.samples)
+    # (the stalled client has stopped here: its figures are final)
     series = [{"run": name, **point} for point in _series(load, samples)]
     rss = [float(str(point["rss_mb"])) for point in series if point["rss_mb"] is not None]
     slice_p99 = [float(str(p["p99_ms"])) for p in series if p["p99_ms"] is not None]
@@ -193,6 +198,7 @@ def _run(
         "stalled_subscribed": (client.subscribed.is_set() and client.error is None)
         if stalled
         else None,
+        "stalled_closed_by_server": client.closed_by_server,
     }
     return row, series
 

@@ -91,6 +91,25 @@ def test_queries_smoke_measures_each_query_and_the_client_ceiling(tmp_path: Path
     assert all(row["ceiling_share"] is not None for row in summary), summary
 
 
+def test_slow_consumer_smoke_reports_memory_and_latency_per_second(tmp_path: Path) -> None:
+    document = _run(
+        tmp_path, "slow-consumer", "--seconds", "2", "--subscribers", "3", "--rate", "50",
+        "--warmup", "0.5",
+    )  # fmt: skip
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    [step] = steps
+    assert step["stalled_subscribed"] is True, step
+    assert step["connected"] == 3, step
+    assert step["errors"] == 0, step
+    for figure in ("rss_start_mb", "rss_peak_mb", "rss_end_mb", "p99_ms", "server_cpu_percent"):
+        assert step[figure] is not None, (figure, step)
+    config = document["config"]
+    assert isinstance(config, dict)
+    assert [point["second"] for point in config["series"]] == [0, 1]
+    assert all(point["rss_mb"] for point in config["series"])
+
+
 async def _bench_databases() -> set[str]:
     connection = await asyncpg.connect(_plain_dsn(read_services()["DATABASE_URL"]))
     try:
