@@ -129,7 +129,10 @@ def run(
         typer.Option(help="A checkout to run as target trado-baseline (added to --targets)."),
     ] = None,
     profile: Annotated[
-        bool, typer.Option(help="py-spy the Trado server during each step (folded stacks kept).")
+        bool,
+        typer.Option(
+            help="py-spy the Trado server during each step (fanout, queries; stacks kept)."
+        ),
     ] = False,
     results_dir: Annotated[Path, typer.Option()] = ROOT / "bench" / "results",
 ) -> None:
@@ -161,6 +164,7 @@ def run(
         levels = QueriesConfig(
             concurrency=_numbers(concurrency), seconds=seconds, warmup=warmup, rate=rate,
             workers=workers or 1, seed=seed,
+            profile_dir=results_dir / "profiles" / _stamp() if profile else None,
         )  # fmt: skip
         _tabled(command, scenario, dataclasses.asdict(levels), results_dir,
                 lambda workdir, rows: rows.extend(queries(levels, workdir)),

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import orjson
 
+from bench import profile as profiling
 from bench.histogram import Histogram
 from bench.load import ROOT, LoadError, _readline_before
 from bench.procstats import Sampler
+from bench.scenarios import _profile_json
 from bench.targets import started, stop_group, universe
 
 COLUMNS = (
@@ -69,6 +71,7 @@ class QueriesConfig:
     rate: float = 100.0  # the market's ticks/s meanwhile
     workers: int = 1  # generator processes per level (concurrency is split between them)
     seed: int = 7
+    profile_dir: Path | None = None  # py-spy the server during each level into this folder
 
 
 def queries(config: QueriesConfig, workdir: Path) -> list[dict[str, object]]:
@@ -86,7 +89,8 @@ def queries(config: QueriesConfig, workdir: Path) -> list[dict[str, object]]:
         plan.append((CEILING, base.replace("/graphql", "/healthz"), None, max(config.concurrency)))
         with Sampler(target.pid) as sampler:
             for name, url, body, level in plan:
-                row = measure(url, body, level, config)
+                folded = (config.profile_dir or workdir) / f"{_slug(name)}-{level}.folded"
+                row = measure(url, body, level, config, target.pid, folded)
                 usage = sampler.usage(float(str(row.pop("start"))), float(str(row.pop("end"))))
                 row["query"] = name
                 row["server_cpu_percent"] = usage.cpu_percent if usage else None
@@ -95,7 +99,14 @@ def queries(config: QueriesConfig, workdir: Path) -> list[dict[str, object]]:
     return rows
 
 
-def measure(url: str, body: bytes | None, level: int, config: QueriesConfig) -> dict[str, object]:
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-")
+
+
+def measure(
+    url: str, body: bytes | None, level: int, config: QueriesConfig, pid: int, folded: Path
+) -> dict[str, object]:
+    """One level; with `config.profile_dir`, py-spy on `pid` over the window as well."""
     workers = max(1, min(config.workers, level))
     shares = [level // workers + (1 if i < level % workers else 0) for i in range(workers)]
     start = time.time() + START_SLACK + config.warmup
@@ -113,6 +124,10 @@ def measure(url: str, body: bytes | None, level: int, config: QueriesConfig) -> 
                     command, cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True
                 )
             )
+        profiler = None
+        if config.profile_dir is not None:
+            time.sleep(max(start - time.time(), 0))
+            profiler = profiling.start(pid, config.seconds, folded)
         deadline = time.monotonic() + START_SLACK + config.warmup + config.seconds + 30
         reports = []
         for generator in generators:
@@ -121,6 +136,7 @@ def measure(url: str, body: bytes | None, level: int, config: QueriesConfig) -> 
             if not line:
                 raise LoadError(f"http load generator {generator.pid} reported nothing")
             reports.append(orjson.loads(line))
+        profile = profiling.finish(profiler, folded) if profiler else None
     finally:
         for generator in generators:
             stop_group(generator)
@@ -147,6 +163,7 @@ def measure(url: str, body: bytes | None, level: int, config: QueriesConfig) -> 
             100 * sum(r["cpu_seconds"] for r in reports) / config.seconds, 1
         ),
         "client_workers": workers,
+        "profile": _profile_json(profile),
         "start": start,
         "end": end,
     }

@@ -216,13 +216,19 @@ def markdown(
     return "\n".join(lines)
 
 
+def _label(step: dict[str, object]) -> str:
+    if "query" in step:
+        return f"{step['query']}, concurrency {step['concurrency']}"
+    return f"{step['target']}, N={step['subscribers']}, {step['rate']} ticks/s"
+
+
 def _profile_section(step: dict[str, object], profile: dict[str, object]) -> list[str]:
     """Where the target's CPU went (py-spy, share of samples in that frame itself)."""
     rows, packages = profile["top_self"], profile["by_package"]
     assert isinstance(rows, list)
     assert isinstance(packages, list)
     return [
-        f"## Profile: {step['target']}, N={step['subscribers']}, {step['rate']} ticks/s "
+        f"## Profile: {_label(step)} "
         f"({profile['samples']} samples, stacks in `{profile['folded']}`)",
         "",
         "| self | frame |",
