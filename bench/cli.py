@@ -7,6 +7,7 @@ import dataclasses
 import shlex
 import signal
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -14,9 +15,22 @@ from typing import Annotated, cast
 
 import typer
 
+from bench.e2e import PROCESS_COLUMNS as E2E_PROCESS_COLUMNS
+from bench.e2e import TARGET as E2E_TARGET
+from bench.e2e import e2e
 from bench.loadclient import RUNNERS, ClientKind
+from bench.pipeline import COLUMNS as PIPELINE_COLUMNS
+from bench.pipeline import PipelineConfig, pipeline
+from bench.queries import COLUMNS as QUERY_COLUMNS
+from bench.queries import SUMMARY_COLUMNS as QUERY_SUMMARY_COLUMNS
+from bench.queries import QueriesConfig, queries
+from bench.queries import summary as query_summary
 from bench.report import STEP_COLUMNS, SUMMARY_COLUMNS, machine_facts, table, write_results
 from bench.scenarios import FanoutConfig, Step, fanout, sustained
+from bench.services import ServicesMissing, read_services
+from bench.slow_consumer import COLUMNS as SLOW_COLUMNS
+from bench.slow_consumer import SERIES_COLUMNS as SLOW_SERIES_COLUMNS
+from bench.slow_consumer import SlowConfig, slow_consumer
 from bench.targets import NODE_SCRIPTS, ROOT, TARGETS, ensure_node_modules
 
 DEFAULT_SUBSCRIBERS = "1,100,1000,5000"
@@ -29,6 +43,17 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 class Scenario(StrEnum):
     fanout = "fanout"
     raw_ceiling = "raw-ceiling"
+    e2e = "e2e"
+    pipeline = "pipeline"
+    queries = "queries"
+    slow_consumer = "slow-consumer"
+
+
+FULL_MODE = (Scenario.e2e, Scenario.pipeline)
+# Per scenario: --seconds, --subscribers and --rate when not given.
+DEFAULT_SECONDS = {Scenario.queries: 5.0, Scenario.slow_consumer: 60.0}
+DEFAULT_COUNTS = {Scenario.raw_ceiling: "1000", Scenario.e2e: "100", Scenario.slow_consumer: "100"}
+DEFAULT_RATES = {Scenario.e2e: 500.0, Scenario.slow_consumer: 500.0}
 
 
 def _numbers(text: str) -> tuple[int, ...]:
@@ -52,12 +77,36 @@ def _names(text: str) -> tuple[str, ...]:
 @app.command()
 def run(
     ctx: typer.Context,
-    scenario: Annotated[Scenario, typer.Argument(help="fanout | raw-ceiling")],
-    seconds: Annotated[float, typer.Option(min=1, help="Measured seconds per step.")] = 10,
+    scenario: Annotated[
+        Scenario,
+        typer.Argument(help="fanout | raw-ceiling | e2e | pipeline | queries | slow-consumer"),
+    ],
+    seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=1, help="Measured seconds per step (10; queries: per level, 5; slow-consumer: 60)."
+        ),
+    ] = None,
     subscribers: Annotated[
-        str, typer.Option(help="Comma-separated subscriber counts (raw-ceiling: 1000).")
+        str,
+        typer.Option(
+            help="Comma-separated subscriber counts (raw-ceiling: 1000; e2e, "
+            "slow-consumer: 100, one count)."
+        ),
     ] = DEFAULT_SUBSCRIBERS,
-    rate: Annotated[float, typer.Option(min=1, help="Ticks/s of the first step.")] = 100,
+    rate: Annotated[
+        float | None,
+        typer.Option(min=1, help="Ticks/s (of the first step): 100; e2e, slow-consumer: 500."),
+    ] = None,
+    ticks: Annotated[
+        int, typer.Option(min=1, help="pipeline: ticks pre-loaded into the topic.")
+    ] = 100_000,
+    control: Annotated[
+        bool, typer.Option(help="slow-consumer: first the same run without the stalled client.")
+    ] = False,
+    concurrency: Annotated[
+        str, typer.Option(help="queries: comma-separated concurrency levels.")
+    ] = "1,8,32,64",
     targets: Annotated[
         str, typer.Option(help="Comma-separated, of: " + ", ".join(TARGETS) + ".")
     ] = DEFAULT_TARGETS,
@@ -70,7 +119,9 @@ def run(
     p99_limit_ms: Annotated[float, typer.Option(min=1)] = 100.0,
     min_delivered: Annotated[float, typer.Option(min=0, max=1)] = 0.9,
     warmup: Annotated[float, typer.Option(min=0)] = 1.0,
-    workers: Annotated[int | None, typer.Option(min=1, help="Load-client processes.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Load-client processes (queries: 1).")
+    ] = None,
     client: Annotated[str, typer.Option(help="Load client: lean | aiohttp | websockets.")] = "lean",
     seed: int = 7,
     baseline: Annotated[
@@ -78,47 +129,101 @@ def run(
         typer.Option(help="A checkout to run as target trado-baseline (added to --targets)."),
     ] = None,
     profile: Annotated[
-        bool, typer.Option(help="py-spy the Trado server during each step (folded stacks kept).")
+        bool,
+        typer.Option(
+            help="py-spy the Trado server during each step (fanout, queries; stacks kept)."
+        ),
     ] = False,
     results_dir: Annotated[Path, typer.Option()] = ROOT / "bench" / "results",
 ) -> None:
     """Run a scenario and write its results."""
     if client not in RUNNERS:
         raise typer.BadParameter(f"client is one of {', '.join(RUNNERS)}")
+    if scenario in FULL_MODE:
+        try:
+            read_services()
+        except ServicesMissing as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(2) from None
+    seconds = seconds or DEFAULT_SECONDS.get(scenario, 10.0)
+    rate = rate or DEFAULT_RATES.get(scenario, 100.0)
+    if subscribers == DEFAULT_SUBSCRIBERS:
+        subscribers = DEFAULT_COUNTS.get(scenario, DEFAULT_SUBSCRIBERS)
+    counts = _numbers(subscribers)
+    # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so every target and worker is stopped.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    command = _command_line(ctx)
+    if scenario is Scenario.pipeline:
+        pipe = PipelineConfig(ticks=ticks)
+        _tabled(command, scenario, dataclasses.asdict(pipe), results_dir,
+                lambda workdir, rows: rows.append(pipeline(pipe, workdir)),
+                PIPELINE_COLUMNS, lambda rows: rows, PIPELINE_COLUMNS,
+                "Ticks/s of one bridge worker")  # fmt: skip
+        return
+    if scenario is Scenario.queries:
+        levels = QueriesConfig(
+            concurrency=_numbers(concurrency), seconds=seconds, warmup=warmup, rate=rate,
+            workers=workers or 1, seed=seed,
+            profile_dir=results_dir / "profiles" / _stamp() if profile else None,
+        )  # fmt: skip
+        _tabled(command, scenario, dataclasses.asdict(levels), results_dir,
+                lambda workdir, rows: rows.extend(queries(levels, workdir)),
+                QUERY_COLUMNS, query_summary, QUERY_SUMMARY_COLUMNS,
+                "Best req/s per query (healthz: the load generator's ceiling)")  # fmt: skip
+        return
+    if scenario is Scenario.slow_consumer:
+        slow = SlowConfig(
+            subscribers=counts[0], rate=rate, seconds=seconds, warmup=warmup, workers=workers,
+            client=cast(ClientKind, client), seed=seed, control=control,
+        )  # fmt: skip
+        series: list[dict[str, object]] = []
+
+        def run_slow(workdir: Path, rows: list[dict[str, object]]) -> None:
+            series.extend(slow_consumer(slow, workdir, rows.append))
+
+        _tabled(command, scenario, dataclasses.asdict(slow), results_dir, run_slow,
+                SLOW_COLUMNS, lambda rows: rows, SLOW_COLUMNS, "One stalled reader among N",
+                lambda: ["## Per second", "", table(series, SLOW_SERIES_COLUMNS), ""],
+                lambda: {"series": series})  # fmt: skip
+        return
     is_ceiling = scenario is Scenario.raw_ceiling
     chosen = _names(targets)
     if baseline is not None and "trado-baseline" not in chosen:
         chosen = ("trado-baseline", *chosen)
-    counts = "1000" if is_ceiling and subscribers == DEFAULT_SUBSCRIBERS else subscribers
+    if scenario is not Scenario.fanout:
+        chosen = ("raw-ws",) if is_ceiling else (E2E_TARGET,)
     config = FanoutConfig(
-        targets=("raw-ws",) if is_ceiling else chosen,
-        subscribers=_numbers(counts),
-        rate=rate, seconds=seconds, ramp=ramp, factor=factor, max_steps=max_steps, refine=refine,
+        targets=chosen,
+        subscribers=counts,
+        rate=rate, seconds=seconds, ramp=ramp and scenario is not Scenario.e2e, factor=factor,
+        max_steps=max_steps, refine=refine,
         p99_limit_ms=p99_limit_ms, min_delivered=min_delivered, warmup=warmup,
         workers=workers, client=cast(ClientKind, client), seed=seed,
         profile_dir=results_dir / "profiles" / _stamp() if profile else None,
         baseline=baseline.resolve() if baseline else None,
     )  # fmt: skip
-    # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so every target and worker is stopped.
-    signal.signal(signal.SIGTERM, _exit_on_signal)
     if set(config.targets) & set(NODE_SCRIPTS):
         ensure_node_modules()  # before the table, and before machine_facts reads versions
     facts = machine_facts()
     typer.echo(f"{scenario.value}: {config}")
-    typer.echo(table([], STEP_COLUMNS, PROGRESS_WIDTHS).splitlines()[0])
+    columns = STEP_COLUMNS + (E2E_PROCESS_COLUMNS if scenario is Scenario.e2e else ())
+    typer.echo(table([], columns, PROGRESS_WIDTHS).splitlines()[0])
 
     steps: list[Step] = []
 
     def progress(step: Step) -> None:
         steps.append(step)
-        typer.echo(table([step.to_json()], STEP_COLUMNS, PROGRESS_WIDTHS).splitlines()[-1])
+        typer.echo(table([step.to_json()], columns, PROGRESS_WIDTHS).splitlines()[-1])
         if step.load.first_error:
             typer.echo(f"  first error: {step.load.first_error}")
 
     failure: BaseException | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="trado-bench-") as workdir:
-            fanout(config, Path(workdir), progress)
+            if scenario is Scenario.e2e:
+                e2e(config, Path(workdir), progress)
+            else:
+                fanout(config, Path(workdir), progress)
     except (Exception, KeyboardInterrupt, SystemExit) as error:
         # A long run that breaks late still keeps the steps it finished.
         failure = error
@@ -128,13 +233,55 @@ def run(
     paths = write_results(
         results_dir,
         scenario.value,
-        command=_command_line(ctx),
+        command=command,
         facts=facts,
         config=dataclasses.asdict(config),
         steps=[s.to_json() for s in steps],
         summary=summary,
         stopped_early=repr(failure) if failure else None,
+        step_columns=columns,
     )
+    _finish(paths, failure)
+
+
+Columns = tuple[tuple[str, str], ...]
+Rows = list[dict[str, object]]
+
+
+def _tabled(
+    command: str, scenario: Scenario, config: dict[str, object], results_dir: Path,
+    body: Callable[[Path, Rows], None], columns: Columns, summarise: Callable[[Rows], Rows],
+    summary_columns: Columns, summary_title: str,
+    notes: Callable[[], list[str]] | None = None,
+    more: Callable[[], dict[str, object]] | None = None,
+) -> None:  # fmt: skip
+    """Run `body` (it appends result rows), print them, write the results files; rows
+    finished before a failure are still written."""
+    facts = machine_facts()
+    typer.echo(f"{scenario.value}: {config}")
+    rows: Rows = []
+    failure: BaseException | None = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="trado-bench-") as workdir:
+            body(Path(workdir), rows)
+    except (Exception, KeyboardInterrupt, SystemExit) as error:
+        failure = error
+        typer.echo(f"\nstopped early: {error!r}", err=True)
+    summary = summarise(rows)
+    typer.echo(table(rows, columns))
+    extra_notes = notes() if notes else []
+    for line in extra_notes:
+        typer.echo(line)
+    paths = write_results(
+        results_dir, scenario.value, command=command, facts=facts,
+        config={**config, **(more() if more else {})}, steps=rows, summary=summary,
+        stopped_early=repr(failure) if failure else None, step_columns=columns,
+        summary_columns=summary_columns, summary_title=summary_title, notes=extra_notes,
+    )  # fmt: skip
+    _finish(paths, failure)
+
+
+def _finish(paths: tuple[Path, Path], failure: BaseException | None) -> None:
     for path in paths:
         typer.echo(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     if failure is not None:

@@ -41,6 +41,7 @@ class LoadResult:
     histogram: Histogram = field(repr=False)
     start: float = 0.0
     end: float = 0.0
+    slices: dict[int, Histogram] = field(default_factory=dict, repr=False)
 
     @property
     def deliveries_per_second(self) -> float:
@@ -69,6 +70,7 @@ def run_load(
     client: ClientKind = "lean",
     connect_timeout: float = 120.0,
     on_window: Callable[[float, float], None] | None = None,
+    slice_seconds: float = 0.0,
 ) -> LoadResult:
     """`on_window(start, end)` is called once every worker is connected and told the window
     (epoch seconds; measuring begins after `warmup`), e.g. to start a profiler."""
@@ -81,7 +83,9 @@ def run_load(
         first = 0
         for share in shares:
             processes.append(
-                _start_worker(url, share, first, symbols, per_subscription, seed, client)
+                _start_worker(
+                    url, share, first, symbols, per_subscription, seed, client, slice_seconds
+                )
             )
             first += share
         connect_deadline = time.monotonic() + connect_timeout
@@ -105,13 +109,13 @@ def run_load(
 
 def _start_worker(
     url: str, connections: int, first: int, symbols: list[str], per_subscription: int,
-    seed: int, client: ClientKind,
+    seed: int, client: ClientKind, slice_seconds: float = 0.0,
 ) -> subprocess.Popen[str]:  # fmt: skip
     command = [
         sys.executable, "-m", "bench.loadclient", "--url", url,
         "--connections", str(connections), "--first", str(first),
         "--symbols", ",".join(symbols), "--per-subscription", str(per_subscription),
-        "--seed", str(seed), "--client", client,
+        "--seed", str(seed), "--client", client, "--slice-seconds", str(slice_seconds),
     ]  # fmt: skip
     return subprocess.Popen(
         command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -142,10 +146,15 @@ def _merge(
     reports: list[dict[str, object]], subscribers: int, seconds: float, start: float, end: float
 ) -> LoadResult:
     histogram = Histogram()
+    slices: dict[int, Histogram] = {}
     for report in reports:
         raw = report["histogram"]
         assert isinstance(raw, dict)
         histogram.merge(Histogram.from_json(raw))
+        parts = report.get("slices") or {}
+        assert isinstance(parts, dict)
+        for index, part in parts.items():
+            slices.setdefault(int(index), Histogram()).merge(Histogram.from_json(part))
 
     def total(name: str) -> int:
         return sum(int(str(r[name])) for r in reports)
@@ -166,6 +175,7 @@ def _merge(
         histogram=histogram,
         start=start,
         end=end,
+        slices=dict(sorted(slices.items())),
     )
 
 

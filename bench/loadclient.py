@@ -69,6 +69,8 @@ class Figures:
     closed_early: int = 0
     cpu_seconds: float = 0.0
     histogram: Histogram = field(default_factory=Histogram)
+    slice_seconds: float = 0.0  # > 0: also one histogram per slice of the window
+    slices: dict[int, Histogram] = field(default_factory=dict)
 
     def on_text(self, raw: str | bytes) -> bool:
         """Count one frame; True when the server pinged and a pong is due."""
@@ -82,8 +84,14 @@ class Figures:
                 self.error(payload["errors"])
             elif self.start <= now < self.end:
                 stamp = datetime.fromisoformat(payload["data"]["quotes"]["timestamp"])
-                self.histogram.record(int((now - stamp.timestamp()) * 1_000_000))
+                micros = int((now - stamp.timestamp()) * 1_000_000)
+                self.histogram.record(micros)
                 self.delivered += 1
+                if self.slice_seconds:
+                    index = int((now - self.start) / self.slice_seconds)
+                    if (bucket := self.slices.get(index)) is None:
+                        bucket = self.slices[index] = Histogram()
+                    bucket.record(micros)
         elif kind == "ping":
             return True
         elif kind in ("error", "complete"):
@@ -106,6 +114,7 @@ class Figures:
             "closed_early": self.closed_early,
             "cpu_seconds": self.cpu_seconds,
             "histogram": self.histogram.to_json(),
+            "slices": {str(i): h.to_json() for i, h in self.slices.items()},
         }
 
 
@@ -235,9 +244,9 @@ async def _connection(
 
 async def run_worker(
     *, url: str, connections: int, first: int, symbols: list[str], per_subscription: int,
-    seed: int, kind: ClientKind,
+    seed: int, kind: ClientKind, slice_seconds: float = 0.0,
 ) -> None:  # fmt: skip
-    figures = Figures()
+    figures = Figures(slice_seconds=slice_seconds)
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     all_settled = asyncio.Event()
     pending = connections
@@ -281,12 +290,16 @@ def main(
     per_subscription: Annotated[int, typer.Option(min=1)] = 10,
     seed: int = 7,
     client: Annotated[str, typer.Option(help="lean, aiohttp or websockets")] = "lean",
+    slice_seconds: Annotated[
+        float, typer.Option(min=0, help="Also a histogram per slice of the window (0: off).")
+    ] = 0.0,
 ) -> None:
     if client not in RUNNERS:
         raise typer.BadParameter(f"client must be one of {', '.join(RUNNERS)}")
     worker = run_worker(
         url=url, connections=connections, first=first, symbols=symbols.split(","),
         per_subscription=per_subscription, seed=seed, kind=cast(ClientKind, client),
+        slice_seconds=slice_seconds,
     )  # fmt: skip
     try:
         import uvloop

@@ -42,6 +42,7 @@ STEP_COLUMNS = (
     ("connected", "conn"),
     ("errors", "errors"),
 )
+SUSTAINED_TITLE = "Sustained maximum (p99 within the limit, deliveries within the expected share)"
 SUMMARY_COLUMNS = (
     ("target", "target"),
     ("subscribers", "N"),
@@ -143,7 +144,12 @@ def write_results(
     steps: list[dict[str, object]],
     summary: list[dict[str, object]],
     stopped_early: str | None = None,
+    step_columns: tuple[tuple[str, str], ...] = STEP_COLUMNS,
+    summary_columns: tuple[tuple[str, str], ...] = SUMMARY_COLUMNS,
+    summary_title: str = SUSTAINED_TITLE,
+    notes: list[str] | None = None,
 ) -> tuple[Path, Path]:
+    """`notes`: markdown lines after the tables (a scenario's own series, say)."""
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     base = directory / f"{stamp}-{scenario}"
@@ -160,11 +166,19 @@ def write_results(
     json_path = base.with_suffix(".json")
     json_path.write_text(json.dumps(document, indent=2, default=str) + "\n")
     markdown_path = base.with_suffix(".md")
-    markdown_path.write_text(markdown(document))
+    markdown_path.write_text(
+        markdown(document, step_columns, summary_columns, summary_title, notes or [])
+    )
     return json_path, markdown_path
 
 
-def markdown(document: dict[str, object]) -> str:
+def markdown(
+    document: dict[str, object],
+    step_columns: tuple[tuple[str, str], ...] = STEP_COLUMNS,
+    summary_columns: tuple[tuple[str, str], ...] = SUMMARY_COLUMNS,
+    summary_title: str = "",
+    notes: list[str] | None = None,
+) -> str:
     facts = document["machine"]
     assert isinstance(facts, dict)
     steps, summary = document["steps"], document["summary"]
@@ -185,14 +199,15 @@ def markdown(document: dict[str, object]) -> str:
         "",
         *(f"- {key}: {value}" for key, value in facts.items()),
         "",
-        "## Sustained maximum (p99 within the limit, deliveries within the expected share)",
+        f"## {summary_title or SUSTAINED_TITLE}",
         "",
-        table(summary, SUMMARY_COLUMNS),
+        table(summary, summary_columns),
         "",
         "## Every step",
         "",
-        table(steps, STEP_COLUMNS),
+        table(steps, step_columns),
         "",
+        *(notes or []),
     ]
     for step in steps:
         profile = step.get("profile")
@@ -201,13 +216,19 @@ def markdown(document: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def _label(step: dict[str, object]) -> str:
+    if "query" in step:
+        return f"{step['query']}, concurrency {step['concurrency']}"
+    return f"{step['target']}, N={step['subscribers']}, {step['rate']} ticks/s"
+
+
 def _profile_section(step: dict[str, object], profile: dict[str, object]) -> list[str]:
     """Where the target's CPU went (py-spy, share of samples in that frame itself)."""
     rows, packages = profile["top_self"], profile["by_package"]
     assert isinstance(rows, list)
     assert isinstance(packages, list)
     return [
-        f"## Profile: {step['target']}, N={step['subscribers']}, {step['rate']} ticks/s "
+        f"## Profile: {_label(step)} "
         f"({profile['samples']} samples, stacks in `{profile['folded']}`)",
         "",
         "| self | frame |",

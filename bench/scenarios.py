@@ -13,7 +13,7 @@ import math
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import profile as profiling
@@ -55,6 +55,7 @@ class Step:
     load: LoadResult
     server: Usage | None
     profile: Profile | None = None
+    extra: dict[str, object] = field(default_factory=dict)  # a scenario's own figures
 
     @property
     def expected_per_second(self) -> float:
@@ -107,6 +108,7 @@ class Step:
             "client_cpu_percent": load.client_cpu_percent,
             "client_workers": load.workers,
             "profile": _profile_json(self.profile),
+            **self.extra,
         }
 
 

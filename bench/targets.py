@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = ROOT / "bench" / "node"
@@ -112,14 +113,7 @@ def _trado_command(
 ) -> tuple[list[str], dict[str, str], Path]:
     """Embedded mode, configured only through its settings, run from `workdir` so no `.env`
     of the checkout leaks in."""
-    instruments = workdir / "instruments-100.csv"
-    with INSTRUMENTS.open(newline="") as source, instruments.open("w", newline="") as target:
-        reader = csv.DictReader(source)
-        assert reader.fieldnames is not None
-        writer = csv.DictWriter(target, fieldnames=reader.fieldnames)
-        writer.writeheader()
-        wanted = set(symbols)
-        writer.writerows(row for row in reader if row["symbol"] in wanted)
+    instruments = write_instruments(workdir, symbols)
     database = workdir / f"trado-{port}.db"
     env = {
         **os.environ,
@@ -136,6 +130,19 @@ def _trado_command(
         "INSTRUMENTS_FILE": str(instruments),
     }
     return [sys.executable, str(checkout / "server.py")], env, workdir
+
+
+def write_instruments(workdir: Path, symbols: list[str]) -> Path:
+    """An INSTRUMENTS_FILE of just `symbols` (reference rows), in `workdir`."""
+    instruments = workdir / f"instruments-{len(symbols)}.csv"
+    with INSTRUMENTS.open(newline="") as source, instruments.open("w", newline="") as target:
+        reader = csv.DictReader(source)
+        assert reader.fieldnames is not None
+        writer = csv.DictWriter(target, fieldnames=reader.fieldnames)
+        writer.writeheader()
+        wanted = set(symbols)
+        writer.writerows(row for row in reader if row["symbol"] in wanted)
+    return instruments
 
 
 def _wait_ready(name: str, port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -159,7 +166,7 @@ def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-1500:]
 
 
-def stop_group(process: subprocess.Popen[bytes]) -> None:
+def stop_group(process: subprocess.Popen[Any]) -> None:
     """SIGTERM the process group we started, then SIGKILL it if it lingers."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)

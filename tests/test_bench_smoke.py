@@ -1,13 +1,16 @@
-"""The fan-out benchmark, tiny and short, so the harness cannot rot: it must start Trado and the
-raw `ws` peer, drive them, stop them and write figures. It checks that figures exist, never how
-fast they are (this machine is shared; speed is the benchmark's business, not the suite's)."""
+"""The benchmarks, tiny and short, so the harness cannot rot: `fanout` must start Trado and the
+raw `ws` peer, drive them, stop them and write figures; `queries` and `pipeline` (full mode,
+against the real services, in a sandbox it removes) likewise. They check that figures exist,
+never how fast they are (this machine is shared; speed is the benchmark's business)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
 
+import asyncpg
 import psutil
 import pytest
 from typer.testing import CliRunner
@@ -15,7 +18,25 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.histogram import Histogram, bucket_of, upper_bound
 from bench.leanws import HandshakeFailed, LeanSocket
+from bench.load import _merge
 from bench.profile import summarise
+from bench.services import _plain_dsn, read_services
+
+
+def _children() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _run(tmp_path: Path, *args: str) -> dict[str, object]:
+    """Run the bench CLI; its JSON results, after checking it left no process behind."""
+    before = _children()
+    result = CliRunner().invoke(app, ["run", *args, "--results-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert not _children() - before, "the benchmark left processes running"
+    [json_file] = tmp_path.glob(f"*-{args[0]}.json")
+    assert json_file.with_suffix(".md").is_file()
+    document: dict[str, object] = json.loads(json_file.read_text())
+    return document
 
 
 def test_fanout_smoke_produces_figures(tmp_path: Path) -> None:
@@ -48,6 +69,99 @@ def test_fanout_smoke_produces_figures(tmp_path: Path) -> None:
     assert "python -m bench run fanout --seconds 3.0 --subscribers 5" in markdown
     leftovers = {p.pid for p in psutil.Process().children(recursive=True)} - before
     assert not leftovers, "the benchmark left processes running"
+
+
+def test_queries_smoke_measures_each_query_and_the_client_ceiling(tmp_path: Path) -> None:
+    document = _run(
+        tmp_path, "queries", "--seconds", "2", "--concurrency", "2", "--warmup", "0.5"
+    )  # fmt: skip
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    assert [s["query"] for s in steps] == [
+        "quotes(20 symbols)", "instruments(first: 50)", "healthz (ceiling)",
+    ]  # fmt: skip
+    for step in steps:
+        assert step["errors"] == 0, step
+        assert step["requests"] > 0, step
+        for figure in ("rps", "p50_ms", "p99_ms", "max_ms", "server_cpu_percent"):
+            assert step[figure] is not None, (figure, step)
+        assert step["server_peak_rss_mb"] > 0, step
+    summary = document["summary"]
+    assert isinstance(summary, list)
+    assert all(row["ceiling_share"] is not None for row in summary), summary
+
+
+def test_slow_consumer_smoke_reports_memory_and_latency_per_second(tmp_path: Path) -> None:
+    document = _run(
+        tmp_path, "slow-consumer", "--seconds", "2", "--subscribers", "3", "--rate", "50",
+        "--warmup", "0.5",
+    )  # fmt: skip
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    [step] = steps
+    assert step["stalled_subscribed"] is True, step
+    assert step["connected"] == 3, step
+    assert step["errors"] == 0, step
+    for figure in ("rss_start_mb", "rss_peak_mb", "rss_end_mb", "p99_ms", "server_cpu_percent"):
+        assert step[figure] is not None, (figure, step)
+    config = document["config"]
+    assert isinstance(config, dict)
+    assert [point["second"] for point in config["series"]] == [0, 1]
+    assert all(point["rss_mb"] for point in config["series"])
+
+
+async def _bench_databases() -> set[str]:
+    connection = await asyncpg.connect(_plain_dsn(read_services()["DATABASE_URL"]))
+    try:
+        rows = await connection.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'trado_bench_%'"
+        )
+    finally:
+        await connection.close()
+    return {row["datname"] for row in rows}
+
+
+def test_pipeline_smoke_drains_the_topic_and_cleans_up(tmp_path: Path) -> None:
+    """Synchronous: the harness runs its own event loops (as from the command line)."""
+    before = asyncio.run(_bench_databases())
+    document = _run(tmp_path, "pipeline", "--ticks", "300")
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    [step] = steps
+    assert step["ticks"] == 300, step
+    assert step["candles_written"] > 0, step
+    for figure in ("busy_ticks_per_second", "seconds", "preload_ticks_per_second"):
+        assert step[figure] is not None, (figure, step)
+    assert step["server_peak_rss_mb"] > 0, step
+    assert asyncio.run(_bench_databases()) <= before, "the sandbox database was not dropped"
+
+
+def test_full_mode_without_services_fails_with_a_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADO_SERVICES_ENV", str(tmp_path / "missing.env"))
+    result = CliRunner().invoke(app, ["run", "pipeline", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "scripts/services.sh up" in result.output
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_load_reports_merge_latency_slices() -> None:
+    def report(micros: list[int]) -> dict[str, object]:
+        whole, first = Histogram(), Histogram()
+        for value in micros:
+            whole.record(value)
+            first.record(value)
+        return {
+            "histogram": whole.to_json(), "slices": {"0": first.to_json()}, "connected": 1,
+            "failed": 0, "closed_early": 0, "errors": 0, "delivered": len(micros),
+            "cpu_seconds": 0.1, "first_error": None,
+        }  # fmt: skip
+
+    merged = _merge([report([100, 200]), report([300])], 2, 1.0, 0.0, 1.0)
+    assert merged.delivered == 3
+    assert list(merged.slices) == [0]
+    assert merged.slices[0].total == 3
 
 
 def test_histogram_buckets_cover_every_value_once() -> None:

@@ -1,0 +1,255 @@
+"""Full mode for the benchmarks: the real PostgreSQL, Redis and Kafka of `scripts/services.sh up`,
+named in `TRADO_SERVICES_ENV` (a file) or `<repo>/.services/services.env`.
+
+Each full-mode run works in a sandbox of its own: a fresh database `trado_bench_<tag>`
+(created with the trado role, migrated by `python -m models.migrate`, dropped afterwards), and
+its own `REDIS_KEY_PREFIX`, `KAFKA_TICKS_TOPIC` and `KAFKA_BRIDGE_GROUP`; its Redis keys and
+its topic are deleted at the end. Missing services stop the run with a message, never a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
+from redis.asyncio import Redis
+
+from bench.targets import ROOT, TargetFailed, free_port, stop_group
+
+NEEDED = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
+HINT = "run scripts/services.sh up (or point TRADO_SERVICES_ENV at a services.env)"
+log = logging.getLogger(__name__)
+
+
+class ServicesMissing(RuntimeError):
+    pass
+
+
+def services_file() -> Path:
+    named = os.environ.get("TRADO_SERVICES_ENV")
+    return Path(named) if named else ROOT / ".services" / "services.env"
+
+
+def read_services() -> dict[str, str]:
+    """DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS of the running services."""
+    path = services_file()
+    if not path.is_file():
+        raise ServicesMissing(f"full mode needs the services: {path} not found; {HINT}")
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not name.strip().startswith("#"):
+            values[name.strip()] = value.strip()
+    missing = [name for name in NEEDED if not values.get(name)]
+    if missing:
+        raise ServicesMissing(f"{path} lacks {', '.join(missing)}; {HINT}")
+    return {name: values[name] for name in NEEDED}
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    tag: str
+    database: str
+    env: dict[str, str]  # full-mode settings for every process of the run
+
+    @property
+    def topic(self) -> str:
+        return self.env["KAFKA_TICKS_TOPIC"]
+
+    @property
+    def kafka(self) -> str:
+        return self.env["KAFKA_BOOTSTRAP_SERVERS"]
+
+
+def _plain_dsn(url: str) -> str:
+    return re.sub(r"^postgresql\+asyncpg://", "postgresql://", url)
+
+
+def _with_database(url: str, database: str) -> str:
+    head, _, _ = url.rpartition("/")
+    return f"{head}/{database}"
+
+
+@contextmanager
+def sandbox(workdir: Path, instruments: Path) -> Iterator[Sandbox]:
+    """A migrated database, prefix, topic and group of this run's own; all removed after."""
+    services = read_services()
+    tag = secrets.token_hex(4)
+    database = f"trado_bench_{tag}"
+    try:
+        asyncio.run(_create_database(services["DATABASE_URL"], database))
+    except (OSError, asyncpg.PostgresError) as error:
+        raise ServicesMissing(f"PostgreSQL unreachable ({error!r}); {HINT}") from error
+    env = {
+        **os.environ,
+        **services,
+        "DATABASE_URL": _with_database(services["DATABASE_URL"], database),
+        "REDIS_KEY_PREFIX": f"bench-{tag}:",
+        "KAFKA_TICKS_TOPIC": f"bench-{tag}",
+        "KAFKA_BRIDGE_GROUP": f"bench-{tag}",
+        "RUN_FEED_IN_PROCESS": "false",
+        "ENVIRONMENT": "development",
+        "LOG_LEVEL": "WARNING",
+        "HOST": "127.0.0.1",
+        "INSTRUMENTS_FILE": str(instruments),
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("METRICS_PORT", None)
+    box = Sandbox(tag, database, env)
+    try:
+        migrate = subprocess.run(
+            [sys.executable, "-m", "models.migrate"], cwd=workdir, env=env,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        if migrate.returncode != 0:
+            raise TargetFailed(
+                f"models.migrate failed:\n{(migrate.stdout + migrate.stderr)[-1500:]}"
+            )
+        yield box
+    finally:
+        asyncio.run(_clean(services, box))
+
+
+async def _create_database(url: str, database: str) -> None:
+    connection = await asyncpg.connect(_plain_dsn(url), timeout=10)
+    try:
+        await connection.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await connection.close()
+
+
+async def _clean(services: dict[str, str], box: Sandbox) -> None:
+    """Drop the database, the Redis keys and the topic; a failure is logged, not raised, so
+    the others still go."""
+    try:
+        connection = await asyncpg.connect(_plain_dsn(services["DATABASE_URL"]), timeout=10)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{box.database}" WITH (FORCE)')
+        finally:
+            await connection.close()
+    except (OSError, asyncpg.PostgresError) as error:
+        log.warning("could not drop database %s: %r", box.database, error)
+    await forget_keys(services["REDIS_URL"], box.env["REDIS_KEY_PREFIX"])
+    admin = AIOKafkaAdminClient(bootstrap_servers=box.kafka)
+    try:
+        await admin.start()
+        await admin.delete_topics([box.topic])
+    except Exception as error:  # the topic may never have been created
+        log.warning("could not delete topic %s: %r", box.topic, error)
+    finally:
+        await admin.close()
+
+
+async def forget_keys(url: str, prefix: str) -> None:
+    """Leave Redis as found: drop the run's quotes, candles and watermarks."""
+    redis = Redis.from_url(url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=prefix + "*", count=1000)]
+        for start in range(0, len(keys), 1000):
+            await redis.delete(*keys[start : start + 1000])
+    finally:
+        await redis.aclose()
+
+
+@dataclass
+class Started:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    port: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-1500:]
+
+
+@contextmanager
+def processes(workdir: Path) -> Iterator[list[Started]]:
+    """Collects what `spawn` starts; stops every process group on the way out (reverse order)."""
+    started: list[Started] = []
+    try:
+        yield started
+    finally:
+        for item in reversed(started):
+            stop_group(item.process)
+
+
+def spawn(
+    started: list[Started], name: str, args: list[str], env: dict[str, str], workdir: Path,
+    port: int | None = None,
+) -> Started:  # fmt: skip
+    """`python ARGS` in its own process group, output to `workdir/<name>.log`."""
+    log_path = workdir / f"{name}.log"
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, *args], cwd=workdir, env=env, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    item = Started(name, process, log_path, port)
+    started.append(item)
+    return item
+
+
+def wait_http(item: Started, url: str, timeout: float = 60.0) -> None:
+    """Until `url` answers 200 (the process must stay alive meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if item.process.poll() is not None:
+            raise TargetFailed(f"{item.name} exited with {item.process.returncode}: {item.tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise TargetFailed(f"{item.name} not ready after {timeout:.0f}s: {item.tail()}")
+
+
+def start_api(started: list[Started], env: dict[str, str], workdir: Path) -> Started:
+    port = free_port()
+    item = spawn(
+        started, "api", [str(ROOT / "server.py")], {**env, "PORT": str(port)}, workdir, port
+    )
+    wait_http(item, f"http://127.0.0.1:{port}/readyz")
+    return item
+
+
+def start_bridge(started: list[Started], env: dict[str, str], workdir: Path) -> Started:
+    """`python -m streaming.bridge` with its metrics on a port of its own."""
+    port = free_port()
+    item = spawn(
+        started, "bridge", ["-m", "streaming.bridge"], {**env, "METRICS_PORT": str(port)},
+        workdir, port,
+    )  # fmt: skip
+    wait_http(item, f"http://127.0.0.1:{port}/metrics")
+    return item
+
+
+def scrape(port: int) -> dict[str, float]:
+    """A worker's Prometheus metrics, unlabelled samples only: {name: value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, _, value = line.partition(" ")
+            values[name] = float(value)
+    return values
