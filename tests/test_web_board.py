@@ -4,9 +4,9 @@ running server (embedded mode: SQLite, in-memory backends, the simulator ticking
 One server and one browser serve the whole module; each test has its own browser context (its
 own local storage) and its own account. A person registers, logs out and in, adds symbols
 through the search, sees prices move, gets a typed rejection in words, buys, and sees the
-position and the fill's notification, an alert firing; the socket recovers after a drop, and the board says it
-is offline while the server is down and comes back with it. What the page shows is checked
-against what the API says. Screenshots land in test-artifacts/.
+position and the fill's notification, then an alert firing; the socket recovers after a drop,
+and the board says it is offline while the server is down and comes back with it. What the
+page shows is checked against what the API says. Screenshots land in test-artifacts/.
 """
 
 from __future__ import annotations
