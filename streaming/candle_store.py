@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,6 +38,8 @@ async def load_bars(session: AsyncSession, keys: set[BarKey]) -> list[Bar]:
 
 
 async def upsert_bars(session: AsyncSession, bars: Sequence[Bar]) -> None:
+    """One executemany of a fixed statement: compiled once per dialect, not once per flush (a
+    multi-row VALUES of varying length defeats SQLAlchemy's cache and dominated the profile)."""
     if not bars:
         return
     values: list[dict[str, Any]] = [
@@ -52,19 +56,22 @@ async def upsert_bars(session: AsyncSession, bars: Sequence[Bar]) -> None:
         }
         for b in bars
     ]
-    dialect = (await session.connection()).dialect.name
+    connection = await session.connection()
+    await connection.execute(_upsert_statement(connection.dialect.name), values)
+
+
+@cache
+def _upsert_statement(dialect: str) -> Insert:
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Candle).values(values)
+    statement = insert(Candle)
     excluded = statement.excluded
-    await session.exec(
-        statement.on_conflict_do_update(
-            index_elements=["symbol", "interval", "start"],
-            set_={
-                name: excluded[name]
-                for name in ("open", "high", "low", "close", "volume", "last_sequence")
-            },
-            where=col(Candle.last_sequence) < excluded["last_sequence"],
-        )
+    return statement.on_conflict_do_update(
+        index_elements=["symbol", "interval", "start"],
+        set_={
+            name: excluded[name]
+            for name in ("open", "high", "low", "close", "volume", "last_sequence")
+        },
+        where=col(Candle.last_sequence) < excluded["last_sequence"],
     )
 
 
