@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.db import SessionFactory, session_scope
 from models.tables import AlertCondition, Instrument, Notification, NotificationKind, PriceAlert
 from models.types import utcnow
-from resolvers.money import MAX_PRICE, fits_scale
+from resolvers.money import MAX_PRICE, exact_aggregate, fits_scale
 from resolvers.records import NotificationRecord
 
 MAX_ACTIVE_ALERTS = 100
@@ -164,17 +164,9 @@ async def alert_bounds(
         .group_by(col(Instrument.symbol))
     )
     return {
-        symbol: (_decimal(low), _decimal(high))
+        symbol: (exact_aggregate(low), exact_aggregate(high))
         for symbol, low, high in (await session.exec(query)).all()
     }
-
-
-def _decimal(value: object) -> Decimal | None:
-    """An aggregate of an `Exact` column, which keeps the column's type (so its result
-    processing turns SQLite's integer units back into a Decimal): checked, never guessed."""
-    if value is not None and not isinstance(value, Decimal):
-        raise TypeError(f"expected a Decimal aggregate, got {value!r}")
-    return value
 
 
 async def alerts_in_ranges(

@@ -43,3 +43,11 @@ def fits_scale(value: Decimal) -> bool:
     except NotExact:
         return False
     return True
+
+
+def exact_aggregate(value: object) -> Decimal | None:
+    """An aggregate of an `Exact` column, which keeps the column's type (so its result
+    processing turns SQLite's integer units back into a Decimal): checked, never guessed."""
+    if value is not None and not isinstance(value, Decimal):
+        raise TypeError(f"expected a Decimal aggregate, got {value!r}")
+    return value

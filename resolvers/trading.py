@@ -43,7 +43,15 @@ from resolvers.auth import CurrentUser
 from resolvers.events import Event, NotificationEvent, OrderEvent, publish_events
 from resolvers.instruments import InstrumentRecord, instrument_by_symbol
 from resolvers.locking import lock_user, money_transaction
-from resolvers.money import MAX_PRICE, MAX_QUANTITY, average, exact, fits_scale, is_multiple
+from resolvers.money import (
+    MAX_PRICE,
+    MAX_QUANTITY,
+    average,
+    exact,
+    exact_aggregate,
+    fits_scale,
+    is_multiple,
+)
 from resolvers.quotes import latest_quotes
 from resolvers.records import NotificationRecord, OrderRecord
 from streaming.cache import Cache
@@ -260,17 +268,9 @@ async def limit_bounds(
         .group_by(col(Instrument.symbol))
     )
     return {
-        symbol: (_decimal(high), _decimal(low))
+        symbol: (exact_aggregate(high), exact_aggregate(low))
         for symbol, high, low in (await session.exec(query)).all()
     }
-
-
-def _decimal(value: object) -> Decimal | None:
-    """An aggregate of an `Exact` column, which keeps the column's type (so its result
-    processing turns SQLite's integer units back into a Decimal): checked, never guessed."""
-    if value is not None and not isinstance(value, Decimal):
-        raise TypeError(f"expected a Decimal aggregate, got {value!r}")
-    return value
 
 
 async def limit_orders_in_ranges(
