@@ -17,7 +17,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.load import run_load
+from bench.load import run_configured_load
 from bench.procstats import Sampler, Usage
 from bench.scenarios import PER_SUBSCRIPTION, UNIVERSE, FanoutConfig, Step
 from bench.services import (
@@ -64,16 +64,12 @@ def e2e(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) ->
                     item.name: stack.enter_context(Sampler(item.pid))
                     for item in (api, bridge, feed)
                 }
-                load = run_load(
+                load = run_configured_load(
+                    config,
                     url=f"ws://127.0.0.1:{api.port}/graphql",
                     subscribers=subscribers,
-                    seconds=config.seconds,
                     symbols=symbols,
-                    warmup=config.warmup,
-                    workers=config.workers,
                     per_subscription=PER_SUBSCRIPTION,
-                    seed=config.seed,
-                    client=config.client,
                 )
             usage = {name: s.usage(load.start, load.end) for name, s in samplers.items()}
             extra: dict[str, object] = {}

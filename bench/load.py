@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Protocol
 
 import orjson
 
@@ -105,6 +105,47 @@ def run_load(
     finally:
         for process in processes:
             _stop(process)
+
+
+class LoadSettings(Protocol):
+    """The load-client choices every scenario's config carries."""
+
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def warmup(self) -> float: ...
+    @property
+    def workers(self) -> int | None: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def client(self) -> ClientKind: ...
+
+
+def run_configured_load(
+    config: LoadSettings,
+    *,
+    url: str,
+    subscribers: int,
+    symbols: list[str],
+    per_subscription: int,
+    on_window: Callable[[float, float], None] | None = None,
+    slice_seconds: float = 0.0,
+) -> LoadResult:
+    """`run_load` with a scenario config's duration, warm-up, workers, seed and client."""
+    return run_load(
+        url=url,
+        subscribers=subscribers,
+        seconds=config.seconds,
+        symbols=symbols,
+        warmup=config.warmup,
+        workers=config.workers,
+        per_subscription=per_subscription,
+        seed=config.seed,
+        client=config.client,
+        on_window=on_window,
+        slice_seconds=slice_seconds,
+    )
 
 
 def _start_worker(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import profile as profiling
-from bench.load import LoadResult, run_load
+from bench.load import LoadResult, run_configured_load
 from bench.loadclient import ClientKind
 from bench.procstats import Sampler, Usage
 from bench.profile import Profile
@@ -135,16 +135,12 @@ def run_step(
                 profiler.append(profiling.start(target.pid, end - time.time(), folded))
 
         try:
-            load = run_load(
+            load = run_configured_load(
+                config,
                 url=target.url,
                 subscribers=subscribers,
-                seconds=config.seconds,
                 symbols=symbols,
-                warmup=config.warmup,
-                workers=config.workers,
                 per_subscription=PER_SUBSCRIPTION,
-                seed=config.seed,
-                client=config.client,
                 on_window=on_window,
             )
         finally:

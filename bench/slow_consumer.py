@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.leanws import LeanSocket
-from bench.load import LoadResult, run_load
+from bench.load import LoadResult, run_configured_load
 from bench.loadclient import INIT, PROTOCOL, ClientKind, subscribe_message
 from bench.procstats import Sampler
 from bench.scenarios import PER_SUBSCRIPTION, UNIVERSE
@@ -156,16 +156,12 @@ def _run(
         Sampler(target.pid) as sampler,
         StalledClient(target.url, symbols) if stalled else NoStalledClient() as client,
     ):
-        load = run_load(
+        load = run_configured_load(
+            config,
             url=target.url,
             subscribers=config.subscribers,
-            seconds=config.seconds,
             symbols=symbols,
-            warmup=config.warmup,
-            workers=config.workers,
             per_subscription=PER_SUBSCRIPTION,
-            seed=config.seed,
-            client=config.client,
             slice_seconds=SLICE_SECONDS,
         )
         usage = sampler.usage(load.start, load.end)
