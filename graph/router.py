@@ -10,6 +10,10 @@ here with what that protocol's reference server does and Strawberry's lacks: an 
 message for a message it cannot read (the legacy protocol does not close for these), the
 connection-init timeout (closed with 4408, as the newer protocol does) and a refusal of a
 second `connection_init` (4429), so a connection's identity is fixed by its first one.
+
+On `graphql-transport-ws`, each operation runs with `LIVE_OPERATION` set, so a `quotes`
+subscription can join the shared fan-out (`graph/multiplex.py`) and write its frames through
+the connection's `Outbox` rather than through Strawberry's per-subscriber stream.
 """
 
 from __future__ import annotations
@@ -17,16 +21,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from strawberry.types.unset import UNSET, UnsetType
 
 from graph.context import Context
+from graph.multiplex import LIVE_OPERATION, LiveOperation, QuoteFanout
+from streaming.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +90,34 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
         await self.websocket.send_json(message)
 
 
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    view: TradoGraphQLRouter
+    _outbox: Outbox | None = None
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        LIVE_OPERATION.set(LiveOperation(operation.id, self._live_outbox(), self.view.fanout))
+        await super().run_operation(operation)
+
+    def _live_outbox(self) -> Outbox:
+        if self._outbox is None:
+            websocket = cast(ASGIWebSocketAdapter, self.websocket).ws
+            limit = self.context.runtime.settings.subscriber_buffer_messages
+            self._outbox = Outbox(websocket.send_text, limit=limit)
+        return self._outbox
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        if self._outbox is not None:
+            await self._outbox.close()
+
+
 class TradoGraphQLRouter(GraphQLRouter[Context, None]):
     graphql_ws_handler_class = LegacyGraphQLWSHandler
+    graphql_transport_ws_handler_class = TransportWSHandler
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fanout = QuoteFanout()
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A `connection_init` without credentials is welcome (public quotes); one whose

@@ -10,6 +10,7 @@ import strawberry
 
 from graph.context import Info
 from graph.errors import BadInput
+from graph.multiplex import LIVE_OPERATION
 from graph.permissions import require_user
 from graph.types.alert import Notification
 from graph.types.candle import Candle, CandleInterval
@@ -43,6 +44,9 @@ class Subscription:
             throttle = throttle_seconds(throttle_ms)
         except (BadSymbols, BadThrottle) as error:
             raise BadInput(str(error)) from None
+        live = LIVE_OPERATION.get()
+        if live is not None and not throttle and await live.fanout.serve(info, live, wanted):
+            return  # the shared fan-out wrote this operation's frames
         async for tick in stream_quotes(runtime.hub, runtime.cache, wanted, throttle=throttle):
             yield Quote.from_tick(tick)
 

@@ -1,8 +1,10 @@
 """The per-process fan-out hub: one pub/sub connection shared by every local subscriber.
 
-A channel is subscribed upstream when its first local subscriber arrives and unsubscribed
-after the last leaves. Each subscriber reads from its own bounded `Mailbox`, so a slow reader
-loses intermediate values (conflation) instead of slowing the others or growing memory.
+A channel is subscribed upstream when its first local sink arrives and unsubscribed after the
+last leaves. A sink is anything with `offer(channel, message)`: usually a subscriber's own
+bounded `Mailbox`, so a slow reader loses intermediate values (conflation) instead of slowing
+the others or growing memory; or a shared fan-out that renders a message once for many
+subscribers (`graph/multiplex.py`).
 """
 
 from __future__ import annotations
@@ -12,14 +14,22 @@ import logging
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
+from typing import Generic, Protocol, TypeVar
 
 from streaming import metrics
 from streaming.pubsub import PubSub
 
 log = logging.getLogger(__name__)
 
+Message = TypeVar("Message", bytes, str)
 
-class Mailbox:
+
+class Sink(Protocol):
+    def offer(self, channel: str, message: bytes) -> int:
+        """Take one message of `channel`; returns how many subscribers it reached."""
+
+
+class Mailbox(Generic[Message]):
     """Unread messages of one subscriber, in arrival order, at most `limit` of them.
 
     A reader that keeps up (within `limit` messages) gets every message. Past the limit:
@@ -33,14 +43,14 @@ class Mailbox:
             raise ValueError("a mailbox holds at least one message")
         self.conflate = conflate
         self.limit = limit
-        self._queue: deque[tuple[str, bytes]] = deque()
+        self._queue: deque[tuple[str, Message]] = deque()
         self._ready = asyncio.Event()
         self.dropped = 0
 
     def __len__(self) -> int:
         return len(self._queue)
 
-    def offer(self, channel: str, message: bytes) -> None:
+    def offer(self, channel: str, message: Message) -> int:
         if len(self._queue) >= self.limit:
             before = len(self._queue)
             if self.conflate:
@@ -51,37 +61,40 @@ class Mailbox:
             metrics.CONFLATED_DROPS.inc(before - len(self._queue))
         self._queue.append((channel, message))
         self._ready.set()
+        return 1
 
-    async def get(self) -> tuple[str, bytes]:
+    async def wait(self) -> None:
+        """Until there is an unread message."""
         while not self._queue:
             self._ready.clear()
             await self._ready.wait()
+
+    async def get(self) -> tuple[str, Message]:
+        await self.wait()
         return self._queue.popleft()
 
-    async def get_latest(self) -> list[tuple[str, bytes]]:
+    async def get_latest(self) -> list[tuple[str, Message]]:
         """Wait for a message, then take the latest unread one of each channel (throttling)."""
-        while not self._queue:
-            self._ready.clear()
-            await self._ready.wait()
+        await self.wait()
         return self.drain(latest_only=True)
 
-    def drain(self, *, latest_only: bool = False) -> list[tuple[str, bytes]]:
+    def drain(self, *, latest_only: bool = False) -> list[tuple[str, Message]]:
         """Every unread message without waiting (or only the latest of each channel)."""
         ready = _latest_per_channel(self._queue) if latest_only else list(self._queue)
         self._queue.clear()
         return ready
 
-    def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
+    def __aiter__(self) -> AsyncIterator[tuple[str, Message]]:
         return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[tuple[str, bytes]]:
+    async def _iterate(self) -> AsyncIterator[tuple[str, Message]]:
         while True:
             yield await self.get()
 
 
-def _latest_per_channel(messages: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+def _latest_per_channel(messages: Iterable[tuple[str, Message]]) -> list[tuple[str, Message]]:
     """The last message of each channel, channels in order of their first message."""
-    latest: dict[str, bytes] = {}
+    latest: dict[str, Message] = {}
     for channel, message in messages:
         latest[channel] = message
     return list(latest.items())
@@ -91,7 +104,7 @@ class Hub:
     def __init__(self, backend: PubSub, *, mailbox_limit: int = 256) -> None:
         self.backend = backend
         self.mailbox_limit = mailbox_limit
-        self._mailboxes: dict[str, set[Mailbox]] = defaultdict(set)
+        self._sinks: dict[str, set[Sink]] = defaultdict(set)
         self._lock = asyncio.Lock()
         self._listener: asyncio.Task[None] | None = None
         self.deliveries = 0
@@ -99,11 +112,11 @@ class Hub:
 
     @property
     def channel_count(self) -> int:
-        return len(self._mailboxes)
+        return len(self._sinks)
 
     @property
     def subscriber_count(self) -> int:
-        return len({id(m) for boxes in self._mailboxes.values() for m in boxes})
+        return len({id(sink) for sinks in self._sinks.values() for sink in sinks})
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen(), name="hub-listener")
@@ -118,35 +131,36 @@ class Hub:
     @asynccontextmanager
     async def subscribe(
         self, channels: Iterable[str], *, conflate: bool = True, limit: int | None = None
-    ) -> AsyncIterator[Mailbox]:
-        mailbox = Mailbox(conflate=conflate, limit=limit or self.mailbox_limit)
+    ) -> AsyncIterator[Mailbox[bytes]]:
+        mailbox: Mailbox[bytes] = Mailbox(conflate=conflate, limit=limit or self.mailbox_limit)
         wanted = list(dict.fromkeys(channels))
         metrics.ACTIVE_SUBSCRIPTIONS.inc()
         try:
             for channel in wanted:
-                await self._add(channel, mailbox)
+                await self.attach(channel, mailbox)
             yield mailbox
         finally:
             metrics.ACTIVE_SUBSCRIPTIONS.dec()
             for channel in wanted:
-                await self._remove(channel, mailbox)
+                await self.detach(channel, mailbox)
 
-    async def _add(self, channel: str, mailbox: Mailbox) -> None:
+    async def attach(self, channel: str, sink: Sink) -> None:
+        """Deliver `channel`'s messages to `sink` from now on."""
         async with self._lock:
-            first = channel not in self._mailboxes
-            self._mailboxes[channel].add(mailbox)
+            first = channel not in self._sinks
+            self._sinks[channel].add(sink)
             if first:
                 metrics.HUB_CHANNELS.inc()
                 await self.backend.subscribe(channel)
 
-    async def _remove(self, channel: str, mailbox: Mailbox) -> None:
+    async def detach(self, channel: str, sink: Sink) -> None:
         async with self._lock:
-            boxes = self._mailboxes.get(channel)
-            if boxes is None or mailbox not in boxes:
+            sinks = self._sinks.get(channel)
+            if sinks is None or sink not in sinks:
                 return
-            boxes.discard(mailbox)
-            if not boxes:
-                del self._mailboxes[channel]
+            sinks.discard(sink)
+            if not sinks:
+                del self._sinks[channel]
                 metrics.HUB_CHANNELS.dec()
                 await self.backend.unsubscribe(channel)
 
@@ -162,8 +176,8 @@ class Hub:
                 continue
             self.received += 1
             metrics.HUB_RECEIVED.inc()
-            boxes = self._mailboxes.get(channel, ())
-            for mailbox in boxes:
-                mailbox.offer(channel, message)
-            self.deliveries += len(boxes)
-            metrics.DELIVERIES.inc(len(boxes))
+            reached = 0
+            for sink in self._sinks.get(channel, ()):
+                reached += sink.offer(channel, message)
+            self.deliveries += reached
+            metrics.DELIVERIES.inc(reached)

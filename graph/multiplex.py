@@ -1,0 +1,245 @@
+"""Live quotes executed once per tick for everyone who asked for the same selection.
+
+Strawberry's own path runs a subscription's selection once per event for each subscriber and
+encodes each result on its own: with a thousand subscribers that is a thousand executions of
+the same fields over the same tick. Here subscribers whose `quotes` selection is the same (same
+fields, aliases, directives, fragments and the variables those use; their symbols may differ)
+share one `SharedSelection`: each tick is executed once with graphql-core's per-event executor
+and encoded once, and each subscriber gets that text with its own operation id spliced in,
+through its connection's `Outbox`. Parsing, validation, limits and arguments stay Strawberry's
+(the `quotes` resolver runs as usual and hands over here); only the per-event work is shared.
+
+Only `graphql-transport-ws` operations without `throttleMs` take this path: the router marks
+them with `LIVE_OPERATION`. Everything else streams through Strawberry's per-subscriber path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Hashable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+import orjson
+from graphql import DocumentNode, ExecutionResult, FieldNode, GraphQLError, print_ast
+from graphql.execution import Executor, execute_subscription_event
+from graphql.language import Visitor, visit
+
+from graph.context import Context, Info
+from graph.types.quote import Quote
+from resolvers.quotes import latest_quotes, parse_tick
+from streaming import metrics
+from streaming.channels import quote_channel
+from streaming.errors import BadTick
+from streaming.hub import Hub
+from streaming.outbox import Outbox
+from streaming.tick import Tick
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LiveOperation:
+    """A graphql-transport-ws operation whose live frames may bypass Strawberry's stream."""
+
+    id: str
+    outbox: Outbox
+    fanout: QuoteFanout
+
+
+LIVE_OPERATION: ContextVar[LiveOperation | None] = ContextVar("live_operation", default=None)
+
+
+class SharedSelection:
+    """One selection of `quotes`, executed and encoded once per tick."""
+
+    def __init__(self, executor: Executor[Context]) -> None:
+        self._executor = executor
+
+    def render(self, quote: Quote) -> str:
+        """The `payload` of a `next` message for this tick, as JSON text."""
+        result = execute_subscription_event(self._executor.build_per_event_executor(quote))
+        if not isinstance(result, ExecutionResult):  # a field became async: not shareable
+            raise TypeError("a shared quote selection must resolve synchronously")
+        payload: dict[str, object] = {"data": result.data}
+        if result.errors:  # as MaskErrors does on Strawberry's path: logged, then masked
+            for error in result.errors:
+                log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+            payload["errors"] = [
+                GraphQLError("Unexpected error.", path=error.path).formatted
+                for error in result.errors
+            ]
+        return orjson.dumps(payload).decode()
+
+
+class _VariablesUsed(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def enter_variable(self, node: object, *_: object) -> None:
+        self.names.add(node.name.value)  # type: ignore[attr-defined]
+
+
+def selection_key(info: Info) -> Hashable:
+    """What decides a tick's payload: the root field without its arguments (they only pick
+    the symbols), the document's fragments and the values of the variables those use."""
+    raw = info._raw_info
+    root = raw.field_nodes[0]
+    shape = FieldNode(
+        alias=root.alias,
+        name=root.name,
+        directives=root.directives,
+        selection_set=root.selection_set,
+        arguments=(),
+    )
+    used = _VariablesUsed()
+    for node in (shape, *raw.fragments.values()):
+        visit(node, used)
+    values = {name: info.variable_values.get(name) for name in sorted(used.names)}
+    return (
+        print_ast(shape),
+        tuple(print_ast(fragment) for fragment in raw.fragments.values()),
+        orjson.dumps(values, default=str),
+    )
+
+
+def build_selection(info: Info, context: Context) -> SharedSelection | None:
+    """An executor for this operation's selection, or None when it cannot be built (the
+    caller then streams per subscriber instead)."""
+    raw = info._raw_info
+    document = DocumentNode(definitions=(raw.operation, *raw.fragments.values()))
+    executor = Executor.build(
+        raw.schema,
+        document,
+        context_value=context,
+        raw_variable_values=info.variable_values,  # coerced ones: the same for our arguments
+        operation_name=raw.operation.name.value if raw.operation.name else None,
+    )
+    return None if isinstance(executor, list) else SharedSelection(executor)
+
+
+class LiveSubscriber:
+    """One operation's share of the fan-out: splices its id into each payload and keeps each
+    symbol in sequence order. Ticks that arrive before the snapshot is out are held."""
+
+    __slots__ = ("_held", "_keys", "_last", "_outbox", "_prefix")
+
+    def __init__(self, operation: LiveOperation, symbols: Sequence[str]) -> None:
+        self._outbox = operation.outbox
+        self._prefix = '{"id":' + orjson.dumps(operation.id).decode() + ',"type":"next","payload":'
+        self._keys = {symbol: f"{operation.id}\x00{symbol}" for symbol in symbols}
+        self._last: dict[str, int] = {}
+        self._held: list[tuple[Tick, str]] | None = []
+
+    def deliver(self, tick: Tick, payload: str) -> None:
+        if self._held is not None:
+            self._held.append((tick, payload))
+        elif tick.sequence > self._last.get(tick.symbol, -1):
+            self._last[tick.symbol] = tick.sequence
+            self._outbox.push(self._keys[tick.symbol], self._prefix + payload + "}")
+
+    def release(self, snapshot: list[tuple[Tick, str]]) -> None:
+        """Send the snapshot, then what arrived meanwhile (minus what the snapshot covered)."""
+        held, self._held = self._held or [], None
+        for tick, payload in (*snapshot, *held):
+            self.deliver(tick, payload)
+
+
+@dataclass
+class _Group:
+    selection: SharedSelection
+    subscribers: set[LiveSubscriber] = field(default_factory=set)
+
+
+class QuoteFanout:
+    """Per process: for each quote channel, its shared selections and their subscribers. It is
+    the hub's only sink for the channels it serves."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, dict[Hashable, _Group]] = {}
+        self._context: Context | None = None
+
+    async def serve(self, info: Info, operation: LiveOperation, symbols: Sequence[str]) -> bool:
+        """Stream `symbols` to `operation` until it is cancelled. False (at once) when the
+        selection cannot be shared; the caller then streams it itself."""
+        runtime = info.context.runtime
+        if self._context is None:
+            self._context = Context(runtime)  # public data only: no caller, no per-user state
+        key = selection_key(info)
+        selection = self._selection(key) or build_selection(info, self._context)
+        if selection is None:
+            return False
+        subscriber = LiveSubscriber(operation, symbols)
+        channels = [quote_channel(symbol) for symbol in symbols]
+        metrics.ACTIVE_SUBSCRIPTIONS.inc()
+        try:
+            for channel in channels:
+                await self._join(runtime.hub, channel, key, selection, subscriber)
+            ticks = await latest_quotes(runtime.cache, symbols)
+            subscriber.release([(tick, selection.render(Quote.from_tick(tick))) for tick in ticks])
+            await asyncio.Event().wait()  # until the client completes or the connection ends
+        finally:
+            metrics.ACTIVE_SUBSCRIPTIONS.dec()
+            for channel in channels:
+                await self._leave(runtime.hub, channel, key, subscriber)
+        return True
+
+    def _selection(self, key: Hashable) -> SharedSelection | None:
+        for groups in self._channels.values():
+            if key in groups:
+                return groups[key].selection
+        return None
+
+    async def _join(
+        self,
+        hub: Hub,
+        channel: str,
+        key: Hashable,
+        selection: SharedSelection,
+        subscriber: LiveSubscriber,
+    ) -> None:
+        groups = self._channels.get(channel)
+        first = groups is None
+        if groups is None:
+            groups = self._channels[channel] = {}
+        groups.setdefault(key, _Group(selection)).subscribers.add(subscriber)
+        if first:
+            await hub.attach(channel, self)
+
+    async def _leave(
+        self, hub: Hub, channel: str, key: Hashable, subscriber: LiveSubscriber
+    ) -> None:
+        groups = self._channels.get(channel)
+        group = groups.get(key) if groups is not None else None
+        if groups is None or group is None or subscriber not in group.subscribers:
+            return
+        group.subscribers.discard(subscriber)
+        if not group.subscribers:
+            del groups[key]
+        if not groups:
+            del self._channels[channel]
+            await hub.detach(channel, self)
+
+    def offer(self, channel: str, message: bytes) -> int:
+        groups = self._channels.get(channel)
+        if not groups:
+            return 0
+        try:
+            tick = parse_tick(message)
+        except BadTick as error:
+            log.warning("skipping a malformed quote message: %s", error)
+            return 0
+        quote = Quote.from_tick(tick)
+        reached = 0
+        for group in groups.values():
+            try:
+                payload = group.selection.render(quote)
+            except Exception:  # keep the hub's listener alive for every other channel
+                log.exception("could not render a shared quote selection")
+                continue
+            for subscriber in group.subscribers:
+                subscriber.deliver(tick, payload)
+            reached += len(group.subscribers)
+        return reached
