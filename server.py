@@ -6,6 +6,7 @@ Prometheus metrics at /metrics, and the web client (`web/`) at /.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from graph.context import get_context
 from graph.http_limits import BodySizeLimit
 from graph.router import TradoGraphQLRouter
 from graph.schema import make_schema
+from graph.websocket_frames import DirectFramesProtocol
 from resolvers.health import check_backends
 from runtime import open_runtime
 from settings import ROOT, Settings, load_settings
@@ -65,6 +67,13 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def websocket_protocol(settings: Settings) -> type[asyncio.Protocol] | str:
+    """uvicorn's `ws` option for the setting (`direct` is ours, the others uvicorn's)."""
+    if settings.websocket_protocol == "direct":
+        return DirectFramesProtocol
+    return settings.websocket_protocol
+
+
 def main() -> None:
     settings = load_settings()
     logging.basicConfig(
@@ -75,7 +84,8 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        ws_per_message_deflate=False,
+        ws=websocket_protocol(settings),
+        ws_per_message_deflate=False,  # live frames are small and many: deflate costs CPU
     )
 
 

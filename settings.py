@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    websocket_protocol: Literal["direct", "websockets-sansio", "websockets"] = "direct"
 
     database_url: str = f"sqlite+aiosqlite:///{ROOT / '.data' / 'trado.db'}"
     database_pool_size: int = Field(10, ge=1, le=200)

@@ -57,8 +57,8 @@ class SharedSelection:
     def __init__(self, executor: Executor[Context]) -> None:
         self._executor = executor
 
-    def render(self, quote: Quote) -> str:
-        """The `payload` of a `next` message for this tick, as JSON text."""
+    def render(self, quote: Quote) -> bytes:
+        """The `payload` of a `next` message for this tick, as JSON."""
         result = execute_subscription_event(self._executor.build_per_event_executor(quote))
         if not isinstance(result, ExecutionResult):  # a field became async: not shareable
             raise TypeError("a shared quote selection must resolve synchronously")
@@ -70,7 +70,7 @@ class SharedSelection:
                 GraphQLError("Unexpected error.", path=error.path).formatted
                 for error in result.errors
             ]
-        return orjson.dumps(payload).decode()
+        return orjson.dumps(payload)
 
 
 class _VariablesUsed(Visitor):
@@ -128,19 +128,19 @@ class LiveSubscriber:
 
     def __init__(self, operation: LiveOperation, symbols: Sequence[str]) -> None:
         self._outbox = operation.outbox
-        self._prefix = '{"id":' + orjson.dumps(operation.id).decode() + ',"type":"next","payload":'
+        self._prefix = b'{"id":' + orjson.dumps(operation.id) + b',"type":"next","payload":'
         self._keys = {symbol: f"{operation.id}\x00{symbol}" for symbol in symbols}
         self._last: dict[str, int] = {}
-        self._held: list[tuple[Tick, str]] | None = []
+        self._held: list[tuple[Tick, bytes]] | None = []
 
-    def deliver(self, tick: Tick, payload: str) -> None:
+    def deliver(self, tick: Tick, payload: bytes) -> None:
         if self._held is not None:
             self._held.append((tick, payload))
         elif tick.sequence > self._last.get(tick.symbol, -1):
             self._last[tick.symbol] = tick.sequence
-            self._outbox.push(self._keys[tick.symbol], self._prefix + payload + "}")
+            self._outbox.push(self._keys[tick.symbol], self._prefix + payload + b"}")
 
-    def release(self, snapshot: list[tuple[Tick, str]]) -> None:
+    def release(self, snapshot: list[tuple[Tick, bytes]]) -> None:
         """Send the snapshot, then what arrived meanwhile (minus what the snapshot covered)."""
         held, self._held = self._held or [], None
         for tick, payload in (*snapshot, *held):

@@ -37,6 +37,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from graph.context import Context
 from graph.multiplex import LIVE_OPERATION, LiveOperation, QuoteFanout
+from graph.websocket_frames import FRAMES_EXTENSION
 from streaming.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,15 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def _live_outbox(self) -> Outbox:
         if self._outbox is None:
             websocket = cast(ASGIWebSocketAdapter, self.websocket).ws
-            limit = self.context.runtime.settings.subscriber_buffer_messages
-            self._outbox = Outbox(websocket.send_text, limit=limit)
+
+            async def send(frame: bytes) -> None:
+                await websocket.send_text(frame.decode())
+
+            self._outbox = Outbox(
+                send,
+                limit=self.context.runtime.settings.subscriber_buffer_messages,
+                direct=websocket.scope.get("extensions", {}).get(FRAMES_EXTENSION),
+            )
         return self._outbox
 
     async def shutdown(self) -> None:
