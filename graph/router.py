@@ -38,7 +38,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from graph.context import Context
 from graph.multiplex import LIVE_OPERATION, LiveOperation, QuoteFanout
 from graph.websocket_frames import FRAMES_EXTENSION
-from streaming.outbox import Outbox
+from streaming.outbox import Flusher, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 send,
                 limit=self.context.runtime.settings.subscriber_buffer_messages,
                 direct=websocket.scope.get("extensions", {}).get(FRAMES_EXTENSION),
+                flusher=self.view.flusher,
             )
         return self._outbox
 
@@ -126,6 +127,7 @@ class TradoGraphQLRouter(GraphQLRouter[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fanout = QuoteFanout()
+        self.flusher = Flusher()  # one per app: all connections' frames written once per turn
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A `connection_init` without credentials is welcome (public quotes); one whose

@@ -12,6 +12,7 @@ frames are whole `transport.write` calls, so they never interleave with uvicorn'
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -42,16 +43,20 @@ class DirectFrames:
     def closed(self) -> bool:
         return self._protocol.disconnected or self._protocol.close_sent
 
-    def try_write(self, payload: bytes) -> bool:
-        """Write now, unless the transport's buffer is full (or the socket is closed)."""
-        protocol = self._protocol
-        if not protocol.writable.is_set() or self.closed:
-            return False
-        protocol.transport.write(text_frame(payload))
-        return True
+    @property
+    def ready(self) -> bool:
+        """Open, and the transport's buffer is below its high-water mark."""
+        return self._protocol.writable.is_set() and not self.closed
+
+    def write(self, payloads: Sequence[bytes]) -> None:
+        """One text frame per payload, in one `transport.write`."""
+        if len(payloads) == 1:
+            self._protocol.transport.write(text_frame(payloads[0]))
+        else:
+            self._protocol.transport.write(b"".join(map(text_frame, payloads)))
 
     async def writable(self) -> None:
-        """Until `try_write` may succeed again; ConnectionError once the socket is closed."""
+        """Until `ready`; ConnectionError once the socket is closed."""
         await self._protocol.writable.wait()
         if self.closed:
             raise ConnectionError("the WebSocket is closed")

@@ -62,6 +62,11 @@ class Bridge:
         """Symbols with ticks applied since the last flush (0: everything is committed)."""
         return len(self._unflushed)
 
+    @property
+    def uncommitted(self) -> int:
+        """Partitions with processed offsets not committed yet (0: a restart repeats nothing)."""
+        return len(self._consumed)
+
     async def run(self) -> None:
         """Consume until cancelled; a fresh consumer each run, so a supervisor can restart it."""
         self.forget()  # a restart may resume partitions another worker moved on meanwhile

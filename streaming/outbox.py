@@ -1,19 +1,25 @@
-"""One connection's outgoing live frames and the one task that writes what cannot go at once.
+"""One connection's outgoing live frames, and how they reach the socket.
 
-Frames arrive from the hub's listener already encoded (UTF-8 JSON text). With a direct writer
-(`graph/websocket_frames.py`) a frame goes straight onto the socket when nothing is waiting
-before it and the socket's buffer has room: no task switch, no queue. Otherwise it waits in a
-bounded `Mailbox` and the writer task sends it as soon as it can, so a connection that keeps
-up gets every frame in order, and one that does not (a slow or stalled reader) holds at most
-`limit` frames, conflated to the latest per key, instead of slowing the listener, the other
-connections, or growing memory.
+Frames arrive from the hub's listener already encoded (UTF-8 JSON text) and wait in a bounded
+`Mailbox`: a connection that keeps up gets every frame in order; one that does not (a slow or
+stalled reader) holds at most `limit` frames, conflated to the latest per key, instead of
+slowing the listener, the other connections or growing memory.
+
+With a direct writer (`graph/websocket_frames.py`), pushing marks the outbox dirty and a
+`Flusher` writes every dirty outbox once, at the end of the event loop's current turn: all
+the frames a connection got in that turn leave in one write. Under light load that is one
+frame per write, sent within the turn that produced it; under heavy load the listener
+delivers several ticks per turn and the writes (system calls, the fan-out's main cost) grow
+slower than the deliveries. A socket whose buffer is full is written by a task that waits
+for it to drain. Without a direct writer, one task per connection sends frame by frame
+through ASGI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from typing import Protocol
 
@@ -23,11 +29,35 @@ log = logging.getLogger(__name__)
 
 
 class DirectWriter(Protocol):
-    def try_write(self, payload: bytes) -> bool:
-        """Write one frame now if the socket takes it; False when it is full or closed."""
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def ready(self) -> bool:
+        """Open, and its buffer has room: `write` may go now."""
+
+    def write(self, payloads: Sequence[bytes]) -> None:
+        """One text frame per payload, in one write."""
 
     async def writable(self) -> None:
-        """Until `try_write` may succeed; ConnectionError once the socket is closed."""
+        """Until `ready`; ConnectionError once the socket is closed."""
+
+
+class Flusher:
+    """Writes the outboxes pushed to during this turn of the event loop, once each, after it."""
+
+    def __init__(self) -> None:
+        self._dirty: list[Outbox] = []
+
+    def mark(self, outbox: Outbox) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._dirty.append(outbox)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for outbox in dirty:
+            outbox.flush()
 
 
 class Outbox:
@@ -37,12 +67,17 @@ class Outbox:
         *,
         limit: int,
         direct: DirectWriter | None = None,
+        flusher: Flusher | None = None,
     ) -> None:
-        self._send = send if direct is None else self._send_direct
-        self._direct = direct
         self._frames: Mailbox[bytes] = Mailbox(conflate=True, limit=limit)
-        self._busy = False  # the writer holds frames taken from the mailbox
-        self._writer = asyncio.create_task(self._write(), name="outbox-writer")
+        self._send = send
+        self._direct = direct
+        self._flusher = flusher or Flusher()
+        self._marked = False
+        self._task: asyncio.Task[None] | None = None  # the writer that may wait on the socket
+        self._closed = False
+        if direct is None:
+            self._task = asyncio.create_task(self._send_each(), name="outbox-writer")
 
     @property
     def dropped(self) -> int:
@@ -51,32 +86,51 @@ class Outbox:
     def push(self, key: str, frame: bytes) -> None:
         """Send `frame` after those pushed before it; past the limit, unsent frames are
         conflated to the latest of each `key`."""
-        if self._writer.done():
-            return
-        direct = self._direct
-        if direct is not None and not self._busy and not self._frames and direct.try_write(frame):
+        if self._closed:
             return
         self._frames.offer(key, frame)
+        if self._direct is not None and not self._marked and self._task is None:
+            self._marked = True
+            self._flusher.mark(self)
 
-    async def _send_direct(self, frame: bytes) -> None:
-        assert self._direct is not None
-        while not self._direct.try_write(frame):
-            await self._direct.writable()
+    def flush(self) -> None:
+        """Write what is waiting, or leave it to a task that waits for the socket to drain."""
+        self._marked = False
+        direct = self._direct
+        if self._closed or direct is None or self._task is not None or not self._frames:
+            return
+        if direct.closed:
+            self._closed = True
+        elif direct.ready:
+            direct.write([frame for _key, frame in self._frames.drain()])
+        else:
+            self._task = asyncio.create_task(self._send_when_writable(direct))
 
-    async def _write(self) -> None:
+    async def _send_when_writable(self, direct: DirectWriter) -> None:
+        try:
+            while self._frames:
+                await direct.writable()
+                direct.write([frame for _key, frame in self._frames.drain()])
+        except ConnectionError:
+            self._closed = True
+        finally:
+            self._task = None
+
+    async def _send_each(self) -> None:
         try:
             while True:
                 await self._frames.wait()
-                self._busy = True
                 for _key, frame in self._frames.drain():
                     await self._send(frame)
-                self._busy = False
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the socket went away: the connection's handler cleans up
             log.debug("outbox writer stopped: %r", error)
+            self._closed = True
 
     async def close(self) -> None:
-        self._writer.cancel()
-        with suppress(asyncio.CancelledError):
-            await self._writer
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task

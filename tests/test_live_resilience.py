@@ -260,7 +260,11 @@ async def test_bridge_crash_and_restart_loses_and_repeats_nothing(
         ticks = [make_tick(symbol, n, "100", str(v)) for n, v in enumerate(volumes, 1)]
         await send(producer, *ticks[:10])
         assert await sequences_until(ws, 10) == list(range(1, 11))
-        await eventually(lambda: first.pending == 0)  # 1-10 committed
+        # Clients may see a tick before its batch has passed the later stages: wait for
+        # the bridge's own account of 1-10 being applied, flushed and committed.
+        await eventually(
+            lambda: first.stats.ticks == 10 and first.pending == 0 and first.uncommitted == 0
+        )
         await send(producer, *ticks[10:])
         async with asyncio.timeout(20):
             with contextlib.suppress(Crash):
