@@ -195,3 +195,44 @@ async def test_subscription_ends_cleanly_when_the_client_leaves(
                 break
             await asyncio.sleep(0.05)
     assert "\ntrado_hub_channels 0.0" in text
+
+
+async def test_shared_selections_keep_each_operation_its_own_id_shape_and_symbols(
+    embedded_server: RunningServer,
+) -> None:
+    """Quotes are executed once per tick per distinct selection and the frame's id spliced in
+    per operation: two connections share one selection with different symbols, and a second
+    operation on the first connection asks for another shape (alias, directive)."""
+    plain = "subscription ($s: [String!]!) { quotes(symbols: $s) { symbol sequence } }"
+    shaped = (
+        "subscription ($s: [String!]!, $b: Boolean!) "
+        "{ q: quotes(symbols: $s) { sym: symbol sequence bid @include(if: $b) } }"
+    )
+    async with graphql_ws(embedded_server.ws) as one, graphql_ws(embedded_server.ws) as two:
+        await one.subscribe("a", plain, {"s": ["AAPL", "MSFT"]})
+        await one.subscribe("b", shaped, {"s": ["GS"], "b": False})
+        await two.subscribe("a", plain, {"s": ["JPM"]})
+        seen: dict[str, set[str]] = {"a": set(), "b": set()}
+        last: dict[tuple[str, str], int] = {}
+        while len(seen["a"]) < 2 or not seen["b"]:
+            message = await one.receive()
+            data = message["payload"]["data"]
+            if message["id"] == "a":
+                assert set(data) == {"quotes"}
+                assert set(data["quotes"]) == {"symbol", "sequence"}
+                symbol = data["quotes"]["symbol"]
+            else:
+                assert message["id"] == "b", message
+                assert set(data) == {"q"}
+                assert set(data["q"]) == {"sym", "sequence"}  # bid excluded by $b
+                symbol = data["q"]["sym"]
+            assert symbol in ({"AAPL", "MSFT"} if message["id"] == "a" else {"GS"})
+            key = (message["id"], symbol)
+            sequence = (data.get("quotes") or data["q"])["sequence"]
+            assert sequence > last.get(key, -1), "in sequence order per symbol"
+            last[key] = sequence
+            seen[message["id"]].add(symbol)
+        for _ in range(3):
+            message = await two.receive()
+            assert message["id"] == "a"
+            assert message["payload"]["data"]["quotes"]["symbol"] == "JPM"
