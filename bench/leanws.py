@@ -82,7 +82,8 @@ class LeanSocket(asyncio.Protocol):
             self._fail(HandshakeFailed(head.split("\r\n", 1)[0]))
             return False
         self._upgraded = True
-        self.opened.set_result(None)
+        if not self.opened.done():  # (the caller may have given up waiting)
+            self.opened.set_result(None)
         return True
 
     def _fail(self, error: Exception) -> None:

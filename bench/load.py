@@ -43,6 +43,17 @@ class LoadResult:
     end: float = 0.0
     slices: dict[int, Histogram] = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def broken(cls, subscribers: int, seconds: float, error: Exception) -> LoadResult:
+        """A step the load client could not finish (e.g. a saturated target that never
+        accepted every connection): nothing delivered, so the step does not hold."""
+        now = time.time()
+        return cls(
+            subscribers=subscribers, connected=0, failed=subscribers, closed_early=0, errors=1,
+            first_error=repr(error), seconds=seconds, delivered=0, workers=0,
+            client_cpu_percent=0.0, histogram=Histogram(), start=now - seconds, end=now,
+        )  # fmt: skip
+
     @property
     def deliveries_per_second(self) -> float:
         return self.delivered / self.seconds if self.seconds else 0.0

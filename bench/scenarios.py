@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import profile as profiling
-from bench.load import LoadResult, run_configured_load
+from bench.load import LoadError, LoadResult, run_configured_load
 from bench.loadclient import ClientKind
 from bench.procstats import Sampler, Usage
 from bench.profile import Profile
@@ -143,6 +143,8 @@ def run_step(
                 per_subscription=PER_SUBSCRIPTION,
                 on_window=on_window,
             )
+        except LoadError as error:  # the target gave out: a failed step, not a failed run
+            load = LoadResult.broken(subscribers, config.seconds, error)
         finally:
             profile = profiling.finish(profiler[0], folded) if profiler else None
     return Step(target_name, subscribers, rate, load, sampler.usage(load.start, load.end), profile)
