@@ -12,7 +12,6 @@ frames are whole `transport.write` calls, so they never interleave with uvicorn'
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -43,20 +42,20 @@ class DirectFrames:
     def closed(self) -> bool:
         return self._protocol.disconnected or self._protocol.close_sent
 
-    @property
-    def ready(self) -> bool:
-        """Open, and the transport's buffer is below its high-water mark."""
-        return self._protocol.writable.is_set() and not self.closed
-
-    def write(self, payloads: Sequence[bytes]) -> None:
-        """One text frame per payload, in one `transport.write`."""
+    def write(self, payloads: list[bytes]) -> bool:
+        """One text frame per payload, in one `transport.write`, if the socket is open and
+        its buffer is below the high-water mark; otherwise False and nothing written."""
+        protocol = self._protocol
+        if protocol.disconnected or protocol.close_sent or not protocol.writable.is_set():
+            return False
         if len(payloads) == 1:
-            self._protocol.transport.write(text_frame(payloads[0]))
+            protocol.transport.write(text_frame(payloads[0]))
         else:
-            self._protocol.transport.write(b"".join(map(text_frame, payloads)))
+            protocol.transport.write(b"".join(map(text_frame, payloads)))
+        return True
 
     async def writable(self) -> None:
-        """Until `ready`; ConnectionError once the socket is closed."""
+        """Until the buffer has room; ConnectionError once the socket is closed."""
         await self._protocol.writable.wait()
         if self.closed:
             raise ConnectionError("the WebSocket is closed")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Protocol
 
@@ -29,18 +29,15 @@ log = logging.getLogger(__name__)
 
 
 class DirectWriter(Protocol):
+    def write(self, payloads: list[bytes]) -> bool:
+        """One text frame per payload, in one write, if the socket is open and its buffer has
+        room; otherwise False and nothing written."""
+
     @property
     def closed(self) -> bool: ...
 
-    @property
-    def ready(self) -> bool:
-        """Open, and its buffer has room: `write` may go now."""
-
-    def write(self, payloads: Sequence[bytes]) -> None:
-        """One text frame per payload, in one write."""
-
     async def writable(self) -> None:
-        """Until `ready`; ConnectionError once the socket is closed."""
+        """Until the buffer has room; ConnectionError once the socket is closed."""
 
 
 class Flusher:
@@ -69,12 +66,13 @@ class Outbox:
         direct: DirectWriter | None = None,
         flusher: Flusher | None = None,
     ) -> None:
-        self._frames: Mailbox[bytes] = Mailbox(conflate=True, limit=limit)
+        self._frames: Mailbox[bytes] = Mailbox(conflate=True, limit=limit)  # the backlog
         self._send = send
         self._direct = direct
         self._flusher = flusher or Flusher()
-        self._marked = False
-        self._task: asyncio.Task[None] | None = None  # the writer that may wait on the socket
+        self._turn_keys: list[str] = []  # pushed this turn, for the next flush
+        self._turn_frames: list[bytes] = []
+        self._task: asyncio.Task[None] | None = None  # a writer working through the backlog
         self._closed = False
         if direct is None:
             self._task = asyncio.create_task(self._send_each(), name="outbox-writer")
@@ -86,31 +84,38 @@ class Outbox:
     def push(self, key: str, frame: bytes) -> None:
         """Send `frame` after those pushed before it; past the limit, unsent frames are
         conflated to the latest of each `key`."""
-        if self._closed:
+        if self._task is not None or self._closed:
+            if not self._closed:
+                self._frames.offer(key, frame)
             return
-        self._frames.offer(key, frame)
-        if self._direct is not None and not self._marked and self._task is None:
-            self._marked = True
+        if not self._turn_frames:
             self._flusher.mark(self)
+        self._turn_keys.append(key)
+        self._turn_frames.append(frame)
 
     def flush(self) -> None:
-        """Write what is waiting, or leave it to a task that waits for the socket to drain."""
-        self._marked = False
-        direct = self._direct
-        if self._closed or direct is None or self._task is not None or not self._frames:
+        """Write this turn's frames at once, or leave them to a task that waits for the
+        socket to drain (keeping at most `limit`)."""
+        keys, frames = self._turn_keys, self._turn_frames
+        if not frames or self._closed:
             return
-        if direct.closed:
+        self._turn_keys, self._turn_frames = [], []
+        assert self._direct is not None
+        if self._direct.write(frames):
+            return
+        if self._direct.closed:
             self._closed = True
-        elif direct.ready:
-            direct.write([frame for _key, frame in self._frames.drain()])
-        else:
-            self._task = asyncio.create_task(self._send_when_writable(direct))
+            return
+        for key, frame in zip(keys, frames, strict=True):
+            self._frames.offer(key, frame)
+        self._task = asyncio.create_task(self._send_when_writable(self._direct))
 
     async def _send_when_writable(self, direct: DirectWriter) -> None:
         try:
             while self._frames:
                 await direct.writable()
-                direct.write([frame for _key, frame in self._frames.drain()])
+                if not direct.write([frame for _key, frame in self._frames.drain()]):
+                    raise ConnectionError("the WebSocket closed")
         except ConnectionError:
             self._closed = True
         finally:

@@ -5,7 +5,7 @@ selection."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from types import SimpleNamespace
 from typing import cast
 
@@ -23,10 +23,11 @@ class RecordingWriter:
         self.closed = False
         self._drained = asyncio.Event()
 
-    def write(self, payloads: Sequence[bytes]) -> None:
-        assert self.ready, "written while full"
-        assert not self.closed, "written after close"
+    def write(self, payloads: list[bytes]) -> bool:
+        if not self.ready or self.closed:
+            return False
         self.writes.append(list(payloads))
+        return True
 
     async def writable(self) -> None:
         while not self.ready:
