@@ -5,6 +5,8 @@ process group and stopped (by that group) when the run is done:
   pub/sub → hub → Strawberry), driven at the given rate over the first 100 instruments;
 - `node-graphql`: graphql-js + graphql-ws + ws, same schema and fan-out (`node/graphql_peer.mjs`);
 - `raw-ws`: a `ws` broadcast of pre-serialized frames of the same shape (`node/raw_ws_peer.mjs`);
+- `trado-asgi`, `trado-websockets`: `trado` with every frame sent through ASGI, on uvicorn's
+  sans-io and legacy `websockets` protocols;
 - `trado-baseline`: `trado` from another checkout (`--baseline DIR`, e.g. a `git worktree` of
   the plain-Strawberry commit), run by this Python, so before and after share one run.
 """
@@ -29,8 +31,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = ROOT / "bench" / "node"
 INSTRUMENTS = ROOT / "data" / "instruments.csv"
-TARGETS = ("trado", "node-graphql", "raw-ws", "trado-baseline")
-PYTHON_TARGETS = ("trado", "trado-baseline")
+TARGETS = ("trado", "node-graphql", "raw-ws", "trado-baseline", "trado-asgi", "trado-websockets")
+PYTHON_TARGETS = ("trado", "trado-baseline", "trado-asgi", "trado-websockets")
+# Trado with every live frame through ASGI instead of straight to the socket, on uvicorn's two
+# WebSocket protocols: what the ASGI hops and each implementation cost, beside `trado`.
+TRADO_VARIANTS = {
+    "trado-asgi": {"WEBSOCKET_PROTOCOL": "websockets-sansio"},
+    "trado-websockets": {"WEBSOCKET_PROTOCOL": "websockets"},
+}
 NODE_SCRIPTS = {"node-graphql": "graphql_peer.mjs", "raw-ws": "raw_ws_peer.mjs"}
 START_TIMEOUT = 60.0
 
@@ -84,10 +92,11 @@ def started(
     port = free_port()
     log_path = workdir / f"{name}-{port}.log"
     if name in PYTHON_TARGETS:
-        checkout = ROOT if name == "trado" else baseline
+        checkout = baseline if name == "trado-baseline" else ROOT
         if checkout is None or not (checkout / "server.py").is_file():
             raise TargetFailed(f"{name} needs a checkout with server.py (--baseline DIR)")
         command, env, cwd = _trado_command(checkout, port, rate, symbols, seed, workdir)
+        env.update(TRADO_VARIANTS.get(name, {}))
     elif name in NODE_SCRIPTS:
         ensure_node_modules()
         command = [
