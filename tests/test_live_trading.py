@@ -182,7 +182,7 @@ async def test_bridge_crash_and_restart_does_not_fill_twice(live: Live) -> None:
     )  # fmt: skip
     order_id = int(order["id"])
     first = make_bridge(live.worker)
-    crash = CrashAfterWrites(sequence=2, phase="apply")
+    crash = CrashAfterWrites(sequence=2, phase="flush")  # fills run on flush
     first.stages = [*first.stages, crash]
     async with tick_producer(live.settings) as producer:
         run = asyncio.create_task(first.run())
