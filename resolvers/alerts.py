@@ -130,7 +130,7 @@ async def active_alerts_crossing(session: AsyncSession, symbol: str, price: Deci
 
 @dataclass(frozen=True, slots=True)
 class AlertCandidate:
-    """An active alert that some price within a batch's range fires (see `alerts_in_ranges`)."""
+    """An active alert that some price of the ticks since a flush fires (see `alerts_in_ranges`)."""
 
     id: int
     symbol: str
@@ -147,7 +147,7 @@ async def alert_bounds(
     session: AsyncSession, symbols: list[str]
 ) -> dict[str, tuple[Decimal | None, Decimal | None]]:
     """Per symbol with active alerts: (lowest ABOVE threshold, highest BELOW threshold). A
-    price between the two fires nothing, so most batches need no other query. One statement
+    price between the two fires nothing, so most flushes need no other query. One statement
     of a fixed shape (its compiled form and plan are reused), at most one row per symbol."""
     if not symbols:
         return {}
@@ -173,8 +173,8 @@ async def alerts_in_ranges(
     session: AsyncSession, ranges: dict[str, tuple[Decimal, Decimal]]
 ) -> list[AlertCandidate]:
     """Active alerts that a price within `ranges[symbol] = (low, high)` fires, oldest first:
-    ABOVE with threshold <= high, BELOW with threshold >= low. One query for a whole batch of
-    ticks; each candidate then fires at the first tick that crosses it (`trigger_alert`)."""
+    ABOVE with threshold <= high, BELOW with threshold >= low. One query for all the ticks
+    of a flush; each candidate then fires at the first tick that crosses it (`trigger_alert`)."""
     if not ranges:
         return []
     per_symbol = [

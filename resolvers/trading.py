@@ -248,7 +248,7 @@ async def limit_bounds(
 ) -> dict[str, tuple[Decimal | None, Decimal | None]]:
     """Per symbol with OPEN limit orders: (highest BUY limit, lowest SELL limit). A quote
     whose ask is above the one and whose bid is below the other crosses nothing, so most
-    batches need no other query. One statement of a fixed shape, one row per symbol."""
+    flushes need no other query. One statement of a fixed shape, one row per symbol."""
     if not symbols:
         return {}
     buy = col(Order.side) == OrderSide.BUY
@@ -276,9 +276,9 @@ async def limit_bounds(
 async def limit_orders_in_ranges(
     session: AsyncSession, ranges: dict[str, tuple[Decimal, Decimal]]
 ) -> dict[str, list[tuple[int, OrderSide, Decimal]]]:
-    """OPEN limit orders that some quote of a batch may cross, per symbol, as
-    (id, side, limit): with `ranges[symbol] = (lowest ask, highest bid)` of the batch, BUY with
-    limit >= lowest ask, SELL with limit <= highest bid. One query for a whole batch; the
+    """OPEN limit orders that some quote since the last flush may cross, per symbol, as
+    (id, side, limit): with `ranges[symbol] = (lowest ask, highest bid)` of those quotes, BUY with
+    limit >= lowest ask, SELL with limit <= highest bid. One query for a whole flush; the
     bridge then calls `match_crossing_orders` only for the ticks that cross one of them."""
     if not ranges:
         return {}

@@ -122,7 +122,9 @@ async def test_alert_fires_exactly_once(live: Live) -> None:
                 "message": f"{live.symbol} traded at 110.5, above your alert at 110",
             }
         }  # fmt: skip
-        await AlertStage(live.worker.sessions, live.worker.pubsub).apply(ticks)  # re-delivered
+        again = AlertStage(live.worker.sessions, live.worker.pubsub)
+        await again.apply(ticks)  # re-delivered
+        await again.flush()
 
         second = await live.api.data(
             ALERT, {"symbol": live.symbol, "condition": "BELOW", "threshold": "90"}, account.token
@@ -130,6 +132,7 @@ async def test_alert_fires_exactly_once(live: Live) -> None:
         racing = [make_tick(live.symbol, 4, "89"), make_tick(live.symbol, 5, "88")]
         one, two = (AlertStage(live.worker.sessions, live.worker.pubsub) for _ in range(2))
         await asyncio.gather(one.apply(racing), two.apply(racing))
+        await asyncio.gather(one.flush(), two.flush())
         note = (await next_of(ws))["notifications"]
         assert note["alertId"] == second["createPriceAlert"]["id"]
         assert note["message"].startswith(f"{live.symbol} traded at 89, below")
@@ -179,7 +182,7 @@ async def test_bridge_crash_and_restart_does_not_fill_twice(live: Live) -> None:
     )  # fmt: skip
     order_id = int(order["id"])
     first = make_bridge(live.worker)
-    crash = CrashAfterWrites(sequence=2, phase="apply")
+    crash = CrashAfterWrites(sequence=2, phase="flush")  # fills run on flush
     first.stages = [*first.stages, crash]
     async with tick_producer(live.settings) as producer:
         run = asyncio.create_task(first.run())

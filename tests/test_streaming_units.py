@@ -4,6 +4,7 @@ the crossing rules of the alert and matching stages."""
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -22,7 +23,7 @@ from streaming.log import LogRecord
 from streaming.log.memory import MemoryTickLog
 from streaming.pubsub.memory import MemoryPubSub
 from streaming.stages.alerts import first_crossings
-from streaming.stages.ranges import by_symbol, quote_ranges, trade_ranges
+from streaming.stages.ranges import quote_extremes, trade_extremes
 from streaming.tick import Tick
 
 NOW = datetime(2026, 1, 2, 15, 30, tzinfo=UTC)
@@ -181,16 +182,63 @@ async def test_bridge_records_the_watermark_only_on_flush() -> None:
 
 def test_alerts_fire_at_the_first_crossing_tick_of_their_symbol() -> None:
     ticks = [tick("A", 1, "100"), tick("B", 1, "50"), tick("A", 2, "105"), tick("A", 3, "99")]
-    grouped = by_symbol(ticks)
-    assert trade_ranges(grouped) == {
+    trades, quotes = trade_extremes(), quote_extremes()
+    trades.add(ticks[:2])  # two batches, noted until the flush
+    trades.add(ticks[2:])
+    quotes.add(ticks)
+    assert trades.ranges() == {
         "A": (Decimal(99), Decimal(105)), "B": (Decimal(50), Decimal(50)),
     }  # fmt: skip
-    assert quote_ranges(grouped)["A"] == (Decimal("99.01"), Decimal("104.99"))
+    assert quotes.ranges()["A"] == (Decimal("99.01"), Decimal("104.99"))
     above = AlertCandidate(1, "A", AlertCondition.ABOVE, Decimal(104))
     below = AlertCandidate(2, "A", AlertCondition.BELOW, Decimal("99.5"))
     missed = AlertCandidate(3, "B", AlertCondition.ABOVE, Decimal(51))
-    fired = first_crossings([above, below, missed], grouped)
+    fired = first_crossings([above, below, missed], trades.ticks())
     assert [(c.id, t.sequence) for c, t in fired] == [(1, 2), (2, 3)]
+
+
+def test_noted_ticks_are_only_the_new_lows_and_highs_once_each() -> None:
+    trades = trade_extremes()
+    batch = [tick("A", n, p) for n, p in enumerate(["100", "101", "100.5", "101", "99", "100"])]
+    trades.add(batch)
+    trades.add(batch)  # the same batch again (a later stage failed): nothing new
+    assert [t.sequence for t in trades.ticks()["A"]] == [0, 1, 4]
+    assert trades.ranges() == {"A": (Decimal(99), Decimal(101))}
+    trades.clear()
+    assert not trades
+    trades.add([tick("A", 7, "100")])
+    assert trades.ranges() == {"A": (Decimal(100), Decimal(100))}
+
+
+def test_the_noted_ticks_find_the_same_first_crossings_as_all_ticks() -> None:
+    """Per threshold and side, the first crossing among the noted ticks (new lows and highs)
+    is the first crossing among all ticks, for alerts (trade price) and limits (bid/ask)."""
+    rng = random.Random(7)
+    for _ in range(200):
+        price = Decimal(100)
+        ticks = []
+        for n in range(rng.randint(1, 40)):
+            price += Decimal(rng.randint(-3, 3)) / 4
+            ticks.append(tick("A", n, str(price)))
+        trades, quotes = trade_extremes(), quote_extremes()
+        trades.add(ticks)
+        quotes.add(ticks)
+        for quarter in range(360, 440):
+            threshold = Decimal(quarter) / 4
+            for condition in (AlertCondition.ABOVE, AlertCondition.BELOW):
+                alert = AlertCandidate(1, "A", condition, threshold)
+                assert first_crossings([alert], trades.ticks()) == first_crossings(
+                    [alert], {"A": ticks}
+                )
+            for side in (OrderSide.BUY, OrderSide.SELL):
+                expected = next(
+                    (t for t in ticks if crosses_quote(side, threshold, t.bid, t.ask)), None
+                )
+                noted = quotes.ticks()["A"]
+                found = next(
+                    (t for t in noted if crosses_quote(side, threshold, t.bid, t.ask)), None
+                )
+                assert found == expected
 
 
 def test_a_quote_crosses_a_limit_at_the_side_it_trades_on() -> None:

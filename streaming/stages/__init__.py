@@ -5,7 +5,8 @@ part: cache and publish), and every `BRIDGE_FLUSH_INTERVAL_MS` calls `flush` of 
 (the durable part: database writes), then records the applied sequences and commits the log
 offsets. A crash anywhere re-delivers everything since the last commit, so every stage must
 be harmless to repeat. The stages: quotes (cache + publish), candles (fold and publish; upsert
-on flush), alerts (fire once, commit, publish) and matching (fill crossed limit orders).
+on flush), alerts (note on apply; on flush fire once, commit, publish) and matching (note on
+apply; on flush fill the crossed limit orders): the database work runs per flush, not per batch.
 """
 
 from __future__ import annotations

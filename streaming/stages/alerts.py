@@ -1,22 +1,30 @@
-"""Alert stage: fire the price alerts a batch's trades cross, then publish the notifications.
+"""Alert stage: fire the price alerts that the trades since the last flush crossed, then
+publish the notifications.
 
-Cost on the tick path: one query per batch, whatever its size (`alert_bounds`: per symbol of
-the batch, the lowest ABOVE and highest BELOW threshold of its active alerts; a statement of a
-fixed shape, so its compiled form is reused). Only a symbol whose batch range reaches a bound
-costs a second query (`alerts_in_ranges`) and a write transaction; each candidate fires at the
-first tick, in log order, that crosses it. No per-worker cache of thresholds: an alert created
-a moment ago must fire on the next tick, and a cache would need invalidation across API
-replicas for little gain over one indexed query per batch.
+Nothing on the tick path: `apply` only notes, per symbol, the trade range and the ticks that
+set a new low or high (the only ones that can be the first to cross a threshold; see
+`ranges.Extremes`). The database work runs once per flush (`BRIDGE_FLUSH_INTERVAL_MS`), before
+the bridge records its watermark and commits the offsets, so an alert fires at most one flush
+interval after its tick. Per flush: one query (`alert_bounds`: per symbol seen, the lowest
+ABOVE and highest BELOW threshold of its active alerts; a statement of a fixed shape, so its
+compiled form is reused). Only a symbol whose range reaches a bound costs a second query
+(`alerts_in_ranges`) and a write transaction; each candidate fires at the first tick, in log
+order, that crosses it. No per-worker cache of thresholds: an alert created a moment ago must
+fire on the next flush, and a cache would need invalidation across API replicas for little
+gain over one indexed query per flush. (An alert created during an interval may fire at a
+trade from earlier in that interval, as it could already when the log lags.)
 
 Exactly once: `trigger_alert` is a conditional UPDATE (`WHERE active`), so a re-delivered
-batch, a retry or a second worker racing on the same alert finds it inactive and writes
-nothing. The notifications are published only after their transaction has committed (a crash
-in between loses the live message, never the row).
+batch, a retried flush or a second worker racing on the same alert finds it inactive and
+writes nothing. The notifications are published only after their transaction has committed
+(a crash in between loses the live message, never the row). What was noted is dropped only
+once the flush succeeded (a failed one is retried with it) or by `forget` (a rebalance: the
+offsets were not committed, so the ticks are delivered again).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from models.db import SessionFactory, session_scope
@@ -25,7 +33,7 @@ from resolvers.events import NotificationEvent, publish_events
 from resolvers.records import NotificationRecord
 from streaming.metrics import ALERTS_FIRED
 from streaming.pubsub import PubSub
-from streaming.stages.ranges import by_symbol, trade_ranges
+from streaming.stages.ranges import Extremes, trade_extremes
 from streaming.tick import Tick
 
 
@@ -34,24 +42,30 @@ class AlertStage:
     sessions: SessionFactory
     pubsub: PubSub
     name: str = "alerts"
+    _seen: Extremes = field(default_factory=trade_extremes)
 
     async def apply(self, ticks: list[Tick]) -> None:
-        if not ticks:
+        self._seen.add(ticks)
+
+    async def flush(self) -> None:
+        if not self._seen:
             return
-        grouped = by_symbol(ticks)
         async with self.sessions() as session:
-            bounds = await alert_bounds(session, list(grouped))
+            bounds = await alert_bounds(session, self._seen.symbols())
         reached = {
             symbol: (low, high)
-            for symbol, (low, high) in trade_ranges(grouped).items()
+            for symbol, (low, high) in self._seen.ranges().items()
             if symbol in bounds and _reaches(low, high, *bounds[symbol])
         }
-        if not reached:
-            return
+        if reached:
+            await self._fire(reached)
+        self._seen.clear()
+
+    async def _fire(self, reached: dict[str, tuple[Decimal, Decimal]]) -> None:
         notes: list[NotificationRecord] = []
         async with session_scope(self.sessions) as session:
             candidates = await alerts_in_ranges(session, reached)
-            for candidate, tick in first_crossings(candidates, grouped):
+            for candidate, tick in first_crossings(candidates, self._seen.ticks()):
                 note = await trigger_alert(session, candidate.id, tick.price, tick.symbol)
                 if note is not None:
                     notes.append(note)
@@ -59,11 +73,8 @@ class AlertStage:
             await publish_events(self.pubsub, [NotificationEvent(n) for n in notes])
             ALERTS_FIRED.inc(len(notes))
 
-    async def flush(self) -> None:
-        return None  # `apply` commits: a fired alert is durable before it is published
-
     def forget(self) -> None:
-        return None
+        self._seen.clear()
 
 
 def _reaches(
@@ -77,7 +88,8 @@ def _reaches(
 def first_crossings(
     candidates: list[AlertCandidate], grouped: dict[str, list[Tick]]
 ) -> list[tuple[AlertCandidate, Tick]]:
-    """Each candidate with the first tick of its symbol that fires it."""
+    """Each candidate with the first tick of its symbol that fires it (`grouped`: per symbol,
+    its ticks in log order, or just those that set a new low or high)."""
     fired = []
     for candidate in candidates:
         tick = next((t for t in grouped[candidate.symbol] if candidate.fired_by(t.price)), None)

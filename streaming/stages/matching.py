@@ -1,20 +1,28 @@
-"""Matching stage: fill the resting LIMIT orders that a batch's quotes cross.
+"""Matching stage: fill the resting LIMIT orders that the quotes since the last flush crossed.
 
-One query per batch, of a fixed shape (`limit_bounds`: per symbol of the batch, the highest
-resting BUY and lowest resting SELL limit). Only a symbol whose lowest ask or highest bid
-reaches a bound costs a second query (`limit_orders_in_ranges`, the candidate orders); only
-the ticks that cross a candidate go through `match_crossing_orders`, THE fill loop (one
-transaction per order, the user's row locked, the order re-checked OPEN; events published
-after commit). So a batch without crossings costs one read, and an order fills at the first
-tick that crosses it.
+Nothing on the tick path: `apply` only notes, per symbol, the lowest ask and highest bid and
+the ticks that set a new one (the only ones that can be the first to cross a limit; see
+`ranges.Extremes`). The database work runs once per flush (`BRIDGE_FLUSH_INTERVAL_MS`), before
+the bridge records its watermark and commits the offsets, so an order fills at most one flush
+interval after the tick that crossed it, at that tick's price. Per flush: one query of a fixed
+shape (`limit_bounds`: per symbol seen, the highest resting BUY and lowest resting SELL limit).
+Only a symbol whose lowest ask or highest bid reaches a bound costs a second query
+(`limit_orders_in_ranges`, the candidate orders); only the ticks that cross a candidate go
+through `match_crossing_orders`, THE fill loop (one transaction per order, the user's row
+locked, the order re-checked OPEN; events published after commit). So a flush without
+crossings costs one read, and an order fills at the first tick, in log order, that crosses it.
+(An order placed during an interval may fill at a quote from earlier in that interval that
+crosses its limit, as it could already when the log lags.)
 
-Re-delivery and a second worker are harmless: `fill_order` re-checks OPEN under the lock, so
-an order fills once; the loser sees NOT_OPEN and writes nothing.
+Re-delivery, a retried flush and a second worker are harmless: `fill_order` re-checks OPEN
+under the lock, so an order fills once; the loser sees NOT_OPEN and writes nothing. What was
+noted is dropped only once the flush succeeded, or by `forget` (a rebalance: the offsets were
+not committed, so the ticks are delivered again).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from models.db import SessionFactory
@@ -27,7 +35,7 @@ from resolvers.trading import (
 )
 from streaming.metrics import ORDERS_FILLED
 from streaming.pubsub import PubSub
-from streaming.stages.ranges import by_symbol, quote_ranges
+from streaming.stages.ranges import Extremes, quote_extremes
 from streaming.tick import Tick
 
 
@@ -36,23 +44,26 @@ class MatchingStage:
     sessions: SessionFactory
     pubsub: PubSub
     name: str = "matching"
+    _seen: Extremes = field(default_factory=quote_extremes)
 
     async def apply(self, ticks: list[Tick]) -> None:
-        if not ticks:
+        self._seen.add(ticks)
+
+    async def flush(self) -> None:
+        if not self._seen:
             return
-        grouped = by_symbol(ticks)
         async with self.sessions() as session:
-            bounds = await limit_bounds(session, list(grouped))
+            bounds = await limit_bounds(session, self._seen.symbols())
             reached = {
                 symbol: (low_ask, high_bid)
-                for symbol, (low_ask, high_bid) in quote_ranges(grouped).items()
+                for symbol, (low_ask, high_bid) in self._seen.ranges().items()
                 if symbol in bounds and _reaches(low_ask, high_bid, *bounds[symbol])
             }
-            if not reached:
-                return
-            resting = await limit_orders_in_ranges(session, reached)
+            resting = await limit_orders_in_ranges(session, reached) if reached else {}
+        crossing = self._seen.ticks()
         for symbol, orders in resting.items():
-            await self._match(grouped[symbol], orders)
+            await self._match(crossing[symbol], orders)
+        self._seen.clear()
 
     async def _match(
         self, ticks: list[Tick], waiting: list[tuple[int, OrderSide, Decimal]]
@@ -73,11 +84,8 @@ class MatchingStage:
                 if not crosses_quote(side, limit, tick.bid, tick.ask)
             ]
 
-    async def flush(self) -> None:
-        return None  # every fill commits in `apply`, before its events are published
-
     def forget(self) -> None:
-        return None
+        self._seen.clear()
 
 
 def _reaches(
