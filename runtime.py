@@ -142,8 +142,8 @@ def make_provider(settings: Settings) -> ProviderFeed:
 
 def make_bridge(runtime: Runtime) -> Bridge:
     """The bridge with its stages, in order: quotes first (the latency-critical publish),
-    then candles, then price alerts and limit-order matching (these two commit in `apply`,
-    since their events may only be published after their rows are durable)."""
+    then candles, then price alerts and limit-order matching (these two only note ticks in
+    `apply` and query, fire and fill once per flush, publishing after their commit)."""
     stages: list[Stage] = [
         QuoteStage(runtime.cache, runtime.pubsub),
         CandleStage(runtime.sessions, runtime.cache, runtime.pubsub),
