@@ -27,6 +27,7 @@ from graphql.execution import Executor, execute_subscription_event
 from graphql.language import Visitor, visit
 
 from graph.context import Context, Info
+from graph.execution import TradoExecutor
 from graph.types.quote import Quote
 from resolvers.quotes import latest_quotes, parse_tick
 from streaming import metrics
@@ -110,7 +111,7 @@ def build_selection(info: Info, context: Context) -> SharedSelection | None:
     caller then streams per subscriber instead)."""
     raw = info._raw_info
     document = DocumentNode(definitions=(raw.operation, *raw.fragments.values()))
-    executor = Executor.build(
+    executor = TradoExecutor.build(
         raw.schema,
         document,
         context_value=context,

@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from graph.errors import is_expected
+from graph.execution import TradoExecutor
 from graph.mutation import Mutation
 from graph.query import Query
 from graph.scalars import SCALARS
@@ -56,6 +57,7 @@ def make_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
+        execution_context_class=TradoExecutor,
         extensions=[
             partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
             partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
