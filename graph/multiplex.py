@@ -31,6 +31,7 @@ from graph.execution import TradoExecutor
 from graph.types.quote import Quote
 from resolvers.quotes import latest_quotes, parse_tick
 from streaming import metrics
+from streaming.cache import Cache
 from streaming.channels import quote_channel
 from streaming.errors import BadTick
 from streaming.hub import Hub
@@ -178,14 +179,22 @@ class QuoteFanout:
         try:
             for channel in channels:
                 await self._join(runtime.hub, channel, key, selection, subscriber)
-            ticks = await latest_quotes(runtime.cache, symbols)
-            subscriber.release([(tick, selection.render(Quote.from_tick(tick))) for tick in ticks])
+            await self._send_snapshot(runtime.cache, symbols, selection, subscriber)
             await asyncio.Event().wait()  # until the client completes or the connection ends
         finally:
             metrics.ACTIVE_SUBSCRIPTIONS.dec()
             for channel in channels:
                 await self._leave(runtime.hub, channel, key, subscriber)
         return True
+
+    @staticmethod
+    async def _send_snapshot(
+        cache: Cache, symbols: Sequence[str], selection: SharedSelection, subscriber: LiveSubscriber
+    ) -> None:
+        """The latest quotes first; a function of its own so they are not kept for the
+        subscription's lifetime by the waiting frame."""
+        ticks = await latest_quotes(cache, symbols)
+        subscriber.release([(tick, selection.render(Quote.from_tick(tick))) for tick in ticks])
 
     def _selection(self, key: Hashable) -> SharedSelection | None:
         for groups in self._channels.values():
