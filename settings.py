@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     max_symbols_per_subscription: int = Field(100, ge=1)
     max_subscriptions_per_connection: int = Field(50, ge=1)
     subscriber_buffer_messages: int = Field(256, ge=1, le=100_000)
+    history_max_messages: int = Field(1000, ge=1, le=1_000_000)
+    history_max_age_seconds: float = Field(600.0, gt=0, le=7 * 24 * 3600)
     connection_init_timeout_seconds: float = Field(10.0, gt=0, le=300)
 
     @field_validator("database_url")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -29,9 +29,9 @@ from graphql.language import Visitor, visit
 from graph.context import Context, Info
 from graph.execution import TradoExecutor
 from graph.types.quote import Quote
-from resolvers.quotes import latest_quotes, parse_tick
+from resolvers.quotes import opening_ticks, parse_tick
+from runtime import Runtime
 from streaming import metrics
-from streaming.cache import Cache
 from streaming.channels import quote_channel
 from streaming.errors import BadTick
 from streaming.hub import Hub
@@ -124,15 +124,18 @@ def build_selection(info: Info, context: Context) -> SharedSelection | None:
 
 class LiveSubscriber:
     """One operation's share of the fan-out: splices its id into each payload and keeps each
-    symbol in sequence order. Ticks that arrive before the snapshot is out are held."""
+    symbol in sequence order, above the client's `since`. Ticks that arrive before the
+    opening ticks are out are held."""
 
     __slots__ = ("_held", "_keys", "_last", "_outbox", "_prefix")
 
-    def __init__(self, operation: LiveOperation, symbols: Sequence[str]) -> None:
+    def __init__(
+        self, operation: LiveOperation, symbols: Sequence[str], since: Mapping[str, int]
+    ) -> None:
         self._outbox = operation.outbox
         self._prefix = b'{"id":' + orjson.dumps(operation.id) + b',"type":"next","payload":'
         self._keys = {symbol: f"{operation.id}\x00{symbol}" for symbol in symbols}
-        self._last: dict[str, int] = {}
+        self._last: dict[str, int] = dict(since)
         self._held: list[tuple[Tick, bytes]] | None = []
 
     def deliver(self, tick: Tick, payload: bytes) -> None:
@@ -142,10 +145,10 @@ class LiveSubscriber:
             self._last[tick.symbol] = tick.sequence
             self._outbox.push(self._keys[tick.symbol], self._prefix + payload + b"}")
 
-    def release(self, snapshot: list[tuple[Tick, bytes]]) -> None:
-        """Send the snapshot, then what arrived meanwhile (minus what the snapshot covered)."""
+    def release(self, opening: list[tuple[Tick, bytes]]) -> None:
+        """Send the opening ticks, then what arrived meanwhile (minus what they covered)."""
         held, self._held = self._held or [], None
-        for tick, payload in (*snapshot, *held):
+        for tick, payload in (*opening, *held):
             self.deliver(tick, payload)
 
 
@@ -161,10 +164,18 @@ class QuoteFanout:
 
     def __init__(self) -> None:
         self._channels: dict[str, dict[Hashable, _Group]] = {}
+        self._attached: dict[str, asyncio.Event] = {}  # set once the hub delivers the channel
         self._context: Context | None = None
 
-    async def serve(self, info: Info, operation: LiveOperation, symbols: Sequence[str]) -> bool:
-        """Stream `symbols` to `operation` until it is cancelled. False (at once) when the
+    async def serve(
+        self,
+        info: Info,
+        operation: LiveOperation,
+        symbols: Sequence[str],
+        since: Mapping[str, int],
+    ) -> bool:
+        """Stream `symbols` to `operation` until it is cancelled: the opening ticks (the
+        snapshot, or what was missed after `since`), then live. False (at once) when the
         selection cannot be shared; the caller then streams it itself."""
         runtime = info.context.runtime
         if self._context is None:
@@ -173,13 +184,13 @@ class QuoteFanout:
         selection = self._selection(key) or build_selection(info, self._context)
         if selection is None:
             return False
-        subscriber = LiveSubscriber(operation, symbols)
+        subscriber = LiveSubscriber(operation, symbols, since)
         channels = [quote_channel(symbol) for symbol in symbols]
         metrics.ACTIVE_SUBSCRIPTIONS.inc()
         try:
             for channel in channels:
                 await self._join(runtime.hub, channel, key, selection, subscriber)
-            await self._send_snapshot(runtime.cache, symbols, selection, subscriber)
+            await self._send_opening(runtime, symbols, since, selection, subscriber)
             await asyncio.Event().wait()  # until the client completes or the connection ends
         finally:
             metrics.ACTIVE_SUBSCRIPTIONS.dec()
@@ -188,12 +199,16 @@ class QuoteFanout:
         return True
 
     @staticmethod
-    async def _send_snapshot(
-        cache: Cache, symbols: Sequence[str], selection: SharedSelection, subscriber: LiveSubscriber
+    async def _send_opening(
+        runtime: Runtime,
+        symbols: Sequence[str],
+        since: Mapping[str, int],
+        selection: SharedSelection,
+        subscriber: LiveSubscriber,
     ) -> None:
-        """The latest quotes first; a function of its own so they are not kept for the
+        """The opening ticks first; a function of its own so they are not kept for the
         subscription's lifetime by the waiting frame."""
-        ticks = await latest_quotes(cache, symbols)
+        ticks = await opening_ticks(runtime.pubsub, runtime.cache, symbols, since)
         subscriber.release([(tick, selection.render(Quote.from_tick(tick))) for tick in ticks])
 
     def _selection(self, key: Hashable) -> SharedSelection | None:
@@ -216,7 +231,13 @@ class QuoteFanout:
             groups = self._channels[channel] = {}
         groups.setdefault(key, _Group(selection)).subscribers.add(subscriber)
         if first:
-            await hub.attach(channel, self)
+            attached = self._attached[channel] = asyncio.Event()
+            try:
+                await hub.attach(channel, self)
+            finally:
+                attached.set()
+        else:  # the hub delivers the channel once the first joiner's attach has returned
+            await self._attached[channel].wait()
 
     async def _leave(
         self, hub: Hub, channel: str, key: Hashable, subscriber: LiveSubscriber
@@ -230,6 +251,7 @@ class QuoteFanout:
             del groups[key]
         if not groups:
             del self._channels[channel]
+            del self._attached[channel]
             await hub.detach(channel, self)
 
     def offer(self, channel: str, message: bytes) -> int:

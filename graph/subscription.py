@@ -14,14 +14,16 @@ from graph.multiplex import LIVE_OPERATION
 from graph.permissions import require_user
 from graph.types.alert import Notification
 from graph.types.candle import Candle, CandleInterval
-from graph.types.quote import Quote
+from graph.types.quote import Quote, SymbolSequence
 from graph.types.trading import Order
 from resolvers.candles import stream_candles
 from resolvers.events import NotificationEvent, OrderEvent, stream_user_events
 from resolvers.quotes import (
+    BadResume,
     BadSymbols,
     BadThrottle,
     normalise_symbols,
+    resume_positions,
     stream_quotes,
     throttle_seconds,
 )
@@ -33,21 +35,35 @@ class Subscription:
         description="Each symbol's latest quote at once, then every new tick, in sequence order "
         "per symbol (latest-only when the client reads slower than ticks arrive). With "
         "`throttleMs`, each symbol updates at most once per that many milliseconds (0-60000), "
-        "with its latest quote."
+        "with its latest quote. With `since` (the last sequence seen of some symbols, after a "
+        "reconnect), those symbols start with every tick after it that the server still holds "
+        "(HISTORY_MAX_MESSAGES, HISTORY_MAX_AGE_SECONDS), then continue live with no gap and "
+        "no duplicate; where the history no longer reaches back, with the latest quote (the "
+        "sequence then jumps)."
     )
     async def quotes(
-        self, info: Info, symbols: list[str], throttle_ms: int | None = None
+        self,
+        info: Info,
+        symbols: list[str],
+        throttle_ms: int | None = None,
+        since: list[SymbolSequence] | None = None,
     ) -> AsyncGenerator[Quote, None]:
         runtime = info.context.runtime
         try:
             wanted = normalise_symbols(symbols, limit=runtime.settings.max_symbols_per_subscription)
             throttle = throttle_seconds(throttle_ms)
-        except (BadSymbols, BadThrottle) as error:
+            resume = resume_positions([(s.symbol, s.sequence) for s in since or ()], wanted)
+        except (BadSymbols, BadThrottle, BadResume) as error:
             raise BadInput(str(error)) from None
         live = LIVE_OPERATION.get()
-        if live is not None and not throttle and await live.fanout.serve(info, live, wanted):
+        if (
+            live is not None
+            and not throttle
+            and await live.fanout.serve(info, live, wanted, resume)
+        ):
             return  # the shared fan-out wrote this operation's frames
-        async for tick in stream_quotes(runtime.hub, runtime.cache, wanted, throttle=throttle):
+        ticks = stream_quotes(runtime.hub, runtime.cache, wanted, throttle=throttle, since=resume)
+        async for tick in ticks:
             yield Quote.from_tick(tick)
 
     @strawberry.subscription(

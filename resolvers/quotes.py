@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import lru_cache
 
 from streaming.cache import Cache
 from streaming.channels import quote_channel, quote_key
 from streaming.errors import BadTick
 from streaming.hub import Hub
+from streaming.pubsub import PubSub
 from streaming.tick import Tick
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,25 @@ class BadSymbols(ValueError):
 
 class BadThrottle(ValueError):
     pass
+
+
+class BadResume(ValueError):
+    pass
+
+
+def resume_positions(since: Sequence[tuple[str, int]], symbols: Sequence[str]) -> dict[str, int]:
+    """`since` as symbol -> last sequence seen; each symbol once, one of `symbols`."""
+    positions: dict[str, int] = {}
+    for raw_symbol, sequence in since:
+        symbol = raw_symbol.strip().upper()
+        if symbol not in symbols:
+            raise BadResume(f"since names {symbol!r}, which is not in symbols")
+        if symbol in positions:
+            raise BadResume(f"since names {symbol!r} twice")
+        if sequence < 0:
+            raise BadResume(f"since sequence of {symbol} must be 0 or more, got {sequence}")
+        positions[symbol] = sequence
+    return positions
 
 
 def throttle_seconds(throttle_ms: int | None) -> float:
@@ -63,19 +83,52 @@ async def latest_quotes(cache: Cache, symbols: Sequence[str]) -> list[Tick]:
     return [Tick.from_json(value) for value in raw if value is not None]
 
 
-async def stream_quotes(
-    hub: Hub, cache: Cache, symbols: Sequence[str], *, throttle: float = 0.0
-) -> AsyncIterator[Tick]:
-    """Snapshot of each symbol first, then every newer tick (conflated if the reader lags).
+async def opening_ticks(
+    pubsub: PubSub, cache: Cache, symbols: Sequence[str], since: Mapping[str, int]
+) -> list[Tick]:
+    """What a new quotes subscription sends before live ticks, symbol by symbol in the order
+    asked: for a symbol with a `since` sequence, every tick after it that the history still
+    holds; otherwise, or when the history no longer reaches back that far, the latest quote
+    (when it is newer than `since`: the client then sees the jump in sequence).
 
-    Subscribing before reading the snapshot means no tick falls between the two; sequence
-    numbers drop anything the snapshot already covered. With a `throttle` (seconds), the
+    Call it after subscribing: the history is written atomically with each publish, so
+    nothing falls between what this returns and the first live tick."""
+    missed: dict[str, list[Tick]] = {}
+    for symbol in since:
+        held = await pubsub.history(quote_channel(symbol), since[symbol])
+        if held is not None:
+            missed[symbol] = [Tick.from_json(p.message) for p in held]
+    rest = [s for s in symbols if s not in missed]
+    latest = {tick.symbol: tick for tick in await latest_quotes(cache, rest)}
+    opening: list[Tick] = []
+    for symbol in symbols:
+        if symbol in missed:
+            opening.extend(missed[symbol])
+        elif symbol in latest and latest[symbol].sequence > since.get(symbol, -1):
+            opening.append(latest[symbol])
+    return opening
+
+
+async def stream_quotes(
+    hub: Hub,
+    cache: Cache,
+    symbols: Sequence[str],
+    *,
+    throttle: float = 0.0,
+    since: Mapping[str, int] | None = None,
+) -> AsyncIterator[Tick]:
+    """The opening ticks (`opening_ticks`: the snapshot, or what was missed since the
+    client's last sequences), then every newer tick (conflated if the reader lags).
+
+    Subscribing before reading the opening ticks means no tick falls between the two;
+    sequence numbers drop anything they already covered. With a `throttle` (seconds), the
     stream pauses after each burst, so each symbol updates at most once per period, with its
     latest tick (the mailbox conflates meanwhile).
     """
+    since = since or {}
     async with hub.subscribe([quote_channel(s) for s in symbols]) as mailbox:
-        last: dict[str, int] = {}
-        for tick in await latest_quotes(cache, symbols):
+        last: dict[str, int] = dict(since)
+        for tick in await opening_ticks(hub.backend, cache, symbols, since):
             last[tick.symbol] = tick.sequence
             yield tick
         while True:

@@ -20,7 +20,11 @@ class Quote:
         "forming ONE_DAY candle)."
     )
     timestamp: datetime = strawberry.field(description="Exchange time of the last trade.")
-    sequence: BigInt = strawberry.field(description="Per-symbol sequence number; always rises.")
+    sequence: BigInt = strawberry.field(
+        description="Per-symbol sequence number: each tick is the previous one's plus one, across "
+        "every restart, so a jump means ticks this stream did not deliver. Give the last one "
+        "seen to `quotes(since:)` to resume after a reconnect."
+    )
 
     @classmethod
     def from_tick(cls, tick: Tick) -> Quote:
@@ -33,3 +37,9 @@ class Quote:
             timestamp=tick.exchange_ts,
             sequence=BigInt(tick.sequence),
         )
+
+
+@strawberry.input(description="The last sequence a client saw of one symbol, to resume from.")
+class SymbolSequence:
+    symbol: str
+    sequence: BigInt

@@ -1,29 +1,59 @@
-"""Redis pub/sub for full mode: one connection per process, re-subscribed after a loss."""
+"""Redis pub/sub for full mode: one connection per process, re-subscribed after a loss.
+
+Each channel's history is a Redis Stream (`<prefix>history:<channel>`) whose entry ids are the
+publications' positions (`<position>-1`), so "everything after position N" is one XRANGE.
+`PUBLISH_WITH_HISTORY` appends and publishes in one Lua script: atomic, so a subscriber that
+reads the history after subscribing misses nothing in between, and a position at or below the
+stream's newest (a re-delivered tick) is neither appended nor published. The stream is capped
+at about `max_messages` entries and expires as a whole after `max_age_seconds` without a
+publication; entries older than that are not served.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from contextlib import suppress
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub as RedisPubSubConnection
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError, TimeoutError
 
+from streaming.pubsub import HeldPublication, Publication, Retention, missed_since
 from streaming.redis_client import make_redis
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
+CONFIRM_SECONDS = 2.0
+
+# KEYS[1]: the history stream. ARGV: channel, position, message, max entries, expiry (ms), now (ms).
+PUBLISH_WITH_HISTORY = """
+local added = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], ARGV[2] .. '-1',
+                          't', ARGV[6], 'm', ARGV[3])
+if type(added) == 'table' and added.err then
+  if string.find(added.err, 'equal or smaller') then return 0 end
+  return redis.error_reply(added.err)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', ARGV[1], ARGV[3])
+return 1
+"""
 
 
 class RedisPubSub:
-    def __init__(self, url: str, *, prefix: str) -> None:
+    def __init__(self, url: str, *, prefix: str, retention: Retention | None = None) -> None:
         self._url = url
         self._prefix = prefix
+        self._retention = retention or Retention()
         self._redis: Redis | None = None
+        self._publish_script: AsyncScript | None = None
         self._pubsub: RedisPubSubConnection | None = None
         self._channels: set[str] = set()  # what we want subscribed, whatever the connection
         self._changed = asyncio.Event()  # set when a subscribe finishes (or fails)
+        self._confirmed: dict[str, asyncio.Event] = {}  # subscribes Redis has not confirmed
         self._broken = False  # a subscribe failed: the listener must reconnect
 
     @property
@@ -34,7 +64,8 @@ class RedisPubSub:
 
     async def connect(self) -> None:
         self._redis = make_redis(self._url)
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._publish_script = self._redis.register_script(PUBLISH_WITH_HISTORY)
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
 
     async def close(self) -> None:
         if self._pubsub is not None:
@@ -58,15 +89,54 @@ class RedisPubSub:
                 pipe.publish(self._prefix + channel, message)
             await pipe.execute()
 
+    async def publish_with_history(self, publications: list[Publication]) -> int:
+        if not publications:
+            return 0
+        script = self._publish_script
+        assert script is not None, "RedisPubSub.connect() was not called"
+        now_ms = str(int(time.time() * 1000))
+        expiry_ms = str(int(self._retention.max_age_seconds * 1000))
+        limit = str(self._retention.max_messages)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for p in publications:
+                channel = self._prefix + p.channel
+                args: list[str | bytes] = [
+                    channel, str(p.position), p.message, limit, expiry_ms, now_ms,
+                ]  # fmt: skip
+                await script(keys=[self._history_key(p.channel)], args=args, client=pipe)
+            results = await pipe.execute()
+        return sum(int(result) for result in results)
+
+    async def history(self, channel: str, since: int) -> list[Publication] | None:
+        key = self._history_key(channel)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xrange(key, min=f"{since + 1}-0", count=self._retention.max_messages)
+            pipe.xrevrange(key, count=1)
+            after, newest = await pipe.execute()
+        oldest_time = time.time() - self._retention.max_age_seconds
+        held = [_held(channel, entry_id, fields) for entry_id, fields in after]
+        top = _position(newest[0][0]) if newest else None
+        return missed_since(since, held, top, oldest_time)
+
+    def _history_key(self, channel: str) -> str:
+        return f"{self._prefix}history:{channel}"
+
     async def subscribe(self, channel: str) -> None:
+        """Returns once Redis confirmed the subscription (or after `CONFIRM_SECONDS`): from
+        then on every publication reaches us, so a history read that follows misses nothing."""
         self._channels.add(channel)
+        confirmed = self._confirmed.setdefault(self._prefix + channel, asyncio.Event())
         try:
             await self._connection().subscribe(self._prefix + channel)
         except (ConnectionError, TimeoutError):
             self._broken = True
             log.warning("Redis down while subscribing %s; will subscribe on reconnect", channel)
+            return
         finally:
             self._changed.set()
+        with suppress(TimeoutError):
+            async with asyncio.timeout(CONFIRM_SECONDS):
+                await confirmed.wait()
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
@@ -101,7 +171,9 @@ class RedisPubSub:
             if message is None:
                 continue
             backoff = 0.1
-            if message["type"] == "message":
+            if message["type"] == "subscribe":
+                self._confirm(message["channel"].decode())
+            elif message["type"] == "message":
                 channel = message["channel"].decode()[len(self._prefix) :]
                 return channel, message["data"]
 
@@ -109,7 +181,7 @@ class RedisPubSub:
         """A fresh connection subscribed to every wanted channel; errors wait for the next try."""
         if self._pubsub is not None:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
         self._broken = False
         if self._channels:
             try:
@@ -118,7 +190,21 @@ class RedisPubSub:
             except (ConnectionError, TimeoutError):
                 self._broken = True
 
+    def _confirm(self, channel: str) -> None:
+        confirmed = self._confirmed.pop(channel, None)
+        if confirmed is not None:
+            confirmed.set()
+
     def _connection(self) -> RedisPubSubConnection:
         if self._pubsub is None:
             raise RuntimeError("RedisPubSub.connect() was not called")
         return self._pubsub
+
+
+def _position(entry_id: bytes) -> int:
+    return int(entry_id.split(b"-", 1)[0])
+
+
+def _held(channel: str, entry_id: bytes, fields: dict[bytes, bytes]) -> HeldPublication:
+    publication = Publication(channel, _position(entry_id), fields[b"m"])
+    return HeldPublication(publication, int(fields[b"t"]) / 1000)

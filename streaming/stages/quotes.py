@@ -1,4 +1,5 @@
-"""Quote stage: the latest tick of each symbol into the cache, every tick onto its channel."""
+"""Quote stage: the latest tick of each symbol into the cache, every tick onto its channel
+and into that channel's history (one atomic step per tick: see `streaming.pubsub`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from streaming.cache import Cache
 from streaming.channels import quote_channel, quote_key
 from streaming.metrics import PUBLISHES
-from streaming.pubsub import PubSub
+from streaming.pubsub import Publication, PubSub
 from streaming.tick import Tick
 
 
@@ -20,10 +21,13 @@ class QuoteStage:
     async def apply(self, ticks: list[Tick]) -> None:
         if not ticks:
             return
-        latest = {tick.symbol: tick for tick in ticks}
-        await self.cache.set_many({quote_key(s): t.to_json() for s, t in latest.items()})
-        await self.pubsub.publish_many([(quote_channel(t.symbol), t.to_json()) for t in ticks])
-        PUBLISHES.labels("quote").inc(len(ticks))
+        encoded = [(tick, tick.to_json()) for tick in ticks]
+        latest = {tick.symbol: raw for tick, raw in encoded}
+        await self.cache.set_many({quote_key(symbol): raw for symbol, raw in latest.items()})
+        published = await self.pubsub.publish_with_history(
+            [Publication(quote_channel(t.symbol), t.sequence, raw) for t, raw in encoded]
+        )
+        PUBLISHES.labels("quote").inc(published)
 
     async def flush(self) -> None:
         return None  # the cache write in `apply` is all there is

@@ -1,0 +1,204 @@
+"""Per-channel history and resume: the same test bodies over the memory and Redis backends,
+and `quotes(since:)` across an API restart over the real services, on both WebSocket
+protocols and on both delivery paths (the shared fan-out and the per-subscriber stream)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import pytest
+
+from settings import Settings
+from streaming.pubsub import HeldPublication, Publication, PubSub, Retention, missed_since
+from streaming.pubsub.memory import MemoryPubSub
+from streaming.pubsub.redis import RedisPubSub
+from tests.utils.graphql_ws import GraphQLWS, graphql_ws, legacy_graphql_ws
+from tests.utils.live import (
+    bridge_worker,
+    create_topic,
+    isolated,
+    make_tick,
+    send,
+    symbol_for,
+    tick_producer,
+    wait_subscribed,
+)
+from tests.utils.server import running_server
+
+RESUME = (
+    "subscription ($s: [String!]!, $since: [SymbolSequence!], $t: Int) "
+    "{ quotes(symbols: $s, since: $since, throttleMs: $t) { symbol sequence price } }"
+)
+
+
+def held(position: int, at: float = 100.0) -> HeldPublication:
+    return HeldPublication(Publication("c", position, str(position).encode()), at)
+
+
+def positions(found: list[Publication] | None) -> list[int] | None:
+    return None if found is None else [p.position for p in found]
+
+
+def test_missed_since_rules() -> None:
+    after = [held(6), held(7)]
+    assert positions(missed_since(5, after, 7, oldest_time=0)) == [6, 7], "reaches back"
+    assert missed_since(4, after, 7, oldest_time=0) is None, "5 is no longer held"
+    assert missed_since(7, [], 7, oldest_time=0) == [], "nothing new since"
+    assert missed_since(9, [], 7, oldest_time=0) == [], "a client ahead of us missed nothing"
+    assert missed_since(5, [], None, oldest_time=0) is None, "nothing held at all"
+    assert missed_since(5, after, 7, oldest_time=101) is None, "6 is older than the age limit"
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend_factory(
+    request: pytest.FixtureRequest, full_settings: Settings
+) -> AsyncIterator[Any]:
+    """Makes connected backends of one kind with a given retention (closed afterwards)."""
+    made: list[PubSub] = []
+    prefix = isolated(full_settings).redis_key_prefix
+
+    async def make(retention: Retention) -> PubSub:
+        backend: PubSub
+        if request.param == "memory":
+            backend = MemoryPubSub(retention=retention)
+        else:
+            assert full_settings.redis_url
+            backend = RedisPubSub(full_settings.redis_url, prefix=prefix, retention=retention)
+        await backend.connect()
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        await backend.close()
+
+
+def publications(channel: str, first: int, last: int) -> list[Publication]:
+    return [Publication(channel, n, f"m{n}".encode()) for n in range(first, last + 1)]
+
+
+async def test_history_holds_what_was_published_and_skips_repeats(backend_factory: Any) -> None:
+    pubsub: PubSub = await backend_factory(Retention(max_messages=1000, max_age_seconds=60))
+    assert await pubsub.publish_with_history(publications("quote:A", 1, 10)) == 10
+    assert await pubsub.publish_with_history(publications("quote:A", 8, 12)) == 2, (
+        "positions at or below the newest are skipped"
+    )
+    missed = await pubsub.history("quote:A", 4)
+    assert positions(missed) == list(range(5, 13))
+    assert missed is not None
+    assert missed[0].message == b"m5"
+    assert await pubsub.history("quote:A", 12) == []
+    assert await pubsub.history("quote:B", 0) is None, "a channel never published"
+
+
+async def test_history_is_capped_by_count(backend_factory: Any) -> None:
+    pubsub: PubSub = await backend_factory(Retention(max_messages=10, max_age_seconds=60))
+    for start in range(1, 1001, 100):  # Redis trims in whole nodes: "about" the count
+        await pubsub.publish_with_history(publications("quote:C", start, start + 99))
+    assert await pubsub.history("quote:C", 1) is None, "the oldest are gone"
+    recent = await pubsub.history("quote:C", 995)
+    assert positions(recent) == [996, 997, 998, 999, 1000]
+
+
+async def test_history_is_capped_by_age(backend_factory: Any) -> None:
+    pubsub: PubSub = await backend_factory(Retention(max_messages=1000, max_age_seconds=0.3))
+    await pubsub.publish_with_history(publications("quote:D", 1, 5))
+    assert positions(await pubsub.history("quote:D", 2)) == [3, 4, 5]
+    await asyncio.sleep(0.5)
+    assert await pubsub.history("quote:D", 2) is None, "older than the age limit"
+
+
+async def test_a_publish_reaches_a_subscriber_and_the_history_alike(backend_factory: Any) -> None:
+    pubsub: PubSub = await backend_factory(Retention())
+    listener = asyncio.create_task(pubsub.next_message())  # as the hub's listener reads
+    await pubsub.subscribe("quote:E")  # returns once the backend delivers the channel
+    await pubsub.publish_with_history(publications("quote:E", 1, 3))
+    async with asyncio.timeout(5):
+        got = [await listener, await pubsub.next_message(), await pubsub.next_message()]
+    assert got == [("quote:E", b"m1"), ("quote:E", b"m2"), ("quote:E", b"m3")]
+    assert positions(await pubsub.history("quote:E", 0)) == [1, 2, 3]
+
+
+def client_for(protocol: str, url: str) -> AbstractAsyncContextManager[GraphQLWS]:
+    return graphql_ws(url) if protocol == "graphql-transport-ws" else legacy_graphql_ws(url)
+
+
+async def sequences(ws: GraphQLWS, count: int) -> list[int]:
+    return [(await ws.next_payload())["data"]["quotes"]["sequence"] for _ in range(count)]
+
+
+async def no_more(ws: GraphQLWS, seconds: float = 0.5) -> None:
+    with pytest.raises(TimeoutError):
+        await ws.next_payload(seconds)
+
+
+@pytest.mark.parametrize(
+    "protocol",
+    ["graphql-transport-ws", "graphql-ws"],
+    ids=["shared-fanout", "per-subscriber-legacy-protocol"],
+)
+async def test_resume_after_the_api_restarts_sees_every_tick_once(
+    full_settings: Settings, protocol: str
+) -> None:
+    """A client reads ticks 1-20 from one API process, which then stops; ticks 21-60 arrive
+    while no API runs; the client resumes on a new API process with `since: 20` and gets
+    21-60 from the history, then 61-65 live: every tick once, in order."""
+    settings = isolated(full_settings)
+    await create_topic(settings)
+    symbol, other = symbol_for("H"), symbol_for("K")
+    variables: dict[str, Any] = {"s": [symbol, other]}
+    async with bridge_worker(settings), tick_producer(settings) as producer:
+        async with running_server(settings) as api, client_for(protocol, api.ws) as ws:
+            await ws.subscribe("q", RESUME, variables)
+            await wait_subscribed(settings, f"quote:{symbol}")
+            await send(producer, *(make_tick(symbol, n) for n in range(1, 21)))
+            assert await sequences(ws, 20) == list(range(1, 21))
+        await send(producer, make_tick(other, 1), *(make_tick(symbol, n) for n in range(21, 61)))
+        async with running_server(settings) as api, client_for(protocol, api.ws) as ws:
+            await asyncio.sleep(1)  # the bridge applies 21-60 meanwhile
+            since = [{"symbol": symbol, "sequence": 20}]
+            await ws.subscribe("q", RESUME, {**variables, "since": since})
+            await wait_subscribed(settings, f"quote:{symbol}")
+            opening = await sequences(ws, 41)
+            await send(producer, *(make_tick(symbol, n) for n in range(61, 66)))
+            live = await sequences(ws, 5)
+            await no_more(ws)
+    assert 1 in opening, "the symbol without `since` starts with its latest quote"
+    opening.remove(1)
+    assert opening + live == list(range(21, 66))
+
+
+async def test_resume_beyond_the_history_starts_from_the_latest_quote(
+    full_settings: Settings,
+) -> None:
+    """When the history no longer reaches back to `since`, the stream starts with the latest
+    quote: the client sees the jump in sequence and knows what it lost."""
+    settings = isolated(full_settings).model_copy(update={"history_max_age_seconds": 0.5})
+    await create_topic(settings)
+    symbol = symbol_for("J")
+    async with (
+        bridge_worker(settings),
+        tick_producer(settings) as producer,
+        running_server(settings) as api,
+        graphql_ws(api.ws) as ws,
+    ):
+        await send(producer, *(make_tick(symbol, n) for n in range(1, 11)))
+        await asyncio.sleep(1.5)  # applied, then older than the history's age limit
+        since = [{"symbol": symbol, "sequence": 3}]
+        await ws.subscribe("q", RESUME, {"s": [symbol], "since": since})
+        assert await sequences(ws, 1) == [10]
+        await send(producer, make_tick(symbol, 11))
+        assert await sequences(ws, 1) == [11]
+
+
+async def test_since_must_name_subscribed_symbols(embedded_server: Any) -> None:
+    async with graphql_ws(embedded_server.ws) as ws:
+        since = [{"symbol": "MSFT", "sequence": 3}]
+        await ws.subscribe("q", RESUME, {"s": ["AAPL"], "since": since})
+        message = await ws.receive()
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "not in symbols" in errors[0]["message"]
