@@ -141,11 +141,11 @@ def make_provider(settings: Settings) -> ProviderFeed:
 
 
 def make_bridge(runtime: Runtime) -> Bridge:
-    """The bridge with its stages, in order: quotes first (the latency-critical publish),
-    then candles, then price alerts and limit-order matching (these two only note ticks in
-    `apply` and query, fire and fill once per flush, publishing after their commit)."""
+    """The bridge with its two lanes: quotes live (Redis only: latest quote, publish,
+    history), then, in order, candles, price alerts and limit-order matching (the last two only
+    note ticks in `apply` and query, fire and fill once per flush, publishing after their
+    commit), which may fall behind while PostgreSQL is away."""
     stages: list[Stage] = [
-        QuoteStage(runtime.cache, runtime.pubsub),
         CandleStage(runtime.sessions, runtime.cache, runtime.pubsub),
         AlertStage(runtime.sessions, runtime.pubsub),
         MatchingStage(runtime.sessions, runtime.pubsub),
@@ -156,7 +156,9 @@ def make_bridge(runtime: Runtime) -> Bridge:
         cache=runtime.cache,
         pubsub=runtime.pubsub,
         stages=stages,
+        live_stages=[QuoteStage(runtime.cache, runtime.pubsub)],
         flush_interval=runtime.settings.bridge_flush_interval_ms / 1000,
+        max_backlog_ticks=runtime.settings.bridge_max_backlog_ticks,
     )
 
 

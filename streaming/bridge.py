@@ -1,11 +1,20 @@
-"""The bridge worker: ticks from the log through the stages (quotes, candles, ...).
+"""The bridge worker: ticks from the log through the stages, in two lanes.
 
-Per batch: parse (bad messages are counted and skipped), drop re-deliveries by per-symbol
-sequence, `apply` every stage in order (cache and publish: the live path). Every
-`flush_interval` seconds: `flush` every stage (database writes), record the applied sequence
-per symbol (the watermark), then commit the log offsets. A failure before the commit
-re-delivers the work since the last one rather than losing it (at-least-once); each stage is
-harmless to repeat, and the watermark lets a restarted worker drop what was fully applied.
+The live lane (the quote stage: latest quote, publish, history; Redis only) runs on each
+batch as soon as it is fetched, so live prices never wait on PostgreSQL. Each batch's fresh
+ticks then join the durable lane's backlog, which a task of its own works through: `apply`
+of every durable stage (candles, alerts, matching), and every `flush_interval` seconds
+`flush` of each (database writes), the applied sequence per symbol (the watermark), then the
+Kafka offsets commit. A database outage therefore delays only candles, alerts and fills: the
+durable lane retries with backoff while the live lane goes on, and catches up afterwards.
+Its backlog is bounded (`max_backlog_ticks`): past it the worker stops fetching until the
+backlog shrinks, so memory stays bounded through a long outage.
+
+Parse errors are counted and skipped; re-deliveries are dropped by per-symbol sequence.
+A failure before the commit re-delivers the work since the last one rather than losing it
+(at-least-once); each stage is harmless to repeat (the quote history skips positions it
+holds, so subscribers never see a tick twice), and the watermark lets a restarted worker drop
+what was fully applied.
 """
 
 from __future__ import annotations
@@ -13,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from streaming import metrics
@@ -22,11 +33,14 @@ from streaming.channels import applied_key
 from streaming.errors import BackendUnavailable, BadTick
 from streaming.log import LogConsumer, LogRecord, TickLog
 from streaming.pubsub import PubSub
+from streaming.retry import retrying
 from streaming.stages import Stage
 from streaming.stages.quotes import QuoteStage
 from streaming.tick import Tick
 
 log = logging.getLogger(__name__)
+
+REVOKE_FLUSH_SECONDS = 10.0
 
 
 @dataclass
@@ -38,37 +52,59 @@ class BridgeStats:
     flushes: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class PendingBatch:
+    """A batch the live lane applied and the durable lane has not: its fresh ticks and the
+    next offset of each partition it came from (committable once the batch is flushed)."""
+
+    ticks: list[Tick]
+    offsets: dict[int, int]
+
+
 @dataclass
 class Bridge:
     tick_log: TickLog
     group: str
     cache: Cache
     pubsub: PubSub
-    stages: Sequence[Stage] = ()
+    stages: Sequence[Stage] = ()  # the durable lane, in order
+    live_stages: Sequence[Stage] = ()  # the live lane (default: the quote stage)
     batch_size: int = 1000
     flush_interval: float = 0.1
+    max_backlog_ticks: int = 200_000
     stats: BridgeStats = field(default_factory=BridgeStats)
     _last_sequence: dict[str, int] = field(default_factory=dict)
+    _backlog: deque[PendingBatch] = field(default_factory=deque)
+    _backlog_ticks: int = 0
     _unflushed: dict[str, int] = field(default_factory=dict)
     _consumed: dict[int, int] = field(default_factory=dict)  # partition -> next offset
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # the durable lane's state
+    _work: asyncio.Event = field(default_factory=asyncio.Event)  # a batch joined the backlog
+    _room: asyncio.Event = field(default_factory=asyncio.Event)  # the backlog has room
 
     def __post_init__(self) -> None:
-        if not self.stages:
-            self.stages = (QuoteStage(self.cache, self.pubsub),)
+        if not self.live_stages:
+            self.live_stages = (QuoteStage(self.cache, self.pubsub),)
+        self._room.set()
 
     @property
     def pending(self) -> int:
-        """Symbols with ticks applied since the last flush (0: everything is committed)."""
-        return len(self._unflushed)
+        """Symbols with ticks not yet durable (0: everything is flushed)."""
+        return len(self._unflushed) + len(self._backlog)
 
     @property
     def uncommitted(self) -> int:
         """Partitions with processed offsets not committed yet (0: a restart repeats nothing)."""
-        return len(self._consumed)
+        return len(self._consumed) + len(self._backlog)
+
+    @property
+    def backlog_ticks(self) -> int:
+        """Ticks the live lane applied that the durable lane has not yet."""
+        return self._backlog_ticks
 
     async def run(self) -> None:
-        """Consume until cancelled; a fresh consumer each run, so a supervisor can restart it."""
+        """Consume until cancelled; a fresh consumer each run, so a supervisor can restart it.
+        Both lanes run as tasks: the first to fail (or a dying process) ends the run."""
         self.forget()  # a restart may resume partitions another worker moved on meanwhile
 
         async def revoked() -> None:
@@ -76,33 +112,65 @@ class Bridge:
 
         consumer = self.tick_log.consumer(self.group, on_revoke=revoked)
         await consumer.start()
-        wait_ms = max(int(self.flush_interval * 1000), 1)
-        last_flush = time.monotonic()
+        lanes = [
+            asyncio.create_task(self._live_lane(consumer), name="bridge-live"),
+            asyncio.create_task(self._durable_lane(consumer), name="bridge-durable"),
+        ]
         try:
-            while True:
-                records = await consumer.get_batch(self.batch_size, timeout_ms=min(wait_ms, 200))
-                due: dict[int, int] = {}
-                async with self._lock:
-                    if records:  # (fetched before a rebalance, a batch may be applied twice)
-                        await self._retry_until_done(self.process, records)
-                    if self._consumed and time.monotonic() - last_flush >= self.flush_interval:
-                        await self._retry_until_done(self.flush)
-                        due = dict(self._consumed)
-                        last_flush = time.monotonic()
-                if due:  # outside the lock: a commit may wait for a rebalance, which waits
-                    await self._commit(consumer, due)  # for `_revoked`, which takes the lock
-                    metrics.CONSUMER_LAG.set(await consumer.lag())
+            done, _ = await asyncio.wait(lanes, return_when=asyncio.FIRST_COMPLETED)
+            for lane in done:
+                lane.result()
         except asyncio.CancelledError:
+            await self._stop(lanes)
             await self._last_commit(consumer)  # a graceful stop; a crash commits nothing
             raise
         finally:
+            await self._stop(lanes)
             await consumer.stop()
+
+    @staticmethod
+    async def _stop(lanes: list[asyncio.Task[None]]) -> None:
+        """Cancel both lanes and wait for them (their outcome was read already, if any)."""
+        for lane in lanes:
+            lane.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
+
+    async def _live_lane(self, consumer: LogConsumer) -> None:
+        wait_ms = min(max(int(self.flush_interval * 1000), 1), 200)
+        while True:
+            await self._room.wait()
+            records = await consumer.get_batch(self.batch_size, timeout_ms=wait_ms)
+            if records:  # (fetched before a rebalance, a batch may be applied twice)
+                async for attempt in retrying("bridge live lane", failures=metrics.BRIDGE_RETRIES):
+                    with attempt:
+                        await self.take(records)
+
+    async def _durable_lane(self, consumer: LogConsumer) -> None:
+        last_flush = time.monotonic()
+        while True:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.flush_interval or None):
+                    await self._work.wait()
+            self._work.clear()
+            due: dict[int, int] = {}
+            async for attempt in retrying("bridge durable lane", failures=metrics.BRIDGE_RETRIES):
+                with attempt:
+                    async with self._lock:
+                        await self.apply_backlog()
+                        if self._consumed and time.monotonic() - last_flush >= self.flush_interval:
+                            await self.flush()
+                            due = dict(self._consumed)
+                            last_flush = time.monotonic()
+            if due:  # outside the lock: a commit may wait for a rebalance, which waits
+                await self._commit(consumer, due)  # for `_revoked`, which takes the lock
+                metrics.CONSUMER_LAG.set(await consumer.lag())
 
     async def _last_commit(self, consumer: LogConsumer) -> None:
         """Best effort on the way out: what is not committed is delivered again anyway."""
         try:
             async with asyncio.timeout(5):
                 async with self._lock:
+                    await self.apply_backlog()
                     if self._consumed:
                         await self.flush()
                         await self._commit(consumer, dict(self._consumed))
@@ -123,11 +191,18 @@ class Bridge:
 
     async def _revoked(self, consumer: LogConsumer) -> None:
         """Partitions are being taken away: make the work done so far durable and commit it
-        (so the next owner does not repeat it), then forget what another worker will own."""
+        (so the next owner does not repeat it), then forget what another worker will own.
+        Within a time limit: during a database outage the next owner repeats it instead."""
         async with self._lock:
-            if self._consumed:
-                await self._retry_until_done(self.flush)
-                await self._commit(consumer, dict(self._consumed))
+            try:
+                async with asyncio.timeout(REVOKE_FLUSH_SECONDS):
+                    await self.apply_backlog()
+                    if self._consumed:
+                        await self.flush()
+                        await self._commit(consumer, dict(self._consumed))
+            except Exception as error:
+                log.warning("revoked before the work was durable (%r); it is delivered again",
+                            error)  # fmt: skip
             self.forget()
 
     def forget(self) -> None:
@@ -136,41 +211,33 @@ class Bridge:
         self._last_sequence.clear()
         self._unflushed.clear()
         self._consumed.clear()
-        for stage in self.stages:
+        self._backlog.clear()
+        self._set_backlog(0)
+        for stage in (*self.live_stages, *self.stages):
             stage.forget()
 
-    async def _retry_until_done(
-        self, work: Callable[..., Awaitable[object]], *args: list[LogRecord]
-    ) -> None:
-        """Retry until it succeeds: a lost backend must not lose ticks."""
-        backoff = 0.1
-        while True:
-            try:
-                await work(*args)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                metrics.BRIDGE_RETRIES.inc()
-                log.warning("bridge write failed (%r); retrying in %.1fs", error, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-
     async def process(self, records: list[LogRecord]) -> list[Tick]:
-        """Apply one batch to every stage; returns the new ticks in log order."""
+        """Both lanes at once for one batch (no flush); returns the new ticks in log order."""
+        fresh = await self.take(records)
+        await self.apply_backlog()
+        return fresh
+
+    async def take(self, records: list[LogRecord]) -> list[Tick]:
+        """The live lane for one batch: parse, drop re-deliveries, apply the live stages,
+        then hand the fresh ticks to the durable lane. Returns them in log order."""
         started = time.perf_counter()
         ticks = [tick for record in records if (tick := self._parse(record)) is not None]
         fresh = await self._unseen(ticks)
-        for stage in self.stages:
+        for stage in self.live_stages:
             await stage.apply(fresh)
         # Only now is the batch applied: a retry after a failure above must see it as new.
-        latest = {tick.symbol: tick.sequence for tick in fresh}
-        self._last_sequence.update(latest)
-        self._unflushed.update(latest)
+        self._last_sequence.update({tick.symbol: tick.sequence for tick in fresh})
+        offsets: dict[int, int] = {}
         for record in records:
-            self._consumed[record.partition] = max(
-                self._consumed.get(record.partition, 0), record.offset + 1
-            )
+            offsets[record.partition] = max(offsets.get(record.partition, 0), record.offset + 1)
+        self._backlog.append(PendingBatch(fresh, offsets))
+        self._set_backlog(self._backlog_ticks + len(fresh))
+        self._work.set()
         self.stats.ticks += len(fresh)
         self.stats.duplicates += len(ticks) - len(fresh)
         self.stats.batches += 1
@@ -179,10 +246,31 @@ class Bridge:
         metrics.BRIDGE_BATCH_SECONDS.observe(time.perf_counter() - started)
         return fresh
 
+    async def apply_backlog(self) -> None:
+        """The durable lane: apply each pending batch to every durable stage, oldest first.
+        A batch leaves the backlog only once every stage applied it (a retry repeats it)."""
+        while self._backlog:
+            batch = self._backlog[0]
+            for stage in self.stages:
+                await stage.apply(batch.ticks)
+            self._backlog.popleft()
+            self._set_backlog(self._backlog_ticks - len(batch.ticks))
+            self._unflushed.update({tick.symbol: tick.sequence for tick in batch.ticks})
+            for partition, offset in batch.offsets.items():
+                self._consumed[partition] = max(self._consumed.get(partition, 0), offset)
+
+    def _set_backlog(self, ticks: int) -> None:
+        self._backlog_ticks = ticks
+        metrics.BRIDGE_BACKLOG.set(ticks)
+        if ticks < self.max_backlog_ticks:
+            self._room.set()
+        else:
+            self._room.clear()
+
     async def flush(self) -> None:
         """Make every stage's work durable, then record the applied sequences (the watermark
         a restarted worker starts from). The caller commits the offsets after this."""
-        for stage in self.stages:
+        for stage in (*self.live_stages, *self.stages):
             await stage.flush()
         if self._unflushed:
             await self.cache.set_many(

@@ -24,7 +24,14 @@ BRIDGE_BATCH_SECONDS = Histogram(
     "Time to apply one batch of ticks (every stage), before the offset commit.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-BRIDGE_RETRIES = Counter("trado_bridge_retries", "Batches retried after a failed write.")
+BRIDGE_RETRIES = Counter(
+    "trado_bridge_retries", "Failed bridge steps (a lost backend), each retried with backoff."
+)
+BRIDGE_BACKLOG = Gauge(
+    "trado_bridge_backlog_ticks",
+    "Ticks published live but not yet through candles, alerts and matching (grows while "
+    "PostgreSQL is unreachable; past BRIDGE_MAX_BACKLOG_TICKS the bridge stops fetching).",
+)
 PUBLISHES = Counter("trado_publishes", "Messages published on pub/sub.", ["kind"])
 CANDLES_WRITTEN = Counter("trado_candles_written", "Candle rows upserted to the database.")
 ACTIVE_SUBSCRIPTIONS = Gauge(
