@@ -479,6 +479,8 @@ async def test_register_log_in_watch_and_trade_end_to_end(
         await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
 
         # the socket dies: the page says so, reconnects with the token, and prices resume
+        # from the last sequence it saw of each symbol (`since`), so it misses no tick
+        missed = await page.evaluate("window.trado.state.missedTicks")
         seen = await page.evaluate("window.trado.connectionLog.length")
         await page.evaluate("window.trado.dropSocket()")
         await page.wait_for_function(
@@ -492,6 +494,7 @@ async def test_register_log_in_watch_and_trade_end_to_end(
         await expect(page.locator("#offline-banner")).to_be_hidden()
         await wait_for_price_change(page, "JPM")
         await expect(page.locator("#account-email")).to_have_text(email)
+        assert await page.evaluate("window.trado.state.missedTicks") == missed
 
         # the "API token" button gives GraphiQL's Headers tab what authenticates over HTTP
         # and as a WebSocket's connection_init payload

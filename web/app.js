@@ -28,6 +28,7 @@ const state = {
   symbols: [],
   names: new Map(),
   quotes: new Map(), // symbol -> latest Quote
+  missedTicks: 0, // sequence jumps the quote stream showed: ticks this page never saw
   selected: null,
   portfolio: null, // {cash, positions: [{symbol, quantity, averagePrice}]}
   quotesKey: "",
@@ -138,15 +139,25 @@ function refreshQuoteStream() {
   state.stopQuotes?.();
   state.stopQuotes = null;
   if (!symbols.length) return;
-  state.stopQuotes = socket.subscribe(Q.QUOTES_SUBSCRIPTION, { symbols }, {
+  // Sent again after every reconnect: with the last sequence seen of each symbol, so the
+  // server replays what the board missed meanwhile (the chart's live bars stay whole).
+  const variables = () => ({ symbols, since: lastSequences(symbols) });
+  state.stopQuotes = socket.subscribe(Q.QUOTES_SUBSCRIPTION, variables, {
     next: (data) => onQuote(data.quotes),
     error: (error) => toast(`Live prices: ${describe(error)}`, "bad"),
   });
 }
 
+function lastSequences(symbols) {
+  return symbols
+    .filter((symbol) => state.quotes.has(symbol))
+    .map((symbol) => ({ symbol, sequence: state.quotes.get(symbol).sequence }));
+}
+
 function onQuote(quote) {
   const known = state.quotes.get(quote.symbol);
   if (known && Number(known.sequence) > Number(quote.sequence)) return; // an older snapshot
+  if (known) state.missedTicks += Math.max(Number(quote.sequence) - Number(known.sequence) - 1, 0);
   state.quotes.set(quote.symbol, quote);
   board.update(quote);
   const bar = localBarsOf(quote.symbol).add(Number(quote.price), Date.now());

@@ -39,10 +39,16 @@ function socketUrl() {
   return `${scheme}//${location.host}/graphql`;
 }
 
+function subscribePayload({ query, variables }) {
+  return { query, variables: typeof variables === "function" ? variables() : variables };
+}
+
 /**
  * One graphql-transport-ws connection shared by every subscription of the page.
  * `subscribe(query, variables, {next, error})` returns a function that stops it; live
  * subscriptions survive reconnects (each is sent again once the new socket is acknowledged).
+ * `variables` may be a function, called each time the subscription is sent: a stream that
+ * resumes (`quotes(since:)`) then asks for what it missed while the socket was down.
  */
 export class SubscriptionClient {
   constructor({ url = socketUrl(), token = null, onState = () => {} } = {}) {
@@ -51,7 +57,7 @@ export class SubscriptionClient {
     this.onState = onState;
     this.state = "connecting";
     this.retryAt = null;
-    this.subscriptions = new Map(); // id -> {payload, sink}
+    this.subscriptions = new Map(); // id -> {query, variables, sink}
     this.nextId = 1;
     this.attempt = 0;
     this.socket = null;
@@ -71,9 +77,9 @@ export class SubscriptionClient {
 
   subscribe(query, variables, sink) {
     const id = String(this.nextId++);
-    const entry = { payload: { query, variables }, sink };
+    const entry = { query, variables, sink };
     this.subscriptions.set(id, entry);
-    if (this.acknowledged) this.send({ id, type: "subscribe", payload: entry.payload });
+    if (this.acknowledged) this.send({ id, type: "subscribe", payload: subscribePayload(entry) });
     return () => {
       if (this.subscriptions.delete(id) && this.acknowledged) this.send({ id, type: "complete" });
     };
@@ -159,7 +165,7 @@ export class SubscriptionClient {
         this.setState("online");
         this.startPing();
         for (const [id, sub] of this.subscriptions) {
-          this.send({ id, type: "subscribe", payload: sub.payload });
+          this.send({ id, type: "subscribe", payload: subscribePayload(sub) });
         }
         break;
       case "ping":

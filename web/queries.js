@@ -15,8 +15,8 @@ export function readFieldNames(data) {
 // ---------------------------------------------------------------- live data
 
 export const QUOTES_SUBSCRIPTION = `
-  subscription Quotes($symbols: [String!]!) {
-    quotes(symbols: $symbols) { symbol price bid ask volume timestamp sequence }
+  subscription Quotes($symbols: [String!]!, $since: [SymbolSequence!]) {
+    quotes(symbols: $symbols, since: $since) { symbol price bid ask volume timestamp sequence }
   }`;
 
 export const QUOTES_QUERY = `
