@@ -21,6 +21,7 @@ from models.db import (
     session_scope,
 )
 from models.instrument_file import read_instrument_file
+from resolvers.event_outbox import run_relay
 from resolvers.instruments import count_instruments, upsert_instruments
 from settings import Settings
 from streaming.bridge import Bridge
@@ -163,9 +164,11 @@ def make_bridge(runtime: Runtime) -> Bridge:
 
 
 def start_bridge(runtime: Runtime) -> Bridge:
+    """The bridge, and beside it the relay of user events a crash left unpublished."""
     bridge = make_bridge(runtime)
     runtime.bridge = bridge
     runtime.supervisor.start("bridge", bridge.run)
+    runtime.supervisor.start("event-relay", lambda: run_relay(runtime.sessions, runtime.pubsub))
     return bridge
 
 

@@ -12,12 +12,14 @@ from graph.context import Info
 from graph.errors import BadInput
 from graph.multiplex import LIVE_OPERATION
 from graph.permissions import require_user
+from graph.scalars import BigInt
 from graph.types.alert import Notification
 from graph.types.candle import Candle, CandleInterval
 from graph.types.quote import Quote, SymbolSequence
 from graph.types.trading import Order
 from resolvers.candles import stream_candles
-from resolvers.events import NotificationEvent, OrderEvent, stream_user_events
+from resolvers.event_outbox import stream_user_events
+from resolvers.events import NotificationEvent, OrderEvent
 from resolvers.quotes import (
     BadResume,
     BadSymbols,
@@ -84,21 +86,36 @@ class Subscription:
 
     @strawberry.subscription(
         description="Every change to one of my orders (placed, filled, cancelled, rejected) "
-        "from now on. Needs the token in `connection_init`: "
-        '`{"authorization": "Bearer <token>"}`.'
+        "from now on, or with `afterEvent` (the `eventSequence` of the last event you saw), "
+        "every one after it first: a reconnect misses nothing. Needs the token in "
+        '`connection_init`: `{"authorization": "Bearer <token>"}`.'
     )
-    async def order_updates(self, info: Info) -> AsyncGenerator[Order, None]:
+    async def order_updates(
+        self, info: Info, after_event: BigInt | None = None
+    ) -> AsyncGenerator[Order, None]:
         user = await require_user(info)
-        async for event in stream_user_events(info.context.runtime.hub, user.id):
-            if isinstance(event, OrderEvent):
-                yield Order.of(event.order)
+        if after_event is not None and after_event < 0:
+            raise BadInput("afterEvent must be 0 or more")
+        runtime = info.context.runtime
+        events = stream_user_events(runtime.hub, runtime.sessions, user.id, after=after_event)
+        async for item in events:
+            if isinstance(item.event, OrderEvent):
+                yield Order.of(item.event.order, item.sequence)
 
     @strawberry.subscription(
-        description="My new notifications (price alerts fired, orders filled) from now on. "
-        'Needs the token in `connection_init`: `{"authorization": "Bearer <token>"}`.'
+        description="My new notifications (price alerts fired, orders filled) from now on, or "
+        "with `afterEvent` (the `eventSequence` of the last event you saw), every one after "
+        "it first. Needs the token in `connection_init`: "
+        '`{"authorization": "Bearer <token>"}`.'
     )
-    async def notifications(self, info: Info) -> AsyncGenerator[Notification, None]:
+    async def notifications(
+        self, info: Info, after_event: BigInt | None = None
+    ) -> AsyncGenerator[Notification, None]:
         user = await require_user(info)
-        async for event in stream_user_events(info.context.runtime.hub, user.id):
-            if isinstance(event, NotificationEvent):
-                yield Notification.of(event.notification)
+        if after_event is not None and after_event < 0:
+            raise BadInput("afterEvent must be 0 or more")
+        runtime = info.context.runtime
+        events = stream_user_events(runtime.hub, runtime.sessions, user.id, after=after_event)
+        async for item in events:
+            if isinstance(item.event, NotificationEvent):
+                yield Notification.of(item.event.notification, item.sequence)

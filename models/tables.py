@@ -10,7 +10,17 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from models.types import Exact, UTCDateTime, utcnow
@@ -91,6 +101,10 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     is_admin: bool = False
     cash: Decimal = _exact()
+    # The sequence of this user's newest event (`UserEvent`): raised under the row's lock.
+    event_sequence: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
     created_at: datetime = _time()
 
 
@@ -195,3 +209,31 @@ class Candle(SQLModel, table=True):
     close: Decimal = _exact()
     volume: Decimal = _exact()
     last_sequence: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class UserEvent(SQLModel, table=True):
+    """The transactional outbox of a user's live events (order changes, notifications): each
+    row is written in the transaction of the change it reports, numbered by the user's
+    `event_sequence` (so a user's events are numbered in commit order), and published after
+    the commit; `published_at` stays empty until then, so a relay re-publishes what a crash
+    left unpublished. `payload` is the published message, byte for byte."""
+
+    __tablename__ = "user_event"
+    __table_args__ = (
+        UniqueConstraint("user_id", "sequence"),
+        Index(
+            "ix_user_event_unpublished",
+            "id",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+    )
+    id: int | None = Field(  # SQLite numbers only an INTEGER primary key by itself
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    user_id: int = _fk("users.id", index=False)
+    sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _time()
+    published_at: datetime | None = _time(nullable=True)

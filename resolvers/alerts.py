@@ -17,6 +17,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.db import SessionFactory, session_scope
 from models.tables import AlertCondition, Instrument, Notification, NotificationKind, PriceAlert
 from models.types import utcnow
+from resolvers.event_outbox import record_events
+from resolvers.events import NotificationEvent, Recorded
+from resolvers.locking import lock_user
 from resolvers.money import MAX_PRICE, exact_aggregate, fits_scale
 from resolvers.records import NotificationRecord
 
@@ -207,10 +210,11 @@ async def alerts_in_ranges(
 
 async def trigger_alert(
     session: AsyncSession, alert_id: int, price: Decimal, symbol: str
-) -> NotificationRecord | None:
+) -> Recorded | None:
     """Fire an active alert once, inside the caller's transaction: deactivate it and write a
-    PRICE_ALERT notification (publish it after commit with `resolvers.events`). None when the
-    alert is gone or already fired (the conditional UPDATE makes concurrent bridges safe)."""
+    PRICE_ALERT notification, recorded as the user's event (publish it after commit with
+    `publish_recorded`). None when the alert is gone or already fired (the conditional
+    UPDATE makes concurrent bridges safe)."""
     now = utcnow()
     result = await session.exec(
         update(PriceAlert)
@@ -229,7 +233,10 @@ async def trigger_alert(
     )  # fmt: skip
     session.add(note)
     await session.flush()
-    return NotificationRecord.of(note)
+    owner = await lock_user(session, alert.user_id)
+    assert owner is not None
+    [event] = record_events(session, owner, [NotificationEvent(NotificationRecord.of(note))])
+    return event
 
 
 async def notifications_page(

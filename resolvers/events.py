@@ -1,26 +1,27 @@
-"""Per-user events: order changes and new notifications, published after their commit.
+"""Per-user events: order changes and new notifications, numbered per user and published
+after their commit (see `resolvers.event_outbox` for how they are stored and relayed).
 
 Channel: `streaming.channels.user_channel(user_id)`, through `PubSub.publish(channel, bytes)`.
-Message (JSON object, UTF-8), one of:
+Message (JSON object, UTF-8), `sequence` being the event's place in its user's events (each
+one the previous plus one, in commit order), one of:
 
-    {"type": "order", "order": {"id": 7, "userId": 3, "instrumentId": 1, "symbol": "AAPL",
-        "side": "BUY", "type": "LIMIT", "status": "FILLED", "quantity": "10",
+    {"sequence": 12, "type": "order", "order": {"id": 7, "userId": 3, "instrumentId": 1,
+        "symbol": "AAPL", "side": "BUY", "type": "LIMIT", "status": "FILLED", "quantity": "10",
         "limitPrice": "190.5", "filledQuantity": "10", "averageFillPrice": "190.41",
         "reservedCash": "0", "clientOrderId": "abc", "rejectReason": null,
         "createdAt": "2026-11-25T09:00:00+00:00", "updatedAt": "..."}}
-    {"type": "notification", "notification": {"id": 4, "userId": 3, "kind": "ORDER_FILLED",
-        "message": "Bought 10 AAPL at 190.41", "orderId": 7, "alertId": null,
-        "createdAt": "...", "readAt": null}}
+    {"sequence": 13, "type": "notification", "notification": {"id": 4, "userId": 3,
+        "kind": "ORDER_FILLED", "message": "Bought 10 AAPL at 190.41", "orderId": 7,
+        "alertId": null, "createdAt": "...", "readAt": null}}
 
 Decimals travel as strings (exact), timestamps as ISO 8601 with offset. `decode_event` turns
-a message back into `OrderEvent` / `NotificationEvent` (whose records equal the published ones).
-Publishing is best effort: the database is the truth, a lost event only delays a screen.
+a message back into a `Recorded` `OrderEvent` / `NotificationEvent` (whose records equal the
+published ones).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -30,9 +31,6 @@ import orjson
 
 from models.tables import NotificationKind, OrderSide, OrderStatus, OrderType
 from resolvers.records import NotificationRecord, OrderRecord
-from streaming.channels import user_channel
-from streaming.hub import Hub
-from streaming.pubsub import PubSub
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +49,18 @@ class NotificationEvent:
 Event = OrderEvent | NotificationEvent
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An event with its place in its user's sequence of events (what a stream resumes from)."""
+
+    sequence: int
+    event: Event
+
+    @property
+    def user_id(self) -> int:
+        return event_user_id(self.event)
+
+
 class BadEvent(ValueError):
     pass
 
@@ -59,7 +69,8 @@ def _dec(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
-def encode_event(event: Event) -> bytes:
+def encode_event(recorded: Recorded) -> bytes:
+    event, sequence = recorded.event, recorded.sequence
     if isinstance(event, OrderEvent):
         o = event.order
         body: dict[str, Any] = {
@@ -71,45 +82,52 @@ def encode_event(event: Event) -> bytes:
             "clientOrderId": o.client_order_id, "rejectReason": o.reject_reason,
             "createdAt": o.created_at.isoformat(), "updatedAt": o.updated_at.isoformat(),
         }  # fmt: skip
-        return orjson.dumps({"type": "order", "order": body})
+        return orjson.dumps({"sequence": sequence, "type": "order", "order": body})
     n = event.notification
     body = {
         "id": n.id, "userId": n.user_id, "kind": n.kind.value, "message": n.message,
         "orderId": n.order_id, "alertId": n.alert_id, "createdAt": n.created_at.isoformat(),
         "readAt": n.read_at.isoformat() if n.read_at else None,
     }  # fmt: skip
-    return orjson.dumps({"type": "notification", "notification": body})
+    return orjson.dumps({"sequence": sequence, "type": "notification", "notification": body})
 
 
-def decode_event(raw: bytes | str) -> Event:
+def decode_event(raw: bytes | str) -> Recorded:
     try:
         data = orjson.loads(raw)
-        kind = data["type"]
-        if kind == "order":
-            o = data["order"]
-            record = OrderRecord(
-                id=o["id"], user_id=o["userId"], instrument_id=o["instrumentId"],
-                side=OrderSide(o["side"]), type=OrderType(o["type"]),
-                status=OrderStatus(o["status"]), quantity=Decimal(o["quantity"]),
-                limit_price=_opt_dec(o["limitPrice"]), filled_quantity=Decimal(o["filledQuantity"]),
-                average_fill_price=_opt_dec(o["averageFillPrice"]),
-                reserved_cash=Decimal(o["reservedCash"]), client_order_id=o["clientOrderId"],
-                reject_reason=o["rejectReason"], created_at=datetime.fromisoformat(o["createdAt"]),
-                updated_at=datetime.fromisoformat(o["updatedAt"]),
-            )  # fmt: skip
-            return OrderEvent(record, o["symbol"])
-        if kind == "notification":
-            n = data["notification"]
-            return NotificationEvent(
-                NotificationRecord(
-                    id=n["id"], user_id=n["userId"], kind=NotificationKind(n["kind"]),
-                    message=n["message"], order_id=n["orderId"], alert_id=n["alertId"],
-                    created_at=datetime.fromisoformat(n["createdAt"]),
-                    read_at=datetime.fromisoformat(n["readAt"]) if n["readAt"] else None,
-                )
-            )  # fmt: skip
+        sequence = data["sequence"]
+        if not isinstance(sequence, int) or isinstance(sequence, bool):
+            raise BadEvent(f"bad sequence {sequence!r}")
+        return Recorded(sequence, _decode_body(data))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError) as error:
         raise BadEvent(f"not a user event: {error!r}") from None
+
+
+def _decode_body(data: dict[str, Any]) -> Event:
+    kind = data["type"]
+    if kind == "order":
+        o = data["order"]
+        record = OrderRecord(
+            id=o["id"], user_id=o["userId"], instrument_id=o["instrumentId"],
+            side=OrderSide(o["side"]), type=OrderType(o["type"]),
+            status=OrderStatus(o["status"]), quantity=Decimal(o["quantity"]),
+            limit_price=_opt_dec(o["limitPrice"]), filled_quantity=Decimal(o["filledQuantity"]),
+            average_fill_price=_opt_dec(o["averageFillPrice"]),
+            reserved_cash=Decimal(o["reservedCash"]), client_order_id=o["clientOrderId"],
+            reject_reason=o["rejectReason"], created_at=datetime.fromisoformat(o["createdAt"]),
+            updated_at=datetime.fromisoformat(o["updatedAt"]),
+        )  # fmt: skip
+        return OrderEvent(record, o["symbol"])
+    if kind == "notification":
+        n = data["notification"]
+        return NotificationEvent(
+            NotificationRecord(
+                id=n["id"], user_id=n["userId"], kind=NotificationKind(n["kind"]),
+                message=n["message"], order_id=n["orderId"], alert_id=n["alertId"],
+                created_at=datetime.fromisoformat(n["createdAt"]),
+                read_at=datetime.fromisoformat(n["readAt"]) if n["readAt"] else None,
+            )
+        )  # fmt: skip
     raise BadEvent(f"unknown event type {kind!r}")
 
 
@@ -119,27 +137,3 @@ def _opt_dec(value: str | None) -> Decimal | None:
 
 def event_user_id(event: Event) -> int:
     return event.order.user_id if isinstance(event, OrderEvent) else event.notification.user_id
-
-
-async def publish_events(pubsub: PubSub, events: Iterable[Event]) -> None:
-    """Call only after the transaction that wrote these rows has committed."""
-    for event in events:
-        try:
-            await pubsub.publish(user_channel(event_user_id(event)), encode_event(event))
-        except Exception as error:  # the rows are committed; a lost event is not a lost order
-            log.warning("could not publish %s event: %r", type(event).__name__, error)
-
-
-async def stream_user_events(hub: Hub, user_id: int) -> AsyncIterator[Event]:
-    """The user's events as they are published, from this process's hub. Not conflated: each
-    order update and notification matters (the mailbox stays bounded, dropping the oldest).
-    A message that is not an event is logged and skipped, never the end of the stream."""
-    async with hub.subscribe([user_channel(user_id)], conflate=False) as mailbox:
-        async for _channel, raw in mailbox:
-            try:
-                event = decode_event(raw)
-            except BadEvent as error:
-                log.warning("skipping a message on the user channel: %s", error)
-                continue
-            if event_user_id(event) == user_id:
-                yield event

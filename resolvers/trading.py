@@ -40,7 +40,8 @@ from models.tables import (
 )
 from models.types import plain, utcnow
 from resolvers.auth import CurrentUser
-from resolvers.events import Event, NotificationEvent, OrderEvent, publish_events
+from resolvers.event_outbox import publish_recorded, record_events
+from resolvers.events import NotificationEvent, OrderEvent, Recorded
 from resolvers.instruments import InstrumentRecord, instrument_by_symbol
 from resolvers.locking import lock_user, money_transaction
 from resolvers.money import (
@@ -111,13 +112,14 @@ class CancelRefused:
 
 @dataclass(slots=True)
 class FillOutcome:
-    """What `fill_order` did: `filled`, or `reason` says why not; `events` go out after commit."""
+    """What `fill_order` did: `filled`, or `reason` says why not; `events` (recorded in the
+    transaction) go out after its commit, with `publish_recorded`."""
 
     order: OrderRecord | None
     symbol: str | None = None
     reason: NoFillReason | None = None
     notification: NotificationRecord | None = None
-    events: list[Event] = field(default_factory=list)
+    events: list[Recorded] = field(default_factory=list)
 
     @property
     def filled(self) -> bool:
@@ -134,7 +136,7 @@ def match_price(side: OrderSide, bid: Decimal, ask: Decimal) -> Decimal:
 
 async def fill_order(session: AsyncSession, order_id: int, price: Decimal) -> FillOutcome:
     """Fill the whole remaining quantity of an OPEN order at `price`, inside the caller's
-    transaction (the caller commits, then publishes `outcome.events` with `publish_events`).
+    transaction (the caller commits, then publishes `outcome.events` with `publish_recorded`).
 
     Locks the user's row, then the order's (SELECT ... FOR UPDATE on PostgreSQL; on SQLite run
     it inside `money_transaction`), re-checks that the order is still OPEN and that a LIMIT
@@ -214,10 +216,10 @@ async def fill_order(session: AsyncSession, order_id: int, price: Decimal) -> Fi
     await session.flush()
     record = OrderRecord.of(order)
     notification = NotificationRecord.of(note)
-    return FillOutcome(
-        record, symbol, None, notification,
-        events=[OrderEvent(record, symbol), NotificationEvent(notification)],
-    )  # fmt: skip
+    events = record_events(
+        session, user, [OrderEvent(record, symbol), NotificationEvent(notification)]
+    )
+    return FillOutcome(record, symbol, None, notification, events=events)
 
 
 async def open_limit_orders_crossing(
@@ -331,7 +333,7 @@ async def match_crossing_orders(
         async with money_transaction(sessions, user_id) as session:
             price = match_price(OrderSide(side), tick.bid, tick.ask)
             outcome = await fill_order(session, order_id, price)
-        await publish_events(pubsub, outcome.events)
+        await publish_recorded(sessions, pubsub, outcome.events)
         outcomes.append(outcome)
     return outcomes
 
@@ -383,7 +385,7 @@ async def place_order(
         return OrderRecord.of(earlier)
     if isinstance(result, Rejection | OrderRecord):
         return result
-    await publish_events(pubsub, result.events)
+    await publish_recorded(sessions, pubsub, result.events)
     assert result.order is not None
     return result.order
 
@@ -434,8 +436,8 @@ async def _place_locked(
     assert order.id is not None
     if fill_price is None:
         record = OrderRecord.of(order)
-        return FillOutcome(record, instrument.symbol, NoFillReason.PRICE_NOT_CROSSED,
-                           events=[OrderEvent(record, instrument.symbol)])  # fmt: skip
+        events = record_events(session, account, [OrderEvent(record, instrument.symbol)])
+        return FillOutcome(record, instrument.symbol, NoFillReason.PRICE_NOT_CROSSED, events=events)
     outcome = await fill_order(session, order.id, fill_price)
     if not outcome.filled:  # cannot happen after the checks above; never leave half a trade
         raise RuntimeError(f"order {order.id} did not fill at placement: {outcome.reason}")
@@ -531,7 +533,8 @@ async def cancel_order(
         record = OrderRecord.of(order)
         instrument = await session.get(Instrument, order.instrument_id)
         assert instrument is not None
-    await publish_events(pubsub, [OrderEvent(record, instrument.symbol)])
+        events = record_events(session, account, [OrderEvent(record, instrument.symbol)])
+    await publish_recorded(sessions, pubsub, events)
     return record
 
 
@@ -590,4 +593,6 @@ async def _reject(
     await session.flush()
     record = OrderRecord.of(order)
     log.warning("order %s rejected at fill time: %s", order.id, reason)
-    return FillOutcome(record, symbol, reason, events=[OrderEvent(record, symbol)])
+    return FillOutcome(
+        record, symbol, reason, events=record_events(session, user, [OrderEvent(record, symbol)])
+    )

@@ -17,8 +17,10 @@ from sqlmodel import col, func, select
 
 from models.db import session_scope
 from models.instrument_file import InstrumentRow
-from models.tables import Fill, Notification, NotificationKind
+from models.tables import Fill, Notification, NotificationKind, OrderSide, OrderType
+from resolvers.auth import CurrentUser
 from resolvers.instruments import upsert_instruments
+from resolvers.trading import OrderRequest, place_order
 from runtime import Runtime, make_bridge, open_runtime, start_bridge
 from settings import Settings
 from streaming.stages.alerts import AlertStage
@@ -237,3 +239,77 @@ async def test_users_only_get_their_own_events(live: Live) -> None:
         "id": theirs["id"], "status": "OPEN", "filledQuantity": "0", "averageFillPrice": None,
         "reservedCash": "50", "instrument": {"symbol": live.symbol},
     }}]  # fmt: skip
+
+
+class DiesOnPublish:
+    """The pub/sub of a process that dies right after its commit, before publishing."""
+
+    def __init__(self, pubsub: Any) -> None:
+        self._pubsub = pubsub
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        raise Crash
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pubsub, name)
+
+
+async def place_then_die(live: Live, account: Account, limit: str) -> None:
+    """A resting BUY placed by a process that dies between its commit and its publish."""
+    user = CurrentUser(int(account.id), account.email, is_admin=False)
+    request = OrderRequest(live.symbol, OrderSide.BUY, OrderType.LIMIT, Decimal(1), Decimal(limit))
+    worker = live.worker
+    with contextlib.suppress(Crash):
+        await place_order(
+            worker.sessions, worker.cache, DiesOnPublish(worker.pubsub), user, request
+        )
+
+
+ORDER_EVENTS = (
+    "subscription ($after: BigInt) { orderUpdates(afterEvent: $after) { id eventSequence } }"
+)
+
+
+async def test_an_event_lost_to_a_crash_is_delivered_once_in_order(live: Live) -> None:
+    """A crash between an order's commit and its publish: a live subscriber that sees the
+    next event first gets the lost one from the outbox before it, in order; with nothing
+    after it, the relay publishes it within seconds; either way each event arrives once."""
+    account = await new_account(live.api)
+    start_bridge(live.worker)  # and beside it the relay
+    async with live.socket(account) as ws:
+        await ws.subscribe("o", ORDER_EVENTS)
+        await wait_subscribed(live.settings, f"user:{account.id}")
+        await place_then_die(live, account, "90")  # event 1 committed, never published
+        await place(live.api, account.token, symbol=live.symbol, type="LIMIT",
+                    quantity="1", limitPrice="91")  # fmt: skip
+        first = [(await next_of(ws))["orderUpdates"]["eventSequence"] for _ in range(2)]
+        await place_then_die(live, account, "92")  # event 3: only the relay can send it
+        third = (await next_of(ws, seconds=10))["orderUpdates"]["eventSequence"]
+        await nothing_more(ws, seconds=3)  # the relay does not send event 1 again
+    assert first == [1, 2], "the lost event came first, from the outbox"
+    assert third == 3, "the relay published what nothing else would have"
+
+
+async def test_order_updates_resume_after_a_reconnect(live: Live) -> None:
+    """A client that saw event 1 reconnects with `afterEvent: 1` and gets events 2-4, which
+    happened while it was away, in order, then live ones."""
+    account = await new_account(live.api)
+    order = {"symbol": live.symbol, "type": "LIMIT", "quantity": "1", "limitPrice": "50"}
+    async with live.socket(account) as ws:
+        await ws.subscribe("o", ORDER_EVENTS)
+        await wait_subscribed(live.settings, f"user:{account.id}")
+        placed = await place(live.api, account.token, **order)
+        seen = (await next_of(ws))["orderUpdates"]
+    assert (seen["id"], seen["eventSequence"]) == (placed["id"], 1)
+    missed = [await place(live.api, account.token, **order) for _ in range(3)]
+    async with live.socket(account) as ws:
+        await ws.subscribe("o", ORDER_EVENTS, {"after": 1})
+        replayed = [(await next_of(ws))["orderUpdates"] for _ in range(3)]
+        await wait_subscribed(live.settings, f"user:{account.id}")
+        await place(live.api, account.token, **order)
+        latest = (await next_of(ws))["orderUpdates"]
+        await nothing_more(ws)
+    assert [(r["id"], r["eventSequence"]) for r in replayed] == [
+        (m["id"], n) for n, m in enumerate(missed, 2)
+    ]
+    assert latest["eventSequence"] == 5

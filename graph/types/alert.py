@@ -7,6 +7,7 @@ from typing import Annotated
 import strawberry
 
 from graph.context import Info
+from graph.scalars import BigInt
 from graph.types.enums import AlertCondition, NotificationKind
 from graph.types.instrument import Instrument, load_instrument
 from graph.types.pagination import Connection
@@ -56,13 +57,21 @@ class Notification:
     alert_id: strawberry.ID | None
     created_at: datetime
     read_at: datetime | None
+    event_sequence: BigInt | None = strawberry.field(
+        default=None,
+        description="This change's place in your events (order updates and notifications share one "
+        "numbering, each event the previous plus one): pass the last one you saw as "
+        "`afterEvent` to `orderUpdates` or `notifications` to get every event after it. Set "
+        "on subscription events only.",
+    )
 
     @classmethod
-    def of(cls, r: NotificationRecord) -> Notification:
+    def of(cls, r: NotificationRecord, event_sequence: int | None = None) -> Notification:
         def ident(value: int | None) -> strawberry.ID | None:
             return None if value is None else strawberry.ID(str(value))
 
         return cls(
+            event_sequence=None if event_sequence is None else BigInt(event_sequence),
             id=strawberry.ID(str(r.id)), kind=r.kind, message=r.message,
             order_id=ident(r.order_id), alert_id=ident(r.alert_id),
             created_at=r.created_at, read_at=r.read_at,

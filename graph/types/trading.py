@@ -7,6 +7,7 @@ from typing import Annotated
 import strawberry
 
 from graph.context import Info
+from graph.scalars import BigInt
 from graph.types.enums import CancelFailure, OrderSide, OrderStatus, OrderType, RejectReason
 from graph.types.instrument import Instrument, load_instrument
 from graph.types.pagination import Connection
@@ -31,14 +32,22 @@ class Order:
     created_at: datetime
     updated_at: datetime
     instrument_id: strawberry.Private[int]
+    event_sequence: BigInt | None = strawberry.field(
+        default=None,
+        description="This change's place in your events (order updates and notifications share one "
+        "numbering, each event the previous plus one): pass the last one you saw as "
+        "`afterEvent` to `orderUpdates` or `notifications` to get every event after it. Set "
+        "on subscription events only.",
+    )
 
     @strawberry.field
     async def instrument(self, info: Info) -> Instrument:
         return await load_instrument(info, self.instrument_id)
 
     @classmethod
-    def of(cls, r: OrderRecord) -> Order:
+    def of(cls, r: OrderRecord, event_sequence: int | None = None) -> Order:
         return cls(
+            event_sequence=None if event_sequence is None else BigInt(event_sequence),
             id=strawberry.ID(str(r.id)), side=r.side, type=r.type, status=r.status,
             quantity=r.quantity, limit_price=r.limit_price, filled_quantity=r.filled_quantity,
             average_fill_price=r.average_fill_price, reserved_cash=r.reserved_cash,

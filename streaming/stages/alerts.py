@@ -16,8 +16,9 @@ trade from earlier in that interval, as it could already when the log lags.)
 
 Exactly once: `trigger_alert` is a conditional UPDATE (`WHERE active`), so a re-delivered
 batch, a retried flush or a second worker racing on the same alert finds it inactive and
-writes nothing. The notifications are published only after their transaction has committed
-(a crash in between loses the live message, never the row). What was noted is dropped only
+writes nothing. The notification is published only after its transaction has committed; it was
+recorded in that transaction (`resolvers.event_outbox`), so a crash in between leaves it to the
+relay, never lost. What was noted is dropped only
 once the flush succeeded (a failed one is retried with it) or by `forget` (a rebalance: the
 offsets were not committed, so the ticks are delivered again).
 """
@@ -29,8 +30,7 @@ from decimal import Decimal
 
 from models.db import SessionFactory, session_scope
 from resolvers.alerts import AlertCandidate, alert_bounds, alerts_in_ranges, trigger_alert
-from resolvers.events import NotificationEvent, publish_events
-from resolvers.records import NotificationRecord
+from resolvers.event_outbox import publish_recorded
 from streaming.metrics import ALERTS_FIRED
 from streaming.pubsub import PubSub
 from streaming.stages.ranges import Extremes, trade_extremes
@@ -62,16 +62,16 @@ class AlertStage:
         self._seen.clear()
 
     async def _fire(self, reached: dict[str, tuple[Decimal, Decimal]]) -> None:
-        notes: list[NotificationRecord] = []
-        async with session_scope(self.sessions) as session:
+        """Each alert in a transaction of its own (it locks its owner's row to number the
+        event), published after that commit."""
+        async with self.sessions() as session:
             candidates = await alerts_in_ranges(session, reached)
-            for candidate, tick in first_crossings(candidates, self._seen.ticks()):
-                note = await trigger_alert(session, candidate.id, tick.price, tick.symbol)
-                if note is not None:
-                    notes.append(note)
-        if notes:
-            await publish_events(self.pubsub, [NotificationEvent(n) for n in notes])
-            ALERTS_FIRED.inc(len(notes))
+        for candidate, tick in first_crossings(candidates, self._seen.ticks()):
+            async with session_scope(self.sessions) as session:
+                event = await trigger_alert(session, candidate.id, tick.price, tick.symbol)
+            if event is not None:
+                await publish_recorded(self.sessions, self.pubsub, [event])
+                ALERTS_FIRED.inc()
 
     def forget(self) -> None:
         self._seen.clear()

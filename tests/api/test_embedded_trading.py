@@ -15,7 +15,8 @@ import pytest
 from models.tables import AlertCondition, NotificationKind, OrderSide, OrderStatus, OrderType
 from resolvers.alerts import create_alert
 from resolvers.auth import Session, register
-from resolvers.events import Event, NotificationEvent, OrderEvent, stream_user_events
+from resolvers.event_outbox import stream_user_events
+from resolvers.events import Event, NotificationEvent, OrderEvent
 from resolvers.portfolio import portfolio
 from resolvers.records import OrderRecord
 from resolvers.trading import OrderRequest, cancel_order, match_crossing_orders, place_order
@@ -88,8 +89,8 @@ async def test_bridge_fires_alerts_and_fills_limit_orders_on_sqlite(runtime: Run
     events: list[Event] = []
 
     async def read() -> None:
-        async for event in stream_user_events(runtime.hub, user.id):
-            events.append(event)
+        async for item in stream_user_events(runtime.hub, runtime.sessions, user.id):
+            events.append(item.event)
 
     reader = asyncio.create_task(read())
     try:

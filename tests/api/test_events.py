@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from models.tables import NotificationKind, OrderSide, OrderStatus, OrderType
-from resolvers.events import NotificationEvent, OrderEvent, decode_event, encode_event
+from resolvers.events import NotificationEvent, OrderEvent, Recorded, decode_event, encode_event
 from resolvers.records import NotificationRecord, OrderRecord
 from settings import Settings
 from streaming.channels import user_channel
@@ -26,9 +26,15 @@ def test_events_round_trip() -> None:
         client_order_id="abc", reject_reason=None, created_at=now, updated_at=now,
     )  # fmt: skip
     note = NotificationRecord(7, 3, NotificationKind.ORDER_FILLED, "Bought", 7, None, now, None)
-    for event in (OrderEvent(order, "AAPL"), NotificationEvent(note)):
-        assert decode_event(encode_event(event)) == event
-    assert encode_event(OrderEvent(order, "AAPL")).startswith(b'{"type":"order","order":{"id":7')
+    events: list[OrderEvent | NotificationEvent] = [
+        OrderEvent(order, "AAPL"),
+        NotificationEvent(note),
+    ]
+    for sequence, event in enumerate(events, 1):
+        recorded = Recorded(sequence, event)
+        assert decode_event(encode_event(recorded)) == recorded
+    encoded = encode_event(Recorded(5, OrderEvent(order, "AAPL")))
+    assert encoded.startswith(b'{"sequence":5,"type":"order","order":{"id":7')
 
 
 async def test_fills_and_cancels_are_published_on_the_users_channel(
@@ -46,10 +52,13 @@ async def test_fills_and_cancels_are_published_on_the_users_channel(
         )
         await api.data(CANCEL, {"id": resting["id"]}, account.token)
         events: list[OrderEvent | NotificationEvent] = []
+        sequences: list[int] = []
         async with asyncio.timeout(10):
             while len(events) < 4:
                 _channel, raw = await pubsub.next_message()
-                events.append(decode_event(raw))
+                recorded = decode_event(raw)
+                sequences.append(recorded.sequence)
+                events.append(recorded.event)
     finally:
         await pubsub.close()
     kinds = [
@@ -60,6 +69,7 @@ async def test_fills_and_cancels_are_published_on_the_users_channel(
         ("OrderEvent", int(filled["id"])), ("NotificationEvent", int(filled["id"])),
         ("OrderEvent", int(resting["id"])), ("OrderEvent", int(resting["id"])),
     ]  # fmt: skip
+    assert sequences == [1, 2, 3, 4], "numbered per user, each the previous plus one"
     statuses = [e.order.status for e in events if isinstance(e, OrderEvent)]
     assert statuses == [OrderStatus.FILLED, OrderStatus.OPEN, OrderStatus.CANCELLED]
     assert all(e.order.user_id == int(account.id) for e in events if isinstance(e, OrderEvent))

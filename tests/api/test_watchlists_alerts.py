@@ -7,6 +7,7 @@ from typing import Any
 
 from models.db import make_engine, make_session_factory, session_scope
 from resolvers.alerts import active_alerts_crossing, trigger_alert
+from resolvers.events import NotificationEvent
 from settings import Settings
 from tests.api.conftest import Account, Api, Quotes
 from tests.api.test_trading import place
@@ -113,7 +114,8 @@ async def test_a_triggered_alert_notifies_once(
         await engine.dispose()
     assert first is not None
     assert second is None
-    assert first.message == "CVX traded at 139.5, below your alert at 140"
+    assert isinstance(first.event, NotificationEvent)
+    assert first.event.notification.message == "CVX traded at 139.5, below your alert at 140"
     alerts = await api.data("{ alerts { active triggeredPrice } }", token=account.token)
     assert alerts["alerts"] == [{"active": False, "triggeredPrice": "139.5"}]
 
