@@ -27,6 +27,7 @@ from playwright.async_api import Browser, Locator, Page, expect
 
 from server import create_app
 from settings import Settings
+from tests.api.test_trading import PLACE
 from tests.conftest import make_settings
 from tests.utils.browser import BrowserPage, browser_page, chromium
 from tests.utils.graphql_ws import graphql_ws
@@ -480,9 +481,17 @@ async def test_register_log_in_watch_and_trade_end_to_end(
 
         # the socket dies: the page says so, reconnects with the token, and prices resume
         # from the last sequence it saw of each symbol (`since`), so it misses no tick
+        # from the last sequence it saw of each symbol (`since`), so it misses no tick; and its
+        # order updates resume after the last event it saw: an order placed while it was
+        # offline still gets its toast
         missed = await page.evaluate("window.trado.state.missedTicks")
         seen = await page.evaluate("window.trado.connectionLog.length")
         await page.evaluate("window.trado.dropSocket()")
+        order = {"symbol": "JPM", "side": "BUY", "type": "LIMIT", "quantity": "1",
+                 "limitPrice": "1.00"}  # fmt: skip
+        placed = await graphql(base, PLACE, token, {"input": order})
+        assert placed["placeOrder"]["status"] == "OPEN"
+        assert await page.evaluate("window.trado.connectionState()") == "offline"
         await page.wait_for_function(
             """(seen) => {
                 const after = window.trado.connectionLog.slice(seen);
@@ -495,6 +504,7 @@ async def test_register_log_in_watch_and_trade_end_to_end(
         await wait_for_price_change(page, "JPM")
         await expect(page.locator("#account-email")).to_have_text(email)
         assert await page.evaluate("window.trado.state.missedTicks") == missed
+        await expect(page.locator(".toast", has_text="Buy 1 JPM: open at 1.00")).to_have_count(1)
 
         # the "API token" button gives GraphiQL's Headers tab what authenticates over HTTP
         # and as a WebSocket's connection_init payload

@@ -39,6 +39,7 @@ const state = {
   accountStreams: [],
   pollTimer: null,
   catchUp: false, // reload notifications when the socket comes back
+  lastEvent: { orders: null, notes: null }, // eventSequence last seen on each account stream
   notificationsLoaded: false, // the first load is history: no toasts for it
 };
 
@@ -853,11 +854,15 @@ async function signedIn(token, user) {
 async function startAccountStreams(token) {
   const fields = await offered;
   if (state.token !== token) return; // signed out meanwhile
+  const start = (await call(Q.EVENT_SEQUENCE).catch(() => null))?.me?.eventSequence ?? null;
+  if (state.token !== token) return;
+  state.lastEvent = { orders: start, notes: start };
   if (fields.has("orderUpdates")) {
     state.accountStreams.push(
-      socket.subscribe(Q.ORDER_UPDATES, {}, {
+      socket.subscribe(Q.ORDER_UPDATES, () => resumeAfter("orders"), {
         next: (data) => {
           const order = data.orderUpdates;
+          state.lastEvent.orders = order.eventSequence;
           toast(describeOrder(order), order.status === "REJECTED" ? "bad" : "ok");
           loadPortfolio();
         },
@@ -870,8 +875,11 @@ async function startAccountStreams(token) {
     return;
   }
   state.accountStreams.push(
-    socket.subscribe(Q.NOTIFICATIONS_SUBSCRIPTION, {}, {
-      next: (data) => addNotification(data.notifications),
+    socket.subscribe(Q.NOTIFICATIONS_SUBSCRIPTION, () => resumeAfter("notes"), {
+      next: (data) => {
+        state.lastEvent.notes = data.notifications.eventSequence;
+        addNotification(data.notifications);
+      },
       error: (error) => {
         console.warn("notifications subscription:", describe(error));
         if (state.token === token) startPolling();
@@ -880,6 +888,12 @@ async function startAccountStreams(token) {
   );
   // a reconnect may miss some: catch up whenever the socket comes back
   state.catchUp = true;
+}
+
+/** Each account stream resumes after the last event it delivered (sent again on reconnect). */
+function resumeAfter(stream) {
+  const last = state.lastEvent[stream];
+  return last == null ? {} : { after: last };
 }
 
 function signOut() {

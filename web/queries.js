@@ -109,6 +109,8 @@ export function readAuth(result) {
 }
 
 export const ME = `query Me { me { id email } }`;
+// Where the account streams start: events after this one are replayed, even across reconnects.
+export const EVENT_SEQUENCE = `query EventSequence { me { eventSequence } }`;
 
 // ---------------------------------------------------------------- watchlists
 
@@ -151,7 +153,11 @@ export const PLACE_ORDER = `
     }
   }`;
 
-export const ORDER_UPDATES = `subscription OrderUpdates { orderUpdates { ${ORDER_FIELDS} } }`;
+// `afterEvent`: the last eventSequence seen, so a reconnect replays what the page missed.
+export const ORDER_UPDATES = `
+  subscription OrderUpdates($after: BigInt) {
+    orderUpdates(afterEvent: $after) { ${ORDER_FIELDS} eventSequence }
+  }`;
 
 export const PORTFOLIO = `
   query Portfolio {
@@ -239,7 +245,9 @@ export const NOTIFICATIONS = `
   query Notifications { notifications(first: 20) { edges { node { ${NOTIFICATION_FIELDS} } } } }`;
 
 export const NOTIFICATIONS_SUBSCRIPTION = `
-  subscription Notifications { notifications { ${NOTIFICATION_FIELDS} } }`;
+  subscription Notifications($after: BigInt) {
+    notifications(afterEvent: $after) { ${NOTIFICATION_FIELDS} eventSequence }
+  }`;
 
 export function readNotifications(data) {
   return data.notifications.edges.map((edge) => edge.node);

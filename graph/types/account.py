@@ -4,8 +4,11 @@ from typing import Annotated
 
 import strawberry
 
+from graph.context import Info
+from graph.scalars import BigInt
 from graph.types.enums import AuthErrorCode
 from resolvers.auth import AuthFailure, CurrentUser, Session
+from resolvers.event_outbox import newest_sequence
 
 
 @strawberry.type(description="An account.")
@@ -13,6 +16,14 @@ class User:
     id: strawberry.ID
     email: str
     is_admin: bool
+
+    @strawberry.field(
+        description="The `eventSequence` of my newest event (order update or notification). "
+        "Subscribe to `orderUpdates` / `notifications` with `afterEvent` set to it, and to "
+        "each event's own afterwards, to miss none from now on, across reconnects too."
+    )
+    async def event_sequence(self, info: Info) -> BigInt:
+        return BigInt(await newest_sequence(info.context.runtime.sessions, int(self.id)))
 
     @classmethod
     def of(cls, user: CurrentUser) -> User:
