@@ -15,6 +15,9 @@ from typing import Annotated, cast
 
 import typer
 
+from bench.chaos import COLUMNS as CHAOS_COLUMNS
+from bench.chaos import FAULTS as CHAOS_FAULTS
+from bench.chaos import ChaosConfig, chaos
 from bench.e2e import PROCESS_COLUMNS as E2E_PROCESS_COLUMNS
 from bench.e2e import TARGET as E2E_TARGET
 from bench.e2e import e2e
@@ -47,13 +50,14 @@ class Scenario(StrEnum):
     pipeline = "pipeline"
     queries = "queries"
     slow_consumer = "slow-consumer"
+    chaos = "chaos"
 
 
-FULL_MODE = (Scenario.e2e, Scenario.pipeline)
+FULL_MODE = (Scenario.e2e, Scenario.pipeline, Scenario.chaos)
 # Per scenario: --seconds, --subscribers and --rate when not given.
 DEFAULT_SECONDS = {Scenario.queries: 5.0, Scenario.slow_consumer: 60.0}
 DEFAULT_COUNTS = {Scenario.raw_ceiling: "1000", Scenario.e2e: "100", Scenario.slow_consumer: "100"}
-DEFAULT_RATES = {Scenario.e2e: 500.0, Scenario.slow_consumer: 500.0}
+DEFAULT_RATES = {Scenario.e2e: 500.0, Scenario.slow_consumer: 500.0, Scenario.chaos: 200.0}
 
 
 def _numbers(text: str) -> tuple[int, ...]:
@@ -79,12 +83,16 @@ def run(
     ctx: typer.Context,
     scenario: Annotated[
         Scenario,
-        typer.Argument(help="fanout | raw-ceiling | e2e | pipeline | queries | slow-consumer"),
+        typer.Argument(
+            help="fanout | raw-ceiling | e2e | pipeline | queries | slow-consumer | chaos"
+        ),
     ],
     seconds: Annotated[
         float | None,
         typer.Option(
-            min=1, help="Measured seconds per step (10; queries: per level, 5; slow-consumer: 60)."
+            min=1,
+            help="Measured seconds per step (10; queries: per level, 5; slow-consumer: 60; "
+            "chaos: to settle after each fault, 10).",
         ),
     ] = None,
     subscribers: Annotated[
@@ -101,6 +109,10 @@ def run(
     ticks: Annotated[
         int, typer.Option(min=1, help="pipeline: ticks pre-loaded into the topic.")
     ] = 100_000,
+    chaos_faults: Annotated[
+        str,
+        typer.Option("--faults", help="chaos: the faults, in order: " + ", ".join(CHAOS_FAULTS)),
+    ] = ",".join(CHAOS_FAULTS),
     control: Annotated[
         bool, typer.Option(help="slow-consumer: first the same run without the stalled client.")
     ] = False,
@@ -159,6 +171,16 @@ def run(
                 lambda workdir, rows: rows.append(pipeline(pipe, workdir)),
                 PIPELINE_COLUMNS, lambda rows: rows, PIPELINE_COLUMNS,
                 "Ticks/s of one bridge worker")  # fmt: skip
+        return
+    if scenario is Scenario.chaos:
+        faults = tuple(f.strip() for f in chaos_faults.split(",") if f.strip())
+        if not faults or set(faults) - set(CHAOS_FAULTS):
+            raise typer.BadParameter(f"--faults are among {', '.join(CHAOS_FAULTS)}")
+        plan = ChaosConfig(rate=rate, faults=faults, settle_seconds=seconds, seed=seed)
+        _tabled(command, scenario, dataclasses.asdict(plan), results_dir,
+                lambda workdir, rows: chaos(plan, workdir, rows.append),
+                CHAOS_COLUMNS, lambda rows: rows, CHAOS_COLUMNS,
+                "What each fault cost the live stream")  # fmt: skip
         return
     if scenario is Scenario.queries:
         levels = QueriesConfig(
