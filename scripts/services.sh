@@ -8,8 +8,11 @@
 #
 # Everything (data, logs, pidfiles, the generated password, Kafka's jars) lives under
 # <repo>/.services/. Services listen on 127.0.0.1 only, on non-default ports:
-#   TRADO_PG_PORT (55432), TRADO_REDIS_PORT (56379), TRADO_KAFKA_PORT (59092; its KRaft
+#   TRADO_PG_PORT (25432), TRADO_REDIS_PORT (26379), TRADO_KAFKA_PORT (29092; its KRaft
 #   controller uses TRADO_KAFKA_CONTROLLER_PORT, default TRADO_KAFKA_PORT+1).
+# The defaults sit below Linux's ephemeral range (32768-60999): a port inside it may be taken
+# by any client socket, and a client that connects to its own port while the service is down
+# self-connects and then holds the port (it once blocked Kafka for minutes).
 # TRADO_SERVICES_TIMEOUT (seconds) overrides how long `up` waits for each service.
 set -euo pipefail
 
@@ -18,9 +21,9 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 STATE_DIR="$REPO_ROOT/.services"
 ENV_FILE="$STATE_DIR/services.env"
 
-PG_PORT="${TRADO_PG_PORT:-55432}"
-REDIS_PORT="${TRADO_REDIS_PORT:-56379}"
-KAFKA_PORT="${TRADO_KAFKA_PORT:-59092}"
+PG_PORT="${TRADO_PG_PORT:-25432}"
+REDIS_PORT="${TRADO_REDIS_PORT:-26379}"
+KAFKA_PORT="${TRADO_KAFKA_PORT:-29092}"
 KAFKA_CONTROLLER_PORT="${TRADO_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
 HOST=127.0.0.1
 
@@ -73,6 +76,11 @@ check_port() {
   local name="$1" value="$2"
   if ! [[ "$value" =~ ^[0-9]+$ ]] || ((value < 1 || value > 65535)); then
     die "$name must be a TCP port, got '$value'"
+  fi
+  local low high
+  if read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null &&
+    ((value >= low && value <= high)); then
+    say "warning: $name=$value is in the ephemeral port range $low-$high (a client socket may take it)"
   fi
 }
 
