@@ -5,6 +5,9 @@
 #                                each service answers, write .services/services.env
 #   scripts/services.sh down     stop what `up` started (pidfiles / pg_ctl), never by name
 #   scripts/services.sh status   one line per service; exit 0 if all are up, 3 otherwise
+#   scripts/services.sh kafka-stop / kafka-start
+#                                stop or start only the broker (tests of a Kafka outage);
+#                                kafka-start waits until it answers
 #
 # Everything (data, logs, pidfiles, the generated password, Kafka's jars) lives under
 # <repo>/.services/. Services listen on 127.0.0.1 only, on non-default ports:
@@ -542,6 +545,18 @@ cmd_down() {
   pg_down
 }
 
+cmd_kafka_stop() {
+  lock
+  kafka_down
+}
+
+cmd_kafka_start() {
+  lock
+  [[ -d "$KAFKA_LIBS" ]] || die "kafka: no jars in ${KAFKA_LIBS#"$REPO_ROOT"/}; run '$0 up' first"
+  kafka_start
+  kafka_wait
+}
+
 cmd_status() {
   local down=0 pid
   if [[ -f "$PG_DATA/PG_VERSION" ]] && find_pg_bin && pg_running &&
@@ -575,8 +590,10 @@ main() {
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  kafka-stop) cmd_kafka_stop ;;
+  kafka-start) cmd_kafka_start ;;
   *)
-    printf 'usage: %s up|down|status\n' "$0" >&2
+    printf 'usage: %s up|down|status|kafka-stop|kafka-start\n' "$0" >&2
     exit 2
     ;;
   esac

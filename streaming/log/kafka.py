@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Collection
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -12,8 +14,13 @@ from aiokafka.errors import KafkaError
 
 from streaming.errors import BackendUnavailable
 from streaming.log import LogConsumer, LogProducer, LogRecord, OnRevoke
+from streaming.log.kafka_tail import last_values
 
 log = logging.getLogger(__name__)
+
+# How long `KafkaProducer.stop` lets aiokafka flush before abandoning what Kafka has not taken
+# (the feed sender has already waited for it and counted it as failed).
+PRODUCER_STOP_SECONDS = 0.5
 
 
 class KafkaTickLog:
@@ -21,12 +28,19 @@ class KafkaTickLog:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self._probe: AIOKafkaClient | None = None
+        quiet_repeated_warnings()
 
     def producer(self) -> LogProducer:
         return KafkaProducer(self.bootstrap_servers, self.topic)
 
     def consumer(self, group: str, on_revoke: OnRevoke | None = None) -> LogConsumer:
         return KafkaConsumer(self.bootstrap_servers, self.topic, group, on_revoke)
+
+    async def last_ticks(self, symbols: Collection[str]) -> dict[str, bytes]:
+        found = await last_values(
+            self.bootstrap_servers, self.topic, {symbol.encode() for symbol in symbols}
+        )
+        return {key.decode(): value for key, value in found.items()}
 
     async def ping(self) -> None:
         """A metadata round trip to a broker, on one long-lived client."""
@@ -50,7 +64,14 @@ class KafkaTickLog:
 
 
 class KafkaProducer:
-    """Batches (linger) and compresses (lz4); idempotent so retries never duplicate."""
+    """Idempotent (acks from every in-sync replica; aiokafka's own retries never duplicate
+    or reorder), batched (5 ms linger) and compressed (lz4).
+
+    While Kafka is unreachable aiokafka keeps each batch and retries it every
+    `retry_backoff_ms` (it never expires a batch of an idempotent producer), so `send_batch`
+    waits out an outage rather than failing; it hands back errors aiokafka gives up on (a
+    full accumulator after `request_timeout_ms`, a fatal producer error).
+    """
 
     def __init__(self, bootstrap_servers: str, topic: str) -> None:
         self._topic = topic
@@ -59,6 +80,9 @@ class KafkaProducer:
             linger_ms=5,
             compression_type="lz4",
             enable_idempotence=True,
+            acks="all",
+            retry_backoff_ms=500,
+            request_timeout_ms=10_000,
             max_batch_size=256 * 1024,
         )
 
@@ -66,10 +90,36 @@ class KafkaProducer:
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        """Flush for at most `PRODUCER_STOP_SECONDS`, then close without Kafka: aiokafka's own
+        stop waits until every batch is delivered, forever while Kafka is down."""
+        stopping = asyncio.ensure_future(self._producer.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=PRODUCER_STOP_SECONDS)
+        if done:
+            stopping.result()
+            return
+        log.warning("Kafka did not take the producer's last batches; closing without them")
+        # aiokafka has no public abort: stop its sender task and connections so that its
+        # `stop` completes (the unacknowledged batches are dropped with the producer).
+        self._producer._sender.sender_task.cancel()
+        await self._producer.client.close()
+        await asyncio.wait({stopping}, timeout=PRODUCER_STOP_SECONDS / 2)
 
-    async def send(self, key: bytes, value: bytes) -> None:
-        await self._producer.send(self._topic, value=value, key=key)
+    async def send_batch(self, records: list[tuple[bytes, bytes]]) -> list[BaseException | None]:
+        """Enqueue in order; once one record cannot be enqueued the rest are not tried (each
+        would wait `request_timeout_ms` again) and fail with the same error."""
+        futures: list[asyncio.Future[Any]] = []
+        refused: BaseException | None = None
+        for key, value in records:
+            try:
+                futures.append(await self._producer.send(self._topic, value=value, key=key))
+            except KafkaError as error:
+                refused = error
+                break
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        results: list[BaseException | None] = [
+            outcome if isinstance(outcome, BaseException) else None for outcome in outcomes
+        ]
+        return results + [refused] * (len(records) - len(results))
 
 
 class KafkaConsumer:
@@ -140,3 +190,35 @@ class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned: %s", sorted(p.partition for p in assigned))
+
+
+class _RepeatFilter(logging.Filter):
+    """Lets one record per (logger, message template) through every `seconds`: while Kafka is
+    down aiokafka logs the same few warnings at every retry (several lines a second)."""
+
+    def __init__(self, seconds: float = 10.0) -> None:
+        super().__init__()
+        self._seconds = seconds
+        self._last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        if now - self._last.get(key, -self._seconds) < self._seconds:
+            return False
+        self._last[key] = now
+        return True
+
+
+_REPEAT_FILTER = _RepeatFilter()
+_NOISY_LOGGERS = ("aiokafka", "aiokafka.conn", "aiokafka.cluster", "aiokafka.producer.sender")
+
+
+def quiet_repeated_warnings() -> None:
+    """Install the repeat filter on aiokafka's chatty loggers (once; idempotent)."""
+    for name in _NOISY_LOGGERS:
+        logger = logging.getLogger(name)
+        if _REPEAT_FILTER not in logger.filters:
+            logger.addFilter(_REPEAT_FILTER)
