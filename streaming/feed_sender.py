@@ -94,6 +94,8 @@ class FeedSender:
         self._failures = metrics.FEED_SEND_FAILURES.labels(feed)
         self._retries = metrics.FEED_SEND_RETRIES.labels(feed)
         self._buffered = metrics.FEED_BUFFERED.labels(feed)
+        self.acknowledged = 0  # this sender's own figures, for its last log line
+        self.failed = 0
 
     @property
     def held(self) -> int:
@@ -124,6 +126,10 @@ class FeedSender:
             await self._stop_task()
             self._give_up()
             self._buffered.set_function(lambda: 0)
+            log.info(
+                "%s sender stopped: %d ticks acknowledged, %d failed",
+                self.feed, self.acknowledged, self.failed,
+            )  # fmt: skip
 
     async def offer(self, tick: Tick) -> None:
         """The feed's sink: buffer `tick` (its sequence is ignored: the sender numbers it)."""
@@ -132,6 +138,7 @@ class FeedSender:
             if self._overflow is Overflow.DROP_OLDEST:
                 self._buffer.popleft()
                 self._failures.inc()
+                self.failed += 1
                 self._drops.dropped()
                 break
             self._room.clear()
@@ -168,6 +175,7 @@ class FeedSender:
         left = self.held
         if left:
             self._failures.inc(left)
+            self.failed += left
             log.warning(
                 "%s stopped with %d ticks the log never acknowledged (counted in "
                 "trado_feed_send_failures_total)", self.feed, left,
@@ -225,6 +233,7 @@ class FeedSender:
         failed = [(r, e) for r, e in zip(self._pending, results, strict=True) if e is not None]
         acknowledged = len(self._pending) - len(failed)
         self._acknowledged.inc(acknowledged)
+        self.acknowledged += acknowledged
         self._in_hand -= acknowledged
         self._pending = [record for record, _ in failed]
         if failed:
