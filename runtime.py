@@ -7,7 +7,7 @@ import asyncio
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -26,12 +26,13 @@ from resolvers.instruments import count_instruments, upsert_instruments
 from settings import Settings
 from streaming.bridge import Bridge
 from streaming.cache import Cache, make_cache
+from streaming.feed_resume import ResumeLookup, ResumePoint, resume_lookup
+from streaming.feed_sender import FeedSender, Overflow
 from streaming.feeds import Feed
 from streaming.feeds.provider import ProviderFeed
 from streaming.feeds.simulator import SimulatedInstrument, Simulator
 from streaming.hub import Hub
 from streaming.log import TickLog, make_tick_log
-from streaming.metrics import FEED_TICKS
 from streaming.pubsub import PubSub, make_pubsub
 from streaming.stages import Stage
 from streaming.stages.alerts import AlertStage
@@ -39,7 +40,6 @@ from streaming.stages.candles import CandleStage
 from streaming.stages.matching import MatchingStage
 from streaming.stages.quotes import QuoteStage
 from streaming.supervisor import Supervisor
-from streaming.tick import Tick
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +102,18 @@ async def seed_instruments(runtime: Runtime) -> None:
         log.info("loaded %d instruments from %s", len(rows), runtime.settings.instruments_file)
 
 
-def make_simulator(settings: Settings) -> Simulator:
-    rows = read_instrument_file(settings.instruments_file)
-    instruments = [
-        SimulatedInstrument(r.symbol, r.tick_size, r.reference_price or r.tick_size * 10_000)
-        for r in rows
-    ]
+def make_simulator(
+    settings: Settings, resume: Mapping[str, ResumePoint] | None = None
+) -> Simulator:
+    """The reference instruments, each walking on from its last price when `resume` has one
+    (snapped to the tick grid), else from its reference price."""
+    instruments = []
+    for row in read_instrument_file(settings.instruments_file):
+        point = (resume or {}).get(row.symbol)
+        start = row.reference_price or row.tick_size * 10_000
+        if point is not None:
+            start = (point.price / row.tick_size).to_integral_value() * row.tick_size
+        instruments.append(SimulatedInstrument(row.symbol, row.tick_size, start))
     return Simulator(
         instruments,
         ticks_per_second=settings.simulator_ticks_per_second,
@@ -115,21 +121,47 @@ def make_simulator(settings: Settings) -> Simulator:
     )
 
 
-async def run_feed(feed: Feed, tick_log: TickLog, name: str) -> None:
-    """Run `feed` into the log until it returns (a replay) or is cancelled; flush on the way
-    out. The producer batches and compresses (see `streaming.log.kafka`)."""
+def feed_resume(runtime: Runtime) -> ResumeLookup:
+    """Resume points from the log, the cache and the database (see `streaming.feed_resume`)."""
+    return resume_lookup(runtime.tick_log, runtime.cache, runtime.sessions)
+
+
+async def run_feed(
+    feed: Feed,
+    tick_log: TickLog,
+    name: str,
+    *,
+    resume: ResumeLookup,
+    overflow: Overflow,
+    buffer_ticks: int,
+    known: Mapping[str, ResumePoint] | None = None,
+) -> None:
+    """Run `feed` into the log through a `FeedSender` (bounded buffer, numbering, re-sends)
+    until it returns (a replay: once the log has acknowledged everything) or is cancelled
+    (a bounded flush). `known` are resume points already looked up."""
     producer = tick_log.producer()
     await producer.start()
-    produced = FEED_TICKS.labels(name)
-
-    async def send(tick: Tick) -> None:
-        await producer.send(tick.symbol.encode(), tick.to_json())
-        produced.inc()
-
     try:
-        await feed.run(send)
+        sender = FeedSender(
+            producer, name, resume=resume, overflow=overflow, capacity=buffer_ticks, known=known
+        )
+        async with sender:
+            await feed.run(sender.offer)
     finally:
         await producer.stop()
+
+
+async def run_simulator(runtime: Runtime) -> None:
+    """The simulator, continuing each symbol's numbering and walk where the last run ended."""
+    settings = runtime.settings
+    symbols = [r.symbol for r in read_instrument_file(settings.instruments_file)]
+    resume = feed_resume(runtime)
+    known = await resume(symbols)
+    await run_feed(
+        make_simulator(settings, known), runtime.tick_log, "simulator",
+        resume=resume, overflow=Overflow.DROP_OLDEST,
+        buffer_ticks=settings.feed_buffer_ticks, known=known,
+    )  # fmt: skip
 
 
 def make_provider(settings: Settings) -> ProviderFeed:
@@ -173,15 +205,28 @@ def start_bridge(runtime: Runtime) -> Bridge:
 
 
 def start_simulator(runtime: Runtime) -> None:
-    runtime.supervisor.start(
-        "simulator",
-        lambda: run_feed(make_simulator(runtime.settings), runtime.tick_log, "simulator"),
-    )
+    runtime.supervisor.start("simulator", lambda: run_simulator(runtime))
 
 
 def start_provider(runtime: Runtime) -> None:
     provider = make_provider(runtime.settings)  # fails at once when misconfigured
-    runtime.supervisor.start("provider", lambda: run_feed(provider, runtime.tick_log, "provider"))
+    runtime.supervisor.start("provider", lambda: run_provider(runtime, provider))
+
+
+async def run_provider(runtime: Runtime, provider: ProviderFeed) -> None:
+    """A live feed: its oldest unsent trades go first when the buffer is full."""
+    await run_feed(
+        provider, runtime.tick_log, "provider", resume=feed_resume(runtime),
+        overflow=Overflow.DROP_OLDEST, buffer_ticks=runtime.settings.feed_buffer_ticks,
+    )  # fmt: skip
+
+
+async def run_replay(runtime: Runtime, replay: Feed) -> None:
+    """A recorded file into the log: waits for room rather than drop (backpressure)."""
+    await run_feed(
+        replay, runtime.tick_log, "replay", resume=feed_resume(runtime),
+        overflow=Overflow.WAIT, buffer_ticks=runtime.settings.feed_buffer_ticks,
+    )  # fmt: skip
 
 
 def start_feed_and_bridge(runtime: Runtime) -> None:

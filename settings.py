@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     instruments_file: Path = ROOT / "data" / "instruments.csv"
     bridge_flush_interval_ms: int = Field(100, ge=0, le=10_000)
     bridge_max_backlog_ticks: int = Field(200_000, ge=1000, le=10_000_000)
+    feed_buffer_ticks: int = Field(100_000, ge=1, le=10_000_000)
     provider_url: str | None = None
     provider_symbols: str = ""
     metrics_port: int | None = Field(None, ge=1, le=65535)

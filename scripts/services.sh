@@ -5,11 +5,17 @@
 #                                each service answers, write .services/services.env
 #   scripts/services.sh down     stop what `up` started (pidfiles / pg_ctl), never by name
 #   scripts/services.sh status   one line per service; exit 0 if all are up, 3 otherwise
+#   scripts/services.sh kafka-stop / kafka-start
+#                                stop or start only the broker (tests of a Kafka outage);
+#                                kafka-start waits until it answers
 #
 # Everything (data, logs, pidfiles, the generated password, Kafka's jars) lives under
 # <repo>/.services/. Services listen on 127.0.0.1 only, on non-default ports:
-#   TRADO_PG_PORT (55432), TRADO_REDIS_PORT (56379), TRADO_KAFKA_PORT (59092; its KRaft
+#   TRADO_PG_PORT (25432), TRADO_REDIS_PORT (26379), TRADO_KAFKA_PORT (29092; its KRaft
 #   controller uses TRADO_KAFKA_CONTROLLER_PORT, default TRADO_KAFKA_PORT+1).
+# The defaults sit below Linux's ephemeral range (32768-60999): a port inside it may be taken
+# by any client socket, and a client that connects to its own port while the service is down
+# self-connects and then holds the port (it once blocked Kafka for minutes).
 # TRADO_SERVICES_TIMEOUT (seconds) overrides how long `up` waits for each service.
 set -euo pipefail
 
@@ -18,9 +24,9 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 STATE_DIR="$REPO_ROOT/.services"
 ENV_FILE="$STATE_DIR/services.env"
 
-PG_PORT="${TRADO_PG_PORT:-55432}"
-REDIS_PORT="${TRADO_REDIS_PORT:-56379}"
-KAFKA_PORT="${TRADO_KAFKA_PORT:-59092}"
+PG_PORT="${TRADO_PG_PORT:-25432}"
+REDIS_PORT="${TRADO_REDIS_PORT:-26379}"
+KAFKA_PORT="${TRADO_KAFKA_PORT:-29092}"
 KAFKA_CONTROLLER_PORT="${TRADO_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
 HOST=127.0.0.1
 
@@ -73,6 +79,11 @@ check_port() {
   local name="$1" value="$2"
   if ! [[ "$value" =~ ^[0-9]+$ ]] || ((value < 1 || value > 65535)); then
     die "$name must be a TCP port, got '$value'"
+  fi
+  local low high
+  if read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null &&
+    ((value >= low && value <= high)); then
+    say "warning: $name=$value is in the ephemeral port range $low-$high (a client socket may take it)"
   fi
 }
 
@@ -534,6 +545,18 @@ cmd_down() {
   pg_down
 }
 
+cmd_kafka_stop() {
+  lock
+  kafka_down
+}
+
+cmd_kafka_start() {
+  lock
+  [[ -d "$KAFKA_LIBS" ]] || die "kafka: no jars in ${KAFKA_LIBS#"$REPO_ROOT"/}; run '$0 up' first"
+  kafka_start
+  kafka_wait
+}
+
 cmd_status() {
   local down=0 pid
   if [[ -f "$PG_DATA/PG_VERSION" ]] && find_pg_bin && pg_running &&
@@ -567,8 +590,10 @@ main() {
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  kafka-stop) cmd_kafka_stop ;;
+  kafka-start) cmd_kafka_start ;;
   *)
-    printf 'usage: %s up|down|status\n' "$0" >&2
+    printf 'usage: %s up|down|status|kafka-stop|kafka-start\n' "$0" >&2
     exit 2
     ;;
   esac

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from runtime import open_runtime, run_feed, start_provider, start_simulator
+from runtime import open_runtime, run_replay, start_provider, start_simulator
 from settings import check_websocket_url, load_settings
 from streaming.feeds.replay import Replay
 from streaming.worker import LOG_FORMAT, run_worker
@@ -60,7 +60,7 @@ def replay(
 
     async def main() -> None:
         async with open_runtime(settings) as runtime:
-            await run_feed(feed, runtime.tick_log, "replay")
+            await run_replay(runtime, feed)
 
     asyncio.run(main())
     typer.echo(f"replayed {path.name}; {feed.bad_rows} malformed rows skipped")

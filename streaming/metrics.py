@@ -46,7 +46,23 @@ CONFLATED_DROPS = Counter(
 )
 ALERTS_FIRED = Counter("trado_alerts_fired", "Price alerts the bridge fired (each once).")
 ORDERS_FILLED = Counter("trado_limit_orders_filled", "Resting limit orders the bridge filled.")
-FEED_TICKS = Counter("trado_feed_ticks", "Ticks a feed produced to the log.", ["feed"])
+FEED_TICKS = Counter(
+    "trado_feed_ticks", "Ticks of a feed the log acknowledged (acks from Kafka).", ["feed"]
+)
+FEED_SEND_FAILURES = Counter(
+    "trado_feed_send_failures",
+    "Ticks of a feed never acknowledged: dropped from a full buffer (oldest first), or still "
+    "unsent when the feed stopped.",
+    ["feed"],
+)
+FEED_SEND_RETRIES = Counter(
+    "trado_feed_send_retries", "Attempts that left ticks unacknowledged and were retried.", ["feed"]
+)
+FEED_BUFFERED = Gauge(
+    "trado_feed_buffered",
+    "Ticks of a feed held for the log: unsent or not yet acknowledged.",
+    ["feed"],
+)
 FEED_BAD_MESSAGES = Counter(
     "trado_feed_bad_messages", "Upstream messages a feed could not map to a tick.", ["feed"]
 )

@@ -14,7 +14,8 @@ from streaming.errors import BadTick
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """A trade print: `volume` is this trade's size; `sequence` rises by one per symbol."""
+    """A trade print: `volume` is this trade's size; `sequence` rises by one per symbol (0 until
+    the feed sender numbers it on its way to the log)."""
 
     symbol: str
     price: Decimal

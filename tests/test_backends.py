@@ -22,10 +22,10 @@ async def test_kafka_produce_consume_round_trip(full_settings: Settings) -> None
     producer = log.producer()
     await producer.start()
     try:
-        for n in range(5):
-            await producer.send(b"AAPL", f"tick {n}".encode())
+        results = await producer.send_batch([(b"AAPL", f"tick {n}".encode()) for n in range(5)])
+        assert results == [None] * 5, "every record acknowledged"
     finally:
-        await producer.stop()  # flushes
+        await producer.stop()
 
     consumer = log.consumer(f"roundtrip-{secrets.token_hex(3)}")
     await consumer.start()

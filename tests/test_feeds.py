@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from runtime import run_feed
 from settings import Settings
 from streaming.feed import cli
+from streaming.feed_resume import resume_lookup
+from streaming.feed_sender import Overflow
 from streaming.feeds.provider import ProviderFeed
 from streaming.feeds.replay import Replay
 from streaming.log import LogRecord
@@ -27,6 +29,7 @@ AAPL,100.10,100.09,100.11,5,2026-01-02T15:30:00+00:00,1
 MSFT,400.5,,,,2026-01-02T15:30:00.5+00:00,
 AAPL,not-a-price,1,2,3,2026-01-02T15:30:01+00:00,2
 AAPL,100.12,100.11,100.13,7,2026-01-02T15:30:01+00:00,3
+AAPL,100.13,100.12,100.14,7,2026-01-02T15:30:01+00:00,three
 """
 
 NDJSON = """{"symbol": "AAPL", "price": 100.10, "volume": 5, "timestamp": 1767367800000}
@@ -52,14 +55,14 @@ async def test_replay_csv_maps_rows_and_skips_bad_ones(tmp_path: Path) -> None:
     path.write_text(CSV)
     feed = Replay(path, speed=0)
     ticks = await collect(feed)
-    assert [(t.symbol, t.price, t.sequence) for t in ticks[::2]] == [
-        ("AAPL", Decimal("100.10"), 1),
-        ("AAPL", Decimal("100.12"), 3),
+    assert [(t.symbol, t.price) for t in ticks[::2]] == [
+        ("AAPL", Decimal("100.10")),
+        ("AAPL", Decimal("100.12")),
     ]
     msft = ticks[1]
     assert (msft.bid, msft.ask, msft.volume) == (Decimal("400.5"), Decimal("400.5"), Decimal(0))
-    assert msft.sequence > 1_000_000_000_000_000, "numbered from the clock when absent"
-    assert feed.bad_rows == 1
+    assert {t.sequence for t in ticks} == {0}, "unnumbered: the feed sender numbers them"
+    assert feed.bad_rows == 2, "a bad price, a sequence that is not a whole number"
 
 
 async def test_replay_ndjson_is_exact_and_counts_bad_lines(tmp_path: Path) -> None:
@@ -72,7 +75,6 @@ async def test_replay_ndjson_is_exact_and_counts_bad_lines(tmp_path: Path) -> No
         Decimal("0.1000000000000000055511151231257827"),
     ], "numbers never pass through float"
     assert ticks[0].exchange_ts.isoformat() == "2026-01-02T15:30:00+00:00"
-    assert ticks[1].sequence == ticks[0].sequence + 1
     assert feed.bad_rows == 2
 
 
@@ -135,7 +137,7 @@ async def test_provider_maps_trades_and_survives_bad_messages_and_drops() -> Non
     assert feed.bad_messages == 3, "junk, a trade without a price, an unknown type"
     assert provider.subscriptions == [["AAPL", "MSFT"], ["AAPL", "MSFT"]], "resubscribed"
     assert after.symbol == "AAPL"
-    assert after.sequence == first[0].sequence + 1, "sequences continue across reconnects"
+    assert {t.sequence for t in [*first, after]} == {0}, "the feed sender numbers them"
 
 
 async def test_provider_retries_until_the_provider_answers() -> None:
@@ -171,25 +173,35 @@ def test_cli_refuses_a_bad_provider_url() -> None:
 
 async def test_replay_into_kafka(full_settings: Settings, tmp_path: Path) -> None:
     """The producer path of full mode: a file replayed into a real Kafka topic, keyed by
-    symbol, each symbol's ticks in order."""
+    symbol, each symbol's ticks in order and numbered from 1; a second replay continues the
+    numbering from the topic's last tick of each symbol."""
     assert full_settings.kafka_bootstrap_servers
     path = tmp_path / "ticks.csv"
     path.write_text(CSV)
     log = KafkaTickLog(
         full_settings.kafka_bootstrap_servers, topic=f"replay-{secrets.token_hex(4)}"
     )
-    await run_feed(Replay(path, speed=0), log, "replay")
+    for _ in range(2):
+        await run_feed(
+            Replay(path, speed=0), log, "replay",
+            resume=resume_lookup(log), overflow=Overflow.WAIT, buffer_ticks=2,
+        )  # fmt: skip
     consumer = log.consumer(f"replay-{secrets.token_hex(3)}")
     await consumer.start()
     records: list[LogRecord] = []
     try:
         async with asyncio.timeout(30):
-            while len(records) < 3:
+            while len(records) < 6:
                 records += await consumer.get_batch(100, timeout_ms=500)
     finally:
         await consumer.stop()
         await log.close()
-    assert [(r.key, Tick.from_json(r.value).price) for r in records if r.key == b"AAPL"] == [
-        (b"AAPL", Decimal("100.10")),
-        (b"AAPL", Decimal("100.12")),
+    aapl = [Tick.from_json(r.value) for r in records if r.key == b"AAPL"]
+    assert [(t.price, t.sequence) for t in aapl] == [
+        (Decimal("100.10"), 1),
+        (Decimal("100.12"), 2),
+        (Decimal("100.10"), 3),
+        (Decimal("100.12"), 4),
     ]
+    msft = [Tick.from_json(r.value).sequence for r in records if r.key == b"MSFT"]
+    assert msft == [1, 2]

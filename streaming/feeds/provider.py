@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,7 +96,6 @@ class ProviderFeed:
     max_backoff: float = 30.0
     bad_messages: int = 0
     connections: int = 0
-    _sequences: dict[str, int] = field(default_factory=dict)
     _random: random.Random = field(default_factory=random.Random)
 
     async def run(self, sink: TickSink) -> None:
@@ -139,19 +137,16 @@ class ProviderFeed:
             await sink(tick)
 
     def _tick(self, trade: ProviderTrade, received: datetime) -> Tick:
-        """Validated like any tick on the log; sequences rise per symbol from the clock."""
-        sequence = self._sequences.get(trade.symbol, time.time_ns() // 1000) + 1
-        tick = Tick.from_dict(
+        """Validated like any tick on the log; unnumbered (the feed sender numbers it)."""
+        return Tick.from_dict(
             {
                 "symbol": trade.symbol,
                 "price": str(trade.price),
                 "bid": str(trade.bid if trade.bid is not None else trade.price),
                 "ask": str(trade.ask if trade.ask is not None else trade.price),
                 "volume": str(trade.volume),
-                "sequence": sequence,
+                "sequence": 0,
                 "exchange_ts": trade.time.isoformat(),
                 "received_ts": received.isoformat(),
             }
         )
-        self._sequences[trade.symbol] = sequence
-        return tick

@@ -2,9 +2,9 @@
 
 Columns (CSV header) or keys (NDJSON): `symbol`, `price`, `timestamp` (ISO 8601 with a zone,
 or epoch milliseconds), and optionally `bid`, `ask` (default: the price), `volume` (default
-0) and `sequence`. Without a sequence column each symbol is numbered from the clock, like
-the simulator, so replaying a file again continues above what the bridge has seen; with one,
-a second replay of the same file is dropped by the bridge as re-delivery.
+0) and `sequence`. Ticks leave unnumbered: the feed sender gives each the next sequence of its
+symbol (continuing the log's numbering), so a file replayed twice is played twice. A
+`sequence` column is only validated (a whole number, else the row is malformed), not used.
 
 `speed` 1 keeps the recorded gaps between ticks, 10 plays ten times faster, 0 as fast as the
 log takes them. `shift_to_now` moves every timestamp by the same amount so the first tick is
@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -47,7 +47,6 @@ class Replay:
     file_format: Format | None = None
     shift_to_now: bool = False
     bad_rows: int = 0
-    _sequences: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.speed < 0:
@@ -96,20 +95,18 @@ class Replay:
             "bid": _or(row.get("bid"), price),
             "ask": _or(row.get("ask"), price),
             "volume": _or(row.get("volume"), "0"),
-            "sequence": self._sequence(symbol, row.get("sequence")),
+            "sequence": _checked_sequence(row.get("sequence")),
             "exchange_ts": _timestamp(row["timestamp"]),
             "received_ts": now.isoformat(),
         }
         return Tick.from_dict(data)
 
-    def _sequence(self, symbol: object, given: object) -> int:
-        if given not in (None, ""):
-            return int(str(given))
-        if not isinstance(symbol, str):
-            raise BadTick(f"bad symbol {symbol!r}")
-        last = self._sequences.get(symbol, time.time_ns() // 1000)
-        self._sequences[symbol] = last + 1
-        return last + 1
+
+def _checked_sequence(given: object) -> int:
+    """0 (unnumbered) once a recorded sequence, if any, is a whole number of 0 or more."""
+    if given not in (None, "") and (isinstance(given, bool) or int(str(given)) < 0):
+        raise BadTick(f"bad sequence {given!r}")
+    return 0
 
 
 def _csv_rows(handle: Any) -> Iterator[tuple[int, dict[str, Any]]]:

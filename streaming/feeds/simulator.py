@@ -1,4 +1,6 @@
-"""A random-walk market: each instrument moves by whole ticks around its reference price."""
+"""A random-walk market: each instrument moves by whole ticks from its starting price (the
+reference price, or where a restarted feed left off). Ticks leave unnumbered (sequence 0): the
+feed sender numbers them as it hands them to the log."""
 
 from __future__ import annotations
 
@@ -21,7 +23,6 @@ class SimulatedInstrument:
     symbol: str
     tick_size: Decimal
     price: Decimal
-    sequence: int = 0
 
 
 class Simulator:
@@ -35,11 +36,6 @@ class Simulator:
         if not instruments:
             raise ValueError("the simulator needs at least one instrument")
         self.instruments = instruments
-        # Sequences start from the clock (microseconds) so a restarted feed continues above
-        # what the bridge has seen, instead of being dropped as re-delivery.
-        start = time.time_ns() // 1000
-        for instrument in instruments:
-            instrument.sequence = max(instrument.sequence, start)
         self.ticks_per_second = ticks_per_second
         self._random = random.Random(seed)
 
@@ -49,7 +45,6 @@ class Simulator:
         ticks_per_step = max(1.0, float(instrument.price) * STEP_FRACTION / float(tick_size))
         steps = round(self._random.gauss(0, ticks_per_step))
         instrument.price = max(instrument.price + steps * tick_size, tick_size * 2)
-        instrument.sequence += 1
         spread = tick_size * self._random.randint(1, 3)
         bid = max(instrument.price - spread, tick_size)
         now = utcnow()
@@ -59,7 +54,7 @@ class Simulator:
             bid=bid,
             ask=instrument.price + spread,
             volume=Decimal(self._random.randint(1, 50) * 10),
-            sequence=instrument.sequence,
+            sequence=0,
             exchange_ts=now,
             received_ts=now,
         )

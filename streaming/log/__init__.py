@@ -1,12 +1,13 @@
 """The tick log between feeds and bridge: an in-process queue (embedded) or Kafka (full).
 
-Records are keyed by symbol so one symbol stays ordered in one partition. The consumer
+Records are keyed by symbol so one symbol stays ordered in one partition. A producer hands
+back, per record, whether the log acknowledged it (nothing is fire-and-forget). The consumer
 commits only when told to, after the bridge's writes (at-least-once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,7 +28,11 @@ OnRevoke = Callable[[], Awaitable[None]]
 class LogProducer(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    async def send(self, key: bytes, value: bytes) -> None: ...
+    async def send_batch(self, records: list[tuple[bytes, bytes]]) -> list[BaseException | None]:
+        """Send `(key, value)` records in order and wait for every acknowledgement: per record,
+        None (acknowledged) or the error that stopped it. For one key, the failures are a
+        suffix of its records, so re-sending the failed ones in order keeps the key's order."""
+        ...
 
 
 class LogConsumer(Protocol):
@@ -51,6 +56,11 @@ class TickLog(Protocol):
     def consumer(self, group: str, on_revoke: OnRevoke | None = None) -> LogConsumer:
         """A consumer of `group`; `on_revoke` is awaited before partitions are taken away from
         it (the moment to make work durable and commit it)."""
+        ...
+
+    async def last_ticks(self, symbols: Collection[str]) -> dict[str, bytes]:
+        """The value of the last record keyed by each of `symbols` that the log still holds
+        (symbols without one are left out): where a restarted feed resumes its numbering."""
         ...
 
     async def ping(self) -> None: ...

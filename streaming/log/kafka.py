@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Collection
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 
 from streaming.errors import BackendUnavailable
 from streaming.log import LogConsumer, LogProducer, LogRecord, OnRevoke
+from streaming.log.kafka_tail import last_values
 
 log = logging.getLogger(__name__)
+
+# How long `KafkaProducer.stop` lets aiokafka flush before abandoning what Kafka has not taken
+# (the feed sender has already waited for it and counted it as failed).
+PRODUCER_STOP_SECONDS = 0.5
+RETRY_BACKOFF_MS = 500
 
 
 class KafkaTickLog:
@@ -21,12 +35,19 @@ class KafkaTickLog:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self._probe: AIOKafkaClient | None = None
+        quiet_repeated_warnings()
 
     def producer(self) -> LogProducer:
         return KafkaProducer(self.bootstrap_servers, self.topic)
 
     def consumer(self, group: str, on_revoke: OnRevoke | None = None) -> LogConsumer:
         return KafkaConsumer(self.bootstrap_servers, self.topic, group, on_revoke)
+
+    async def last_ticks(self, symbols: Collection[str]) -> dict[str, bytes]:
+        found = await last_values(
+            self.bootstrap_servers, self.topic, {symbol.encode() for symbol in symbols}
+        )
+        return {key.decode(): value for key, value in found.items()}
 
     async def ping(self) -> None:
         """A metadata round trip to a broker, on one long-lived client."""
@@ -50,26 +71,125 @@ class KafkaTickLog:
 
 
 class KafkaProducer:
-    """Batches (linger) and compresses (lz4); idempotent so retries never duplicate."""
+    """Idempotent (acks from every in-sync replica; aiokafka's own retries never duplicate
+    or reorder), batched (5 ms linger) and compressed (lz4).
+
+    While Kafka is unreachable aiokafka keeps each batch and retries it every
+    `retry_backoff_ms` (it never expires a batch of an idempotent producer), so `send_batch`
+    waits out an outage rather than failing; it hands back the errors aiokafka gives up on (a
+    full accumulator after `request_timeout_ms`, a fatal producer error). After a fatal error
+    (e.g. OutOfOrderSequenceNumber once a restarted broker lost the producer's state) aiokafka's
+    producer refuses everything, so a new one (a new producer id) takes its place.
+    """
 
     def __init__(self, bootstrap_servers: str, topic: str) -> None:
         self._topic = topic
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+        self._bootstrap_servers = bootstrap_servers
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap_servers,
             linger_ms=5,
             compression_type="lz4",
             enable_idempotence=True,
+            acks="all",
+            retry_backoff_ms=RETRY_BACKOFF_MS,
+            request_timeout_ms=10_000,
             max_batch_size=256 * 1024,
         )
-
-    async def start(self) -> None:
-        await self._producer.start()
+        _throttle_metadata_updates(producer.client, RETRY_BACKOFF_MS / 1000)
+        await producer.start()
+        self._producer = producer
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._producer is not None:
+            await _stop_within(self._producer, PRODUCER_STOP_SECONDS)
+            self._producer = None
 
-    async def send(self, key: bytes, value: bytes) -> None:
-        await self._producer.send(self._topic, value=value, key=key)
+    async def send_batch(self, records: list[tuple[bytes, bytes]]) -> list[BaseException | None]:
+        if self._producer is None:  # replaced after a fatal error; Kafka may still be down
+            try:
+                await self.start()
+            except KafkaError as error:
+                return [error] * len(records)
+        assert self._producer is not None
+        results = await _send_in_order(self._producer, self._topic, records)
+        fatal = next((r for r in results if isinstance(r, FATAL_PRODUCER_ERRORS)), None)
+        if fatal is not None:
+            log.warning("the Kafka producer failed for good (%r); a new one takes over", fatal)
+            await self.stop()
+        return results
+
+
+FATAL_PRODUCER_ERRORS = (
+    OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced
+)  # fmt: skip
+
+
+async def _send_in_order(
+    producer: AIOKafkaProducer, topic: str, records: list[tuple[bytes, bytes]]
+) -> list[BaseException | None]:
+    """Enqueue in order; once one record cannot be enqueued the rest are not tried (each
+    would wait `request_timeout_ms` again) and fail with the same error."""
+    futures: list[asyncio.Future[Any]] = []
+    refused: BaseException | None = None
+    for key, value in records:
+        try:
+            futures.append(await producer.send(topic, value=value, key=key))
+        except KafkaError as error:
+            refused = error
+            break
+    outcomes = await asyncio.gather(*futures, return_exceptions=True)
+    results: list[BaseException | None] = [
+        outcome if isinstance(outcome, BaseException) else None for outcome in outcomes
+    ]
+    return results + [refused] * (len(records) - len(results))
+
+
+async def _stop_within(producer: AIOKafkaProducer, seconds: float) -> None:
+    """Flush for at most `seconds`, then close without Kafka: aiokafka's own stop waits until
+    every batch is delivered, forever while Kafka is down."""
+    stopping = asyncio.ensure_future(producer.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=seconds)
+    if done:
+        if not stopping.cancelled() and isinstance(stopping.exception(), KafkaError):
+            log.warning("the Kafka producer stopped with %r", stopping.exception())
+        return
+    log.warning("Kafka did not take the producer's last batches; closing without them")
+    # aiokafka has no public abort: stop its sender task and connections so that its `stop`
+    # completes (the unacknowledged batches go with the producer).
+    producer._sender.sender_task.cancel()
+    await producer.client.close()
+    await asyncio.wait({stopping}, timeout=seconds / 2)
+
+
+def _throttle_metadata_updates(client: AIOKafkaClient, backoff: float) -> None:
+    """At most one forced metadata update per `backoff` seconds. When a partition has no
+    known leader, aiokafka's sender forces an update and waits for it in a loop; with the
+    broker unreachable each update fails at once, and the loop reconnects thousands of times a
+    second (the log grows by megabytes). Waiting out the backoff instead breaks that loop."""
+    force = client.force_metadata_update
+    loop = asyncio.get_running_loop()
+    last = -backoff
+
+    def throttled() -> asyncio.Future[Any]:
+        nonlocal last
+        wait = last + backoff - loop.time()
+        if wait <= 0:
+            last = loop.time()
+            update: asyncio.Future[Any] = force()
+            return update
+        later: asyncio.Future[Any] = loop.create_future()
+
+        def settle() -> None:
+            if not later.done():
+                later.set_result(False)
+
+        loop.call_later(wait, settle)
+        return later
+
+    client.force_metadata_update = throttled
 
 
 class KafkaConsumer:
@@ -140,3 +260,35 @@ class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned: %s", sorted(p.partition for p in assigned))
+
+
+class _RepeatFilter(logging.Filter):
+    """Lets one record per (logger, message template) through every `seconds`: while Kafka is
+    down aiokafka logs the same few warnings and errors at every retry (several a second)."""
+
+    def __init__(self, seconds: float = 10.0) -> None:
+        super().__init__()
+        self._seconds = seconds
+        self._last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.CRITICAL:
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        if now - self._last.get(key, -self._seconds) < self._seconds:
+            return False
+        self._last[key] = now
+        return True
+
+
+_REPEAT_FILTER = _RepeatFilter()
+_NOISY_LOGGERS = ("aiokafka", "aiokafka.conn", "aiokafka.cluster", "aiokafka.producer.sender")
+
+
+def quiet_repeated_warnings() -> None:
+    """Install the repeat filter on aiokafka's chatty loggers (once; idempotent)."""
+    for name in _NOISY_LOGGERS:
+        logger = logging.getLogger(name)
+        if _REPEAT_FILTER not in logger.filters:
+            logger.addFilter(_REPEAT_FILTER)

@@ -1,9 +1,14 @@
-"""The in-process log of embedded mode: a bounded queue, so a slow bridge slows the feed."""
+"""The in-process log of embedded mode: a bounded queue, so a slow bridge slows the feed.
+
+It also remembers the last value per key (the log's "tail", as a restarted feed reads it from
+Kafka); it lives as long as the process, so across a restart only the database remains.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Collection
 
 from streaming.log import LogConsumer, LogProducer, LogRecord, OnRevoke
 
@@ -12,12 +17,17 @@ class MemoryTickLog:
     def __init__(self, capacity: int = 10_000) -> None:
         self._queue: asyncio.Queue[LogRecord] = asyncio.Queue(capacity)
         self._offsets = itertools.count()
+        self._last: dict[bytes, bytes] = {}
 
     def producer(self) -> LogProducer:
         return _MemoryProducer(self)
 
     def consumer(self, group: str, on_revoke: OnRevoke | None = None) -> LogConsumer:
         return _MemoryConsumer(self)
+
+    async def last_ticks(self, symbols: Collection[str]) -> dict[str, bytes]:
+        found = {symbol: self._last.get(symbol.encode()) for symbol in symbols}
+        return {symbol: value for symbol, value in found.items() if value is not None}
 
     async def ping(self) -> None:
         return None
@@ -31,6 +41,7 @@ class MemoryTickLog:
 
     async def append(self, key: bytes, value: bytes) -> None:
         await self._queue.put(LogRecord(key, value, 0, next(self._offsets)))
+        self._last[key] = value
 
     async def take(self, max_records: int, timeout_ms: int) -> list[LogRecord]:
         try:
@@ -54,8 +65,10 @@ class _MemoryProducer:
     async def stop(self) -> None:
         return None
 
-    async def send(self, key: bytes, value: bytes) -> None:
-        await self._log.append(key, value)
+    async def send_batch(self, records: list[tuple[bytes, bytes]]) -> list[BaseException | None]:
+        for key, value in records:
+            await self._log.append(key, value)  # waits while the queue is full (backpressure)
+        return [None] * len(records)
 
 
 class _MemoryConsumer:

@@ -97,9 +97,9 @@ async def test_bridge_fires_alerts_and_fills_limit_orders_on_sqlite(runtime: Run
         await eventually(lambda: runtime.hub.channel_count > 0)
         producer = runtime.tick_log.producer()
         await producer.start()
-        for n, (bid, ask) in enumerate([("250", "250.02"), ("244.8", "244.9"),
-                                        ("244.4", "244.45"), ("244", "244.01")], 1):  # fmt: skip
-            await producer.send(b"AAPL", tick("AAPL", bid, ask, n).to_json())
+        quotes = [("250", "250.02"), ("244.8", "244.9"), ("244.4", "244.45"), ("244", "244.01")]
+        records = [(b"AAPL", tick("AAPL", b, a, n).to_json()) for n, (b, a) in enumerate(quotes, 1)]
+        assert await producer.send_batch(records) == [None] * 4
         await producer.stop()
         await eventually(lambda: bridge.stats.ticks == 4 and len(events) >= 3)
         await asyncio.sleep(0.3)  # room for a duplicate to show up

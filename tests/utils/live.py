@@ -74,8 +74,10 @@ async def tick_producer(settings: Settings) -> AsyncIterator[LogProducer]:
 
 
 async def send(producer: LogProducer, *ticks: Tick) -> None:
-    for tick in ticks:
-        await producer.send(tick.symbol.encode(), tick.to_json())
+    """Produce `ticks` in order (numbered as given) and wait until Kafka acknowledged each."""
+    results = await producer.send_batch([(t.symbol.encode(), t.to_json()) for t in ticks])
+    errors = [error for error in results if error is not None]
+    assert not errors, f"{len(errors)} of {len(ticks)} ticks not acknowledged: {errors[0]!r}"
 
 
 @asynccontextmanager
