@@ -48,12 +48,21 @@ class TradoSchema(strawberry.Schema):
                 log.debug("graphql user error: %s", error.message)
             else:
                 log.error("unexpected error in %s", error.path, exc_info=error.original_error)
-        operation = execution_context.operation_name if execution_context else None
         for name, first in outages.items():
             log.warning(
-                "%s unavailable during operation %s (%s)",
-                name, operation or "(anonymous)", outage_cause(first),
+                "%s unavailable during %s (%s)",
+                name, _operation(execution_context, first), outage_cause(first),
             )  # fmt: skip
+
+
+def _operation(execution_context: ExecutionContext | None, error: GraphQLError) -> str:
+    """`query Name` when the operation has a name, else the kind and the failing field."""
+    kind = execution_context.operation_type.value if execution_context else "operation"
+    if execution_context and execution_context.operation_name:
+        return f"{kind} {execution_context.operation_name}"
+    if error.path:
+        return f"{kind} at {'.'.join(map(str, error.path))}"
+    return f"anonymous {kind}"
 
 
 class OutagesAndMasking(MaskErrors):

@@ -94,6 +94,14 @@ async def test_redis_down_then_back(full_settings: Settings, tmp_path: Path) -> 
             assert backends["pubsub"].startswith("down: ")
             assert backends["database"] == backends["log"] == "ok"
 
+            async with httpx.AsyncClient(base_url=server.http) as client:
+                query = {"query": '{ quote(symbol: "AAPL") { price } }'}
+                answer = await client.post("/graphql", json=query)
+            assert answer.status_code == 200
+            [error] = answer.json()["errors"]
+            assert error["message"].startswith("The cache (Redis) cannot be reached right now")
+            assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+
             await redis.start()  # same port: the app must reconnect by itself
             await wait_for_readiness(server.http, is_ready)
     finally:
@@ -191,7 +199,8 @@ async def stale_then_fresh(server_http: str, ticks: TickWriter, stale_after: flo
     Seconds from the last tick to /readyz saying stale."""
     await ticks.write_for(1.0)
     fresh, _ = await wait_for_readiness(server_http, live_state("fresh"), seconds=5)
-    assert fresh.status_code == 200 and fresh.json()["status"] == "ready", fresh.text
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.json()["status"] == "ready", fresh.text
 
     stale, _ = await wait_for_readiness(server_http, live_state("stale"), seconds=10)
     waited = time.monotonic() - ticks.last_written
@@ -228,12 +237,15 @@ async def test_stream_goes_stale_and_fresh_again_seen_by_the_hub(full_settings: 
     )
     symbol = symbol_for("FRSH")
     query = "subscription ($s: [String!]!) { quotes(symbols: $s) { symbol sequence } }"
-    async with running_server(settings) as server, TickWriter(settings, symbol) as ticks:
-        async with graphql_ws(server.ws) as client:
-            await client.subscribe("1", query, {"s": [symbol]})
-            await wait_subscribed(settings, quote_channel(symbol))
-            waited = await stale_then_fresh(server.http, ticks, 1.0)
-            body = (await readiness(server.http)).json()
+    async with (
+        running_server(settings) as server,
+        TickWriter(settings, symbol) as ticks,
+        graphql_ws(server.ws) as client,
+    ):
+        await client.subscribe("1", query, {"s": [symbol]})
+        await wait_subscribed(settings, quote_channel(symbol))
+        waited = await stale_then_fresh(server.http, ticks, 1.0)
+        body = (await readiness(server.http)).json()
     assert body["live"]["source"] == "hub"
     print(f"stale {waited:.2f}s after the last tick (setting 1s, seen by the hub)")
 

@@ -80,14 +80,22 @@ class PrivatePostgres:
         await asyncio.to_thread(upgrade, self.url)
 
     async def start(self) -> None:
+        """Start the cluster (nothing to do when it runs) and wait until it answers."""
+        if await self.is_running():
+            return
         log = self.root / "postgres.log"
         await self._run(self.bin / "pg_ctl", "start", "-D", self.data, "-l", log, "-w", "-t", "30")
         await self._wait_until_it_answers()
 
     async def stop(self) -> None:
         """A fast shutdown: open connections are cut, as in an outage."""
-        if (self.data / "postmaster.pid").exists():
+        if await self.is_running():
             await self._run(self.bin / "pg_ctl", "stop", "-D", self.data, "-m", "fast", "-w")
+
+    async def is_running(self) -> bool:
+        if not (self.data / "PG_VERSION").exists():
+            return False
+        return await self._run(self.bin / "pg_ctl", "status", "-D", self.data, check=False) == 0
 
     async def remove(self) -> None:
         await self.stop()
@@ -109,7 +117,8 @@ class PrivatePostgres:
                 await connection.close()
                 return
 
-    async def _run(self, *command: str | Path) -> None:
+    async def _run(self, *command: str | Path, check: bool = True) -> int:
+        """Run a PostgreSQL tool (as the `postgres` user when we are root); its exit code."""
         argv = [str(part) for part in command]
         if self.as_root:
             argv = ["runuser", "-u", PG_USER, "--", *argv]
@@ -121,5 +130,7 @@ class PrivatePostgres:
             stderr=asyncio.subprocess.STDOUT,
         )
         output, _ = await process.communicate()
-        if process.returncode != 0:
+        code = process.returncode or 0
+        if check and code != 0:
             raise RuntimeError(f"{' '.join(argv)} failed:\n{output.decode(errors='replace')}")
+        return code
