@@ -61,15 +61,15 @@ def is_expected(error: GraphQLError) -> bool:
 
 
 class ServiceUnavailable(GraphQLError):
-    """A backend the request needs is down or overloaded: nothing was changed, retry later."""
+    """A backend the request needs is down or overloaded: retry later. (A mutation runs in one
+    transaction, so one that failed this way changed nothing in the database.)"""
 
     def __init__(
         self, backend: Backend, retry_after_seconds: int, *, at: GraphQLError | None = None
     ) -> None:
         """`at`: the error this one replaces, whose place in the query it keeps."""
         super().__init__(
-            f"{_DESCRIPTIONS[backend]}; nothing was changed. "
-            f"Try again in {retry_after_seconds} seconds.",
+            f"{_DESCRIPTIONS[backend]}. Try again in {retry_after_seconds} seconds.",
             nodes=at.nodes if at else None,
             source=at.source if at else None,
             positions=at.positions if at else None,
