@@ -19,7 +19,8 @@ from contextlib import suppress
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub as RedisPubSubConnection
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streaming.pubsub import HeldPublication, Publication, Retention, missed_since
 from streaming.redis_client import make_redis
@@ -128,7 +129,7 @@ class RedisPubSub:
         confirmed = self._confirmed.setdefault(self._prefix + channel, asyncio.Event())
         try:
             await self._connection().subscribe(self._prefix + channel)
-        except (ConnectionError, TimeoutError):
+        except (RedisConnectionError, RedisTimeoutError):
             self._broken = True
             log.warning("Redis down while subscribing %s; will subscribe on reconnect", channel)
             return
@@ -142,7 +143,7 @@ class RedisPubSub:
         self._channels.discard(channel)
         try:
             await self._connection().unsubscribe(self._prefix + channel)
-        except (ConnectionError, TimeoutError):
+        except (RedisConnectionError, RedisTimeoutError):
             log.warning("Redis down while unsubscribing %s", channel)
 
     async def next_message(self) -> tuple[str, bytes]:
@@ -162,7 +163,7 @@ class RedisPubSub:
                 continue
             try:
                 message = await connection.get_message(timeout=1.0)
-            except (ConnectionError, TimeoutError) as error:
+            except (RedisConnectionError, RedisTimeoutError) as error:
                 log.warning("Redis pub/sub lost (%s); reconnecting in %.1fs", error, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
@@ -187,7 +188,7 @@ class RedisPubSub:
             try:
                 await self._pubsub.subscribe(*(self._prefix + c for c in self._channels))
                 log.info("Redis pub/sub re-subscribed %d channels", len(self._channels))
-            except (ConnectionError, TimeoutError):
+            except (RedisConnectionError, RedisTimeoutError):
                 self._broken = True
 
     def _confirm(self, channel: str) -> None:
