@@ -24,7 +24,7 @@ from graph.http_limits import BodySizeLimit
 from graph.router import TradoGraphQLRouter
 from graph.schema import make_schema
 from graph.websocket_frames import DirectFramesProtocol
-from resolvers.health import check_backends
+from resolvers.health import open_readiness
 from runtime import open_runtime
 from settings import ROOT, Settings, load_settings
 
@@ -49,8 +49,9 @@ def settle_garbage_collector() -> None:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings) as runtime, open_readiness(runtime) as readiness:
             app.state.runtime = runtime
+            app.state.readiness = readiness
             settle_garbage_collector()
             yield
 
@@ -70,12 +71,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        backends = await check_backends(app.state.runtime)
-        ready = all(state == "ok" for state in backends.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "unavailable", "backends": backends},
-            status_code=200 if ready else 503,
-        )
+        """The latest background checks (see `resolvers/health.py`): 503 when a backend is
+        down; a stale live stream is `degraded` with 200 (503 with LIVE_STALE_FAILS_READINESS)."""
+        report = app.state.readiness.report()
+        return JSONResponse(report.body, status_code=report.http_status)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     history_max_age_seconds: float = Field(600.0, gt=0, le=7 * 24 * 3600)
     connection_init_timeout_seconds: float = Field(10.0, gt=0, le=300)
 
+    live_stale_after_seconds: float = Field(5.0, gt=0, le=24 * 3600)
+    live_stale_fails_readiness: bool = False
+    readiness_check_interval_seconds: float = Field(1.0, gt=0, le=60)
+    readiness_check_timeout_seconds: float = Field(2.0, gt=0, le=60)
+    readiness_failures_before_down: int = Field(2, ge=1, le=100)
+    service_unavailable_retry_after_seconds: int = Field(5, ge=1, le=3600)
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:

@@ -9,6 +9,12 @@ Who is calling:
 Permissions (`graph/permissions.py`) and resolvers call `current_user()`, which works for both.
 `user` holds the resolved caller afterwards. A token that is invalid or expired counts as no
 caller at all (anonymous), so public fields keep working and private ones say "sign in".
+
+When the database cannot be reached while the caller is looked up, building the context does
+not fail (that would be a plain-text HTTP 500 before GraphQL even runs): the caller stays
+unknown, public fields still answer, and the first field that needs the caller gets a
+`ServiceUnavailable` GraphQL error. A later call looks the caller up again, so a WebSocket
+connection recovers by itself once the database is back.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
+from graph.errors import ServiceUnavailable, unavailable_backend
 from graph.loaders import Loaders
 from resolvers.auth import CurrentUser, bearer_token, user_from_token
 from runtime import Runtime
@@ -34,6 +41,7 @@ class Context(BaseContext):
         self.loaders = Loaders(runtime)
         self._token = token
         self._user: CurrentUser | None = _UNRESOLVED
+        self._lookup_failure: ServiceUnavailable | None = None
 
     @property
     def user(self) -> CurrentUser | None:
@@ -41,14 +49,36 @@ class Context(BaseContext):
         return None if self._user is _UNRESOLVED else self._user
 
     async def current_user(self) -> CurrentUser | None:
-        """The authenticated caller (HTTP header or WebSocket connection_init), or None."""
+        """The authenticated caller (HTTP header or WebSocket connection_init), or None.
+
+        Raises `ServiceUnavailable` when the database cannot be reached to look them up."""
+        if self._lookup_failure is not None:  # the context getter's attempt, just now
+            failure, self._lookup_failure = self._lookup_failure, None
+            raise failure
         if self._user is _UNRESOLVED:
             token = self._token or self._connection_token()
             if token is None:
                 return None  # on WebSocket, connection_init may not have arrived yet
-            self._user = await user_from_token(self.runtime.sessions, self.runtime.settings, token)
+            try:
+                self._user = await user_from_token(
+                    self.runtime.sessions, self.runtime.settings, token
+                )
+            except Exception as error:
+                backend = unavailable_backend(error)
+                if backend is None:
+                    raise  # not an outage: a bug, for the schema to log and mask
+                retry_after = self.runtime.settings.service_unavailable_retry_after_seconds
+                raise ServiceUnavailable(backend, retry_after) from error
         user: CurrentUser | None = self._user
         return user
+
+    async def resolve_user_early(self) -> None:
+        """Look the caller up now (HTTP: before execution); an outage is kept for the first
+        field that needs the caller rather than failing the whole request."""
+        try:
+            await self.current_user()
+        except ServiceUnavailable as failure:
+            self._lookup_failure = failure
 
     @property
     def sends_credentials(self) -> bool:
@@ -75,7 +105,7 @@ async def get_context(
     connection: HTTPConnection, runtime: Runtime = Depends(get_runtime)
 ) -> Context:
     context = Context(runtime, bearer_token(connection.headers.get("authorization")))
-    await context.current_user()  # HTTP: resolved now; WebSocket: after connection_init
+    await context.resolve_user_early()  # HTTP: resolved now; WebSocket: after connection_init
     return context
 
 

@@ -2,13 +2,37 @@
 
 Expected errors (bad input, not signed in, limits) are GraphQLErrors with a `code` extension;
 anything else is a bug, logged with its traceback and masked to "Unexpected error." (see
-`graph/schema.py`).
+`graph/schema.py`) -- except a backend outage: a database or cache that cannot be reached
+during a request is no bug of ours, and the client can do something about it (retry later).
+`unavailable_backend` is the one place that decides which exceptions mean that; the schema's
+error masking and the context getter both ask it, and both answer with `ServiceUnavailable`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Literal
+
 import strawberry
 from graphql import GraphQLError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from models.db import DatabaseUnavailable
+from streaming.errors import BackendUnavailable
+
+Backend = Literal["database", "cache", "streaming"]
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+# SQLSTATEs of a server that is gone or going: class 08 (connection exception), shutdown by
+# an administrator or a crash, "cannot connect now" (starting up), too many connections.
+_UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
+_DESCRIPTIONS: dict[Backend, str] = {
+    "database": "The database cannot be reached right now",
+    "cache": "The cache (Redis) cannot be reached right now",
+    "streaming": "A live-data backend cannot be reached right now",
+}
 
 
 class BadInput(GraphQLError):
@@ -28,8 +52,74 @@ def parse_id(value: strawberry.ID | str, what: str) -> int:
 
 def is_expected(error: GraphQLError) -> bool:
     """Validation and parse errors have no original error; ours and Strawberry's are
-    GraphQLErrors; variable coercion errors carry no path. Everything else is unexpected."""
+    GraphQLErrors; variable coercion errors carry no path. Everything else is unexpected --
+    a backend outage too, until `graph/schema.py` turns it into `ServiceUnavailable`."""
     original = error.original_error
     if original is None or isinstance(original, GraphQLError):
         return True
     return error.path is None
+
+
+class ServiceUnavailable(GraphQLError):
+    """A backend the request needs is down or overloaded: retry later. (A mutation runs in one
+    transaction, so one that failed this way changed nothing in the database.)"""
+
+    def __init__(
+        self, backend: Backend, retry_after_seconds: int, *, at: GraphQLError | None = None
+    ) -> None:
+        """`at`: the error this one replaces, whose place in the query it keeps."""
+        super().__init__(
+            f"{_DESCRIPTIONS[backend]}. Try again in {retry_after_seconds} seconds.",
+            nodes=at.nodes if at else None,
+            source=at.source if at else None,
+            positions=at.positions if at else None,
+            path=at.path if at else None,
+            extensions={"code": SERVICE_UNAVAILABLE, "retryAfterSeconds": retry_after_seconds},
+        )
+        self.backend = backend
+
+
+def unavailable_backend(error: BaseException | None) -> Backend | None:
+    """Which backend `error` says is unreachable (looking through its causes), or None when
+    it is not an outage. Errors of a reachable backend (a constraint, bad SQL) are not."""
+    for cause in _causes(error):
+        if isinstance(cause, ServiceUnavailable):
+            return cause.backend
+        if isinstance(cause, DatabaseUnavailable | PoolTimeoutError | OperationalError):
+            return "database"
+        if isinstance(cause, DBAPIError) and _database_gone(cause):
+            return "database"
+        if isinstance(cause, RedisConnectionError | RedisTimeoutError):
+            return "cache"
+        if isinstance(cause, BackendUnavailable):
+            return "streaming"
+    return None
+
+
+def outage_cause(error: BaseException) -> str:
+    """The innermost cause of an outage in one line, for a log without a traceback."""
+    causes = list(_causes(error))
+    root = causes[-1]
+    return f"{type(root).__name__}: {root}"
+
+
+def _database_gone(error: DBAPIError) -> bool:
+    """SQLAlchemy marks an error that killed its connection; asyncpg's SQLSTATE names a
+    server that refuses or is shutting down."""
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None) or ""
+    return sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
+
+
+def _causes(error: BaseException | None) -> Iterator[BaseException]:
+    """`error`, then what it wraps: a GraphQLError's original error, `raise ... from`, and
+    the error being handled when it was raised. Bounded, so a cycle cannot loop forever."""
+    for _ in range(8):
+        if error is None:
+            return
+        yield error
+        if isinstance(error, GraphQLError) and error.original_error is not None:
+            error = error.original_error
+        else:
+            error = error.__cause__ or error.__context__

@@ -36,6 +36,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from strawberry.types.unset import UNSET, UnsetType
 
 from graph.context import Context
+from graph.errors import ServiceUnavailable
 from graph.multiplex import LIVE_OPERATION, LiveOperation, QuoteFanout
 from graph.websocket_frames import FRAMES_EXTENSION
 from streaming.outbox import Flusher, Outbox
@@ -133,10 +134,21 @@ class TradoGraphQLRouter(GraphQLRouter[Context, None]):
         """A `connection_init` without credentials is welcome (public quotes); one whose
         token is bad, expired or names no account is refused: 4403 on graphql-transport-ws,
         `connection_error` on the legacy protocol. A client learns at once that it must sign
-        in again, rather than later from each private subscription."""
-        if context.sends_credentials and await context.current_user() is None:
-            raise ConnectionRejectionError({"message": "Invalid or expired token."})
+        in again, rather than later from each private subscription.
+
+        When the database cannot be reached to check the token, the connection is welcome
+        all the same: refusing would tell the client its token is bad (and a client signs
+        out on that). Public streams work; each private subscription looks the caller up
+        again and answers SERVICE_UNAVAILABLE until the database is back."""
         acknowledged: UnsetType = UNSET  # a plain `connection_ack`, no payload
+        if not context.sends_credentials:
+            return acknowledged
+        try:
+            user = await context.current_user()
+        except ServiceUnavailable:
+            return acknowledged
+        if user is None:
+            raise ConnectionRejectionError({"message": "Invalid or expired token."})
         return acknowledged
 
     def encode_json(self, data: object) -> str:

@@ -19,7 +19,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from graph.errors import is_expected
+from graph.errors import ServiceUnavailable, is_expected, outage_cause, unavailable_backend
 from graph.execution import TradoExecutor
 from graph.mutation import Mutation
 from graph.query import Query
@@ -35,13 +35,50 @@ class TradoSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Expected errors are the client's business (DEBUG); anything else is a bug, logged
-        with its traceback before MaskErrors hides it from the client."""
+        """Expected errors are the client's business (DEBUG); a backend outage is logged once
+        per operation and backend, in one line (every field of a query fails alike, and a
+        traceback per field would flood the log just when it matters); anything else is a
+        bug, logged with its traceback before `OutagesAndMasking` hides it from the client."""
+        outages: dict[str, GraphQLError] = {}
         for error in errors:
-            if is_expected(error):
+            backend = unavailable_backend(error)
+            if backend is not None:
+                outages.setdefault(backend, error)
+            elif is_expected(error):
                 log.debug("graphql user error: %s", error.message)
             else:
                 log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+        for name, first in outages.items():
+            log.warning(
+                "%s unavailable during %s (%s)",
+                name, _operation(execution_context, first), outage_cause(first),
+            )  # fmt: skip
+
+
+def _operation(execution_context: ExecutionContext | None, error: GraphQLError) -> str:
+    """`query Name` when the operation has a name, else the kind and the failing field."""
+    kind = execution_context.operation_type.value if execution_context else "operation"
+    if execution_context and execution_context.operation_name:
+        return f"{kind} {execution_context.operation_name}"
+    if error.path:
+        return f"{kind} at {'.'.join(map(str, error.path))}"
+    return f"anonymous {kind}"
+
+
+class OutagesAndMasking(MaskErrors):
+    """Strawberry's MaskErrors, with one exception: an error that is a backend outage reaches
+    the client as `ServiceUnavailable` (code SERVICE_UNAVAILABLE, which backend, when to
+    retry) instead of "Unexpected error.". Subscriptions' events pass through here too."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(should_mask_error=lambda error: not is_expected(error))
+        self.retry_after_seconds = retry_after_seconds
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        backend = unavailable_backend(error)
+        if backend is None:
+            return super().anonymise_error(error)
+        return ServiceUnavailable(backend, self.retry_after_seconds, at=error)
 
 
 def make_schema(settings: Settings) -> strawberry.Schema:
@@ -63,6 +100,6 @@ def make_schema(settings: Settings) -> strawberry.Schema:
             partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
             partial(AddValidationRules, limits),
             partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
-            partial(MaskErrors, should_mask_error=lambda error: not is_expected(error)),
+            partial(OutagesAndMasking, settings.service_unavailable_retry_after_seconds),
         ],
     )

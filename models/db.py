@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,6 +18,14 @@ import models.tables  # noqa: F401  (registers every table on the metadata)
 from settings import Settings
 
 SessionFactory = async_sessionmaker[AsyncSession]
+
+
+class DatabaseUnavailable(Exception):
+    """A new database connection could not be opened: refused, reset or timed out.
+
+    asyncpg raises these as plain `OSError`/`TimeoutError`, which say nothing of where they
+    came from; the engine re-raises them as this, so callers can tell a database outage from
+    any other socket error (`graph.errors.unavailable_backend`)."""
 
 
 def make_engine(settings: Settings) -> AsyncEngine:
@@ -26,11 +36,37 @@ def make_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(settings.database_url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         pool_pre_ping=True,
     )
+    event.listen(engine.sync_engine, "do_connect", _connect_or_unavailable)
+    return engine
+
+
+def make_probe_engine(settings: Settings, timeout_seconds: float) -> AsyncEngine:
+    """An engine for readiness checks only: no pool (each check opens and closes its own
+    connection), so a check never waits behind requests for the app's pool, and a busy pool
+    is not mistaken for a database that is down."""
+    if settings.uses_sqlite:
+        return create_async_engine(settings.database_url, poolclass=NullPool)
+    engine = create_async_engine(
+        settings.database_url,
+        poolclass=NullPool,
+        connect_args={"timeout": timeout_seconds, "command_timeout": timeout_seconds},
+    )
+    event.listen(engine.sync_engine, "do_connect", _connect_or_unavailable)
+    return engine
+
+
+def _connect_or_unavailable(
+    dialect: Dialect, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+) -> Any:
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except (OSError, TimeoutError) as error:
+        raise DatabaseUnavailable(f"cannot connect: {error or type(error).__name__}") from error
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -52,6 +88,7 @@ async def create_tables(engine: AsyncEngine) -> None:
 
 
 async def ping(engine: AsyncEngine) -> None:
+    """One round trip (`SELECT 1`); give it the probe engine, not the app's pooled one."""
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
 

@@ -9,6 +9,16 @@ def quote_channel(symbol: str) -> str:
     return f"quote:{symbol}"
 
 
+def is_quote_channel(channel: str) -> bool:
+    return channel.startswith("quote:")
+
+
+def newest_tick_key() -> str:
+    """When (Unix seconds, wall clock) the quote stage last wrote a tick to the cache: how an
+    API process with no quote subscriber of its own tells whether ticks still flow."""
+    return "live:newest-tick"
+
+
 def applied_key(symbol: str) -> str:
     """The sequence of the last tick of `symbol` that every bridge stage has applied."""
     return f"applied:{symbol}"

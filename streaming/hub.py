@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from typing import Generic, Protocol, TypeVar
 
 from streaming import metrics
+from streaming.channels import is_quote_channel
 from streaming.pubsub import PubSub
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,11 @@ class Hub:
         self._listener: asyncio.Task[None] | None = None
         self.deliveries = 0
         self.received = 0
+        # How fresh the live stream is here (monotonic seconds), for readiness: since when a
+        # quote channel is subscribed, and when the newest quote message arrived.
+        self._quote_channels = 0
+        self._watching_quotes_since: float | None = None
+        self._newest_quote_at: float | None = None
 
     @property
     def channel_count(self) -> int:
@@ -117,6 +124,17 @@ class Hub:
     @property
     def subscriber_count(self) -> int:
         return len({id(sink) for sinks in self._sinks.values() for sink in sinks})
+
+    def newest_quote_age(self) -> float | None:
+        """Seconds since the newest quote message reached this process (counted from the
+        subscription of its first quote channel when none came since); None while no quote
+        channel is subscribed: the hub then hears no ticks and cannot tell whether they flow."""
+        since = self._watching_quotes_since
+        if since is None:
+            return None
+        if self._newest_quote_at is not None:
+            since = max(since, self._newest_quote_at)
+        return time.monotonic() - since
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen(), name="hub-listener")
@@ -151,6 +169,7 @@ class Hub:
             self._sinks[channel].add(sink)
             if first:
                 metrics.HUB_CHANNELS.inc()
+                self._count_quote_channel(channel, +1)
                 await self.backend.subscribe(channel)
 
     async def detach(self, channel: str, sink: Sink) -> None:
@@ -162,7 +181,17 @@ class Hub:
             if not sinks:
                 del self._sinks[channel]
                 metrics.HUB_CHANNELS.dec()
+                self._count_quote_channel(channel, -1)
                 await self.backend.unsubscribe(channel)
+
+    def _count_quote_channel(self, channel: str, change: int) -> None:
+        if not is_quote_channel(channel):
+            return
+        self._quote_channels += change
+        if self._quote_channels == 0:
+            self._watching_quotes_since = None
+        elif self._watching_quotes_since is None:
+            self._watching_quotes_since = time.monotonic()
 
     async def _listen(self) -> None:
         while True:
@@ -176,6 +205,8 @@ class Hub:
                 continue
             self.received += 1
             metrics.HUB_RECEIVED.inc()
+            if is_quote_channel(channel):
+                self._newest_quote_at = time.monotonic()
             reached = 0
             for sink in self._sinks.get(channel, ()):
                 reached += sink.offer(channel, message)

@@ -67,6 +67,17 @@ FEED_BAD_MESSAGES = Counter(
     "trado_feed_bad_messages", "Upstream messages a feed could not map to a tick.", ["feed"]
 )
 FEED_RECONNECTS = Counter("trado_feed_reconnects", "Provider connections lost and retried.")
+NEWEST_TICK_AGE = Gauge(
+    "trado_newest_tick_age_seconds",
+    "Seconds since the newest tick this API process has seen (its hub, else the quote "
+    "cache), computed at scrape time; NaN until one has been seen.",
+)
+NEWEST_TICK_AGE.set(float("nan"))
+BACKEND_UP = Gauge(
+    "trado_backend_up",
+    "1 while a backend passes this API process's readiness checks, 0 once it is reported down.",
+    ["backend"],
+)
 
 
 def serve_metrics(port: int | None, host: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.client import AIOKafkaClient
+from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.errors import (
     InvalidProducerEpoch,
     KafkaError,
@@ -17,6 +18,7 @@ from aiokafka.errors import (
     ProducerFenced,
     UnknownProducerId,
 )
+from aiokafka.protocol.metadata import MetadataRequest
 
 from streaming.errors import BackendUnavailable
 from streaming.log import LogConsumer, LogProducer, LogRecord, OnRevoke
@@ -34,7 +36,6 @@ class KafkaTickLog:
     def __init__(self, bootstrap_servers: str, *, topic: str) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
-        self._probe: AIOKafkaClient | None = None
         quiet_repeated_warnings()
 
     def producer(self) -> LogProducer:
@@ -49,25 +50,36 @@ class KafkaTickLog:
         )
         return {key.decode(): value for key, value in found.items()}
 
-    async def ping(self) -> None:
-        """A metadata round trip to a broker, on one long-lived client."""
-        if self._probe is None:
-            self._probe = AIOKafkaClient(
-                bootstrap_servers=self.bootstrap_servers, request_timeout_ms=3000
-            )
-        try:
-            async with asyncio.timeout(3):
-                if not self._probe.cluster.brokers():
-                    await self._probe.bootstrap()
-                else:
-                    await self._probe.fetch_all_metadata()
-        except Exception as error:  # aiokafka raises several unrelated types here
-            raise BackendUnavailable(f"Kafka: {error!r}") from error
+    async def ping(self, timeout_seconds: float = 3.0) -> None:
+        """A metadata round trip on a connection opened for it, to the first bootstrap
+        server that answers within `timeout_seconds`.
+
+        A fresh connection each time, because nothing remembered may answer for the broker:
+        a long-lived client keeps cluster metadata, a metadata refresher and pooled
+        connections, and the kernel still accepts connections for a frozen (SIGSTOPped)
+        broker. Only a reply to a request sent now proves the broker works."""
+        problems = []
+        for host, port, _ in collect_hosts(self.bootstrap_servers):
+            try:
+                async with asyncio.timeout(timeout_seconds):
+                    await _metadata_round_trip(host, port, timeout_seconds)
+                return
+            except TimeoutError:
+                problems.append(f"{host}:{port} no answer within {timeout_seconds:g}s")
+            except (OSError, KafkaError) as error:
+                problems.append(f"{host}:{port} {error!r}")
+        raise BackendUnavailable("Kafka: " + "; ".join(problems))
 
     async def close(self) -> None:
-        if self._probe is not None:
-            await self._probe.close()
-            self._probe = None
+        return None  # `ping` keeps no connection; producers and consumers close their own
+
+
+async def _metadata_round_trip(host: str, port: int, timeout_seconds: float) -> None:
+    connection = await create_conn(host, port, request_timeout_ms=int(timeout_seconds * 1000))
+    try:
+        await connection.send(MetadataRequest([]))
+    finally:
+        connection.close()
 
 
 class KafkaProducer:

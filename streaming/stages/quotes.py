@@ -3,10 +3,11 @@ and into that channel's history (one atomic step per tick: see `streaming.pubsub
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from streaming.cache import Cache
-from streaming.channels import quote_channel, quote_key
+from streaming.channels import newest_tick_key, quote_channel, quote_key
 from streaming.metrics import PUBLISHES
 from streaming.pubsub import Publication, PubSub
 from streaming.tick import Tick
@@ -22,8 +23,9 @@ class QuoteStage:
         if not ticks:
             return
         encoded = [(tick, tick.to_json()) for tick in ticks]
-        latest = {tick.symbol: raw for tick, raw in encoded}
-        await self.cache.set_many({quote_key(symbol): raw for symbol, raw in latest.items()})
+        latest = {quote_key(tick.symbol): raw for tick, raw in encoded}
+        latest[newest_tick_key()] = f"{time.time():.3f}".encode()  # for /readyz (same write)
+        await self.cache.set_many(latest)
         published = await self.pubsub.publish_with_history(
             [Publication(quote_channel(t.symbol), t.sequence, raw) for t, raw in encoded]
         )
