@@ -118,13 +118,15 @@ class Watcher:
         self.seen: set[tuple[str, int]] = set()
         self.phase = Phase("warm-up")
         self.reconnects = 0
+        self.last_error = ""
 
     async def run(self) -> None:
         while True:
             try:
                 await self._session()
-            except (OSError, WebSocketException, TimeoutError):
+            except (OSError, WebSocketException, TimeoutError) as error:
                 self.reconnects += 1
+                self.last_error = repr(error)
             await asyncio.sleep(0.2)
 
     async def _session(self) -> None:
@@ -133,7 +135,8 @@ class Watcher:
             since = [{"symbol": s, "sequence": n} for s, n in self.last.items()]
             variables = {"s": self.symbols, "since": since}
             payload = {"query": QUOTES, "variables": variables}
-            await socket.send(orjson.dumps({"id": "q", "type": "subscribe", "payload": payload}))
+            message = {"id": "q", "type": "subscribe", "payload": payload}
+            await socket.send(orjson.dumps(message).decode())
             async for raw in socket:
                 message = orjson.loads(raw)
                 if message.get("type") == "next":

@@ -34,6 +34,7 @@ from runtime import Runtime
 from streaming import metrics
 from streaming.channels import quote_channel
 from streaming.errors import BadTick
+from streaming.gaps import ChannelGaps
 from streaming.hub import Hub
 from streaming.outbox import Outbox
 from streaming.tick import Tick
@@ -166,6 +167,7 @@ class QuoteFanout:
         self._channels: dict[str, dict[Hashable, _Group]] = {}
         self._attached: dict[str, asyncio.Event] = {}  # set once the hub delivers the channel
         self._context: Context | None = None
+        self._gaps: ChannelGaps | None = None
 
     async def serve(
         self,
@@ -180,6 +182,7 @@ class QuoteFanout:
         runtime = info.context.runtime
         if self._context is None:
             self._context = Context(runtime)  # public data only: no caller, no per-user state
+            self._gaps = ChannelGaps(runtime.pubsub, self._deliver)
         key = selection_key(info)
         selection = self._selection(key) or build_selection(info, self._context)
         if selection is None:
@@ -252,16 +255,23 @@ class QuoteFanout:
         if not groups:
             del self._channels[channel]
             del self._attached[channel]
+            if self._gaps is not None:
+                self._gaps.forget(channel)
             await hub.detach(channel, self)
 
     def offer(self, channel: str, message: bytes) -> int:
-        groups = self._channels.get(channel)
-        if not groups:
+        if not self._channels.get(channel) or self._gaps is None:
             return 0
         try:
             tick = parse_tick(message)
         except BadTick as error:
             log.warning("skipping a malformed quote message: %s", error)
+            return 0
+        return self._gaps.offer(channel, tick)  # in order, any jump filled from the history
+
+    def _deliver(self, channel: str, tick: Tick) -> int:
+        groups = self._channels.get(channel)
+        if not groups:
             return 0
         quote = Quote.from_tick(tick)
         reached = 0

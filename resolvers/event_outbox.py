@@ -27,6 +27,7 @@ from resolvers.events import BadEvent, Event, Recorded, decode_event, encode_eve
 from streaming.channels import user_channel
 from streaming.hub import Hub
 from streaming.pubsub import PubSub
+from streaming.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +99,12 @@ async def relay_unpublished(sessions: SessionFactory, pubsub: PubSub, *, limit: 
 
 
 async def run_relay(sessions: SessionFactory, pubsub: PubSub, interval: float = 1.0) -> None:
-    """`relay_unpublished` every `interval` seconds, until cancelled (a supervised task)."""
+    """`relay_unpublished` every `interval` seconds, until cancelled; a lost database or
+    Redis is retried with backoff (a warning per attempt, no traceback flood)."""
     while True:
-        await relay_unpublished(sessions, pubsub)
+        async for attempt in retrying("event relay"):
+            with attempt:
+                await relay_unpublished(sessions, pubsub)
         await asyncio.sleep(interval)
 
 

@@ -11,6 +11,7 @@ from functools import lru_cache
 from streaming.cache import Cache
 from streaming.channels import quote_channel, quote_key
 from streaming.errors import BadTick
+from streaming.gaps import missing_ticks
 from streaming.hub import Hub
 from streaming.pubsub import PubSub
 from streaming.tick import Tick
@@ -121,9 +122,10 @@ async def stream_quotes(
     client's last sequences), then every newer tick (conflated if the reader lags).
 
     Subscribing before reading the opening ticks means no tick falls between the two;
-    sequence numbers drop anything they already covered. With a `throttle` (seconds), the
-    stream pauses after each burst, so each symbol updates at most once per period, with its
-    latest tick (the mailbox conflates meanwhile).
+    sequence numbers drop anything they already covered, and a jump this process's pub/sub
+    caused (not the mailbox's conflation) is filled from the history. With a `throttle`
+    (seconds), the stream pauses after each burst, so each symbol updates at most once per
+    period, with its latest tick (the mailbox conflates meanwhile).
     """
     since = since or {}
     async with hub.subscribe([quote_channel(s) for s in symbols]) as mailbox:
@@ -131,16 +133,27 @@ async def stream_quotes(
         for tick in await opening_ticks(hub.backend, cache, symbols, since):
             last[tick.symbol] = tick.sequence
             yield tick
+        dropped = mailbox.dropped
         while True:
             ready = await mailbox.get_latest() if throttle else [await mailbox.get()]
-            for _channel, message in ready:
+            for channel, message in ready:
                 try:
                     tick = parse_tick(message)
                 except BadTick as error:
                     log.warning("skipping a malformed quote message: %s", error)
                     continue
-                if tick.sequence > last.get(tick.symbol, -1):
-                    last[tick.symbol] = tick.sequence
-                    yield tick
+                previous = last.get(tick.symbol, -1)
+                if tick.sequence <= previous:
+                    continue
+                # A jump the mailbox did not make (no conflation since): ticks this process's
+                # pub/sub missed. The history has them.
+                jumped = 0 <= previous < tick.sequence - 1
+                if jumped and not throttle and mailbox.dropped == dropped:
+                    backend = hub.backend
+                    for missed in await missing_ticks(backend, channel, previous, tick.sequence):
+                        yield missed
+                dropped = mailbox.dropped
+                last[tick.symbol] = tick.sequence
+                yield tick
             if throttle:
                 await asyncio.sleep(throttle)

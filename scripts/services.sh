@@ -5,9 +5,10 @@
 #                                each service answers, write .services/services.env
 #   scripts/services.sh down     stop what `up` started (pidfiles / pg_ctl), never by name
 #   scripts/services.sh status   one line per service; exit 0 if all are up, 3 otherwise
-#   scripts/services.sh kafka-stop / kafka-start
-#                                stop or start only the broker (tests of a Kafka outage);
-#                                kafka-start waits until it answers
+#   scripts/services.sh kafka-stop / kafka-start, postgres-stop / postgres-start,
+#   scripts/services.sh redis-stop / redis-start
+#                                stop or start one service (outage tests, `bench run chaos`);
+#                                each start waits until the service answers
 #
 # Everything (data, logs, pidfiles, the generated password, Kafka's jars) lives under
 # <repo>/.services/. Services listen on 127.0.0.1 only, on non-default ports:
@@ -557,6 +558,28 @@ cmd_kafka_start() {
   kafka_wait
 }
 
+cmd_postgres_stop() {
+  lock
+  pg_down
+}
+
+cmd_postgres_start() {
+  lock
+  find_pg_bin || die "postgres: no cluster or server binaries; run '$0 up' first"
+  pg_up
+}
+
+cmd_redis_stop() {
+  lock
+  redis_down
+}
+
+cmd_redis_start() {
+  lock
+  command -v redis-server >/dev/null 2>&1 || die "redis: not installed; run '$0 up' first"
+  redis_up
+}
+
 cmd_status() {
   local down=0 pid
   if [[ -f "$PG_DATA/PG_VERSION" ]] && find_pg_bin && pg_running &&
@@ -592,8 +615,12 @@ main() {
   status) cmd_status ;;
   kafka-stop) cmd_kafka_stop ;;
   kafka-start) cmd_kafka_start ;;
+  postgres-stop) cmd_postgres_stop ;;
+  postgres-start) cmd_postgres_start ;;
+  redis-stop) cmd_redis_stop ;;
+  redis-start) cmd_redis_start ;;
   *)
-    printf 'usage: %s up|down|status|kafka-stop|kafka-start\n' "$0" >&2
+    printf 'usage: %s up|down|status|{kafka,postgres,redis}-{stop,start}\n' "$0" >&2
     exit 2
     ;;
   esac

@@ -40,6 +40,12 @@ ACTIVE_SUBSCRIPTIONS = Gauge(
 HUB_CHANNELS = Gauge("trado_hub_channels", "Pub/sub channels this process's hub subscribes.")
 HUB_RECEIVED = Counter("trado_hub_received", "Messages the hub received from pub/sub.")
 DELIVERIES = Counter("trado_deliveries", "Messages the hub handed to local subscribers.")
+LIVE_GAPS = Counter(
+    "trado_live_gaps",
+    "Ticks this process's pub/sub missed (a jump in a channel's sequence): filled from the "
+    "channel's history, or unfilled (the history no longer held them; subscribers saw the jump).",
+    ["outcome"],
+)
 CONFLATED_DROPS = Counter(
     "trado_conflated_drops",
     "Messages replaced by a newer one before a slow subscriber read them.",

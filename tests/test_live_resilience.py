@@ -14,18 +14,22 @@ from typing import Any
 
 import pytest
 from aiokafka.partitioner import murmur2
+from redis.asyncio import Redis
 from sqlmodel import select
 from websockets.asyncio.client import connect
 
 from models.db import session_scope
 from models.tables import Candle
+from models.types import utcnow
 from runtime import make_bridge, open_runtime
 from settings import Settings
+from streaming import metrics
 from streaming.hub import Hub
+from streaming.pubsub import Publication
 from streaming.pubsub.redis import RedisPubSub
 from streaming.stages.candles import CandleStage
 from streaming.tick import Tick
-from tests.utils.graphql_ws import PROTOCOL, GraphQLWS, graphql_ws
+from tests.utils.graphql_ws import PROTOCOL, GraphQLWS, graphql_ws, legacy_graphql_ws
 from tests.utils.live import (
     bridge_worker,
     create_topic,
@@ -154,9 +158,13 @@ async def test_stalled_websocket_client_does_not_delay_a_fast_one(
     assert len(slow_got) < total, "the stalled client got conflated updates, not a backlog"
 
 
-async def test_redis_restart_mid_stream(full_settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", [graphql_ws, legacy_graphql_ws], ids=["fanout", "legacy"])
+async def test_redis_restart_mid_stream(
+    full_settings: Settings, tmp_path: Path, client: Any
+) -> None:
     """Redis stops and starts again under a running API and bridge: the same subscriptions
-    carry on (the client never re-subscribes), in sequence order."""
+    carry on (the client never re-subscribes), and every tick arrives once, in order: what
+    pub/sub missed before the hub re-subscribed is read from the history."""
     redis = PrivateRedis(tmp_path)
     await redis.start()
     settings = await live_settings(full_settings, redis_url=redis.url)
@@ -166,7 +174,7 @@ async def test_redis_restart_mid_stream(full_settings: Settings, tmp_path: Path)
             running_server(settings) as api,
             bridge_worker(settings),
             tick_producer(settings) as producer,
-            graphql_ws(api.ws) as ws,
+            client(api.ws) as ws,
         ):
             await ws.subscribe("q", QUOTES, {"s": [symbol]})
             await wait_subscribed(settings, f"quote:{symbol}")
@@ -178,8 +186,7 @@ async def test_redis_restart_mid_stream(full_settings: Settings, tmp_path: Path)
             await asyncio.sleep(1)
             await redis.start()
 
-            # Pub/sub is not replayed: ticks published before the hub re-subscribed are gone
-            # for this subscriber, so keep ticking until the stream visibly resumes.
+            # Keep ticking until the stream visibly resumes.
             after: list[int] = []
             sequence = 10
             async with asyncio.timeout(30):
@@ -196,8 +203,7 @@ async def test_redis_restart_mid_stream(full_settings: Settings, tmp_path: Path)
     finally:
         await redis.stop()
     assert before == [1, 2, 3, 4, 5]
-    assert after == sorted(set(after)), "resumed in order, nothing repeated"
-    assert after[0] > 5
+    assert after == list(range(6, after[-1] + 1)), "every tick once, in order, none missing"
     assert after[-1] > 10, "ticks produced after the restart arrive on the same subscription"
 
 
@@ -353,6 +359,7 @@ async def test_quotes_flow_through_a_database_outage_and_candles_catch_up(
         update={"database_url": cut.url_through(settings.database_url)}
     )
     symbol = symbol_for("P")
+    at = utcnow()  # every tick in one bar of each interval, whatever the clock does meanwhile
     delays: list[float] = []
     async with (
         running_server(settings) as api,
@@ -364,14 +371,14 @@ async def test_quotes_flow_through_a_database_outage_and_candles_catch_up(
         assert bridge is not None
         await ws.subscribe("q", QUOTES, {"s": [symbol]})
         await wait_subscribed(settings, f"quote:{symbol}")
-        await send(producer, *(make_tick(symbol, n) for n in range(1, 11)))
+        await send(producer, *(make_tick(symbol, n, at=at) for n in range(1, 11)))
         assert await sequences_until(ws, 10) == list(range(1, 11))
         await eventually(lambda: bridge.pending == 0 and bridge.uncommitted == 0)
 
         await cut.cut()
         for n in range(11, 41):
             sent = time.monotonic()
-            await send(producer, make_tick(symbol, n))
+            await send(producer, make_tick(symbol, n, at=at))
             quote = (await ws.next_payload(seconds=1))["data"]["quotes"]
             assert quote["sequence"] == n
             delays.append(time.monotonic() - sent)
@@ -385,3 +392,47 @@ async def test_quotes_flow_through_a_database_outage_and_candles_catch_up(
     assert behind > 0, "candles waited for the database meanwhile"
     assert {b.volume for b in bars} == {Decimal(400)}, "40 ticks of volume 10, each once"
     assert {b.last_sequence for b in bars} == {40}
+
+
+@pytest.mark.parametrize("client", [graphql_ws, legacy_graphql_ws], ids=["fanout", "legacy"])
+async def test_ticks_pubsub_missed_are_read_from_the_history(
+    full_settings: Settings, client: Any
+) -> None:
+    """Ticks 6-10 reach the channel's history but not this process's pub/sub connection (as
+    across a reconnect, or a Redis restart before the hub subscribed again): when tick 11
+    shows the jump, 6-10 are read from the history and delivered first, in order, once."""
+    settings = await live_settings(full_settings)
+    assert settings.redis_url
+    symbol = symbol_for("G")
+    channel = f"quote:{symbol}"
+    ticks = [make_tick(symbol, n) for n in range(1, 16)]
+    filled = metrics.LIVE_GAPS.labels("filled")
+    filled_before = filled._value.get()
+    publisher = RedisPubSub(settings.redis_url, prefix=settings.redis_key_prefix)
+    redis = Redis.from_url(settings.redis_url)
+    await publisher.connect()
+    try:
+        async with running_server(settings) as api, client(api.ws) as ws:
+            await ws.subscribe("q", QUOTES, {"s": [symbol]})
+            await wait_subscribed(settings, channel)
+            await publisher.publish_with_history(
+                [Publication(channel, t.sequence, t.to_json()) for t in ticks[:5]]
+            )
+            for tick in ticks[5:10]:  # into the history only: pub/sub never carried them
+                await redis.xadd(
+                    f"{settings.redis_key_prefix}history:{channel}",
+                    {"t": str(int(time.time() * 1000)), "m": tick.to_json()},
+                    id=f"{tick.sequence}-1",
+                )
+            await publisher.publish_with_history(
+                [Publication(channel, t.sequence, t.to_json()) for t in ticks[10:]]
+            )
+            got = await sequences_until(ws, 15)
+            await asyncio.sleep(0.3)
+            with pytest.raises(TimeoutError):
+                await ws.next_payload(0.3)
+    finally:
+        await publisher.close()
+        await redis.aclose()
+    assert got == list(range(1, 16)), "every tick once, in order"
+    assert filled._value.get() - filled_before == 5, "counted as filled from the history"
