@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import NewType
+from typing import Any, NewType
 
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
@@ -59,3 +59,14 @@ BIG_INT: ScalarDefinition = strawberry.scalar(
 )
 
 SCALARS: dict[object, ScalarDefinition] = {Decimal: DECIMAL, BigInt: BIG_INT}
+
+
+def event_sequence_field() -> Any:
+    """`eventSequence` of an `Order` or `Notification` a subscription delivers."""
+    return strawberry.field(
+        default=None,
+        description="This change's place in your events (order updates and notifications share "
+        "one numbering, each event the previous plus one): pass the last one you saw as "
+        "`afterEvent` to `orderUpdates` or `notifications` to get every event after it. Set "
+        "on subscription events only.",
+    )

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import strawberry
 
@@ -19,7 +19,7 @@ from graph.types.quote import Quote, SymbolSequence
 from graph.types.trading import Order
 from resolvers.candles import stream_candles
 from resolvers.event_outbox import stream_user_events
-from resolvers.events import NotificationEvent, OrderEvent
+from resolvers.events import NotificationEvent, OrderEvent, Recorded
 from resolvers.quotes import (
     BadResume,
     BadSymbols,
@@ -29,6 +29,15 @@ from resolvers.quotes import (
     stream_quotes,
     throttle_seconds,
 )
+
+
+async def my_events(info: Info, after_event: int | None) -> AsyncIterator[Recorded]:
+    """The caller's events (signed in), after `afterEvent` when given."""
+    user = await require_user(info)
+    if after_event is not None and after_event < 0:
+        raise BadInput("afterEvent must be 0 or more")
+    runtime = info.context.runtime
+    return stream_user_events(runtime.hub, runtime.sessions, user.id, after=after_event)
 
 
 @strawberry.type
@@ -93,12 +102,7 @@ class Subscription:
     async def order_updates(
         self, info: Info, after_event: BigInt | None = None
     ) -> AsyncGenerator[Order, None]:
-        user = await require_user(info)
-        if after_event is not None and after_event < 0:
-            raise BadInput("afterEvent must be 0 or more")
-        runtime = info.context.runtime
-        events = stream_user_events(runtime.hub, runtime.sessions, user.id, after=after_event)
-        async for item in events:
+        async for item in await my_events(info, after_event):
             if isinstance(item.event, OrderEvent):
                 yield Order.of(item.event.order, item.sequence)
 
@@ -111,11 +115,6 @@ class Subscription:
     async def notifications(
         self, info: Info, after_event: BigInt | None = None
     ) -> AsyncGenerator[Notification, None]:
-        user = await require_user(info)
-        if after_event is not None and after_event < 0:
-            raise BadInput("afterEvent must be 0 or more")
-        runtime = info.context.runtime
-        events = stream_user_events(runtime.hub, runtime.sessions, user.id, after=after_event)
-        async for item in events:
+        async for item in await my_events(info, after_event):
             if isinstance(item.event, NotificationEvent):
                 yield Notification.of(item.event.notification, item.sequence)

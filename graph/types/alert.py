@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from graph.context import Info
-from graph.scalars import BigInt
+from graph.scalars import BigInt, event_sequence_field
 from graph.types.enums import AlertCondition, NotificationKind
 from graph.types.instrument import Instrument, load_instrument
 from graph.types.pagination import Connection
@@ -57,13 +57,7 @@ class Notification:
     alert_id: strawberry.ID | None
     created_at: datetime
     read_at: datetime | None
-    event_sequence: BigInt | None = strawberry.field(
-        default=None,
-        description="This change's place in your events (order updates and notifications share one "
-        "numbering, each event the previous plus one): pass the last one you saw as "
-        "`afterEvent` to `orderUpdates` or `notifications` to get every event after it. Set "
-        "on subscription events only.",
-    )
+    event_sequence: BigInt | None = event_sequence_field()
 
     @classmethod
     def of(cls, r: NotificationRecord, event_sequence: int | None = None) -> Notification:

@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from graph.context import Info
-from graph.scalars import BigInt
+from graph.scalars import BigInt, event_sequence_field
 from graph.types.enums import CancelFailure, OrderSide, OrderStatus, OrderType, RejectReason
 from graph.types.instrument import Instrument, load_instrument
 from graph.types.pagination import Connection
@@ -32,13 +32,7 @@ class Order:
     created_at: datetime
     updated_at: datetime
     instrument_id: strawberry.Private[int]
-    event_sequence: BigInt | None = strawberry.field(
-        default=None,
-        description="This change's place in your events (order updates and notifications share one "
-        "numbering, each event the previous plus one): pass the last one you saw as "
-        "`afterEvent` to `orderUpdates` or `notifications` to get every event after it. Set "
-        "on subscription events only.",
-    )
+    event_sequence: BigInt | None = event_sequence_field()
 
     @strawberry.field
     async def instrument(self, info: Info) -> Instrument:
