@@ -1,9 +1,12 @@
 """The GraphQL router: both WebSocket protocols with the same limits.
 
-`graphql-transport-ws` is Strawberry's own handler: close 4400 for a bad message, 4401 for a
-subscribe before the acknowledgement, 4403 when `on_ws_connect` refuses, 4408 when
-`connection_init` does not come in time, 4409 for a reused operation id and 4429 for a second
-`connection_init`; past `MAX_SUBSCRIPTIONS_PER_CONNECTION` an operation gets an `error`.
+`graphql-transport-ws` is Strawberry's own handler: close 4400 for a message that is not the
+protocol's, 4401 for a subscribe before the acknowledgement, 4403 when `on_ws_connect`
+refuses, 4408 when `connection_init` does not come in time, 4409 for a reused operation id
+and 4429 for a second `connection_init`. One operation's fault never closes the socket: a
+syntax or validation error, an unknown `operationName`, a limit, or more operations than
+`MAX_SUBSCRIPTIONS_PER_CONNECTION` get an `error` message for that operation's id, and the
+connection and its other operations go on (on the legacy protocol too).
 
 The legacy `graphql-ws` (subscriptions-transport-ws) handler is Strawberry's too, completed
 here with what that protocol's reference server does and Strawberry's lacks: an `error`
@@ -24,6 +27,7 @@ from contextlib import suppress
 from typing import Any, cast
 
 import orjson
+from graphql import GraphQLError
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
@@ -119,6 +123,13 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().shutdown()
         if self._outbox is not None:
             await self._outbox.close()
+
+    @staticmethod
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+        """Never close the socket for one operation's fault (a syntax error, an unknown
+        `operationName`): graphql-ws clients take 4400 as fatal and would drop every other
+        live subscription of the page. The operation gets an `error` message instead."""
+        return None
 
 
 class TradoGraphQLRouter(GraphQLRouter[Context, None]):

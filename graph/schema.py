@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import suppress
 from functools import partial
 
 import strawberry
@@ -29,6 +31,20 @@ from settings import Settings
 
 log = logging.getLogger("trado.graphql")
 DOCUMENT_CACHE_SIZE = 512  # distinct query texts kept parsed and validated (LRU)
+
+
+class SyntaxReportingParserCache(ParserCache):
+    """Strawberry's parser cache, except that a document that does not parse is left to
+    Strawberry's own parse, which reports the syntax error to its operation. (The cache's hook
+    raises it instead, out of a subscription's task: the client got a bare `complete`.)"""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
 
 
 class TradoSchema(strawberry.Schema):
@@ -97,7 +113,7 @@ def make_schema(settings: Settings) -> strawberry.Schema:
         execution_context_class=TradoExecutor,
         extensions=[
             partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
-            partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
+            partial(SyntaxReportingParserCache, maxsize=DOCUMENT_CACHE_SIZE),
             partial(AddValidationRules, limits),
             partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
             partial(OutagesAndMasking, settings.service_unavailable_retry_after_seconds),

@@ -1,0 +1,71 @@
+"""A failing operation gets an `error` for its own id while the socket and its other
+operations live on, on both WebSocket protocols: a syntax error, a validation error, an
+unknown `operationName`, a limit. (graphql-ws clients treat a 4400 close as
+fatal: one bad operation must not end every other live subscription on the page.)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import pytest
+
+from tests.utils.graphql_ws import GraphQLWS, graphql_ws, legacy_graphql_ws
+from tests.utils.server import RunningServer
+
+QUOTES = "subscription ($s: [String!]!) { quotes(symbols: $s) { symbol sequence } }"
+Client = Callable[[str], AbstractAsyncContextManager[GraphQLWS]]
+CLIENTS = pytest.mark.parametrize(
+    "client", [graphql_ws, legacy_graphql_ws], ids=["graphql-transport-ws", "graphql-ws"]
+)
+BAD_OPERATIONS = {
+    "syntax": {"query": 'subscription { quotes(symbols: ["AAPL"]) { symbol '},
+    "validation": {"query": 'subscription { quotes(symbols: ["AAPL"]) { nonsense } }'},
+    "unknown operationName": {
+        "query": 'subscription A { quotes(symbols: ["AAPL"]) { symbol } }',
+        "operationName": "B",
+    },
+    "too deep": {
+        "query": "subscription { " + 'a: quotes(symbols: ["AAPL"]) { symbol } ' * 40 + "}"
+    },
+}
+
+
+async def error_for(ws: GraphQLWS, operation_id: str, seconds: float = 10) -> list[dict[str, Any]]:
+    """The errors the server reported for `operation_id` (skipping other operations' data)."""
+    while True:
+        message = await ws.receive(seconds)
+        if message.get("id") != operation_id or message["type"] in ("ping", "ka"):
+            continue
+        assert message["type"] == "error", message
+        payload = message["payload"]
+        return payload if isinstance(payload, list) else [payload]
+
+
+async def next_quote(ws: GraphQLWS, operation_id: str) -> dict[str, Any]:
+    while True:
+        message = await ws.receive(10)
+        if message.get("id") == operation_id and message["type"] in ("next", "data"):
+            quote: dict[str, Any] = message["payload"]["data"]["quotes"]
+            return quote
+
+
+@CLIENTS
+@pytest.mark.parametrize("case", list(BAD_OPERATIONS))
+async def test_a_bad_operation_gets_an_error_and_the_socket_lives_on(
+    embedded_server: RunningServer, client: Client, case: str
+) -> None:
+    async with client(embedded_server.ws) as ws:
+        await ws.subscribe("good", QUOTES, {"s": ["AAPL"]})
+        assert (await next_quote(ws, "good"))["symbol"] == "AAPL"
+        payload = {**BAD_OPERATIONS[case]}
+        start = "subscribe" if client is graphql_ws else "start"
+        await ws.send({"id": "bad", "type": start, "payload": payload})
+        errors = await error_for(ws, "bad")
+        assert errors, case
+        assert all(isinstance(error.get("message"), str) for error in errors)
+        # the good subscription still streams, and the socket takes new operations
+        assert (await next_quote(ws, "good"))["symbol"] == "AAPL"
+        await ws.subscribe("again", QUOTES, {"s": ["MSFT"]})
+        assert (await next_quote(ws, "again"))["symbol"] == "MSFT"
