@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -62,6 +63,8 @@ def create_app(settings: Settings) -> FastAPI:
         context_getter=get_context,
         connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_seconds),
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        keep_alive=settings.websocket_ping_interval_seconds > 0,  # legacy protocol's `ka`
+        keep_alive_interval=settings.websocket_ping_interval_seconds,
     )
     app.include_router(graphql, prefix="/graphql")
 
@@ -92,6 +95,17 @@ def websocket_protocol(settings: Settings) -> type[asyncio.Protocol] | str:
     return settings.websocket_protocol
 
 
+def websocket_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's WebSocket options from the settings, for `main` and the test servers alike."""
+    interval = settings.websocket_ping_interval_seconds
+    return {
+        "ws": websocket_protocol(settings),
+        "ws_per_message_deflate": False,  # live frames are small and many: deflate costs CPU
+        "ws_ping_interval": interval or None,
+        "ws_ping_timeout": settings.websocket_ping_timeout_seconds,
+    }
+
+
 def main() -> None:
     settings = load_settings()
     logging.basicConfig(
@@ -102,8 +116,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        ws=websocket_protocol(settings),
-        ws_per_message_deflate=False,  # live frames are small and many: deflate costs CPU
+        **websocket_options(settings),
     )
 
 

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     history_max_messages: int = Field(1000, ge=1, le=1_000_000)
     history_max_age_seconds: float = Field(600.0, gt=0, le=7 * 24 * 3600)
     connection_init_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    websocket_ping_interval_seconds: float = Field(20.0, ge=0, le=3600)
+    websocket_ping_timeout_seconds: float = Field(20.0, gt=0, le=3600)
 
     live_stale_after_seconds: float = Field(5.0, gt=0, le=24 * 3600)
     live_stale_fails_readiness: bool = False

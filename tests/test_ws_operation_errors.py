@@ -1,18 +1,23 @@
-"""A failing operation gets an `error` for its own id while the socket and its other
-operations live on, on both WebSocket protocols: a syntax error, a validation error, an
-unknown `operationName`, a limit. (graphql-ws clients treat a 4400 close as
-fatal: one bad operation must not end every other live subscription on the page.)"""
+"""WebSocket operations and connections, on both protocols: a failing operation (a syntax
+error, a validation error, an unknown `operationName`, a limit) gets an `error` for its own id
+while the socket and its other operations live on (graphql-ws clients treat a 4400 close as
+fatal: one bad operation must not end every other live subscription on the page); keepalive
+pings keep live peers and close dead ones."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import orjson
 import pytest
+from websockets.exceptions import ConnectionClosed
 
+from settings import Settings
 from tests.utils.graphql_ws import GraphQLWS, graphql_ws, legacy_graphql_ws
-from tests.utils.server import RunningServer
+from tests.utils.server import RunningServer, running_server
 
 QUOTES = "subscription ($s: [String!]!) { quotes(symbols: $s) { symbol sequence } }"
 Client = Callable[[str], AbstractAsyncContextManager[GraphQLWS]]
@@ -69,3 +74,40 @@ async def test_a_bad_operation_gets_an_error_and_the_socket_lives_on(
         assert (await next_quote(ws, "good"))["symbol"] == "AAPL"
         await ws.subscribe("again", QUOTES, {"s": ["MSFT"]})
         assert (await next_quote(ws, "again"))["symbol"] == "MSFT"
+
+
+async def drain(ws: GraphQLWS) -> None:
+    """Read until the connection ends (what was queued before the close comes first)."""
+    while True:
+        await ws.receive(5)
+
+
+@pytest.fixture
+async def pinging_server(embedded_settings: Settings) -> AsyncIterator[RunningServer]:
+    settings = embedded_settings.model_copy(
+        update={"websocket_ping_interval_seconds": 0.3, "websocket_ping_timeout_seconds": 0.5}
+    )
+    async with running_server(settings) as server:
+        yield server
+
+
+async def test_a_dead_peer_is_closed_and_a_live_one_kept(pinging_server: RunningServer) -> None:
+    """Pings every 0.3 s: a client that keeps answering (its library answers pings by
+    itself) still streams after 3 s; one that stopped reading (a vanished peer: no pong) is
+    closed by the server within the ping timeout."""
+    async with graphql_ws(pinging_server.ws) as live, graphql_ws(pinging_server.ws) as dead:
+        await live.subscribe("q", QUOTES, {"s": ["AAPL"]})
+        await dead.subscribe("q", QUOTES, {"s": ["AAPL"]})
+        transport = dead.socket.transport
+        transport.pause_reading()  # no pong from here on
+        await asyncio.sleep(3)
+        transport.resume_reading()
+        assert (await next_quote(live, "q"))["symbol"] == "AAPL"
+        with pytest.raises(ConnectionClosed):
+            await drain(dead)
+
+
+async def test_legacy_clients_get_keepalive_messages(pinging_server: RunningServer) -> None:
+    async with legacy_graphql_ws(pinging_server.ws) as ws:
+        kinds = [orjson.loads(await ws.socket.recv())["type"] for _ in range(3)]
+    assert kinds == ["ka", "ka", "ka"]

@@ -60,7 +60,14 @@ LEGACY_PROTOCOL = "graphql-ws"
 
 
 class LegacyGraphQLWS(GraphQLWS):
-    """The legacy `graphql-ws` protocol (subscriptions-transport-ws): start/data/stop."""
+    """The legacy `graphql-ws` protocol (subscriptions-transport-ws): start/data/stop. Its
+    keepalive messages (`ka`) are skipped: read `socket` to see them."""
+
+    async def receive(self, seconds: float = 10) -> dict[str, Any]:
+        while True:
+            message = await super().receive(seconds)
+            if message.get("type") != "ka":
+                return message
 
     async def subscribe(self, id: str, query: str, variables: dict[str, Any] | None = None) -> None:
         payload: dict[str, Any] = {"query": query}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from server import create_app, websocket_protocol
+from server import create_app, websocket_options
 from settings import Settings
 
 
@@ -33,8 +33,7 @@ async def running_server(
         port=0,
         log_level="warning",
         lifespan="on",
-        ws=websocket_protocol(settings),
-        ws_per_message_deflate=False,
+        **websocket_options(settings),
         timeout_graceful_shutdown=5,  # a stuck connection must not hold the test forever
     )
     server = uvicorn.Server(config)
