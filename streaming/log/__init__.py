@@ -71,7 +71,11 @@ def make_tick_log(settings: Settings) -> TickLog:
     if settings.kafka_bootstrap_servers:
         from streaming.log.kafka import KafkaTickLog
 
-        return KafkaTickLog(settings.kafka_bootstrap_servers, topic=settings.kafka_ticks_topic)
+        return KafkaTickLog(
+            settings.kafka_bootstrap_servers,
+            topic=settings.kafka_ticks_topic,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+        )
     from streaming.log.memory import MemoryTickLog
 
     return MemoryTickLog()

@@ -33,16 +33,21 @@ RETRY_BACKOFF_MS = 500
 
 
 class KafkaTickLog:
-    def __init__(self, bootstrap_servers: str, *, topic: str) -> None:
+    def __init__(
+        self, bootstrap_servers: str, *, topic: str, session_timeout_ms: int = 10_000
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
+        self.session_timeout_ms = session_timeout_ms
         quiet_repeated_warnings()
 
     def producer(self) -> LogProducer:
         return KafkaProducer(self.bootstrap_servers, self.topic)
 
     def consumer(self, group: str, on_revoke: OnRevoke | None = None) -> LogConsumer:
-        return KafkaConsumer(self.bootstrap_servers, self.topic, group, on_revoke)
+        return KafkaConsumer(
+            self.bootstrap_servers, self.topic, group, on_revoke, self.session_timeout_ms
+        )
 
     async def last_ticks(self, symbols: Collection[str]) -> dict[str, bytes]:
         found = await last_values(
@@ -213,6 +218,7 @@ class KafkaConsumer:
         topic: str,
         group: str,
         on_revoke: OnRevoke | None = None,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         self._topic = topic
         self._listener = _Revocations(on_revoke)
@@ -222,6 +228,10 @@ class KafkaConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=2000,
+            # how long a dead worker's partitions (and so its symbols' quotes) wait before
+            # another worker of the group takes them over
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=max(session_timeout_ms // 3, 1000),
         )
 
     async def start(self) -> None:
