@@ -20,6 +20,7 @@ from graph.types.trading import Order
 from resolvers.candles import stream_candles
 from resolvers.event_outbox import stream_user_events
 from resolvers.events import NotificationEvent, OrderEvent, Recorded
+from resolvers.instruments import unknown_symbols
 from resolvers.quotes import (
     BadResume,
     BadSymbols,
@@ -29,6 +30,14 @@ from resolvers.quotes import (
     stream_quotes,
     throttle_seconds,
 )
+
+
+async def require_instruments(info: Info, symbols: list[str]) -> None:
+    """A subscription to a symbol no instrument has would never tick: say so at once."""
+    runtime = info.context.runtime
+    unknown = await unknown_symbols(runtime.sessions, runtime.cache, symbols)
+    if unknown:
+        raise BadInput(f"No instrument {', '.join(unknown[:5])}.")
 
 
 async def my_events(info: Info, after_event: int | None) -> AsyncIterator[Recorded]:
@@ -66,6 +75,7 @@ class Subscription:
             resume = resume_positions([(s.symbol, s.sequence) for s in since or ()], wanted)
         except (BadSymbols, BadThrottle, BadResume) as error:
             raise BadInput(str(error)) from None
+        await require_instruments(info, wanted)
         live = LIVE_OPERATION.get()
         if (
             live is not None
@@ -90,6 +100,7 @@ class Subscription:
             (wanted,) = normalise_symbols([symbol], limit=1)
         except BadSymbols as error:
             raise BadInput(str(error)) from None
+        await require_instruments(info, [wanted])
         async for bar in stream_candles(runtime.hub, runtime.cache, wanted, interval.interval):
             yield Candle.from_bar(bar)
 

@@ -7,21 +7,25 @@ symbols' entries after its commit, so a reader never keeps a stale instrument fo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.db import SessionFactory, session_scope
+from models.db import DatabaseUnavailable, SessionFactory, session_scope
 from models.instrument_file import InstrumentRow
 from models.tables import Instrument
 from models.types import utcnow
 from resolvers.pagination import Page, decode_cursor, make_page
 from streaming.cache import Cache
+
+log = logging.getLogger(__name__)
 
 INSTRUMENT_CACHE_SECONDS = 3600
 MAX_SEARCH_LENGTH = 100
@@ -142,6 +146,30 @@ async def instrument_by_symbol(
     record = InstrumentRecord.of(row)
     await cache.set(instrument_key(symbol), record.to_json(), INSTRUMENT_CACHE_SECONDS)
     return record
+
+
+async def unknown_symbols(
+    sessions: SessionFactory, cache: Cache, symbols: Sequence[str]
+) -> list[str]:
+    """Which of `symbols` name no instrument: the instrument cache first, then one query for
+    the rest (which refills the cache). A database that cannot answer counts them as known:
+    a live stream must not wait on PostgreSQL (an unknown symbol then just never ticks)."""
+    cached = await cache.get_many([instrument_key(s) for s in symbols])
+    missing = [s for s, value in zip(symbols, cached, strict=True) if value is None]
+    if not missing:
+        return []
+    query = select(Instrument).where(col(Instrument.symbol).in_(missing))
+    try:
+        async with sessions() as session:
+            rows = (await session.exec(query)).all()
+    except (OSError, SQLAlchemyError, DatabaseUnavailable) as error:
+        log.warning("could not check symbols %s: %r", missing[:5], error)
+        return []
+    for row in rows:
+        record = InstrumentRecord.of(row)
+        await cache.set(instrument_key(record.symbol), record.to_json(), INSTRUMENT_CACHE_SECONDS)
+    found = {row.symbol for row in rows}
+    return [s for s in missing if s not in found]
 
 
 async def instruments_by_ids(

@@ -20,6 +20,7 @@ from tests.utils.live import (
     bridge_worker,
     create_topic,
     isolated,
+    listed,
     make_tick,
     send,
     symbol_for,
@@ -149,6 +150,7 @@ async def test_resume_after_the_api_restarts_sees_every_tick_once(
     settings = isolated(full_settings)
     await create_topic(settings)
     symbol, other = symbol_for("H"), symbol_for("K")
+    await listed(settings, symbol, other)
     variables: dict[str, Any] = {"s": [symbol, other]}
     async with bridge_worker(settings), tick_producer(settings) as producer:
         async with running_server(settings) as api, client_for(protocol, api.ws) as ws:
@@ -179,6 +181,7 @@ async def test_resume_beyond_the_history_starts_from_the_latest_quote(
     settings = isolated(full_settings).model_copy(update={"history_max_age_seconds": 0.5})
     await create_topic(settings)
     symbol = symbol_for("J")
+    await listed(settings, symbol)
     async with (
         bridge_worker(settings),
         tick_producer(settings) as producer,

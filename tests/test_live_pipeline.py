@@ -21,6 +21,7 @@ from tests.utils.live import (
     create_topic,
     eventually,
     isolated,
+    listed,
     make_tick,
     send,
     symbol_for,
@@ -62,6 +63,7 @@ async def test_tick_reaches_websocket_clients_on_both_protocols(
     live: Settings, api: RunningServer
 ) -> None:
     symbol = symbol_for("E")
+    await listed(live, symbol)
     async with (
         bridge_worker(live) as bridge,
         tick_producer(live) as producer,
@@ -113,6 +115,7 @@ async def test_hundred_subscribers_each_get_every_tick_in_order(
     live: Settings, api: RunningServer
 ) -> None:
     symbols = [symbol_for("H") for _ in range(5)]
+    await listed(live, *symbols)
     per_symbol = 20
     rng = random.Random(4)
     wanted = [rng.sample(symbols, 2) for _ in range(100)]

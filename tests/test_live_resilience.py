@@ -35,6 +35,7 @@ from tests.utils.live import (
     create_topic,
     eventually,
     isolated,
+    listed,
     make_tick,
     send,
     symbol_for,
@@ -119,6 +120,7 @@ async def test_stalled_websocket_client_does_not_delay_a_fast_one(
         full_settings, max_aliases=100, max_query_tokens=5000, subscriber_buffer_messages=512
     )
     symbol = symbol_for("S")
+    await listed(settings, symbol)
     total = 3000
     async with (
         running_server(settings, send_buffer_bytes=16384) as api,
@@ -169,6 +171,7 @@ async def test_redis_restart_mid_stream(
     await redis.start()
     settings = await live_settings(full_settings, redis_url=redis.url)
     symbol = symbol_for("R")
+    await listed(settings, symbol)
     try:
         async with (
             running_server(settings) as api,
@@ -251,6 +254,7 @@ async def test_bridge_crash_and_restart_loses_and_repeats_nothing(
     uncommitted ticks again and nothing is lost or counted twice."""
     settings = await live_settings(full_settings)
     symbol = symbol_for("B")
+    await listed(settings, symbol)
     volumes = [Decimal(n) for n in range(1, 21)]
     async with (
         running_server(settings) as api,
@@ -315,6 +319,7 @@ async def test_two_bridge_workers_share_the_partitions(full_settings: Settings) 
     every tick reaches the client exactly once, in order."""
     settings = await live_settings(full_settings)
     symbols = symbols_on_every_partition()
+    await listed(settings, *symbols)
     async with (
         running_server(settings) as api,
         bridge_worker(settings) as one,
@@ -359,6 +364,7 @@ async def test_quotes_flow_through_a_database_outage_and_candles_catch_up(
         update={"database_url": cut.url_through(settings.database_url)}
     )
     symbol = symbol_for("P")
+    await listed(settings, symbol)
     at = utcnow()  # every tick in one bar of each interval, whatever the clock does meanwhile
     delays: list[float] = []
     async with (
@@ -404,6 +410,7 @@ async def test_ticks_pubsub_missed_are_read_from_the_history(
     settings = await live_settings(full_settings)
     assert settings.redis_url
     symbol = symbol_for("G")
+    await listed(settings, symbol)
     channel = f"quote:{symbol}"
     ticks = [make_tick(symbol, n) for n in range(1, 16)]
     filled = metrics.LIVE_GAPS.labels("filled")

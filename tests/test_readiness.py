@@ -21,7 +21,7 @@ from streaming.pubsub.redis import RedisPubSub
 from streaming.stages.quotes import QuoteStage
 from tests.api.conftest import Api, new_account
 from tests.utils.graphql_ws import graphql_ws
-from tests.utils.live import isolated, make_tick, symbol_for, wait_subscribed
+from tests.utils.live import isolated, listed, make_tick, symbol_for, wait_subscribed
 from tests.utils.redis_server import PrivateRedis
 from tests.utils.server import running_server
 from tests.utils.services import asyncpg_url
@@ -236,6 +236,7 @@ async def test_stream_goes_stale_and_fresh_again_seen_by_the_hub(full_settings: 
         update={"live_stale_after_seconds": 1.0, **FAST_CHECKS}
     )
     symbol = symbol_for("FRSH")
+    await listed(settings, symbol)
     query = "subscription ($s: [String!]!) { quotes(symbols: $s) { symbol sequence } }"
     async with (
         running_server(settings) as server,

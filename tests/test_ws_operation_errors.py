@@ -1,8 +1,12 @@
 """WebSocket operations and connections, on both protocols: a failing operation (a syntax
-error, a validation error, an unknown `operationName`, a limit) gets an `error` for its own id
-while the socket and its other operations live on (graphql-ws clients treat a 4400 close as
-fatal: one bad operation must not end every other live subscription on the page); keepalive
-pings keep live peers and close dead ones."""
+error, a validation error, an unknown `operationName`, a symbol no instrument has, a limit)
+gets its errors under its own id while the socket and its other operations live on
+(graphql-ws clients treat a 4400 close as fatal: one bad operation must not end every other
+live subscription on the page); keepalive pings keep live peers and close dead ones.
+
+Errors found before execution come as an `error` message; one raised by the subscription's
+resolver before its first event (an unknown symbol) as a result with errors and no data, then
+`complete`, as graphql-ws' reference server sends a subscription whose source stream failed."""
 
 from __future__ import annotations
 
@@ -31,6 +35,10 @@ BAD_OPERATIONS = {
         "query": 'subscription A { quotes(symbols: ["AAPL"]) { symbol } }',
         "operationName": "B",
     },
+    "unknown symbol": {"query": 'subscription { quotes(symbols: ["AAPL", "NOSUCH"]) { symbol } }'},
+    "unknown candle symbol": {
+        "query": 'subscription { candles(symbol: "NOSUCH", interval: ONE_MINUTE) { close } }'
+    },
     "too deep": {
         "query": "subscription { " + 'a: quotes(symbols: ["AAPL"]) { symbol } ' * 40 + "}"
     },
@@ -38,14 +46,21 @@ BAD_OPERATIONS = {
 
 
 async def error_for(ws: GraphQLWS, operation_id: str, seconds: float = 10) -> list[dict[str, Any]]:
-    """The errors the server reported for `operation_id` (skipping other operations' data)."""
+    """The errors the server reported for `operation_id` (skipping other operations' data):
+    an `error` message, or a result with errors and no data followed by `complete`."""
     while True:
         message = await ws.receive(seconds)
         if message.get("id") != operation_id or message["type"] in ("ping", "ka"):
             continue
-        assert message["type"] == "error", message
         payload = message["payload"]
-        return payload if isinstance(payload, list) else [payload]
+        if message["type"] == "error":
+            return payload if isinstance(payload, list) else [payload]
+        assert message["type"] in ("next", "data"), message
+        assert payload["data"] is None, message
+        while (await ws.receive(seconds)).get("id") != operation_id:
+            pass  # the operation's `complete`, after other operations' data
+        errors: list[dict[str, Any]] = payload["errors"]
+        return errors
 
 
 async def next_quote(ws: GraphQLWS, operation_id: str) -> dict[str, Any]:

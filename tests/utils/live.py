@@ -14,7 +14,10 @@ from decimal import Decimal
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from redis.asyncio import Redis
 
+from models.db import make_engine, make_session_factory, session_scope
+from models.instrument_file import InstrumentRow
 from models.types import utcnow
+from resolvers.instruments import upsert_instruments
 from runtime import Runtime, open_runtime, start_bridge
 from settings import Settings
 from streaming.log import LogProducer
@@ -37,6 +40,21 @@ def isolated(settings: Settings, partitions: int = 3) -> Settings:
 def symbol_for(name: str) -> str:
     """A symbol no other test uses (candles are stored per symbol in the shared database)."""
     return f"{name}{secrets.token_hex(2).upper()}"
+
+
+async def listed(settings: Settings, *symbols: str) -> None:
+    """Register `symbols` as instruments: a subscription refuses a symbol no instrument has."""
+    rows = [
+        InstrumentRow(symbol, f"{symbol} Test", "XNAS", "Tests", None, "USD",
+                      Decimal(1), Decimal("0.01"), Decimal(100))
+        for symbol in symbols
+    ]  # fmt: skip
+    engine = make_engine(settings)
+    try:
+        async with session_scope(make_session_factory(engine)) as session:
+            await upsert_instruments(session, rows)
+    finally:
+        await engine.dispose()
 
 
 def make_tick(
