@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = None
     kafka_ticks_topic: str = "ticks"
     kafka_bridge_group: str = "trado-bridge"
-    kafka_session_timeout_ms: int = Field(6000, ge=6000, le=300_000)
+    kafka_session_timeout_ms: int = Field(10_000, ge=6000, le=300_000)
 
     run_feed_in_process: bool | None = None
     simulator_ticks_per_second: PositiveRate = 200.0

@@ -141,7 +141,7 @@ def test_chaos_smoke_kafka_bridge_and_api_faults_lose_and_repeat_nothing(tmp_pat
     (-9) and restarted (PostgreSQL and Redis stay up: the session's fixtures use them): the
     resuming watcher gets every acknowledged tick once, in order, across all three (sequences
     rise by one, so any tick missing would show as lost)."""
-    # 14 s to settle: a killed bridge's partitions move after the 6 s session timeout
+    # 14 s to settle: a killed bridge's partitions move after the 10 s session timeout
     faults = "kafka,bridge,api"
     document = _run(tmp_path, "chaos", "--faults", faults, "--seconds", "14", "--rate", "50")
     rows = document["steps"]

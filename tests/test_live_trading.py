@@ -284,7 +284,7 @@ async def test_an_event_lost_to_a_crash_is_delivered_once_in_order(live: Live) -
                     quantity="1", limitPrice="91")  # fmt: skip
         first = [(await next_of(ws))["orderUpdates"]["eventSequence"] for _ in range(2)]
         await place_then_die(live, account, "92")  # event 3: only the relay can send it
-        third = (await next_of(ws, seconds=10))["orderUpdates"]["eventSequence"]
+        third = (await next_of(ws, seconds=20))["orderUpdates"]["eventSequence"]
         await nothing_more(ws, seconds=3)  # the relay does not send event 1 again
     assert first == [1, 2], "the lost event came first, from the outbox"
     assert third == 3, "the relay published what nothing else would have"
