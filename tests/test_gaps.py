@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+
 from streaming import metrics
 from streaming.gaps import ChannelGaps
 from streaming.pubsub import Publication
@@ -58,3 +60,18 @@ async def test_what_the_history_lost_is_counted_and_the_jump_passed_on() -> None
     await settle()
     assert got.sequences == [1, 4]
     assert unfilled._value.get() - before == 2
+
+
+class BrokenHistory(MemoryPubSub):
+    async def history(self, channel: str, since: int) -> list[Publication] | None:
+        raise RedisConnectionError("Redis is gone")  # not the builtin ConnectionError
+
+
+async def test_a_history_that_cannot_be_read_still_lets_the_held_ticks_through() -> None:
+    got = Collected()
+    gaps = ChannelGaps(BrokenHistory(), got)
+    gaps.offer("quote:A", make_tick("A", 1))
+    gaps.offer("quote:A", make_tick("A", 4))
+    gaps.offer("quote:A", make_tick("A", 5))
+    await settle()
+    assert got.sequences == [1, 4, 5], "the jump is passed on, nothing held back"
