@@ -1,6 +1,6 @@
 # The Trado image: one image for every role. The default command runs the API; compose.yaml
-# runs the same image as the bridge (`python -m streaming.bridge`), the simulator feed
-# (`python -m streaming.feed simulator`) and the one-shot migrations (`python -m models.migrate`).
+# runs the same image as the bridge (`python -m commands.bridge`), the simulator feed
+# (`python -m commands.feed simulator`) and the one-shot migrations (`python -m commands.migrate`).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -38,4 +38,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-m", "deploy.healthcheck", "api"]
 
-CMD ["python", "server.py"]
+CMD ["python", "-m", "commands.api"]

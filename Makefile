@@ -5,7 +5,7 @@ UV := $(shell scripts/ensure-uv.sh)
 .PHONY: run test stack services-up services-down services-status lint migrate schema
 
 run: ## the API in embedded mode (SQLite, in-memory backends, simulator) on 127.0.0.1:8000
-	$(UV) run python server.py
+	$(UV) run python -m commands.api
 
 test: ## the whole suite: services, ruff, mypy, pytest
 	scripts/test.sh
@@ -23,7 +23,7 @@ services-status:
 	scripts/services.sh status
 
 lint:
-	$(UV) run ruff check . && $(UV) run ruff format --check . && $(UV) run mypy .
+	$(UV) run ruff check . && $(UV) run ruff format --check . && $(UV) run lint-imports && $(UV) run mypy .
 
 schema: ## rewrite schema.graphql from the code
-	$(UV) run python -m graph.export > schema.graphql
+	$(UV) run python -m commands.schema > schema.graphql

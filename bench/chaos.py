@@ -229,10 +229,10 @@ class Stack:
 
     def start(self, name: str) -> None:
         args, port = {
-            "bridge": (["-m", "streaming.bridge"], self.bridge_port),
-            "api": ([str(ROOT / "server.py")], self.api_port),
+            "bridge": (["-m", "commands.bridge"], self.bridge_port),
+            "api": (["-m", "commands.api"], self.api_port),
             "feed": (
-                ["-m", "streaming.feed", "simulator", "--rate", str(self.rate),
+                ["-m", "commands.feed", "simulator", "--rate", str(self.rate),
                  "--seed", str(self.seed)],
                 self.feed_port,
             ),

@@ -2,8 +2,8 @@
 clients, at a stated tick rate and N subscribers.
 
 In a sandbox of its own (`bench.services`), three processes start with full-mode settings over
-the first 100 reference instruments: the bridge (`python -m streaming.bridge`), the API
-(`python server.py`) and the feed (`python -m streaming.feed simulator --rate R`), whose ticks
+the first 100 reference instruments: the bridge (`python -m commands.bridge`), the API
+(`python -m commands.api`) and the feed (`python -m commands.feed simulator --rate R`), whose ticks
 carry their production time as exchange time. Then the load client (`bench.load`, the same as
 `fanout`'s) subscribes N clients to 10 symbols each and measures receive time - `timestamp`.
 Server CPU and memory are the API's plus the bridge's; the feed is the load and is reported
@@ -52,7 +52,7 @@ def e2e(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) ->
             api = start_api(started, box.env, workdir)
             feed = spawn(
                 started, "feed",
-                ["-m", "streaming.feed", "simulator", "--rate", str(config.rate),
+                ["-m", "commands.feed", "simulator", "--rate", str(config.rate),
                  "--seed", str(config.seed)],
                 box.env, workdir,
             )  # fmt: skip

@@ -2,7 +2,7 @@
 (quotes, candles) and PostgreSQL (candle rows), in full mode.
 
 K ticks go into the sandbox's fresh topic first (a fast, batching producer); then one
-`python -m streaming.bridge` starts, and the harness polls the group's committed offsets (an
+`python -m commands.bridge` starts, and the harness polls the group's committed offsets (an
 aiokafka admin client) until they cover all K ticks: consumer lag 0, and, since the bridge
 commits only after its flush, every candle row written. The window runs from the last poll at
 which its `/metrics` (METRICS_PORT) showed `trado_ticks_consumed_total` still 0 to that one,

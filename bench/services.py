@@ -2,7 +2,7 @@
 named in `TRADO_SERVICES_ENV` (a file) or `<repo>/.services/services.env`.
 
 Each full-mode run works in a sandbox of its own: a fresh database `trado_bench_<tag>`
-(created with the trado role, migrated by `python -m models.migrate`, dropped afterwards), and
+(created with the trado role, migrated by `python -m commands.migrate`, dropped afterwards), and
 its own `REDIS_KEY_PREFIX`, `KAFKA_TICKS_TOPIC` and `KAFKA_BRIDGE_GROUP`; its Redis keys and
 its topic are deleted at the end. Missing services stop the run with a message, never a skip.
 """
@@ -112,12 +112,12 @@ def sandbox(workdir: Path, instruments: Path) -> Iterator[Sandbox]:
     box = Sandbox(tag, database, env)
     try:
         migrate = subprocess.run(
-            [sys.executable, "-m", "models.migrate"], cwd=workdir, env=env,
+            [sys.executable, "-m", "commands.migrate"], cwd=workdir, env=env,
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         if migrate.returncode != 0:
             raise TargetFailed(
-                f"models.migrate failed:\n{(migrate.stdout + migrate.stderr)[-1500:]}"
+                f"commands.migrate failed:\n{(migrate.stdout + migrate.stderr)[-1500:]}"
             )
         yield box
     finally:
@@ -225,18 +225,16 @@ def wait_http(item: Started, url: str, timeout: float = 60.0) -> None:
 
 def start_api(started: list[Started], env: dict[str, str], workdir: Path) -> Started:
     port = free_port()
-    item = spawn(
-        started, "api", [str(ROOT / "server.py")], {**env, "PORT": str(port)}, workdir, port
-    )
+    item = spawn(started, "api", ["-m", "commands.api"], {**env, "PORT": str(port)}, workdir, port)
     wait_http(item, f"http://127.0.0.1:{port}/readyz")
     return item
 
 
 def start_bridge(started: list[Started], env: dict[str, str], workdir: Path) -> Started:
-    """`python -m streaming.bridge` with its metrics on a port of its own."""
+    """`python -m commands.bridge` with its metrics on a port of its own."""
     port = free_port()
     item = spawn(
-        started, "bridge", ["-m", "streaming.bridge"], {**env, "METRICS_PORT": str(port)},
+        started, "bridge", ["-m", "commands.bridge"], {**env, "METRICS_PORT": str(port)},
         workdir, port,
     )  # fmt: skip
     wait_http(item, f"http://127.0.0.1:{port}/metrics")

@@ -1,7 +1,7 @@
 """The servers a benchmark runs against, each started on a free loopback port in its own
 process group and stopped (by that group) when the run is done:
 
-- `trado`: `python server.py` in embedded mode (simulator → in-process log → bridge → memory
+- `trado`: `python -m commands.api` in embedded mode (simulator → in-process log → bridge → memory
   pub/sub → hub → Strawberry), driven at the given rate over the first 100 instruments;
 - `node-graphql`: graphql-js + graphql-ws + ws, same schema and fan-out (`node/graphql_peer.mjs`);
 - `raw-ws`: a `ws` broadcast of pre-serialized frames of the same shape (`node/raw_ws_peer.mjs`);
@@ -93,8 +93,8 @@ def started(
     log_path = workdir / f"{name}-{port}.log"
     if name in PYTHON_TARGETS:
         checkout = baseline if name == "trado-baseline" else ROOT
-        if checkout is None or not (checkout / "server.py").is_file():
-            raise TargetFailed(f"{name} needs a checkout with server.py (--baseline DIR)")
+        if checkout is None or api_command(checkout) is None:
+            raise TargetFailed(f"{name} needs a Trado checkout (--baseline DIR)")
         command, env, cwd = _trado_command(checkout, port, rate, symbols, seed, workdir)
         env.update(TRADO_VARIANTS.get(name, {}))
     elif name in NODE_SCRIPTS:
@@ -138,7 +138,18 @@ def _trado_command(
         "SIMULATOR_SEED": str(seed),
         "INSTRUMENTS_FILE": str(instruments),
     }
-    return [sys.executable, str(checkout / "server.py")], env, workdir
+    command = api_command(checkout)
+    assert command is not None
+    return command, {**env, "PYTHONPATH": str(checkout)}, workdir
+
+
+def api_command(checkout: Path) -> list[str] | None:
+    """How `checkout` runs its API: `-m commands.api`, or `server.py` in older checkouts."""
+    if (checkout / "commands" / "api.py").is_file():
+        return [sys.executable, "-m", "commands.api"]
+    if (checkout / "server.py").is_file():
+        return [sys.executable, str(checkout / "server.py")]
+    return None
 
 
 def write_instruments(workdir: Path, symbols: list[str]) -> Path:

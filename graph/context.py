@@ -29,7 +29,7 @@ from strawberry.types import Info as StrawberryInfo
 from graph.errors import ServiceUnavailable, unavailable_backend
 from graph.loaders import Loaders
 from resolvers.auth import CurrentUser, bearer_token, user_from_token
-from runtime import Runtime
+from streaming.runtime import Runtime
 
 _UNRESOLVED: Any = object()
 
@@ -87,6 +87,21 @@ class Context(BaseContext):
         return isinstance(params, dict) and bool(
             params.get("authorization") or params.get("Authorization")
         )
+
+    async def refuses_connection(self) -> bool:
+        """A WebSocket whose `connection_init` has no credentials is welcome (public quotes);
+        one whose token is bad, expired or names no account is refused.
+
+        When the database cannot be reached to check the token, the connection is welcome
+        all the same: refusing would tell the client its token is bad (and a client signs
+        out on that). Public streams work; each private subscription looks the caller up
+        again and answers SERVICE_UNAVAILABLE until the database is back."""
+        if not self.sends_credentials:
+            return False
+        try:
+            return await self.current_user() is None
+        except ServiceUnavailable:
+            return False
 
     def _connection_token(self) -> str | None:
         params = self.connection_params

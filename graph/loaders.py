@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 from strawberry.dataloader import DataLoader
 
-from resolvers.instruments import InstrumentRecord, instruments_by_ids
-from resolvers.quotes import latest_quotes
+from delivery.quotes import latest_quotes
 from resolvers.watchlists import ItemRecord, items_of
 from streaming.tick import Tick
+from trading.instruments import InstrumentRecord, instruments_by_ids
 
 if TYPE_CHECKING:
-    from runtime import Runtime
+    from streaming.runtime import Runtime
 
 
 class Loaders:

@@ -24,8 +24,10 @@ from graph.types.trading import (
 )
 from graph.types.watchlist import Watchlist
 from models.instrument_file import parse_row
-from resolvers import alerts, auth, trading, watchlists
+from resolvers import auth, orders, watchlists
 from resolvers.instruments import replace_instruments
+from trading import alerts
+from trading.orders import CancelRefused, OrderRequest, Rejection
 
 AUTH: list[type[BasePermission]] = [IsAuthenticated]
 MAX_UPSERT = 1000
@@ -113,14 +115,14 @@ class Mutation:
     async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderResult:
         user = await require_user(info)
         runtime = info.context.runtime
-        request = trading.OrderRequest(
+        request = OrderRequest(
             symbol=input.symbol, side=input.side, type=input.type, quantity=input.quantity,
             limit_price=input.limit_price, client_order_id=input.client_order_id,
         )  # fmt: skip
-        result = await trading.place_order(
+        result = await orders.place_order(
             runtime.sessions, runtime.cache, runtime.pubsub, user, request
         )
-        if isinstance(result, trading.Rejection):
+        if isinstance(result, Rejection):
             return OrderRejected.of(result)
         return Order.of(result)
 
@@ -128,10 +130,10 @@ class Mutation:
     async def cancel_order(self, info: Info, id: strawberry.ID) -> CancelOrderResult:
         user = await require_user(info)
         runtime = info.context.runtime
-        result = await trading.cancel_order(
+        result = await orders.cancel_order(
             runtime.sessions, runtime.pubsub, user, parse_id(id, "order")
         )
-        if isinstance(result, trading.CancelRefused):
+        if isinstance(result, CancelRefused):
             return CancelRejected.of(result)
         return Order.of(result)
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.permission import BasePermission
 
+from delivery.quotes import latest_quotes
 from graph.context import Info
 from graph.errors import BadInput
 from graph.permissions import IsAuthenticated, require_user
@@ -20,15 +21,15 @@ from graph.types.pagination import Connection, to_connection
 from graph.types.quote import Quote
 from graph.types.trading import Order, OrderConnection, Portfolio
 from graph.types.watchlist import Watchlist
-from resolvers.alerts import my_alerts, notifications_page
 from resolvers.candles import BadRange, candle_history
 from resolvers.instruments import instrument_by_symbol, search_instruments
 from resolvers.pagination import BadPage, decode_int_cursor, make_page, page_size
 from resolvers.portfolio import portfolio
-from resolvers.quotes import BadSymbols, latest_quotes, normalise_symbols
-from resolvers.trading import list_orders
+from resolvers.quotes import BadSymbols, normalise_symbols
 from resolvers.watchlists import my_watchlists
 from streaming.candle_store import to_bar
+from trading.alerts import my_alerts, notifications_page
+from trading.orders import list_orders
 
 AUTH: list[type[BasePermission]] = [IsAuthenticated]
 MAX_CANDLES = 1000

@@ -21,8 +21,8 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from delivery.execution import TradoExecutor
 from graph.errors import ServiceUnavailable, is_expected, outage_cause, unavailable_backend
-from graph.execution import TradoExecutor
 from graph.mutation import Mutation
 from graph.query import Query
 from graph.scalars import SCALARS

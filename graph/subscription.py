@@ -8,18 +8,18 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import strawberry
 
+from delivery.candles import stream_candles
+from delivery.fanout import LIVE_OPERATION
+from delivery.quotes import stream_quotes
+from delivery.user_events import stream_user_events
 from graph.context import Info
 from graph.errors import BadInput
-from graph.multiplex import LIVE_OPERATION
 from graph.permissions import require_user
 from graph.scalars import BigInt
 from graph.types.alert import Notification
 from graph.types.candle import Candle, CandleInterval
 from graph.types.quote import Quote, SymbolSequence
 from graph.types.trading import Order
-from resolvers.candles import stream_candles
-from resolvers.event_outbox import stream_user_events
-from resolvers.events import NotificationEvent, OrderEvent, Recorded
 from resolvers.instruments import unknown_symbols
 from resolvers.quotes import (
     BadResume,
@@ -27,9 +27,9 @@ from resolvers.quotes import (
     BadThrottle,
     normalise_symbols,
     resume_positions,
-    stream_quotes,
     throttle_seconds,
 )
+from trading.events import NotificationEvent, OrderEvent, Recorded
 
 
 async def require_instruments(info: Info, symbols: list[str]) -> None:

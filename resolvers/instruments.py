@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
 
-import orjson
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,9 +17,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.db import DatabaseUnavailable, SessionFactory, session_scope
 from models.instrument_file import InstrumentRow
 from models.tables import Instrument
-from models.types import utcnow
 from resolvers.pagination import Page, decode_cursor, make_page
 from streaming.cache import Cache
+from trading.instruments import InstrumentRecord, upsert_instruments
 
 log = logging.getLogger(__name__)
 
@@ -31,77 +27,8 @@ INSTRUMENT_CACHE_SECONDS = 3600
 MAX_SEARCH_LENGTH = 100
 
 
-@dataclass(frozen=True, slots=True)
-class InstrumentRecord:
-    """An instrument as the API sees it (the table row stays inside its session)."""
-
-    id: int
-    symbol: str
-    name: str
-    exchange: str
-    sector: str
-    isin: str | None
-    currency: str
-    lot_size: Decimal
-    tick_size: Decimal
-
-    @classmethod
-    def of(cls, row: Instrument) -> InstrumentRecord:
-        assert row.id is not None
-        return cls(
-            id=row.id, symbol=row.symbol, name=row.name, exchange=row.exchange,
-            sector=row.sector, isin=row.isin, currency=row.currency,
-            lot_size=row.lot_size, tick_size=row.tick_size,
-        )  # fmt: skip
-
-    def to_json(self) -> bytes:
-        data: dict[str, Any] = {
-            "id": self.id, "symbol": self.symbol, "name": self.name, "exchange": self.exchange,
-            "sector": self.sector, "isin": self.isin, "currency": self.currency,
-            "lot_size": str(self.lot_size), "tick_size": str(self.tick_size),
-        }  # fmt: skip
-        return orjson.dumps(data)
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> InstrumentRecord:
-        data = orjson.loads(raw)
-        data["lot_size"] = Decimal(data["lot_size"])
-        data["tick_size"] = Decimal(data["tick_size"])
-        return cls(**data)
-
-
 def instrument_key(symbol: str) -> str:
     return f"instrument:{symbol}"
-
-
-async def upsert_instruments(session: AsyncSession, rows: Sequence[InstrumentRow]) -> int:
-    """Insert new symbols and update known ones; returns how many rows were written.
-
-    Callers that commit must then `invalidate_instruments` (see `replace_instruments`).
-    """
-    symbols = [r.symbol for r in rows]
-    found = await session.exec(select(Instrument).where(col(Instrument.symbol).in_(symbols)))
-    existing = {i.symbol: i for i in found}
-    now = utcnow()
-    for row in rows:
-        fields: dict[str, Any] = {
-            "name": row.name,
-            "exchange": row.exchange,
-            "sector": row.sector,
-            "isin": row.isin,
-            "currency": row.currency,
-            "lot_size": row.lot_size,
-            "tick_size": row.tick_size,
-            "updated_at": now,
-        }
-        instrument = existing.get(row.symbol)
-        if instrument is None:
-            instrument = Instrument(symbol=row.symbol, created_at=now, **fields)
-        else:
-            instrument.sqlmodel_update(fields)
-        session.add(instrument)
-    await session.flush()
-    return len(rows)
 
 
 async def replace_instruments(
@@ -123,10 +50,6 @@ async def replace_instruments(
 
 async def invalidate_instruments(cache: Cache, symbols: Sequence[str]) -> None:
     await cache.delete(*(instrument_key(s) for s in symbols))
-
-
-async def count_instruments(session: AsyncSession) -> int:
-    return (await session.exec(select(func.count()).select_from(Instrument))).one()
 
 
 async def instrument_by_symbol(
@@ -170,14 +93,6 @@ async def unknown_symbols(
         await cache.set(instrument_key(record.symbol), record.to_json(), INSTRUMENT_CACHE_SECONDS)
     found = {row.symbol for row in rows}
     return [s for s in missing if s not in found]
-
-
-async def instruments_by_ids(
-    session: AsyncSession, ids: Sequence[int]
-) -> dict[int, InstrumentRecord]:
-    """One query for many ids (the DataLoader's batch)."""
-    found = await session.exec(select(Instrument).where(col(Instrument.id).in_(list(ids))))
-    return {row.id: InstrumentRecord.of(row) for row in found if row.id is not None}
 
 
 def _like_escape(text: str) -> str:

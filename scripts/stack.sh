@@ -12,7 +12,7 @@ set -a
 # shellcheck disable=SC1091
 . .services/services.env
 set +a
-"$UV" run --frozen python -m models.migrate
+"$UV" run --frozen python -m commands.migrate
 
 pids=()
 stop() {
@@ -21,9 +21,9 @@ stop() {
   wait
 }
 trap stop INT TERM EXIT
-"$UV" run --frozen python -m streaming.bridge & pids+=($!)
-"$UV" run --frozen python -m streaming.feed simulator & pids+=($!)
-"$UV" run --frozen python server.py & pids+=($!)
+"$UV" run --frozen python -m commands.bridge & pids+=($!)
+"$UV" run --frozen python -m commands.feed simulator & pids+=($!)
+"$UV" run --frozen python -m commands.api & pids+=($!)
 echo "stack: API on http://${HOST:-127.0.0.1}:${PORT:-8000}/graphql (pids ${pids[*]}); Ctrl-C stops it"
 wait -n
 echo "stack: a process exited; stopping the others" >&2

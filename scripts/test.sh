@@ -14,6 +14,8 @@ fi
 echo "== ruff"
 "$UV" run --frozen ruff check .
 "$UV" run --frozen ruff format --check --quiet .
+echo "== import contracts"
+"$UV" run --frozen lint-imports --no-cache
 echo "== mypy"
 "$UV" run --frozen mypy .
 echo "== pytest"

@@ -302,15 +302,3 @@ class Bridge:
                 seen[tick.symbol] = tick.sequence
                 fresh.append(tick)
         return fresh
-
-
-def main() -> None:
-    """`python -m streaming.bridge`: one bridge worker of the consumer group."""
-    from runtime import start_bridge
-    from streaming.worker import run_worker
-
-    run_worker(start_bridge)
-
-
-if __name__ == "__main__":
-    main()

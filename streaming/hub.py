@@ -4,7 +4,7 @@ A channel is subscribed upstream when its first local sink arrives and unsubscri
 last leaves. A sink is anything with `offer(channel, message)`: usually a subscriber's own
 bounded `Mailbox`, so a slow reader loses intermediate values (conflation) instead of slowing
 the others or growing memory; or a shared fan-out that renders a message once for many
-subscribers (`graph/multiplex.py`).
+subscribers (`delivery/fanout.py`).
 """
 
 from __future__ import annotations

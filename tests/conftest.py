@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from models.migrate import upgrade
+from commands.migrate import upgrade
 from settings import Settings
 from tests.utils.server import RunningServer, running_server
 from tests.utils.services import ServicesMissing, asyncpg_url, check_services, read_services

@@ -11,9 +11,9 @@ from typing import cast
 
 from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 
+from delivery.fanout import selection_key
+from delivery.outbox import Flusher, Outbox
 from graph.context import Info
-from graph.multiplex import selection_key
-from streaming.outbox import Flusher, Outbox
 
 
 class RecordingWriter:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime import open_runtime, start_bridge, start_simulator
 from settings import Settings
 from streaming.channels import quote_channel
 from streaming.feed_resume import from_candles
+from streaming.runtime import open_runtime, start_bridge, start_simulator
 from streaming.tick import Tick
 from tests.conftest import make_settings
 from tests.utils.feed_process import (

@@ -13,11 +13,11 @@ from decimal import Decimal
 import pytest
 from prometheus_client import REGISTRY
 
-from runtime import make_simulator
 from streaming.feed_resume import ResumePoint, highest
 from streaming.feed_sender import FeedSender, Overflow
 from streaming.log import LogRecord
 from streaming.log.memory import MemoryTickLog
+from streaming.runtime import make_simulator
 from streaming.tick import Tick
 from tests.conftest import make_settings
 from tests.utils.live import make_tick

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from runtime import run_feed
+from commands.feed import cli
 from settings import Settings
-from streaming.feed import cli
 from streaming.feed_resume import resume_lookup
 from streaming.feed_sender import Overflow
 from streaming.feeds.provider import ProviderFeed
 from streaming.feeds.replay import Replay
 from streaming.log import LogRecord
 from streaming.log.kafka import KafkaTickLog
+from streaming.runtime import run_feed
 from streaming.tick import Tick
 from tests.utils.fake_provider import fake_provider
 

@@ -6,8 +6,8 @@ import asyncio
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from delivery.gaps import ChannelGaps
 from streaming import metrics
-from streaming.gaps import ChannelGaps
 from streaming.pubsub import Publication
 from streaming.pubsub.memory import MemoryPubSub
 from streaming.tick import Tick

@@ -21,12 +21,12 @@ from websockets.asyncio.client import connect
 from models.db import session_scope
 from models.tables import Candle
 from models.types import utcnow
-from runtime import make_bridge, open_runtime
 from settings import Settings
 from streaming import metrics
 from streaming.hub import Hub
 from streaming.pubsub import Publication
 from streaming.pubsub.redis import RedisPubSub
+from streaming.runtime import make_bridge, open_runtime
 from streaming.stages.candles import CandleStage
 from streaming.tick import Tick
 from tests.utils.graphql_ws import PROTOCOL, GraphQLWS, graphql_ws, legacy_graphql_ws

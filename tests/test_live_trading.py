@@ -19,10 +19,9 @@ from models.db import session_scope
 from models.instrument_file import InstrumentRow
 from models.tables import Fill, Notification, NotificationKind, OrderSide, OrderType
 from resolvers.auth import CurrentUser
-from resolvers.instruments import upsert_instruments
-from resolvers.trading import OrderRequest, place_order
-from runtime import Runtime, make_bridge, open_runtime, start_bridge
+from resolvers.orders import place_order
 from settings import Settings
+from streaming.runtime import Runtime, make_bridge, open_runtime, start_bridge
 from streaming.stages.alerts import AlertStage
 from tests.api.conftest import Account, Api, new_account
 from tests.api.test_trading import PORTFOLIO, place
@@ -39,6 +38,8 @@ from tests.utils.live import (
     wait_subscribed,
 )
 from tests.utils.server import RunningServer, running_server
+from trading.instruments import upsert_instruments
+from trading.orders import OrderRequest
 
 ORDER_UPDATES = """subscription { orderUpdates { id status filledQuantity averageFillPrice
   reservedCash instrument { symbol } } }"""

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from models.migrate import load_instruments
+from commands.migrate import load_instruments
 from settings import Settings
 from tests.api.conftest import Account, Api, new_account
 from tests.test_readiness import FAST_CHECKS, is_ready, is_unavailable, wait_for_readiness

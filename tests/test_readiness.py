@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from models.migrate import load_instruments
+from commands.migrate import load_instruments
 from settings import Settings
 from streaming.cache.redis import RedisCache
 from streaming.channels import quote_channel

@@ -15,9 +15,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from graph.errors import ServiceUnavailable, is_expected, unavailable_backend
 from models.db import DatabaseUnavailable
-from resolvers.health import BackendHealth
 from streaming.hub import Hub
 from streaming.pubsub.memory import MemoryPubSub
+from streaming.readiness import BackendHealth
 
 
 class AsyncpgLike(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graph.export import schema_sdl
+from commands.schema import schema_sdl
 from settings import ROOT
 
 

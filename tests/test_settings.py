@@ -60,8 +60,8 @@ def test_bad_setting_is_named(values: dict[str, object], expected: str) -> None:
 
 def test_bad_setting_stops_the_server_with_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "server.py")],
-        env={"PORT": "not-a-port", "PATH": "/usr/bin:/bin"},
+        [sys.executable, "-m", "commands.api"],
+        env={"PORT": "not-a-port", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -12,8 +12,6 @@ import orjson
 import pytest
 
 from models.tables import AlertCondition, OrderSide
-from resolvers.alerts import AlertCandidate
-from resolvers.trading import crosses_quote
 from streaming.bridge import Bridge
 from streaming.cache.memory import MemoryCache
 from streaming.errors import BadTick
@@ -25,6 +23,8 @@ from streaming.pubsub.memory import MemoryPubSub
 from streaming.stages.alerts import first_crossings
 from streaming.stages.ranges import quote_extremes, trade_extremes
 from streaming.tick import Tick
+from trading.alerts import AlertCandidate
+from trading.fills import crosses_quote
 
 NOW = datetime(2026, 1, 2, 15, 30, tzinfo=UTC)
 

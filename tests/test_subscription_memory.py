@@ -1,5 +1,5 @@
 """A long-lived subscription must not grow with the events it delivers (graphql-core 3.3
-memoizes per-event field lists in a dict every event shares; `graph/execution.py`)."""
+memoizes per-event field lists in a dict every event shares; `delivery/execution.py`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import strawberry
 from graphql.execution.collect_fields import CollectedFields
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from graph.execution import TradoExecutor
+from delivery.execution import TradoExecutor
 from graph.schema import make_schema
 from settings import Settings
 

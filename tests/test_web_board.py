@@ -25,7 +25,7 @@ import pytest
 import uvicorn
 from playwright.async_api import Browser, Locator, Page, expect
 
-from server import create_app
+from commands.api import create_app
 from settings import Settings
 from tests.api.test_trading import PLACE
 from tests.conftest import make_settings

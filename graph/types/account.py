@@ -8,7 +8,7 @@ from graph.context import Info
 from graph.scalars import BigInt
 from graph.types.enums import AuthErrorCode
 from resolvers.auth import AuthFailure, CurrentUser, Session
-from resolvers.event_outbox import newest_sequence
+from trading.event_log import newest_sequence
 
 
 @strawberry.type(description="An account.")

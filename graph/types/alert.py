@@ -11,8 +11,8 @@ from graph.scalars import BigInt, event_sequence_field
 from graph.types.enums import AlertCondition, NotificationKind
 from graph.types.instrument import Instrument, load_instrument
 from graph.types.pagination import Connection
-from resolvers.alerts import AlertRecord
-from resolvers.records import NotificationRecord
+from trading.alerts import AlertRecord
+from trading.records import NotificationRecord
 
 
 @strawberry.type(description="Tells you once when a price crosses a threshold.")

@@ -9,7 +9,7 @@ import strawberry
 
 from models.tables import AlertCondition, NotificationKind, OrderSide, OrderStatus, OrderType
 from resolvers.auth import AuthErrorCode
-from resolvers.trading import CancelFailure, RejectReason
+from trading.orders import CancelFailure, RejectReason
 
 for _enum, _description in (
     (AuthErrorCode, "Why registering or signing in failed."),

@@ -6,7 +6,7 @@ import strawberry
 
 from graph.context import Info
 from graph.types.quote import Quote
-from resolvers.instruments import InstrumentRecord
+from trading.instruments import InstrumentRecord
 
 
 @strawberry.type(description="A listed instrument of the reference list.")

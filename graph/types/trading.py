@@ -11,9 +11,9 @@ from graph.scalars import BigInt, event_sequence_field
 from graph.types.enums import CancelFailure, OrderSide, OrderStatus, OrderType, RejectReason
 from graph.types.instrument import Instrument, load_instrument
 from graph.types.pagination import Connection
-from resolvers.portfolio import PortfolioValue, PositionValue
-from resolvers.records import OrderRecord
-from resolvers.trading import CancelRefused, Rejection
+from trading.orders import CancelRefused, Rejection
+from trading.portfolio import PortfolioValue, PositionValue
+from trading.records import OrderRecord
 
 
 @strawberry.type(description="A paper order.")

@@ -17,7 +17,7 @@ trade from earlier in that interval, as it could already when the log lags.)
 Exactly once: `trigger_alert` is a conditional UPDATE (`WHERE active`), so a re-delivered
 batch, a retried flush or a second worker racing on the same alert finds it inactive and
 writes nothing. The notification is published only after its transaction has committed; it was
-recorded in that transaction (`resolvers.event_outbox`), so a crash in between leaves it to the
+recorded in that transaction (`trading.event_log`), so a crash in between leaves it to the
 relay, never lost. What was noted is dropped only
 once the flush succeeded (a failed one is retried with it) or by `forget` (a rebalance: the
 offsets were not committed, so the ticks are delivered again).
@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from models.db import SessionFactory, session_scope
-from resolvers.alerts import AlertCandidate, alert_bounds, alerts_in_ranges, trigger_alert
-from resolvers.event_outbox import publish_recorded
 from streaming.metrics import ALERTS_FIRED
 from streaming.pubsub import PubSub
 from streaming.stages.ranges import Extremes, trade_extremes
 from streaming.tick import Tick
+from streaming.user_events import publish_recorded
+from trading.alerts import AlertCandidate, alert_bounds, alerts_in_ranges, trigger_alert
 
 
 @dataclass

@@ -8,8 +8,8 @@ interval after the tick that crossed it, at that tick's price. Per flush: one qu
 shape (`limit_bounds`: per symbol seen, the highest resting BUY and lowest resting SELL limit).
 Only a symbol whose lowest ask or highest bid reaches a bound costs a second query
 (`limit_orders_in_ranges`, the candidate orders); only the ticks that cross a candidate go
-through `match_crossing_orders`, THE fill loop (one transaction per order, the user's row
-locked, the order re-checked OPEN; events published after commit). So a flush without
+through `trading.fills.fill_crossing_orders`, THE fill loop (one transaction per order, the
+user's row locked, the order re-checked OPEN; events published after commit). So a flush without
 crossings costs one read, and an order fills at the first tick, in log order, that crosses it.
 (An order placed during an interval may fill at a quote from earlier in that interval that
 crosses its limit, as it could already when the log lags.)
@@ -27,16 +27,12 @@ from decimal import Decimal
 
 from models.db import SessionFactory
 from models.tables import OrderSide
-from resolvers.trading import (
-    crosses_quote,
-    limit_bounds,
-    limit_orders_in_ranges,
-    match_crossing_orders,
-)
 from streaming.metrics import ORDERS_FILLED
 from streaming.pubsub import PubSub
 from streaming.stages.ranges import Extremes, quote_extremes
 from streaming.tick import Tick
+from streaming.user_events import publish_recorded
+from trading.fills import crosses_quote, fill_crossing_orders, limit_bounds, limit_orders_in_ranges
 
 
 @dataclass
@@ -75,7 +71,9 @@ class MatchingStage:
                 crosses_quote(side, limit, tick.bid, tick.ask) for _i, side, limit in waiting
             ):
                 continue
-            outcomes = await match_crossing_orders(self.sessions, self.pubsub, tick)
+            outcomes = await fill_crossing_orders(self.sessions, tick.symbol, tick.bid, tick.ask)
+            for outcome in outcomes:
+                await publish_recorded(self.sessions, self.pubsub, outcome.events)
             ORDERS_FILLED.inc(sum(1 for o in outcomes if o.filled))
             # Crossed orders are settled now (filled, rejected, or filled elsewhere already).
             waiting = [

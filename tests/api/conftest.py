@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from models.migrate import load_instruments
+from commands.migrate import load_instruments
 from settings import Settings
 from streaming.cache.redis import RedisCache
 from streaming.channels import quote_key
@@ -88,7 +88,7 @@ async def new_account(api: Api, prefix: str = "user") -> Account:
 
 @pytest.fixture(scope="session")
 async def api_server(full_settings: Settings) -> AsyncIterator[RunningServer]:
-    await load_instruments(full_settings)  # what `python -m models.migrate` does
+    await load_instruments(full_settings)  # what `python -m commands.migrate` does
     async with running_server(full_settings) as server:
         yield server
 

@@ -57,7 +57,7 @@ async def test_admin_command_grants_the_role(
     api: Api, account: Account, full_settings: Settings
 ) -> None:
     env = {**os.environ, "DATABASE_URL": full_settings.database_url}
-    command = [sys.executable, "-m", "models.admin"]
+    command = [sys.executable, "-m", "commands.admin"]
     done = await asyncio.to_thread(
         subprocess.run,
         [*command, "grant", account.email], env=env, cwd=ROOT, capture_output=True, text=True,

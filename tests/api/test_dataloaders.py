@@ -15,9 +15,10 @@ from graph.schema import make_schema
 from models.instrument_file import read_instrument_file
 from models.tables import OrderSide, OrderType
 from resolvers.auth import Session, register
-from resolvers.trading import OrderRequest, place_order
-from runtime import Runtime, open_runtime
+from resolvers.orders import place_order
 from settings import Settings
+from streaming.runtime import Runtime, open_runtime
+from trading.orders import OrderRequest
 
 ORDERS = """query ($first: Int!) { orders(first: $first) {
   edges { node { id side quantity instrument { symbol name lotSize } } } } }"""

@@ -12,19 +12,21 @@ from pathlib import Path
 
 import pytest
 
+from delivery.user_events import stream_user_events
 from models.tables import AlertCondition, NotificationKind, OrderSide, OrderStatus, OrderType
-from resolvers.alerts import create_alert
 from resolvers.auth import Session, register
-from resolvers.event_outbox import stream_user_events
-from resolvers.events import Event, NotificationEvent, OrderEvent
+from resolvers.orders import cancel_order, place_order
 from resolvers.portfolio import portfolio
-from resolvers.records import OrderRecord
-from resolvers.trading import OrderRequest, cancel_order, match_crossing_orders, place_order
-from runtime import Runtime, open_runtime, start_bridge
 from streaming.channels import quote_key
+from streaming.runtime import Runtime, open_runtime, start_bridge
 from streaming.tick import Tick
 from tests.conftest import make_settings
 from tests.utils.live import eventually
+from trading.alerts import create_alert
+from trading.events import Event, NotificationEvent, OrderEvent
+from trading.fills import fill_crossing_orders
+from trading.orders import OrderRequest
+from trading.records import OrderRecord
 
 
 @pytest.fixture
@@ -62,8 +64,8 @@ async def test_limit_orders_rest_match_and_cancel_on_sqlite(runtime: Runtime) ->
     cancelled = await cancel_order(runtime.sessions, runtime.pubsub, user, placed[0].id)
     assert isinstance(cancelled, OrderRecord)
     assert cancelled.status == OrderStatus.CANCELLED
-    outcomes = await match_crossing_orders(
-        runtime.sessions, runtime.pubsub, tick("AAPL", "239.90", "239.95", 2)
+    outcomes = await fill_crossing_orders(
+        runtime.sessions, "AAPL", Decimal("239.90"), Decimal("239.95")
     )
     assert [o.filled for o in outcomes] == [True, True, True]
     value = await portfolio(runtime.sessions, runtime.cache, user.id)

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from models.tables import NotificationKind, OrderSide, OrderStatus, OrderType
-from resolvers.events import NotificationEvent, OrderEvent, Recorded, decode_event, encode_event
-from resolvers.records import NotificationRecord, OrderRecord
 from settings import Settings
 from streaming.channels import user_channel
 from streaming.pubsub.redis import RedisPubSub
 from tests.api.conftest import Account, Api, Quotes
 from tests.api.test_trading import CANCEL, place
+from trading.events import NotificationEvent, OrderEvent, Recorded, decode_event, encode_event
+from trading.records import NotificationRecord, OrderRecord
 
 
 def test_events_round_trip() -> None:

@@ -7,10 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 from models.db import make_engine, make_session_factory, session_scope
-from resolvers.trading import NoFillReason, fill_order, match_crossing_orders
 from settings import Settings
-from streaming.pubsub.redis import RedisPubSub
 from tests.api.conftest import Account, Api, Quotes
+from trading.fills import NoFillReason, fill_crossing_orders, fill_order
 
 PLACE = """mutation ($input: PlaceOrderInput!) {
   placeOrder(input: $input) {
@@ -192,14 +191,13 @@ async def test_the_bridge_path_fills_resting_limit_orders_when_crossed(
     assert buy["status"] == "OPEN"
     engine = make_engine(full_settings)
     sessions = make_session_factory(engine)
-    assert full_settings.redis_url
-    pubsub = RedisPubSub(full_settings.redis_url, prefix=full_settings.redis_key_prefix)
-    await pubsub.connect()
     try:
-        not_yet = await quotes.set("UNH", bid="495.50", ask="495.60")
-        assert await match_crossing_orders(sessions, pubsub, not_yet) == []
-        crossing = await quotes.set("UNH", bid="494.80", ask="494.90")
-        [outcome] = await match_crossing_orders(sessions, pubsub, crossing)
+        assert (
+            await fill_crossing_orders(sessions, "UNH", Decimal("495.50"), Decimal("495.60")) == []
+        )
+        [outcome] = await fill_crossing_orders(
+            sessions, "UNH", Decimal("494.80"), Decimal("494.90")
+        )
         assert outcome.filled
         assert outcome.order is not None
         assert (outcome.order.id, outcome.order.average_fill_price) == (
@@ -209,7 +207,6 @@ async def test_the_bridge_path_fills_resting_limit_orders_when_crossed(
             again = await fill_order(session, int(buy["id"]), Decimal("494.90"))
         assert again.reason == NoFillReason.NOT_OPEN
     finally:
-        await pubsub.close()
         await engine.dispose()
     p = await folio(api, account.token)
     # 990 was reserved at the limit; the fill cost 989.8 and the 0.2 left came back.

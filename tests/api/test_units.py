@@ -14,9 +14,9 @@ from resolvers.auth import (
     password_problem,
     user_id_from_token,
 )
-from resolvers.money import NotExact, average, exact, is_multiple
 from resolvers.pagination import BadPage, decode_cursor, decode_int_cursor, encode_cursor, page_size
 from tests.conftest import make_settings
+from trading.money import NotExact, average, exact, is_multiple
 
 
 def test_exact_refuses_digits_finer_than_storage() -> None:

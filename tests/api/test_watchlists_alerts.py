@@ -6,11 +6,11 @@ from decimal import Decimal
 from typing import Any
 
 from models.db import make_engine, make_session_factory, session_scope
-from resolvers.alerts import active_alerts_crossing, trigger_alert
-from resolvers.events import NotificationEvent
 from settings import Settings
 from tests.api.conftest import Account, Api, Quotes
 from tests.api.test_trading import place
+from trading.alerts import alerts_in_ranges, trigger_alert
+from trading.events import NotificationEvent
 
 WATCHLIST = "id name items { instrument { symbol } quote { bid ask } }"
 CREATE = f"mutation ($name: String!) {{ createWatchlist(name: $name) {{ {WATCHLIST} }} }}"
@@ -103,9 +103,10 @@ async def test_a_triggered_alert_notifies_once(
     try:
         sessions = make_session_factory(engine)
         async with sessions() as session:
-            assert await active_alerts_crossing(session, "CVX", Decimal("140.01")) == []
-            crossing = await active_alerts_crossing(session, "CVX", Decimal("140"))
-        assert crossing == [int(made["id"])]
+            above = Decimal("140.01")
+            assert await alerts_in_ranges(session, {"CVX": (above, above)}) == []
+            crossing = await alerts_in_ranges(session, {"CVX": (Decimal(140), Decimal(140))})
+        assert [candidate.id for candidate in crossing] == [int(made["id"])]
         async with session_scope(sessions) as session:
             first = await trigger_alert(session, int(made["id"]), Decimal("139.5"), "CVX")
         async with session_scope(sessions) as session:

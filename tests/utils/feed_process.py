@@ -1,4 +1,4 @@
-"""`python -m streaming.feed simulator` as its own process against the test's isolated
+"""`python -m commands.feed simulator` as its own process against the test's isolated
 settings (environment variables), its log lines timestamped as they arrive and its metrics
 scraped over HTTP; the whole topic read back per symbol; the broker stopped and started
 through `scripts/services.sh` (never left down)."""
@@ -118,7 +118,7 @@ async def feed_process(
     port = free_port()
     env = feed_environment(settings, instruments, rate) | {"METRICS_PORT": str(port)}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "streaming.feed", "simulator",
+        sys.executable, "-m", "commands.feed", "simulator",
         cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -1,5 +1,5 @@
 """Helpers for full-mode pipeline tests: per-test topic, group and key prefix, a producer of
-ticks, an in-process bridge worker (as `python -m streaming.bridge` runs it), and a check
+ticks, an in-process bridge worker (as `python -m commands.bridge` runs it), and a check
 that the API's hub has subscribed a channel in Redis."""
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from redis.asyncio import Redis
 from models.db import make_engine, make_session_factory, session_scope
 from models.instrument_file import InstrumentRow
 from models.types import utcnow
-from resolvers.instruments import upsert_instruments
-from runtime import Runtime, open_runtime, start_bridge
 from settings import Settings
 from streaming.log import LogProducer
 from streaming.log.kafka import KafkaTickLog
+from streaming.runtime import Runtime, open_runtime, start_bridge
 from streaming.tick import Tick
+from trading.instruments import upsert_instruments
 
 
 def isolated(settings: Settings, partitions: int = 3) -> Settings:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
-from models.migrate import upgrade
+from commands.migrate import upgrade
 
 PG_USER = "postgres"
 CONFIG = """

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from server import create_app, websocket_options
+from commands.api import create_app, websocket_options
 from settings import Settings
 
 

@@ -3,10 +3,8 @@ in one place so the API, the bridge and the feeds wire them the same way."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
-import signal
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -21,8 +19,6 @@ from models.db import (
     session_scope,
 )
 from models.instrument_file import read_instrument_file
-from resolvers.event_outbox import run_relay
-from resolvers.instruments import count_instruments, upsert_instruments
 from settings import Settings
 from streaming.bridge import Bridge
 from streaming.cache import Cache, make_cache
@@ -40,6 +36,8 @@ from streaming.stages.candles import CandleStage
 from streaming.stages.matching import MatchingStage
 from streaming.stages.quotes import QuoteStage
 from streaming.supervisor import Supervisor
+from streaming.user_events import run_relay
+from trading.instruments import count_instruments, upsert_instruments
 
 log = logging.getLogger(__name__)
 
@@ -232,12 +230,3 @@ async def run_replay(runtime: Runtime, replay: Feed) -> None:
 def start_feed_and_bridge(runtime: Runtime) -> None:
     start_bridge(runtime)
     start_simulator(runtime)
-
-
-async def run_until_stopped() -> None:
-    """Park a worker process until SIGINT or SIGTERM, so its `open_runtime` closes cleanly."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()

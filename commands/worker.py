@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable
 
-from runtime import Runtime, open_runtime, run_until_stopped
 from settings import Settings, load_settings
 from streaming.metrics import serve_metrics
+from streaming.runtime import Runtime, open_runtime
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -25,3 +26,12 @@ def run_worker(start: Callable[[Runtime], object], **overrides: object) -> None:
             await run_until_stopped()
 
     asyncio.run(main(settings))
+
+
+async def run_until_stopped() -> None:
+    """Park a worker process until SIGINT or SIGTERM, so its `open_runtime` closes cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()

@@ -1,7 +1,7 @@
 """The FastAPI app: GraphQL at /graphql (HTTP and WebSocket), health at /healthz and /readyz,
 Prometheus metrics at /metrics, and the web client (`web/`) at /.
 
-`python server.py` runs it with uvicorn on the configured host and port.
+`python -m commands.api` runs it with uvicorn on the configured host and port.
 """
 
 from __future__ import annotations
@@ -20,14 +20,16 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from graph.context import get_context
-from graph.http_limits import BodySizeLimit
-from graph.router import TradoGraphQLRouter
+from delivery.fanout import QuoteFanout
+from delivery.http_limits import BodySizeLimit
+from delivery.router import TradoGraphQLRouter
+from delivery.websocket_frames import DirectFramesProtocol
+from graph.context import Context, get_context
 from graph.schema import make_schema
-from graph.websocket_frames import DirectFramesProtocol
-from resolvers.health import open_readiness
-from runtime import open_runtime
+from graph.types.quote import Quote
 from settings import ROOT, Settings, load_settings
+from streaming.readiness import open_readiness
+from streaming.runtime import open_runtime
 
 # Objects allocated between two young collections. CPython's 700 promotes whatever lives a
 # few milliseconds (a tick's quote, candle bars, frames waiting for their write) at thousands
@@ -61,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     graphql = TradoGraphQLRouter(
         make_schema(settings),
         context_getter=get_context,
+        fanout=QuoteFanout(public_context=Context, root_value=Quote.from_tick),
         connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_seconds),
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         keep_alive=settings.websocket_ping_interval_seconds > 0,  # legacy protocol's `ka`
@@ -74,7 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        """The latest background checks (see `resolvers/health.py`): 503 when a backend is
+        """The latest background checks (see `streaming/readiness.py`): 503 when a backend is
         down; a stale live stream is `degraded` with 200 (503 with LIVE_STALE_FAILS_READINESS)."""
         report = app.state.readiness.report()
         return JSONResponse(report.body, status_code=report.http_status)

@@ -1,4 +1,4 @@
-"""`python -m models.migrate`: wait for PostgreSQL, apply migrations, load instruments.
+"""`python -m commands.migrate`: wait for PostgreSQL, apply migrations, load instruments.
 
 What a deployment runs before starting the API (the template's prestart step).
 """
@@ -15,9 +15,10 @@ from tenacity import before_sleep_log, retry, stop_after_delay, wait_exponential
 
 from models.db import make_engine, make_session_factory, ping, session_scope
 from models.instrument_file import read_instrument_file
-from resolvers.instruments import invalidate_instruments, upsert_instruments
+from resolvers.instruments import invalidate_instruments
 from settings import Settings, load_settings
 from streaming.cache import make_cache
+from trading.instruments import upsert_instruments
 
 log = logging.getLogger("migrate")
 ROOT = Path(__file__).resolve().parent.parent

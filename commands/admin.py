@@ -1,4 +1,4 @@
-"""`python -m models.admin grant|revoke EMAIL`: give or take the admin role (upsertInstruments).
+"""`python -m commands.admin grant|revoke EMAIL`: give or take the admin role (upsertInstruments).
 
 Roles are granted from the command line on purpose: no API call can make anyone an admin.
 """

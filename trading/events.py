@@ -1,5 +1,5 @@
 """Per-user events: order changes and new notifications, numbered per user and published
-after their commit (see `resolvers.event_outbox` for how they are stored and relayed).
+after their commit (`trading.event_log` stores them, `streaming.user_events` publishes).
 
 Channel: `streaming.channels.user_channel(user_id)`, through `PubSub.publish(channel, bytes)`.
 Message (JSON object, UTF-8), `sequence` being the event's place in its user's events (each
@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from models.tables import NotificationKind, OrderSide, OrderStatus, OrderType
-from resolvers.records import NotificationRecord, OrderRecord
+from trading.records import NotificationRecord, OrderRecord
 
 log = logging.getLogger(__name__)
 

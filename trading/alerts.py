@@ -17,11 +17,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.db import SessionFactory, session_scope
 from models.tables import AlertCondition, Instrument, Notification, NotificationKind, PriceAlert
 from models.types import utcnow
-from resolvers.event_outbox import record_events
-from resolvers.events import NotificationEvent, Recorded
-from resolvers.locking import lock_user
-from resolvers.money import MAX_PRICE, exact_aggregate, fits_scale
-from resolvers.records import NotificationRecord
+from trading.event_log import record_events
+from trading.events import NotificationEvent, Recorded
+from trading.locking import lock_user
+from trading.money import MAX_PRICE, exact_aggregate, fits_scale
+from trading.records import NotificationRecord
 
 MAX_ACTIVE_ALERTS = 100
 
@@ -110,27 +110,6 @@ async def delete_alert(sessions: SessionFactory, user_id: int, alert_id: int) ->
         return bool(result.rowcount)
 
 
-async def active_alerts_crossing(session: AsyncSession, symbol: str, price: Decimal) -> list[int]:
-    """Ids of active alerts of `symbol` that a trade at `price` fires (ABOVE: price >=
-    threshold, BELOW: price <= threshold), oldest first. Fire each with `trigger_alert`."""
-    query = (
-        select(PriceAlert.id)
-        .join(Instrument, col(Instrument.id) == col(PriceAlert.instrument_id))
-        .where(
-            Instrument.symbol == symbol,
-            col(PriceAlert.active),
-            or_(
-                (col(PriceAlert.condition) == AlertCondition.ABOVE)
-                & (col(PriceAlert.threshold) <= price),
-                (col(PriceAlert.condition) == AlertCondition.BELOW)
-                & (col(PriceAlert.threshold) >= price),
-            ),
-        )
-        .order_by(col(PriceAlert.id))
-    )
-    return [i for i in (await session.exec(query)).all() if i is not None]
-
-
 @dataclass(frozen=True, slots=True)
 class AlertCandidate:
     """An active alert that some price of the ticks since a flush fires (see `alerts_in_ranges`)."""
@@ -212,9 +191,9 @@ async def trigger_alert(
     session: AsyncSession, alert_id: int, price: Decimal, symbol: str
 ) -> Recorded | None:
     """Fire an active alert once, inside the caller's transaction: deactivate it and write a
-    PRICE_ALERT notification, recorded as the user's event (publish it after commit with
-    `publish_recorded`). None when the alert is gone or already fired (the conditional
-    UPDATE makes concurrent bridges safe)."""
+    PRICE_ALERT notification, recorded as the user's event for the caller to publish after
+    the commit. None when the alert is gone or already fired (the conditional UPDATE makes
+    concurrent bridges safe)."""
     now = utcnow()
     result = await session.exec(
         update(PriceAlert)

@@ -1,4 +1,4 @@
-"""`python -m streaming.feed simulator|replay|provider`: run a market feed into the tick log
+"""`python -m commands.feed simulator|replay|provider`: run a market feed into the tick log
 (Kafka in full mode, keyed by symbol). Settings come from the environment; options here
 override them."""
 
@@ -11,10 +11,10 @@ from typing import Annotated
 
 import typer
 
-from runtime import open_runtime, run_replay, start_provider, start_simulator
+from commands.worker import LOG_FORMAT, run_worker
 from settings import check_websocket_url, load_settings
 from streaming.feeds.replay import Replay
-from streaming.worker import LOG_FORMAT, run_worker
+from streaming.runtime import open_runtime, run_replay, start_provider, start_simulator
 
 cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 

@@ -17,29 +17,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from graphql import DocumentNode, ExecutionResult, FieldNode, GraphQLError, print_ast
 from graphql.execution import Executor, execute_subscription_event
 from graphql.language import Visitor, visit
+from strawberry.types import Info as StrawberryInfo
 
-from graph.context import Context, Info
-from graph.execution import TradoExecutor
-from graph.types.quote import Quote
-from resolvers.quotes import opening_ticks, parse_tick
-from runtime import Runtime
+from delivery.execution import TradoExecutor
+from delivery.gaps import ChannelGaps
+from delivery.outbox import Outbox
+from delivery.quotes import opening_ticks, parse_tick
 from streaming import metrics
 from streaming.channels import quote_channel
 from streaming.errors import BadTick
-from streaming.gaps import ChannelGaps
 from streaming.hub import Hub
-from streaming.outbox import Outbox
+from streaming.runtime import Runtime
 from streaming.tick import Tick
 
 log = logging.getLogger(__name__)
+
+Info = StrawberryInfo[Any, Any]
+PublicContext = Callable[[Runtime], object]  # the schema's context with no caller
+RootValue = Callable[[Tick], object]  # what the `quotes` field yields for a tick
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,10 @@ LIVE_OPERATION: ContextVar[LiveOperation | None] = ContextVar("live_operation", 
 class SharedSelection:
     """One selection of `quotes`, executed and encoded once per tick."""
 
-    def __init__(self, executor: Executor[Context]) -> None:
+    def __init__(self, executor: Executor[Any]) -> None:
         self._executor = executor
 
-    def render(self, quote: Quote) -> bytes:
+    def render(self, quote: object) -> bytes:
         """The `payload` of a `next` message for this tick, as JSON."""
         result = execute_subscription_event(self._executor.build_per_event_executor(quote))
         if not isinstance(result, ExecutionResult):  # a field became async: not shareable
@@ -108,7 +112,7 @@ def selection_key(info: Info) -> Hashable:
     )
 
 
-def build_selection(info: Info, context: Context) -> SharedSelection | None:
+def build_selection(info: Info, context: object) -> SharedSelection | None:
     """An executor for this operation's selection, or None when it cannot be built (the
     caller then streams per subscriber instead)."""
     raw = info._raw_info
@@ -163,10 +167,12 @@ class QuoteFanout:
     """Per process: for each quote channel, its shared selections and their subscribers. It is
     the hub's only sink for the channels it serves."""
 
-    def __init__(self) -> None:
+    def __init__(self, public_context: PublicContext, root_value: RootValue) -> None:
+        self._public_context = public_context
+        self._root_value = root_value
         self._channels: dict[str, dict[Hashable, _Group]] = {}
         self._attached: dict[str, asyncio.Event] = {}  # set once the hub delivers the channel
-        self._context: Context | None = None
+        self._context: object | None = None
         self._gaps: ChannelGaps | None = None
 
     async def serve(
@@ -179,9 +185,9 @@ class QuoteFanout:
         """Stream `symbols` to `operation` until it is cancelled: the opening ticks (the
         snapshot, or what was missed after `since`), then live. False (at once) when the
         selection cannot be shared; the caller then streams it itself."""
-        runtime = info.context.runtime
+        runtime: Runtime = info.context.runtime
         if self._context is None:
-            self._context = Context(runtime)  # public data only: no caller, no per-user state
+            self._context = self._public_context(runtime)  # no caller, no per-user state
             self._gaps = ChannelGaps(runtime.pubsub, self._deliver)
         key = selection_key(info)
         selection = self._selection(key) or build_selection(info, self._context)
@@ -201,8 +207,8 @@ class QuoteFanout:
                 await self._leave(runtime.hub, channel, key, subscriber)
         return True
 
-    @staticmethod
     async def _send_opening(
+        self,
         runtime: Runtime,
         symbols: Sequence[str],
         since: Mapping[str, int],
@@ -212,7 +218,7 @@ class QuoteFanout:
         """The opening ticks first; a function of its own so they are not kept for the
         subscription's lifetime by the waiting frame."""
         ticks = await opening_ticks(runtime.pubsub, runtime.cache, symbols, since)
-        subscriber.release([(tick, selection.render(Quote.from_tick(tick))) for tick in ticks])
+        subscriber.release([(tick, selection.render(self._root_value(tick))) for tick in ticks])
 
     def _selection(self, key: Hashable) -> SharedSelection | None:
         for groups in self._channels.values():
@@ -273,7 +279,7 @@ class QuoteFanout:
         groups = self._channels.get(channel)
         if not groups:
             return 0
-        quote = Quote.from_tick(tick)
+        quote = self._root_value(tick)
         reached = 0
         for group in groups.values():
             try:

@@ -15,7 +15,7 @@ connection-init timeout (closed with 4408, as the newer protocol does) and a ref
 second `connection_init` (4429), so a connection's identity is fixed by its first one.
 
 On `graphql-transport-ws`, each operation runs with `LIVE_OPERATION` set, so a `quotes`
-subscription can join the shared fan-out (`graph/multiplex.py`) and write its frames through
+subscription can join the shared fan-out (`delivery/fanout.py`) and write its frames through
 the connection's `Outbox` rather than through Strawberry's per-subscriber stream.
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 from graphql import GraphQLError
@@ -39,18 +39,27 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from strawberry.types.unset import UNSET, UnsetType
 
-from graph.context import Context
-from graph.errors import ServiceUnavailable
-from graph.multiplex import LIVE_OPERATION, LiveOperation, QuoteFanout
-from graph.websocket_frames import FRAMES_EXTENSION
-from streaming.outbox import Flusher, Outbox
+from delivery.fanout import LIVE_OPERATION, LiveOperation, QuoteFanout
+from delivery.outbox import Flusher, Outbox
+from delivery.websocket_frames import FRAMES_EXTENSION
+from streaming.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 LEGACY_TYPES = {"connection_init", "connection_terminate", "start", "stop"}
 
 
-class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
+class ConnectionContext(Protocol):
+    """What the router needs of the schema's context."""
+
+    runtime: Runtime
+
+    async def refuses_connection(self) -> bool:
+        """Whether `connection_init` carried credentials that name no account."""
+        ...
+
+
+class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
     _initialised = False
 
     async def handle(self) -> None:
@@ -96,11 +105,11 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
         await self.websocket.send_json(message)
 
 
-class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None]):
     view: TradoGraphQLRouter
     _outbox: Outbox | None = None
 
-    async def run_operation(self, operation: Operation[Context, None]) -> None:
+    async def run_operation(self, operation: Operation[ConnectionContext, None]) -> None:
         LIVE_OPERATION.set(LiveOperation(operation.id, self._live_outbox(), self.view.fanout))
         await super().run_operation(operation)
 
@@ -132,34 +141,25 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return None
 
 
-class TradoGraphQLRouter(GraphQLRouter[Context, None]):
+class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
     graphql_ws_handler_class = LegacyGraphQLWSHandler
     graphql_transport_ws_handler_class = TransportWSHandler
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fanout: QuoteFanout, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fanout = QuoteFanout()
+        self.fanout = fanout
         self.flusher = Flusher()  # one per app: all connections' frames written once per turn
 
-    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        """A `connection_init` without credentials is welcome (public quotes); one whose
-        token is bad, expired or names no account is refused: 4403 on graphql-transport-ws,
-        `connection_error` on the legacy protocol. A client learns at once that it must sign
-        in again, rather than later from each private subscription.
-
-        When the database cannot be reached to check the token, the connection is welcome
-        all the same: refusing would tell the client its token is bad (and a client signs
-        out on that). Public streams work; each private subscription looks the caller up
-        again and answers SERVICE_UNAVAILABLE until the database is back."""
-        acknowledged: UnsetType = UNSET  # a plain `connection_ack`, no payload
-        if not context.sends_credentials:
-            return acknowledged
-        try:
-            user = await context.current_user()
-        except ServiceUnavailable:
-            return acknowledged
-        if user is None:
+    async def on_ws_connect(
+        self, context: ConnectionContext
+    ) -> UnsetType | dict[str, object] | None:
+        """A `connection_init` whose token is bad, expired or names no account is refused:
+        4403 on graphql-transport-ws, `connection_error` on the legacy protocol. A client
+        learns at once that it must sign in again, rather than later from each private
+        subscription. Any other is welcome with a plain `connection_ack`."""
+        if await context.refuses_connection():
             raise ConnectionRejectionError({"message": "Invalid or expired token."})
+        acknowledged: UnsetType = UNSET  # a plain `connection_ack`, no payload
         return acknowledged
 
     def encode_json(self, data: object) -> str:

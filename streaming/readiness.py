@@ -43,10 +43,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.db import make_probe_engine
 from models.db import ping as ping_database
-from runtime import Runtime
 from settings import Settings
 from streaming.channels import newest_tick_key
 from streaming.metrics import BACKEND_UP, NEWEST_TICK_AGE
+from streaming.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

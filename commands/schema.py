@@ -1,4 +1,4 @@
-"""`python -m graph.export`: print the schema in SDL (checked in as `schema.graphql`)."""
+"""`python -m commands.schema`: print the schema in SDL (checked in as `schema.graphql`)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Frames arrive from the hub's listener already encoded (UTF-8 JSON text) and wait
 stalled reader) holds at most `limit` frames, conflated to the latest per key, instead of
 slowing the listener, the other connections or growing memory.
 
-With a direct writer (`graph/websocket_frames.py`), pushing marks the outbox dirty and a
+With a direct writer (`delivery/websocket_frames.py`), pushing marks the outbox dirty and a
 `Flusher` writes every dirty outbox once, at the end of the event loop's current turn: all
 the frames a connection got in that turn leave in one write. Under light load that is one
 frame per write, sent within the turn that produced it; under heavy load the listener

@@ -1,0 +1,108 @@
+"""Quotes to clients: the latest from the cache, the opening ticks of a stream (snapshot or
+resume) and the per-subscriber stream (the path that `throttleMs` and the legacy protocol
+take; the shared fan-out in `delivery.fanout` serves the rest)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from functools import lru_cache
+
+from delivery.gaps import missing_ticks
+from streaming.cache import Cache
+from streaming.channels import quote_channel, quote_key
+from streaming.errors import BadTick
+from streaming.hub import Hub
+from streaming.pubsub import PubSub
+from streaming.tick import Tick
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=4096)
+def parse_tick(message: bytes) -> Tick:
+    """Parsed once per message, not once per subscriber: the hub hands every subscriber of a
+    channel the same bytes (ticks are immutable, so sharing them is safe)."""
+    return Tick.from_json(message)
+
+
+async def latest_quotes(cache: Cache, symbols: Sequence[str]) -> list[Tick]:
+    """The cached quote of each symbol that has one, in the order asked."""
+    raw = await cache.get_many([quote_key(s) for s in symbols])
+    return [Tick.from_json(value) for value in raw if value is not None]
+
+
+async def opening_ticks(
+    pubsub: PubSub, cache: Cache, symbols: Sequence[str], since: Mapping[str, int]
+) -> list[Tick]:
+    """What a new quotes subscription sends before live ticks, symbol by symbol in the order
+    asked: for a symbol with a `since` sequence, every tick after it that the history still
+    holds; otherwise, or when the history no longer reaches back that far, the latest quote
+    (when it is newer than `since`: the client then sees the jump in sequence).
+
+    Call it after subscribing: the history is written atomically with each publish, so
+    nothing falls between what this returns and the first live tick."""
+    missed: dict[str, list[Tick]] = {}
+    for symbol in since:
+        held = await pubsub.history(quote_channel(symbol), since[symbol])
+        if held is not None:
+            missed[symbol] = [Tick.from_json(p.message) for p in held]
+    rest = [s for s in symbols if s not in missed]
+    latest = {tick.symbol: tick for tick in await latest_quotes(cache, rest)}
+    opening: list[Tick] = []
+    for symbol in symbols:
+        if symbol in missed:
+            opening.extend(missed[symbol])
+        elif symbol in latest and latest[symbol].sequence > since.get(symbol, -1):
+            opening.append(latest[symbol])
+    return opening
+
+
+async def stream_quotes(
+    hub: Hub,
+    cache: Cache,
+    symbols: Sequence[str],
+    *,
+    throttle: float = 0.0,
+    since: Mapping[str, int] | None = None,
+) -> AsyncIterator[Tick]:
+    """The opening ticks (`opening_ticks`: the snapshot, or what was missed since the
+    client's last sequences), then every newer tick (conflated if the reader lags).
+
+    Subscribing before reading the opening ticks means no tick falls between the two;
+    sequence numbers drop anything they already covered, and a jump this process's pub/sub
+    caused (not the mailbox's conflation) is filled from the history. With a `throttle`
+    (seconds), the stream pauses after each burst, so each symbol updates at most once per
+    period, with its latest tick (the mailbox conflates meanwhile).
+    """
+    since = since or {}
+    async with hub.subscribe([quote_channel(s) for s in symbols]) as mailbox:
+        last: dict[str, int] = dict(since)
+        for tick in await opening_ticks(hub.backend, cache, symbols, since):
+            last[tick.symbol] = tick.sequence
+            yield tick
+        dropped = mailbox.dropped
+        while True:
+            ready = await mailbox.get_latest() if throttle else [await mailbox.get()]
+            for channel, message in ready:
+                try:
+                    tick = parse_tick(message)
+                except BadTick as error:
+                    log.warning("skipping a malformed quote message: %s", error)
+                    continue
+                previous = last.get(tick.symbol, -1)
+                if tick.sequence <= previous:
+                    continue
+                # A jump the mailbox did not make (no conflation since): ticks this process's
+                # pub/sub missed. The history has them.
+                jumped = 0 <= previous < tick.sequence - 1
+                if jumped and not throttle and mailbox.dropped == dropped:
+                    backend = hub.backend
+                    for missed in await missing_ticks(backend, channel, previous, tick.sequence):
+                        yield missed
+                dropped = mailbox.dropped
+                last[tick.symbol] = tick.sequence
+                yield tick
+            if throttle:
+                await asyncio.sleep(throttle)

@@ -1,0 +1,35 @@
+"""Placing and cancelling the caller's orders: the instrument and the quote from the cache,
+the decision from the trading core, its events published after the commit."""
+
+from __future__ import annotations
+
+from delivery.quotes import latest_quotes
+from models.db import SessionFactory
+from resolvers.auth import CurrentUser
+from resolvers.instruments import instrument_by_symbol
+from streaming.cache import Cache
+from streaming.pubsub import PubSub
+from streaming.user_events import publish_recorded
+from trading import orders
+from trading.orders import CancelRefused, OrderRequest, Rejection
+from trading.records import OrderRecord
+
+
+async def place_order(
+    sessions: SessionFactory, cache: Cache, pubsub: PubSub, user: CurrentUser, request: OrderRequest
+) -> OrderRecord | Rejection:
+    instrument = await instrument_by_symbol(sessions, cache, request.symbol)
+    quotes = await latest_quotes(cache, [instrument.symbol]) if instrument else []
+    placed = await orders.place_order(
+        sessions, user.id, request, instrument, quotes[0] if quotes else None
+    )
+    await publish_recorded(sessions, pubsub, placed.events)
+    return placed.result
+
+
+async def cancel_order(
+    sessions: SessionFactory, pubsub: PubSub, user: CurrentUser, order_id: int
+) -> OrderRecord | CancelRefused:
+    cancelled = await orders.cancel_order(sessions, user.id, order_id)
+    await publish_recorded(sessions, pubsub, cancelled.events)
+    return cancelled.result
