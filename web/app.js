@@ -1,11 +1,8 @@
 // The board's wiring: account, watchlist, live quotes, chart, order ticket, portfolio and
-// notifications. Every GraphQL document lives in queries.js. At start the page asks the server
-// which subscriptions it offers: `quotes` drives the board; `candles`, `orderUpdates` and
-// `notifications` are used when present, and otherwise the page builds bars from quotes and
-// polls the notifications query while signed in.
+// notifications. Every GraphQL document lives in queries.js.
 
 import { Board } from "./board.js";
-import { CandleChart, LocalCandles } from "./chart.js";
+import { CandleChart } from "./chart.js";
 import { add, compare, format, mul, placesOf, sub } from "./decimal.js";
 import { GraphQLError, SubscriptionClient, request } from "./graphql.js";
 import * as Q from "./queries.js";
@@ -13,13 +10,6 @@ import * as Q from "./queries.js";
 const $ = (id) => document.getElementById(id);
 const DEFAULT_SYMBOLS = ["AAPL", "MSFT", "NVDA", "GOOGL", "AMZN"];
 const SYMBOL = /^[A-Z][A-Z0-9.\-]{0,31}$/;
-const LOCAL_BAR_MS = 2_000; // short bars, so a chart built in the browser moves at once
-const POLL_MS = 3_000; // notifications (and then the portfolio) without a live stream
-const CHART_NOTES = {
-  server: "1-minute bars, live from the server",
-  history: "1-minute bars, the forming one from live quotes",
-  local: "2-second bars from live quotes (no server bars yet)",
-};
 
 const state = {
   token: localStorage.getItem("trado.token"),
@@ -34,27 +24,14 @@ const state = {
   quotesKey: "",
   stopQuotes: null,
   stopChart: null,
-  chartLocal: false, // true when the chart shows bars folded from quotes in the browser
-  localBars: new Map(), // symbol -> LocalCandles: every watched symbol's bars since the page opened
   accountStreams: [],
-  pollTimer: null,
-  catchUp: false, // reload notifications when the socket comes back
   lastEvent: { orders: null, notes: null }, // eventSequence last seen on each account stream
   notificationsLoaded: false, // the first load is history: no toasts for it
 };
 
-// The Subscription root's fields, asked once; a failed question means "quotes only".
-const offered = request(Q.SUBSCRIPTION_FIELDS)
-  .then(Q.readFieldNames)
-  .catch(() => new Set(["quotes"]));
-
 // ---------------------------------------------------------------- helpers
 
 function describe(error) {
-  if (error instanceof GraphQLError && error.missingField) {
-    console.warn("the server's schema lacks what the page asked for:", error.message);
-    return "not on this server yet";
-  }
   return error.message || String(error);
 }
 
@@ -94,7 +71,6 @@ const connectionLog = []; // every state the socket went through, for tests and 
 
 function showConnection(connection, retryAt) {
   connectionLog.push(connection);
-  if (connection === "online" && state.catchUp) loadNotifications();
   const pill = $("connection");
   pill.dataset.state = connection;
   const offline = connection === "offline";
@@ -161,10 +137,8 @@ function onQuote(quote) {
   if (known) state.missedTicks += Math.max(Number(quote.sequence) - Number(known.sequence) - 1, 0);
   state.quotes.set(quote.symbol, quote);
   board.update(quote);
-  const bar = localBarsOf(quote.symbol).add(Number(quote.price), Date.now());
   if (quote.symbol === state.selected) {
     $("chart-price").textContent = format(quote.price, placesOf(quote.price));
-    if (state.chartLocal) chart.upsert(bar);
     updateEstimate();
     updateAlertForm();
   }
@@ -289,7 +263,6 @@ async function loadServerWatchlist() {
 
 let searchTimer = null;
 let searchResults = [];
-let searchAvailable = true;
 
 function renderResults() {
   const list = $("search-results");
@@ -323,7 +296,7 @@ function pickResult(instrument) {
 }
 
 async function search(text) {
-  if (!searchAvailable || !text.trim()) {
+  if (!text.trim()) {
     searchResults = [];
     renderResults();
     return;
@@ -333,10 +306,7 @@ async function search(text) {
     for (const i of searchResults) state.names.set(i.symbol, i.name);
   } catch (error) {
     searchResults = [];
-    if (error instanceof GraphQLError && error.missingField) {
-      searchAvailable = false;
-      note("search-note", "Search is not on this server yet: type a ticker and press Enter.");
-    }
+    console.warn("search:", describe(error));
   }
   renderResults();
 }
@@ -361,15 +331,6 @@ $("search-form").addEventListener("submit", (event) => {
 
 const chart = new CandleChart($("chart"));
 
-function localBarsOf(symbol) {
-  let bars = state.localBars.get(symbol);
-  if (!bars) {
-    bars = new LocalCandles(LOCAL_BAR_MS);
-    state.localBars.set(symbol, bars);
-  }
-  return bars;
-}
-
 function selectSymbol(symbol) {
   if (state.selected === symbol) return;
   state.selected = symbol;
@@ -383,57 +344,28 @@ function selectSymbol(symbol) {
   updateAlertForm();
   state.stopChart?.();
   state.stopChart = null;
-  state.chartLocal = false;
   chart.setBars([]);
+  note("chart-note", "");
   refreshQuoteStream();
   loadServerCandles(symbol);
 }
 
-/**
- * History from the `candles` query, then the forming bar: from the `candles` subscription when
- * the server offers it, else folded from live quotes in the browser (1-minute bars after a
- * history, 5-second bars when the server has none yet, so the chart moves at once).
- */
+/** History from the `candles` query, then the forming bar live from the subscription. */
 async function loadServerCandles(symbol) {
   const variables = { symbol, interval: Q.CANDLE_INTERVAL };
   let bars = [];
-  let live = false;
   try {
-    const [history, fields] = await Promise.all([call(Q.CANDLES_QUERY, variables), offered]);
-    bars = history.candles.map(Q.readCandle);
-    live = fields.has("candles");
+    bars = (await call(Q.CANDLES_QUERY, variables)).candles.map(Q.readCandle);
   } catch (error) {
     console.warn("candles:", describe(error));
   }
   if (state.selected !== symbol) return;
-  if (!live) {
-    useLocalCandles(bars);
-    return;
-  }
   chart.setBars(bars);
-  note("chart-note", CHART_NOTES.server);
+  note("chart-note", "1-minute bars, live from the server");
   state.stopChart = socket.subscribe(Q.CANDLES_SUBSCRIPTION, variables, {
     next: (data) => chart.upsert(Q.readCandle(data.candles)),
-    error: (error) => {
-      console.warn("candles subscription:", describe(error));
-      if (state.selected === symbol) useLocalCandles(chart.bars);
-    },
+    error: (error) => note("chart-note", `Live bars: ${describe(error)}`),
   });
-}
-
-/**
- * Bars folded from live quotes right here: 1-minute bars after the server's `history`, else the
- * 5-second bars this page has been folding for the symbol since it first saw it.
- */
-function useLocalCandles(history) {
-  state.stopChart?.();
-  state.stopChart = null;
-  if (history.length) {
-    state.localBars.set(state.selected, new LocalCandles(Q.CANDLE_INTERVAL_MS, history));
-  }
-  state.chartLocal = true;
-  chart.setBars(localBarsOf(state.selected).bars);
-  note("chart-note", history.length ? CHART_NOTES.history : CHART_NOTES.local);
 }
 
 // ---------------------------------------------------------------- order ticket
@@ -505,12 +437,9 @@ $("ticket-form").addEventListener("submit", async (event) => {
     } else {
       showResult(describeOrder(result), "ok");
       loadPortfolio();
-      loadNotifications();
     }
   } catch (error) {
-    const missing = error instanceof GraphQLError && error.missingField;
-    showResult(missing ? "Trading is not on this server yet." : `Not sent: ${describe(error)}`, "rejected");
-    if (missing) console.warn(error.message);
+    showResult(`Not sent: ${describe(error)}`, "rejected");
   } finally {
     $("ticket-submit").disabled = false;
   }
@@ -618,7 +547,7 @@ function renderPortfolio() {
   }
   // as the server counts it: free cash, cash held by open BUYs, positions at market (at cost
   // before a first quote)
-  let equity = add(portfolio.cash, portfolio.reservedCash || "0");
+  let equity = add(portfolio.cash, portfolio.reservedCash);
   let pnl = "0";
   const rows = portfolio.positions.map((position) => {
     const quote = state.quotes.get(position.symbol);
@@ -701,17 +630,6 @@ function loadNotifications() {
     }
   })();
   return notificationsInFlight;
-}
-
-/** Without a live notifications stream, ask every few seconds while signed in. */
-function startPolling() {
-  stopPolling();
-  state.pollTimer = setInterval(loadNotifications, POLL_MS);
-}
-
-function stopPolling() {
-  clearInterval(state.pollTimer);
-  state.pollTimer = null;
 }
 
 // ---------------------------------------------------------------- price alerts
@@ -826,10 +744,7 @@ $("auth-form").addEventListener("submit", async (event) => {
     await signedIn(auth.token, auth.user);
     toast(mode === "register" ? `Welcome, ${auth.user.email}` : `Signed in as ${auth.user.email}`, "ok");
   } catch (error) {
-    $("auth-error").textContent =
-      error instanceof GraphQLError && error.missingField
-        ? "Accounts are not on this server yet."
-        : describe(error);
+    $("auth-error").textContent = describe(error);
   }
 });
 
@@ -846,48 +761,31 @@ async function signedIn(token, user) {
   state.accountStreams = [];
   state.notificationsLoaded = false;
   $("notification-list").replaceChildren();
+  startAccountStreams(user);
   await Promise.all([loadServerWatchlist(), loadPortfolio(), loadNotifications(), loadAlerts()]);
-  await startAccountStreams(token);
 }
 
-/** Live order updates and notifications when the server offers them; polling otherwise. */
-async function startAccountStreams(token) {
-  const fields = await offered;
-  if (state.token !== token) return; // signed out meanwhile
-  const start = (await call(Q.EVENT_SEQUENCE).catch(() => null))?.me?.eventSequence ?? null;
-  if (state.token !== token) return;
-  state.lastEvent = { orders: start, notes: start };
-  if (fields.has("orderUpdates")) {
-    state.accountStreams.push(
-      socket.subscribe(Q.ORDER_UPDATES, () => resumeAfter("orders"), {
-        next: (data) => {
-          const order = data.orderUpdates;
-          state.lastEvent.orders = order.eventSequence;
-          toast(describeOrder(order), order.status === "REJECTED" ? "bad" : "ok");
-          loadPortfolio();
-        },
-        error: (error) => console.warn("order updates:", describe(error)),
-      }),
-    );
-  }
-  if (!fields.has("notifications")) {
-    startPolling();
-    return;
-  }
+/** Order updates and notifications live, from the account's newest event at sign-in on. */
+function startAccountStreams(user) {
+  state.lastEvent = { orders: user.eventSequence, notes: user.eventSequence };
   state.accountStreams.push(
+    socket.subscribe(Q.ORDER_UPDATES, () => resumeAfter("orders"), {
+      next: (data) => {
+        const order = data.orderUpdates;
+        state.lastEvent.orders = order.eventSequence;
+        toast(describeOrder(order), order.status === "REJECTED" ? "bad" : "ok");
+        loadPortfolio();
+      },
+      error: (error) => console.warn("order updates:", describe(error)),
+    }),
     socket.subscribe(Q.NOTIFICATIONS_SUBSCRIPTION, () => resumeAfter("notes"), {
       next: (data) => {
         state.lastEvent.notes = data.notifications.eventSequence;
         addNotification(data.notifications);
       },
-      error: (error) => {
-        console.warn("notifications subscription:", describe(error));
-        if (state.token === token) startPolling();
-      },
+      error: (error) => note("notifications-note", `Live notifications: ${describe(error)}`),
     }),
   );
-  // a reconnect may miss some: catch up whenever the socket comes back
-  state.catchUp = true;
 }
 
 /** Each account stream resumes after the last event it delivered (sent again on reconnect). */
@@ -906,8 +804,6 @@ function signOut() {
   localStorage.removeItem("trado.token");
   for (const stop of state.accountStreams) stop();
   state.accountStreams = [];
-  state.catchUp = false;
-  stopPolling();
   socket.setToken(null);
   $("account-email").textContent = "";
   $("sign-in").hidden = false;
@@ -932,7 +828,7 @@ async function restoreSession() {
       return;
     }
   } catch {
-    // an expired token or a server without accounts: continue signed out
+    // an expired token: continue signed out
   }
   state.token = null;
   localStorage.removeItem("trado.token");

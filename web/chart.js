@@ -155,37 +155,3 @@ export class CandleChart {
     ctx.fillText(last.toFixed(2), plotW + 6, ly);
   }
 }
-
-/**
- * Folds live prices into bars of `intervalMs`, for when the server has no candles stream; keeps
- * the last `maxBars` of them, after the server's `history` (whose last bar it continues).
- */
-export class LocalCandles {
-  constructor(intervalMs, history = [], maxBars = 60) {
-    this.intervalMs = intervalMs;
-    this.maxBars = maxBars;
-    this.bars = history.slice(-maxBars);
-  }
-
-  /** The bar the price `price` (Number) at `time` (ms) belongs to, updated. */
-  add(price, time) {
-    const start = time - (time % this.intervalMs);
-    const last = this.bars[this.bars.length - 1];
-    if (last && last.start === start) {
-      const bar = {
-        ...last,
-        high: Math.max(last.high, price),
-        low: Math.min(last.low, price),
-        close: price,
-      };
-      this.bars[this.bars.length - 1] = bar;
-      return bar;
-    }
-    const bar = { start, open: price, high: price, low: price, close: price };
-    if (!last || start > last.start) {
-      this.bars.push(bar);
-      if (this.bars.length > this.maxBars) this.bars.shift();
-    }
-    return bar;
-  }
-}
