@@ -239,11 +239,6 @@ async def graphql(
     return data
 
 
-async def subscription_fields(base_url: str) -> set[str]:
-    data = await graphql(base_url, '{ __type(name: "Subscription") { fields { name } } }')
-    return {field["name"] for field in data["__type"]["fields"]}
-
-
 async def page_token(page: Page) -> str:
     token = await page.evaluate("localStorage.getItem('trado.token')")
     assert isinstance(token, str), "signed in, the page keeps its token"
@@ -303,15 +298,9 @@ async def test_a_visitor_sees_live_prices_flashes_and_a_moving_chart(
         await expect(row.locator(".pct")).to_have_text(re.compile(r"^[+-]?\d+\.\d{2}%$"))
         flashed = page.locator("#board-body .price.flash-up, #board-body .price.flash-down")
         await expect(flashed.first).to_be_attached()
-        # the chart streams the server's bars when it offers a `candles` subscription, else it
-        # builds them from the quotes (after the server's history, when there is one)
-        if "candles" in await subscription_fields(live_server.http):
-            chart_note = re.compile(r"^1-minute bars, live from the server$")
-        else:
-            chart_note = re.compile(
-                r"^(1-minute bars, the forming one|2-second bars) from live quotes"
-            )
-        await expect(page.locator("#chart-note")).to_have_text(chart_note)
+        # the chart shows the server's history, then its forming bar live from `candles`
+        chart_note = page.locator("#chart-note")
+        await expect(chart_note).to_have_text("1-minute bars, live from the server")
         await wait_for_forming_bar_to_move(page)
         await assert_board_fits(page)
         await page.wait_for_timeout(4 * SECONDS)  # a few bars on the chart for the screenshot
@@ -376,6 +365,7 @@ async def test_register_log_in_watch_and_trade_end_to_end(
         await expect(page.locator("#positions-body tr")).to_have_count(0)
 
         # a market BUY fills: the position, the fill's notification, the cash, all from the API
+        last_note = await page.evaluate("window.trado.state.lastEvent.notes")
         await place_order(page, "JPM", "10")
         result = page.locator("#ticket-result")
         await expect(result).to_have_text(re.compile(r"^Buy 10 JPM: filled at \d[\d,]*\.\d{2,}$"))
@@ -383,13 +373,13 @@ async def test_register_log_in_watch_and_trade_end_to_end(
         position = page.locator('#positions-body tr[data-symbol="JPM"]')
         await expect(position.locator("td").nth(1)).to_have_text("10")
         await expect(position.locator("td").nth(2)).to_have_text(f"{fill_price:,.2f}")
+        # the fill's notification comes live over the socket (the page loads them only at
+        # sign-in), and the stream moves past the event it had seen
         filled = page.locator('#notification-list li[data-kind="ORDER_FILLED"]')
         await expect(filled).to_have_count(1, timeout=10 * SECONDS)
+        assert await page.evaluate("window.trado.state.lastEvent.notes") != last_note
         await expect(filled.locator(".kind")).to_have_text("Order filled")
         await expect(filled.locator(".message")).to_have_text(f"Bought 10 JPM at {fill_price}")
-        # notifications: live when the server streams them, else polled every few seconds
-        polling = await page.evaluate("window.trado.state.pollTimer !== null")
-        assert polling == ("notifications" not in await subscription_fields(base))
         cash = Decimal(100_000) - 10 * fill_price
         await expect(page.locator("#cash")).to_have_text(f"{cash:,.2f}")
 

@@ -48,144 +48,137 @@ export class CandleChart {
   }
 
   draw() {
+    const ctx = this.prepare();
+    if (!ctx) return;
+    const view = layout(this.canvas, this.bars);
+    ctx.font = "11px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace";
+    if (!this.bars.length) {
+      ctx.fillStyle = COLORS.axis;
+      ctx.textAlign = "center";
+      ctx.fillText("Waiting for ticks…", view.plotW / 2, view.plotH / 2);
+      return;
+    }
+    drawGrid(ctx, view);
+    drawCandles(ctx, view, this.bars);
+    drawTimeLabels(ctx, view, this.bars);
+    drawLastPrice(ctx, view, this.bars[this.bars.length - 1].close);
+  }
+
+  /** The canvas sized to its box at the screen's pixel ratio, cleared; null while hidden. */
+  prepare() {
     const { canvas } = this;
     const ratio = window.devicePixelRatio || 1;
     const width = canvas.clientWidth;
     const height = canvas.clientHeight;
-    if (!width || !height) return;
+    if (!width || !height) return null;
     if (canvas.width !== Math.round(width * ratio)) canvas.width = Math.round(width * ratio);
     if (canvas.height !== Math.round(height * ratio)) canvas.height = Math.round(height * ratio);
     const ctx = canvas.getContext("2d");
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.fillStyle = COLORS.background;
     ctx.fillRect(0, 0, width, height);
-
-    const axisWidth = 64;
-    const timeHeight = 20;
-    const plotW = width - axisWidth;
-    const plotH = height - timeHeight - 8;
-    const bars = this.bars;
-    ctx.font = "11px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace";
-    if (!bars.length) {
-      ctx.fillStyle = COLORS.axis;
-      ctx.textAlign = "center";
-      ctx.fillText("Waiting for ticks…", plotW / 2, plotH / 2);
-      return;
-    }
-
-    let low = Math.min(...bars.map((b) => b.low));
-    let high = Math.max(...bars.map((b) => b.high));
-    if (high === low) {
-      high += Math.abs(high) * 0.001 || 1;
-      low -= Math.abs(low) * 0.001 || 1;
-    }
-    const pad = (high - low) * 0.08;
-    low -= pad;
-    high += pad;
-    const y = (price) => 8 + ((high - price) / (high - low)) * plotH;
-
-    // grid and price axis
-    const steps = 5;
-    ctx.textAlign = "left";
-    ctx.textBaseline = "middle";
-    for (let i = 0; i <= steps; i++) {
-      const price = low + ((high - low) * i) / steps;
-      const py = Math.round(y(price)) + 0.5;
-      ctx.strokeStyle = COLORS.grid;
-      ctx.beginPath();
-      ctx.moveTo(0, py);
-      ctx.lineTo(plotW, py);
-      ctx.stroke();
-      ctx.fillStyle = COLORS.axis;
-      ctx.fillText(price.toFixed(2), plotW + 6, py);
-    }
-
-    // candles
-    // at least 24 slots, so the first few bars are not slivers at the right edge
-    const slots = Math.max(24, bars.length);
-    const slot = plotW / slots;
-    const body = Math.max(1, Math.floor(slot * 0.7));
-    const offset = slots - bars.length;
-    bars.forEach((bar, index) => {
-      const cx = Math.round((offset + index + 0.5) * slot);
-      const color = bar.close >= bar.open ? COLORS.up : COLORS.down;
-      ctx.strokeStyle = color;
-      ctx.fillStyle = color;
-      ctx.beginPath();
-      ctx.moveTo(cx + 0.5, Math.round(y(bar.high)));
-      ctx.lineTo(cx + 0.5, Math.round(y(bar.low)));
-      ctx.stroke();
-      const top = Math.round(y(Math.max(bar.open, bar.close)));
-      const bottom = Math.round(y(Math.min(bar.open, bar.close)));
-      ctx.fillRect(cx - Math.floor(body / 2), top, body, Math.max(1, bottom - top));
-    });
-
-    // time labels under a few bars
-    ctx.fillStyle = COLORS.axis;
-    ctx.textAlign = "center";
-    ctx.textBaseline = "alphabetic";
-    let lastLabel = Infinity; // right to left, at least 80px apart
-    for (let index = bars.length - 1; index >= 0; index--) {
-      const cx = Math.min(Math.max((offset + index + 0.5) * slot, 30), plotW - 30);
-      if (lastLabel - cx < 80) continue;
-      lastLabel = cx;
-      const label = new Date(bars[index].start).toLocaleTimeString([], {
-        hour: "2-digit",
-        minute: "2-digit",
-        second: "2-digit",
-      });
-      ctx.fillText(label, cx, height - 5);
-    }
-
-    // last price
-    const last = bars[bars.length - 1].close;
-    const ly = Math.round(y(last)) + 0.5;
-    ctx.strokeStyle = COLORS.last;
-    ctx.setLineDash([4, 3]);
-    ctx.beginPath();
-    ctx.moveTo(0, ly);
-    ctx.lineTo(plotW, ly);
-    ctx.stroke();
-    ctx.setLineDash([]);
-    ctx.fillStyle = COLORS.last;
-    ctx.fillRect(plotW, ly - 9, axisWidth, 18);
-    ctx.fillStyle = "#10151c";
-    ctx.textAlign = "left";
-    ctx.textBaseline = "middle";
-    ctx.fillText(last.toFixed(2), plotW + 6, ly);
+    return ctx;
   }
 }
 
-/**
- * Folds live prices into bars of `intervalMs`, for when the server has no candles stream; keeps
- * the last `maxBars` of them, after the server's `history` (whose last bar it continues).
- */
-export class LocalCandles {
-  constructor(intervalMs, history = [], maxBars = 60) {
-    this.intervalMs = intervalMs;
-    this.maxBars = maxBars;
-    this.bars = history.slice(-maxBars);
-  }
+const AXIS_WIDTH = 64;
+const TIME_HEIGHT = 20;
+const TOP = 8;
 
-  /** The bar the price `price` (Number) at `time` (ms) belongs to, updated. */
-  add(price, time) {
-    const start = time - (time % this.intervalMs);
-    const last = this.bars[this.bars.length - 1];
-    if (last && last.start === start) {
-      const bar = {
-        ...last,
-        high: Math.max(last.high, price),
-        low: Math.min(last.low, price),
-        close: price,
-      };
-      this.bars[this.bars.length - 1] = bar;
-      return bar;
-    }
-    const bar = { start, open: price, high: price, low: price, close: price };
-    if (!last || start > last.start) {
-      this.bars.push(bar);
-      if (this.bars.length > this.maxBars) this.bars.shift();
-    }
-    return bar;
+/** Where things go: the plot's size, the price range and `y(price)`, the bars' slots. */
+function layout(canvas, bars) {
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  const plotW = width - AXIS_WIDTH;
+  const plotH = height - TIME_HEIGHT - TOP;
+  let low = Math.min(...bars.map((b) => b.low));
+  let high = Math.max(...bars.map((b) => b.high));
+  if (high === low) {
+    high += Math.abs(high) * 0.001 || 1;
+    low -= Math.abs(low) * 0.001 || 1;
   }
+  const pad = (high - low) * 0.08;
+  low -= pad;
+  high += pad;
+  // at least 24 slots, so the first few bars are not slivers at the right edge
+  const slots = Math.max(24, bars.length);
+  return {
+    height,
+    plotW,
+    plotH,
+    low,
+    high,
+    y: (price) => TOP + ((high - price) / (high - low)) * plotH,
+    slot: plotW / slots,
+    offset: slots - bars.length,
+  };
+}
+
+function horizontalLine(ctx, view, py) {
+  ctx.beginPath();
+  ctx.moveTo(0, py);
+  ctx.lineTo(view.plotW, py);
+  ctx.stroke();
+}
+
+/** Grid lines and the price axis. */
+function drawGrid(ctx, view) {
+  const steps = 5;
+  ctx.textAlign = "left";
+  ctx.textBaseline = "middle";
+  for (let i = 0; i <= steps; i++) {
+    const price = view.low + ((view.high - view.low) * i) / steps;
+    const py = Math.round(view.y(price)) + 0.5;
+    ctx.strokeStyle = COLORS.grid;
+    horizontalLine(ctx, view, py);
+    ctx.fillStyle = COLORS.axis;
+    ctx.fillText(price.toFixed(2), view.plotW + 6, py);
+  }
+}
+
+function drawCandles(ctx, { y, slot, offset }, bars) {
+  const body = Math.max(1, Math.floor(slot * 0.7));
+  bars.forEach((bar, index) => {
+    const cx = Math.round((offset + index + 0.5) * slot);
+    const color = bar.close >= bar.open ? COLORS.up : COLORS.down;
+    ctx.strokeStyle = color;
+    ctx.fillStyle = color;
+    ctx.beginPath();
+    ctx.moveTo(cx + 0.5, Math.round(y(bar.high)));
+    ctx.lineTo(cx + 0.5, Math.round(y(bar.low)));
+    ctx.stroke();
+    const top = Math.round(y(Math.max(bar.open, bar.close)));
+    const bottom = Math.round(y(Math.min(bar.open, bar.close)));
+    ctx.fillRect(cx - Math.floor(body / 2), top, body, Math.max(1, bottom - top));
+  });
+}
+
+/** Times under a few bars: right to left, at least 80px apart. */
+function drawTimeLabels(ctx, { height, plotW, slot, offset }, bars) {
+  const clock = { hour: "2-digit", minute: "2-digit", second: "2-digit" };
+  ctx.fillStyle = COLORS.axis;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "alphabetic";
+  let lastLabel = Infinity;
+  for (let index = bars.length - 1; index >= 0; index--) {
+    const cx = Math.min(Math.max((offset + index + 0.5) * slot, 30), plotW - 30);
+    if (lastLabel - cx < 80) continue;
+    lastLabel = cx;
+    ctx.fillText(new Date(bars[index].start).toLocaleTimeString([], clock), cx, height - 5);
+  }
+}
+
+/** A dashed line at the last price, and the price in a tag on the axis. */
+function drawLastPrice(ctx, view, last) {
+  const ly = Math.round(view.y(last)) + 0.5;
+  ctx.strokeStyle = COLORS.last;
+  ctx.setLineDash([4, 3]);
+  horizontalLine(ctx, view, ly);
+  ctx.setLineDash([]);
+  ctx.fillStyle = COLORS.last;
+  ctx.fillRect(view.plotW, ly - 9, AXIS_WIDTH, 18);
+  ctx.fillStyle = "#10151c";
+  ctx.textAlign = "left";
+  ctx.textBaseline = "middle";
+  ctx.fillText(last.toFixed(2), view.plotW + 6, ly);
 }

@@ -5,12 +5,11 @@
 
 const PROTOCOL = "graphql-transport-ws";
 
-/** A GraphQL response with errors; `missingField` is true when the server lacks a field. */
+/** A GraphQL response with errors; `unauthenticated` when the server refused the token. */
 export class GraphQLError extends Error {
   constructor(errors) {
     super(errors.map((e) => e.message).join("; "));
     this.errors = errors;
-    this.missingField = errors.some((e) => /Cannot query field|Unknown argument|Unknown type/.test(e.message));
     this.unauthenticated = errors.some((e) => e.extensions?.code === "UNAUTHENTICATED");
   }
 }

@@ -1,16 +1,6 @@
 // Every GraphQL document the board sends, and the few functions that read the shapes those
 // documents return, written against the server's schema (`schema.graphql` at the repository's
-// root). Subscriptions beyond `quotes` are used only when the server offers them
-// (`SUBSCRIPTION_FIELDS` asks it at start-up), so the page lights them up as they land.
-
-// ---------------------------------------------------------------- what the server offers
-
-/** The names of the Subscription root's fields (introspection; public, no token needed). */
-export const SUBSCRIPTION_FIELDS = `query SubscriptionFields { __type(name: "Subscription") { fields { name } } }`;
-
-export function readFieldNames(data) {
-  return new Set((data.__type?.fields || []).map((field) => field.name));
-}
+// root).
 
 // ---------------------------------------------------------------- live data
 
@@ -19,14 +9,8 @@ export const QUOTES_SUBSCRIPTION = `
     quotes(symbols: $symbols, since: $since) { symbol price bid ask volume timestamp sequence }
   }`;
 
-export const QUOTES_QUERY = `
-  query Quotes($symbols: [String!]!) {
-    quotes(symbols: $symbols) { symbol price bid ask volume timestamp sequence }
-  }`;
-
-// The chart's bars from the server; the page builds bars from quotes when these are missing.
+// The chart's bars: the history, then the forming bar live.
 export const CANDLE_INTERVAL = "ONE_MINUTE";
-export const CANDLE_INTERVAL_MS = 60_000;
 
 export const CANDLES_QUERY = `
   query Candles($symbol: String!, $interval: CandleInterval!) {
@@ -77,9 +61,13 @@ export function readInstrumentNames(data) {
 
 // ---------------------------------------------------------------- accounts
 
+// eventSequence: where the account streams start, read before anything is loaded, so an event
+// that happens meanwhile is replayed rather than missed.
+const USER_FIELDS = "id email eventSequence";
+
 const AUTH_RESULT = `
   __typename
-  ... on AuthPayload { token expiresInSeconds user { id email } }
+  ... on AuthPayload { token expiresInSeconds user { ${USER_FIELDS} } }
   ... on AuthError { code message }`;
 
 export const REGISTER = `
@@ -108,9 +96,7 @@ export function readAuth(result) {
   return { error: `${words}${detail}`, code: result.code };
 }
 
-export const ME = `query Me { me { id email } }`;
-// Where the account streams start: events after this one are replayed, even across reconnects.
-export const EVENT_SEQUENCE = `query EventSequence { me { eventSequence } }`;
+export const ME = `query Me { me { ${USER_FIELDS} } }`;
 
 // ---------------------------------------------------------------- watchlists
 
