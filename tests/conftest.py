@@ -1,4 +1,5 @@
-"""Fixtures: real PostgreSQL, Redis and Kafka for integration tests, isolated per test session.
+"""Fixtures: real PostgreSQL, Redis and Kafka for integration tests, isolated per test session,
+and every backend of the cache, the pub/sub and the tick log for the tests that run over each.
 
 Each session gets its own database (migrated), Redis key prefix and Kafka topic and group, so
 runs never see each other's data. A missing service fails the run and says how to start it.
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,11 @@ from redis.asyncio import Redis
 
 from commands.migrate import upgrade
 from settings import Settings
+from streaming.cache import make_cache
+from streaming.log import make_tick_log
+from streaming.pubsub import PubSub, Retention, make_pubsub
+from tests.utils.backends import CACHES, LOGS, PUBSUBS, opened
+from tests.utils.live import create_topic, isolated
 from tests.utils.server import RunningServer, running_server
 from tests.utils.services import ServicesMissing, asyncpg_url, check_services, read_services
 
@@ -100,3 +107,80 @@ def embedded_settings(tmp_path: Path) -> Settings:
 async def embedded_server(embedded_settings: Settings) -> AsyncIterator[RunningServer]:
     async with running_server(embedded_settings) as server:
         yield server
+
+
+# One test body over every backend: `cache`, `pubsub` and `tick_log` are parametrised by
+# backend id, each made by the app's own factory from settings that choose it; a test narrows
+# itself to one with e.g. `@pytest.mark.parametrize("cache", ["redis"], indirect=True)`.
+
+BACKEND_FIXTURES = ("cache", "pubsub", "tick_log")
+
+
+@pytest.fixture
+def service_settings(request: pytest.FixtureRequest) -> Settings | None:
+    """Full mode on a fresh Redis prefix, Kafka topic and group when the test runs over a
+    real service's backend; None for memory only (no service asked for). Not async: it looks
+    up the async fixtures behind `full_settings` only when needed."""
+    callspec = getattr(request.node, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    if all(params.get(name, "memory") == "memory" for name in BACKEND_FIXTURES):
+        return None
+    full_settings: Settings = request.getfixturevalue("full_settings")
+    return isolated(full_settings)
+
+
+@asynccontextmanager
+async def opened_backend(
+    request: pytest.FixtureRequest,
+    service_settings: Settings | None,
+    make: Callable[[Settings], Any],
+    classes: dict[str, type],
+    **changes: Any,
+) -> AsyncIterator[Any]:
+    """The backend `request.param`, made by the app's factory `make` from settings that
+    choose it (with `changes`), opened for the block."""
+    kind = request.param
+    if kind == "memory":
+        settings = make_settings(**changes)  # embedded mode: no Redis, no Kafka
+    else:
+        assert service_settings is not None
+        settings = service_settings.model_copy(update=changes)
+    if kind == "kafka":
+        await create_topic(settings)  # 3 partitions, as `scripts/services.sh` makes them
+    async with opened(make(settings), classes[kind]) as made:
+        yield made
+
+
+def backend_fixture(name: str, make: Callable[[Settings], Any], classes: dict[str, type]) -> Any:
+    """The fixture `name`: parametrised by the ids of `classes`, it yields that backend."""
+
+    @pytest.fixture(name=name, params=list(classes))
+    async def fixture(
+        request: pytest.FixtureRequest, service_settings: Settings | None
+    ) -> AsyncIterator[Any]:
+        async with opened_backend(request, service_settings, make, classes) as made:
+            yield made
+
+    return fixture
+
+
+cache = backend_fixture("cache", make_cache, CACHES)
+tick_log = backend_fixture("tick_log", make_tick_log, LOGS)
+
+
+@pytest.fixture
+def retention() -> Retention:
+    """The pub/sub's history retention; a test sets its own with `parametrize("retention")`."""
+    return Retention()
+
+
+@pytest.fixture(params=list(PUBSUBS))
+async def pubsub(
+    request: pytest.FixtureRequest, service_settings: Settings | None, retention: Retention
+) -> AsyncIterator[PubSub]:
+    async with opened_backend(
+        request, service_settings, make_pubsub, PUBSUBS,
+        history_max_messages=retention.max_messages,
+        history_max_age_seconds=retention.max_age_seconds,
+    ) as made:  # fmt: skip
+        yield made

@@ -1,6 +1,6 @@
-"""The feed sender's buffer policy, numbering and re-sends (pure logic: the in-memory log, or
-a scripted producer where a test needs the log to refuse records), the memory log's tail,
-resume points and the simulator's restart price."""
+"""The feed sender's buffer policy, numbering and re-sends (pure logic: a scripted producer,
+which can refuse records), resume points and the simulator's restart price. Each log's tail
+(`last_ticks`) is tested in test_backend_log.py."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from prometheus_client import REGISTRY
 
 from streaming.feed_resume import ResumePoint, highest
 from streaming.feed_sender import FeedSender, Overflow
-from streaming.log import LogRecord
-from streaming.log.memory import MemoryTickLog
 from streaming.runtime import make_simulator
 from streaming.tick import Tick
 from tests.conftest import make_settings
@@ -175,16 +173,6 @@ async def test_stop_flushes_for_a_bounded_time_then_counts_the_rest(
     assert metric("trado_feed_send_failures_total", feed) == 10
     assert metric("trado_feed_buffered", feed) == 0
     assert any("never acknowledged" in r.getMessage() for r in caplog.records)
-
-
-async def test_memory_log_acknowledges_and_remembers_the_last_tick_per_key() -> None:
-    log = MemoryTickLog()
-    producer = log.producer()
-    results = await producer.send_batch([(b"A", b"1"), (b"B", b"2"), (b"A", b"3")])
-    assert results == [None, None, None]
-    assert await log.last_ticks(["A", "B", "C"]) == {"A": b"3", "B": b"2"}
-    records: list[LogRecord] = await log.take(10, timeout_ms=10)
-    assert [r.value for r in records] == [b"1", b"2", b"3"]
 
 
 def test_the_highest_sequence_wins_across_sources() -> None:

@@ -1,10 +1,9 @@
 """Feeds: replay of CSV/NDJSON files, the provider adapter against a fake provider, the CLI,
-and a replay produced into the real Kafka."""
+and a replay produced into each tick log (memory and the real Kafka)."""
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -13,15 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from commands.feed import cli
-from settings import Settings
 from streaming.feed_resume import resume_lookup
 from streaming.feed_sender import Overflow
 from streaming.feeds.provider import ProviderFeed
 from streaming.feeds.replay import Replay
-from streaming.log import LogRecord
-from streaming.log.kafka import KafkaTickLog
+from streaming.log import TickLog
 from streaming.runtime import run_feed
 from streaming.tick import Tick
+from tests.utils.backends import new_group, read, started
 from tests.utils.fake_provider import fake_provider
 
 CSV = """symbol,price,bid,ask,volume,timestamp,sequence
@@ -171,31 +169,19 @@ def test_cli_refuses_a_bad_provider_url() -> None:
     assert "wss://" in result.output
 
 
-async def test_replay_into_kafka(full_settings: Settings, tmp_path: Path) -> None:
-    """The producer path of full mode: a file replayed into a real Kafka topic, keyed by
-    symbol, each symbol's ticks in order and numbered from 1; a second replay continues the
-    numbering from the topic's last tick of each symbol."""
-    assert full_settings.kafka_bootstrap_servers
+async def test_replay_into_the_log(tick_log: TickLog, tmp_path: Path) -> None:
+    """The producer path of both modes: a file replayed into the log (the memory log, a real
+    Kafka topic), keyed by symbol, each symbol's ticks in order and numbered from 1; a second
+    replay continues the numbering from the log's last tick of each symbol."""
     path = tmp_path / "ticks.csv"
     path.write_text(CSV)
-    log = KafkaTickLog(
-        full_settings.kafka_bootstrap_servers, topic=f"replay-{secrets.token_hex(4)}"
-    )
     for _ in range(2):
         await run_feed(
-            Replay(path, speed=0), log, "replay",
-            resume=resume_lookup(log), overflow=Overflow.WAIT, buffer_ticks=2,
+            Replay(path, speed=0), tick_log, "replay",
+            resume=resume_lookup(tick_log), overflow=Overflow.WAIT, buffer_ticks=2,
         )  # fmt: skip
-    consumer = log.consumer(f"replay-{secrets.token_hex(3)}")
-    await consumer.start()
-    records: list[LogRecord] = []
-    try:
-        async with asyncio.timeout(30):
-            while len(records) < 6:
-                records += await consumer.get_batch(100, timeout_ms=500)
-    finally:
-        await consumer.stop()
-        await log.close()
+    async with started(tick_log.consumer(new_group())) as consumer:
+        records = await read(consumer, 6)
     aapl = [Tick.from_json(r.value) for r in records if r.key == b"AAPL"]
     assert [(t.price, t.sequence) for t in aapl] == [
         (Decimal("100.10"), 1),

@@ -1,20 +1,18 @@
-"""Per-channel history and resume: the same test bodies over the memory and Redis backends,
-and `quotes(since:)` across an API restart over the real services, on both WebSocket
-protocols and on both delivery paths (the shared fan-out and the per-subscriber stream)."""
+"""Per-channel history and resume: the rules of `missed_since`, and `quotes(since:)` across an
+API restart over the real services, on both WebSocket protocols and on both delivery paths
+(the shared fan-out and the per-subscriber stream). The history of each pub/sub backend is
+tested in test_backend_pubsub.py."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
 
 from settings import Settings
-from streaming.pubsub import HeldPublication, Publication, PubSub, Retention, missed_since
-from streaming.pubsub.memory import MemoryPubSub
-from streaming.pubsub.redis import RedisPubSub
+from streaming.pubsub import HeldPublication, Publication, missed_since
 from tests.utils.graphql_ws import GraphQLWS, graphql_ws, legacy_graphql_ws
 from tests.utils.live import (
     bridge_worker,
@@ -51,76 +49,6 @@ def test_missed_since_rules() -> None:
     assert missed_since(9, [], 7, oldest_time=0) == [], "a client ahead of us missed nothing"
     assert missed_since(5, [], None, oldest_time=0) is None, "nothing held at all"
     assert missed_since(5, after, 7, oldest_time=101) is None, "6 is older than the age limit"
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def backend_factory(
-    request: pytest.FixtureRequest, full_settings: Settings
-) -> AsyncIterator[Any]:
-    """Makes connected backends of one kind with a given retention (closed afterwards)."""
-    made: list[PubSub] = []
-    prefix = isolated(full_settings).redis_key_prefix
-
-    async def make(retention: Retention) -> PubSub:
-        backend: PubSub
-        if request.param == "memory":
-            backend = MemoryPubSub(retention=retention)
-        else:
-            assert full_settings.redis_url
-            backend = RedisPubSub(full_settings.redis_url, prefix=prefix, retention=retention)
-        await backend.connect()
-        made.append(backend)
-        return backend
-
-    yield make
-    for backend in made:
-        await backend.close()
-
-
-def publications(channel: str, first: int, last: int) -> list[Publication]:
-    return [Publication(channel, n, f"m{n}".encode()) for n in range(first, last + 1)]
-
-
-async def test_history_holds_what_was_published_and_skips_repeats(backend_factory: Any) -> None:
-    pubsub: PubSub = await backend_factory(Retention(max_messages=1000, max_age_seconds=60))
-    assert await pubsub.publish_with_history(publications("quote:A", 1, 10)) == 10
-    assert await pubsub.publish_with_history(publications("quote:A", 8, 12)) == 2, (
-        "positions at or below the newest are skipped"
-    )
-    missed = await pubsub.history("quote:A", 4)
-    assert positions(missed) == list(range(5, 13))
-    assert missed is not None
-    assert missed[0].message == b"m5"
-    assert await pubsub.history("quote:A", 12) == []
-    assert await pubsub.history("quote:B", 0) is None, "a channel never published"
-
-
-async def test_history_is_capped_by_count(backend_factory: Any) -> None:
-    pubsub: PubSub = await backend_factory(Retention(max_messages=10, max_age_seconds=60))
-    for start in range(1, 1001, 100):  # Redis trims in whole nodes: "about" the count
-        await pubsub.publish_with_history(publications("quote:C", start, start + 99))
-    assert await pubsub.history("quote:C", 1) is None, "the oldest are gone"
-    recent = await pubsub.history("quote:C", 995)
-    assert positions(recent) == [996, 997, 998, 999, 1000]
-
-
-async def test_history_is_capped_by_age(backend_factory: Any) -> None:
-    pubsub: PubSub = await backend_factory(Retention(max_messages=1000, max_age_seconds=0.3))
-    await pubsub.publish_with_history(publications("quote:D", 1, 5))
-    assert positions(await pubsub.history("quote:D", 2)) == [3, 4, 5]
-    await asyncio.sleep(0.5)
-    assert await pubsub.history("quote:D", 2) is None, "older than the age limit"
-
-
-async def test_a_publish_reaches_a_subscriber_and_the_history_alike(backend_factory: Any) -> None:
-    pubsub: PubSub = await backend_factory(Retention())
-    listener = asyncio.create_task(pubsub.next_message())  # as the hub's listener reads
-    await pubsub.subscribe("quote:E")  # returns once the backend delivers the channel
-    await pubsub.publish_with_history(publications("quote:E", 1, 3))
-    async with asyncio.timeout(5):
-        got = [await listener, await pubsub.next_message(), await pubsub.next_message()]
-    assert got == [("quote:E", b"m1"), ("quote:E", b"m2"), ("quote:E", b"m3")]
-    assert positions(await pubsub.history("quote:E", 0)) == [1, 2, 3]
 
 
 def client_for(protocol: str, url: str) -> AbstractAsyncContextManager[GraphQLWS]:
