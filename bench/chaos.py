@@ -232,11 +232,18 @@ class Stack:
             "bridge": (["-m", "commands.bridge"], self.bridge_port),
             "api": (["-m", "commands.api"], self.api_port),
             "feed": (
-                ["-m", "commands.feed", "simulator", "--rate", str(self.rate),
-                 "--seed", str(self.seed)],
+                [
+                    "-m",
+                    "commands.feed",
+                    "simulator",
+                    "--rate",
+                    str(self.rate),
+                    "--seed",
+                    str(self.seed),
+                ],
                 self.feed_port,
             ),
-        }[name]  # fmt: skip
+        }[name]
         env = {**self.env, "METRICS_PORT": str(port), "PORT": str(self.api_port)}
         if name == "api":
             env.pop("METRICS_PORT")

@@ -167,46 +167,86 @@ def run(
     command = _command_line(ctx)
     if scenario is Scenario.pipeline:
         pipe = PipelineConfig(ticks=ticks)
-        _tabled(command, scenario, dataclasses.asdict(pipe), results_dir,
-                lambda workdir, rows: rows.append(pipeline(pipe, workdir)),
-                PIPELINE_COLUMNS, lambda rows: rows, PIPELINE_COLUMNS,
-                "Ticks/s of one bridge worker")  # fmt: skip
+        _tabled(
+            command,
+            scenario,
+            dataclasses.asdict(pipe),
+            results_dir,
+            lambda workdir, rows: rows.append(pipeline(pipe, workdir)),
+            PIPELINE_COLUMNS,
+            lambda rows: rows,
+            PIPELINE_COLUMNS,
+            "Ticks/s of one bridge worker",
+        )
         return
     if scenario is Scenario.chaos:
         faults = tuple(f.strip() for f in chaos_faults.split(",") if f.strip())
         if not faults or set(faults) - set(CHAOS_FAULTS):
             raise typer.BadParameter(f"--faults are among {', '.join(CHAOS_FAULTS)}")
         plan = ChaosConfig(rate=rate, faults=faults, settle_seconds=seconds, seed=seed)
-        _tabled(command, scenario, dataclasses.asdict(plan), results_dir,
-                lambda workdir, rows: chaos(plan, workdir, rows.append),
-                CHAOS_COLUMNS, lambda rows: rows, CHAOS_COLUMNS,
-                "What each fault cost the live stream")  # fmt: skip
+        _tabled(
+            command,
+            scenario,
+            dataclasses.asdict(plan),
+            results_dir,
+            lambda workdir, rows: chaos(plan, workdir, rows.append),
+            CHAOS_COLUMNS,
+            lambda rows: rows,
+            CHAOS_COLUMNS,
+            "What each fault cost the live stream",
+        )
         return
     if scenario is Scenario.queries:
         levels = QueriesConfig(
-            concurrency=_numbers(concurrency), seconds=seconds, warmup=warmup, rate=rate,
-            workers=workers or 1, seed=seed,
+            concurrency=_numbers(concurrency),
+            seconds=seconds,
+            warmup=warmup,
+            rate=rate,
+            workers=workers or 1,
+            seed=seed,
             profile_dir=results_dir / "profiles" / _stamp() if profile else None,
-        )  # fmt: skip
-        _tabled(command, scenario, dataclasses.asdict(levels), results_dir,
-                lambda workdir, rows: rows.extend(queries(levels, workdir)),
-                QUERY_COLUMNS, query_summary, QUERY_SUMMARY_COLUMNS,
-                "Best req/s per query (healthz: the load generator's ceiling)")  # fmt: skip
+        )
+        _tabled(
+            command,
+            scenario,
+            dataclasses.asdict(levels),
+            results_dir,
+            lambda workdir, rows: rows.extend(queries(levels, workdir)),
+            QUERY_COLUMNS,
+            query_summary,
+            QUERY_SUMMARY_COLUMNS,
+            "Best req/s per query (healthz: the load generator's ceiling)",
+        )
         return
     if scenario is Scenario.slow_consumer:
         slow = SlowConfig(
-            subscribers=counts[0], rate=rate, seconds=seconds, warmup=warmup, workers=workers,
-            client=cast(ClientKind, client), seed=seed, control=control,
-        )  # fmt: skip
+            subscribers=counts[0],
+            rate=rate,
+            seconds=seconds,
+            warmup=warmup,
+            workers=workers,
+            client=cast(ClientKind, client),
+            seed=seed,
+            control=control,
+        )
         series: list[dict[str, object]] = []
 
         def run_slow(workdir: Path, rows: list[dict[str, object]]) -> None:
             series.extend(slow_consumer(slow, workdir, rows.append))
 
-        _tabled(command, scenario, dataclasses.asdict(slow), results_dir, run_slow,
-                SLOW_COLUMNS, lambda rows: rows, SLOW_COLUMNS, "One stalled reader among N",
-                lambda: ["## Per second", "", table(series, SLOW_SERIES_COLUMNS), ""],
-                lambda: {"series": series})  # fmt: skip
+        _tabled(
+            command,
+            scenario,
+            dataclasses.asdict(slow),
+            results_dir,
+            run_slow,
+            SLOW_COLUMNS,
+            lambda rows: rows,
+            SLOW_COLUMNS,
+            "One stalled reader among N",
+            lambda: ["## Per second", "", table(series, SLOW_SERIES_COLUMNS), ""],
+            lambda: {"series": series},
+        )
         return
     is_ceiling = scenario is Scenario.raw_ceiling
     chosen = _names(targets)
@@ -217,13 +257,21 @@ def run(
     config = FanoutConfig(
         targets=chosen,
         subscribers=counts,
-        rate=rate, seconds=seconds, ramp=ramp and scenario is not Scenario.e2e, factor=factor,
-        max_steps=max_steps, refine=refine,
-        p99_limit_ms=p99_limit_ms, min_delivered=min_delivered, warmup=warmup,
-        workers=workers, client=cast(ClientKind, client), seed=seed,
+        rate=rate,
+        seconds=seconds,
+        ramp=ramp and scenario is not Scenario.e2e,
+        factor=factor,
+        max_steps=max_steps,
+        refine=refine,
+        p99_limit_ms=p99_limit_ms,
+        min_delivered=min_delivered,
+        warmup=warmup,
+        workers=workers,
+        client=cast(ClientKind, client),
+        seed=seed,
         profile_dir=results_dir / "profiles" / _stamp() if profile else None,
         baseline=baseline.resolve() if baseline else None,
-    )  # fmt: skip
+    )
     if set(config.targets) & set(NODE_SCRIPTS):
         ensure_node_modules()  # before the table, and before machine_facts reads versions
     facts = machine_facts()
@@ -271,12 +319,18 @@ Rows = list[dict[str, object]]
 
 
 def _tabled(
-    command: str, scenario: Scenario, config: dict[str, object], results_dir: Path,
-    body: Callable[[Path, Rows], None], columns: Columns, summarise: Callable[[Rows], Rows],
-    summary_columns: Columns, summary_title: str,
+    command: str,
+    scenario: Scenario,
+    config: dict[str, object],
+    results_dir: Path,
+    body: Callable[[Path, Rows], None],
+    columns: Columns,
+    summarise: Callable[[Rows], Rows],
+    summary_columns: Columns,
+    summary_title: str,
     notes: Callable[[], list[str]] | None = None,
     more: Callable[[], dict[str, object]] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Run `body` (it appends result rows), print them, write the results files; rows
     finished before a failure are still written."""
     facts = machine_facts()
@@ -295,11 +349,19 @@ def _tabled(
     for line in extra_notes:
         typer.echo(line)
     paths = write_results(
-        results_dir, scenario.value, command=command, facts=facts,
-        config={**config, **(more() if more else {})}, steps=rows, summary=summary,
-        stopped_early=repr(failure) if failure else None, step_columns=columns,
-        summary_columns=summary_columns, summary_title=summary_title, notes=extra_notes,
-    )  # fmt: skip
+        results_dir,
+        scenario.value,
+        command=command,
+        facts=facts,
+        config={**config, **(more() if more else {})},
+        steps=rows,
+        summary=summary,
+        stopped_early=repr(failure) if failure else None,
+        step_columns=columns,
+        summary_columns=summary_columns,
+        summary_title=summary_title,
+        notes=extra_notes,
+    )
     _finish(paths, failure)
 
 

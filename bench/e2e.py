@@ -51,11 +51,20 @@ def e2e(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) ->
             bridge = start_bridge(started, box.env, workdir)
             api = start_api(started, box.env, workdir)
             feed = spawn(
-                started, "feed",
-                ["-m", "commands.feed", "simulator", "--rate", str(config.rate),
-                 "--seed", str(config.seed)],
-                box.env, workdir,
-            )  # fmt: skip
+                started,
+                "feed",
+                [
+                    "-m",
+                    "commands.feed",
+                    "simulator",
+                    "--rate",
+                    str(config.rate),
+                    "--seed",
+                    str(config.seed),
+                ],
+                box.env,
+                workdir,
+            )
             assert bridge.port is not None
             assert api.port is not None
             _wait_first_ticks(bridge.port, feed)
@@ -77,9 +86,13 @@ def e2e(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) ->
                 extra[f"{name}_cpu_percent"] = figures.cpu_percent if figures else None
                 extra[f"{name}_peak_rss_mb"] = figures.peak_rss_mb if figures else None
             step = Step(
-                TARGET, subscribers, config.rate, load,
-                _combined(usage["api"], usage["bridge"]), extra=extra,
-            )  # fmt: skip
+                TARGET,
+                subscribers,
+                config.rate,
+                load,
+                _combined(usage["api"], usage["bridge"]),
+                extra=extra,
+            )
         steps.append(step)
         on_step(step)
     return steps

@@ -62,9 +62,12 @@ def main(
 
 async def _start(command: str, cwd: Path) -> int:
     process = await asyncio.create_subprocess_shell(
-        command, cwd=cwd, start_new_session=True,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+        command,
+        cwd=cwd,
+        start_new_session=True,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     return process.pid
 
 

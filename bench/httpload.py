@@ -25,9 +25,14 @@ from bench.histogram import Histogram
 
 
 async def _loop(
-    session: aiohttp.ClientSession, url: str, body: bytes | None, end: float,
-    start: float, figures: dict[str, object], histogram: Histogram,
-) -> None:  # fmt: skip
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes | None,
+    end: float,
+    start: float,
+    figures: dict[str, object],
+    histogram: Histogram,
+) -> None:
     headers = {"content-type": "application/json"}
     while (sent := time.time()) < end:
         try:

@@ -49,10 +49,20 @@ class LoadResult:
         accepted every connection): nothing delivered, so the step does not hold."""
         now = time.time()
         return cls(
-            subscribers=subscribers, connected=0, failed=subscribers, closed_early=0, errors=1,
-            first_error=repr(error), seconds=seconds, delivered=0, workers=0,
-            client_cpu_percent=0.0, histogram=Histogram(), start=now - seconds, end=now,
-        )  # fmt: skip
+            subscribers=subscribers,
+            connected=0,
+            failed=subscribers,
+            closed_early=0,
+            errors=1,
+            first_error=repr(error),
+            seconds=seconds,
+            delivered=0,
+            workers=0,
+            client_cpu_percent=0.0,
+            histogram=Histogram(),
+            start=now - seconds,
+            end=now,
+        )
 
     @property
     def deliveries_per_second(self) -> float:
@@ -160,19 +170,44 @@ def run_configured_load(
 
 
 def _start_worker(
-    url: str, connections: int, first: int, symbols: list[str], per_subscription: int,
-    seed: int, client: ClientKind, slice_seconds: float = 0.0,
-) -> subprocess.Popen[str]:  # fmt: skip
+    url: str,
+    connections: int,
+    first: int,
+    symbols: list[str],
+    per_subscription: int,
+    seed: int,
+    client: ClientKind,
+    slice_seconds: float = 0.0,
+) -> subprocess.Popen[str]:
     command = [
-        sys.executable, "-m", "bench.loadclient", "--url", url,
-        "--connections", str(connections), "--first", str(first),
-        "--symbols", ",".join(symbols), "--per-subscription", str(per_subscription),
-        "--seed", str(seed), "--client", client, "--slice-seconds", str(slice_seconds),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "bench.loadclient",
+        "--url",
+        url,
+        "--connections",
+        str(connections),
+        "--first",
+        str(first),
+        "--symbols",
+        ",".join(symbols),
+        "--per-subscription",
+        str(per_subscription),
+        "--seed",
+        str(seed),
+        "--client",
+        client,
+        "--slice-seconds",
+        str(slice_seconds),
+    ]
     return subprocess.Popen(
-        command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        command,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
 
 
 def _expect_line(process: subprocess.Popen[str], prefix: str, deadline: float) -> str:

@@ -243,9 +243,16 @@ async def _connection(
 
 
 async def run_worker(
-    *, url: str, connections: int, first: int, symbols: list[str], per_subscription: int,
-    seed: int, kind: ClientKind, slice_seconds: float = 0.0,
-) -> None:  # fmt: skip
+    *,
+    url: str,
+    connections: int,
+    first: int,
+    symbols: list[str],
+    per_subscription: int,
+    seed: int,
+    kind: ClientKind,
+    slice_seconds: float = 0.0,
+) -> None:
     figures = Figures(slice_seconds=slice_seconds)
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     all_settled = asyncio.Event()
@@ -297,10 +304,15 @@ def main(
     if client not in RUNNERS:
         raise typer.BadParameter(f"client must be one of {', '.join(RUNNERS)}")
     worker = run_worker(
-        url=url, connections=connections, first=first, symbols=symbols.split(","),
-        per_subscription=per_subscription, seed=seed, kind=cast(ClientKind, client),
+        url=url,
+        connections=connections,
+        first=first,
+        symbols=symbols.split(","),
+        per_subscription=per_subscription,
+        seed=seed,
+        kind=cast(ClientKind, client),
         slice_seconds=slice_seconds,
-    )  # fmt: skip
+    )
     try:
         import uvloop
     except ImportError:

@@ -58,17 +58,26 @@ def make_tick(symbol: str, sequence: int) -> Tick:
     now = datetime.now(UTC)
     price = Decimal("100.00") + Decimal(sequence % 100) / 100
     return Tick(
-        symbol, price, price - Decimal("0.01"), price + Decimal("0.01"), Decimal(10),
-        sequence, now, now,
-    )  # fmt: skip
+        symbol,
+        price,
+        price - Decimal("0.01"),
+        price + Decimal("0.01"),
+        Decimal(10),
+        sequence,
+        now,
+        now,
+    )
 
 
 async def preload(servers: str, topic: str, symbols: list[str], count: int) -> float:
     """Produce `count` ticks round-robin over `symbols`; returns ticks/s of the producing."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=servers, linger_ms=20, max_batch_size=256 * 1024,
-        compression_type="lz4", acks=1,
-    )  # fmt: skip
+        bootstrap_servers=servers,
+        linger_ms=20,
+        max_batch_size=256 * 1024,
+        compression_type="lz4",
+        acks=1,
+    )
     await producer.start()
     started = time.perf_counter()
     try:

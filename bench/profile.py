@@ -41,9 +41,20 @@ def py_spy() -> str:
 def start(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
     output.parent.mkdir(parents=True, exist_ok=True)
     command = [
-        py_spy(), "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
-        "--rate", "200", "--format", "raw", "--nonblocking", "--output", str(output),
-    ]  # fmt: skip
+        py_spy(),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, round(seconds))),
+        "--rate",
+        "200",
+        "--format",
+        "raw",
+        "--nonblocking",
+        "--output",
+        str(output),
+    ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

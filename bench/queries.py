@@ -115,10 +115,19 @@ def measure(
     try:
         for share in shares:
             command = [
-                sys.executable, "-m", "bench.httpload", "--url", url, "--concurrency", str(share),
-                "--start", repr(start), "--end", repr(end),
+                sys.executable,
+                "-m",
+                "bench.httpload",
+                "--url",
+                url,
+                "--concurrency",
+                str(share),
+                "--start",
+                repr(start),
+                "--end",
+                repr(end),
                 *(["--body", body.decode()] if body is not None else []),
-            ]  # fmt: skip
+            ]
             generators.append(
                 subprocess.Popen(
                     command, cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True

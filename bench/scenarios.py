@@ -126,7 +126,7 @@ def run_step(
             seed=config.seed,
             workdir=workdir,
             baseline=config.baseline,
-        ) as target,  # fmt: skip
+        ) as target,
         Sampler(target.pid) as sampler,
     ):
 

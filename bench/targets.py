@@ -76,17 +76,24 @@ def ensure_node_modules() -> None:
         return
     result = subprocess.run(
         ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=NODE_DIR, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"npm ci in {NODE_DIR} failed:\n{result.stdout}{result.stderr}")
 
 
 @contextmanager
 def started(
-    name: str, *, rate: float, symbols: list[str], seed: int, workdir: Path,
+    name: str,
+    *,
+    rate: float,
+    symbols: list[str],
+    seed: int,
+    workdir: Path,
     baseline: Path | None = None,
-) -> Iterator[Target]:  # fmt: skip
+) -> Iterator[Target]:
     """Start target `name` ticking `rate` ticks/s over `symbols`; stop its process group after."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -100,9 +107,17 @@ def started(
     elif name in NODE_SCRIPTS:
         ensure_node_modules()
         command = [
-            "node", str(NODE_DIR / NODE_SCRIPTS[name]), "--port", str(port), "--rate", str(rate),
-            "--symbols", ",".join(symbols), "--seed", str(seed),
-        ]  # fmt: skip
+            "node",
+            str(NODE_DIR / NODE_SCRIPTS[name]),
+            "--port",
+            str(port),
+            "--rate",
+            str(rate),
+            "--symbols",
+            ",".join(symbols),
+            "--seed",
+            str(seed),
+        ]
         env, cwd = dict(os.environ), NODE_DIR
     else:
         raise TargetFailed(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")

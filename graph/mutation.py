@@ -116,9 +116,13 @@ class Mutation:
         user = await require_user(info)
         runtime = info.context.runtime
         request = OrderRequest(
-            symbol=input.symbol, side=input.side, type=input.type, quantity=input.quantity,
-            limit_price=input.limit_price, client_order_id=input.client_order_id,
-        )  # fmt: skip
+            symbol=input.symbol,
+            side=input.side,
+            type=input.type,
+            quantity=input.quantity,
+            limit_price=input.limit_price,
+            client_order_id=input.client_order_id,
+        )
         result = await orders.place_order(
             runtime.sessions, runtime.cache, runtime.pubsub, user, request
         )
@@ -195,7 +199,12 @@ class Mutation:
 
 def _as_row(item: InstrumentInput) -> dict[str, str | None]:
     return {
-        "symbol": item.symbol, "name": item.name, "exchange": item.exchange,
-        "sector": item.sector, "isin": item.isin, "currency": item.currency,
-        "lot_size": format(item.lot_size, "f"), "tick_size": format(item.tick_size, "f"),
-    }  # fmt: skip
+        "symbol": item.symbol,
+        "name": item.name,
+        "exchange": item.exchange,
+        "sector": item.sector,
+        "isin": item.isin,
+        "currency": item.currency,
+        "lot_size": format(item.lot_size, "f"),
+        "tick_size": format(item.tick_size, "f"),
+    }

@@ -67,8 +67,10 @@ class TradoSchema(strawberry.Schema):
         for name, first in outages.items():
             log.warning(
                 "%s unavailable during %s (%s)",
-                name, _operation(execution_context, first), outage_cause(first),
-            )  # fmt: skip
+                name,
+                _operation(execution_context, first),
+                outage_cause(first),
+            )
 
 
 def _operation(execution_context: ExecutionContext | None, error: GraphQLError) -> str:

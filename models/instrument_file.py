@@ -12,9 +12,16 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 COLUMNS = (
-    "symbol", "name", "exchange", "sector", "isin", "currency",
-    "lot_size", "tick_size", "reference_price",
-)  # fmt: skip
+    "symbol",
+    "name",
+    "exchange",
+    "sector",
+    "isin",
+    "currency",
+    "lot_size",
+    "tick_size",
+    "reference_price",
+)
 SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,31}$")
 ISIN = re.compile(r"^[A-Z]{2}[A-Z0-9]{9}[0-9]$")
 

@@ -201,8 +201,9 @@ class Bridge:
                         await self.flush()
                         await self._commit(consumer, dict(self._consumed))
             except Exception as error:
-                log.warning("revoked before the work was durable (%r); it is delivered again",
-                            error)  # fmt: skip
+                log.warning(
+                    "revoked before the work was durable (%r); it is delivered again", error
+                )
             self.forget()
 
     def forget(self) -> None:

@@ -156,10 +156,14 @@ async def run_simulator(runtime: Runtime) -> None:
     resume = feed_resume(runtime)
     known = await resume(symbols)
     await run_feed(
-        make_simulator(settings, known), runtime.tick_log, "simulator",
-        resume=resume, overflow=Overflow.DROP_OLDEST,
-        buffer_ticks=settings.feed_buffer_ticks, known=known,
-    )  # fmt: skip
+        make_simulator(settings, known),
+        runtime.tick_log,
+        "simulator",
+        resume=resume,
+        overflow=Overflow.DROP_OLDEST,
+        buffer_ticks=settings.feed_buffer_ticks,
+        known=known,
+    )
 
 
 def make_provider(settings: Settings) -> ProviderFeed:
@@ -214,17 +218,25 @@ def start_provider(runtime: Runtime) -> None:
 async def run_provider(runtime: Runtime, provider: ProviderFeed) -> None:
     """A live feed: its oldest unsent trades go first when the buffer is full."""
     await run_feed(
-        provider, runtime.tick_log, "provider", resume=feed_resume(runtime),
-        overflow=Overflow.DROP_OLDEST, buffer_ticks=runtime.settings.feed_buffer_ticks,
-    )  # fmt: skip
+        provider,
+        runtime.tick_log,
+        "provider",
+        resume=feed_resume(runtime),
+        overflow=Overflow.DROP_OLDEST,
+        buffer_ticks=runtime.settings.feed_buffer_ticks,
+    )
 
 
 async def run_replay(runtime: Runtime, replay: Feed) -> None:
     """A recorded file into the log: waits for room rather than drop (backpressure)."""
     await run_feed(
-        replay, runtime.tick_log, "replay", resume=feed_resume(runtime),
-        overflow=Overflow.WAIT, buffer_ticks=runtime.settings.feed_buffer_ticks,
-    )  # fmt: skip
+        replay,
+        runtime.tick_log,
+        "replay",
+        resume=feed_resume(runtime),
+        overflow=Overflow.WAIT,
+        buffer_ticks=runtime.settings.feed_buffer_ticks,
+    )
 
 
 def start_feed_and_bridge(runtime: Runtime) -> None:

@@ -179,8 +179,11 @@ async def pubsub(
     request: pytest.FixtureRequest, service_settings: Settings | None, retention: Retention
 ) -> AsyncIterator[PubSub]:
     async with opened_backend(
-        request, service_settings, make_pubsub, PUBSUBS,
+        request,
+        service_settings,
+        make_pubsub,
+        PUBSUBS,
         history_max_messages=retention.max_messages,
         history_max_age_seconds=retention.max_age_seconds,
-    ) as made:  # fmt: skip
+    ) as made:
         yield made

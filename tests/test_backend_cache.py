@@ -43,8 +43,11 @@ async def test_a_value_set_with_a_ttl_expires_and_a_later_set_keeps_it(cache: Ca
     assert await cache.get("expires") == b"old", "not yet"
     await asyncio.sleep(1.3)
     assert await cache.get_many(["expires", "set-again", "set-many-again", "kept"]) == [
-        None, b"new", b"new", b"v",
-    ]  # fmt: skip
+        None,
+        b"new",
+        b"new",
+        b"v",
+    ]
 
 
 @pytest.mark.parametrize("cache", ["redis"], indirect=True)

@@ -52,8 +52,10 @@ async def test_only_subscribed_channels_are_delivered_in_order(pubsub: PubSub) -
     async with asyncio.timeout(5):
         first = await listener
     assert [first, *await received(pubsub, 2)] == [
-        ("quote:A", b"a1"), ("quote:B", b"b1"), ("quote:A", b"a2"),
-    ]  # fmt: skip
+        ("quote:A", b"a1"),
+        ("quote:B", b"b1"),
+        ("quote:A", b"a2"),
+    ]
     await pubsub.unsubscribe("quote:A")
     await pubsub.publish("quote:A", b"a3")
     await pubsub.publish("quote:B", b"b2")

@@ -44,11 +44,23 @@ def test_fanout_smoke_produces_figures(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
         [
-            "run", "fanout", "--seconds", "3", "--subscribers", "5", "--rate", "50",
-            "--no-ramp", "--warmup", "0.5", "--targets", "trado,raw-ws",
-            "--results-dir", str(tmp_path),
+            "run",
+            "fanout",
+            "--seconds",
+            "3",
+            "--subscribers",
+            "5",
+            "--rate",
+            "50",
+            "--no-ramp",
+            "--warmup",
+            "0.5",
+            "--targets",
+            "trado,raw-ws",
+            "--results-dir",
+            str(tmp_path),
         ],
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
 
     [json_file] = tmp_path.glob("*-fanout.json")
@@ -72,14 +84,14 @@ def test_fanout_smoke_produces_figures(tmp_path: Path) -> None:
 
 
 def test_queries_smoke_measures_each_query_and_the_client_ceiling(tmp_path: Path) -> None:
-    document = _run(
-        tmp_path, "queries", "--seconds", "2", "--concurrency", "2", "--warmup", "0.5"
-    )  # fmt: skip
+    document = _run(tmp_path, "queries", "--seconds", "2", "--concurrency", "2", "--warmup", "0.5")
     steps = document["steps"]
     assert isinstance(steps, list)
     assert [s["query"] for s in steps] == [
-        "quotes(20 symbols)", "instruments(first: 50)", "healthz (ceiling)",
-    ]  # fmt: skip
+        "quotes(20 symbols)",
+        "instruments(first: 50)",
+        "healthz (ceiling)",
+    ]
     for step in steps:
         assert step["errors"] == 0, step
         assert step["requests"] > 0, step
@@ -93,9 +105,17 @@ def test_queries_smoke_measures_each_query_and_the_client_ceiling(tmp_path: Path
 
 def test_slow_consumer_smoke_reports_memory_and_latency_per_second(tmp_path: Path) -> None:
     document = _run(
-        tmp_path, "slow-consumer", "--seconds", "2", "--subscribers", "3", "--rate", "50",
-        "--warmup", "0.5",
-    )  # fmt: skip
+        tmp_path,
+        "slow-consumer",
+        "--seconds",
+        "2",
+        "--subscribers",
+        "3",
+        "--rate",
+        "50",
+        "--warmup",
+        "0.5",
+    )
     steps = document["steps"]
     assert isinstance(steps, list)
     [step] = steps
@@ -170,10 +190,16 @@ def test_load_reports_merge_latency_slices() -> None:
             whole.record(value)
             first.record(value)
         return {
-            "histogram": whole.to_json(), "slices": {"0": first.to_json()}, "connected": 1,
-            "failed": 0, "closed_early": 0, "errors": 0, "delivered": len(micros),
-            "cpu_seconds": 0.1, "first_error": None,
-        }  # fmt: skip
+            "histogram": whole.to_json(),
+            "slices": {"0": first.to_json()},
+            "connected": 1,
+            "failed": 0,
+            "closed_early": 0,
+            "errors": 0,
+            "delivered": len(micros),
+            "cpu_seconds": 0.1,
+            "first_error": None,
+        }
 
     merged = _merge([report([100, 200]), report([300])], 2, 1.0, 0.0, 1.0)
     assert merged.delivered == 3

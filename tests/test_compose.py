@@ -26,9 +26,7 @@ OFFICIAL_IMAGES = {"postgres", "redis", "apache/kafka", "nginx"}
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 SECRET_NAMES = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
 REQUIRED_VARIABLE = re.compile(r"\$\{[A-Z_]+:\?[^}]+\}")
-DEPENDENCY_CONDITIONS = {
-    "service_started", "service_healthy", "service_completed_successfully"
-}  # fmt: skip
+DEPENDENCY_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
 
 def load_compose() -> dict[str, Any]:

@@ -20,8 +20,11 @@ async def test_health_and_typename_over_http(embedded_server: RunningServer) -> 
         ready = await client.get("/readyz")
         assert ready.status_code == 200
         assert ready.json()["backends"] == {
-            "database": "ok", "cache": "ok", "pubsub": "ok", "log": "ok"
-        }  # fmt: skip
+            "database": "ok",
+            "cache": "ok",
+            "pubsub": "ok",
+            "log": "ok",
+        }
         response = await client.post("/graphql", json={"query": "{ __typename }"})
         assert response.json() == {"data": {"__typename": "Query"}}
 

@@ -120,8 +120,10 @@ async def test_the_feed_stops_within_5s_with_kafka_down(
             await asyncio.sleep(2)
             stop_seconds = await feed.terminate()
     acknowledged, failed = stopped_figures([line for _at, line in feed.lines])
-    print(f"\nstop with Kafka down: {stop_seconds:.2f}s; acknowledged {acknowledged}, "
-          f"given up {failed}")  # fmt: skip
+    print(
+        f"\nstop with Kafka down: {stop_seconds:.2f}s; acknowledged {acknowledged}, "
+        f"given up {failed}"
+    )
     assert stop_seconds < 5, feed.output()
     assert failed > 0, "what Kafka never took is counted"
     topic = await read_topic(settings)

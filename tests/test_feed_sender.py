@@ -116,8 +116,11 @@ async def test_unacknowledged_records_are_sent_again_in_order(
         for n in range(4):
             await s.offer(make_tick("AB"[n % 2], 0, str(n + 1)))
     assert numbered(producer.log) == [
-        ("A", 1, 1), ("B", 1, 2), ("A", 2, 3), ("B", 2, 4),
-    ]  # fmt: skip
+        ("A", 1, 1),
+        ("B", 1, 2),
+        ("A", 2, 3),
+        ("B", 2, 4),
+    ]
     assert producer.attempts == 3
     assert metric("trado_feed_send_retries_total", feed) == 2
     assert metric("trado_feed_ticks_total", feed) == 4
@@ -141,8 +144,11 @@ async def test_numbering_continues_from_resume_points() -> None:
         for symbol in ("KNOWN", "LATE", "NEW", "KNOWN"):
             await s.offer(make_tick(symbol, 0))
     assert [(sym, seq) for sym, seq, _p in numbered(producer.log)] == [
-        ("KNOWN", 1001), ("LATE", 42), ("NEW", 1), ("KNOWN", 1002),
-    ]  # fmt: skip
+        ("KNOWN", 1001),
+        ("LATE", 42),
+        ("NEW", 1),
+        ("KNOWN", 1002),
+    ]
     assert asked == [{"LATE", "NEW"}], "one lookup for the symbols not known at start"
 
 
@@ -152,9 +158,14 @@ async def test_stop_flushes_for_a_bounded_time_then_counts_the_rest(
     producer, feed = GatedProducer(), feed_name()
     producer.open.clear()
     s = FeedSender(
-        producer, feed, resume=nothing_known, overflow=Overflow.DROP_OLDEST,
-        capacity=100, batch_size=4, stop_timeout=0.3,
-    )  # fmt: skip
+        producer,
+        feed,
+        resume=nothing_known,
+        overflow=Overflow.DROP_OLDEST,
+        capacity=100,
+        batch_size=4,
+        stop_timeout=0.3,
+    )
 
     async def run() -> None:
         async with s:

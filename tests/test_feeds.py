@@ -177,9 +177,13 @@ async def test_replay_into_the_log(tick_log: TickLog, tmp_path: Path) -> None:
     path.write_text(CSV)
     for _ in range(2):
         await run_feed(
-            Replay(path, speed=0), tick_log, "replay",
-            resume=resume_lookup(tick_log), overflow=Overflow.WAIT, buffer_ticks=2,
-        )  # fmt: skip
+            Replay(path, speed=0),
+            tick_log,
+            "replay",
+            resume=resume_lookup(tick_log),
+            overflow=Overflow.WAIT,
+            buffer_ticks=2,
+        )
     async with started(tick_log.consumer(new_group())) as consumer:
         records = await read(consumer, 6)
     aapl = [Tick.from_json(r.value) for r in records if r.key == b"AAPL"]

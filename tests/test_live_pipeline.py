@@ -91,9 +91,14 @@ async def test_tick_reaches_websocket_clients_on_both_protocols(
             payload = await modern.next_payload()
             candle = payload["data"].get("candles", candle)
         assert candle == {
-            "symbol": symbol, "open": "100.5", "high": "101.25", "low": "99.75", "close": "100",
-            "volume": "20", "lastSequence": 4,
-        }  # fmt: skip
+            "symbol": symbol,
+            "open": "100.5",
+            "high": "101.25",
+            "low": "99.75",
+            "close": "100",
+            "volume": "20",
+            "lastSequence": 4,
+        }
 
         # Every flush interval the bridge writes candles, commits and measures its lag.
         worker = bridge.bridge

@@ -92,7 +92,7 @@ async def test_stalled_websocket_client_does_not_delay_a_fast_one(
             connect(api.ws, sock=tiny, subprotocols=[PROTOCOL], max_queue=1) as raw,  # type: ignore[list-item]
             graphql_ws(api.ws) as fast,
             tick_producer(settings) as producer,
-        ):  # fmt: skip
+        ):
             slow = GraphQLWS(raw)
             await slow.send({"type": "connection_init", "payload": {}})
             assert (await slow.receive())["type"] == "connection_ack"

@@ -86,10 +86,22 @@ async def live(full_settings: Settings) -> AsyncIterator[Live]:
         open_runtime(settings) as worker,
     ):
         async with session_scope(worker.sessions) as session:
-            await upsert_instruments(session, [InstrumentRow(
-                symbol, "Test Corp", "XNAS", "Tests", None, "USD",
-                Decimal(1), Decimal("0.01"), Decimal(100),
-            )])  # fmt: skip
+            await upsert_instruments(
+                session,
+                [
+                    InstrumentRow(
+                        symbol,
+                        "Test Corp",
+                        "XNAS",
+                        "Tests",
+                        None,
+                        "USD",
+                        Decimal(1),
+                        Decimal("0.01"),
+                        Decimal(100),
+                    )
+                ],
+            )
         yield Live(settings, server, Api(client), worker, symbol)
 
 
@@ -113,18 +125,23 @@ async def test_alert_fires_exactly_once(live: Live) -> None:
     )
     alert_id = int(created["createPriceAlert"]["id"])
     start_bridge(live.worker)
-    ticks = [make_tick(live.symbol, 1, "100"), make_tick(live.symbol, 2, "110.5"),
-             make_tick(live.symbol, 3, "112")]  # fmt: skip
+    ticks = [
+        make_tick(live.symbol, 1, "100"),
+        make_tick(live.symbol, 2, "110.5"),
+        make_tick(live.symbol, 3, "112"),
+    ]
     async with live.socket(account) as ws, tick_producer(live.settings) as producer:
         await live.listen(ws, account)
         await send(producer, *ticks)
         first = await next_of(ws)
         assert first == {
             "notifications": {
-                "kind": "PRICE_ALERT", "orderId": None, "alertId": str(alert_id),
+                "kind": "PRICE_ALERT",
+                "orderId": None,
+                "alertId": str(alert_id),
                 "message": f"{live.symbol} traded at 110.5, above your alert at 110",
             }
-        }  # fmt: skip
+        }
         again = AlertStage(live.worker.sessions, live.worker.pubsub)
         await again.apply(ticks)  # re-delivered
         await again.flush()
@@ -150,24 +167,42 @@ async def test_resting_limit_order_fills_when_the_price_crosses(live: Live) -> N
     async with live.socket(account) as ws, tick_producer(live.settings) as producer:
         await live.listen(ws, account)
         order = await place(
-            live.api, account.token, symbol=live.symbol, type="LIMIT", quantity="10",
+            live.api,
+            account.token,
+            symbol=live.symbol,
+            type="LIMIT",
+            quantity="10",
             limitPrice="100",
-        )  # fmt: skip
+        )
         assert order["status"] == "OPEN"
         assert (await next_of(ws))["orderUpdates"]["status"] == "OPEN"
         # ask 101.01, then 99.51 (<= 100): fills at the ask of the first crossing tick
-        await send(producer, make_tick(live.symbol, 1, "101"), make_tick(live.symbol, 2, "99.5"),
-                   make_tick(live.symbol, 3, "99"))  # fmt: skip
+        await send(
+            producer,
+            make_tick(live.symbol, 1, "101"),
+            make_tick(live.symbol, 2, "99.5"),
+            make_tick(live.symbol, 3, "99"),
+        )
         got = [await next_of(ws), await next_of(ws)]
         await nothing_more(ws)
-    assert {"orderUpdates": {
-        "id": order["id"], "status": "FILLED", "filledQuantity": "10",
-        "averageFillPrice": "99.51", "reservedCash": "0", "instrument": {"symbol": live.symbol},
-    }} in got  # fmt: skip
-    assert {"notifications": {
-        "kind": "ORDER_FILLED", "message": f"Bought 10 {live.symbol} at 99.51",
-        "orderId": order["id"], "alertId": None,
-    }} in got  # fmt: skip
+    assert {
+        "orderUpdates": {
+            "id": order["id"],
+            "status": "FILLED",
+            "filledQuantity": "10",
+            "averageFillPrice": "99.51",
+            "reservedCash": "0",
+            "instrument": {"symbol": live.symbol},
+        }
+    } in got
+    assert {
+        "notifications": {
+            "kind": "ORDER_FILLED",
+            "message": f"Bought 10 {live.symbol} at 99.51",
+            "orderId": order["id"],
+            "alertId": None,
+        }
+    } in got
     folio = (await live.api.data(PORTFOLIO, token=account.token))["portfolio"]
     assert Decimal(folio["cash"]) == START - Decimal("995.1")
     assert Decimal(folio["reservedCash"]) == 0
@@ -180,9 +215,14 @@ async def test_bridge_crash_and_restart_does_not_fill_twice(live: Live) -> None:
     are committed; the restarted worker gets the crossing tick again and fills nothing."""
     account = await new_account(live.api)
     order = await place(
-        live.api, account.token, symbol=live.symbol, type="LIMIT", side="BUY", quantity="5",
+        live.api,
+        account.token,
+        symbol=live.symbol,
+        type="LIMIT",
+        side="BUY",
+        quantity="5",
         limitPrice="100",
-    )  # fmt: skip
+    )
     order_id = int(order["id"])
     first = make_bridge(live.worker)
     crash = CrashAfterWrites(sequence=2, phase="flush")  # fills run on flush
@@ -223,10 +263,12 @@ async def test_users_only_get_their_own_events(live: Live) -> None:
     ):
         await live.listen(alice_ws, alice)
         await live.listen(bob_ws, bob)
-        mine = await place(live.api, alice.token, symbol=live.symbol, type="LIMIT",
-                           quantity="1", limitPrice="100")  # fmt: skip
-        theirs = await place(live.api, bob.token, symbol=live.symbol, type="LIMIT",
-                             quantity="1", limitPrice="50")  # fmt: skip
+        mine = await place(
+            live.api, alice.token, symbol=live.symbol, type="LIMIT", quantity="1", limitPrice="100"
+        )
+        theirs = await place(
+            live.api, bob.token, symbol=live.symbol, type="LIMIT", quantity="1", limitPrice="50"
+        )
         await send(producer, make_tick(live.symbol, 1, "99"))
         alice_got = [await next_of(alice_ws) for _ in range(3)]
         bob_got = [await next_of(bob_ws)]
@@ -236,10 +278,18 @@ async def test_users_only_get_their_own_events(live: Live) -> None:
     assert [m["notifications"]["orderId"] for m in alice_got if "notifications" in m] == [
         mine["id"]
     ]
-    assert bob_got == [{"orderUpdates": {
-        "id": theirs["id"], "status": "OPEN", "filledQuantity": "0", "averageFillPrice": None,
-        "reservedCash": "50", "instrument": {"symbol": live.symbol},
-    }}]  # fmt: skip
+    assert bob_got == [
+        {
+            "orderUpdates": {
+                "id": theirs["id"],
+                "status": "OPEN",
+                "filledQuantity": "0",
+                "averageFillPrice": None,
+                "reservedCash": "50",
+                "instrument": {"symbol": live.symbol},
+            }
+        }
+    ]
 
 
 class DiesOnPublish:
@@ -281,8 +331,9 @@ async def test_an_event_lost_to_a_crash_is_delivered_once_in_order(live: Live) -
         await ws.subscribe("o", ORDER_EVENTS)
         await wait_subscribed(live.settings, f"user:{account.id}")
         await place_then_die(live, account, "90")  # event 1 committed, never published
-        await place(live.api, account.token, symbol=live.symbol, type="LIMIT",
-                    quantity="1", limitPrice="91")  # fmt: skip
+        await place(
+            live.api, account.token, symbol=live.symbol, type="LIMIT", quantity="1", limitPrice="91"
+        )
         first = [(await next_of(ws))["orderUpdates"]["eventSequence"] for _ in range(2)]
         await place_then_die(live, account, "92")  # event 3: only the relay can send it
         third = (await next_of(ws, seconds=20))["orderUpdates"]["eventSequence"]

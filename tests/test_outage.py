@@ -72,10 +72,13 @@ async def api(server: RunningServer) -> AsyncIterator[Api]:
 def order(client_order_id: str) -> dict[str, Any]:
     return {
         "input": {
-            "symbol": "AAPL", "side": "BUY", "type": "MARKET", "quantity": "1",
+            "symbol": "AAPL",
+            "side": "BUY",
+            "type": "MARKET",
+            "quantity": "1",
             "clientOrderId": client_order_id,
         }
-    }  # fmt: skip
+    }
 
 
 async def post(api: Api, query: str, token: str, variables: dict[str, Any] | None = None) -> Any:

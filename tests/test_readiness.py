@@ -74,9 +74,11 @@ async def test_ready_with_every_real_service(full_settings: Settings) -> None:
     # No feed here and a fresh key prefix: every backend answers, but no tick was ever seen.
     assert body["status"] == "degraded"
     assert body["live"] == {
-        "newest_tick_age_seconds": None, "state": "none yet", "source": "cache",
+        "newest_tick_age_seconds": None,
+        "state": "none yet",
+        "source": "cache",
         "stale_after_seconds": 5.0,
-    }  # fmt: skip
+    }
 
 
 async def test_redis_down_then_back(full_settings: Settings, tmp_path: Path) -> None:

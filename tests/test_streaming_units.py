@@ -186,8 +186,9 @@ def test_alerts_fire_at_the_first_crossing_tick_of_their_symbol() -> None:
     trades.add(ticks[2:])
     quotes.add(ticks)
     assert trades.ranges() == {
-        "A": (Decimal(99), Decimal(105)), "B": (Decimal(50), Decimal(50)),
-    }  # fmt: skip
+        "A": (Decimal(99), Decimal(105)),
+        "B": (Decimal(50), Decimal(50)),
+    }
     assert quotes.ranges()["A"] == (Decimal("99.01"), Decimal("104.99"))
     above = AlertCandidate(1, "A", AlertCondition.ABOVE, Decimal(104))
     below = AlertCandidate(2, "A", AlertCondition.BELOW, Decimal("99.5"))

@@ -97,8 +97,10 @@ async def test_legacy_protocol_answers_bad_messages_with_errors(
         assert (await ws.receive())["type"] == "error"
         await ws.send({"type": "start", "id": "1"})
         assert (await ws.receive()) == {
-            "type": "error", "id": "1", "payload": {"message": "start needs a payload with a query"}
-        }  # fmt: skip
+            "type": "error",
+            "id": "1",
+            "payload": {"message": "start needs a payload with a query"},
+        }
         await ws.socket.send("[1, 2]")
         assert (await ws.receive())["type"] == "error"
         await ws.send({"type": "connection_init", "payload": {}})

@@ -57,9 +57,13 @@ class RestartableServer:
 
     async def start(self) -> None:
         config = uvicorn.Config(
-            create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning",
-            lifespan="on", ws_per_message_deflate=False,
-        )  # fmt: skip
+            create_app(self.settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            ws_per_message_deflate=False,
+        )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
         async with asyncio.timeout(30):
@@ -477,8 +481,13 @@ async def test_register_log_in_watch_and_trade_end_to_end(
         missed = await page.evaluate("window.trado.state.missedTicks")
         seen = await page.evaluate("window.trado.connectionLog.length")
         await page.evaluate("window.trado.dropSocket()")
-        order = {"symbol": "JPM", "side": "BUY", "type": "LIMIT", "quantity": "1",
-                 "limitPrice": "1.00"}  # fmt: skip
+        order = {
+            "symbol": "JPM",
+            "side": "BUY",
+            "type": "LIMIT",
+            "quantity": "1",
+            "limitPrice": "1.00",
+        }
         placed = await graphql(base, PLACE, token, {"input": order})
         assert placed["placeOrder"]["status"] == "OPEN"
         assert await page.evaluate("window.trado.connectionState()") == "offline"

@@ -50,9 +50,16 @@ class AlertRecord:
     def of(cls, row: PriceAlert) -> AlertRecord:
         assert row.id is not None
         return cls(
-            row.id, row.user_id, row.instrument_id, AlertCondition(row.condition), row.threshold,
-            row.active, row.triggered_at, row.triggered_price, row.created_at,
-        )  # fmt: skip
+            row.id,
+            row.user_id,
+            row.instrument_id,
+            AlertCondition(row.condition),
+            row.threshold,
+            row.active,
+            row.triggered_at,
+            row.triggered_price,
+            row.created_at,
+        )
 
 
 async def create_alert(
@@ -84,9 +91,12 @@ async def create_alert(
         if active >= MAX_ACTIVE_ALERTS:
             raise AlertError("TOO_MANY_ALERTS", f"At most {MAX_ACTIVE_ALERTS} active alerts.")
         row = PriceAlert(
-            user_id=user_id, instrument_id=instrument.id, condition=condition,
-            threshold=threshold, created_at=utcnow(),
-        )  # fmt: skip
+            user_id=user_id,
+            instrument_id=instrument.id,
+            condition=condition,
+            threshold=threshold,
+            created_at=utcnow(),
+        )
         session.add(row)
         await session.flush()
         return AlertRecord.of(row)
@@ -206,10 +216,12 @@ async def trigger_alert(
     assert alert is not None
     word = "above" if alert.condition == AlertCondition.ABOVE else "below"
     note = Notification(
-        user_id=alert.user_id, kind=NotificationKind.PRICE_ALERT, alert_id=alert_id,
+        user_id=alert.user_id,
+        kind=NotificationKind.PRICE_ALERT,
+        alert_id=alert_id,
         message=f"{symbol} traded at {price}, {word} your alert at {alert.threshold}",
         created_at=now,
-    )  # fmt: skip
+    )
     session.add(note)
     await session.flush()
     owner = await lock_user(session, alert.user_id)

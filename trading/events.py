@@ -74,21 +74,35 @@ def encode_event(recorded: Recorded) -> bytes:
     if isinstance(event, OrderEvent):
         o = event.order
         body: dict[str, Any] = {
-            "id": o.id, "userId": o.user_id, "instrumentId": o.instrument_id,
-            "symbol": event.symbol, "side": o.side.value, "type": o.type.value,
-            "status": o.status.value, "quantity": _dec(o.quantity),
-            "limitPrice": _dec(o.limit_price), "filledQuantity": _dec(o.filled_quantity),
-            "averageFillPrice": _dec(o.average_fill_price), "reservedCash": _dec(o.reserved_cash),
-            "clientOrderId": o.client_order_id, "rejectReason": o.reject_reason,
-            "createdAt": o.created_at.isoformat(), "updatedAt": o.updated_at.isoformat(),
-        }  # fmt: skip
+            "id": o.id,
+            "userId": o.user_id,
+            "instrumentId": o.instrument_id,
+            "symbol": event.symbol,
+            "side": o.side.value,
+            "type": o.type.value,
+            "status": o.status.value,
+            "quantity": _dec(o.quantity),
+            "limitPrice": _dec(o.limit_price),
+            "filledQuantity": _dec(o.filled_quantity),
+            "averageFillPrice": _dec(o.average_fill_price),
+            "reservedCash": _dec(o.reserved_cash),
+            "clientOrderId": o.client_order_id,
+            "rejectReason": o.reject_reason,
+            "createdAt": o.created_at.isoformat(),
+            "updatedAt": o.updated_at.isoformat(),
+        }
         return orjson.dumps({"sequence": sequence, "type": "order", "order": body})
     n = event.notification
     body = {
-        "id": n.id, "userId": n.user_id, "kind": n.kind.value, "message": n.message,
-        "orderId": n.order_id, "alertId": n.alert_id, "createdAt": n.created_at.isoformat(),
+        "id": n.id,
+        "userId": n.user_id,
+        "kind": n.kind.value,
+        "message": n.message,
+        "orderId": n.order_id,
+        "alertId": n.alert_id,
+        "createdAt": n.created_at.isoformat(),
         "readAt": n.read_at.isoformat() if n.read_at else None,
-    }  # fmt: skip
+    }
     return orjson.dumps({"sequence": sequence, "type": "notification", "notification": body})
 
 
@@ -108,26 +122,37 @@ def _decode_body(data: dict[str, Any]) -> Event:
     if kind == "order":
         o = data["order"]
         record = OrderRecord(
-            id=o["id"], user_id=o["userId"], instrument_id=o["instrumentId"],
-            side=OrderSide(o["side"]), type=OrderType(o["type"]),
-            status=OrderStatus(o["status"]), quantity=Decimal(o["quantity"]),
-            limit_price=_opt_dec(o["limitPrice"]), filled_quantity=Decimal(o["filledQuantity"]),
+            id=o["id"],
+            user_id=o["userId"],
+            instrument_id=o["instrumentId"],
+            side=OrderSide(o["side"]),
+            type=OrderType(o["type"]),
+            status=OrderStatus(o["status"]),
+            quantity=Decimal(o["quantity"]),
+            limit_price=_opt_dec(o["limitPrice"]),
+            filled_quantity=Decimal(o["filledQuantity"]),
             average_fill_price=_opt_dec(o["averageFillPrice"]),
-            reserved_cash=Decimal(o["reservedCash"]), client_order_id=o["clientOrderId"],
-            reject_reason=o["rejectReason"], created_at=datetime.fromisoformat(o["createdAt"]),
+            reserved_cash=Decimal(o["reservedCash"]),
+            client_order_id=o["clientOrderId"],
+            reject_reason=o["rejectReason"],
+            created_at=datetime.fromisoformat(o["createdAt"]),
             updated_at=datetime.fromisoformat(o["updatedAt"]),
-        )  # fmt: skip
+        )
         return OrderEvent(record, o["symbol"])
     if kind == "notification":
         n = data["notification"]
         return NotificationEvent(
             NotificationRecord(
-                id=n["id"], user_id=n["userId"], kind=NotificationKind(n["kind"]),
-                message=n["message"], order_id=n["orderId"], alert_id=n["alertId"],
+                id=n["id"],
+                user_id=n["userId"],
+                kind=NotificationKind(n["kind"]),
+                message=n["message"],
+                order_id=n["orderId"],
+                alert_id=n["alertId"],
                 created_at=datetime.fromisoformat(n["createdAt"]),
                 read_at=datetime.fromisoformat(n["readAt"]) if n["readAt"] else None,
             )
-        )  # fmt: skip
+        )
     raise BadEvent(f"unknown event type {kind!r}")
 
 

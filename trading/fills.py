@@ -109,9 +109,12 @@ async def fill_order(session: AsyncSession, order_id: int, price: Decimal) -> Fi
         user.cash = available - amount
         if position is None:
             position = Position(
-                user_id=order.user_id, instrument_id=order.instrument_id,
-                quantity=quantity, average_price=price, updated_at=now,
-            )  # fmt: skip
+                user_id=order.user_id,
+                instrument_id=order.instrument_id,
+                quantity=quantity,
+                average_price=price,
+                updated_at=now,
+            )
         else:
             held = position.quantity * position.average_price
             position.average_price = average(held + amount, position.quantity + quantity)
@@ -147,9 +150,12 @@ async def fill_order(session: AsyncSession, order_id: int, price: Decimal) -> Fi
     )
     verb = "Bought" if order.side == OrderSide.BUY else "Sold"
     note = Notification(
-        user_id=order.user_id, kind=NotificationKind.ORDER_FILLED, order_id=order.id,
-        message=f"{verb} {plain(quantity)} {symbol} at {plain(price)}", created_at=now,
-    )  # fmt: skip
+        user_id=order.user_id,
+        kind=NotificationKind.ORDER_FILLED,
+        order_id=order.id,
+        message=f"{verb} {plain(quantity)} {symbol} at {plain(price)}",
+        created_at=now,
+    )
     session.add(note)
     await session.flush()
     record = OrderRecord.of(order)

@@ -35,17 +35,29 @@ class InstrumentRecord:
     def of(cls, row: Instrument) -> InstrumentRecord:
         assert row.id is not None
         return cls(
-            id=row.id, symbol=row.symbol, name=row.name, exchange=row.exchange,
-            sector=row.sector, isin=row.isin, currency=row.currency,
-            lot_size=row.lot_size, tick_size=row.tick_size,
-        )  # fmt: skip
+            id=row.id,
+            symbol=row.symbol,
+            name=row.name,
+            exchange=row.exchange,
+            sector=row.sector,
+            isin=row.isin,
+            currency=row.currency,
+            lot_size=row.lot_size,
+            tick_size=row.tick_size,
+        )
 
     def to_json(self) -> bytes:
         data: dict[str, Any] = {
-            "id": self.id, "symbol": self.symbol, "name": self.name, "exchange": self.exchange,
-            "sector": self.sector, "isin": self.isin, "currency": self.currency,
-            "lot_size": str(self.lot_size), "tick_size": str(self.tick_size),
-        }  # fmt: skip
+            "id": self.id,
+            "symbol": self.symbol,
+            "name": self.name,
+            "exchange": self.exchange,
+            "sector": self.sector,
+            "isin": self.isin,
+            "currency": self.currency,
+            "lot_size": str(self.lot_size),
+            "tick_size": str(self.tick_size),
+        }
         return orjson.dumps(data)
 
     @classmethod

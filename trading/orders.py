@@ -198,11 +198,18 @@ async def _place_locked(
             )
     now = utcnow()
     order = Order(
-        user_id=user_id, instrument_id=instrument.id, side=request.side, type=request.type,
-        status=OrderStatus.OPEN, quantity=request.quantity, limit_price=request.limit_price,
-        reserved_cash=reserve, client_order_id=request.client_order_id,
-        created_at=now, updated_at=now,
-    )  # fmt: skip
+        user_id=user_id,
+        instrument_id=instrument.id,
+        side=request.side,
+        type=request.type,
+        status=OrderStatus.OPEN,
+        quantity=request.quantity,
+        limit_price=request.limit_price,
+        reserved_cash=reserve,
+        client_order_id=request.client_order_id,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(order)
     await session.flush()
     assert order.id is not None

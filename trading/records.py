@@ -31,13 +31,22 @@ class OrderRecord:
     def of(cls, row: Order) -> OrderRecord:
         assert row.id is not None
         return cls(
-            id=row.id, user_id=row.user_id, instrument_id=row.instrument_id,
-            side=OrderSide(row.side), type=OrderType(row.type), status=OrderStatus(row.status),
-            quantity=row.quantity, limit_price=row.limit_price,
-            filled_quantity=row.filled_quantity, average_fill_price=row.average_fill_price,
-            reserved_cash=row.reserved_cash, client_order_id=row.client_order_id,
-            reject_reason=row.reject_reason, created_at=row.created_at, updated_at=row.updated_at,
-        )  # fmt: skip
+            id=row.id,
+            user_id=row.user_id,
+            instrument_id=row.instrument_id,
+            side=OrderSide(row.side),
+            type=OrderType(row.type),
+            status=OrderStatus(row.status),
+            quantity=row.quantity,
+            limit_price=row.limit_price,
+            filled_quantity=row.filled_quantity,
+            average_fill_price=row.average_fill_price,
+            reserved_cash=row.reserved_cash,
+            client_order_id=row.client_order_id,
+            reject_reason=row.reject_reason,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +64,12 @@ class NotificationRecord:
     def of(cls, row: Notification) -> NotificationRecord:
         assert row.id is not None
         return cls(
-            id=row.id, user_id=row.user_id, kind=NotificationKind(row.kind),
-            message=row.message, order_id=row.order_id, alert_id=row.alert_id,
-            created_at=row.created_at, read_at=row.read_at,
-        )  # fmt: skip
+            id=row.id,
+            user_id=row.user_id,
+            kind=NotificationKind(row.kind),
+            message=row.message,
+            order_id=row.order_id,
+            alert_id=row.alert_id,
+            created_at=row.created_at,
+            read_at=row.read_at,
+        )

@@ -33,10 +33,15 @@ class PriceAlert:
     @classmethod
     def of(cls, r: AlertRecord) -> PriceAlert:
         return cls(
-            id=strawberry.ID(str(r.id)), condition=r.condition, threshold=r.threshold,
-            active=r.active, triggered_at=r.triggered_at, triggered_price=r.triggered_price,
-            created_at=r.created_at, instrument_id=r.instrument_id,
-        )  # fmt: skip
+            id=strawberry.ID(str(r.id)),
+            condition=r.condition,
+            threshold=r.threshold,
+            active=r.active,
+            triggered_at=r.triggered_at,
+            triggered_price=r.triggered_price,
+            created_at=r.created_at,
+            instrument_id=r.instrument_id,
+        )
 
 
 @strawberry.type(description="Why an alert was not created.")
@@ -66,10 +71,14 @@ class Notification:
 
         return cls(
             event_sequence=None if event_sequence is None else BigInt(event_sequence),
-            id=strawberry.ID(str(r.id)), kind=r.kind, message=r.message,
-            order_id=ident(r.order_id), alert_id=ident(r.alert_id),
-            created_at=r.created_at, read_at=r.read_at,
-        )  # fmt: skip
+            id=strawberry.ID(str(r.id)),
+            kind=r.kind,
+            message=r.message,
+            order_id=ident(r.order_id),
+            alert_id=ident(r.alert_id),
+            created_at=r.created_at,
+            read_at=r.read_at,
+        )
 
 
 NotificationConnection = Connection[Notification]

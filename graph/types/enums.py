@@ -24,6 +24,12 @@ for _enum, _description in (
     strawberry.enum(_enum, description=_description)
 
 __all__ = [
-    "AlertCondition", "AuthErrorCode", "CancelFailure", "NotificationKind", "OrderSide",
-    "OrderStatus", "OrderType", "RejectReason",
-]  # fmt: skip
+    "AlertCondition",
+    "AuthErrorCode",
+    "CancelFailure",
+    "NotificationKind",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "RejectReason",
+]

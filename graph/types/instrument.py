@@ -29,10 +29,16 @@ class Instrument:
     @classmethod
     def of(cls, record: InstrumentRecord) -> Instrument:
         return cls(
-            id=strawberry.ID(str(record.id)), symbol=record.symbol, name=record.name,
-            exchange=record.exchange, sector=record.sector, isin=record.isin,
-            currency=record.currency, lot_size=record.lot_size, tick_size=record.tick_size,
-        )  # fmt: skip
+            id=strawberry.ID(str(record.id)),
+            symbol=record.symbol,
+            name=record.name,
+            exchange=record.exchange,
+            sector=record.sector,
+            isin=record.isin,
+            currency=record.currency,
+            lot_size=record.lot_size,
+            tick_size=record.tick_size,
+        )
 
 
 async def load_instrument(info: Info, instrument_id: int) -> Instrument:

@@ -42,12 +42,21 @@ class Order:
     def of(cls, r: OrderRecord, event_sequence: int | None = None) -> Order:
         return cls(
             event_sequence=None if event_sequence is None else BigInt(event_sequence),
-            id=strawberry.ID(str(r.id)), side=r.side, type=r.type, status=r.status,
-            quantity=r.quantity, limit_price=r.limit_price, filled_quantity=r.filled_quantity,
-            average_fill_price=r.average_fill_price, reserved_cash=r.reserved_cash,
-            client_order_id=r.client_order_id, reject_reason=r.reject_reason,
-            created_at=r.created_at, updated_at=r.updated_at, instrument_id=r.instrument_id,
-        )  # fmt: skip
+            id=strawberry.ID(str(r.id)),
+            side=r.side,
+            type=r.type,
+            status=r.status,
+            quantity=r.quantity,
+            limit_price=r.limit_price,
+            filled_quantity=r.filled_quantity,
+            average_fill_price=r.average_fill_price,
+            reserved_cash=r.reserved_cash,
+            client_order_id=r.client_order_id,
+            reject_reason=r.reject_reason,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            instrument_id=r.instrument_id,
+        )
 
 
 OrderConnection = Connection[Order]
@@ -112,10 +121,13 @@ class Position:
     @classmethod
     def of(cls, p: PositionValue) -> Position:
         return cls(
-            quantity=p.quantity, average_price=p.average_price, last_price=p.last_price,
-            market_value=p.market_value, unrealized_pnl=p.unrealized_pnl,
+            quantity=p.quantity,
+            average_price=p.average_price,
+            last_price=p.last_price,
+            market_value=p.market_value,
+            unrealized_pnl=p.unrealized_pnl,
             instrument_id=p.instrument_id,
-        )  # fmt: skip
+        )
 
 
 @strawberry.type(description="Cash and holdings of the signed-in user.")
@@ -130,6 +142,8 @@ class Portfolio:
     @classmethod
     def of(cls, p: PortfolioValue) -> Portfolio:
         return cls(
-            cash=p.cash, reserved_cash=p.reserved_cash, equity=p.equity,
+            cash=p.cash,
+            reserved_cash=p.reserved_cash,
+            equity=p.equity,
             positions=[Position.of(x) for x in p.positions],
-        )  # fmt: skip
+        )

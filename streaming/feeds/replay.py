@@ -142,9 +142,15 @@ def _timestamp(raw: object) -> str:
 
 def _shifted(tick: Tick, shift: timedelta) -> Tick:
     return Tick(
-        tick.symbol, tick.price, tick.bid, tick.ask, tick.volume, tick.sequence,
-        tick.exchange_ts + shift, tick.received_ts,
-    )  # fmt: skip
+        tick.symbol,
+        tick.price,
+        tick.bid,
+        tick.ask,
+        tick.volume,
+        tick.sequence,
+        tick.exchange_ts + shift,
+        tick.received_ts,
+    )
 
 
 def _reason(error: Exception) -> str:

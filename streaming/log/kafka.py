@@ -140,8 +140,11 @@ class KafkaProducer:
 
 
 FATAL_PRODUCER_ERRORS = (
-    OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced
-)  # fmt: skip
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
 
 
 async def _send_in_order(

@@ -79,8 +79,12 @@ async def _read_tail(
         found.update(values)
         left -= scanned
         if left <= 0:
-            log.warning("%s: read back %d records, the limit; %d keys not found",
-                        topic, budget, len(keys) - len(found))  # fmt: skip
+            log.warning(
+                "%s: read back %d records, the limit; %d keys not found",
+                topic,
+                budget,
+                len(keys) - len(found),
+            )
             break
     return found
 

@@ -115,9 +115,15 @@ class Quotes:
         self.sequence += 1
         now = datetime.now(UTC)
         tick = Tick(
-            symbol=symbol, price=Decimal(price or bid), bid=Decimal(bid), ask=Decimal(ask),
-            volume=Decimal(100), sequence=self.sequence, exchange_ts=now, received_ts=now,
-        )  # fmt: skip
+            symbol=symbol,
+            price=Decimal(price or bid),
+            bid=Decimal(bid),
+            ask=Decimal(ask),
+            volume=Decimal(100),
+            sequence=self.sequence,
+            exchange_ts=now,
+            received_ts=now,
+        )
         await self.cache.set(quote_key(symbol), tick.to_json())
         return tick
 

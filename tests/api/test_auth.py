@@ -50,10 +50,15 @@ async def test_wrong_password_and_unknown_email_look_the_same(api: Api, account:
     unknown = (await api.data(LOGIN, {"email": "nobody@example.com", "password": PASSWORD}))[
         "login"
     ]
-    assert wrong == unknown == {
-        "__typename": "AuthError", "code": "INVALID_CREDENTIALS",
-        "message": "Wrong email or password.",
-    }  # fmt: skip
+    assert (
+        wrong
+        == unknown
+        == {
+            "__typename": "AuthError",
+            "code": "INVALID_CREDENTIALS",
+            "message": "Wrong email or password.",
+        }
+    )
 
 
 async def test_password_is_stored_as_an_argon2id_hash(

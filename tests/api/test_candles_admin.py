@@ -30,9 +30,13 @@ async def test_candles_come_from_the_database_oldest_first(
             await connection.execute(
                 "INSERT INTO candle (symbol, interval, start, open, high, low, close, volume, "
                 "last_sequence) VALUES ('JPM', '5m', $1, $2, $3, $4, $5, 1000, $6)",
-                T0 + timedelta(minutes=5 * i), Decimal("300.10") + i, Decimal("301") + i,
-                Decimal("299.5") + i, Decimal("300.50") + i, i,
-            )  # fmt: skip
+                T0 + timedelta(minutes=5 * i),
+                Decimal("300.10") + i,
+                Decimal("301") + i,
+                Decimal("299.5") + i,
+                Decimal("300.50") + i,
+                i,
+            )
         await connection.execute(  # another interval is not mixed in
             "INSERT INTO candle VALUES ('JPM', '1m', $1, 1, 1, 1, 1, 1, 1)", T0
         )
@@ -43,11 +47,19 @@ async def test_candles_come_from_the_database_oldest_first(
         (T0 + timedelta(minutes=5 * i)).isoformat() for i in range(4)
     ]
     assert bars[0] == {
-        "symbol": "JPM", "interval": "FIVE_MINUTES", "start": T0.isoformat(), "open": "300.1",
-        "high": "301", "low": "299.5", "close": "300.5", "volume": "1000",
-    }  # fmt: skip
-    window = {"from": (T0 + timedelta(minutes=5)).isoformat(),
-              "to": (T0 + timedelta(minutes=15)).isoformat()}  # fmt: skip
+        "symbol": "JPM",
+        "interval": "FIVE_MINUTES",
+        "start": T0.isoformat(),
+        "open": "300.1",
+        "high": "301",
+        "low": "299.5",
+        "close": "300.5",
+        "volume": "1000",
+    }
+    window = {
+        "from": (T0 + timedelta(minutes=5)).isoformat(),
+        "to": (T0 + timedelta(minutes=15)).isoformat(),
+    }
     assert len((await api.data(CANDLES, window))["candles"]) == 2
     backwards = {"from": window["to"], "to": window["from"]}
     assert (await api.error(CANDLES, backwards))["message"] == "`from` must be before `to`"
@@ -60,17 +72,27 @@ async def test_admin_command_grants_the_role(
     command = [sys.executable, "-m", "commands.admin"]
     done = await asyncio.to_thread(
         subprocess.run,
-        [*command, "grant", account.email], env=env, cwd=ROOT, capture_output=True, text=True,
-        timeout=60, check=False,
-    )  # fmt: skip
+        [*command, "grant", account.email],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{account.email} is now an administrator."
     me = await api.data("{ me { isAdmin } }", token=account.token)
     assert me["me"]["isAdmin"]
     missing = await asyncio.to_thread(
         subprocess.run,
-        [*command, "grant", "nobody@example.com"], env=env, cwd=ROOT, capture_output=True,
-        text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [*command, "grant", "nobody@example.com"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert missing.returncode == 1
     assert missing.stderr.strip() == "No account 'nobody@example.com'."

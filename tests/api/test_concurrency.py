@@ -54,10 +54,17 @@ async def test_simultaneous_sells_never_sell_more_than_is_held(
     assert (await place(api, account.token, symbol="HD", quantity="10"))["status"] == "FILLED"
     market = [place(api, account.token, symbol="HD", side="SELL", quantity="3") for _ in range(8)]
     limits = [
-        place(api, account.token, symbol="HD", side="SELL", type="LIMIT", quantity="3",
-              limitPrice="500.00")
+        place(
+            api,
+            account.token,
+            symbol="HD",
+            side="SELL",
+            type="LIMIT",
+            quantity="3",
+            limitPrice="500.00",
+        )
         for _ in range(8)
-    ]  # fmt: skip
+    ]
     results = await asyncio.gather(*market, *limits)
     accepted = [r for r in results if r["__typename"] == "Order"]
     assert len(accepted) == 3  # 10 held: three lots of 3, whether sold now or offered
@@ -75,11 +82,12 @@ async def test_simultaneous_limit_buys_never_reserve_more_than_the_cash(
     await quotes.set("LOW", bid="200.00", ask="200.05")
     results = await asyncio.gather(
         *(
-            place(api, account.token, symbol="LOW", type="LIMIT", quantity="100",
-                  limitPrice="150.00")
+            place(
+                api, account.token, symbol="LOW", type="LIMIT", quantity="100", limitPrice="150.00"
+            )
             for _ in range(12)
         )
-    )  # fmt: skip
+    )
     assert sum(r["__typename"] == "Order" for r in results) == 6  # 6 x 15,000 reserved
     p = await folio(api, account.token)
     assert (Decimal(p["cash"]), Decimal(p["reservedCash"])) == (Decimal(10000), Decimal(90000))

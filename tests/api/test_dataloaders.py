@@ -57,9 +57,12 @@ async def test_fifty_orders_with_instruments_cost_a_constant_number_of_statement
     symbols = [r.symbol for r in read_instrument_file(full_settings.instruments_file)][:50]
     for symbol in symbols:
         await place_order(
-            runtime.sessions, runtime.cache, runtime.pubsub, user,
+            runtime.sessions,
+            runtime.cache,
+            runtime.pubsub,
+            user,
             OrderRequest(symbol, OrderSide.BUY, OrderType.LIMIT, Decimal(1), Decimal("0.01")),
-        )  # fmt: skip
+        )
     token = session.token
     small, _ = await count_statements(runtime, token, 5)
     large, data = await count_statements(runtime, token, 50)

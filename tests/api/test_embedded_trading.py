@@ -53,9 +53,11 @@ async def test_limit_orders_rest_match_and_cancel_on_sqlite(runtime: Runtime) ->
         return OrderRequest("AAPL", OrderSide.BUY, OrderType.LIMIT, Decimal(100), Decimal(price))
 
     results = await asyncio.gather(
-        *(place_order(runtime.sessions, runtime.cache, runtime.pubsub, user, limit("240"))
-          for _ in range(8))
-    )  # fmt: skip
+        *(
+            place_order(runtime.sessions, runtime.cache, runtime.pubsub, user, limit("240"))
+            for _ in range(8)
+        )
+    )
     placed = [r for r in results if isinstance(r, OrderRecord)]
     assert len(placed) == 4  # 4 x 24,000 reserved of 100,000
     value = await portfolio(runtime.sessions, runtime.cache, user.id)

@@ -20,11 +20,22 @@ from trading.records import NotificationRecord, OrderRecord
 def test_events_round_trip() -> None:
     now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     order = OrderRecord(
-        id=7, user_id=3, instrument_id=1, side=OrderSide.BUY, type=OrderType.LIMIT,
-        status=OrderStatus.OPEN, quantity=Decimal(10), limit_price=Decimal("190.5"),
-        filled_quantity=Decimal(0), average_fill_price=None, reserved_cash=Decimal(1905),
-        client_order_id="abc", reject_reason=None, created_at=now, updated_at=now,
-    )  # fmt: skip
+        id=7,
+        user_id=3,
+        instrument_id=1,
+        side=OrderSide.BUY,
+        type=OrderType.LIMIT,
+        status=OrderStatus.OPEN,
+        quantity=Decimal(10),
+        limit_price=Decimal("190.5"),
+        filled_quantity=Decimal(0),
+        average_fill_price=None,
+        reserved_cash=Decimal(1905),
+        client_order_id="abc",
+        reject_reason=None,
+        created_at=now,
+        updated_at=now,
+    )
     note = NotificationRecord(7, 3, NotificationKind.ORDER_FILLED, "Bought", 7, None, now, None)
     events: list[OrderEvent | NotificationEvent] = [
         OrderEvent(order, "AAPL"),
@@ -66,9 +77,11 @@ async def test_fills_and_cancels_are_published_on_the_users_channel(
         for e in events
     ]
     assert kinds == [
-        ("OrderEvent", int(filled["id"])), ("NotificationEvent", int(filled["id"])),
-        ("OrderEvent", int(resting["id"])), ("OrderEvent", int(resting["id"])),
-    ]  # fmt: skip
+        ("OrderEvent", int(filled["id"])),
+        ("NotificationEvent", int(filled["id"])),
+        ("OrderEvent", int(resting["id"])),
+        ("OrderEvent", int(resting["id"])),
+    ]
     assert sequences == [1, 2, 3, 4], "numbered per user, each the previous plus one"
     statuses = [e.order.status for e in events if isinstance(e, OrderEvent)]
     assert statuses == [OrderStatus.FILLED, OrderStatus.OPEN, OrderStatus.CANCELLED]

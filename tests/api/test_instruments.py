@@ -33,8 +33,11 @@ async def test_the_reference_list_is_loaded(api: Api, full_settings: Settings) -
     assert len(rows) >= 100
     apple = await api.data('{ instrument(symbol: "aapl") { symbol name isin exchange } }')
     assert apple["instrument"] == {
-        "symbol": "AAPL", "name": "Apple Inc.", "isin": "US0378331005", "exchange": "NASDAQ"
-    }  # fmt: skip
+        "symbol": "AAPL",
+        "name": "Apple Inc.",
+        "isin": "US0378331005",
+        "exchange": "NASDAQ",
+    }
     assert (await api.data('{ instrument(symbol: "NOPE") { symbol } }'))["instrument"] is None
 
 
@@ -93,9 +96,14 @@ async def test_upsert_is_admin_only_and_invalidates_the_cache(
     admin, user = await new_account(api, "admin"), await new_account(api)
     await make_admin(full_settings, admin)
     row = {
-        "symbol": "ZZTEST", "name": "Test Instrument", "exchange": "NYSE", "sector": "Energy",
-        "currency": "usd", "lotSize": "1", "tickSize": "0.01",
-    }  # fmt: skip
+        "symbol": "ZZTEST",
+        "name": "Test Instrument",
+        "exchange": "NYSE",
+        "sector": "Energy",
+        "currency": "usd",
+        "lotSize": "1",
+        "tickSize": "0.01",
+    }
     denied = await api.error(UPSERT, {"rows": [row]}, user.token)
     assert denied["extensions"]["code"] == "FORBIDDEN"
     await api.data(UPSERT, {"rows": [row]}, admin.token)
@@ -123,9 +131,14 @@ async def test_upsert_refuses_a_bad_row_and_writes_nothing(
     admin = await new_account(api, "admin")
     await make_admin(full_settings, admin)
     good = {
-        "symbol": "ZZGOOD", "name": "Good", "exchange": "NYSE", "sector": "Energy",
-        "currency": "USD", "lotSize": "1", "tickSize": "0.01",
-    }  # fmt: skip
+        "symbol": "ZZGOOD",
+        "name": "Good",
+        "exchange": "NYSE",
+        "sector": "Energy",
+        "currency": "USD",
+        "lotSize": "1",
+        "tickSize": "0.01",
+    }
     bad = {**good, "symbol": "ZZBAD", "tickSize": "-1"}
     error = await api.error(UPSERT, {"rows": [good, bad]}, admin.token)
     assert error["message"] == "instrument 2: tick_size must be above zero, got '-1'"

@@ -42,8 +42,9 @@ async def alice(api: Api, quotes: Quotes) -> Alice:
     watchlist = await api.data('mutation { createWatchlist(name: "Mine") { id } }', token=token)
     await api.data(
         'mutation ($id: ID!) { addToWatchlist(watchlistId: $id, symbol: "CSCO") { id } }',
-        {"id": watchlist["createWatchlist"]["id"]}, token,
-    )  # fmt: skip
+        {"id": watchlist["createWatchlist"]["id"]},
+        token,
+    )
     resting = await place(api, token, symbol="CSCO", type="LIMIT", quantity="5", limitPrice="70")
     await place(api, token, symbol="CSCO", quantity="2")
     alert = await api.data(
@@ -53,9 +54,12 @@ async def alice(api: Api, quotes: Quotes) -> Alice:
     )
     notes = await api.data("{ notifications { edges { node { id } } } }", token=token)
     return Alice(
-        account, watchlist["createWatchlist"]["id"], resting["id"],
-        alert["createPriceAlert"]["id"], notes["notifications"]["edges"][0]["node"]["id"],
-    )  # fmt: skip
+        account,
+        watchlist["createWatchlist"]["id"],
+        resting["id"],
+        alert["createPriceAlert"]["id"],
+        notes["notifications"]["edges"][0]["node"]["id"],
+    )
 
 
 Probe = Callable[[Api, Alice, str], Awaitable[None]]
@@ -91,8 +95,9 @@ async def me(api: Api, alice: Alice, token: str) -> None:
 async def rename_watchlist(api: Api, alice: Alice, token: str) -> None:
     error = await api.error(
         'mutation ($id: ID!) { renameWatchlist(id: $id, name: "Bob\'s") { id } }',
-        {"id": alice.watchlist}, token,
-    )  # fmt: skip
+        {"id": alice.watchlist},
+        token,
+    )
     assert error["message"] == f"You have no watchlist {alice.watchlist}."
 
 
@@ -120,10 +125,24 @@ async def cancel_order(api: Api, alice: Alice, token: str) -> None:
 
 async def reuse_client_order_id(api: Api, alice: Alice, token: str) -> None:
     """Alice's clientOrderIds are hers: Bob's same id makes Bob's own order."""
-    await place(api, alice.account.token, symbol="CSCO", type="LIMIT", quantity="1",
-                limitPrice="60", clientOrderId="shared")  # fmt: skip
-    mine = await place(api, token, symbol="CSCO", type="LIMIT", quantity="1", limitPrice="61",
-                       clientOrderId="shared")  # fmt: skip
+    await place(
+        api,
+        alice.account.token,
+        symbol="CSCO",
+        type="LIMIT",
+        quantity="1",
+        limitPrice="60",
+        clientOrderId="shared",
+    )
+    mine = await place(
+        api,
+        token,
+        symbol="CSCO",
+        type="LIMIT",
+        quantity="1",
+        limitPrice="61",
+        clientOrderId="shared",
+    )
     assert mine["limitPrice"] == "61"
 
 
@@ -141,10 +160,21 @@ async def mark_notifications_read(api: Api, alice: Alice, token: str) -> None:
 
 
 PROBES: list[Probe] = [
-    me, my_watchlists, my_orders, my_portfolio, my_alerts, my_notifications, rename_watchlist,
-    delete_watchlist, add_to_watchlist, remove_from_watchlist, cancel_order,
-    reuse_client_order_id, delete_alert, mark_notifications_read,
-]  # fmt: skip
+    me,
+    my_watchlists,
+    my_orders,
+    my_portfolio,
+    my_alerts,
+    my_notifications,
+    rename_watchlist,
+    delete_watchlist,
+    add_to_watchlist,
+    remove_from_watchlist,
+    cancel_order,
+    reuse_client_order_id,
+    delete_alert,
+    mark_notifications_read,
+]
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=[p.__name__ for p in PROBES])

@@ -56,10 +56,14 @@ async def test_market_buy_fills_at_the_ask_and_sell_at_the_bid(
     assert Decimal(p["cash"]) == START - Decimal("1200.6")
     assert p["positions"] == [
         {
-            "instrument": {"symbol": "MSFT"}, "quantity": "3", "averagePrice": "400.2",
-            "lastPrice": "410.02", "marketValue": "1230.06", "unrealizedPnl": "29.46",
+            "instrument": {"symbol": "MSFT"},
+            "quantity": "3",
+            "averagePrice": "400.2",
+            "lastPrice": "410.02",
+            "marketValue": "1230.06",
+            "unrealizedPnl": "29.46",
         }
-    ]  # fmt: skip
+    ]
     assert Decimal(p["equity"]) == START - Decimal("1200.6") + Decimal("1230.06")
     sold = await place(api, account.token, symbol="MSFT", side="SELL", quantity="2")
     assert (sold["status"], sold["averageFillPrice"]) == ("FILLED", "410")
@@ -91,16 +95,17 @@ async def test_rejections_are_typed_and_write_nothing(
         ({"symbol": "PEP", "quantity": "-2"}, "INVALID_QUANTITY"),
         ({"symbol": "PEP", "quantity": "1.5"}, "INVALID_QUANTITY"),  # lot size 1
         ({"symbol": "PEP", "quantity": "1", "type": "LIMIT"}, "INVALID_PRICE"),
-        ({"symbol": "PEP", "quantity": "1", "type": "LIMIT", "limitPrice": "150.005"},
-         "INVALID_PRICE"),  # tick size 0.01
+        (
+            {"symbol": "PEP", "quantity": "1", "type": "LIMIT", "limitPrice": "150.005"},
+            "INVALID_PRICE",
+        ),  # tick size 0.01
         ({"symbol": "PEP", "quantity": "1", "type": "LIMIT", "limitPrice": "0"}, "INVALID_PRICE"),
         ({"symbol": "PEP", "quantity": "1", "limitPrice": "150"}, "INVALID_PRICE"),  # MARKET
         ({"symbol": "PFE", "quantity": "1"}, "NO_MARKET_PRICE"),
         ({"symbol": "PEP", "quantity": "1000"}, "INSUFFICIENT_FUNDS"),
         ({"symbol": "PEP", "quantity": "1", "side": "SELL"}, "INSUFFICIENT_POSITION"),
-        ({"symbol": "PEP", "quantity": "1", "clientOrderId": " padded"},
-         "INVALID_CLIENT_ORDER_ID"),
-    ]  # fmt: skip
+        ({"symbol": "PEP", "quantity": "1", "clientOrderId": " padded"}, "INVALID_CLIENT_ORDER_ID"),
+    ]
     for fields, reason in cases:
         result = await place(api, account.token, **fields)
         assert result["__typename"] == "OrderRejected", fields
@@ -115,9 +120,10 @@ async def test_rejections_are_typed_and_write_nothing(
 async def test_a_bad_decimal_is_a_clear_error(api: Api, account: Account) -> None:
     for bad in ("NaN", "Infinity", "abc", True, "1" * 40):
         error = await api.error(
-            PLACE, {"input": {"symbol": "PEP", "side": "BUY", "type": "MARKET", "quantity": bad}},
+            PLACE,
+            {"input": {"symbol": "PEP", "side": "BUY", "type": "MARKET", "quantity": bad}},
             account.token,
-        )  # fmt: skip
+        )
         assert "quantity" in error["message"] or "Decimal" in error["message"], error
 
 
@@ -133,8 +139,12 @@ async def test_limit_buy_reserves_cash_until_cancelled(
     assert (Decimal(p["cash"]), Decimal(p["reservedCash"])) == (START - 655, Decimal(655))
     assert Decimal(p["equity"]) == START
     cancelled = (await api.data(CANCEL, {"id": order["id"]}, account.token))["cancelOrder"]
-    assert cancelled == {"__typename": "Order", "id": order["id"], "status": "CANCELLED",
-                         "reservedCash": "0"}  # fmt: skip
+    assert cancelled == {
+        "__typename": "Order",
+        "id": order["id"],
+        "status": "CANCELLED",
+        "reservedCash": "0",
+    }
     again = (await api.data(CANCEL, {"id": order["id"]}, account.token))["cancelOrder"]
     assert again["reason"] == "ORDER_NOT_OPEN"
     p = await folio(api, account.token)
@@ -158,9 +168,14 @@ async def test_sell_limit_cannot_offer_more_than_is_held(
     await quotes.set("WMT", bid="90.00", ask="90.01")
     await place(api, account.token, symbol="WMT", quantity="5")
     resting = await place(
-        api, account.token, symbol="WMT", side="SELL", type="LIMIT", quantity="4",
+        api,
+        account.token,
+        symbol="WMT",
+        side="SELL",
+        type="LIMIT",
+        quantity="4",
         limitPrice="99.00",
-    )  # fmt: skip
+    )
     assert resting["status"] == "OPEN"
     more = await place(api, account.token, symbol="WMT", side="SELL", quantity="2")
     assert more["reason"] == "INSUFFICIENT_POSITION"  # 5 held, 4 already offered
@@ -201,8 +216,9 @@ async def test_the_bridge_path_fills_resting_limit_orders_when_crossed(
         assert outcome.filled
         assert outcome.order is not None
         assert (outcome.order.id, outcome.order.average_fill_price) == (
-            int(buy["id"]), Decimal("494.9")
-        )  # fmt: skip
+            int(buy["id"]),
+            Decimal("494.9"),
+        )
         async with session_scope(sessions) as session:  # a second fill is refused
             again = await fill_order(session, int(buy["id"]), Decimal("494.90"))
         assert again.reason == NoFillReason.NOT_OPEN
@@ -218,8 +234,10 @@ async def test_the_bridge_path_fills_resting_limit_orders_when_crossed(
         "{ notifications { edges { node { kind message orderId } } } }", token=account.token
     )
     assert notes["notifications"]["edges"][0]["node"] == {
-        "kind": "ORDER_FILLED", "message": "Bought 2 UNH at 494.9", "orderId": buy["id"]
-    }  # fmt: skip
+        "kind": "ORDER_FILLED",
+        "message": "Bought 2 UNH at 494.9",
+        "orderId": buy["id"],
+    }
 
 
 async def test_orders_page_newest_first_with_a_status_filter(

@@ -49,8 +49,9 @@ async def test_watchlist_lifecycle_with_quotes(api: Api, account: Account, quote
     assert symbols(removed["removeFromWatchlist"]) == ["IBM"]
     renamed = await api.data(
         'mutation ($id: ID!) { renameWatchlist(id: $id, name: "Value") { name } }',
-        {"id": created["id"]}, account.token,
-    )  # fmt: skip
+        {"id": created["id"]},
+        account.token,
+    )
     assert renamed["renameWatchlist"]["name"] == "Value"
     delete = "mutation ($id: ID!) { deleteWatchlist(id: $id) }"
     assert (await api.data(delete, {"id": created["id"]}, account.token))["deleteWatchlist"]
@@ -73,9 +74,10 @@ async def test_watchlist_mistakes_are_clear_errors(api: Api, account: Account) -
 
 async def test_alerts_create_list_delete(api: Api, account: Account) -> None:
     made = (
-        await api.data(ALERT, {"symbol": "nvda", "condition": "ABOVE", "threshold": "1000.50"},
-                       account.token)
-    )["createPriceAlert"]  # fmt: skip
+        await api.data(
+            ALERT, {"symbol": "nvda", "condition": "ABOVE", "threshold": "1000.50"}, account.token
+        )
+    )["createPriceAlert"]
     assert made["__typename"] == "PriceAlert"
     assert (made["condition"], made["threshold"], made["active"]) == ("ABOVE", "1000.5", True)
     assert made["instrument"] == {"symbol": "NVDA"}
@@ -96,9 +98,10 @@ async def test_a_triggered_alert_notifies_once(
     api: Api, account: Account, full_settings: Settings
 ) -> None:
     made = (
-        await api.data(ALERT, {"symbol": "CVX", "condition": "BELOW", "threshold": "140"},
-                       account.token)
-    )["createPriceAlert"]  # fmt: skip
+        await api.data(
+            ALERT, {"symbol": "CVX", "condition": "BELOW", "threshold": "140"}, account.token
+        )
+    )["createPriceAlert"]
     engine = make_engine(full_settings)
     try:
         sessions = make_session_factory(engine)

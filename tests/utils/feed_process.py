@@ -118,10 +118,16 @@ async def feed_process(
     port = free_port()
     env = feed_environment(settings, instruments, rate) | {"METRICS_PORT": str(port)}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "commands.feed", "simulator",
-        cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "commands.feed",
+        "simulator",
+        cwd=ROOT,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     feed = FeedProcess(process, port)
     feed._reader = asyncio.create_task(feed.read_lines())
     try:

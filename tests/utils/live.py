@@ -45,10 +45,19 @@ def symbol_for(name: str) -> str:
 async def listed(settings: Settings, *symbols: str) -> None:
     """Register `symbols` as instruments: a subscription refuses a symbol no instrument has."""
     rows = [
-        InstrumentRow(symbol, f"{symbol} Test", "XNAS", "Tests", None, "USD",
-                      Decimal(1), Decimal("0.01"), Decimal(100))
+        InstrumentRow(
+            symbol,
+            f"{symbol} Test",
+            "XNAS",
+            "Tests",
+            None,
+            "USD",
+            Decimal(1),
+            Decimal("0.01"),
+            Decimal(100),
+        )
         for symbol in symbols
-    ]  # fmt: skip
+    ]
     engine = make_engine(settings)
     try:
         async with session_scope(make_session_factory(engine)) as session:

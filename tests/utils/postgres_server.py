@@ -71,9 +71,15 @@ class PrivatePostgres:
         if self.as_root:
             shutil.chown(self.root, PG_USER, PG_USER)
         await self._run(
-            self.bin / "initdb", "-D", self.data, "-U", self.user, "--auth=trust",
-            "--encoding=UTF8", "--no-locale",
-        )  # fmt: skip
+            self.bin / "initdb",
+            "-D",
+            self.data,
+            "-U",
+            self.user,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",
+        )
         with (self.data / "postgresql.conf").open("a") as config:
             config.write(CONFIG.format(port=self.port, socket_dir=self.root))
         await self.start()

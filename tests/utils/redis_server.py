@@ -31,10 +31,19 @@ class PrivateRedis:
 
     async def start(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(self.workdir),
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
             stdout=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         client = Redis.from_url(self.url)
         try:
             async with asyncio.timeout(10):
