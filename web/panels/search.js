@@ -1,5 +1,6 @@
 // Instrument search: results by ticker or name as the visitor types; a pick (or Enter) adds the
-// symbol to the watchlist. A ticker the search does not know can still be typed and entered.
+// symbol to the watchlist. Enter before the results of what is typed have come adds the typed
+// ticker itself (the watchlist refuses one no instrument has), never a result of older text.
 
 import { call } from "../api.js";
 import * as Q from "../queries.js";
@@ -9,6 +10,7 @@ import { addSymbol } from "./watchlist.js";
 
 let timer = null;
 let results = [];
+let resultsFor = ""; // the text `results` answer
 
 function resultItem(instrument) {
   const item = document.createElement("li");
@@ -39,14 +41,18 @@ function pick(instrument) {
 }
 
 async function search(text) {
-  results = [];
-  if (text.trim()) {
+  const asked = text.trim();
+  let found = [];
+  if (asked) {
     try {
-      results = Q.readInstruments(await call(Q.INSTRUMENT_SEARCH, { search: text.trim() }));
+      found = Q.readInstruments(await call(Q.INSTRUMENT_SEARCH, { search: asked }));
     } catch (error) {
       console.warn("search:", error.message);
     }
   }
+  if (asked !== $("search").value.trim()) return; // the text changed meanwhile: stale results
+  results = found;
+  resultsFor = asked;
   for (const instrument of results) state.names.set(instrument.symbol, instrument.name);
   render();
 }
@@ -54,8 +60,9 @@ async function search(text) {
 function submit(event) {
   event.preventDefault();
   const text = $("search").value;
-  const exact = results.find((i) => i.symbol === text.trim().toUpperCase());
-  if (exact || results.length) pick(exact || results[0]);
+  const current = resultsFor === text.trim() ? results : [];
+  const exact = current.find((i) => i.symbol === text.trim().toUpperCase());
+  if (exact || current.length) pick(exact || current[0]);
   else if (text.trim()) {
     $("search").value = "";
     addSymbol(text);
