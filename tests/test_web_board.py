@@ -134,6 +134,19 @@ async def add_symbol_by_search(page: Page, text: str, symbol: str) -> None:
     await expect(board_row(page, symbol)).to_be_visible()
 
 
+async def enter_ticker(page: Page, text: str) -> None:
+    """Type a ticker into the search and press Enter at once, before its results come."""
+    await page.fill("#search", "")
+    await page.locator("#search").press_sequentially(text, delay=30)
+    await page.locator("#search").press("Enter")
+
+
+async def stored_watchlist(page: Page) -> Any:
+    """This browser's watchlist as kept in local storage (None before it was ever changed)."""
+    saved = await page.evaluate("localStorage.getItem('trado.watchlist')")
+    return None if saved is None else orjson.loads(saved)
+
+
 async def wait_for_price(page: Page, symbol: str) -> str:
     price = board_row(page, symbol).locator(".price")
     await expect(price).to_have_text(PRICE, timeout=10 * SECONDS)
@@ -215,6 +228,13 @@ def assert_no_script_errors(browser: BrowserPage, *, console: bool = True) -> No
     assert browser.errors == [], f"the page's scripts failed: {browser.errors}"
     if console:
         assert browser.console_errors == [], f"console errors: {browser.console_errors}"
+
+
+async def assert_prices_live(opened: BrowserPage, symbol: str) -> None:
+    """`symbol` still ticks, the quotes stream was not refused, and no script failed."""
+    await wait_for_price_change(opened.page, symbol)
+    await expect(opened.page.locator(".toast", has_text="Live prices")).to_have_count(0)
+    assert_no_script_errors(opened)
 
 
 def new_email() -> str:
@@ -519,6 +539,66 @@ async def test_register_log_in_watch_and_trade_end_to_end(
             await ws.subscribe("1", "query { me { email } }")
             assert (await ws.next_payload())["data"] == {"me": {"email": email}}
         assert_no_script_errors(opened)
+
+
+async def test_an_unknown_ticker_is_refused_and_nothing_is_added(
+    live_server: RestartableServer, browser: Browser
+) -> None:
+    """Enter on a ticker no instrument has is refused in words and adds nothing, signed out
+    (this browser's list) as signed in (the account's); the prices stay live throughout."""
+    base = live_server.http
+    async with browser_page(browser) as opened:
+        page = opened.page
+        await open_board(page, base)
+        await wait_for_price(page, "AAPL")
+        note = page.locator("#search-note")
+        await enter_ticker(page, "zzzq")
+        await expect(note).to_have_text("No instrument has the symbol ZZZQ: nothing was added.")
+        await expect(page.locator("#board-body tr .ticker")).to_have_text(DEFAULT_BOARD)
+        assert await stored_watchlist(page) is None
+        await wait_for_price_change(page, "AAPL")
+
+        # a real ticker typed and entered at once is added (and the note goes)
+        await enter_ticker(page, "ko")
+        await expect(board_row(page, "KO")).to_be_visible()
+        await expect(note).to_be_hidden()
+        await wait_for_price(page, "KO")
+        assert await stored_watchlist(page) == [*DEFAULT_BOARD, "KO"]
+
+        # signed in: the same refusal, and the account's list is untouched
+        await sign_up(page, new_email())
+        await expect(page.locator("#watch-source")).to_have_text("saved to your account")
+        token = await page_token(page)
+        await enter_ticker(page, "ZZZQ")
+        await expect(note).to_have_text("No instrument has the symbol ZZZQ: nothing was added.")
+        await expect(page.locator("#board-body tr")).to_have_count(len(DEFAULT_BOARD) + 1)
+        assert await server_watchlist(base, token) == [*DEFAULT_BOARD, "KO"]
+        await assert_prices_live(opened, "KO")
+
+
+async def test_stored_unknown_symbols_are_dropped_and_the_rest_stay_live(
+    live_server: RestartableServer, browser: Browser
+) -> None:
+    """A list this browser stored before tickers were checked names symbols no instrument has:
+    the server refuses the quotes stream naming them, so the page drops them (and says so) and
+    streams the rest, and moves the chart off the one that was selected."""
+    async with browser_page(browser) as opened:
+        page = opened.page
+        await page.goto(live_server.http + "/")
+        stored = ["ZZZQ", "AAPL", "QQZZ.X", "MSFT"]
+        await page.evaluate(
+            "(list) => localStorage.setItem('trado.watchlist', JSON.stringify(list))", stored
+        )
+        await page.reload()
+        dropped = page.locator(".toast", has_text="No instrument has ZZZQ, QQZZ.X")
+        await expect(dropped).to_have_text(
+            "No instrument has ZZZQ, QQZZ.X: removed from your watchlist.", timeout=15 * SECONDS
+        )
+        await expect(page.locator("#board-body tr .ticker")).to_have_text(["AAPL", "MSFT"])
+        assert await stored_watchlist(page) == ["AAPL", "MSFT"]
+        await expect(page.locator("#chart-title")).to_have_text("AAPL")
+        await wait_for_price(page, "MSFT")
+        await assert_prices_live(opened, "AAPL")
 
 
 async def test_board_says_offline_while_the_server_is_down_and_recovers(

@@ -5,12 +5,16 @@
 
 const PROTOCOL = "graphql-transport-ws";
 
-/** A GraphQL response with errors; `unauthenticated` when the server refused the token. */
+/**
+ * A GraphQL response with errors: `codes`, the set of their `extensions.code`s
+ * (BAD_USER_INPUT, ...); `unauthenticated` when the server refused the token.
+ */
 export class GraphQLError extends Error {
   constructor(errors) {
     super(errors.map((e) => e.message).join("; "));
     this.errors = errors;
-    this.unauthenticated = errors.some((e) => e.extensions?.code === "UNAUTHENTICATED");
+    this.codes = new Set(errors.map((e) => e.extensions?.code).filter(Boolean));
+    this.unauthenticated = this.codes.has("UNAUTHENTICATED");
   }
 }
 

@@ -46,17 +46,20 @@ export function readInstruments(data) {
   return data.instruments.edges.map((edge) => edge.node);
 }
 
-/** One query naming up to 20 symbols (`instrument` per alias); unknown symbols come back null. */
+export const NAMES_PER_QUERY = 20;
+
+/** One query naming up to NAMES_PER_QUERY symbols (`instrument` per alias). */
 export function instrumentNames(symbols) {
-  const picked = symbols.slice(0, 20);
+  const picked = symbols.slice(0, NAMES_PER_QUERY);
   const params = picked.map((_, i) => `$s${i}: String!`).join(", ");
   const fields = picked.map((_, i) => `s${i}: instrument(symbol: $s${i}) { symbol name }`).join(" ");
   const variables = Object.fromEntries(picked.map((symbol, i) => [`s${i}`, symbol]));
   return { query: `query Names(${params}) { ${fields} }`, variables };
 }
 
-export function readInstrumentNames(data) {
-  return Object.values(data).filter(Boolean);
+/** {symbol, name} of each symbol asked, in order: null where no instrument has the symbol. */
+export function readInstrumentNames(data, symbols) {
+  return symbols.slice(0, NAMES_PER_QUERY).map((_, i) => data[`s${i}`] ?? null);
 }
 
 // ---------------------------------------------------------------- accounts

@@ -32,6 +32,7 @@ async function show(symbol) {
   showPrice(state.quotes.get(symbol));
   chart.setBars([]);
   note("chart-note", "");
+  if (!symbol) return; // nothing selected: an empty chart
   const variables = { symbol, interval: Q.CANDLE_INTERVAL };
   const history = await loadHistory(variables);
   if (state.selected !== symbol) return; // another symbol was picked meanwhile

@@ -1,9 +1,11 @@
 // The watchlist panel: a board row per watched symbol, live from the quotes. Signed out the list
 // is kept in this browser; signed in it is the account's first watchlist on the server (made
-// from this browser's list when the account has none).
+// from this browser's list when the account has none). A symbol is added only once the server
+// says an instrument has it; one stored before that check is dropped when the stream finds it.
 
 import { call } from "../api.js";
 import { Board } from "../board.js";
+import { lookUp, unknownSymbols } from "../instruments.js";
 import * as Q from "../queries.js";
 import { receiveQuote } from "../quotes.js";
 import { state, subscribe, update } from "../store.js";
@@ -25,13 +27,10 @@ function localWatchlist() {
 
 /** Names for the symbols the page has not named yet (a visitor's default list). */
 async function loadNames(symbols) {
-  const unnamed = symbols.filter((symbol) => !state.names.has(symbol));
-  if (!unnamed.length) return;
-  const { query, variables } = Q.instrumentNames(unnamed);
+  if (symbols.every((symbol) => state.names.has(symbol))) return;
   try {
-    for (const instrument of Q.readInstrumentNames(await call(query, variables))) {
-      state.names.set(instrument.symbol, instrument.name);
-      board.setName(instrument.symbol, instrument.name);
+    for (const instrument of (await lookUp(symbols)).values()) {
+      if (instrument) board.setName(instrument.symbol, instrument.name);
     }
   } catch (error) {
     console.warn("instrument names:", error.message);
@@ -46,16 +45,32 @@ function show(symbols) {
   if (!state.selected && symbols.length) update("selected", symbols[0]);
 }
 
+function saveLocal(symbols) {
+  localStorage.setItem("trado.watchlist", JSON.stringify(symbols));
+  update("symbols", symbols);
+}
+
 /** The list after adding or removing `symbol`: `local` signed out, the server's signed in. */
 async function change(mutation, symbol, local) {
   if (!state.watchlistId) {
-    localStorage.setItem("trado.watchlist", JSON.stringify(local));
-    update("symbols", local);
+    saveLocal(local);
     return;
   }
   const data = await call(mutation, { watchlistId: state.watchlistId, symbol });
   const [watchlist] = Object.values(data); // the mutation's one field
   update("symbols", Q.watchlistSymbols(watchlist));
+}
+
+/** Add `symbol` once the server says an instrument has it; false (and a note) when none does. */
+async function watch(symbol) {
+  if (!(await lookUp([symbol])).get(symbol)) {
+    note("search-note", `No instrument has the symbol ${symbol}: nothing was added.`);
+    return false;
+  }
+  if (!state.symbols.includes(symbol)) {
+    await change(Q.ADD_TO_WATCHLIST, symbol, [...state.symbols, symbol]);
+  }
+  return true;
 }
 
 /** Watch `raw` (a ticker as typed) and select it. */
@@ -66,15 +81,24 @@ export async function addSymbol(raw) {
     return;
   }
   note("search-note", "");
-  if (!state.symbols.includes(symbol)) {
-    try {
-      await change(Q.ADD_TO_WATCHLIST, symbol, [...state.symbols, symbol]);
-    } catch (error) {
-      note("search-note", `Could not add ${symbol}: ${error.message}`);
-      return;
-    }
+  try {
+    if (!state.symbols.includes(symbol) && !(await watch(symbol))) return;
+  } catch (error) {
+    note("search-note", `Could not add ${symbol}: ${error.message}`);
+    return;
   }
   update("selected", symbol);
+}
+
+/** Symbols the quotes stream found no instrument for: off this browser's list and the chart. */
+function dropUnknown(unknown) {
+  const dropped = state.symbols.filter((symbol) => unknown.includes(symbol));
+  if (unknown.includes(state.selected)) {
+    update("selected", state.symbols.find((symbol) => !unknown.includes(symbol)) ?? null);
+  }
+  if (!dropped.length || state.watchlistId) return; // the server's list holds instruments only
+  saveLocal(state.symbols.filter((symbol) => !unknown.includes(symbol)));
+  toast(`No instrument has ${dropped.join(", ")}: removed from your watchlist.`, "bad");
 }
 
 async function removeSymbol(symbol) {
@@ -88,8 +112,9 @@ async function removeSymbol(symbol) {
 async function serverWatchlist() {
   const lists = (await call(Q.WATCHLISTS)).watchlists;
   if (lists.length) return lists[0];
+  const unknown = await unknownSymbols(state.symbols); // refused, one would stop the copy
   let list = (await call(Q.CREATE_WATCHLIST, { name: "My watchlist" })).createWatchlist;
-  for (const symbol of state.symbols) {
+  for (const symbol of state.symbols.filter((s) => !unknown.includes(s))) {
     list = (await call(Q.ADD_TO_WATCHLIST, { watchlistId: list.id, symbol })).addToWatchlist;
   }
   return list;
@@ -128,6 +153,7 @@ export function mountWatchlist() {
   subscribe("selected", (symbol) => board.select(symbol));
   subscribe("quote", (quote) => board.update(quote));
   subscribe("user", onUser);
+  subscribe("unknownSymbols", dropUnknown);
 }
 
 /** The visitor's list, until a session says otherwise. */
