@@ -27,16 +27,12 @@ from contextlib import suppress
 from enum import StrEnum
 from types import TracebackType
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    wait_random_exponential,
-)
+from tenacity import AsyncRetrying, wait_random_exponential
 
 from streaming import metrics
 from streaming.feed_resume import ResumeLookup, ResumePoint
 from streaming.log import LogProducer
+from streaming.retry import retrying
 from streaming.tick import Tick
 
 log = logging.getLogger(__name__)
@@ -215,7 +211,7 @@ class FeedSender:
         if not unknown:
             return
         found: dict[str, ResumePoint] = {}
-        async for attempt in self._retrying(retry_if_exception_type(Exception)):
+        async for attempt in self._retrying(Exception):
             with attempt:
                 found = await self._resume(unknown)
         for symbol in unknown:
@@ -223,7 +219,7 @@ class FeedSender:
             self._last_sequence[symbol] = point.sequence if point else 0
 
     async def _deliver(self) -> None:
-        async for attempt in self._retrying(retry_if_exception_type(Unacknowledged)):
+        async for attempt in self._retrying(Unacknowledged):
             with attempt:
                 await self._attempt()
         self._outage.recovered(self.held)
@@ -253,16 +249,14 @@ class FeedSender:
                 with suppress(asyncio.CancelledError):
                     await sending
 
-    def _retrying(self, retry: retry_if_exception_type) -> AsyncRetrying:
-        return AsyncRetrying(
-            wait=self._wait, retry=retry, before_sleep=self._before_retry, reraise=True
-        )
+    def _retrying(self, retry_on: type[Exception]) -> AsyncRetrying:
+        return retrying(
+            self.feed, retry_on=retry_on, failures=self._retries, wait=self._wait,
+            report=self._before_retry,
+        )  # fmt: skip
 
-    def _before_retry(self, state: RetryCallState) -> None:
-        self._retries.inc()
-        error = state.outcome.exception() if state.outcome else None
-        delay = state.next_action.sleep if state.next_action else 0.0
-        self._outage.failed(f"{error} (attempt {state.attempt_number}, again in {delay:.1f}s)")
+    def _before_retry(self, error: BaseException, attempt: int, delay: float) -> None:
+        self._outage.failed(f"{error} (attempt {attempt}, again in {delay:.1f}s)")
 
 
 class _Outage:
