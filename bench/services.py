@@ -26,6 +26,7 @@ from pathlib import Path
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
+from dotenv import dotenv_values
 from redis.asyncio import Redis
 
 from bench.targets import ROOT, TargetFailed, free_port, stop_group
@@ -44,20 +45,18 @@ def services_file() -> Path:
     return Path(named) if named else ROOT / ".services" / "services.env"
 
 
-def read_services() -> dict[str, str]:
-    """DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS of the running services."""
+def read_services(hint: str = HINT) -> dict[str, str]:
+    """DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS of the running services: the one
+    reader of the file `scripts/services.sh up` writes (the tests' fixtures use it too)."""
     path = services_file()
     if not path.is_file():
-        raise ServicesMissing(f"full mode needs the services: {path} not found; {HINT}")
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        name, sep, value = line.partition("=")
-        if sep and not name.strip().startswith("#"):
-            values[name.strip()] = value.strip()
-    missing = [name for name in NEEDED if not values.get(name)]
+        raise ServicesMissing(f"{path} not found: PostgreSQL, Redis and Kafka are not up; {hint}")
+    values = dotenv_values(path)
+    found = {name: value for name in NEEDED if (value := values.get(name))}
+    missing = [name for name in NEEDED if name not in found]
     if missing:
-        raise ServicesMissing(f"{path} lacks {', '.join(missing)}; {HINT}")
-    return {name: values[name] for name in NEEDED}
+        raise ServicesMissing(f"{path} lacks {', '.join(missing)}; {hint}")
+    return found
 
 
 @dataclass(frozen=True)
