@@ -11,14 +11,43 @@ import sys
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AnyUrl,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    UrlConstraints,
+    ValidationError,
+    WebsocketUrl,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import MultiHostUrl
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent
 PositiveRate = Annotated[float, Field(gt=0, le=1_000_000)]
+Url = TypeVar("Url")
+
+# What each URL setting must be, as pydantic's network types (whose messages say what is
+# wrong); the validators add only what these cannot say. The settings stay the strings written.
+_DATABASE_URL_TYPE: TypeAdapter[MultiHostUrl] = TypeAdapter(
+    Annotated[
+        MultiHostUrl,
+        UrlConstraints(
+            allowed_schemes=["postgres", "postgresql", "postgresql+asyncpg", "sqlite+aiosqlite"]
+        ),
+    ]
+)
+_REDIS_URL_TYPE: TypeAdapter[AnyUrl] = TypeAdapter(
+    Annotated[AnyUrl, UrlConstraints(allowed_schemes=["redis", "rediss"], host_required=True)]
+)
+_KAFKA_SERVER_TYPE: TypeAdapter[AnyUrl] = TypeAdapter(  # pydantic's KafkaDsn has defaults
+    Annotated[AnyUrl, UrlConstraints(allowed_schemes=["kafka"], host_required=True)]
+)
+_WEBSOCKET_URL_TYPE: TypeAdapter[WebsocketUrl] = TypeAdapter(WebsocketUrl)
 
 
 class Settings(BaseSettings):
@@ -78,24 +107,20 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        scheme = urlsplit(value).scheme
-        if scheme in ("postgres", "postgresql"):
-            return "postgresql+asyncpg" + value[len(scheme) :]
-        if scheme not in ("postgresql+asyncpg", "sqlite+aiosqlite"):
-            raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
-        if scheme == "postgresql+asyncpg" and not urlsplit(value).hostname:
+        """PostgreSQL needs a host, and is reached through asyncpg."""
+        url = _parsed(_DATABASE_URL_TYPE, value)
+        if url.scheme == "sqlite+aiosqlite":
+            return value
+        if not url.hosts():
             raise ValueError("has no host")
-        return value
+        return "postgresql+asyncpg:" + value.partition(":")[2]
 
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
         if not value:
             return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-            raise ValueError("must look like redis://host:port/db")
-        return value
+        return _checked(_REDIS_URL_TYPE, value, "must look like redis://host:port/db")
 
     @field_validator("provider_url")
     @classmethod
@@ -105,12 +130,14 @@ class Settings(BaseSettings):
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _kafka_servers(cls, value: str | None) -> str | None:
+        """host:port[,host:port...]: each server read as a kafka:// URL that is no more."""
         if not value:
             return None
         for server in value.split(","):
-            host, _, port = server.strip().rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"{server.strip()!r} is not host:port")
+            wrong = f"{server.strip()!r} is not host:port"
+            url = _parsed(_KAFKA_SERVER_TYPE, f"kafka://{server.strip()}", wrong)
+            if url.username or not url.port or url.path or url.query or url.fragment:
+                raise ValueError(wrong)
         return value
 
     @model_validator(mode="after")
@@ -143,10 +170,25 @@ class Settings(BaseSettings):
 
 
 def check_websocket_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ValueError("must look like wss://host/path")
+    return _checked(_WEBSOCKET_URL_TYPE, value, "must look like wss://host/path")
+
+
+def _checked(url_type: TypeAdapter[Any], value: str, wrong: str) -> str:
+    """`value`, as written, once `url_type` accepts it (parsing would normalise it:
+    `redis://h` is `redis://h:6379/0` to pydantic)."""
+    _parsed(url_type, value, wrong)
     return value
+
+
+def _parsed(url_type: TypeAdapter[Url], value: str, wrong: str = "") -> Url:
+    """`value` read by a pydantic network type; what it finds wrong (e.g. "URL scheme should be
+    'redis' or 'rediss'"), after `wrong` if given, is a ValueError, so it becomes the setting's
+    one error line."""
+    try:
+        return url_type.validate_python(value)
+    except ValidationError as error:
+        reason = error.errors()[0]["msg"]
+        raise ValueError(f"{wrong} ({reason})" if wrong else reason) from None
 
 
 # Development without JWT_SECRET: tokens are signed with a per-process key (valid until restart).

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
+from dotenv import dotenv_values
 from redis.asyncio import Redis
 
 from bench.targets import ROOT, TargetFailed, free_port, stop_group
@@ -44,20 +45,18 @@ def services_file() -> Path:
     return Path(named) if named else ROOT / ".services" / "services.env"
 
 
-def read_services() -> dict[str, str]:
-    """DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS of the running services."""
+def read_services(hint: str = HINT) -> dict[str, str]:
+    """DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS of the running services: the one
+    reader of the file `scripts/services.sh up` writes (the tests' fixtures use it too)."""
     path = services_file()
     if not path.is_file():
-        raise ServicesMissing(f"full mode needs the services: {path} not found; {HINT}")
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        name, sep, value = line.partition("=")
-        if sep and not name.strip().startswith("#"):
-            values[name.strip()] = value.strip()
-    missing = [name for name in NEEDED if not values.get(name)]
+        raise ServicesMissing(f"{path} not found: PostgreSQL, Redis and Kafka are not up; {hint}")
+    values = dotenv_values(path)
+    found = {name: value for name in NEEDED if (value := values.get(name))}
+    missing = [name for name in NEEDED if name not in found]
     if missing:
-        raise ServicesMissing(f"{path} lacks {', '.join(missing)}; {HINT}")
-    return {name: values[name] for name in NEEDED}
+        raise ServicesMissing(f"{path} lacks {', '.join(missing)}; {hint}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -112,9 +111,13 @@ def sandbox(workdir: Path, instruments: Path) -> Iterator[Sandbox]:
     box = Sandbox(tag, database, env)
     try:
         migrate = subprocess.run(
-            [sys.executable, "-m", "commands.migrate"], cwd=workdir, env=env,
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [sys.executable, "-m", "commands.migrate"],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if migrate.returncode != 0:
             raise TargetFailed(
                 f"commands.migrate failed:\n{(migrate.stdout + migrate.stderr)[-1500:]}"
@@ -192,16 +195,24 @@ def processes(workdir: Path) -> Iterator[list[Started]]:
 
 
 def spawn(
-    started: list[Started], name: str, args: list[str], env: dict[str, str], workdir: Path,
+    started: list[Started],
+    name: str,
+    args: list[str],
+    env: dict[str, str],
+    workdir: Path,
     port: int | None = None,
-) -> Started:  # fmt: skip
+) -> Started:
     """`python ARGS` in its own process group, output to `workdir/<name>.log`."""
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, *args], cwd=workdir, env=env, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [sys.executable, *args],
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     item = Started(name, process, log_path, port)
     started.append(item)
     return item
@@ -234,9 +245,13 @@ def start_bridge(started: list[Started], env: dict[str, str], workdir: Path) -> 
     """`python -m commands.bridge` with its metrics on a port of its own."""
     port = free_port()
     item = spawn(
-        started, "bridge", ["-m", "commands.bridge"], {**env, "METRICS_PORT": str(port)},
-        workdir, port,
-    )  # fmt: skip
+        started,
+        "bridge",
+        ["-m", "commands.bridge"],
+        {**env, "METRICS_PORT": str(port)},
+        workdir,
+        port,
+    )
     wait_http(item, f"http://127.0.0.1:{port}/metrics")
     return item
 

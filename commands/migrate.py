@@ -11,13 +11,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from tenacity import before_sleep_log, retry, stop_after_delay, wait_exponential
+from tenacity import stop_after_delay, wait_exponential
 
 from models.db import make_engine, make_session_factory, ping, session_scope
 from models.instrument_file import read_instrument_file
 from resolvers.instruments import invalidate_instruments
 from settings import Settings, load_settings
 from streaming.cache import make_cache
+from streaming.retry import retrying
 from trading.instruments import upsert_instruments
 
 log = logging.getLogger("migrate")
@@ -36,18 +37,16 @@ def upgrade(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "head")
 
 
-@retry(
-    stop=stop_after_delay(60),
-    wait=wait_exponential(max=5),
-    before_sleep=before_sleep_log(log, logging.WARNING),
-    reraise=True,
-)
 async def wait_for_database(settings: Settings) -> None:
-    engine = make_engine(settings)
-    try:
-        await ping(engine)
-    finally:
-        await engine.dispose()
+    """Until the database answers, for up to 60 s: 1 s between tries, doubling up to 5 s."""
+    wait, stop = wait_exponential(max=5), stop_after_delay(60)
+    async for attempt in retrying("reaching the database", wait=wait, stop=stop):
+        with attempt:
+            engine = make_engine(settings)
+            try:
+                await ping(engine)
+            finally:
+                await engine.dispose()
 
 
 async def load_instruments(settings: Settings) -> int:

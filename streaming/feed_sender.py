@@ -27,16 +27,12 @@ from contextlib import suppress
 from enum import StrEnum
 from types import TracebackType
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    wait_random_exponential,
-)
+from tenacity import AsyncRetrying, wait_random_exponential
 
 from streaming import metrics
 from streaming.feed_resume import ResumeLookup, ResumePoint
 from streaming.log import LogProducer
+from streaming.retry import retrying
 from streaming.tick import Tick
 
 log = logging.getLogger(__name__)
@@ -128,8 +124,10 @@ class FeedSender:
             self._buffered.set_function(lambda: 0)
             log.info(
                 "%s sender stopped: %d ticks acknowledged, %d failed",
-                self.feed, self.acknowledged, self.failed,
-            )  # fmt: skip
+                self.feed,
+                self.acknowledged,
+                self.failed,
+            )
 
     async def offer(self, tick: Tick) -> None:
         """The feed's sink: buffer `tick` (its sequence is ignored: the sender numbers it)."""
@@ -178,8 +176,10 @@ class FeedSender:
             self.failed += left
             log.warning(
                 "%s stopped with %d ticks the log never acknowledged (counted in "
-                "trado_feed_send_failures_total)", self.feed, left,
-            )  # fmt: skip
+                "trado_feed_send_failures_total)",
+                self.feed,
+                left,
+            )
         self._buffer.clear()
         self._pending.clear()
         self._in_hand = 0
@@ -215,7 +215,7 @@ class FeedSender:
         if not unknown:
             return
         found: dict[str, ResumePoint] = {}
-        async for attempt in self._retrying(retry_if_exception_type(Exception)):
+        async for attempt in self._retrying(Exception):
             with attempt:
                 found = await self._resume(unknown)
         for symbol in unknown:
@@ -223,7 +223,7 @@ class FeedSender:
             self._last_sequence[symbol] = point.sequence if point else 0
 
     async def _deliver(self) -> None:
-        async for attempt in self._retrying(retry_if_exception_type(Unacknowledged)):
+        async for attempt in self._retrying(Unacknowledged):
             with attempt:
                 await self._attempt()
         self._outage.recovered(self.held)
@@ -253,16 +253,17 @@ class FeedSender:
                 with suppress(asyncio.CancelledError):
                     await sending
 
-    def _retrying(self, retry: retry_if_exception_type) -> AsyncRetrying:
-        return AsyncRetrying(
-            wait=self._wait, retry=retry, before_sleep=self._before_retry, reraise=True
+    def _retrying(self, retry_on: type[Exception]) -> AsyncRetrying:
+        return retrying(
+            self.feed,
+            retry_on=retry_on,
+            failures=self._retries,
+            wait=self._wait,
+            report=self._before_retry,
         )
 
-    def _before_retry(self, state: RetryCallState) -> None:
-        self._retries.inc()
-        error = state.outcome.exception() if state.outcome else None
-        delay = state.next_action.sleep if state.next_action else 0.0
-        self._outage.failed(f"{error} (attempt {state.attempt_number}, again in {delay:.1f}s)")
+    def _before_retry(self, error: BaseException, attempt: int, delay: float) -> None:
+        self._outage.failed(f"{error} (attempt {attempt}, again in {delay:.1f}s)")
 
 
 class _Outage:
@@ -286,15 +287,20 @@ class _Outage:
         self._last_stall_line = now
         log.warning(
             "%s: the log has not acknowledged %d ticks for %.0fs; buffering (%d held)",
-            self._feed, records, now - self._since, held,
-        )  # fmt: skip
+            self._feed,
+            records,
+            now - self._since,
+            held,
+        )
 
     def recovered(self, held: int) -> None:
         if self._since is not None:
             log.warning(
                 "%s: the log acknowledges again: recovered after %.1fs, %d ticks buffered",
-                self._feed, time.monotonic() - self._since, held,
-            )  # fmt: skip
+                self._feed,
+                time.monotonic() - self._since,
+                held,
+            )
             self._since = None
             self._last_stall_line = 0.0
 
@@ -311,8 +317,9 @@ class _Drops:
         if not self._count:
             log.warning(
                 "%s: buffer full (%d ticks): dropping the oldest unsent ticks",
-                self._feed, self._capacity,
-            )  # fmt: skip
+                self._feed,
+                self._capacity,
+            )
         self._count += 1
 
     def maybe_over(self, buffered: int) -> None:
@@ -320,6 +327,7 @@ class _Drops:
         if self._count and buffered <= self._capacity // 2:
             log.warning(
                 "%s: dropped %d oldest unsent ticks while the buffer was full",
-                self._feed, self._count,
-            )  # fmt: skip
+                self._feed,
+                self._count,
+            )
             self._count = 0

@@ -15,11 +15,15 @@ import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from typing import Generic, Protocol, TypeVar
+
+from tenacity import wait_fixed
 
 from streaming import metrics
 from streaming.channels import is_quote_channel
 from streaming.pubsub import PubSub
+from streaming.retry import retried, retrying
 
 log = logging.getLogger(__name__)
 
@@ -194,15 +198,12 @@ class Hub:
             self._watching_quotes_since = time.monotonic()
 
     async def _listen(self) -> None:
+        def failed(error: BaseException, _attempt: int, delay: float) -> None:
+            log.error("hub listener failed; retrying in %.0fs", delay, exc_info=error)
+
+        again = partial(retrying, "hub listener", wait=wait_fixed(1), report=failed)
         while True:
-            try:
-                channel, message = await self.backend.next_message()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("hub listener failed; retrying in 1s")
-                await asyncio.sleep(1)
-                continue
+            channel, message = await retried(self.backend.next_message, again)
             self.received += 1
             metrics.HUB_RECEIVED.inc()
             if is_quote_channel(channel):

@@ -7,7 +7,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
+from tenacity import wait_exponential
+
+from streaming.retry import retrying
+
 log = logging.getLogger(__name__)
+
+
+class _Returned(Exception):
+    """A background task returned: it is meant to run until cancelled, so it is restarted."""
 
 
 class Supervisor:
@@ -27,14 +35,16 @@ class Supervisor:
 
     @staticmethod
     async def _keep_running(name: str, work: Callable[[], Awaitable[None]]) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                await work()
+        """`work` again whenever it returns or crashes: after 0.5 s, doubling up to 30 s."""
+
+        def restarting(error: BaseException, _attempt: int, delay: float) -> None:
+            if isinstance(error, _Returned):
                 log.warning("%s returned; restarting", name)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s crashed; restarting in %.1fs", name, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
+            else:
+                log.error("%s crashed; restarting in %.1fs", name, delay, exc_info=error)
+
+        wait = wait_exponential(multiplier=0.5, max=30.0)
+        async for attempt in retrying(name, wait=wait, report=restarting):
+            with attempt:
+                await work()
+                raise _Returned(name)

@@ -38,14 +38,29 @@ def test_postgres_url_is_normalised_to_asyncpg() -> None:
     assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/trado"
 
 
+def test_urls_are_kept_as_written() -> None:
+    settings = make_settings(
+        redis_url="redis://cache",
+        provider_url="wss://feed?token=x",
+        kafka_bootstrap_servers="a:1, b:2",
+    )
+    assert settings.redis_url == "redis://cache", "not redis://cache:6379/0"
+    assert settings.provider_url == "wss://feed?token=x"
+    assert settings.kafka_bootstrap_servers == "a:1, b:2"
+
+
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
         ({"port": -3}, "Invalid setting PORT:"),
         ({"port": "eighty"}, "Invalid setting PORT:"),
         ({"database_url": "mysql://x/y"}, "Invalid setting DATABASE_URL:"),
+        ({"database_url": "postgresql+asyncpg:///trado"}, "DATABASE_URL: Value error, has no host"),
         ({"redis_url": "localhost:6379"}, "Invalid setting REDIS_URL:"),
+        ({"redis_url": "redis://"}, "Invalid setting REDIS_URL:"),
         ({"kafka_bootstrap_servers": "broker"}, "Invalid setting KAFKA_BOOTSTRAP_SERVERS:"),
+        ({"kafka_bootstrap_servers": "a:1,b:70000"}, "'b:70000' is not host:port"),
+        ({"provider_url": "https://feed"}, "PROVIDER_URL: Value error, must look like wss://"),
         ({"simulator_ticks_per_second": -1}, "Invalid setting SIMULATOR_TICKS_PER_SECOND:"),
         ({"environment": "staging"}, "Invalid setting ENVIRONMENT:"),
         ({"log_level": "LOUD"}, "Invalid setting LOG_LEVEL:"),

@@ -10,16 +10,15 @@ jitter, and every symbol is subscribed again on the new connection.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from tenacity import AttemptManager
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
@@ -27,9 +26,14 @@ from models.types import utcnow
 from streaming.errors import BadTick
 from streaming.feeds import TickSink
 from streaming.metrics import FEED_BAD_MESSAGES, FEED_RECONNECTS
+from streaming.retry import equal_jitter, retrying, start_over
 from streaming.tick import Tick
 
 log = logging.getLogger(__name__)
+
+
+class _ClosedByProvider(Exception):
+    """The provider ended the connection cleanly: reconnect, as after any loss."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,28 +100,32 @@ class ProviderFeed:
     max_backoff: float = 30.0
     bad_messages: int = 0
     connections: int = 0
-    _random: random.Random = field(default_factory=random.Random)
 
     async def run(self, sink: TickSink) -> None:
-        """Stream until cancelled, reconnecting whenever the connection is lost."""
-        backoff = self.initial_backoff
-        while True:
-            try:
-                async with connect(self.url, open_timeout=10, compression=None) as socket:
-                    self.connections += 1
-                    await self._subscribe(socket)
-                    log.info("provider connected, %d symbols subscribed", len(self.symbols))
-                    async for raw in socket:
-                        backoff = self.initial_backoff  # data flows again: reset the backoff
-                        await self._handle(raw, sink)
-                    reason = "closed by the provider"
-            except (OSError, TimeoutError, WebSocketException) as error:
-                reason = repr(error)
-            FEED_RECONNECTS.inc()
-            delay = backoff * (0.5 + self._random.random() / 2)  # jitter: no thundering herd
-            log.warning("provider connection lost (%s); reconnecting in %.2fs", reason, delay)
-            await asyncio.sleep(delay)
-            backoff = min(backoff * 2, self.max_backoff)
+        """Stream until cancelled, reconnecting whenever the connection is lost: after
+        `initial_backoff`, doubling up to `max_backoff` while connections fail, and from
+        `initial_backoff` again once data flows; a random half to all of it is waited (jitter:
+        no thundering herd)."""
+        async for attempt in retrying(
+            "provider connection",
+            retry_on=(OSError, TimeoutError, WebSocketException, _ClosedByProvider),
+            failures=FEED_RECONNECTS,
+            wait=equal_jitter(self.initial_backoff, self.max_backoff),
+            report=_connection_lost,
+        ):
+            with attempt:
+                await self._stream(sink, attempt)
+
+    async def _stream(self, sink: TickSink, attempt: AttemptManager) -> None:
+        """One connection: every symbol subscribed, its trades handed on until it ends."""
+        async with connect(self.url, open_timeout=10, compression=None) as socket:
+            self.connections += 1
+            await self._subscribe(socket)
+            log.info("provider connected, %d symbols subscribed", len(self.symbols))
+            async for raw in socket:
+                start_over(attempt)  # data flows again: reset the backoff
+                await self._handle(raw, sink)
+        raise _ClosedByProvider
 
     async def _subscribe(self, socket: ClientConnection) -> None:
         for symbol in self.symbols:
@@ -150,3 +158,8 @@ class ProviderFeed:
                 "received_ts": received.isoformat(),
             }
         )
+
+
+def _connection_lost(error: BaseException, _attempt: int, delay: float) -> None:
+    reason = "closed by the provider" if isinstance(error, _ClosedByProvider) else repr(error)
+    log.warning("provider connection lost (%s); reconnecting in %.2fs", reason, delay)

@@ -21,9 +21,11 @@ from redis.asyncio.client import PubSub as RedisPubSubConnection
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from tenacity import AsyncRetrying, wait_exponential
 
 from streaming.pubsub import HeldPublication, Publication, Retention, missed_since
 from streaming.redis_client import make_redis
+from streaming.retry import retried, retrying
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +104,13 @@ class RedisPubSub:
             for p in publications:
                 channel = self._prefix + p.channel
                 args: list[str | bytes] = [
-                    channel, str(p.position), p.message, limit, expiry_ms, now_ms,
-                ]  # fmt: skip
+                    channel,
+                    str(p.position),
+                    p.message,
+                    limit,
+                    expiry_ms,
+                    now_ms,
+                ]
                 await script(keys=[self._history_key(p.channel)], args=args, client=pipe)
             results = await pipe.execute()
         return sum(int(result) for result in results)
@@ -147,13 +154,20 @@ class RedisPubSub:
             log.warning("Redis down while unsubscribing %s", channel)
 
     async def next_message(self) -> tuple[str, bytes]:
-        backoff = 0.1
+        """The next message of a wanted channel. When the connection is lost (or a subscribe
+        failed), a fresh one subscribes every wanted channel after a backoff: 0.1 s, doubling
+        up to `MAX_BACKOFF_SECONDS` while that fails, from 0.1 s again once anything arrives."""
+        while True:
+            message = await retried(self._receive, self._reconnecting, then=self._reconnected)
+            if message is not None:
+                return message
+
+    async def _receive(self) -> tuple[str, bytes] | None:
+        """A message of a wanted channel, or None once anything else arrived (a subscribe's
+        confirmation); raises when the connection is lost or a subscribe failed."""
         while True:
             if self._broken:  # a (re)subscribe failed while Redis was down
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                await self._resubscribe()
-                continue
+                raise _Broken
             connection = self._connection()
             if not self._channels or connection.connection is None:
                 # Nothing wanted, or the first subscribe is still on its way: wait for a
@@ -161,22 +175,28 @@ class RedisPubSub:
                 self._changed.clear()
                 await self._changed.wait()
                 continue
-            try:
-                message = await connection.get_message(timeout=1.0)
-            except (RedisConnectionError, RedisTimeoutError) as error:
-                log.warning("Redis pub/sub lost (%s); reconnecting in %.1fs", error, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                await self._resubscribe()
-                continue
+            message = await connection.get_message(timeout=1.0)
             if message is None:
                 continue
-            backoff = 0.1
             if message["type"] == "subscribe":
                 self._confirm(message["channel"].decode())
             elif message["type"] == "message":
                 channel = message["channel"].decode()[len(self._prefix) :]
                 return channel, message["data"]
+            return None
+
+    async def _reconnected(self) -> tuple[str, bytes] | None:
+        await self._resubscribe()
+        return await self._receive()
+
+    @staticmethod
+    def _reconnecting() -> AsyncRetrying:
+        return retrying(
+            "Redis pub/sub",
+            retry_on=(RedisConnectionError, RedisTimeoutError, _Broken),
+            wait=wait_exponential(multiplier=0.1, max=MAX_BACKOFF_SECONDS),
+            report=_report_loss,
+        )
 
     async def _resubscribe(self) -> None:
         """A fresh connection subscribed to every wanted channel; errors wait for the next try."""
@@ -200,6 +220,17 @@ class RedisPubSub:
         if self._pubsub is None:
             raise RuntimeError("RedisPubSub.connect() was not called")
         return self._pubsub
+
+
+class _Broken(Exception):
+    """A subscribe failed while Redis was down: the connection must be made again."""
+
+
+def _report_loss(error: BaseException, _attempt: int, delay: float) -> None:
+    """A lost connection is logged; a failed subscribe was (`subscribe`), a failed re-subscribe
+    is not: a long outage costs one line."""
+    if not isinstance(error, _Broken):
+        log.warning("Redis pub/sub lost (%s); reconnecting in %.1fs", error, delay)
 
 
 def _position(entry_id: bytes) -> int:

@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import asyncpg
 from redis.asyncio import Redis
 
-from settings import ROOT
+from bench import services
+from bench.services import ServicesMissing
 from streaming.log.kafka import KafkaTickLog
 
-SERVICES_ENV = Path(os.environ.get("TRADO_SERVICES_ENV", ROOT / ".services" / "services.env"))
+__all__ = ["ServicesMissing", "asyncpg_url", "check_services", "read_services"]
+
 HOW_TO_START = "start them with `scripts/services.sh up` (or run the whole suite with `make test`)"
 
 
-class ServicesMissing(RuntimeError):
-    pass
-
-
 def read_services() -> dict[str, str]:
-    if not SERVICES_ENV.exists():
-        raise ServicesMissing(
-            f"no {SERVICES_ENV}: PostgreSQL, Redis and Kafka are not up; {HOW_TO_START}"
-        )
-    values = {}
-    for line in SERVICES_ENV.read_text().splitlines():
-        name, sep, value = line.partition("=")
-        if sep and not name.startswith("#"):
-            values[name.strip()] = value.strip()
-    for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
-        if not values.get(name):
-            raise ServicesMissing(f"{SERVICES_ENV} has no {name}; {HOW_TO_START}")
-    return values
+    """The services' settings, from `.services/services.env` (or `TRADO_SERVICES_ENV`)."""
+    return services.read_services(HOW_TO_START)
 
 
 def asyncpg_url(database_url: str) -> str:
