@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from http import HTTPStatus
 from typing import Annotated
 
 import aiohttp
@@ -42,7 +43,7 @@ async def _loop(
             else:
                 async with session.post(url, data=body, headers=headers) as response:
                     data = await response.read()
-            ok = response.status == 200 and b'"errors"' not in data
+            ok = response.status == HTTPStatus.OK and b'"errors"' not in data
             problem = None if ok else f"{response.status}: {data[:200]!r}"
         except aiohttp.ClientError as error:
             problem = repr(error)

@@ -271,14 +271,14 @@ async def run_worker(
     ]
     await all_settled.wait()
     _say(f"connected {figures.connected} {figures.failed}")
-    command = (await asyncio.to_thread(sys.stdin.readline)).split()
-    if len(command) == 3 and command[0] == "go":
-        figures.start, figures.end = float(command[1]), float(command[2])
-        await asyncio.sleep(max(figures.start - time.time(), 0))
-        cpu_at_start = time.process_time()
-        await asyncio.sleep(max(figures.end - time.time(), 0))
-        figures.cpu_seconds = time.process_time() - cpu_at_start
-        _say(orjson.dumps(figures.to_json()).decode())
+    match (await asyncio.to_thread(sys.stdin.readline)).split():
+        case ["go", start, end]:
+            figures.start, figures.end = float(start), float(end)
+            await asyncio.sleep(max(figures.start - time.time(), 0))
+            cpu_at_start = time.process_time()
+            await asyncio.sleep(max(figures.end - time.time(), 0))
+            figures.cpu_seconds = time.process_time() - cpu_at_start
+            _say(orjson.dumps(figures.to_json()).decode())
     for task in tasks:
         task.cancel()
     await asyncio.wait(tasks, timeout=5)
