@@ -29,6 +29,7 @@ async def _loop(
     session: aiohttp.ClientSession,
     url: str,
     body: bytes | None,
+    *,
     end: float,
     start: float,
     figures: dict[str, object],
@@ -62,7 +63,11 @@ async def run(url: str, body: bytes | None, concurrency: int, start: float, end:
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     async with aiohttp.ClientSession(connector=connector) as session:
         loops = [
-            asyncio.create_task(_loop(session, url, body, end, start, figures, histogram))
+            asyncio.create_task(
+                _loop(
+                    session, url, body, end=end, start=start, figures=figures, histogram=histogram
+                )
+            )
             for _ in range(concurrency)
         ]
         await asyncio.sleep(max(start - time.time(), 0))

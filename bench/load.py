@@ -105,7 +105,14 @@ def run_load(
         for share in shares:
             processes.append(
                 _start_worker(
-                    url, share, first, symbols, per_subscription, seed, client, slice_seconds
+                    url=url,
+                    connections=share,
+                    first=first,
+                    symbols=symbols,
+                    per_subscription=per_subscription,
+                    seed=seed,
+                    client=client,
+                    slice_seconds=slice_seconds,
                 )
             )
             first += share
@@ -170,6 +177,7 @@ def run_configured_load(
 
 
 def _start_worker(
+    *,
     url: str,
     connections: int,
     first: int,

@@ -206,6 +206,7 @@ async def _connection(
     url: str,
     wanted: list[str],
     figures: Figures,
+    *,
     gate: asyncio.Semaphore,
     settled: Callable[[], None],
 ) -> None:
@@ -266,7 +267,7 @@ async def run_worker(
 
     plans = [symbols_for(first + i, symbols, seed, per_subscription) for i in range(connections)]
     tasks = [
-        asyncio.create_task(_connection(kind, url, wanted, figures, gate, settled))
+        asyncio.create_task(_connection(kind, url, wanted, figures, gate=gate, settled=settled))
         for wanted in plans
     ]
     await all_settled.wait()
@@ -289,7 +290,7 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-def main(
+def main(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     url: Annotated[str, typer.Option()],
     connections: Annotated[int, typer.Option(min=1)],
     symbols: Annotated[str, typer.Option(help="Comma-separated universe to pick from.")],
