@@ -173,7 +173,8 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             body=lambda workdir, rows: rows.append(pipeline(pipe, workdir)),
             tables=Tables(PIPELINE_COLUMNS, "Ticks/s of one bridge worker"),
         )
-    elif scenario is Scenario.chaos:
+        return
+    if scenario is Scenario.chaos:
         plan = ChaosConfig(
             rate=rate, faults=_faults(chaos_faults), settle_seconds=seconds, seed=seed
         )
@@ -185,7 +186,8 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             body=lambda workdir, rows: chaos(plan, workdir, rows.append),
             tables=Tables(CHAOS_COLUMNS, "What each fault cost the live stream"),
         )
-    elif scenario is Scenario.queries:
+        return
+    if scenario is Scenario.queries:
         levels = QueriesConfig(
             concurrency=_numbers(concurrency),
             seconds=seconds,
@@ -208,7 +210,8 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
                 summarise=query_summary,
             ),
         )
-    elif scenario is Scenario.slow_consumer:
+        return
+    if scenario is Scenario.slow_consumer:
         slow = SlowConfig(
             subscribers=counts[0],
             rate=rate,
@@ -220,26 +223,26 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             control=control,
         )
         _run_slow_consumer(command, slow, results_dir)
-    else:
-        config = FanoutConfig(
-            targets=_chosen_targets(scenario, targets, baseline),
-            subscribers=counts,
-            rate=rate,
-            seconds=seconds,
-            ramp=ramp and scenario is not Scenario.e2e,
-            factor=factor,
-            max_steps=max_steps,
-            refine=refine,
-            p99_limit_ms=p99_limit_ms,
-            min_delivered=min_delivered,
-            warmup=warmup,
-            workers=workers,
-            client=cast(ClientKind, client),
-            seed=seed,
-            profile_dir=profile_dir,
-            baseline=baseline.resolve() if baseline else None,
-        )
-        _run_stepped(command, scenario, config, results_dir)
+        return
+    config = FanoutConfig(
+        targets=_chosen_targets(scenario, targets, baseline),
+        subscribers=counts,
+        rate=rate,
+        seconds=seconds,
+        ramp=ramp and scenario is not Scenario.e2e,
+        factor=factor,
+        max_steps=max_steps,
+        refine=refine,
+        p99_limit_ms=p99_limit_ms,
+        min_delivered=min_delivered,
+        warmup=warmup,
+        workers=workers,
+        client=cast(ClientKind, client),
+        seed=seed,
+        profile_dir=profile_dir,
+        baseline=baseline.resolve() if baseline else None,
+    )
+    _run_stepped(command, scenario, config, results_dir)
 
 
 def _require_services() -> None:

@@ -105,10 +105,10 @@ def run_load(
         for share in shares:
             processes.append(
                 _start_worker(
-                    url=url,
-                    connections=share,
-                    first=first,
-                    symbols=symbols,
+                    url,
+                    share,
+                    first,
+                    symbols,
                     per_subscription=per_subscription,
                     seed=seed,
                     client=client,
@@ -177,11 +177,11 @@ def run_configured_load(
 
 
 def _start_worker(
-    *,
     url: str,
     connections: int,
     first: int,
     symbols: list[str],
+    *,
     per_subscription: int,
     seed: int,
     client: ClientKind,
