@@ -8,6 +8,7 @@ import shlex
 import signal
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -79,7 +80,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 @app.command()
-def run(
+def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     ctx: typer.Context,
     scenario: Annotated[
         Scenario,
@@ -152,11 +153,7 @@ def run(
     if client not in RUNNERS:
         raise typer.BadParameter(f"client is one of {', '.join(RUNNERS)}")
     if scenario in FULL_MODE:
-        try:
-            read_services()
-        except ServicesMissing as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(2) from None
+        _require_services()
     seconds = seconds or DEFAULT_SECONDS.get(scenario, 10.0)
     rate = rate or DEFAULT_RATES.get(scenario, 100.0)
     if subscribers == DEFAULT_SUBSCRIBERS:
@@ -165,6 +162,7 @@ def run(
     # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so every target and worker is stopped.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     command = _command_line(ctx)
+    profile_dir = results_dir / "profiles" / _stamp() if profile else None
     if scenario is Scenario.pipeline:
         pipe = PipelineConfig(ticks=ticks)
         _tabled(
@@ -172,28 +170,21 @@ def run(
             scenario,
             dataclasses.asdict(pipe),
             results_dir,
-            lambda workdir, rows: rows.append(pipeline(pipe, workdir)),
-            PIPELINE_COLUMNS,
-            lambda rows: rows,
-            PIPELINE_COLUMNS,
-            "Ticks/s of one bridge worker",
+            body=lambda workdir, rows: rows.append(pipeline(pipe, workdir)),
+            tables=Tables(PIPELINE_COLUMNS, "Ticks/s of one bridge worker"),
         )
         return
     if scenario is Scenario.chaos:
-        faults = tuple(f.strip() for f in chaos_faults.split(",") if f.strip())
-        if not faults or set(faults) - set(CHAOS_FAULTS):
-            raise typer.BadParameter(f"--faults are among {', '.join(CHAOS_FAULTS)}")
-        plan = ChaosConfig(rate=rate, faults=faults, settle_seconds=seconds, seed=seed)
+        plan = ChaosConfig(
+            rate=rate, faults=_faults(chaos_faults), settle_seconds=seconds, seed=seed
+        )
         _tabled(
             command,
             scenario,
             dataclasses.asdict(plan),
             results_dir,
-            lambda workdir, rows: chaos(plan, workdir, rows.append),
-            CHAOS_COLUMNS,
-            lambda rows: rows,
-            CHAOS_COLUMNS,
-            "What each fault cost the live stream",
+            body=lambda workdir, rows: chaos(plan, workdir, rows.append),
+            tables=Tables(CHAOS_COLUMNS, "What each fault cost the live stream"),
         )
         return
     if scenario is Scenario.queries:
@@ -204,18 +195,20 @@ def run(
             rate=rate,
             workers=workers or 1,
             seed=seed,
-            profile_dir=results_dir / "profiles" / _stamp() if profile else None,
+            profile_dir=profile_dir,
         )
         _tabled(
             command,
             scenario,
             dataclasses.asdict(levels),
             results_dir,
-            lambda workdir, rows: rows.extend(queries(levels, workdir)),
-            QUERY_COLUMNS,
-            query_summary,
-            QUERY_SUMMARY_COLUMNS,
-            "Best req/s per query (healthz: the load generator's ceiling)",
+            body=lambda workdir, rows: rows.extend(queries(levels, workdir)),
+            tables=Tables(
+                QUERY_COLUMNS,
+                "Best req/s per query (healthz: the load generator's ceiling)",
+                summary_columns=QUERY_SUMMARY_COLUMNS,
+                summarise=query_summary,
+            ),
         )
         return
     if scenario is Scenario.slow_consumer:
@@ -229,33 +222,10 @@ def run(
             seed=seed,
             control=control,
         )
-        series: list[dict[str, object]] = []
-
-        def run_slow(workdir: Path, rows: list[dict[str, object]]) -> None:
-            series.extend(slow_consumer(slow, workdir, rows.append))
-
-        _tabled(
-            command,
-            scenario,
-            dataclasses.asdict(slow),
-            results_dir,
-            run_slow,
-            SLOW_COLUMNS,
-            lambda rows: rows,
-            SLOW_COLUMNS,
-            "One stalled reader among N",
-            lambda: ["## Per second", "", table(series, SLOW_SERIES_COLUMNS), ""],
-            lambda: {"series": series},
-        )
+        _run_slow_consumer(command, slow, results_dir)
         return
-    is_ceiling = scenario is Scenario.raw_ceiling
-    chosen = _names(targets)
-    if baseline is not None and "trado-baseline" not in chosen:
-        chosen = ("trado-baseline", *chosen)
-    if scenario is not Scenario.fanout:
-        chosen = ("raw-ws",) if is_ceiling else (E2E_TARGET,)
     config = FanoutConfig(
-        targets=chosen,
+        targets=_chosen_targets(scenario, targets, baseline),
         subscribers=counts,
         rate=rate,
         seconds=seconds,
@@ -269,9 +239,63 @@ def run(
         workers=workers,
         client=cast(ClientKind, client),
         seed=seed,
-        profile_dir=results_dir / "profiles" / _stamp() if profile else None,
+        profile_dir=profile_dir,
         baseline=baseline.resolve() if baseline else None,
     )
+    _run_stepped(command, scenario, config, results_dir)
+
+
+def _require_services() -> None:
+    try:
+        read_services()
+    except ServicesMissing as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _faults(chaos_faults: str) -> tuple[str, ...]:
+    faults = tuple(f.strip() for f in chaos_faults.split(",") if f.strip())
+    if not faults or set(faults) - set(CHAOS_FAULTS):
+        raise typer.BadParameter(f"--faults are among {', '.join(CHAOS_FAULTS)}")
+    return faults
+
+
+def _chosen_targets(scenario: Scenario, targets: str, baseline: Path | None) -> tuple[str, ...]:
+    """fanout's --targets (plus the baseline); raw-ceiling and e2e have their own one (the
+    --targets given are still checked)."""
+    chosen = _names(targets)
+    if scenario is Scenario.raw_ceiling:
+        return ("raw-ws",)
+    if scenario is not Scenario.fanout:
+        return (E2E_TARGET,)
+    if baseline is not None and "trado-baseline" not in chosen:
+        chosen = ("trado-baseline", *chosen)
+    return chosen
+
+
+def _run_slow_consumer(command: str, slow: SlowConfig, results_dir: Path) -> None:
+    series: list[dict[str, object]] = []
+
+    def run_slow(workdir: Path, rows: list[dict[str, object]]) -> None:
+        series.extend(slow_consumer(slow, workdir, rows.append))
+
+    _tabled(
+        command,
+        Scenario.slow_consumer,
+        dataclasses.asdict(slow),
+        results_dir,
+        body=run_slow,
+        tables=Tables(
+            SLOW_COLUMNS,
+            "One stalled reader among N",
+            notes=lambda: ["## Per second", "", table(series, SLOW_SERIES_COLUMNS), ""],
+            more=lambda: {"series": series},
+        ),
+    )
+
+
+def _run_stepped(command: str, scenario: Scenario, config: FanoutConfig, results_dir: Path) -> None:
+    """fanout, raw-ceiling and e2e: steps printed as they finish, then the sustained maximum."""
     if set(config.targets) & set(NODE_SCRIPTS):
         ensure_node_modules()  # before the table, and before machine_facts reads versions
     facts = machine_facts()
@@ -318,18 +342,27 @@ Columns = tuple[tuple[str, str], ...]
 Rows = list[dict[str, object]]
 
 
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """How a scenario's rows are printed and written: its columns, its summary (by default
+    the rows themselves), extra notes and extra config to record."""
+
+    columns: Columns
+    summary_title: str
+    summary_columns: Columns | None = None  # None: `columns`
+    summarise: Callable[[Rows], Rows] | None = None  # None: the rows as they are
+    notes: Callable[[], list[str]] | None = None
+    more: Callable[[], dict[str, object]] | None = None
+
+
 def _tabled(
     command: str,
     scenario: Scenario,
     config: dict[str, object],
     results_dir: Path,
+    *,
     body: Callable[[Path, Rows], None],
-    columns: Columns,
-    summarise: Callable[[Rows], Rows],
-    summary_columns: Columns,
-    summary_title: str,
-    notes: Callable[[], list[str]] | None = None,
-    more: Callable[[], dict[str, object]] | None = None,
+    tables: Tables,
 ) -> None:
     """Run `body` (it appends result rows), print them, write the results files; rows
     finished before a failure are still written."""
@@ -343,9 +376,9 @@ def _tabled(
     except (Exception, KeyboardInterrupt, SystemExit) as error:
         failure = error
         typer.echo(f"\nstopped early: {error!r}", err=True)
-    summary = summarise(rows)
-    typer.echo(table(rows, columns))
-    extra_notes = notes() if notes else []
+    summary = tables.summarise(rows) if tables.summarise else rows
+    typer.echo(table(rows, tables.columns))
+    extra_notes = tables.notes() if tables.notes else []
     for line in extra_notes:
         typer.echo(line)
     paths = write_results(
@@ -353,13 +386,13 @@ def _tabled(
         scenario.value,
         command=command,
         facts=facts,
-        config={**config, **(more() if more else {})},
+        config={**config, **(tables.more() if tables.more else {})},
         steps=rows,
         summary=summary,
         stopped_early=repr(failure) if failure else None,
-        step_columns=columns,
-        summary_columns=summary_columns,
-        summary_title=summary_title,
+        step_columns=tables.columns,
+        summary_columns=tables.summary_columns or tables.columns,
+        summary_title=tables.summary_title,
         notes=extra_notes,
     )
     _finish(paths, failure)

@@ -41,8 +41,7 @@ class Histogram:
     def record(self, micros: int) -> None:
         self.counts[bucket_of(micros)] += 1
         self.total += 1
-        if micros > self.max_micros:
-            self.max_micros = micros
+        self.max_micros = max(self.max_micros, micros)
 
     def merge(self, other: Histogram) -> None:
         self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]

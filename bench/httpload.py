@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from http import HTTPStatus
 from typing import Annotated
 
 import aiohttp
@@ -28,6 +29,7 @@ async def _loop(
     session: aiohttp.ClientSession,
     url: str,
     body: bytes | None,
+    *,
     end: float,
     start: float,
     figures: dict[str, object],
@@ -42,7 +44,7 @@ async def _loop(
             else:
                 async with session.post(url, data=body, headers=headers) as response:
                     data = await response.read()
-            ok = response.status == 200 and b'"errors"' not in data
+            ok = response.status == HTTPStatus.OK and b'"errors"' not in data
             problem = None if ok else f"{response.status}: {data[:200]!r}"
         except aiohttp.ClientError as error:
             problem = repr(error)
@@ -61,7 +63,11 @@ async def run(url: str, body: bytes | None, concurrency: int, start: float, end:
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     async with aiohttp.ClientSession(connector=connector) as session:
         loops = [
-            asyncio.create_task(_loop(session, url, body, end, start, figures, histogram))
+            asyncio.create_task(
+                _loop(
+                    session, url, body, end=end, start=start, figures=figures, histogram=histogram
+                )
+            )
             for _ in range(concurrency)
         ]
         await asyncio.sleep(max(start - time.time(), 0))

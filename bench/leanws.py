@@ -16,8 +16,12 @@ from collections.abc import Callable
 from typing import cast
 from urllib.parse import urlsplit
 
+from delivery.websocket_frames import LENGTH_16_BIT, LENGTH_64_BIT, MAX_16_BIT_LENGTH
+
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
 MAX_HEAD = 16 * 1024
+# Header bytes before a server frame's payload (no mask): by the 7-bit length field's code.
+SHORT_HEADER, HEADER_16_BIT, HEADER_64_BIT = 2, 4, 10
 
 
 class HandshakeFailed(ConnectionError):
@@ -94,17 +98,17 @@ class LeanSocket(asyncio.Protocol):
 
     def _frames(self) -> None:
         buffer, position, size = self._buffer, 0, len(self._buffer)
-        while size - position >= 2:
+        while size - position >= SHORT_HEADER:
             first, second = buffer[position], buffer[position + 1]
-            length, header = second & 0x7F, 2
-            if length == 126:
-                if size - position < 4:
-                    break
-                length, header = int.from_bytes(buffer[position + 2 : position + 4]), 4
-            elif length == 127:
-                if size - position < 10:
-                    break
-                length, header = int.from_bytes(buffer[position + 2 : position + 10]), 10
+            length, header = second & 0x7F, SHORT_HEADER
+            if length == LENGTH_16_BIT:
+                header = HEADER_16_BIT
+            elif length == LENGTH_64_BIT:
+                header = HEADER_64_BIT
+            if size - position < header:
+                break
+            if header > SHORT_HEADER:
+                length = int.from_bytes(buffer[position + SHORT_HEADER : position + header])
             if second & 0x80:  # servers never mask (RFC 6455 5.1)
                 self._fail(ConnectionError("masked frame from the server"))
                 return
@@ -139,12 +143,12 @@ class LeanSocket(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             return
         length = len(payload)
-        if length < 126:
+        if length < LENGTH_16_BIT:
             head = bytes((0x80 | opcode, 0x80 | length))
-        elif length < 65536:
-            head = bytes((0x80 | opcode, 0x80 | 126)) + length.to_bytes(2)
+        elif length <= MAX_16_BIT_LENGTH:
+            head = bytes((0x80 | opcode, 0x80 | LENGTH_16_BIT)) + length.to_bytes(2)
         else:
-            head = bytes((0x80 | opcode, 0x80 | 127)) + length.to_bytes(8)
+            head = bytes((0x80 | opcode, 0x80 | LENGTH_64_BIT)) + length.to_bytes(8)
         mask = os.urandom(4)
         masked = bytes(byte ^ mask[i & 3] for i, byte in enumerate(payload))  # few, small
         self.transport.write(head + mask + masked)

@@ -105,7 +105,14 @@ def run_load(
         for share in shares:
             processes.append(
                 _start_worker(
-                    url, share, first, symbols, per_subscription, seed, client, slice_seconds
+                    url,
+                    share,
+                    first,
+                    symbols,
+                    per_subscription=per_subscription,
+                    seed=seed,
+                    client=client,
+                    slice_seconds=slice_seconds,
                 )
             )
             first += share
@@ -174,6 +181,7 @@ def _start_worker(
     connections: int,
     first: int,
     symbols: list[str],
+    *,
     per_subscription: int,
     seed: int,
     client: ClientKind,

@@ -206,6 +206,7 @@ async def _connection(
     url: str,
     wanted: list[str],
     figures: Figures,
+    *,
     gate: asyncio.Semaphore,
     settled: Callable[[], None],
 ) -> None:
@@ -266,19 +267,19 @@ async def run_worker(
 
     plans = [symbols_for(first + i, symbols, seed, per_subscription) for i in range(connections)]
     tasks = [
-        asyncio.create_task(_connection(kind, url, wanted, figures, gate, settled))
+        asyncio.create_task(_connection(kind, url, wanted, figures, gate=gate, settled=settled))
         for wanted in plans
     ]
     await all_settled.wait()
     _say(f"connected {figures.connected} {figures.failed}")
-    command = (await asyncio.to_thread(sys.stdin.readline)).split()
-    if len(command) == 3 and command[0] == "go":
-        figures.start, figures.end = float(command[1]), float(command[2])
-        await asyncio.sleep(max(figures.start - time.time(), 0))
-        cpu_at_start = time.process_time()
-        await asyncio.sleep(max(figures.end - time.time(), 0))
-        figures.cpu_seconds = time.process_time() - cpu_at_start
-        _say(orjson.dumps(figures.to_json()).decode())
+    match (await asyncio.to_thread(sys.stdin.readline)).split():
+        case ["go", start, end]:
+            figures.start, figures.end = float(start), float(end)
+            await asyncio.sleep(max(figures.start - time.time(), 0))
+            cpu_at_start = time.process_time()
+            await asyncio.sleep(max(figures.end - time.time(), 0))
+            figures.cpu_seconds = time.process_time() - cpu_at_start
+            _say(orjson.dumps(figures.to_json()).decode())
     for task in tasks:
         task.cancel()
     await asyncio.wait(tasks, timeout=5)
@@ -289,7 +290,7 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-def main(
+def main(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     url: Annotated[str, typer.Option()],
     connections: Annotated[int, typer.Option(min=1)],
     symbols: Annotated[str, typer.Option(help="Comma-separated universe to pick from.")],

@@ -28,6 +28,7 @@ from bench.targets import TargetFailed, universe, write_instruments
 from streaming.tick import Tick
 
 POLL = 0.05
+IN_FLIGHT = 10_000  # sends awaited together: bounds the memory of the unacknowledged ones
 CONSUMED = "trado_ticks_consumed_total"
 LAG = "trado_consumer_lag"
 BATCH_SUM = "trado_bridge_batch_seconds_sum"
@@ -86,7 +87,7 @@ async def preload(servers: str, topic: str, symbols: list[str], count: int) -> f
             symbol = symbols[index % len(symbols)]
             tick = make_tick(symbol, index // len(symbols) + 1)
             pending.append(await producer.send(topic, tick.to_json(), key=symbol.encode()))
-            if len(pending) >= 10_000:
+            if len(pending) >= IN_FLIGHT:
                 await asyncio.gather(*pending)
                 pending.clear()
         await asyncio.gather(*pending)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import psutil
 
 INTERVAL = 0.2
+MIN_SAMPLES = 2  # a CPU rate is a difference of two samples
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Sampler:
         """CPU% between the samples nearest the window's edges; peak RSS from the first sample
         to the window's end (connecting N clients costs memory too)."""
         inside = [s for s in self.samples if start <= s[0] <= end]
-        if len(inside) < 2:
+        if len(inside) < MIN_SAMPLES:
             return None
         (t0, cpu0, _), (t1, cpu1, end_rss) = inside[0], inside[-1]
         peak = max(rss for t, _, rss in self.samples if t <= end)

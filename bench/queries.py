@@ -90,7 +90,7 @@ def queries(config: QueriesConfig, workdir: Path) -> list[dict[str, object]]:
         with Sampler(target.pid) as sampler:
             for name, url, body, level in plan:
                 folded = (config.profile_dir or workdir) / f"{_slug(name)}-{level}.folded"
-                row = measure(url, body, level, config, target.pid, folded)
+                row = measure(url, body, level, config, pid=target.pid, folded=folded)
                 usage = sampler.usage(float(str(row.pop("start"))), float(str(row.pop("end"))))
                 row["query"] = name
                 row["server_cpu_percent"] = usage.cpu_percent if usage else None
@@ -104,7 +104,7 @@ def _slug(name: str) -> str:
 
 
 def measure(
-    url: str, body: bytes | None, level: int, config: QueriesConfig, pid: int, folded: Path
+    url: str, body: bytes | None, level: int, config: QueriesConfig, *, pid: int, folded: Path
 ) -> dict[str, object]:
     """One level; with `config.profile_dir`, py-spy on `pid` over the window as well."""
     workers = max(1, min(config.workers, level))

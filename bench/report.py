@@ -42,6 +42,7 @@ STEP_COLUMNS = (
     ("connected", "conn"),
     ("errors", "errors"),
 )
+WHOLE_FROM = 100  # floats from here on print without decimals
 SUSTAINED_TITLE = "Sustained maximum (p99 within the limit, deliveries within the expected share)"
 SUMMARY_COLUMNS = (
     ("target", "target"),
@@ -128,7 +129,9 @@ def _cell(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
+        return (
+            f"{value:,.0f}" if abs(value) >= WHOLE_FROM else f"{value:,.2f}".rstrip("0").rstrip(".")
+        )
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)

@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from bench import profile as profiling
@@ -130,7 +131,7 @@ def run_step(
         Sampler(target.pid) as sampler,
     ):
 
-        def on_window(start: float, end: float) -> None:
+        def on_window(_start: float, end: float) -> None:
             if config.profile_dir is not None and target_name in PYTHON_TARGETS:
                 profiler.append(profiling.start(target.pid, end - time.time(), folded))
 
@@ -176,31 +177,37 @@ def fanout(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None])
 
     for target in config.targets:
         for subscribers in config.subscribers:
-            if not config.ramp:
-                measure(target, subscribers, config.rate)
-                continue
-            held_at: float | None = None
-            failed_at: float | None = None
-            rate = config.rate
-            for _ in range(config.max_steps):
-                if measure(target, subscribers, rate):
-                    held_at = rate
-                else:
-                    failed_at = rate
-                if held_at is not None and failed_at is not None:
-                    break
-                rate = rate * config.factor if failed_at is None else rate / config.factor
-                if rate < 1:
-                    break
-            for _ in range(config.refine):
-                if held_at is None or failed_at is None:
-                    break
-                rate = round(math.sqrt(held_at * failed_at), 1)
-                if measure(target, subscribers, rate):
-                    held_at = rate
-                else:
-                    failed_at = rate
+            holds_at = partial(measure, target, subscribers)
+            if config.ramp:
+                _ramp(config, holds_at)
+            else:
+                holds_at(config.rate)
     return steps
+
+
+def _ramp(config: FanoutConfig, holds_at: Callable[[float], bool]) -> None:
+    """One target and N: the ramp from `config.rate`, then the bisections (see `fanout`)."""
+    held_at: float | None = None
+    failed_at: float | None = None
+    rate = config.rate
+    for _ in range(config.max_steps):
+        if holds_at(rate):
+            held_at = rate
+        else:
+            failed_at = rate
+        if held_at is not None and failed_at is not None:
+            break
+        rate = rate * config.factor if failed_at is None else rate / config.factor
+        if rate < 1:
+            break
+    for _ in range(config.refine):
+        if held_at is None or failed_at is None:
+            break
+        rate = round(math.sqrt(held_at * failed_at), 1)
+        if holds_at(rate):
+            held_at = rate
+        else:
+            failed_at = rate
 
 
 def sustained(steps: list[Step], config: FanoutConfig) -> list[dict[str, object]]:

@@ -102,7 +102,9 @@ def started(
         checkout = baseline if name == "trado-baseline" else ROOT
         if checkout is None or api_command(checkout) is None:
             raise TargetFailed(f"{name} needs a Trado checkout (--baseline DIR)")
-        command, env, cwd = _trado_command(checkout, port, rate, symbols, seed, workdir)
+        command, env, cwd = _trado_command(
+            checkout, port, rate, symbols, seed=seed, workdir=workdir
+        )
         env.update(TRADO_VARIANTS.get(name, {}))
     elif name in NODE_SCRIPTS:
         ensure_node_modules()
@@ -133,7 +135,7 @@ def started(
 
 
 def _trado_command(
-    checkout: Path, port: int, rate: float, symbols: list[str], seed: int, workdir: Path
+    checkout: Path, port: int, rate: float, symbols: list[str], *, seed: int, workdir: Path
 ) -> tuple[list[str], dict[str, str], Path]:
     """Embedded mode, configured only through its settings, run from `workdir` so no `.env`
     of the checkout leaks in."""

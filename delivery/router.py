@@ -134,7 +134,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None])
             await self._outbox.close()
 
     @staticmethod
-    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:  # noqa: ARG004 (Strawberry's hook)
         """Never close the socket for one operation's fault (a syntax error, an unknown
         `operationName`): graphql-ws clients take 4400 as fatal and would drop every other
         live subscription of the page. The operation gets an `error` message instead."""

@@ -19,16 +19,22 @@ from websockets.http11 import Request
 
 FRAMES_EXTENSION = "trado.websocket.frames"
 
+# RFC 6455 §5.2: a payload length below 126 fits the 7-bit length field; the codes 126 and 127
+# there announce a 16-bit and a 64-bit length after it.
+LENGTH_16_BIT = 126
+LENGTH_64_BIT = 127
+MAX_16_BIT_LENGTH = 0xFFFF
+
 
 def text_frame(payload: bytes) -> bytes:
     """One final, unmasked text frame (RFC 6455 §5.2) carrying `payload` (UTF-8 JSON)."""
     size = len(payload)
-    if size < 126:
+    if size < LENGTH_16_BIT:
         header = bytes((0x81, size))
-    elif size < 65536:
-        header = struct.pack("!BBH", 0x81, 126, size)
+    elif size <= MAX_16_BIT_LENGTH:
+        header = struct.pack("!BBH", 0x81, LENGTH_16_BIT, size)
     else:
-        header = struct.pack("!BBQ", 0x81, 127, size)
+        header = struct.pack("!BBQ", 0x81, LENGTH_64_BIT, size)
     return header + payload
 
 

@@ -12,6 +12,7 @@ import asyncio
 import sys
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 
 from models.instrument_file import read_instrument_file
 from settings import Settings, load_settings
@@ -26,7 +27,7 @@ def check_api(settings: Settings) -> str | None:
     url = f"http://127.0.0.1:{settings.port}/healthz"
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
-            if response.status == 200:
+            if response.status == HTTPStatus.OK:
                 return None
             return f"{url} answered {response.status}"
     except OSError as error:

@@ -27,6 +27,7 @@ Backend = Literal["database", "cache", "streaming"]
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 # SQLSTATEs of a server that is gone or going: class 08 (connection exception), shutdown by
 # an administrator or a crash, "cannot connect now" (starting up), too many connections.
+MAX_ID_DIGITS = 18  # any 18-digit number fits a 64-bit id
 _UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
 _DESCRIPTIONS: dict[Backend, str] = {
     "database": "The database cannot be reached right now",
@@ -45,7 +46,7 @@ class BadInput(GraphQLError):
 def parse_id(value: strawberry.ID | str, what: str) -> int:
     """A numeric id from a GraphQL ID; BadInput naming the object when it is not one."""
     text = str(value).strip()
-    if not text.isdigit() or len(text) > 18:
+    if not text.isdigit() or len(text) > MAX_ID_DIGITS:
         raise BadInput(f"{value!r} is not a {what} id")
     return int(text)
 

@@ -15,7 +15,8 @@ class IsAuthenticated(BasePermission):
     message = "Sign in first: send `Authorization: Bearer <token>` (from `login`)."
     error_extensions = {"code": "UNAUTHENTICATED"}
 
-    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    # Strawberry's hook: it passes the parent object and the field's arguments, unused here.
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:  # noqa: ARG002
         return await info.context.current_user() is not None
 
 
@@ -23,7 +24,8 @@ class IsAdmin(BasePermission):
     message = "Only an administrator may do this."
     error_extensions = {"code": "FORBIDDEN"}
 
-    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    # Strawberry's hook: it passes the parent object and the field's arguments, unused here.
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:  # noqa: ARG002
         user = await info.context.current_user()
         return user is not None and user.is_admin
 

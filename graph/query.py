@@ -82,6 +82,7 @@ class Query:
     async def instruments(
         self,
         info: Info,
+        *,
         search: str | None = None,
         exchange: str | None = None,
         sector: str | None = None,
@@ -112,7 +113,12 @@ class Query:
         try:
             async with info.context.runtime.sessions() as session:
                 rows = await candle_history(
-                    session, symbol.strip().upper(), interval.value, from_, to, MAX_CANDLES
+                    session,
+                    symbol.strip().upper(),
+                    interval.value,
+                    start=from_,
+                    end=to,
+                    limit=MAX_CANDLES,
                 )
         except BadRange as error:
             raise BadInput(str(error)) from None

@@ -22,7 +22,9 @@ COLUMNS = (
     "tick_size",
     "reference_price",
 )
+MAX_SYMBOL_LENGTH = 32  # also the width of the symbol columns
 SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,31}$")
+CURRENCY_LENGTH = 3  # ISO 4217 codes
 ISIN = re.compile(r"^[A-Z]{2}[A-Z0-9]{9}[0-9]$")
 
 
@@ -78,14 +80,14 @@ def parse_row(raw: dict[str, str | None]) -> InstrumentRow:
             raise ValueError(f"{name} longer than {limit} characters")
         return value
 
-    symbol = text("symbol", 32).upper()
+    symbol = text("symbol", MAX_SYMBOL_LENGTH).upper()
     if not SYMBOL.match(symbol):
         raise ValueError(f"symbol {symbol!r} is not valid")
     isin = text("isin", 12, required=False).upper() or None
     if isin and not ISIN.match(isin):
         raise ValueError(f"isin {isin!r} is not valid")
-    currency = text("currency", 3).upper()
-    if len(currency) != 3 or not currency.isalpha():
+    currency = text("currency", CURRENCY_LENGTH).upper()
+    if len(currency) != CURRENCY_LENGTH or not currency.isalpha():
         raise ValueError(f"currency {currency!r} is not a 3-letter code")
     price = raw.get("reference_price")
     return InstrumentRow(

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from models.instrument_file import MAX_SYMBOL_LENGTH
 from models.types import Exact, UTCDateTime, utcnow
 
 # Stable constraint names, so Alembic can compare and drop them.
@@ -82,7 +83,7 @@ class NotificationKind(StrEnum):
 
 class Instrument(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    symbol: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
+    symbol: str = Field(sa_column=Column(String(MAX_SYMBOL_LENGTH), nullable=False, unique=True))
     name: str = Field(max_length=200)
     exchange: str = Field(max_length=16, index=True)
     sector: str = Field(max_length=64, index=True)
@@ -200,7 +201,7 @@ class Notification(SQLModel, table=True):
 class Candle(SQLModel, table=True):
     """One OHLCV bar; (symbol, interval, start) is its identity, so re-writing it is an upsert."""
 
-    symbol: str = Field(sa_column=Column(String(32), primary_key=True))
+    symbol: str = Field(sa_column=Column(String(MAX_SYMBOL_LENGTH), primary_key=True))
     interval: str = Field(sa_column=Column(String(4), primary_key=True))
     start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
     open: Decimal = _exact()

@@ -27,6 +27,8 @@ from settings import Settings
 ALGORITHM = "HS256"
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 128
+MIN_DISTINCT_PASSWORD_CHARACTERS = 5
+MAX_EMAIL_LENGTH = 254  # the longest address SMTP carries (RFC 5321 path, less <>)
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile; stateless, so safe to share
@@ -74,7 +76,7 @@ def password_problem(password: str, email: str) -> str | None:
         return f"Password must be at most {MAX_PASSWORD_LENGTH} characters."
     if password.isalpha() or password.isdigit():
         return "Password must mix letters with digits or symbols."
-    if len(set(password)) < 5:
+    if len(set(password)) < MIN_DISTINCT_PASSWORD_CHARACTERS:
         return "Password repeats too few different characters."
     if email and email.split("@")[0] in password.lower():
         return "Password must not contain the email address."
@@ -132,7 +134,7 @@ async def register(
     sessions: SessionFactory, settings: Settings, email: str, password: str
 ) -> Session | AuthFailure:
     email = normalise_email(email)
-    if len(email) > 254 or not EMAIL.match(email):
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL.match(email):
         return AuthFailure(AuthErrorCode.INVALID_EMAIL, "That is not a valid email address.")
     problem = password_problem(password, email)
     if problem:

@@ -24,6 +24,7 @@ async def candle_history(
     session: AsyncSession,
     symbol: str,
     interval: str,
+    *,
     start: datetime | None,
     end: datetime | None,
     limit: int,

@@ -15,7 +15,7 @@ from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.db import DatabaseUnavailable, SessionFactory, session_scope
-from models.instrument_file import InstrumentRow
+from models.instrument_file import MAX_SYMBOL_LENGTH, InstrumentRow
 from models.tables import Instrument
 from resolvers.pagination import Page, decode_cursor, make_page
 from streaming.cache import Cache
@@ -57,7 +57,7 @@ async def instrument_by_symbol(
 ) -> InstrumentRecord | None:
     """Cache first, then the database (which refills the cache); None for an unknown symbol."""
     symbol = symbol.strip().upper()
-    if not symbol or len(symbol) > 32:
+    if not symbol or len(symbol) > MAX_SYMBOL_LENGTH:
         return None
     cached = await cache.get(instrument_key(symbol))
     if cached is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from models.instrument_file import MAX_SYMBOL_LENGTH
 from streaming.errors import BadTick
 
 
@@ -54,7 +55,7 @@ class Tick:
     def from_dict(cls, data: dict[str, Any]) -> Tick:
         try:
             symbol = data["symbol"]
-            if not isinstance(symbol, str) or not 0 < len(symbol) <= 32:
+            if not isinstance(symbol, str) or not 0 < len(symbol) <= MAX_SYMBOL_LENGTH:
                 raise BadTick(f"bad symbol {symbol!r}")
             sequence = data["sequence"]
             if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:

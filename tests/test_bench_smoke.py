@@ -293,7 +293,7 @@ async def test_lean_client_parses_batched_split_and_fragmented_frames() -> None:
 
 
 async def test_lean_client_refuses_a_failed_upgrade() -> None:
-    socket = LeanSocket(lambda raw: None)
+    socket = LeanSocket(lambda _raw: None)
     transport = _Transport()
     socket.connection_made(transport)  # type: ignore[arg-type]
     socket.data_received(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")

@@ -41,7 +41,7 @@ class RecordingWriter:
         self._drained.set()
 
 
-async def never_sent(frame: bytes) -> None:
+async def never_sent(_frame: bytes) -> None:
     raise AssertionError("a direct outbox does not send through ASGI")
 
 

@@ -59,7 +59,7 @@ def numbered(records: list[tuple[bytes, bytes]]) -> list[tuple[str, int, int]]:
     return [(t.symbol, t.sequence, int(t.price)) for t in ticks]
 
 
-async def nothing_known(symbols: Collection[str]) -> dict[str, ResumePoint]:
+async def nothing_known(_symbols: Collection[str]) -> dict[str, ResumePoint]:
     return {}
 
 

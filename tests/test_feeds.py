@@ -144,7 +144,7 @@ async def test_provider_retries_until_the_provider_answers() -> None:
     # The provider is gone: the adapter keeps retrying (with backoff) instead of failing.
     feed = ProviderFeed(url, ["AAPL"], initial_backoff=0.02, max_backoff=0.05)
 
-    async def sink(tick: Tick) -> None:
+    async def sink(_tick: Tick) -> None:
         raise AssertionError("no provider, no ticks")
 
     task = asyncio.create_task(feed.run(sink))

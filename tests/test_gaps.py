@@ -63,7 +63,8 @@ async def test_what_the_history_lost_is_counted_and_the_jump_passed_on() -> None
 
 
 class BrokenHistory(MemoryPubSub):
-    async def history(self, channel: str, since: int) -> list[Publication] | None:
+    # overrides MemoryPubSub.history: fails whatever is asked
+    async def history(self, channel: str, since: int) -> list[Publication] | None:  # noqa: ARG002
         raise RedisConnectionError("Redis is gone")  # not the builtin ConnectionError
 
 

@@ -169,7 +169,7 @@ async def test_a_database_outage_answers_service_unavailable_then_recovers(
 
 
 async def test_public_fields_still_answer_when_the_caller_cannot_be_looked_up(
-    postgres: PrivatePostgres, outage_settings: Settings, server: RunningServer, api: Api
+    postgres: PrivatePostgres, outage_settings: Settings, api: Api
 ) -> None:
     """A signed-in request for cached quotes only: served, though the token cannot be checked."""
     account = await new_account(api, "public")

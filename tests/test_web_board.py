@@ -336,7 +336,8 @@ async def test_a_visitor_sees_live_prices_flashes_and_a_moving_chart(
         assert_no_script_errors(opened)
 
 
-async def test_register_log_in_watch_and_trade_end_to_end(
+# One browser session walked end to end: each step needs the state the previous one left.
+async def test_register_log_in_watch_and_trade_end_to_end(  # noqa: PLR0915
     live_server: RestartableServer, browser: Browser
 ) -> None:
     base = live_server.http

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -98,45 +99,82 @@ async def fill_order(session: AsyncSession, order_id: int, price: Decimal) -> Fi
     if order.limit_price is not None and not crosses(order.side, order.limit_price, price):
         return FillOutcome(OrderRecord.of(order), symbol, NoFillReason.PRICE_NOT_CROSSED)
 
-    quantity = order.quantity - order.filled_quantity
-    amount = exact(quantity * price)
-    now = utcnow()
+    trade = _Trade(order, user, order.quantity - order.filled_quantity, price, utcnow())
+    settle = _settle_buy if order.side == OrderSide.BUY else _settle_sell
+    shortfall = await settle(session, trade)
+    if shortfall is not None:
+        return await _reject(session, order, user, symbol, shortfall)
+    return await _record_fill(session, trade, symbol)
+
+
+@dataclass(frozen=True, slots=True)
+class _Trade:
+    """A fill in the making: the locked order and user, the quantity left, its price, and the
+    one timestamp every row of the fill gets."""
+
+    order: Order
+    user: User
+    quantity: Decimal
+    price: Decimal
+    now: datetime
+
+
+async def _settle_buy(session: AsyncSession, trade: _Trade) -> NoFillReason | None:
+    """Pay for a BUY from free cash plus its reservation and add to the position; the reason
+    (nothing changed) when the cash does not cover it."""
+    order, user, quantity, price = trade.order, trade.user, trade.quantity, trade.price
     position = await position_of(session, order.user_id, order.instrument_id)
-    if order.side == OrderSide.BUY:
-        available = user.cash + order.reserved_cash
-        if amount > available:
-            return await _reject(session, order, user, symbol, NoFillReason.INSUFFICIENT_FUNDS)
-        user.cash = available - amount
-        if position is None:
-            position = Position(
-                user_id=order.user_id,
-                instrument_id=order.instrument_id,
-                quantity=quantity,
-                average_price=price,
-                updated_at=now,
-            )
-        else:
-            held = position.quantity * position.average_price
-            position.average_price = average(held + amount, position.quantity + quantity)
-            position.quantity += quantity
-            position.updated_at = now
-        session.add(position)
+    amount = exact(quantity * price)
+    available = user.cash + order.reserved_cash
+    if amount > available:
+        return NoFillReason.INSUFFICIENT_FUNDS
+    user.cash = available - amount
+    if position is None:
+        position = Position(
+            user_id=order.user_id,
+            instrument_id=order.instrument_id,
+            quantity=quantity,
+            average_price=price,
+            updated_at=trade.now,
+        )
     else:
-        if position is None or position.quantity < quantity:
-            return await _reject(session, order, user, symbol, NoFillReason.INSUFFICIENT_POSITION)
-        user.cash += amount
-        position.quantity -= quantity
-        position.updated_at = now
-        if position.quantity == 0:
-            await session.delete(position)
-        else:
-            session.add(position)
+        held = position.quantity * position.average_price
+        position.average_price = average(held + amount, position.quantity + quantity)
+        position.quantity += quantity
+        position.updated_at = trade.now
+    session.add(position)
+    return None
+
+
+async def _settle_sell(session: AsyncSession, trade: _Trade) -> NoFillReason | None:
+    """Take a SELL out of the position (deleting it at zero) and credit the cash; the reason
+    (nothing changed) when the position does not hold it."""
+    order = trade.order
+    position = await position_of(session, order.user_id, order.instrument_id)
+    if position is None or position.quantity < trade.quantity:
+        return NoFillReason.INSUFFICIENT_POSITION
+    trade.user.cash += exact(trade.quantity * trade.price)
+    position.quantity -= trade.quantity
+    position.updated_at = trade.now
+    if position.quantity == 0:
+        await session.delete(position)
+    else:
+        session.add(position)
+    return None
+
+
+async def _record_fill(session: AsyncSession, trade: _Trade, symbol: str) -> FillOutcome:
+    """The order FILLED with its reservation released, the fill row, the ORDER_FILLED
+    notification, and their events."""
+    order, user, quantity, price = trade.order, trade.user, trade.quantity, trade.price
+    now = trade.now
     order.reserved_cash = Decimal(0)
     order.filled_quantity = order.quantity
     order.average_fill_price = price
     order.status = OrderStatus.FILLED
     order.updated_at = now
     session.add_all([user, order])
+    assert order.id is not None
     session.add(
         Fill(
             order_id=order.id,

@@ -114,13 +114,9 @@ async def place_order(
     names (None: unknown). The same `client_order_id` from the same user returns the first
     order. Rejections write nothing."""
     if request.client_order_id is not None:
-        problem = _client_order_id_problem(request.client_order_id)
-        if problem:
-            return WithEvents(Rejection(RejectReason.INVALID_CLIENT_ORDER_ID, problem), [])
-        async with sessions() as session:
-            earlier = await _by_client_id(session, user_id, request.client_order_id)
-        if earlier is not None:
-            return WithEvents(OrderRecord.of(earlier), [])
+        answered = await _repeat_or_bad_client_id(sessions, user_id, request.client_order_id)
+        if answered is not None:
+            return WithEvents(answered, [])
     if instrument is None:
         message = f"No instrument {request.symbol.strip()!r}."
         return WithEvents(Rejection(RejectReason.UNKNOWN_SYMBOL, message), [])
@@ -133,14 +129,32 @@ async def place_order(
             result = await _place_locked(session, user_id, request, instrument, fill_price)
     except IntegrityError:  # the unique (user, client_order_id) backstop: return the winner
         assert request.client_order_id is not None
-        async with sessions() as session:
-            earlier = await _by_client_id(session, user_id, request.client_order_id)
+        earlier = await _placed_before(sessions, user_id, request.client_order_id)
         assert earlier is not None
-        return WithEvents(OrderRecord.of(earlier), [])
+        return WithEvents(earlier, [])
     if isinstance(result, Rejection | OrderRecord):
         return WithEvents(result, [])
     assert result.order is not None
     return WithEvents(result.order, result.events)
+
+
+async def _repeat_or_bad_client_id(
+    sessions: SessionFactory, user_id: int, client_order_id: str
+) -> Rejection | OrderRecord | None:
+    """The answer before any other check: a malformed `client_order_id` is rejected, a
+    repeated one returns the order it first placed."""
+    problem = _client_order_id_problem(client_order_id)
+    if problem:
+        return Rejection(RejectReason.INVALID_CLIENT_ORDER_ID, problem)
+    return await _placed_before(sessions, user_id, client_order_id)
+
+
+async def _placed_before(
+    sessions: SessionFactory, user_id: int, client_order_id: str
+) -> OrderRecord | None:
+    async with sessions() as session:
+        earlier = await _by_client_id(session, user_id, client_order_id)
+    return OrderRecord.of(earlier) if earlier is not None else None
 
 
 def _fill_price(request: OrderRequest, quote: Quote | None) -> Decimal | None:
@@ -224,7 +238,10 @@ async def _place_locked(
 
 
 def _validate(request: OrderRequest, instrument: InstrumentRecord) -> Rejection | None:
-    q = request.quantity
+    return _quantity_problem(request.quantity, instrument) or _price_problem(request, instrument)
+
+
+def _quantity_problem(q: Decimal, instrument: InstrumentRecord) -> Rejection | None:
     if not q.is_finite() or q <= 0 or q > MAX_QUANTITY or not fits_scale(q):
         return Rejection(
             RejectReason.INVALID_QUANTITY, f"Quantity must be above 0 and at most {MAX_QUANTITY}."
@@ -234,6 +251,11 @@ def _validate(request: OrderRequest, instrument: InstrumentRecord) -> Rejection 
             RejectReason.INVALID_QUANTITY,
             f"Quantity must be a multiple of the lot size {plain(instrument.lot_size)}.",
         )
+    return None
+
+
+def _price_problem(request: OrderRequest, instrument: InstrumentRecord) -> Rejection | None:
+    """A MARKET order takes no limit price; a LIMIT order needs a valid one."""
     price = request.limit_price
     if request.type == OrderType.MARKET:
         if price is not None:
@@ -241,6 +263,12 @@ def _validate(request: OrderRequest, instrument: InstrumentRecord) -> Rejection 
         return None
     if price is None:
         return Rejection(RejectReason.INVALID_PRICE, "A LIMIT order needs a limit price.")
+    return _limit_price_problem(price, request.quantity, instrument)
+
+
+def _limit_price_problem(
+    price: Decimal, q: Decimal, instrument: InstrumentRecord
+) -> Rejection | None:
     if not price.is_finite() or price <= 0 or price > MAX_PRICE or not fits_scale(price):
         return Rejection(
             RejectReason.INVALID_PRICE, f"Limit price must be above 0 and at most {MAX_PRICE}."

@@ -24,7 +24,12 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 target_metadata = SQLModel.metadata
 
 
-def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+# alembic's render_item hook; our types render without its context.
+def render_item(
+    type_: str,
+    obj: Any,
+    autogen_context: AutogenContext,  # noqa: ARG001
+) -> str | Literal[False]:
     """Write our column types as the plain SQL types they are on PostgreSQL."""
     if type_ == "type" and isinstance(obj, Exact):
         return "sa.Numeric(28, 8)"

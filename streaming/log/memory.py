@@ -22,7 +22,9 @@ class MemoryTickLog:
     def producer(self) -> LogProducer:
         return _MemoryProducer(self)
 
-    def consumer(self, group: str, on_revoke: OnRevoke | None = None) -> LogConsumer:
+    # The TickLog interface: one in-process queue has a single consumer, so no group and
+    # no partitions to revoke.
+    def consumer(self, group: str, on_revoke: OnRevoke | None = None) -> LogConsumer:  # noqa: ARG002
         return _MemoryConsumer(self)
 
     async def last_ticks(self, symbols: Collection[str]) -> dict[str, bytes]:
@@ -84,7 +86,7 @@ class _MemoryConsumer:
     async def get_batch(self, max_records: int, timeout_ms: int) -> list[LogRecord]:
         return await self._log.take(max_records, timeout_ms)
 
-    async def commit(self, offsets: dict[int, int] | None = None) -> None:
+    async def commit(self, offsets: dict[int, int] | None = None) -> None:  # noqa: ARG002 (LogConsumer)
         return None  # an in-process queue: taken is gone
 
     async def lag(self) -> int:

@@ -62,7 +62,7 @@ async def test_wrong_password_and_unknown_email_look_the_same(api: Api, account:
 
 
 async def test_password_is_stored_as_an_argon2id_hash(
-    api: Api, account: Account, full_settings: Settings
+    account: Account, full_settings: Settings
 ) -> None:
     connection = await asyncpg.connect(asyncpg_url(full_settings.database_url))
     try:

@@ -25,7 +25,8 @@ ORDERS = """query ($first: Int!) { orders(first: $first) {
 
 
 @pytest.fixture(scope="module")
-async def runtime(full_settings: Settings, api_server: object) -> AsyncIterator[Runtime]:
+# api_server: the server (and its migrated database) is up before this runtime opens.
+async def runtime(full_settings: Settings, api_server: object) -> AsyncIterator[Runtime]:  # noqa: ARG001
     async with open_runtime(full_settings) as runtime:
         yield runtime
 

@@ -65,25 +65,25 @@ async def alice(api: Api, quotes: Quotes) -> Alice:
 Probe = Callable[[Api, Alice, str], Awaitable[None]]
 
 
-async def my_watchlists(api: Api, alice: Alice, token: str) -> None:
+async def my_watchlists(api: Api, _alice: Alice, token: str) -> None:
     assert (await api.data("{ watchlists { id } }", token=token))["watchlists"] == []
 
 
-async def my_orders(api: Api, alice: Alice, token: str) -> None:
+async def my_orders(api: Api, _alice: Alice, token: str) -> None:
     orders = await api.data("{ orders { edges { node { id } } } }", token=token)
     assert orders["orders"]["edges"] == []
 
 
-async def my_portfolio(api: Api, alice: Alice, token: str) -> None:
+async def my_portfolio(api: Api, _alice: Alice, token: str) -> None:
     portfolio = (await api.data(ALICE_VIEW, token=token))["portfolio"]
     assert portfolio == {"cash": "100000", "reservedCash": "0", "positions": []}
 
 
-async def my_alerts(api: Api, alice: Alice, token: str) -> None:
+async def my_alerts(api: Api, _alice: Alice, token: str) -> None:
     assert (await api.data("{ alerts { id } }", token=token))["alerts"] == []
 
 
-async def my_notifications(api: Api, alice: Alice, token: str) -> None:
+async def my_notifications(api: Api, _alice: Alice, token: str) -> None:
     notes = await api.data("{ notifications { edges { node { id } } } }", token=token)
     assert notes["notifications"]["edges"] == []
 

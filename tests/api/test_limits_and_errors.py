@@ -69,8 +69,9 @@ async def test_a_body_over_the_limit_gets_413(
         assert ok.status_code == 200
 
 
+@pytest.mark.usefixtures("account")
 async def test_user_errors_are_not_logged_as_errors(
-    api: Api, account: Account, caplog: pytest.LogCaptureFixture
+    api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.DEBUG):
         await api.error("{ instruments(first: 0) { edges { cursor } } }")

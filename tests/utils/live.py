@@ -25,7 +25,7 @@ from streaming.tick import Tick
 from trading.instruments import upsert_instruments
 
 
-def isolated(settings: Settings, partitions: int = 3) -> Settings:
+def isolated(settings: Settings) -> Settings:
     """A fresh topic, consumer group and Redis prefix: no test sees another's ticks."""
     tag = secrets.token_hex(3)
     return settings.model_copy(
