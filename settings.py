@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import MultiHostUrl
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_JWT_SECRET_LENGTH = 32  # characters: 256 bits or more of key for HS256
 ROOT = Path(__file__).resolve().parent
 PositiveRate = Annotated[float, Field(gt=0, le=1_000_000)]
 Url = TypeVar("Url")
@@ -144,8 +145,11 @@ class Settings(BaseSettings):
     def _production_needs_a_secret(self) -> Settings:
         if self.environment == "production" and self.jwt_secret is None:
             raise ValueError("JWT_SECRET must be set when ENVIRONMENT=production")
-        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
-            raise ValueError("JWT_SECRET must be at least 32 characters")
+        if (
+            self.jwt_secret is not None
+            and len(self.jwt_secret.get_secret_value()) < MIN_JWT_SECRET_LENGTH
+        ):
+            raise ValueError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters")
         return self
 
     @property

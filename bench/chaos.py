@@ -247,7 +247,7 @@ class Stack:
         env = {**self.env, "METRICS_PORT": str(port), "PORT": str(self.api_port)}
         if name == "api":
             env.pop("METRICS_PORT")
-        item = spawn(self.started, name, args, env, self.workdir, port)
+        item = spawn(self.started, name, args, env=env, workdir=self.workdir, port=port)
         self.running[name] = item
         wait_http(item, f"http://127.0.0.1:{port}/" + ("readyz" if name == "api" else "metrics"))
 
@@ -292,7 +292,7 @@ def fault_actions(stack: Stack, config: ChaosConfig) -> dict[str, Callable[[], A
 def chaos(config: ChaosConfig, workdir: Path, on_row: Callable[[dict[str, object]], None]) -> None:
     symbols = universe(config.symbols)
     instruments = write_instruments(workdir, symbols)
-    with sandbox(workdir, instruments) as box, processes(workdir) as started:
+    with sandbox(workdir, instruments) as box, processes() as started:
         stack = Stack(workdir, box.env, started, rate=config.rate, seed=config.seed)
         for name in ("bridge", "api", "feed"):
             stack.start(name)

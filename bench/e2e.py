@@ -47,7 +47,7 @@ def e2e(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) ->
     instruments = write_instruments(workdir, symbols)
     steps: list[Step] = []
     for subscribers in config.subscribers:
-        with sandbox(workdir, instruments) as box, processes(workdir) as started:
+        with sandbox(workdir, instruments) as box, processes() as started:
             bridge = start_bridge(started, box.env, workdir)
             api = start_api(started, box.env, workdir)
             feed = spawn(
@@ -62,8 +62,8 @@ def e2e(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) ->
                     "--seed",
                     str(config.seed),
                 ],
-                box.env,
-                workdir,
+                env=box.env,
+                workdir=workdir,
             )
             assert bridge.port is not None
             assert api.port is not None

@@ -102,7 +102,7 @@ def pipeline(config: PipelineConfig, workdir: Path) -> dict[str, object]:
     instruments = write_instruments(workdir, symbols)
     with sandbox(workdir, instruments) as box:
         preload_rate = asyncio.run(preload(box.kafka, box.topic, symbols, config.ticks))
-        with processes(workdir) as started:
+        with processes() as started:
             bridge = start_bridge(started, box.env, workdir)
             assert bridge.port is not None
             row = asyncio.run(_drain(bridge.pid, bridge.port, box, config))

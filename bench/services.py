@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 
 import asyncpg
@@ -184,7 +185,7 @@ class Started:
 
 
 @contextmanager
-def processes(workdir: Path) -> Iterator[list[Started]]:
+def processes() -> Iterator[list[Started]]:
     """Collects what `spawn` starts; stops every process group on the way out (reverse order)."""
     started: list[Started] = []
     try:
@@ -198,6 +199,7 @@ def spawn(
     started: list[Started],
     name: str,
     args: list[str],
+    *,
     env: dict[str, str],
     workdir: Path,
     port: int | None = None,
@@ -226,7 +228,7 @@ def wait_http(item: Started, url: str, timeout: float = 60.0) -> None:
             raise TargetFailed(f"{item.name} exited with {item.process.returncode}: {item.tail()}")
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
+                if response.status == HTTPStatus.OK:
                     return
         except (urllib.error.URLError, OSError):
             pass
@@ -236,7 +238,14 @@ def wait_http(item: Started, url: str, timeout: float = 60.0) -> None:
 
 def start_api(started: list[Started], env: dict[str, str], workdir: Path) -> Started:
     port = free_port()
-    item = spawn(started, "api", ["-m", "commands.api"], {**env, "PORT": str(port)}, workdir, port)
+    item = spawn(
+        started,
+        "api",
+        ["-m", "commands.api"],
+        env={**env, "PORT": str(port)},
+        workdir=workdir,
+        port=port,
+    )
     wait_http(item, f"http://127.0.0.1:{port}/readyz")
     return item
 
@@ -248,9 +257,9 @@ def start_bridge(started: list[Started], env: dict[str, str], workdir: Path) -> 
         started,
         "bridge",
         ["-m", "commands.bridge"],
-        {**env, "METRICS_PORT": str(port)},
-        workdir,
-        port,
+        env={**env, "METRICS_PORT": str(port)},
+        workdir=workdir,
+        port=port,
     )
     wait_http(item, f"http://127.0.0.1:{port}/metrics")
     return item

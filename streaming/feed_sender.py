@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
 
@@ -53,6 +54,16 @@ class Unacknowledged(Exception):
         super().__init__(f"{count} ticks not acknowledged: {error!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How a sender batches and gives up: records per send, seconds a stop may flush for,
+    the longest wait between attempts at a log that is away."""
+
+    batch_size: int = 1000
+    stop_timeout: float = 3.5
+    max_backoff: float = 5.0
+
+
 class FeedSender:
     def __init__(
         self,
@@ -63,18 +74,16 @@ class FeedSender:
         overflow: Overflow,
         capacity: int,
         known: Mapping[str, ResumePoint] | None = None,
-        batch_size: int = 1000,
-        stop_timeout: float = 3.5,
-        max_backoff: float = 5.0,
+        pacing: Pacing = Pacing(),
     ) -> None:
         self.feed = feed
         self._producer = producer
         self._resume = resume
         self._overflow = overflow
         self._capacity = capacity
-        self._batch_size = batch_size
-        self._stop_timeout = stop_timeout
-        self._wait = wait_random_exponential(multiplier=0.2, max=max_backoff)
+        self._batch_size = pacing.batch_size
+        self._stop_timeout = pacing.stop_timeout
+        self._wait = wait_random_exponential(multiplier=0.2, max=pacing.max_backoff)
         self._last_sequence = {s: p.sequence for s, p in (known or {}).items()}
         self._buffer: deque[Tick] = deque()
         self._pending: list[tuple[bytes, bytes]] = []  # numbered, not yet acknowledged

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from streaming.feed_resume import ResumePoint, highest
-from streaming.feed_sender import FeedSender, Overflow
+from streaming.feed_sender import FeedSender, Overflow, Pacing
 from streaming.runtime import make_simulator
 from streaming.tick import Tick
 from tests.conftest import make_settings
@@ -65,7 +65,12 @@ async def nothing_known(_symbols: Collection[str]) -> dict[str, ResumePoint]:
 
 def sender(producer: GatedProducer, feed: str, overflow: Overflow, capacity: int) -> FeedSender:
     return FeedSender(
-        producer, feed, resume=nothing_known, overflow=overflow, capacity=capacity, batch_size=4
+        producer,
+        feed,
+        resume=nothing_known,
+        overflow=overflow,
+        capacity=capacity,
+        pacing=Pacing(batch_size=4),
     )
 
 
@@ -163,8 +168,7 @@ async def test_stop_flushes_for_a_bounded_time_then_counts_the_rest(
         resume=nothing_known,
         overflow=Overflow.DROP_OLDEST,
         capacity=100,
-        batch_size=4,
-        stop_timeout=0.3,
+        pacing=Pacing(batch_size=4, stop_timeout=0.3),
     )
 
     async def run() -> None:
