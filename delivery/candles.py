@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-import orjson
-
 from streaming.cache import Cache
 from streaming.candles import Bar, Interval
 from streaming.channels import candle_channel, candle_key
@@ -18,7 +16,7 @@ log = logging.getLogger(__name__)
 def read_bar(raw: bytes) -> Bar | None:
     try:
         return Bar.from_json(raw)
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError) as error:
+    except ValueError as error:  # msgspec's DecodeError names the field
         log.warning("skipping a malformed candle message: %r", error)
         return None
 

@@ -18,7 +18,6 @@ one when the buffer starts dropping, and one "recovered" line with the outage's 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections import deque
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
 
+import msgspec
 from tenacity import AsyncRetrying, wait_random_exponential
 
 from streaming import metrics
@@ -215,7 +215,7 @@ class FeedSender:
     def _stamp(self, tick: Tick) -> tuple[bytes, bytes]:
         sequence = self._last_sequence[tick.symbol] + 1
         self._last_sequence[tick.symbol] = sequence
-        numbered = dataclasses.replace(tick, sequence=sequence)
+        numbered = msgspec.structs.replace(tick, sequence=sequence)
         return tick.symbol.encode(), numbered.to_json()
 
     async def _number_from_log(self, symbols: set[str]) -> None:

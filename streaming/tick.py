@@ -1,101 +1,72 @@
-"""The one internal tick shape that goes onto the log, and its wire form."""
+"""The one internal tick shape: what a feed produces, what goes onto the log, into the cache
+and onto each quote channel, declared once as a msgspec struct with its JSON wire form.
+
+Decoding validates as it parses (types, a timezone on both timestamps, a whole sequence of 0
+or more, a symbol of 1 to 32 characters), then `__post_init__` checks what a type cannot say
+(finite, positive prices; bid not above ask). Any failure is a `BadTick`. Decimals travel as
+strings, so prices stay exact from the feed to the client.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
-import orjson
+import msgspec
 
 from models.instrument_file import MAX_SYMBOL_LENGTH
 from streaming.errors import BadTick
 
+Symbol = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SYMBOL_LENGTH)]
+Sequence = Annotated[int, msgspec.Meta(ge=0)]
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
-@dataclass(frozen=True, slots=True)
-class Tick:
+
+class Tick(msgspec.Struct, frozen=True, gc=False):
     """A trade print: `volume` is this trade's size; `sequence` rises by one per symbol (0 until
     the feed sender numbers it on its way to the log)."""
 
-    symbol: str
+    symbol: Symbol
     price: Decimal
     bid: Decimal
     ask: Decimal
     volume: Decimal
-    sequence: int
-    exchange_ts: datetime
-    received_ts: datetime
+    sequence: Sequence
+    exchange_ts: Timestamp
+    received_ts: Timestamp
+
+    def __post_init__(self) -> None:
+        for name in ("price", "bid", "ask"):
+            _check_decimal(name, getattr(self, name), allow_zero=False)
+        _check_decimal("volume", self.volume, allow_zero=True)
+        if self.bid > self.ask:
+            raise ValueError(f"bid {self.bid} above ask {self.ask}")
 
     def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "symbol": self.symbol,
-                "price": str(self.price),
-                "bid": str(self.bid),
-                "ask": str(self.ask),
-                "volume": str(self.volume),
-                "sequence": self.sequence,
-                "exchange_ts": self.exchange_ts,
-                "received_ts": self.received_ts,
-            }
-        )
+        return _ENCODER.encode(self)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Tick:
         try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as error:
-            raise BadTick(f"not JSON: {error}") from None
-        if not isinstance(data, dict):
-            raise BadTick("not a JSON object")
-        return cls.from_dict(data)
+            return _DECODER.decode(raw)
+        except msgspec.DecodeError as error:
+            raise BadTick(str(error)) from None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tick:
+        """From a parsed object whose decimals and timestamps may still be text (a replay
+        row, a provider's trade)."""
         try:
-            symbol = data["symbol"]
-            if not isinstance(symbol, str) or not 0 < len(symbol) <= MAX_SYMBOL_LENGTH:
-                raise BadTick(f"bad symbol {symbol!r}")
-            sequence = data["sequence"]
-            if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
-                raise BadTick(f"bad sequence {sequence!r}")
-            tick = cls(
-                symbol=symbol,
-                price=_decimal(data, "price"),
-                bid=_decimal(data, "bid"),
-                ask=_decimal(data, "ask"),
-                volume=_decimal(data, "volume", allow_zero=True),
-                sequence=sequence,
-                exchange_ts=_timestamp(data, "exchange_ts"),
-                received_ts=_timestamp(data, "received_ts"),
-            )
-        except KeyError as missing:
-            raise BadTick(f"missing field {missing}") from None
-        if tick.bid > tick.ask:
-            raise BadTick(f"bid {tick.bid} above ask {tick.ask}")
-        return tick
+            return msgspec.convert(data, cls)
+        except msgspec.ValidationError as error:
+            raise BadTick(str(error)) from None
 
 
-def _decimal(data: dict[str, Any], name: str, *, allow_zero: bool = False) -> Decimal:
-    raw = data[name]
-    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise BadTick(f"bad {name} {raw!r}")
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        raise BadTick(f"bad {name} {raw!r}") from None
+def _check_decimal(name: str, value: Decimal, *, allow_zero: bool) -> None:
     if not value.is_finite() or value < 0 or (value == 0 and not allow_zero):
-        raise BadTick(f"bad {name} {raw!r}")
-    return value
+        raise ValueError(f"bad {name} {value}")
 
 
-def _timestamp(data: dict[str, Any], name: str) -> datetime:
-    raw = data[name]
-    try:
-        value = datetime.fromisoformat(raw)
-    except (TypeError, ValueError):
-        raise BadTick(f"bad {name} {raw!r}") from None
-    if value.tzinfo is None:
-        raise BadTick(f"{name} has no timezone")
-    return value
+_ENCODER = msgspec.json.Encoder(decimal_format="string")
+_DECODER = msgspec.json.Decoder(Tick)

@@ -44,13 +44,15 @@ def test_tick_survives_its_wire_form_exactly() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"price": "abc"}, "bad price"),
-        ({"price": "NaN"}, "bad price"),
-        ({"price": "-1"}, "bad price"),
-        ({"price": True}, "bad price"),
-        ({"sequence": "7"}, "bad sequence"),
-        ({"symbol": ""}, "bad symbol"),
-        ({"exchange_ts": "2026-01-02T15:30:00"}, "no timezone"),
+        ({"price": "abc"}, r"Invalid decimal string - at `\$.price`"),
+        ({"price": "NaN"}, "bad price NaN"),
+        ({"price": "-1"}, "bad price -1"),
+        ({"price": True}, r"Expected `decimal`, got `bool` - at `\$.price`"),
+        ({"sequence": "7"}, r"Expected `int`, got `str` - at `\$.sequence`"),
+        ({"sequence": -1}, r"Expected `int` >= 0 - at `\$.sequence`"),
+        ({"symbol": ""}, r"length >= 1 - at `\$.symbol`"),
+        ({"symbol": "A" * 33}, r"length <= 32 - at `\$.symbol`"),
+        ({"exchange_ts": "2026-01-02T15:30:00"}, r"timezone component - at `\$.exchange_ts`"),
         ({"bid": "200"}, "above ask"),
     ],
 )
