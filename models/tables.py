@@ -81,8 +81,10 @@ class NotificationKind(StrEnum):
     ORDER_CANCELLED = "ORDER_CANCELLED"
 
 
-class Instrument(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+class InstrumentFields(SQLModel):
+    """What an instrument is, shared by the table and its read model
+    (`trading.instruments.InstrumentRecord`)."""
+
     symbol: str = Field(sa_column=Column(String(MAX_SYMBOL_LENGTH), nullable=False, unique=True))
     name: str = Field(max_length=200)
     exchange: str = Field(max_length=16, index=True)
@@ -91,6 +93,10 @@ class Instrument(SQLModel, table=True):
     currency: str = Field(max_length=3)
     lot_size: Decimal = _exact()
     tick_size: Decimal = _exact()
+
+
+class Instrument(InstrumentFields, table=True):
+    id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = _time()
     updated_at: datetime = _time()
 
@@ -126,15 +132,11 @@ class WatchlistItem(SQLModel, table=True):
     added_at: datetime = _time()
 
 
-class Order(SQLModel, table=True):
-    """A paper order. `reserved_cash` holds back the cash a resting BUY may need."""
+class OrderFields(SQLModel):
+    """A paper order's fields, shared by the table and its read model
+    (`trading.records.OrderRecord`). `reserved_cash` holds back the cash a resting BUY may
+    need."""
 
-    __tablename__ = "orders"
-    __table_args__ = (
-        UniqueConstraint("user_id", "client_order_id"),
-        Index("ix_orders_open_by_instrument", "instrument_id", "status"),
-    )
-    id: int | None = Field(default=None, primary_key=True)
     user_id: int = _fk("users.id")
     instrument_id: int = _fk("instrument.id", index=False)
     side: OrderSide = Field(sa_column=Column(String(8), nullable=False))
@@ -149,6 +151,15 @@ class Order(SQLModel, table=True):
     reject_reason: str | None = Field(default=None, max_length=32)
     created_at: datetime = _time(index=True)
     updated_at: datetime = _time()
+
+
+class Order(OrderFields, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("user_id", "client_order_id"),
+        Index("ix_orders_open_by_instrument", "instrument_id", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
 
 
 class Fill(SQLModel, table=True):
@@ -172,10 +183,9 @@ class Position(SQLModel, table=True):
     updated_at: datetime = _time()
 
 
-class PriceAlert(SQLModel, table=True):
-    __tablename__ = "price_alert"
-    __table_args__ = (Index("ix_price_alert_active", "instrument_id", "active"),)
-    id: int | None = Field(default=None, primary_key=True)
+class PriceAlertFields(SQLModel):
+    """Shared by the table and its read model (`trading.alerts.AlertRecord`)."""
+
     user_id: int = _fk("users.id")
     instrument_id: int = _fk("instrument.id", index=False)
     condition: AlertCondition = Field(sa_column=Column(String(8), nullable=False))
@@ -186,9 +196,15 @@ class PriceAlert(SQLModel, table=True):
     created_at: datetime = _time()
 
 
-class Notification(SQLModel, table=True):
-    __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at"),)
+class PriceAlert(PriceAlertFields, table=True):
+    __tablename__ = "price_alert"
+    __table_args__ = (Index("ix_price_alert_active", "instrument_id", "active"),)
     id: int | None = Field(default=None, primary_key=True)
+
+
+class NotificationFields(SQLModel):
+    """Shared by the table and its read model (`trading.records.NotificationRecord`)."""
+
     user_id: int = _fk("users.id", index=False)
     kind: NotificationKind = Field(sa_column=Column(String(32), nullable=False))
     message: str = Field(max_length=500)
@@ -196,6 +212,11 @@ class Notification(SQLModel, table=True):
     alert_id: int | None = Field(default=None, foreign_key="price_alert.id", ondelete="SET NULL")
     created_at: datetime = _time(index=True)
     read_at: datetime | None = _time(nullable=True)
+
+
+class Notification(NotificationFields, table=True):
+    __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at"),)
+    id: int | None = Field(default=None, primary_key=True)
 
 
 class Candle(SQLModel, table=True):

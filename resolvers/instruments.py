@@ -43,7 +43,7 @@ async def replace_instruments(
             .where(col(Instrument.symbol).in_(symbols))
             .order_by(Instrument.symbol)
         )
-        records = [InstrumentRecord.of(i) for i in found]
+        records = [InstrumentRecord.model_validate(i) for i in found]
     await invalidate_instruments(cache, symbols)
     return records
 
@@ -66,7 +66,7 @@ async def instrument_by_symbol(
         row = (await session.exec(select(Instrument).where(Instrument.symbol == symbol))).first()
     if row is None:
         return None
-    record = InstrumentRecord.of(row)
+    record = InstrumentRecord.model_validate(row)
     await cache.set(instrument_key(symbol), record.to_json(), INSTRUMENT_CACHE_SECONDS)
     return record
 
@@ -89,7 +89,7 @@ async def unknown_symbols(
         log.warning("could not check symbols %s: %r", missing[:5], error)
         return []
     for row in rows:
-        record = InstrumentRecord.of(row)
+        record = InstrumentRecord.model_validate(row)
         await cache.set(instrument_key(record.symbol), record.to_json(), INSTRUMENT_CACHE_SECONDS)
     found = {row.symbol for row in rows}
     return [s for s in missing if s not in found]
@@ -133,4 +133,6 @@ async def search_instruments(
     if last is not None:
         query = query.where(Instrument.symbol > last)
     rows = (await session.exec(query.order_by(Instrument.symbol).limit(size + 1))).all()
-    return make_page([InstrumentRecord.of(r) for r in rows], size, "instrument", lambda r: r.symbol)
+    return make_page(
+        [InstrumentRecord.model_validate(r) for r in rows], size, "instrument", lambda r: r.symbol
+    )

@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+import msgspec
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.dml import Insert
@@ -42,20 +43,7 @@ async def upsert_bars(session: AsyncSession, bars: Sequence[Bar]) -> None:
     multi-row VALUES of varying length defeats SQLAlchemy's cache and dominated the profile)."""
     if not bars:
         return
-    values: list[dict[str, Any]] = [
-        {
-            "symbol": b.symbol,
-            "interval": b.interval.value,
-            "start": b.start,
-            "open": b.open,
-            "high": b.high,
-            "low": b.low,
-            "close": b.close,
-            "volume": b.volume,
-            "last_sequence": b.last_sequence,
-        }
-        for b in bars
-    ]
+    values: list[dict[str, Any]] = [msgspec.structs.asdict(bar) for bar in bars]
     connection = await session.connection()
     await connection.execute(_upsert_statement(connection.dialect.name), values)
 
@@ -76,14 +64,4 @@ def _upsert_statement(dialect: str) -> Insert:
 
 
 def to_bar(row: Candle) -> Bar:
-    return Bar(
-        symbol=row.symbol,
-        interval=Interval(row.interval),
-        start=row.start,
-        open=row.open,
-        high=row.high,
-        low=row.low,
-        close=row.close,
-        volume=row.volume,
-        last_sequence=row.last_sequence,
-    )
+    return msgspec.convert(row, Bar, from_attributes=True)

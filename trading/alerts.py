@@ -7,7 +7,6 @@ An alert fires once: the streaming side evaluates active alerts on each tick and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import case
@@ -15,13 +14,20 @@ from sqlmodel import col, delete, func, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.db import SessionFactory, session_scope
-from models.tables import AlertCondition, Instrument, Notification, NotificationKind, PriceAlert
+from models.tables import (
+    AlertCondition,
+    Instrument,
+    Notification,
+    NotificationKind,
+    PriceAlert,
+    PriceAlertFields,
+)
 from models.types import utcnow
 from trading.event_log import record_events
 from trading.events import NotificationEvent, Recorded
 from trading.locking import lock_user
 from trading.money import MAX_PRICE, exact_aggregate, fits_scale
-from trading.records import NotificationRecord
+from trading.records import READ_MODEL, NotificationRecord
 
 MAX_ACTIVE_ALERTS = 100
 
@@ -34,32 +40,9 @@ class AlertError(ValueError):
         self.code = code
 
 
-@dataclass(frozen=True, slots=True)
-class AlertRecord:
+class AlertRecord(PriceAlertFields):
+    model_config = READ_MODEL
     id: int
-    user_id: int
-    instrument_id: int
-    condition: AlertCondition
-    threshold: Decimal
-    active: bool
-    triggered_at: datetime | None
-    triggered_price: Decimal | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, row: PriceAlert) -> AlertRecord:
-        assert row.id is not None
-        return cls(
-            row.id,
-            row.user_id,
-            row.instrument_id,
-            AlertCondition(row.condition),
-            row.threshold,
-            row.active,
-            row.triggered_at,
-            row.triggered_price,
-            row.created_at,
-        )
 
 
 async def create_alert(
@@ -99,14 +82,14 @@ async def create_alert(
         )
         session.add(row)
         await session.flush()
-        return AlertRecord.of(row)
+        return AlertRecord.model_validate(row)
 
 
 async def my_alerts(session: AsyncSession, user_id: int) -> list[AlertRecord]:
     rows = await session.exec(
         select(PriceAlert).where(PriceAlert.user_id == user_id).order_by(col(PriceAlert.id).desc())
     )
-    return [AlertRecord.of(r) for r in rows]
+    return [AlertRecord.model_validate(r) for r in rows]
 
 
 async def delete_alert(sessions: SessionFactory, user_id: int, alert_id: int) -> bool:
@@ -226,7 +209,9 @@ async def trigger_alert(
     await session.flush()
     owner = await lock_user(session, alert.user_id)
     assert owner is not None
-    [event] = record_events(session, owner, [NotificationEvent(NotificationRecord.of(note))])
+    [event] = record_events(
+        session, owner, [NotificationEvent(NotificationRecord.model_validate(note))]
+    )
     return event
 
 
@@ -240,7 +225,7 @@ async def notifications_page(
     if before_id is not None:
         query = query.where(col(Notification.id) < before_id)
     rows = await session.exec(query.order_by(col(Notification.id).desc()).limit(size + 1))
-    return [NotificationRecord.of(r) for r in rows]
+    return [NotificationRecord.model_validate(r) for r in rows]
 
 
 async def mark_read(sessions: SessionFactory, user_id: int, ids: list[int] | None) -> int:

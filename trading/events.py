@@ -14,25 +14,28 @@ one the previous plus one, in commit order), one of:
         "kind": "ORDER_FILLED", "message": "Bought 10 AAPL at 190.41", "orderId": 7,
         "alertId": null, "createdAt": "...", "readAt": null}}
 
-Decimals travel as strings (exact), timestamps as ISO 8601 with offset. `decode_event` turns
-a message back into a `Recorded` `OrderEvent` / `NotificationEvent` (whose records equal the
-published ones).
+The bodies are the read models (`trading.records`) with camelCase names, declared once and
+encoded and decoded by one pydantic `TypeAdapter`; decimals travel as strings (exact),
+timestamps as ISO 8601 in UTC. `decode_event` turns a message back into a `Recorded`
+`OrderEvent` / `NotificationEvent` (whose records equal the published ones).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from typing import Annotated, Literal
 
-import orjson
+from pydantic import BaseModel, Field, StrictInt, TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
+from sqlmodel._compat import SQLModelConfig
 
-from models.tables import NotificationKind, OrderSide, OrderStatus, OrderType
-from trading.records import NotificationRecord, OrderRecord
+from trading.records import READ_MODEL, NotificationRecord, OrderRecord
 
 log = logging.getLogger(__name__)
+
+# The message bodies: the read models with camelCase names (decimals as strings, exact).
+WIRE = SQLModelConfig(**READ_MODEL, alias_generator=to_camel, populate_by_name=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,99 +68,54 @@ class BadEvent(ValueError):
     pass
 
 
-def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
+class _OrderBody(OrderRecord):
+    model_config = WIRE
+    symbol: str
+
+
+class _NotificationBody(NotificationRecord):
+    model_config = WIRE
+
+
+class _OrderMessage(BaseModel):
+    sequence: StrictInt
+    type: Literal["order"]
+    order: _OrderBody
+
+
+class _NotificationMessage(BaseModel):
+    sequence: StrictInt
+    type: Literal["notification"]
+    notification: _NotificationBody
+
+
+_MESSAGE: TypeAdapter[_OrderMessage | _NotificationMessage] = TypeAdapter(
+    Annotated[_OrderMessage | _NotificationMessage, Field(discriminator="type")]
+)
 
 
 def encode_event(recorded: Recorded) -> bytes:
     event, sequence = recorded.event, recorded.sequence
+    message: _OrderMessage | _NotificationMessage
     if isinstance(event, OrderEvent):
-        o = event.order
-        body: dict[str, Any] = {
-            "id": o.id,
-            "userId": o.user_id,
-            "instrumentId": o.instrument_id,
-            "symbol": event.symbol,
-            "side": o.side.value,
-            "type": o.type.value,
-            "status": o.status.value,
-            "quantity": _dec(o.quantity),
-            "limitPrice": _dec(o.limit_price),
-            "filledQuantity": _dec(o.filled_quantity),
-            "averageFillPrice": _dec(o.average_fill_price),
-            "reservedCash": _dec(o.reserved_cash),
-            "clientOrderId": o.client_order_id,
-            "rejectReason": o.reject_reason,
-            "createdAt": o.created_at.isoformat(),
-            "updatedAt": o.updated_at.isoformat(),
-        }
-        return orjson.dumps({"sequence": sequence, "type": "order", "order": body})
-    n = event.notification
-    body = {
-        "id": n.id,
-        "userId": n.user_id,
-        "kind": n.kind.value,
-        "message": n.message,
-        "orderId": n.order_id,
-        "alertId": n.alert_id,
-        "createdAt": n.created_at.isoformat(),
-        "readAt": n.read_at.isoformat() if n.read_at else None,
-    }
-    return orjson.dumps({"sequence": sequence, "type": "notification", "notification": body})
+        body = _OrderBody(**event.order.model_dump(), symbol=event.symbol)
+        message = _OrderMessage(sequence=sequence, type="order", order=body)
+    else:
+        note = _NotificationBody(**event.notification.model_dump())
+        message = _NotificationMessage(sequence=sequence, type="notification", notification=note)
+    return _MESSAGE.dump_json(message, by_alias=True)
 
 
 def decode_event(raw: bytes | str) -> Recorded:
     try:
-        data = orjson.loads(raw)
-        sequence = data["sequence"]
-        if not isinstance(sequence, int) or isinstance(sequence, bool):
-            raise BadEvent(f"bad sequence {sequence!r}")
-        return Recorded(sequence, _decode_body(data))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError) as error:
-        raise BadEvent(f"not a user event: {error!r}") from None
-
-
-def _decode_body(data: dict[str, Any]) -> Event:
-    kind = data["type"]
-    if kind == "order":
-        o = data["order"]
-        record = OrderRecord(
-            id=o["id"],
-            user_id=o["userId"],
-            instrument_id=o["instrumentId"],
-            side=OrderSide(o["side"]),
-            type=OrderType(o["type"]),
-            status=OrderStatus(o["status"]),
-            quantity=Decimal(o["quantity"]),
-            limit_price=_opt_dec(o["limitPrice"]),
-            filled_quantity=Decimal(o["filledQuantity"]),
-            average_fill_price=_opt_dec(o["averageFillPrice"]),
-            reserved_cash=Decimal(o["reservedCash"]),
-            client_order_id=o["clientOrderId"],
-            reject_reason=o["rejectReason"],
-            created_at=datetime.fromisoformat(o["createdAt"]),
-            updated_at=datetime.fromisoformat(o["updatedAt"]),
-        )
-        return OrderEvent(record, o["symbol"])
-    if kind == "notification":
-        n = data["notification"]
-        return NotificationEvent(
-            NotificationRecord(
-                id=n["id"],
-                user_id=n["userId"],
-                kind=NotificationKind(n["kind"]),
-                message=n["message"],
-                order_id=n["orderId"],
-                alert_id=n["alertId"],
-                created_at=datetime.fromisoformat(n["createdAt"]),
-                read_at=datetime.fromisoformat(n["readAt"]) if n["readAt"] else None,
-            )
-        )
-    raise BadEvent(f"unknown event type {kind!r}")
-
-
-def _opt_dec(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
+        message = _MESSAGE.validate_json(raw)
+    except ValidationError as error:
+        raise BadEvent(f"not a user event: {error}") from None
+    if isinstance(message, _OrderMessage):
+        order = OrderRecord(**message.order.model_dump(exclude={"symbol"}))
+        return Recorded(message.sequence, OrderEvent(order, message.order.symbol))
+    note = NotificationRecord(**message.notification.model_dump())
+    return Recorded(message.sequence, NotificationEvent(note))
 
 
 def event_user_id(event: Event) -> int:

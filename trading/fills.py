@@ -95,9 +95,11 @@ async def fill_order(session: AsyncSession, order_id: int, price: Decimal) -> Fi
     assert instrument is not None
     symbol = instrument.symbol
     if order.status != OrderStatus.OPEN:
-        return FillOutcome(OrderRecord.of(order), symbol, NoFillReason.NOT_OPEN)
+        return FillOutcome(OrderRecord.model_validate(order), symbol, NoFillReason.NOT_OPEN)
     if order.limit_price is not None and not crosses(order.side, order.limit_price, price):
-        return FillOutcome(OrderRecord.of(order), symbol, NoFillReason.PRICE_NOT_CROSSED)
+        return FillOutcome(
+            OrderRecord.model_validate(order), symbol, NoFillReason.PRICE_NOT_CROSSED
+        )
 
     trade = _Trade(order, user, order.quantity - order.filled_quantity, price, utcnow())
     settle = _settle_buy if order.side == OrderSide.BUY else _settle_sell
@@ -196,8 +198,8 @@ async def _record_fill(session: AsyncSession, trade: _Trade, symbol: str) -> Fil
     )
     session.add(note)
     await session.flush()
-    record = OrderRecord.of(order)
-    notification = NotificationRecord.of(note)
+    record = OrderRecord.model_validate(order)
+    notification = NotificationRecord.model_validate(note)
     events = record_events(
         session, user, [OrderEvent(record, symbol), NotificationEvent(notification)]
     )
@@ -347,7 +349,7 @@ async def _reject(
     order.updated_at = utcnow()
     session.add_all([user, order])
     await session.flush()
-    record = OrderRecord.of(order)
+    record = OrderRecord.model_validate(order)
     log.warning("order %s rejected at fill time: %s", order.id, reason)
     return FillOutcome(
         record, symbol, reason, events=record_events(session, user, [OrderEvent(record, symbol)])

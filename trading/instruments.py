@@ -4,68 +4,30 @@ core pass around, and the writes and reads of the instrument table."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-import orjson
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.instrument_file import InstrumentRow
-from models.tables import Instrument
+from models.tables import Instrument, InstrumentFields
 from models.types import utcnow
+from trading.records import READ_MODEL
 
 
-@dataclass(frozen=True, slots=True)
-class InstrumentRecord:
-    """An instrument as the API sees it (the table row stays inside its session)."""
+class InstrumentRecord(InstrumentFields):
+    """An instrument as the API sees it (the table row stays inside its session); the
+    instrument cache keeps it as its JSON."""
 
+    model_config = READ_MODEL
     id: int
-    symbol: str
-    name: str
-    exchange: str
-    sector: str
-    isin: str | None
-    currency: str
-    lot_size: Decimal
-    tick_size: Decimal
-
-    @classmethod
-    def of(cls, row: Instrument) -> InstrumentRecord:
-        assert row.id is not None
-        return cls(
-            id=row.id,
-            symbol=row.symbol,
-            name=row.name,
-            exchange=row.exchange,
-            sector=row.sector,
-            isin=row.isin,
-            currency=row.currency,
-            lot_size=row.lot_size,
-            tick_size=row.tick_size,
-        )
 
     def to_json(self) -> bytes:
-        data: dict[str, Any] = {
-            "id": self.id,
-            "symbol": self.symbol,
-            "name": self.name,
-            "exchange": self.exchange,
-            "sector": self.sector,
-            "isin": self.isin,
-            "currency": self.currency,
-            "lot_size": str(self.lot_size),
-            "tick_size": str(self.tick_size),
-        }
-        return orjson.dumps(data)
+        return self.model_dump_json().encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> InstrumentRecord:
-        data = orjson.loads(raw)
-        data["lot_size"] = Decimal(data["lot_size"])
-        data["tick_size"] = Decimal(data["tick_size"])
-        return cls(**data)
+        return cls.model_validate_json(raw)
 
 
 async def upsert_instruments(session: AsyncSession, rows: Sequence[InstrumentRow]) -> int:
@@ -107,4 +69,4 @@ async def instruments_by_ids(
 ) -> dict[int, InstrumentRecord]:
     """One query for many ids (the DataLoader's batch)."""
     found = await session.exec(select(Instrument).where(col(Instrument.id).in_(list(ids))))
-    return {row.id: InstrumentRecord.of(row) for row in found if row.id is not None}
+    return {row.id: InstrumentRecord.model_validate(row) for row in found if row.id is not None}

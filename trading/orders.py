@@ -154,7 +154,7 @@ async def _placed_before(
 ) -> OrderRecord | None:
     async with sessions() as session:
         earlier = await _by_client_id(session, user_id, client_order_id)
-    return OrderRecord.of(earlier) if earlier is not None else None
+    return OrderRecord.model_validate(earlier) if earlier is not None else None
 
 
 def _fill_price(request: OrderRequest, quote: Quote | None) -> Decimal | None:
@@ -188,7 +188,7 @@ async def _place_locked(
     if request.client_order_id is not None:
         earlier = await _by_client_id(session, user_id, request.client_order_id)
         if earlier is not None:
-            return OrderRecord.of(earlier)
+            return OrderRecord.model_validate(earlier)
     reserve = Decimal(0)
     if request.side == OrderSide.BUY:
         price = request.limit_price if request.limit_price is not None else fill_price
@@ -228,7 +228,7 @@ async def _place_locked(
     await session.flush()
     assert order.id is not None
     if fill_price is None:
-        record = OrderRecord.of(order)
+        record = OrderRecord.model_validate(order)
         events = record_events(session, account, [OrderEvent(record, instrument.symbol)])
         return FillOutcome(record, instrument.symbol, NoFillReason.PRICE_NOT_CROSSED, events=events)
     outcome = await fill_order(session, order.id, fill_price)
@@ -329,7 +329,7 @@ async def cancel_order(
         order.updated_at = utcnow()
         session.add_all([account, order])
         await session.flush()
-        record = OrderRecord.of(order)
+        record = OrderRecord.model_validate(order)
         instrument = await session.get(Instrument, order.instrument_id)
         assert instrument is not None
         events = record_events(session, account, [OrderEvent(record, instrument.symbol)])
@@ -350,7 +350,7 @@ async def list_orders(
     if before_id is not None:
         query = query.where(col(Order.id) < before_id)
     rows = await session.exec(query.order_by(col(Order.id).desc()).limit(size + 1))
-    return [OrderRecord.of(r) for r in rows]
+    return [OrderRecord.model_validate(r) for r in rows]
 
 
 async def _by_client_id(session: AsyncSession, user_id: int, client_order_id: str) -> Order | None:

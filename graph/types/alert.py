@@ -11,6 +11,7 @@ from graph.scalars import BigInt, event_sequence_field
 from graph.types.enums import AlertCondition, NotificationKind
 from graph.types.instrument import Instrument, load_instrument
 from graph.types.pagination import Connection
+from graph.types.records import from_record
 from trading.alerts import AlertRecord
 from trading.records import NotificationRecord
 
@@ -32,16 +33,7 @@ class PriceAlert:
 
     @classmethod
     def of(cls, r: AlertRecord) -> PriceAlert:
-        return cls(
-            id=strawberry.ID(str(r.id)),
-            condition=r.condition,
-            threshold=r.threshold,
-            active=r.active,
-            triggered_at=r.triggered_at,
-            triggered_price=r.triggered_price,
-            created_at=r.created_at,
-            instrument_id=r.instrument_id,
-        )
+        return from_record(cls, r)
 
 
 @strawberry.type(description="Why an alert was not created.")
@@ -69,15 +61,13 @@ class Notification:
         def ident(value: int | None) -> strawberry.ID | None:
             return None if value is None else strawberry.ID(str(value))
 
-        return cls(
-            event_sequence=None if event_sequence is None else BigInt(event_sequence),
-            id=strawberry.ID(str(r.id)),
-            kind=r.kind,
-            message=r.message,
+        sequence = None if event_sequence is None else BigInt(event_sequence)
+        return from_record(
+            cls,
+            r,
+            event_sequence=sequence,
             order_id=ident(r.order_id),
             alert_id=ident(r.alert_id),
-            created_at=r.created_at,
-            read_at=r.read_at,
         )
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
+import msgspec
 import strawberry
 
 from graph.scalars import BigInt
@@ -46,14 +47,5 @@ class Candle:
 
     @classmethod
     def from_bar(cls, bar: Bar) -> Candle:
-        return cls(
-            symbol=bar.symbol,
-            interval=CandleInterval.of(bar.interval),
-            start=bar.start,
-            open=bar.open,
-            high=bar.high,
-            low=bar.low,
-            close=bar.close,
-            volume=bar.volume,
-            last_sequence=BigInt(bar.last_sequence),
-        )
+        fields = msgspec.structs.asdict(bar)
+        return cls(**{**fields, "interval": CandleInterval.of(bar.interval)})

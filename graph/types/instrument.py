@@ -6,6 +6,7 @@ import strawberry
 
 from graph.context import Info
 from graph.types.quote import Quote
+from graph.types.records import from_record
 from trading.instruments import InstrumentRecord
 
 
@@ -28,17 +29,7 @@ class Instrument:
 
     @classmethod
     def of(cls, record: InstrumentRecord) -> Instrument:
-        return cls(
-            id=strawberry.ID(str(record.id)),
-            symbol=record.symbol,
-            name=record.name,
-            exchange=record.exchange,
-            sector=record.sector,
-            isin=record.isin,
-            currency=record.currency,
-            lot_size=record.lot_size,
-            tick_size=record.tick_size,
-        )
+        return from_record(cls, record)
 
 
 async def load_instrument(info: Info, instrument_id: int) -> Instrument:

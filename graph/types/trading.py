@@ -11,6 +11,7 @@ from graph.scalars import BigInt, event_sequence_field
 from graph.types.enums import CancelFailure, OrderSide, OrderStatus, OrderType, RejectReason
 from graph.types.instrument import Instrument, load_instrument
 from graph.types.pagination import Connection
+from graph.types.records import from_record
 from trading.orders import CancelRefused, Rejection
 from trading.portfolio import PortfolioValue, PositionValue
 from trading.records import OrderRecord
@@ -40,23 +41,8 @@ class Order:
 
     @classmethod
     def of(cls, r: OrderRecord, event_sequence: int | None = None) -> Order:
-        return cls(
-            event_sequence=None if event_sequence is None else BigInt(event_sequence),
-            id=strawberry.ID(str(r.id)),
-            side=r.side,
-            type=r.type,
-            status=r.status,
-            quantity=r.quantity,
-            limit_price=r.limit_price,
-            filled_quantity=r.filled_quantity,
-            average_fill_price=r.average_fill_price,
-            reserved_cash=r.reserved_cash,
-            client_order_id=r.client_order_id,
-            reject_reason=r.reject_reason,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-            instrument_id=r.instrument_id,
-        )
+        sequence = None if event_sequence is None else BigInt(event_sequence)
+        return from_record(cls, r, event_sequence=sequence)
 
 
 OrderConnection = Connection[Order]

@@ -7,6 +7,8 @@ import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import orjson
+
 from models.tables import NotificationKind, OrderSide, OrderStatus, OrderType
 from settings import Settings
 from streaming.channels import user_channel
@@ -36,7 +38,16 @@ def test_events_round_trip() -> None:
         created_at=now,
         updated_at=now,
     )
-    note = NotificationRecord(7, 3, NotificationKind.ORDER_FILLED, "Bought", 7, None, now, None)
+    note = NotificationRecord(
+        id=7,
+        user_id=3,
+        kind=NotificationKind.ORDER_FILLED,
+        message="Bought",
+        order_id=7,
+        alert_id=None,
+        created_at=now,
+        read_at=None,
+    )
     events: list[OrderEvent | NotificationEvent] = [
         OrderEvent(order, "AAPL"),
         NotificationEvent(note),
@@ -44,8 +55,26 @@ def test_events_round_trip() -> None:
     for sequence, event in enumerate(events, 1):
         recorded = Recorded(sequence, event)
         assert decode_event(encode_event(recorded)) == recorded
-    encoded = encode_event(Recorded(5, OrderEvent(order, "AAPL")))
-    assert encoded.startswith(b'{"sequence":5,"type":"order","order":{"id":7')
+    encoded = orjson.loads(encode_event(Recorded(5, OrderEvent(order, "AAPL"))))
+    assert (encoded["sequence"], encoded["type"]) == (5, "order")
+    assert encoded["order"] | {"createdAt": None, "updatedAt": None} == {
+        "id": 7,
+        "userId": 3,
+        "instrumentId": 1,
+        "symbol": "AAPL",
+        "side": "BUY",
+        "type": "LIMIT",
+        "status": "OPEN",
+        "quantity": "10",
+        "limitPrice": "190.5",
+        "filledQuantity": "0",
+        "averageFillPrice": None,
+        "reservedCash": "1905",
+        "clientOrderId": "abc",
+        "rejectReason": None,
+        "createdAt": None,
+        "updatedAt": None,
+    }
 
 
 async def test_fills_and_cancels_are_published_on_the_users_channel(
