@@ -237,31 +237,31 @@ def wait_http(item: Started, url: str, timeout: float = 60.0) -> None:
 
 
 def start_api(started: list[Started], env: dict[str, str], workdir: Path) -> Started:
-    port = free_port()
-    item = spawn(
-        started,
-        "api",
-        ["-m", "commands.api"],
-        env={**env, "PORT": str(port)},
-        workdir=workdir,
-        port=port,
-    )
-    wait_http(item, f"http://127.0.0.1:{port}/readyz")
-    return item
+    """`python -m commands.api` on a port of its own, once /readyz answers."""
+    return _start_served(started, "api", workdir, env=env, port_setting="PORT", ready="readyz")
 
 
 def start_bridge(started: list[Started], env: dict[str, str], workdir: Path) -> Started:
     """`python -m commands.bridge` with its metrics on a port of its own."""
-    port = free_port()
-    item = spawn(
-        started,
-        "bridge",
-        ["-m", "commands.bridge"],
-        env={**env, "METRICS_PORT": str(port)},
-        workdir=workdir,
-        port=port,
+    return _start_served(
+        started, "bridge", workdir, env=env, port_setting="METRICS_PORT", ready="metrics"
     )
-    wait_http(item, f"http://127.0.0.1:{port}/metrics")
+
+
+def _start_served(
+    started: list[Started],
+    command: str,
+    workdir: Path,
+    *,
+    env: dict[str, str],
+    port_setting: str,
+    ready: str,
+) -> Started:
+    port = free_port()
+    args = ["-m", f"commands.{command}"]
+    env = {**env, port_setting: str(port)}
+    item = spawn(started, command, args, env=env, workdir=workdir, port=port)
+    wait_http(item, f"http://127.0.0.1:{port}/{ready}")
     return item
 
 

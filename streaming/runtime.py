@@ -155,13 +155,29 @@ async def run_simulator(runtime: Runtime) -> None:
     symbols = [r.symbol for r in read_instrument_file(settings.instruments_file)]
     resume = feed_resume(runtime)
     known = await resume(symbols)
+    simulator = make_simulator(settings, known)
+    await feed_into_log(
+        runtime, simulator, "simulator", Overflow.DROP_OLDEST, resume=resume, known=known
+    )
+
+
+async def feed_into_log(
+    runtime: Runtime,
+    feed: Feed,
+    name: str,
+    overflow: Overflow,
+    *,
+    resume: ResumeLookup | None = None,
+    known: Mapping[str, ResumePoint] | None = None,
+) -> None:
+    """`run_feed` with this process's log, resume points and buffer size."""
     await run_feed(
-        make_simulator(settings, known),
+        feed,
         runtime.tick_log,
-        "simulator",
-        resume=resume,
-        overflow=Overflow.DROP_OLDEST,
-        buffer_ticks=settings.feed_buffer_ticks,
+        name,
+        resume=resume or feed_resume(runtime),
+        overflow=overflow,
+        buffer_ticks=runtime.settings.feed_buffer_ticks,
         known=known,
     )
 
@@ -217,26 +233,12 @@ def start_provider(runtime: Runtime) -> None:
 
 async def run_provider(runtime: Runtime, provider: ProviderFeed) -> None:
     """A live feed: its oldest unsent trades go first when the buffer is full."""
-    await run_feed(
-        provider,
-        runtime.tick_log,
-        "provider",
-        resume=feed_resume(runtime),
-        overflow=Overflow.DROP_OLDEST,
-        buffer_ticks=runtime.settings.feed_buffer_ticks,
-    )
+    await feed_into_log(runtime, provider, "provider", Overflow.DROP_OLDEST)
 
 
 async def run_replay(runtime: Runtime, replay: Feed) -> None:
     """A recorded file into the log: waits for room rather than drop (backpressure)."""
-    await run_feed(
-        replay,
-        runtime.tick_log,
-        "replay",
-        resume=feed_resume(runtime),
-        overflow=Overflow.WAIT,
-        buffer_ticks=runtime.settings.feed_buffer_ticks,
-    )
+    await feed_into_log(runtime, replay, "replay", Overflow.WAIT)
 
 
 def start_feed_and_bridge(runtime: Runtime) -> None:

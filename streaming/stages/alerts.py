@@ -26,42 +26,36 @@ offsets were not committed, so the ticks are delivered again).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.db import SessionFactory, session_scope
 from streaming.metrics import ALERTS_FIRED
 from streaming.pubsub import PubSub
 from streaming.stages.ranges import Extremes, trade_extremes
+from streaming.stages.thresholds import Bounds, Range, ThresholdStage
 from streaming.tick import Tick
 from streaming.user_events import publish_recorded
 from trading.alerts import AlertCandidate, alert_bounds, alerts_in_ranges, trigger_alert
 
 
 @dataclass
-class AlertStage:
+class AlertStage(ThresholdStage):
     sessions: SessionFactory
     pubsub: PubSub
     name: str = "alerts"
     _seen: Extremes = field(default_factory=trade_extremes)
 
-    async def apply(self, ticks: list[Tick]) -> None:
-        self._seen.add(ticks)
+    async def bounds(self, session: AsyncSession, symbols: list[str]) -> dict[str, Bounds]:
+        return await alert_bounds(session, symbols)
 
-    async def flush(self) -> None:
-        if not self._seen:
-            return
-        async with self.sessions() as session:
-            bounds = await alert_bounds(session, self._seen.symbols())
-        reached = {
-            symbol: (low, high)
-            for symbol, (low, high) in self._seen.ranges().items()
-            if symbol in bounds and _reaches(low, high, *bounds[symbol])
-        }
-        if reached:
-            await self._fire(reached)
-        self._seen.clear()
+    def reaches(self, seen: Range, bounds: Bounds) -> bool:
+        (low, high), (lowest_above, highest_below) = seen, bounds
+        return (lowest_above is not None and high >= lowest_above) or (
+            highest_below is not None and low <= highest_below
+        )
 
-    async def _fire(self, reached: dict[str, tuple[Decimal, Decimal]]) -> None:
+    async def settle(self, reached: dict[str, Range]) -> None:
         """Each alert in a transaction of its own (it locks its owner's row to number the
         event), published after that commit."""
         async with self.sessions() as session:
@@ -72,17 +66,6 @@ class AlertStage:
             if event is not None:
                 await publish_recorded(self.sessions, self.pubsub, [event])
                 ALERTS_FIRED.inc()
-
-    def forget(self) -> None:
-        self._seen.clear()
-
-
-def _reaches(
-    low: Decimal, high: Decimal, lowest_above: Decimal | None, highest_below: Decimal | None
-) -> bool:
-    return (lowest_above is not None and high >= lowest_above) or (
-        highest_below is not None and low <= highest_below
-    )
 
 
 def first_crossings(

@@ -25,41 +25,41 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from models.db import SessionFactory
 from models.tables import OrderSide
 from streaming.metrics import ORDERS_FILLED
 from streaming.pubsub import PubSub
 from streaming.stages.ranges import Extremes, quote_extremes
+from streaming.stages.thresholds import Bounds, Range, ThresholdStage
 from streaming.tick import Tick
 from streaming.user_events import publish_recorded
 from trading.fills import crosses_quote, fill_crossing_orders, limit_bounds, limit_orders_in_ranges
 
 
 @dataclass
-class MatchingStage:
+class MatchingStage(ThresholdStage):
     sessions: SessionFactory
     pubsub: PubSub
     name: str = "matching"
     _seen: Extremes = field(default_factory=quote_extremes)
 
-    async def apply(self, ticks: list[Tick]) -> None:
-        self._seen.add(ticks)
+    async def bounds(self, session: AsyncSession, symbols: list[str]) -> dict[str, Bounds]:
+        return await limit_bounds(session, symbols)
 
-    async def flush(self) -> None:
-        if not self._seen:
-            return
+    def reaches(self, seen: Range, bounds: Bounds) -> bool:
+        (low_ask, high_bid), (highest_buy, lowest_sell) = seen, bounds
+        return (highest_buy is not None and low_ask <= highest_buy) or (
+            lowest_sell is not None and high_bid >= lowest_sell
+        )
+
+    async def settle(self, reached: dict[str, Range]) -> None:
         async with self.sessions() as session:
-            bounds = await limit_bounds(session, self._seen.symbols())
-            reached = {
-                symbol: (low_ask, high_bid)
-                for symbol, (low_ask, high_bid) in self._seen.ranges().items()
-                if symbol in bounds and _reaches(low_ask, high_bid, *bounds[symbol])
-            }
-            resting = await limit_orders_in_ranges(session, reached) if reached else {}
+            resting = await limit_orders_in_ranges(session, reached)
         crossing = self._seen.ticks()
         for symbol, orders in resting.items():
             await self._match(crossing[symbol], orders)
-        self._seen.clear()
 
     async def _match(
         self, ticks: list[Tick], waiting: list[tuple[int, OrderSide, Decimal]]
@@ -81,14 +81,3 @@ class MatchingStage:
                 for i, side, limit in waiting
                 if not crosses_quote(side, limit, tick.bid, tick.ask)
             ]
-
-    def forget(self) -> None:
-        self._seen.clear()
-
-
-def _reaches(
-    low_ask: Decimal, high_bid: Decimal, highest_buy: Decimal | None, lowest_sell: Decimal | None
-) -> bool:
-    return (highest_buy is not None and low_ask <= highest_buy) or (
-        lowest_sell is not None and high_bid >= lowest_sell
-    )
