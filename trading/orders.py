@@ -242,15 +242,20 @@ def _validate(request: OrderRequest, instrument: InstrumentRecord) -> Rejection 
 
 
 def _quantity_problem(q: Decimal, instrument: InstrumentRecord) -> Rejection | None:
-    if not q.is_finite() or q <= 0 or q > MAX_QUANTITY or not fits_scale(q):
-        return Rejection(
-            RejectReason.INVALID_QUANTITY, f"Quantity must be above 0 and at most {MAX_QUANTITY}."
-        )
-    if not is_multiple(q, instrument.lot_size):
-        return Rejection(
-            RejectReason.INVALID_QUANTITY,
-            f"Quantity must be a multiple of the lot size {plain(instrument.lot_size)}.",
-        )
+    step = ("lot size", instrument.lot_size)
+    return _step_problem(q, "Quantity", RejectReason.INVALID_QUANTITY, MAX_QUANTITY, step)
+
+
+def _step_problem(
+    value: Decimal, what: str, reason: RejectReason, maximum: Decimal, step: tuple[str, Decimal]
+) -> Rejection | None:
+    """`value` must be above 0, at most `maximum`, of at most 8 decimals and a whole number of
+    `step` (the instrument's lot or tick size)."""
+    if not value.is_finite() or value <= 0 or value > maximum or not fits_scale(value):
+        return Rejection(reason, f"{what} must be above 0 and at most {maximum}.")
+    step_name, size = step
+    if not is_multiple(value, size):
+        return Rejection(reason, f"{what} must be a multiple of the {step_name} {plain(size)}.")
     return None
 
 
@@ -269,20 +274,13 @@ def _price_problem(request: OrderRequest, instrument: InstrumentRecord) -> Rejec
 def _limit_price_problem(
     price: Decimal, q: Decimal, instrument: InstrumentRecord
 ) -> Rejection | None:
-    if not price.is_finite() or price <= 0 or price > MAX_PRICE or not fits_scale(price):
-        return Rejection(
-            RejectReason.INVALID_PRICE, f"Limit price must be above 0 and at most {MAX_PRICE}."
-        )
-    if not is_multiple(price, instrument.tick_size):
-        return Rejection(
-            RejectReason.INVALID_PRICE,
-            f"Limit price must be a multiple of the tick size {plain(instrument.tick_size)}.",
-        )
-    if not fits_scale(q * price):
+    step = ("tick size", instrument.tick_size)
+    problem = _step_problem(price, "Limit price", RejectReason.INVALID_PRICE, MAX_PRICE, step)
+    if problem is None and not fits_scale(q * price):
         return Rejection(
             RejectReason.INVALID_QUANTITY, "Quantity x price is finer than 8 decimals."
         )
-    return None
+    return problem
 
 
 def _client_order_id_problem(value: str) -> str | None:
