@@ -19,6 +19,12 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 
 from delivery.fanout import QuoteFanout
 from delivery.http_limits import BodySizeLimit
@@ -37,6 +43,15 @@ from streaming.runtime import open_runtime
 # objects: 200-300 ms pauses at 1,000 subscribers. At 20,000, N = 1,000 @ 800 ticks/s had
 # p99 29 ms instead of 109 (bench/README.md, "Garbage collection").
 YOUNG_GENERATION_THRESHOLD = 20_000
+
+# WebSocket (graphql-transport-ws, legacy graphql-ws) and HTTP streams: GraphQL over SSE
+# (graphql-sse, distinct connections) and multipart subscriptions (Apollo's HttpLink).
+SUBSCRIPTION_PROTOCOLS = (
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    GRAPHQL_SSE_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 
 
 def settle_garbage_collector() -> None:
@@ -64,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
         make_schema(settings),
         context_getter=get_context,
         fanout=QuoteFanout(public_context=Context, root_value=Quote.from_tick),
+        subscription_protocols=SUBSCRIPTION_PROTOCOLS,
         connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_seconds),
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         keep_alive=settings.websocket_ping_interval_seconds > 0,  # legacy protocol's `ka`

@@ -1,0 +1,74 @@
+"""Subscriptions over HTTP: GraphQL over SSE (graphql-sse, distinct connections) and multipart
+subscriptions (Apollo's HttpLink), with the WebSocket's arguments, checks and errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import orjson
+
+from tests.api.conftest import Quotes
+from tests.utils.server import RunningServer
+
+QUOTES = 'subscription { quotes(symbols: ["%s"]) { symbol bid ask sequence } }'
+SSE = {"accept": "text/event-stream"}
+MULTIPART = {"accept": "multipart/mixed;subscriptionSpec=1.0, application/json"}
+
+
+async def sse_events(server: RunningServer, query: str) -> AsyncIterator[tuple[str, str]]:
+    """(event, data) pairs of one graphql-sse stream, until it completes or the caller stops."""
+    async with (
+        httpx.AsyncClient(base_url=server.http, timeout=10) as client,
+        client.stream("POST", "/graphql", json={"query": query}, headers=SSE) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        event = ""
+        async for line in response.aiter_lines():
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                yield event, line.removeprefix("data: ")
+
+
+async def test_sse_streams_quotes_from_the_snapshot(
+    api_server: RunningServer, quotes: Quotes
+) -> None:
+    tick = await quotes.set("INTC", bid="30.00", ask="30.02")
+    async for event, data in sse_events(api_server, QUOTES % "INTC"):
+        assert event == "next"
+        assert orjson.loads(data) == {
+            "data": {
+                "quotes": {"symbol": "INTC", "bid": "30", "ask": "30.02", "sequence": tick.sequence}
+            }
+        }
+        break
+
+
+async def test_sse_refuses_an_unknown_symbol_in_the_schemas_words(
+    api_server: RunningServer,
+) -> None:
+    events = [item async for item in sse_events(api_server, QUOTES % "ZZZQ")]
+    assert [event for event, _ in events] == ["next", "complete"]
+    error = orjson.loads(events[0][1])["errors"][0]
+    assert (error["message"], error["extensions"]["code"]) == (
+        "No instrument ZZZQ.",
+        "BAD_USER_INPUT",
+    )
+
+
+async def test_multipart_streams_quotes(api_server: RunningServer, quotes: Quotes) -> None:
+    tick = await quotes.set("CSCO", bid="50.00", ask="50.01")
+    body = {"query": QUOTES % "CSCO"}
+    async with (
+        httpx.AsyncClient(base_url=api_server.http, timeout=10) as client,
+        client.stream("POST", "/graphql", json=body, headers=MULTIPART) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("multipart/mixed")
+        async for line in response.aiter_lines():
+            if line.startswith('{"payload"'):
+                payload = orjson.loads(line)["payload"]
+                break
+    assert payload["data"]["quotes"]["sequence"] == tick.sequence
