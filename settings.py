@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     connection_init_timeout_seconds: float = Field(10.0, gt=0, le=300)
     websocket_ping_interval_seconds: float = Field(20.0, ge=0, le=3600)
     websocket_ping_timeout_seconds: float = Field(20.0, gt=0, le=3600)
+    persisted_queries: Literal["automatic", "allow-list", "off"] = "automatic"
+    persisted_queries_file: Path | None = None
+    persisted_query_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
 
     live_stale_after_seconds: float = Field(5.0, gt=0, le=24 * 3600)
     live_stale_fails_readiness: bool = False
@@ -140,6 +143,12 @@ class Settings(BaseSettings):
             if url.username or not url.port or url.path or url.query or url.fragment:
                 raise ValueError(wrong)
         return value
+
+    @model_validator(mode="after")
+    def _allow_list_needs_its_file(self) -> Settings:
+        if self.persisted_queries == "allow-list" and self.persisted_queries_file is None:
+            raise ValueError("PERSISTED_QUERIES=allow-list needs PERSISTED_QUERIES_FILE")
+        return self
 
     @model_validator(mode="after")
     def _production_needs_a_secret(self) -> Settings:
