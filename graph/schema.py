@@ -16,12 +16,11 @@ from strawberry.extensions import (
     ParserCache,
     ValidationCache,
 )
-from strawberry.extensions.max_aliases import create_validator as aliases_validator
-from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from delivery.execution import TradoExecutor
+from graph.document_limits import alias_limit, depth_limit
 from graph.errors import ServiceUnavailable, is_expected, outage_cause, unavailable_backend
 from graph.mutation import Mutation
 from graph.query import Query
@@ -104,8 +103,8 @@ def make_schema(settings: Settings) -> strawberry.Schema:
     over and over, and the two were about half of a small query's CPU. The depth and alias
     limits are built once, so a cached validation is keyed by the same rules each time."""
     limits: list[type[ASTValidationRule]] = [
-        depth_validator(settings.max_query_depth, should_ignore=None),
-        aliases_validator(settings.max_aliases),
+        depth_limit(settings.max_query_depth),
+        alias_limit(settings.max_aliases),
     ]
     return TradoSchema(
         query=Query,
