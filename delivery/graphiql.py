@@ -20,7 +20,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",  # GraphiQL's components set inline styles
+        "style-src 'self' 'unsafe-inline'",  # GraphiQL's dialogs add a <style> (no nonce)
         "img-src 'self' data:",
         "font-src 'self' data:",  # graphiql.min.css embeds its fonts
         "connect-src 'self'",  # the same origin's ws: and wss: included
@@ -37,7 +37,7 @@ class GraphiQLRouter(TradoGraphQLRouter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.graphiql_page = GRAPHIQL_PAGE.read_text()
+        self.graphiql_page = GRAPHIQL_PAGE.read_text(encoding="utf-8")
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:  # noqa: ARG002 (Strawberry's hook)
         return HTMLResponse(

@@ -31,7 +31,7 @@ VENDOR = ROOT / "web" / "graphiql" / "vendor"
 def pinned_assets() -> dict[str, str]:
     """file name -> sha256, from `assets.txt` (file, package@version, path, sha256)."""
     assets = {}
-    for line in (VENDOR / "assets.txt").read_text().splitlines():
+    for line in (VENDOR / "assets.txt").read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
             name, _package, _path, sha256 = line.split()
             assets[name] = sha256
@@ -58,7 +58,7 @@ async def test_graphql_answers_a_browser_with_our_page_of_same_origin_files(
     async with httpx.AsyncClient(base_url=embedded_server.http) as client:
         page = await client.get("/graphql", headers={"accept": "text/html"})
         assert page.status_code == 200
-        assert page.text == GRAPHIQL_PAGE.read_text()
+        assert page.text == GRAPHIQL_PAGE.read_text(encoding="utf-8")
         assert "script-src 'self';" in page.headers["content-security-policy"]
         assert "<script>" not in page.text, "no inline script"
         links = [link for link in ASSET.findall(page.text) if not link.startswith("data:")]
@@ -214,6 +214,8 @@ async def test_graphiql_works_offline_in_chromium(
         sequences = await streamed_sequences(page, 2)
         await opened.screenshot("graphiql-subscription")
 
+        await page.get_by_role("button", name="Open settings dialog").click()  # adds a <style>
+        await expect(page.get_by_role("dialog")).to_be_visible()
         refused = await page.evaluate("window.refused")
     assert sequences == sorted(sequences)
     init = next(message for message in traffic.sent if message["type"] == "connection_init")

@@ -11,10 +11,11 @@
   const subscriptionUrl = new URL(endpoint);
   subscriptionUrl.protocol = endpoint.protocol === "https:" ? "wss:" : "ws:";
 
-  const EXAMPLE = `# Trado's GraphQL API: queries and mutations over HTTP, subscriptions over a WebSocket.
-# Run this one (Ctrl-Enter or the play button) to watch prices stream. To sign in, put
+  const EXAMPLE = `# Trado's GraphQL API. Run this (Ctrl-Enter or the play
+# button) to watch prices stream. To sign in, put
 #   {"Authorization": "Bearer <token>"}
-# in Headers below (the board's "API token" button copies it) and ask for { me { email } }.
+# under Headers (the board's "API token" button copies
+# it), then ask for { me { email } }.
 
 subscription {
   quotes(symbols: ["AAPL", "MSFT"]) {
