@@ -27,8 +27,8 @@ from strawberry.subscriptions import (
 )
 
 from delivery.fanout import QuoteFanout
+from delivery.graphiql import GraphiQLRouter
 from delivery.http_limits import BodySizeLimit
-from delivery.router import TradoGraphQLRouter
 from delivery.websocket_frames import DirectFramesProtocol
 from graph.context import Context, get_context
 from graph.schema import make_schema
@@ -75,7 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Trado", lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    graphql = TradoGraphQLRouter(
+    graphql = GraphiQLRouter(
         make_schema(settings),
         context_getter=get_context,
         fanout=QuoteFanout(public_context=Context, root_value=Quote.from_tick),

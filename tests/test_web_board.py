@@ -287,13 +287,15 @@ async def test_the_page_and_its_modules_are_served_beside_graphql(
         page = await client.get("/")
         script = await client.get("/app.js")
         graphiql = await client.get("/graphql", headers={"accept": "text/html"})
+        graphiql_script = await client.get("/graphiql/graphiql.js")  # the page's own script
         health = await client.get("/healthz")
     assert page.status_code == 200
     assert '<script type="module" src="/app.js">' in page.text
     assert script.status_code == 200
     assert "javascript" in script.headers["content-type"]
     assert "graphiql" in graphiql.text.lower()
-    assert "isHeadersEditorEnabled: true" in graphiql.text, "GraphiQL takes a token as a header"
+    assert '<script defer src="/graphiql/graphiql.js">' in graphiql.text
+    assert "isHeadersEditorEnabled: true" in graphiql_script.text, "a token goes in as a header"
     assert health.json() == {"status": "ok"}
 
 
