@@ -70,18 +70,19 @@ def free_port() -> int:
         return port
 
 
-def ensure_node_modules() -> None:
-    """A fresh clone has no node_modules: install the locked versions once."""
-    if (NODE_DIR / "node_modules" / "graphql-ws").is_dir():
+def ensure_node_modules(directory: Path = NODE_DIR, package: str = "graphql-ws") -> None:
+    """A fresh clone has no node_modules: install `directory`'s locked versions once (when
+    `package` is not installed there yet)."""
+    if (directory / "node_modules" / package).is_dir():
         return
     result = subprocess.run(
         ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=NODE_DIR,
+        cwd=directory,
         capture_output=True,
         text=True,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"npm ci in {NODE_DIR} failed:\n{result.stdout}{result.stderr}")
+        raise RuntimeError(f"npm ci in {directory} failed:\n{result.stdout}{result.stderr}")
 
 
 @contextmanager

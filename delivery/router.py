@@ -1,4 +1,10 @@
-"""The GraphQL router: both WebSocket protocols with the same limits.
+"""The GraphQL router: GraphQL over HTTP as specified, and both WebSocket protocols with the
+same limits.
+
+Over HTTP, Strawberry's view with the spec's rules (`delivery/graphql_http.py`): the response
+media type negotiated from `Accept` (406 when none fits), 415 for a body that is not JSON, 400
+for one that is not a JSON object or has a parameter of the wrong type, 405 with `Allow` for a
+mutation over GET, and these errors as JSON `{"errors": [...]}` rather than plain text.
 
 `graphql-transport-ws` is Strawberry's own handler: close 4400 for a message that is not the
 protocol's, 4401 for a subscribe before the acknowledgement, 4403 when `on_ws_connect`
@@ -24,22 +30,42 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
+from contextvars import ContextVar
 from typing import Any, Protocol, cast
 
 import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import Response
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.http.types import QueryParams
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from delivery.fanout import LIVE_OPERATION, LiveOperation, QuoteFanout
+from delivery.graphql_http import (
+    APPLICATION_JSON,
+    content_type_refusal,
+    error_response,
+    is_request_error,
+    mutation_over_get,
+    not_acceptable,
+    response_media_type,
+    response_status,
+)
 from delivery.outbox import Flusher, Outbox
 from delivery.websocket_frames import FRAMES_EXTENSION
 from streaming.runtime import Runtime
@@ -47,6 +73,8 @@ from streaming.runtime import Runtime
 log = logging.getLogger(__name__)
 
 LEGACY_TYPES = {"connection_init", "connection_terminate", "start", "stop"}
+# The media type the current HTTP request's GraphQL response goes out in (set by `run`).
+RESPONSE_MEDIA_TYPE: ContextVar[str] = ContextVar("RESPONSE_MEDIA_TYPE", default=APPLICATION_JSON)
 
 
 class ConnectionContext(Protocol):
@@ -161,6 +189,93 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
             raise ConnectionRejectionError({"message": "Invalid or expired token."})
         acknowledged: UnsetType = UNSET  # a plain `connection_ack`, no payload
         return acknowledged
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """HTTP: the response media type is chosen first, so a request no type fits stops at
+        406; a refused request gets its status and a JSON `errors` body. (`Any`: Strawberry's
+        `run` is overloaded, HTTP and WebSocket.)"""
+        if self.is_websocket_request(request):
+            return await super().run(request, context, root_value)
+        try:
+            token = RESPONSE_MEDIA_TYPE.set(self._response_media_type(request))
+            try:
+                return await super().run(request, context, root_value)
+            finally:
+                RESPONSE_MEDIA_TYPE.reset(token)
+        except HTTPException as error:
+            return error_response(error)
+
+    def _response_media_type(self, request: Request) -> str:
+        if self.should_render_graphql_ide(self.request_adapter_class(request)):
+            return APPLICATION_JSON  # the page is HTML: nothing to negotiate
+        media_type = response_media_type(request.headers.get("accept"))
+        if media_type is None:
+            raise not_acceptable()
+        return media_type
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if request.method == "POST":
+            content_type, _ = parse_content_type(request.content_type or "")
+            if content_type != APPLICATION_JSON:  # as Strawberry reads it: lower case
+                raise content_type_refusal(content_type)
+        data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData) and not isinstance(data.operation_name, str | None):
+            raise HTTPException(
+                400,
+                "The GraphQL operation's `operationName` must be a string or null, if provided.",
+            )
+        return data
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        """An empty parameter in a GET counts as absent (`?query=...&variables=`)."""
+        return super().parse_query_params({k: v for k, v in params.items() if v != ""})
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request body, or a GET's `variables` or `extensions`: JSON in UTF-8, and an object
+        (a list is Strawberry's batch, refused: batching is off)."""
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError as error:
+            raise HTTPException(400, "Unable to parse request body as JSON") from error
+        if not isinstance(value, dict | list):
+            shown = orjson.dumps(value).decode()[:40]
+            raise HTTPException(400, f"Expected a JSON object, got JSON {shown}")
+        return value
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as error:
+            cause = error.__cause__
+            if isinstance(cause, InvalidOperationTypeError) and (
+                cause.operation_type is OperationType.MUTATION  # only POST allows them
+            ):
+                raise mutation_over_get() from cause
+            raise
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """A request error has no `data` entry (GraphQL spec, "Response Format")."""
+        response = await super().process_result(request, result)
+        if is_request_error(result):
+            response.pop("data", None)
+        return response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        media_type = RESPONSE_MEDIA_TYPE.get()
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        if not sub_response.status_code:
+            request_error = isinstance(response_data, dict) and "data" not in response_data
+            response.status_code = response_status(media_type, request_error)
+        return response
 
     def encode_json(self, data: object) -> str:
         """orjson: every live message is encoded once per subscriber, so this is hot. Text,

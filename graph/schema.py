@@ -8,12 +8,13 @@ from contextlib import suppress
 from functools import partial
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
+from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
     MaxTokensLimiter,
     ParserCache,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -43,6 +44,27 @@ class SyntaxReportingParserCache(ParserCache):
             context.graphql_document = self.cached_parse_document(
                 context.query, **context.parse_options
             )
+        yield
+
+
+class OperationNameRequired(SchemaExtension):
+    """A document of several operations names the one to run (GraphQL spec, GetOperation()).
+    Strawberry would otherwise run the first. Reported as a validation error: the request
+    fails before execution, on HTTP and WebSocket alike."""
+
+    MESSAGE = "Must provide operation name if query contains multiple operations."
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        operations = sum(
+            isinstance(definition, OperationDefinitionNode)
+            for definition in (document.definitions if document else ())
+        )
+        if operations > 1 and context._provided_operation_name is None:
+            # After the validation cache's hook: its (shared, cached) list is not modified.
+            errors = context.pre_execution_errors or []
+            context.pre_execution_errors = [*errors, GraphQLError(self.MESSAGE)]
         yield
 
 
@@ -117,6 +139,7 @@ def make_schema(settings: Settings) -> strawberry.Schema:
             partial(SyntaxReportingParserCache, maxsize=DOCUMENT_CACHE_SIZE),
             partial(AddValidationRules, limits),
             partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
+            OperationNameRequired,
             partial(OutagesAndMasking, settings.service_unavailable_retry_after_seconds),
         ],
     )

@@ -94,13 +94,18 @@ def full_settings(services: dict[str, str], database_url: str, redis_prefix: str
     )
 
 
-@pytest.fixture
-def embedded_settings(tmp_path: Path) -> Settings:
+def embedded_mode(directory: Path) -> Settings:
+    """Embedded mode with its SQLite database in `directory`."""
     return make_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'trado.db'}",
+        database_url=f"sqlite+aiosqlite:///{directory / 'trado.db'}",
         simulator_seed=7,
         simulator_ticks_per_second=500,
     )
+
+
+@pytest.fixture
+def embedded_settings(tmp_path: Path) -> Settings:
+    return embedded_mode(tmp_path)
 
 
 @pytest.fixture
