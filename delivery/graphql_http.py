@@ -21,6 +21,7 @@ import orjson
 from cross_web import HTTPException
 from starlette.responses import Response
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
@@ -100,7 +101,15 @@ def content_type_refusal(content_type: str) -> RequestRefused:
     return RequestRefused(415, f"Content-Type must be {APPLICATION_JSON} (got {shown}).")
 
 
-def mutation_over_get() -> RequestRefused:
+def wrong_operation_type(operation_type: OperationType) -> RequestRefused:
+    """A mutation over GET (405, `Allow: POST`), or a subscription sent as a plain request."""
+    if operation_type is OperationType.MUTATION:
+        return RequestRefused(
+            405, "Mutations cannot be sent over GET: use POST.", headers={"Allow": "POST"}
+        )
     return RequestRefused(
-        405, "Mutations cannot be sent over GET: use POST.", headers={"Allow": "POST"}
+        400,
+        "A subscription needs a stream: a WebSocket (graphql-transport-ws), "
+        "`Accept: text/event-stream` (GraphQL over SSE) or "
+        "`Accept: multipart/mixed;subscriptionSpec=1.0`.",
     )

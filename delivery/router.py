@@ -39,12 +39,12 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.http.types import QueryParams
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -61,10 +61,10 @@ from delivery.graphql_http import (
     content_type_refusal,
     error_response,
     is_request_error,
-    mutation_over_get,
     not_acceptable,
     response_media_type,
     response_status,
+    wrong_operation_type,
 )
 from delivery.outbox import Flusher, Outbox
 from delivery.websocket_frames import FRAMES_EXTENSION
@@ -208,6 +208,8 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
     def _response_media_type(self, request: Request) -> str:
         if self.should_render_graphql_ide(self.request_adapter_class(request)):
             return APPLICATION_JSON  # the page is HTML: nothing to negotiate
+        if self._get_stream_transport_from_headers(request.headers) is not None:
+            return APPLICATION_JSON  # SSE or multipart: the stream's own framing
         media_type = response_media_type(request.headers.get("accept"))
         if media_type is None:
             raise not_acceptable()
@@ -244,16 +246,35 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
             raise HTTPException(400, f"Expected a JSON object, got JSON {shown}")
         return value
 
-    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+    async def execute_single(  # noqa: PLR0917 (Strawberry's hook)
+        self,
+        request: Request,  # noqa: ARG002 (Strawberry's hook: its arguments)
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,  # noqa: ARG002
+        context: ConnectionContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Strawberry's, but a subscription only runs where it can stream (the transports
+        above); sent as a plain request it gets a clear refusal, as a mutation over GET does."""
+        method = request_adapter.method
+        allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
         try:
-            return await super().execute_single(*args, **kwargs)
-        except HTTPException as error:
-            cause = error.__cause__
-            if isinstance(cause, InvalidOperationTypeError) and (
-                cause.operation_type is OperationType.MUTATION  # only POST allows them
-            ):
-                raise mutation_over_get() from cause
-            raise
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as error:
+            raise wrong_operation_type(error.operation_type) from error
+        except CannotGetOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason()) from error
+        except MissingQueryError as error:
+            raise HTTPException(400, "No GraphQL query found in the request") from error
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -72,3 +72,13 @@ async def test_multipart_streams_quotes(api_server: RunningServer, quotes: Quote
                 payload = orjson.loads(line)["payload"]
                 break
     assert payload["data"]["quotes"]["sequence"] == tick.sequence
+
+
+async def test_a_subscription_sent_as_a_plain_request_is_told_how_to_stream(
+    api_server: RunningServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=api_server.http, timeout=10) as client:
+        response = await client.post("/graphql", json={"query": QUOTES % "INTC"})
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["message"].startswith("A subscription needs a stream: a WebSocket")
