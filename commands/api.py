@@ -29,11 +29,13 @@ from strawberry.subscriptions import (
 from delivery.fanout import QuoteFanout
 from delivery.graphiql import GraphiQLRouter
 from delivery.http_limits import BodySizeLimit
+from delivery.persisted_queries import PersistedQueries, read_manifest
 from delivery.websocket_frames import DirectFramesProtocol
 from graph.context import Context, get_context
 from graph.schema import make_schema
 from graph.types.quote import Quote
 from settings import ROOT, Settings, load_settings
+from streaming.cache import Cache
 from streaming.readiness import open_readiness
 from streaming.runtime import open_runtime
 
@@ -70,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
         async with open_runtime(settings) as runtime, open_readiness(runtime) as readiness:
             app.state.runtime = runtime
             app.state.readiness = readiness
+            graphql.persisted_queries = persisted_queries(settings, runtime.cache)
             settle_garbage_collector()
             yield
 
@@ -105,6 +108,16 @@ def create_app(settings: Settings) -> FastAPI:
     # Last: the mount at / answers every path no route above claimed.
     app.mount("/", StaticFiles(directory=ROOT / "web", html=True), name="web")
     return app
+
+
+def persisted_queries(settings: Settings, cache: Cache) -> PersistedQueries:
+    """APQ in the cache, or the allow-list of PERSISTED_QUERIES_FILE (read and checked now:
+    a bad file stops the start-up)."""
+    path = settings.persisted_queries_file
+    allowed = read_manifest(path) if settings.persisted_queries == "allow-list" and path else {}
+    return PersistedQueries(
+        cache, settings.persisted_queries, allowed, settings.persisted_query_ttl_seconds
+    )
 
 
 def websocket_protocol(settings: Settings) -> type[asyncio.Protocol] | str:

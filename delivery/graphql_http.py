@@ -31,18 +31,28 @@ WILDCARDS = {"*/*": APPLICATION_JSON, "application/*": APPLICATION_JSON}
 
 
 class RequestRefused(HTTPException):
-    """An HTTP error with headers of its own (`Allow` for 405)."""
+    """An HTTP error with headers of its own (`Allow` for 405) and an `extensions.code`."""
 
     def __init__(
-        self, status_code: int, reason: str, headers: Mapping[str, str] | None = None
+        self,
+        status_code: int,
+        reason: str,
+        headers: Mapping[str, str] | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(status_code, reason)
         self.headers = dict(headers or {})
+        self.code = code
 
 
 def error_response(error: HTTPException) -> Response:
-    body = orjson.dumps({"errors": [{"message": error.reason}]})
-    headers = error.headers if isinstance(error, RequestRefused) else None
+    entry: dict[str, object] = {"message": error.reason}
+    headers = None
+    if isinstance(error, RequestRefused):
+        headers = error.headers
+        if error.code is not None:
+            entry["extensions"] = {"code": error.code}
+    body = orjson.dumps({"errors": [entry]})
     return Response(body, error.status_code, headers, media_type=APPLICATION_JSON)
 
 

@@ -58,6 +58,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from delivery.fanout import LIVE_OPERATION, LiveOperation, QuoteFanout
 from delivery.graphql_http import (
     APPLICATION_JSON,
+    RequestRefused,
     content_type_refusal,
     error_response,
     is_request_error,
@@ -67,6 +68,7 @@ from delivery.graphql_http import (
     wrong_operation_type,
 )
 from delivery.outbox import Flusher, Outbox
+from delivery.persisted_queries import PersistedQueries, PersistedQueryError
 from delivery.websocket_frames import FRAMES_EXTENSION
 from streaming.runtime import Runtime
 
@@ -176,6 +178,7 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
     def __init__(self, *args: Any, fanout: QuoteFanout, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fanout = fanout
+        self.persisted_queries: PersistedQueries | None = None  # set once the cache is open
         self.flusher = Flusher()  # one per app: all connections' frames written once per turn
 
     async def on_ws_connect(
@@ -205,6 +208,13 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
         except HTTPException as error:
             return error_response(error)
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """A GET that carries `extensions` (a persisted query's hash) is an operation, not a
+        browser asking for the explorer."""
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(
+            request
+        )
+
     def _response_media_type(self, request: Request) -> str:
         if self.should_render_graphql_ide(self.request_adapter_class(request)):
             return APPLICATION_JSON  # the page is HTML: nothing to negotiate
@@ -228,6 +238,11 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
                 400,
                 "The GraphQL operation's `operationName` must be a string or null, if provided.",
             )
+        if isinstance(data, GraphQLRequestData) and self.persisted_queries is not None:
+            try:
+                data.query = await self.persisted_queries.document(data.query, data.extensions)
+            except PersistedQueryError as error:
+                raise RequestRefused(error.status, error.message, code=error.code) from None
         return data
 
     def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
