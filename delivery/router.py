@@ -49,6 +49,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ErrorMessage,
+    SubscribeMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from strawberry.types import ExecutionResult
@@ -90,6 +94,7 @@ class ConnectionContext(Protocol):
 
 
 class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
+    view: TradoGraphQLRouter
     _initialised = False
 
     async def handle(self) -> None:
@@ -126,6 +131,11 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
         ):
             await self._error(raw["id"], "start needs a payload with a query")
             return
+        if raw["type"] == "start":
+            refused = await self.view.refused_document(raw["payload"])
+            if refused is not None:
+                await self._error(raw["id"], refused.message)
+                return
         await super().handle_message(message)
 
     async def _error(self, operation_id: str | None, text: str) -> None:
@@ -138,6 +148,19 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
 class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None]):
     view: TradoGraphQLRouter
     _outbox: Outbox | None = None
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """An operation the persisted-query rules refuse (a document off the allow-list, a
+        hash not found) gets an `error` for its id; the socket goes on."""
+        payload = cast(dict[str, Any], message["payload"])
+        refused = await self.view.refused_document(payload)
+        if refused is not None:
+            error = GraphQLError(refused.message, extensions={"code": refused.code})
+            await self.send_message(
+                ErrorMessage(id=message["id"], type="error", payload=[error.formatted])
+            )
+            return
+        await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[ConnectionContext, None]) -> None:
         LIVE_OPERATION.set(LiveOperation(operation.id, self._live_outbox(), self.view.fanout))
@@ -180,6 +203,19 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
         self.fanout = fanout
         self.persisted_queries: PersistedQueries | None = None  # set once the cache is open
         self.flusher = Flusher()  # one per app: all connections' frames written once per turn
+
+    async def refused_document(self, payload: dict[str, Any]) -> PersistedQueryError | None:
+        """For a WebSocket operation: put the document a persisted-query hash names in
+        `payload["query"]`, or say why the persisted-query rules refuse it."""
+        if self.persisted_queries is None:
+            return None
+        try:
+            query = payload.get("query")
+            extensions = payload.get("extensions")
+            payload["query"] = await self.persisted_queries.document(query, extensions)
+        except PersistedQueryError as error:
+            return error
+        return None
 
     async def on_ws_connect(
         self, context: ConnectionContext

@@ -1,6 +1,6 @@
-"""Persisted queries over HTTP, as Apollo's PersistedQueryLink sends them: a hash alone (POST
-or GET), PERSISTED_QUERY_NOT_FOUND, then the document with its hash once; and the allow-list
-mode that runs registered documents only."""
+"""Persisted queries, as Apollo's PersistedQueryLink sends them: a hash alone (POST or GET),
+PERSISTED_QUERY_NOT_FOUND, then the document with its hash once; and the allow-list mode that
+runs registered documents only, on HTTP and WebSocket alike."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import orjson
 
 from delivery.persisted_queries import sha256_of
 from tests.conftest import embedded_mode
+from tests.utils.graphql_ws import graphql_ws
 from tests.utils.server import RunningServer, running_server
 
 DOCUMENT = '{ instrument(symbol: "NVDA") { symbol currency } }'
@@ -70,6 +71,13 @@ async def test_the_allow_list_runs_registered_documents_only(tmp_path: Path) -> 
         by_hash = await post(server, {"extensions": persisted()})
         by_text = await post(server, {"query": DOCUMENT})
         other = await post(server, {"query": "{ __typename }"})
-    assert by_hash.json() == by_text.json() == ANSWER
+        async with graphql_ws(server.ws, {}) as ws:
+            await ws.subscribe("refused", "{ __typename }")
+            refused = await ws.receive()
+            await ws.subscribe("allowed", DOCUMENT)
+            allowed = await ws.next_payload()
+    assert by_hash.json() == by_text.json() == allowed == ANSWER
     assert other.status_code == 400
     assert other.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_ALLOWED"
+    assert (refused["id"], refused["type"]) == ("refused", "error")
+    assert refused["payload"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_ALLOWED"
