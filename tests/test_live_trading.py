@@ -15,8 +15,6 @@ import httpx
 import pytest
 from sqlmodel import col, func, select
 
-from models.db import session_scope
-from models.instrument_file import InstrumentRow
 from models.tables import Fill, Notification, NotificationKind, OrderSide, OrderType
 from resolvers.auth import CurrentUser
 from resolvers.orders import place_order
@@ -31,6 +29,7 @@ from tests.utils.live import (
     create_topic,
     eventually,
     isolated,
+    listed,
     make_tick,
     send,
     symbol_for,
@@ -38,7 +37,6 @@ from tests.utils.live import (
     wait_subscribed,
 )
 from tests.utils.server import RunningServer, running_server
-from trading.instruments import upsert_instruments
 from trading.orders import OrderRequest
 
 ORDER_UPDATES = """subscription { orderUpdates { id status filledQuantity averageFillPrice
@@ -85,23 +83,7 @@ async def live(full_settings: Settings) -> AsyncIterator[Live]:
         httpx.AsyncClient(base_url=server.http, timeout=60) as client,
         open_runtime(settings) as worker,
     ):
-        async with session_scope(worker.sessions) as session:
-            await upsert_instruments(
-                session,
-                [
-                    InstrumentRow(
-                        symbol,
-                        "Test Corp",
-                        "XNAS",
-                        "Tests",
-                        None,
-                        "USD",
-                        Decimal(1),
-                        Decimal("0.01"),
-                        Decimal(100),
-                    )
-                ],
-            )
+        await listed(settings, symbol)
         yield Live(settings, server, Api(client), worker, symbol)
 
 

@@ -65,34 +65,28 @@ async def test_candles_come_from_the_database_oldest_first(
     assert (await api.error(CANDLES, backwards))["message"] == "`from` must be before `to`"
 
 
-async def test_admin_command_grants_the_role(
-    api: Api, account: Account, full_settings: Settings
-) -> None:
-    env = {**os.environ, "DATABASE_URL": full_settings.database_url}
-    command = [sys.executable, "-m", "commands.admin"]
-    done = await asyncio.to_thread(
+async def admin(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m commands.admin ARGS` against the test's database."""
+    return await asyncio.to_thread(
         subprocess.run,
-        [*command, "grant", account.email],
-        env=env,
+        [sys.executable, "-m", "commands.admin", *args],
+        env={**os.environ, "DATABASE_URL": settings.database_url},
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+async def test_admin_command_grants_the_role(
+    api: Api, account: Account, full_settings: Settings
+) -> None:
+    done = await admin(full_settings, "grant", account.email)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{account.email} is now an administrator."
     me = await api.data("{ me { isAdmin } }", token=account.token)
     assert me["me"]["isAdmin"]
-    missing = await asyncio.to_thread(
-        subprocess.run,
-        [*command, "grant", "nobody@example.com"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    missing = await admin(full_settings, "grant", "nobody@example.com")
     assert missing.returncode == 1
     assert missing.stderr.strip() == "No account 'nobody@example.com'."
