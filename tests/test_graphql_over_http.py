@@ -11,20 +11,16 @@ an `Accept` naming no type we serve, 415 for a body that is not JSON. A GraphQL 
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from bench.targets import ensure_node_modules
 from tests.conftest import embedded_mode
+from tests.utils.node import node_json
 from tests.utils.server import RunningServer, running_server
 
-NODE_DIR = Path(__file__).resolve().parent / "node"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 BOTH = f"{GRAPHQL_RESPONSE}, application/json;q=0.9"  # what the spec tells clients to send
 
@@ -42,17 +38,7 @@ async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def run_audit(url: str) -> list[dict[str, Any]]:
-    await asyncio.to_thread(ensure_node_modules, NODE_DIR, "graphql-http")
-    node = await asyncio.create_subprocess_exec(
-        "node",
-        str(NODE_DIR / "audit_server.mjs"),
-        url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await node.communicate()
-    assert node.returncode == 0, err.decode()
-    results: list[dict[str, Any]] = json.loads(out)
+    results: list[dict[str, Any]] = await node_json("audit_server.mjs", url, package="graphql-http")
     return results
 
 

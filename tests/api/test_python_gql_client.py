@@ -15,7 +15,8 @@ from tests.api.conftest import Account, Quotes
 from tests.api.test_trading import PLACE
 from tests.utils.server import RunningServer
 
-ME = gql('{ me { email eventSequence } instrument(symbol: "ADBE") { symbol lotSize } }')
+ME_QUERY = '{ me { email eventSequence } instrument(symbol: "ADBE") { symbol lotSize } }'
+ME = gql(ME_QUERY)
 ORDER_UPDATES = """subscription ($after: BigInt!) {
   orderUpdates(afterEvent: $after) { id status instrument { symbol } }
 }"""
