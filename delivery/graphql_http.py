@@ -87,6 +87,20 @@ def response_media_type(accept: str | None) -> str | None:
     return None
 
 
+STREAMS = ("text/event-stream", "multipart/mixed")
+
+
+def prefers_stream(accept: str) -> bool:
+    """Whether `Accept` ranks a stream (SSE, multipart) above the JSON types: clients such as
+    urql list `text/event-stream` after JSON for every request and want JSON for a query."""
+    for _, media_range in _ranges(accept):
+        if media_range in STREAMS:
+            return True
+        if media_range in SERVED:
+            return False
+    return False
+
+
 def not_acceptable() -> RequestRefused:
     return RequestRefused(406, f"Accept must allow {GRAPHQL_RESPONSE_JSON} or {APPLICATION_JSON}.")
 

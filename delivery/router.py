@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from contextlib import suppress
 from contextvars import ContextVar
 from typing import Any, Protocol, cast
@@ -43,6 +44,7 @@ from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.http.streaming import HTTPStreamTransport
 from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -67,6 +69,7 @@ from delivery.graphql_http import (
     error_response,
     is_request_error,
     not_acceptable,
+    prefers_stream,
     response_media_type,
     response_status,
     wrong_operation_type,
@@ -243,6 +246,15 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
                 RESPONSE_MEDIA_TYPE.reset(token)
         except HTTPException as error:
             return error_response(error)
+
+    def _get_stream_transport_from_headers(
+        self, headers: Mapping[str, str]
+    ) -> HTTPStreamTransport | None:
+        """A stream only when `Accept` prefers one to JSON (`prefers_stream`)."""
+        accept = next((v for k, v in headers.items() if k.lower() == "accept"), "")
+        if not prefers_stream(accept):
+            return None
+        return super()._get_stream_transport_from_headers(headers)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         """A GET that carries `extensions` (a persisted query's hash) is an operation, not a

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from delivery.graphql_http import prefers_stream
 from tests.conftest import embedded_mode
 from tests.utils.node import node_json
 from tests.utils.server import RunningServer, running_server
@@ -179,3 +180,22 @@ async def test_an_execution_error_is_200_with_data(client: httpx.AsyncClient) ->
     body = response.json()
     assert body["data"] is None
     assert body["errors"][0]["path"] == ["portfolio"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "stream"),
+    [
+        ("text/event-stream", True),  # graphql-sse
+        ("multipart/mixed;subscriptionSpec=1.0, application/json", True),  # Apollo HttpLink
+        (  # urql: JSON first, for every request
+            "application/graphql-response+json, application/graphql+json, application/json, "
+            "text/event-stream, multipart/mixed",
+            False,
+        ),
+        ("application/json;q=0.5, text/event-stream", True),
+        ("*/*", False),
+        ("", False),
+    ],
+)
+def test_a_stream_is_chosen_only_when_accept_prefers_it(accept: str, stream: bool) -> None:
+    assert prefers_stream(accept) is stream

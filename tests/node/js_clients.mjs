@@ -91,11 +91,9 @@ const clients = {
     const wsClient = webSocketClient();
     const client = new Client({
       url,
-      // urql's default Accept also lists text/event-stream, which Trado then answers with
-      // (CRLF-framed SSE, which urql's parser, splitting on "\n\n", reads as no result): JSON.
-      fetchOptions: {
-        headers: { authorization, accept: "application/graphql-response+json, application/json" },
-      },
+      // urql's own Accept (JSON first, then text/event-stream and multipart/mixed): the
+      // server answers a query with JSON because the client ranks JSON first.
+      fetchOptions: { headers: { authorization } },
       exchanges: [
         fetchExchange,
         subscriptionExchange({
