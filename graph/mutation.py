@@ -14,6 +14,7 @@ from graph.types.account import AuthResult, auth_result
 from graph.types.alert import AlertError, PriceAlert, PriceAlertResult
 from graph.types.enums import AlertCondition
 from graph.types.instrument import Instrument, InstrumentInput
+from graph.types.records import init_fields
 from graph.types.trading import (
     CancelOrderResult,
     CancelRejected,
@@ -115,14 +116,7 @@ class Mutation:
     async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderResult:
         user = await require_user(info)
         runtime = info.context.runtime
-        request = OrderRequest(
-            symbol=input.symbol,
-            side=input.side,
-            type=input.type,
-            quantity=input.quantity,
-            limit_price=input.limit_price,
-            client_order_id=input.client_order_id,
-        )
+        request = OrderRequest(**{name: getattr(input, name) for name in init_fields(OrderRequest)})
         result = await orders.place_order(
             runtime.sessions, runtime.cache, runtime.pubsub, user, request
         )

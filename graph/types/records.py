@@ -5,7 +5,8 @@ in its table's `*Fields` base, not again here."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol, TypeVar
+from functools import cache
+from typing import Any, Protocol, TypeVar, cast
 
 import strawberry
 
@@ -21,6 +22,12 @@ class Record(Protocol):
 def from_record(cls: type[T], record: Record, **overrides: Any) -> T:
     """`cls` (a Strawberry type) from `record`: its id as an `ID`, its other fields by name
     where `cls` has one, then `overrides`."""
-    wanted = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    wanted = init_fields(cast(type, cls))
     values = {name: value for name, value in record.model_dump().items() if name in wanted}
     return cls(**{**values, "id": strawberry.ID(str(record.id)), **overrides})
+
+
+@cache
+def init_fields(cls: type) -> frozenset[str]:
+    """The names a dataclass (a Strawberry type or input) takes in its constructor."""
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.init)
