@@ -82,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         make_schema(settings),
         context_getter=get_context,
         fanout=QuoteFanout(public_context=Context, root_value=Quote.from_tick),
+        buffer_messages=settings.subscriber_buffer_messages,
         subscription_protocols=SUBSCRIPTION_PROTOCOLS,
         connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_seconds),
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,

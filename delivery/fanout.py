@@ -9,8 +9,9 @@ and encoded once, and each subscriber gets that text with its own operation id s
 through its connection's `Outbox`. Parsing, validation, limits and arguments stay Strawberry's
 (the `quotes` resolver runs as usual and hands over here); only the per-event work is shared.
 
-Only `graphql-transport-ws` operations without `throttleMs` take this path: the router marks
-them with `LIVE_OPERATION`. Everything else streams through Strawberry's per-subscriber path.
+`quotes` operations without `throttleMs` take this path when their transport marks them with
+`LIVE_OPERATION`: graphql-transport-ws (`delivery/router.py`), SSE and multipart
+(`delivery/http_streams.py`). Everything else streams through Strawberry's per-subscriber path.
 """
 
 from __future__ import annotations
@@ -48,11 +49,20 @@ RootValue = Callable[[Tick], object]  # what the `quotes` field yields for a tic
 
 @dataclass(frozen=True)
 class LiveOperation:
-    """A graphql-transport-ws operation whose live frames may bypass Strawberry's stream."""
+    """An operation whose live frames may bypass Strawberry's stream: each is the shared
+    payload in its transport's envelope, `prefix + payload + suffix`."""
 
     id: str
     outbox: Outbox
     fanout: QuoteFanout
+    prefix: bytes
+    suffix: bytes
+
+    @classmethod
+    def on_websocket(cls, operation_id: str, outbox: Outbox, fanout: QuoteFanout) -> LiveOperation:
+        """A graphql-transport-ws operation: its frames are its `next` messages."""
+        prefix = b'{"id":' + orjson.dumps(operation_id) + b',"type":"next","payload":'
+        return cls(operation_id, outbox, fanout, prefix=prefix, suffix=b"}")
 
 
 LIVE_OPERATION: ContextVar[LiveOperation | None] = ContextVar("live_operation", default=None)
@@ -132,13 +142,14 @@ class LiveSubscriber:
     symbol in sequence order, above the client's `since`. Ticks that arrive before the
     opening ticks are out are held."""
 
-    __slots__ = ("_held", "_keys", "_last", "_outbox", "_prefix")
+    __slots__ = ("_held", "_keys", "_last", "_outbox", "_prefix", "_suffix")
 
     def __init__(
         self, operation: LiveOperation, symbols: Sequence[str], since: Mapping[str, int]
     ) -> None:
         self._outbox = operation.outbox
-        self._prefix = b'{"id":' + orjson.dumps(operation.id) + b',"type":"next","payload":'
+        self._prefix = operation.prefix
+        self._suffix = operation.suffix
         self._keys = {symbol: f"{operation.id}\x00{symbol}" for symbol in symbols}
         self._last: dict[str, int] = dict(since)
         self._held: list[tuple[Tick, bytes]] | None = []
@@ -148,7 +159,7 @@ class LiveSubscriber:
             self._held.append((tick, payload))
         elif tick.sequence > self._last.get(tick.symbol, -1):
             self._last[tick.symbol] = tick.sequence
-            self._outbox.push(self._keys[tick.symbol], self._prefix + payload + b"}")
+            self._outbox.push(self._keys[tick.symbol], self._prefix + payload + self._suffix)
 
     def release(self, opening: list[tuple[Tick, bytes]]) -> None:
         """Send the opening ticks, then what arrived meanwhile (minus what they covered)."""
@@ -196,6 +207,7 @@ class QuoteFanout:
         subscriber = LiveSubscriber(operation, symbols, since)
         channels = [quote_channel(symbol) for symbol in symbols]
         metrics.ACTIVE_SUBSCRIPTIONS.inc()
+        metrics.SHARED_SUBSCRIPTIONS.inc()
         try:
             for channel in channels:
                 await self._join(runtime.hub, channel, key, selection, subscriber)
@@ -203,6 +215,7 @@ class QuoteFanout:
             await asyncio.Event().wait()  # until the client completes or the connection ends
         finally:
             metrics.ACTIVE_SUBSCRIPTIONS.dec()
+            metrics.SHARED_SUBSCRIPTIONS.dec()
             for channel in channels:
                 await self._leave(runtime.hub, channel, key, subscriber)
         return True

@@ -44,7 +44,11 @@ from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
-from strawberry.http.streaming import HTTPStreamTransport
+from strawberry.http.streaming import (
+    AsyncTextStream,
+    HTTPStreamTransport,
+    merge_stream_with_heartbeat,
+)
 from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -57,7 +61,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -74,6 +78,7 @@ from delivery.graphql_http import (
     response_status,
     wrong_operation_type,
 )
+from delivery.http_streams import live_stream
 from delivery.outbox import Flusher, Outbox
 from delivery.persisted_queries import PersistedQueries, PersistedQueryError
 from delivery.websocket_frames import FRAMES_EXTENSION
@@ -166,7 +171,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None])
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[ConnectionContext, None]) -> None:
-        LIVE_OPERATION.set(LiveOperation(operation.id, self._live_outbox(), self.view.fanout))
+        live = LiveOperation.on_websocket(operation.id, self._live_outbox(), self.view.fanout)
+        LIVE_OPERATION.set(live)
         await super().run_operation(operation)
 
     def _live_outbox(self) -> Outbox:
@@ -178,7 +184,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None])
 
             self._outbox = Outbox(
                 send,
-                limit=self.context.runtime.settings.subscriber_buffer_messages,
+                limit=self.view.buffer_messages,
                 direct=websocket.scope.get("extensions", {}).get(FRAMES_EXTENSION),
                 flusher=self.view.flusher,
             )
@@ -201,9 +207,12 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
     graphql_ws_handler_class = LegacyGraphQLWSHandler
     graphql_transport_ws_handler_class = TransportWSHandler
 
-    def __init__(self, *args: Any, fanout: QuoteFanout, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, fanout: QuoteFanout, buffer_messages: int, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fanout = fanout
+        self.buffer_messages = buffer_messages  # each live subscriber's backlog, then conflated
         self.persisted_queries: PersistedQueries | None = None  # set once the cache is open
         self.flusher = Flusher()  # one per app: all connections' frames written once per turn
 
@@ -255,6 +264,35 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
         if not prefers_stream(accept):
             return None
         return super()._get_stream_transport_from_headers(headers)
+
+    def _stream_result(
+        self, request: Request, result: SubscriptionExecutionResult, transport: HTTPStreamTransport
+    ) -> AsyncTextStream:
+        """SSE and multipart subscriptions on the shared live path (`delivery/http_streams.py`),
+        with the transport's heartbeats."""
+        pending: list[Any] = []
+
+        async def frame_result(value: object) -> str:
+            nonlocal pending
+            response, pending = await self._process_stream_result(request, value, pending)
+            return transport.encode_next(response, self.encode_json_string)
+
+        stream = live_stream(
+            result,
+            frame_result,
+            transport,
+            fanout=self.fanout,
+            flusher=self.flusher,
+            buffer_messages=self.buffer_messages,
+        )
+        if stream is None:
+            return super()._stream_result(request, result, transport)
+        return merge_stream_with_heartbeat(
+            stream,
+            lambda: transport.heartbeat_message(self.encode_json_string),
+            interval=transport.heartbeat_interval,
+            send_initial_heartbeat=transport.send_initial_heartbeat,
+        )
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         """A GET that carries `extensions` (a persisted query's hash) is an operation, not a

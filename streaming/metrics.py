@@ -37,6 +37,11 @@ CANDLES_WRITTEN = Counter("trado_candles_written", "Candle rows upserted to the 
 ACTIVE_SUBSCRIPTIONS = Gauge(
     "trado_active_subscriptions", "Live subscriptions reading from this process's hub."
 )
+SHARED_SUBSCRIPTIONS = Gauge(
+    "trado_shared_subscriptions",
+    "Live subscriptions served by the shared fan-out (each tick executed and encoded once per "
+    "selection, whatever the transport), a subset of trado_active_subscriptions.",
+)
 HUB_CHANNELS = Gauge("trado_hub_channels", "Pub/sub channels this process's hub subscribes.")
 HUB_RECEIVED = Counter("trado_hub_received", "Messages the hub received from pub/sub.")
 DELIVERIES = Counter("trado_deliveries", "Messages the hub handed to local subscribers.")
