@@ -135,7 +135,10 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     workers: Annotated[
         int | None, typer.Option(min=1, help="Load-client processes (queries: 1).")
     ] = None,
-    client: Annotated[str, typer.Option(help="Load client: lean | aiohttp | websockets.")] = "lean",
+    client: Annotated[
+        str,
+        typer.Option(help="Load client: lean | aiohttp | websockets (graphql-transport-ws) | sse."),
+    ] = "lean",
     seed: int = 7,
     baseline: Annotated[
         Path | None,

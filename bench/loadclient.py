@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from http import HTTPStatus
 from typing import Annotated, Any, Literal, cast
 
 import orjson
@@ -39,7 +40,7 @@ QUERY = (
 )
 CONNECT_CONCURRENCY = 64  # connection attempts in flight per worker (keeps the accept queue sane)
 CONNECT_TIMEOUT = 60.0
-ClientKind = Literal["lean", "aiohttp", "websockets"]
+ClientKind = Literal["lean", "aiohttp", "websockets", "sse"]
 INIT = '{"type":"connection_init","payload":{}}'
 PONG = '{"type":"pong"}'
 
@@ -79,24 +80,27 @@ class Figures:
         message: dict[str, Any] = orjson.loads(raw)
         kind = message.get("type")
         if kind == "next":
-            payload = message["payload"]
-            if "errors" in payload:
-                self.error(payload["errors"])
-            elif self.start <= now < self.end:
-                stamp = datetime.fromisoformat(payload["data"]["quotes"]["timestamp"])
-                micros = int((now - stamp.timestamp()) * 1_000_000)
-                self.histogram.record(micros)
-                self.delivered += 1
-                if self.slice_seconds:
-                    index = int((now - self.start) / self.slice_seconds)
-                    if (bucket := self.slices.get(index)) is None:
-                        bucket = self.slices[index] = Histogram()
-                    bucket.record(micros)
+            self.on_next(message["payload"], now)
         elif kind == "ping":
             return True
         elif kind in ("error", "complete"):
             self.error(message.get("payload"))
         return False
+
+    def on_next(self, payload: dict[str, Any], now: float) -> None:
+        """One quote's result, whatever carried it: its latency, inside the window."""
+        if "errors" in payload:
+            self.error(payload["errors"])
+        elif self.start <= now < self.end:
+            stamp = datetime.fromisoformat(payload["data"]["quotes"]["timestamp"])
+            micros = int((now - stamp.timestamp()) * 1_000_000)
+            self.histogram.record(micros)
+            self.delivered += 1
+            if self.slice_seconds:
+                index = int((now - self.start) / self.slice_seconds)
+                if (bucket := self.slices.get(index)) is None:
+                    bucket = self.slices[index] = Histogram()
+                bucket.record(micros)
 
     def error(self, detail: object) -> None:
         self.errors += 1
@@ -146,6 +150,29 @@ async def run_aiohttp(
                     await socket.send_str(PONG)
             elif message.type == aiohttp.WSMsgType.ERROR:
                 raise ConnectionError(str(socket.exception()))
+
+
+async def run_sse(url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]) -> None:
+    """The same subscription over GraphQL over SSE (graphql-sse, distinct connections mode):
+    one streaming POST per subscriber."""
+    import aiohttp
+
+    body = {"query": QUERY, "variables": {"symbols": wanted}}
+    http_url = "http" + url.removeprefix("ws")  # ws://host/graphql -> http://host/graphql
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session,
+        session.post(http_url, json=body, headers={"accept": "text/event-stream"}) as response,
+    ):
+        if response.status != HTTPStatus.OK:
+            raise ConnectionError(f"SSE subscription refused: {response.status}")
+        ready()
+        async for line in response.content:
+            if line.startswith(b"data: {"):
+                figures.received_total += 1
+                figures.on_next(orjson.loads(line[6:]), time.time())
+            elif line.startswith(b"event: complete"):
+                figures.error("the stream completed")
 
 
 async def run_websockets(
@@ -198,7 +225,7 @@ async def run_lean(
         socket.close()
 
 
-RUNNERS = {"lean": run_lean, "aiohttp": run_aiohttp, "websockets": run_websockets}
+RUNNERS = {"lean": run_lean, "aiohttp": run_aiohttp, "websockets": run_websockets, "sse": run_sse}
 
 
 async def _connection(
@@ -297,7 +324,7 @@ def main(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     first: Annotated[int, typer.Option(help="Index of this worker's first connection.")] = 0,
     per_subscription: Annotated[int, typer.Option(min=1)] = 10,
     seed: int = 7,
-    client: Annotated[str, typer.Option(help="lean, aiohttp or websockets")] = "lean",
+    client: Annotated[str, typer.Option(help="lean, aiohttp, websockets or sse")] = "lean",
     slice_seconds: Annotated[
         float, typer.Option(min=0, help="Also a histogram per slice of the window (0: off).")
     ] = 0.0,
