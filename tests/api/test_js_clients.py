@@ -1,8 +1,11 @@
 """Real JavaScript clients against the running server, each running a query, a mutation and a
 subscription with the caller's token: Apollo Client 4 (HttpLink, and GraphQLWsLink over
-graphql-ws with the token in `connection_init`), urql (its subscriptionExchange over graphql-ws)
-and graphql-sse (distinct connections: POST /graphql with `Accept: text/event-stream`, the token
-in the Authorization header). The script is tests/node/js_clients.mjs."""
+graphql-ws with the token in `connection_init`), Apollo Client 4 over HTTP alone
+(PersistedQueryLink with hashed queries over GET, subscriptions as multipart), urql (its
+subscriptionExchange over graphql-ws) and graphql-sse (distinct connections: POST /graphql with
+`Accept: text/event-stream`, the token in the Authorization header). Apollo over HTTP and
+graphql-sse also subscribe to live quotes (the shared fan-out over multipart and SSE). The
+script is tests/node/js_clients.mjs."""
 
 from __future__ import annotations
 
@@ -19,7 +22,12 @@ from tests.utils.server import RunningServer
 ORDER = {"symbol": "ADBE", "side": "BUY", "type": "MARKET", "quantity": "2"}
 
 
-@pytest.mark.parametrize("client", ["apollo", "graphql-sse", "urql"])
+LIVE = 'subscription { quotes(symbols: ["ADBE"]) { symbol bid } }'
+HASH_ONLY = {"method": "GET", "document": False, "hash": True}
+HASH_AND_DOCUMENT = {"method": "POST", "document": True, "hash": True}
+
+
+@pytest.mark.parametrize("client", ["apollo", "apollo-http", "graphql-sse", "urql"])
 async def test_a_js_client_runs_a_query_a_mutation_and_a_subscription(
     client: str, api_server: RunningServer, account: Account, quotes: Quotes
 ) -> None:
@@ -28,6 +36,7 @@ async def test_a_js_client_runs_a_query_a_mutation_and_a_subscription(
         "query": {"query": ME_QUERY},
         "mutation": {"query": PLACE, "variables": {"input": ORDER}},
         "subscription": {"query": ORDER_UPDATES},
+        "live": {"query": LIVE},
     }
     env = {
         "TRADO_HTTP": api_server.http,
@@ -47,3 +56,9 @@ async def test_a_js_client_runs_a_query_a_mutation_and_a_subscription(
         "FILLED",
         "ADBE",
     )
+    if client in ("apollo-http", "graphql-sse"):  # quotes over multipart / SSE, shared fan-out
+        quote = results["live"]["quotes"]
+        assert (quote["symbol"], quote["bid"]) == ("ADBE", "500")
+    if client == "apollo-http":  # the query's hash alone over GET, PERSISTED_QUERY_NOT_FOUND,
+        # then hash and document over POST; then its hash alone again, now known
+        assert results["requests"][:3] == [HASH_ONLY, HASH_AND_DOCUMENT, HASH_ONLY]

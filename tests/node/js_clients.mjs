@@ -1,16 +1,18 @@
 // One real JavaScript GraphQL client against a running Trado, run by tests/api/test_js_clients.py:
-//   node js_clients.mjs <apollo|urql|graphql-sse>
+//   node js_clients.mjs <apollo|apollo-http|urql|graphql-sse>
 // with TRADO_HTTP (http://host:port), TRADO_WS (ws://host:port/graphql), TRADO_TOKEN and the
 // query, mutation and subscription (with their variables) as JSON in TRADO_OPERATIONS. It runs
 // the query, subscribes after the caller's last event, places the order, waits for one update and
 // prints {"query": data, "mutation": data, "subscription": data} on one line; it exits non-zero on
 // any error or after 20 s.
 import { ApolloClient, HttpLink, InMemoryCache, gql, split } from "@apollo/client";
+import { PersistedQueryLink } from "@apollo/client/link/persisted-queries";
 import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
 import { getMainDefinition } from "@apollo/client/utilities";
 import { Client, fetchExchange, subscriptionExchange } from "@urql/core";
 import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient } from "graphql-ws";
+import { createHash } from "node:crypto";
 import WebSocket from "ws";
 
 const [name] = process.argv.slice(2);
@@ -87,6 +89,48 @@ const clients = {
     return { query: queried, mutation: mutated, subscription: updated };
   },
 
+  async "apollo-http"({ query, mutation, subscription, live }) {
+    // HttpLink alone, behind PersistedQueryLink (hashed queries over GET): the query twice,
+    // the mutation, and both subscriptions as multipart/mixed (subscriptionSpec 1.0). Each
+    // request is logged (method, whether it carried the document and the hash) as `requests`.
+    const requests = [];
+    const logged = async (input, init = {}) => {
+      const target = new URL(input);
+      const body = init.body ? JSON.parse(init.body) : {};
+      const document = body.query ?? target.searchParams.get("query");
+      const extensions = body.extensions ?? JSON.parse(target.searchParams.get("extensions") ?? "{}");
+      requests.push({
+        method: init.method ?? "GET",
+        document: Boolean(document),
+        hash: Boolean(extensions.persistedQuery?.sha256Hash),
+      });
+      return fetch(input, init);
+    };
+    const sha256 = (text) => createHash("sha256").update(text).digest("hex");
+    const link = new PersistedQueryLink({ sha256, useGETForHashedQueries: true }).concat(
+      new HttpLink({ uri: url, headers: { authorization }, fetch: logged }),
+    );
+    const client = new ApolloClient({ link, cache: new InMemoryCache() });
+    const policy = { fetchPolicy: "no-cache" };
+    const first = (document, variables) =>
+      firstOf((next, error) => {
+        const observable = client.subscribe({ query: gql(document), variables, ...policy });
+        const handle = observable.subscribe({ next: (r) => next(dataOf(r)), error });
+        return () => handle.unsubscribe();
+      });
+    // A document this server has not seen (a field of its own), so its hash is not yet known.
+    const fresh = gql(query.query.replace("{", `{ run${Date.now()}: __typename `));
+    const queried = dataOf(await client.query({ query: fresh, ...policy }));
+    dataOf(await client.query({ query: fresh, ...policy })); // by its hash alone now
+    const update = first(subscription.query, subscription.variables(queried));
+    const quote = await first(live.query, {});
+    const mutated = dataOf(
+      await client.mutate({ mutation: gql(mutation.query), variables: mutation.variables }),
+    );
+    const updated = await update;
+    return { query: queried, mutation: mutated, subscription: updated, live: quote, requests };
+  },
+
   async urql({ query, mutation, subscription }) {
     const wsClient = webSocketClient();
     const client = new Client({
@@ -119,7 +163,7 @@ const clients = {
     return { query: queried, mutation: mutated, subscription: updated };
   },
 
-  async "graphql-sse"({ query, mutation, subscription }) {
+  async "graphql-sse"({ query, mutation, subscription, live }) {
     // Distinct connections mode (the default): one POST with Accept: text/event-stream each.
     const client = createSseClient({ url, headers: { authorization }, retryAttempts: 0 });
     const first = async (request) => {
@@ -129,10 +173,11 @@ const clients = {
     const queried = await first({ query: query.query });
     const variables = subscription.variables(queried);
     const update = first({ query: subscription.query, variables });
+    const quote = await first({ query: live.query });
     const mutated = await first(mutation);
     const updated = await update;
     client.dispose();
-    return { query: queried, mutation: mutated, subscription: updated };
+    return { query: queried, mutation: mutated, subscription: updated, live: quote };
   },
 };
 
