@@ -47,7 +47,8 @@ from streaming.runtime import open_runtime
 YOUNG_GENERATION_THRESHOLD = 20_000
 
 # WebSocket (graphql-transport-ws, legacy graphql-ws) and HTTP streams: GraphQL over SSE
-# (graphql-sse, distinct connections) and multipart subscriptions (Apollo's HttpLink).
+# (graphql-sse; its single connection mode is the router's own) and multipart subscriptions
+# (Apollo's HttpLink).
 SUBSCRIPTION_PROTOCOLS = (
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
     GRAPHQL_WS_PROTOCOL,

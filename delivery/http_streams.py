@@ -8,7 +8,7 @@ every subscriber of the same selection, and this stream only frames the shared p
 transport's envelope. Frames wait in an `Outbox` (the same bounded, conflating backlog as a
 WebSocket's), then leave in batches: all the frames waiting when the response can write go in
 one chunk. What Strawberry's own stream yields (an error, a throttled or candle update) is
-framed by the transport as before and goes out through the same queue, in order.
+framed the same way and goes out through the same queue, in order.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 BATCH_FRAMES = 64  # frames handed to the response at once; past them, the outbox conflates
 _END = b""  # the operation is over: the transport's closing message follows
 
-FrameResult = Callable[[object], Awaitable[str]]  # one of Strawberry's results, as a frame
+FrameResult = Callable[[object], Awaitable[bytes]]  # one of Strawberry's results, as JSON
 
 
 def live_envelope(transport: HTTPStreamTransport) -> tuple[bytes, bytes] | None:
@@ -71,14 +71,14 @@ def live_stream(
             LIVE_OPERATION.set(LiveOperation("", outbox, fanout, prefix=prefix, suffix=suffix))
             try:
                 async for result in results:
-                    await frames.put((await frame_result(result)).encode())
+                    await frames.put(prefix + await frame_result(result) + suffix)
             except Exception:  # Strawberry reports an operation's errors as results
                 log.exception("an HTTP subscription failed")
             await frames.put(_END)
 
         operation = asyncio.create_task(run_operation(), name="http-subscription")
         try:
-            async for chunk in _batches(frames):
+            async for chunk in batches(frames):
                 yield chunk
             yield transport.encode_complete().encode()
         finally:
@@ -89,7 +89,7 @@ def live_stream(
     return cast(AsyncTextStream, stream)  # the response writes bytes as they are
 
 
-async def _batches(frames: asyncio.Queue[bytes]) -> AsyncIterator[bytes]:
+async def batches(frames: asyncio.Queue[bytes]) -> AsyncIterator[bytes]:
     """The frames waiting at each turn, joined, until `_END`."""
     while True:
         batch = [await frames.get()]

@@ -22,7 +22,10 @@ second `connection_init` (4429), so a connection's identity is fixed by its firs
 
 On `graphql-transport-ws`, each operation runs with `LIVE_OPERATION` set, so a `quotes`
 subscription can join the shared fan-out (`delivery/fanout.py`) and write its frames through
-the connection's `Outbox` rather than through Strawberry's per-subscriber stream.
+the connection's `Outbox` rather than through Strawberry's per-subscriber stream; so does each
+HTTP stream (`delivery/http_streams.py`: SSE and multipart) and each operation of graphql-sse's
+single connection mode (`delivery/event_streams.py`: PUT, then GET, POST and DELETE with the
+stream's token).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.fastapi import GraphQLRouter
@@ -47,6 +50,7 @@ from strawberry.http.parse_content_type import parse_content_type
 from strawberry.http.streaming import (
     AsyncTextStream,
     HTTPStreamTransport,
+    SSETransport,
     merge_stream_with_heartbeat,
 )
 from strawberry.http.types import QueryParams
@@ -65,6 +69,7 @@ from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
+from delivery.event_streams import EventStreams, StreamError, event_stream_token
 from delivery.fanout import LIVE_OPERATION, LiveOperation, QuoteFanout
 from delivery.graphql_http import (
     APPLICATION_JSON,
@@ -78,7 +83,7 @@ from delivery.graphql_http import (
     response_status,
     wrong_operation_type,
 )
-from delivery.http_streams import live_stream
+from delivery.http_streams import FrameResult, live_stream
 from delivery.outbox import Flusher, Outbox
 from delivery.persisted_queries import PersistedQueries, PersistedQueryError
 from delivery.websocket_frames import FRAMES_EXTENSION
@@ -213,8 +218,24 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
         super().__init__(*args, **kwargs)
         self.fanout = fanout
         self.buffer_messages = buffer_messages  # each live subscriber's backlog, then conflated
-        self.persisted_queries: PersistedQueries | None = None  # set once the cache is open
         self.flusher = Flusher()  # one per app: all connections' frames written once per turn
+        self.event_streams = EventStreams(
+            buffer_messages=buffer_messages,
+            flusher=self.flusher,
+            expiry=self.connection_init_wait_timeout.total_seconds(),
+            max_operations=self.max_subscriptions_per_connection or 100,
+        )
+        self.add_api_route(  # graphql-sse's single connection mode: reserve, stop an operation
+            kwargs.get("path", ""),
+            self._put_or_delete,
+            methods=["PUT", "DELETE"],
+            include_in_schema=False,
+        )
+        self.persisted_queries: PersistedQueries | None = None  # set once the cache is open
+
+    async def _put_or_delete(self, request: Request) -> Response:
+        response: Response = await self.run(request)
+        return response
 
     async def refused_document(self, payload: dict[str, Any]) -> PersistedQueryError | None:
         """For a WebSocket operation: put the document a persisted-query hash names in
@@ -248,6 +269,8 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
         if self.is_websocket_request(request):
             return await super().run(request, context, root_value)
         try:
+            if request.method in ("PUT", "DELETE") or event_stream_token(request) is not None:
+                return await self._single_connection(request, context, root_value)
             token = RESPONSE_MEDIA_TYPE.set(self._response_media_type(request))
             try:
                 return await super().run(request, context, root_value)
@@ -265,21 +288,67 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
             return None
         return super()._get_stream_transport_from_headers(headers)
 
+    async def _single_connection(self, request: Request, context: Any, root_value: Any) -> Response:
+        """graphql-sse's single connection mode (`delivery/event_streams.py`)."""
+        streams = self.event_streams
+        try:
+            if request.method == "PUT":
+                return PlainTextResponse(streams.reserve(), status_code=201)
+            stream = streams.get(event_stream_token(request) or "")
+            if request.method == "DELETE":
+                stream.stop(request.query_params.get("operationId") or "")
+                return Response(status_code=200)
+            if SSETransport().accepts(request.headers.get("accept", "")):
+                return self._open_event_stream(event_stream_token(request) or "")
+            data = await self.parse_http_body(self.request_adapter_class(request))
+            if not isinstance(data, GraphQLRequestData):
+                raise StreamError(400, "Batching is not supported for SSE")
+            operation_id = streams.operation_id(stream, data.extensions)
+        except StreamError as error:
+            raise RequestRefused(error.status, str(error)) from None
+        results = await self.schema.stream(
+            data.query,
+            variable_values=data.variables,
+            context_value=context,
+            root_value=root_value,
+            operation_name=data.operation_name,
+            operation_extensions=data.extensions,
+            allowed_operation_types=OperationType.from_http(request.method),  # type: ignore[arg-type]
+        )
+        stream.run(operation_id, results, self._result_encoder(request), self.fanout)
+        return Response(status_code=202)
+
+    def _open_event_stream(self, token: str) -> Response:
+        """The reserved stream's response, with heartbeats (the first at once: some browsers
+        show nothing until the first bytes arrive)."""
+        transport = SSETransport()
+        body = merge_stream_with_heartbeat(
+            self.event_streams.open(token),
+            lambda: transport.heartbeat_message(self.encode_json_string),
+            interval=transport.heartbeat_interval,
+            send_initial_heartbeat=True,
+        )
+        return StreamingResponse(body(), headers=transport.headers)
+
+    def _result_encoder(self, request: Request) -> FrameResult:
+        """Each of an operation's results as JSON, as Strawberry's HTTP streams encode them."""
+        pending: list[Any] = []
+
+        async def encode(value: object) -> bytes:
+            nonlocal pending
+            response, pending = await self._process_stream_result(request, value, pending)
+            return orjson.dumps(response)
+
+        return encode
+
     def _stream_result(
         self, request: Request, result: SubscriptionExecutionResult, transport: HTTPStreamTransport
     ) -> AsyncTextStream:
         """SSE and multipart subscriptions on the shared live path (`delivery/http_streams.py`),
         with the transport's heartbeats."""
-        pending: list[Any] = []
-
-        async def frame_result(value: object) -> str:
-            nonlocal pending
-            response, pending = await self._process_stream_result(request, value, pending)
-            return transport.encode_next(response, self.encode_json_string)
-
         stream = live_stream(
             result,
-            frame_result,
+            self._result_encoder(request),
             transport,
             fanout=self.fanout,
             flusher=self.flusher,

@@ -2,8 +2,9 @@
 subscription with the caller's token: Apollo Client 4 (HttpLink, and GraphQLWsLink over
 graphql-ws with the token in `connection_init`), Apollo Client 4 over HTTP alone
 (PersistedQueryLink with hashed queries over GET, subscriptions as multipart), urql (its
-subscriptionExchange over graphql-ws) and graphql-sse (distinct connections: POST /graphql with
-`Accept: text/event-stream`, the token in the Authorization header). Apollo over HTTP and
+subscriptionExchange over graphql-ws) and graphql-sse in both modes (distinct connections: POST
+/graphql with `Accept: text/event-stream`; single connection: PUT to reserve a stream, GET to
+open it, a POST per operation), the token in the Authorization header. Apollo over HTTP and
 graphql-sse also subscribe to live quotes (the shared fan-out over multipart and SSE). The
 script is tests/node/js_clients.mjs."""
 
@@ -27,7 +28,9 @@ HASH_ONLY = {"method": "GET", "document": False, "hash": True}
 HASH_AND_DOCUMENT = {"method": "POST", "document": True, "hash": True}
 
 
-@pytest.mark.parametrize("client", ["apollo", "apollo-http", "graphql-sse", "urql"])
+@pytest.mark.parametrize(
+    "client", ["apollo", "apollo-http", "graphql-sse", "graphql-sse-single", "urql"]
+)
 async def test_a_js_client_runs_a_query_a_mutation_and_a_subscription(
     client: str, api_server: RunningServer, account: Account, quotes: Quotes
 ) -> None:
@@ -56,7 +59,7 @@ async def test_a_js_client_runs_a_query_a_mutation_and_a_subscription(
         "FILLED",
         "ADBE",
     )
-    if client in ("apollo-http", "graphql-sse"):  # quotes over multipart / SSE, shared fan-out
+    if "live" in results:  # quotes over multipart or SSE (both modes), on the shared fan-out
         quote = results["live"]["quotes"]
         assert (quote["symbol"], quote["bid"]) == ("ADBE", "500")
     if client == "apollo-http":  # the query's hash alone over GET, PERSISTED_QUERY_NOT_FOUND,

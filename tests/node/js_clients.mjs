@@ -1,5 +1,5 @@
 // One real JavaScript GraphQL client against a running Trado, run by tests/api/test_js_clients.py:
-//   node js_clients.mjs <apollo|apollo-http|urql|graphql-sse>
+//   node js_clients.mjs <apollo|apollo-http|urql|graphql-sse|graphql-sse-single>
 // with TRADO_HTTP (http://host:port), TRADO_WS (ws://host:port/graphql), TRADO_TOKEN and the
 // query, mutation and subscription (with their variables) as JSON in TRADO_OPERATIONS. It runs
 // the query, subscribes after the caller's last event, places the order, waits for one update and
@@ -59,6 +59,26 @@ function dataOf(result) {
   if (result.error) throw result.error;
   if (result.errors?.length) throw new Error(JSON.stringify(result.errors));
   return result.data;
+}
+
+async function sseClient({ query, mutation, subscription, live }, singleConnection) {
+  // Distinct connections mode (the default): one POST with Accept: text/event-stream each.
+  // Single connection mode: a PUT reserves one event stream, a GET opens it, and each
+  // operation is a POST (202) whose results arrive in that stream.
+  const options = { url, headers: { authorization }, retryAttempts: 0, singleConnection };
+  const client = createSseClient(options);
+  const first = async (request) => {
+    for await (const result of client.iterate(request)) return dataOf(result);
+    throw new Error(`no result for ${request.query}`);
+  };
+  const queried = await first({ query: query.query });
+  const variables = subscription.variables(queried);
+  const update = first({ query: subscription.query, variables });
+  const quote = await first({ query: live.query });
+  const mutated = await first(mutation);
+  const updated = await update;
+  client.dispose();
+  return { query: queried, mutation: mutated, subscription: updated, live: quote };
 }
 
 const clients = {
@@ -163,22 +183,8 @@ const clients = {
     return { query: queried, mutation: mutated, subscription: updated };
   },
 
-  async "graphql-sse"({ query, mutation, subscription, live }) {
-    // Distinct connections mode (the default): one POST with Accept: text/event-stream each.
-    const client = createSseClient({ url, headers: { authorization }, retryAttempts: 0 });
-    const first = async (request) => {
-      for await (const result of client.iterate(request)) return dataOf(result);
-      throw new Error(`no result for ${request.query}`);
-    };
-    const queried = await first({ query: query.query });
-    const variables = subscription.variables(queried);
-    const update = first({ query: subscription.query, variables });
-    const quote = await first({ query: live.query });
-    const mutated = await first(mutation);
-    const updated = await update;
-    client.dispose();
-    return { query: queried, mutation: mutated, subscription: updated, live: quote };
-  },
+  "graphql-sse": (operations) => sseClient(operations, false),
+  "graphql-sse-single": (operations) => sseClient(operations, true),
 };
 
 try {
