@@ -10,8 +10,10 @@ through its connection's `Outbox`. Parsing, validation, limits and arguments sta
 (the `quotes` resolver runs as usual and hands over here); only the per-event work is shared.
 
 `quotes` operations without `throttleMs` take this path when their transport marks them with
-`LIVE_OPERATION`: graphql-transport-ws (`delivery/router.py`), SSE and multipart
-(`delivery/http_streams.py`). Everything else streams through Strawberry's per-subscriber path.
+`LIVE_OPERATION`: both WebSocket protocols (`delivery/router.py`), SSE and multipart
+(`delivery/http_streams.py`), graphql-sse's single connection mode
+(`delivery/event_streams.py`). Everything else streams through Strawberry's per-subscriber
+path.
 """
 
 from __future__ import annotations
@@ -59,9 +61,13 @@ class LiveOperation:
     suffix: bytes
 
     @classmethod
-    def on_websocket(cls, operation_id: str, outbox: Outbox, fanout: QuoteFanout) -> LiveOperation:
-        """A graphql-transport-ws operation: its frames are its `next` messages."""
-        prefix = b'{"id":' + orjson.dumps(operation_id) + b',"type":"next","payload":'
+    def on_websocket(
+        cls, operation_id: str, outbox: Outbox, fanout: QuoteFanout, message_type: str
+    ) -> LiveOperation:
+        """A WebSocket operation: its frames are its protocol's result messages (`next` on
+        graphql-transport-ws, `data` on the legacy graphql-ws)."""
+        head = {"id": operation_id, "type": message_type}
+        prefix = orjson.dumps(head)[:-1] + b',"payload":'
         return cls(operation_id, outbox, fanout, prefix=prefix, suffix=b"}")
 
 

@@ -106,7 +106,34 @@ class ConnectionContext(Protocol):
         ...
 
 
-class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
+class LiveConnection:
+    """A WebSocket whose live operations write their frames through one `Outbox`."""
+
+    view: TradoGraphQLRouter
+    websocket: Any
+    _outbox: Outbox | None = None
+
+    def live_outbox(self) -> Outbox:
+        if self._outbox is None:
+            websocket = cast(ASGIWebSocketAdapter, self.websocket).ws
+
+            async def send(frame: bytes) -> None:
+                await websocket.send_text(frame.decode())
+
+            self._outbox = Outbox(
+                send,
+                limit=self.view.buffer_messages,
+                direct=websocket.scope.get("extensions", {}).get(FRAMES_EXTENSION),
+                flusher=self.view.flusher,
+            )
+        return self._outbox
+
+    async def close_outbox(self) -> None:
+        if self._outbox is not None:
+            await self._outbox.close()
+
+
+class LegacyGraphQLWSHandler(LiveConnection, BaseGraphQLWSHandler[ConnectionContext, None]):
     view: TradoGraphQLRouter
     _initialised = False
 
@@ -119,6 +146,21 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
             watchdog.cancel()
             with suppress(asyncio.CancelledError):
                 await watchdog
+            await self.close_outbox()
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        """Each operation may join the shared fan-out, its frames the protocol's `data`."""
+        live = LiveOperation.on_websocket(
+            operation_id, self.live_outbox(), self.view.fanout, message_type="data"
+        )
+        LIVE_OPERATION.set(live)
+        await super().handle_async_results(operation_id, query, operation_name, variables)
 
     async def _close_unless_initialised(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -158,9 +200,8 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
         await self.websocket.send_json(message)
 
 
-class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None]):
+class TransportWSHandler(LiveConnection, BaseGraphQLTransportWSHandler[ConnectionContext, None]):
     view: TradoGraphQLRouter
-    _outbox: Outbox | None = None
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """An operation the persisted-query rules refuse (a document off the allow-list, a
@@ -176,29 +217,15 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None])
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[ConnectionContext, None]) -> None:
-        live = LiveOperation.on_websocket(operation.id, self._live_outbox(), self.view.fanout)
+        live = LiveOperation.on_websocket(
+            operation.id, self.live_outbox(), self.view.fanout, message_type="next"
+        )
         LIVE_OPERATION.set(live)
         await super().run_operation(operation)
 
-    def _live_outbox(self) -> Outbox:
-        if self._outbox is None:
-            websocket = cast(ASGIWebSocketAdapter, self.websocket).ws
-
-            async def send(frame: bytes) -> None:
-                await websocket.send_text(frame.decode())
-
-            self._outbox = Outbox(
-                send,
-                limit=self.view.buffer_messages,
-                direct=websocket.scope.get("extensions", {}).get(FRAMES_EXTENSION),
-                flusher=self.view.flusher,
-            )
-        return self._outbox
-
     async def shutdown(self) -> None:
         await super().shutdown()
-        if self._outbox is not None:
-            await self._outbox.close()
+        await self.close_outbox()
 
     @staticmethod
     def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:  # noqa: ARG004 (Strawberry's hook)

@@ -1,20 +1,18 @@
 """Per-channel history and resume: the rules of `missed_since`, and `quotes(since:)` across an
 API restart over the real services, on both WebSocket protocols and both HTTP streams (SSE and
-multipart), so on both delivery paths (the shared fan-out and the per-subscriber stream). The
-history of each pub/sub backend is tested in test_backend_pubsub.py."""
+multipart), all on the shared fan-out. The history of each pub/sub backend is tested in
+test_backend_pubsub.py."""
 
 from __future__ import annotations
 
 import asyncio
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
 
 from settings import Settings
 from streaming.pubsub import HeldPublication, Publication, missed_since
-from tests.utils.graphql_ws import GraphQLWS, graphql_ws, legacy_graphql_ws
-from tests.utils.http_stream import HTTPSubscriptions, http_subscriptions
+from tests.utils.graphql_ws import graphql_ws
 from tests.utils.live import (
     bridge_worker,
     create_topic,
@@ -26,7 +24,8 @@ from tests.utils.live import (
     tick_producer,
     wait_subscribed,
 )
-from tests.utils.server import RunningServer, running_server
+from tests.utils.server import running_server
+from tests.utils.transports import TRANSPORTS, Client, subscription_client
 
 RESUME = (
     "subscription ($s: [String!]!, $since: [SymbolSequence!], $t: Int) "
@@ -52,15 +51,6 @@ def test_missed_since_rules() -> None:
     assert missed_since(5, after, 7, oldest_time=101) is None, "6 is older than the age limit"
 
 
-Client = GraphQLWS | HTTPSubscriptions
-
-
-def client_for(protocol: str, api: RunningServer) -> AbstractAsyncContextManager[Client]:
-    if protocol in ("sse", "multipart"):
-        return http_subscriptions(api.http, protocol)  # type: ignore[arg-type]
-    return graphql_ws(api.ws) if protocol == "graphql-transport-ws" else legacy_graphql_ws(api.ws)
-
-
 async def sequences(ws: Client, count: int) -> list[int]:
     return [(await ws.next_payload())["data"]["quotes"]["sequence"] for _ in range(count)]
 
@@ -72,8 +62,7 @@ async def no_more(ws: Client, seconds: float = 0.5) -> None:
 
 @pytest.mark.parametrize(
     "protocol",
-    ["graphql-transport-ws", "sse", "multipart", "graphql-ws"],
-    ids=["shared-fanout", "sse", "multipart", "per-subscriber-legacy-protocol"],
+    TRANSPORTS,
 )
 async def test_resume_after_the_api_restarts_sees_every_tick_once(
     full_settings: Settings, protocol: str
@@ -87,13 +76,13 @@ async def test_resume_after_the_api_restarts_sees_every_tick_once(
     await listed(settings, symbol, other)
     variables: dict[str, Any] = {"s": [symbol, other]}
     async with bridge_worker(settings), tick_producer(settings) as producer:
-        async with running_server(settings) as api, client_for(protocol, api) as ws:
+        async with running_server(settings) as api, subscription_client(protocol, api) as ws:
             await ws.subscribe("q", RESUME, variables)
             await wait_subscribed(settings, f"quote:{symbol}")
             await send(producer, *(make_tick(symbol, n) for n in range(1, 21)))
             assert await sequences(ws, 20) == list(range(1, 21))
         await send(producer, make_tick(other, 1), *(make_tick(symbol, n) for n in range(21, 61)))
-        async with running_server(settings) as api, client_for(protocol, api) as ws:
+        async with running_server(settings) as api, subscription_client(protocol, api) as ws:
             await asyncio.sleep(1)  # the bridge applies 21-60 meanwhile
             since = [{"symbol": symbol, "sequence": 20}]
             await ws.subscribe("q", RESUME, {**variables, "since": since})

@@ -7,12 +7,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import orjson
-import pytest
-from prometheus_client import REGISTRY
 
 from tests.api.conftest import Quotes
-from tests.utils.http_stream import Transport, http_subscriptions
-from tests.utils.live import eventually
 from tests.utils.server import RunningServer
 
 QUOTES = 'subscription { quotes(symbols: ["%s"]) { symbol bid ask sequence } }'
@@ -86,26 +82,3 @@ async def test_a_subscription_sent_as_a_plain_request_is_told_how_to_stream(
     assert response.status_code == 400
     [error] = response.json()["errors"]
     assert error["message"].startswith("A subscription needs a stream: a WebSocket")
-
-
-def shared_subscriptions() -> float:
-    return REGISTRY.get_sample_value("trado_shared_subscriptions") or 0.0
-
-
-@pytest.mark.parametrize("transport", ["sse", "multipart"])
-async def test_http_subscriptions_take_the_shared_fanout(
-    api_server: RunningServer, quotes: Quotes, transport: Transport
-) -> None:
-    """`quotes` over SSE or multipart joins the shared fan-out, as over graphql-transport-ws
-    (each tick executed once per selection); with `throttleMs` it streams per subscriber."""
-    await quotes.set("ORCL", bid="120.00", ask="120.02")
-    before = shared_subscriptions()
-    async with http_subscriptions(api_server.http, transport) as client:
-        await client.subscribe("live", QUOTES % "ORCL")
-        assert (await client.next_payload())["data"]["quotes"]["symbol"] == "ORCL"
-        assert shared_subscriptions() == before + 1
-        throttled = 'subscription { quotes(symbols: ["ORCL"], throttleMs: 500) { symbol } }'
-        await client.subscribe("throttled", throttled)
-        assert (await client.next_payload())["data"]["quotes"]["symbol"] == "ORCL"
-        assert shared_subscriptions() == before + 1
-    await eventually(lambda: shared_subscriptions() == before)  # the server saw them leave

@@ -15,9 +15,9 @@ import pytest
 
 from settings import Settings
 from tests.api.conftest import Quotes
-from tests.api.test_http_subscriptions import shared_subscriptions
 from tests.utils.live import eventually
 from tests.utils.server import RunningServer, running_server
+from tests.utils.transports import shared_subscriptions
 
 TOKEN = "x-graphql-event-stream-token"
 QUOTES = 'subscription { quotes(symbols: ["%s"]) { symbol sequence } }'
