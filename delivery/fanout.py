@@ -9,11 +9,11 @@ and encoded once, and each subscriber gets that text with its own operation id s
 through its connection's `Outbox`. Parsing, validation, limits and arguments stay Strawberry's
 (the `quotes` resolver runs as usual and hands over here); only the per-event work is shared.
 
-`quotes` operations without `throttleMs` take this path when their transport marks them with
-`LIVE_OPERATION`: both WebSocket protocols (`delivery/router.py`), SSE and multipart
-(`delivery/http_streams.py`), graphql-sse's single connection mode
-(`delivery/event_streams.py`). Everything else streams through Strawberry's per-subscriber
-path.
+`quotes` operations (`throttleMs` too: `ThrottledSubscriber`) take this path when their
+transport marks them with `LIVE_OPERATION`: both WebSocket protocols (`delivery/router.py`),
+SSE and multipart (`delivery/http_streams.py`), graphql-sse's single connection mode
+(`delivery/event_streams.py`). The other subscriptions stream through Strawberry's
+per-subscriber path.
 """
 
 from __future__ import annotations
@@ -163,15 +163,65 @@ class LiveSubscriber:
     def deliver(self, tick: Tick, payload: bytes) -> None:
         if self._held is not None:
             self._held.append((tick, payload))
-        elif tick.sequence > self._last.get(tick.symbol, -1):
+        else:
+            self._send(tick, payload)
+
+    def _send(self, tick: Tick, payload: bytes) -> None:
+        if tick.sequence > self._last.get(tick.symbol, -1):
             self._last[tick.symbol] = tick.sequence
             self._outbox.push(self._keys[tick.symbol], self._prefix + payload + self._suffix)
 
     def release(self, opening: list[tuple[Tick, bytes]]) -> None:
         """Send the opening ticks, then what arrived meanwhile (minus what they covered)."""
         held, self._held = self._held or [], None
-        for tick, payload in (*opening, *held):
+        for tick, payload in opening:
+            self._send(tick, payload)
+        for tick, payload in held:
             self.deliver(tick, payload)
+
+    def close(self) -> None:
+        """The operation is over."""
+
+
+class ThrottledSubscriber(LiveSubscriber):
+    """`throttleMs`: after the opening ticks, each symbol at most once per `period` seconds,
+    with its latest tick; the symbols that changed in a period go out together."""
+
+    __slots__ = ("_due", "_pending", "_period", "_sent_at")
+
+    def __init__(
+        self,
+        operation: LiveOperation,
+        symbols: Sequence[str],
+        since: Mapping[str, int],
+        period: float,
+    ) -> None:
+        super().__init__(operation, symbols, since)
+        self._period = period
+        self._pending: dict[str, tuple[Tick, bytes]] = {}
+        self._sent_at = float("-inf")
+        self._due: asyncio.TimerHandle | None = None
+
+    def deliver(self, tick: Tick, payload: bytes) -> None:
+        if self._held is not None:
+            self._held.append((tick, payload))
+            return
+        self._pending[tick.symbol] = (tick, payload)
+        if self._due is None:
+            loop = asyncio.get_running_loop()
+            due = max(loop.time(), self._sent_at + self._period)
+            self._due = loop.call_at(due, self._send_pending)
+
+    def _send_pending(self) -> None:
+        self._due = None
+        self._sent_at = asyncio.get_running_loop().time()
+        pending, self._pending = self._pending, {}
+        for tick, payload in pending.values():
+            self._send(tick, payload)
+
+    def close(self) -> None:
+        if self._due is not None:
+            self._due.cancel()
 
 
 @dataclass
@@ -198,10 +248,12 @@ class QuoteFanout:
         operation: LiveOperation,
         symbols: Sequence[str],
         since: Mapping[str, int],
+        throttle: float = 0.0,
     ) -> bool:
         """Stream `symbols` to `operation` until it is cancelled: the opening ticks (the
-        snapshot, or what was missed after `since`), then live. False (at once) when the
-        selection cannot be shared; the caller then streams it itself."""
+        snapshot, or what was missed after `since`), then live (at most once per `throttle`
+        seconds per symbol, when given). False (at once) when the selection cannot be shared;
+        the caller then streams it itself."""
         runtime: Runtime = info.context.runtime
         if self._context is None:
             self._context = self._public_context(runtime)  # no caller, no per-user state
@@ -210,7 +262,11 @@ class QuoteFanout:
         selection = self._selection(key) or build_selection(info, self._context)
         if selection is None:
             return False
-        subscriber = LiveSubscriber(operation, symbols, since)
+        subscriber = (
+            ThrottledSubscriber(operation, symbols, since, throttle)
+            if throttle
+            else LiveSubscriber(operation, symbols, since)
+        )
         channels = [quote_channel(symbol) for symbol in symbols]
         metrics.ACTIVE_SUBSCRIPTIONS.inc()
         metrics.SHARED_SUBSCRIPTIONS.inc()
@@ -220,6 +276,7 @@ class QuoteFanout:
             await self._send_opening(runtime, symbols, since, selection, subscriber)
             await asyncio.Event().wait()  # until the client completes or the connection ends
         finally:
+            subscriber.close()
             metrics.ACTIVE_SUBSCRIPTIONS.dec()
             metrics.SHARED_SUBSCRIPTIONS.dec()
             for channel in channels:

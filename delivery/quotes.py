@@ -1,6 +1,6 @@
 """Quotes to clients: the latest from the cache, the opening ticks of a stream (snapshot or
-resume) and the per-subscriber stream (the path that `throttleMs` and the legacy protocol
-take; the shared fan-out in `delivery.fanout` serves the rest)."""
+resume) and the per-subscriber stream (for a selection the shared fan-out in
+`delivery.fanout` cannot share)."""
 
 from __future__ import annotations
 

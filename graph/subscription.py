@@ -77,11 +77,7 @@ class Subscription:
             raise BadInput(str(error)) from None
         await require_instruments(info, wanted)
         live = LIVE_OPERATION.get()
-        if (
-            live is not None
-            and not throttle
-            and await live.fanout.serve(info, live, wanted, resume)
-        ):
+        if live is not None and await live.fanout.serve(info, live, wanted, resume, throttle):
             return  # the shared fan-out wrote this operation's frames
         ticks = stream_quotes(runtime.hub, runtime.cache, wanted, throttle=throttle, since=resume)
         async for tick in ticks:

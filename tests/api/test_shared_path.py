@@ -1,6 +1,5 @@
-"""Every subscription transport takes the shared fan-out for `quotes` (each tick executed and
-encoded once per selection, whatever the transport); `throttleMs` still streams per
-subscriber."""
+"""Every subscription transport takes the shared fan-out for `quotes`, with or without
+`throttleMs` (each tick executed and encoded once per selection, whatever the transport)."""
 
 from __future__ import annotations
 
@@ -27,5 +26,5 @@ async def test_quotes_take_the_shared_fanout_on_every_transport(
         assert shared_subscriptions() == before + 1
         await client.subscribe("throttled", THROTTLED)
         assert (await client.next_payload())["data"]["quotes"]["symbol"] == "ORCL"
-        assert shared_subscriptions() == before + 1
+        assert shared_subscriptions() == before + 2
     await eventually(lambda: shared_subscriptions() == before)  # the server saw them leave
