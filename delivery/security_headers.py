@@ -8,7 +8,11 @@ Content-Security-Policy (`delivery/graphiql.py`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+Header = tuple[bytes, bytes]
 
 # The board (`web/`) loads only same-origin modules, styles and its own socket; an API
 # response needs nothing at all, and is never framed.
@@ -29,9 +33,10 @@ STRICT_TRANSPORT_SECURITY = "max-age=63072000"  # two years, as browsers' preloa
 # Paths whose answers may carry an account's data (or the live state of the process): never
 # stored by a browser or a shared cache. The board's static files keep their validators.
 NO_STORE_PATHS = ("/graphql", "/readyz", "/metrics")
+NO_STORE = (b"cache-control", b"no-store")
 
 
-def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+def _encoded(headers: dict[str, str]) -> list[Header]:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
@@ -45,9 +50,10 @@ class SecurityHeaders:
             "referrer-policy": "no-referrer",
             "cross-origin-opener-policy": "same-origin",
         }
-        if behind_tls:  # over plain HTTP the header is ignored, or locks out a test setup
+        if behind_tls:  # set wrongly, it would pin the host to HTTPS for two years
             headers["strict-transport-security"] = STRICT_TRANSPORT_SECURITY
         self.headers = _encoded(headers)
+        self.names = {name for name, _ in self.headers}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,16 +63,25 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(header for header in self.headers if header[0] not in present)
-                message = {**message, "headers": _stored_nowhere(headers) if no_store else headers}
+                message["headers"] = self._added(message.get("headers", ()), no_store=no_store)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
+    def _added(self, raw: Iterable[Header], *, no_store: bool) -> list[Header]:
+        """The response's headers and ours, where it has not set them itself."""
+        headers = list(raw)
+        present = {name.lower() for name, _ in headers}
+        if present.isdisjoint(self.names):
+            headers += self.headers
+        else:
+            headers += [header for header in self.headers if header[0] not in present]
+        if no_store:
+            return _stored_nowhere(headers) if b"cache-control" in present else [*headers, NO_STORE]
+        return headers
 
-def _stored_nowhere(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+
+def _stored_nowhere(headers: list[Header]) -> list[Header]:
     """`no-store` added to the response's Cache-Control, whose other directives stay (a
     stream's `no-cache, no-transform` keeps proxies from buffering it)."""
     kept = [(name, value) for name, value in headers if name.lower() != b"cache-control"]
