@@ -30,9 +30,11 @@ RUN useradd --system --uid 10001 --home-dir /app --no-create-home trado \
     && mkdir -p /app/.data && chown trado: /app/.data
 USER trado
 
-# In a container the API listens on every interface; compose sets the rest of the settings.
+# In a container the API listens on every interface, in production mode (JWT_SECRET required;
+# no GraphiQL, introspection, /docs or /metrics unless set); compose sets the rest.
 ENV HOST=0.0.0.0 \
-    PORT=8000
+    PORT=8000 \
+    ENVIRONMENT=production
 EXPOSE 8000
 
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \

@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     readiness_failures_before_down: int = Field(2, ge=1, le=100)
     service_unavailable_retry_after_seconds: int = Field(5, ge=1, le=3600)
 
+    # What the API tells about itself. Unset: on in development, off in test and production.
+    graphiql: bool | None = None
+    introspection: bool | None = None
+    api_docs: bool | None = None
+    metrics_endpoint: bool | None = None
+    behind_tls: bool = False
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -171,6 +178,29 @@ class Settings(BaseSettings):
         if self.run_feed_in_process is not None:
             return self.run_feed_in_process
         return self.kafka_bootstrap_servers is None
+
+    @property
+    def serves_graphiql(self) -> bool:
+        return self._in_development_unless_set(self.graphiql)
+
+    @property
+    def allows_introspection(self) -> bool:
+        return self._in_development_unless_set(self.introspection)
+
+    @property
+    def serves_api_docs(self) -> bool:
+        """FastAPI's /docs, /redoc and /openapi.json."""
+        return self._in_development_unless_set(self.api_docs)
+
+    @property
+    def serves_metrics(self) -> bool:
+        """/metrics on the API's own port (workers use METRICS_PORT instead)."""
+        return self._in_development_unless_set(self.metrics_endpoint)
+
+    def _in_development_unless_set(self, value: bool | None) -> bool:
+        """A developer's tool is on in development, where a first run should show everything,
+        and off elsewhere, where it would tell an attacker the API's shape, unless set."""
+        return self.environment == "development" if value is None else value
 
     @property
     def provider_symbol_list(self) -> list[str]:

@@ -1,6 +1,11 @@
 """The FastAPI app: GraphQL at /graphql (HTTP and WebSocket), health at /healthz and /readyz,
 Prometheus metrics at /metrics, and the web client (`web/`) at /.
 
+What describes the API to a stranger (GraphiQL, introspection, FastAPI's /docs, /redoc and
+/openapi.json, /metrics) is served only where the settings say (by default in development);
+every HTTP response carries the security headers of `delivery/security_headers.py`, and no
+`server` header names the software.
+
 `python -m commands.api` runs it with uvicorn on the configured host and port.
 """
 
@@ -16,9 +21,10 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
@@ -30,6 +36,7 @@ from delivery.fanout import QuoteFanout
 from delivery.graphiql import GraphiQLRouter
 from delivery.http_limits import BodySizeLimit
 from delivery.persisted_queries import PersistedQueries, read_manifest
+from delivery.security_headers import SecurityHeaders
 from delivery.websocket_frames import DirectFramesProtocol
 from graph.context import Context, get_context
 from graph.schema import make_schema
@@ -67,6 +74,16 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, old)
 
 
+class TradoApp(FastAPI):
+    """FastAPI with the security headers outermost: outside Starlette's error middleware too,
+    so even an unexpected 500 carries them."""
+
+    behind_tls = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), behind_tls=self.behind_tls)
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,7 +94,15 @@ def create_app(settings: Settings) -> FastAPI:
             settle_garbage_collector()
             yield
 
-    app = FastAPI(title="Trado", lifespan=lifespan)
+    docs = settings.serves_api_docs
+    app = TradoApp(
+        title="Trado",
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,  # /docs and /redoc need it
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
+    app.behind_tls = settings.behind_tls
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     graphql = GraphiQLRouter(
         make_schema(settings),
@@ -85,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
         fanout=QuoteFanout(public_context=Context, root_value=Quote.from_tick),
         buffer_messages=settings.subscriber_buffer_messages,
         subscription_protocols=SUBSCRIPTION_PROTOCOLS,
+        graphql_ide="graphiql" if settings.serves_graphiql else None,  # None: 404 for the page
         connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_seconds),
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         keep_alive=settings.websocket_ping_interval_seconds > 0,  # legacy protocol's `ka`
@@ -103,10 +129,14 @@ def create_app(settings: Settings) -> FastAPI:
         report = app.state.readiness.report()
         return JSONResponse(report.body, status_code=report.http_status)
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    if settings.serves_metrics:
 
+        @app.get("/metrics")
+        async def metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    if not settings.serves_graphiql:  # its page and assets, which the mount at / would serve
+        app.mount("/graphiql", PlainTextResponse("Not Found", status_code=404))
     # Last: the mount at / answers every path no route above claimed.
     app.mount("/", StaticFiles(directory=ROOT / "web", html=True), name="web")
     return app
@@ -127,6 +157,13 @@ def websocket_protocol(settings: Settings) -> type[asyncio.Protocol] | str:
     if settings.websocket_protocol == "direct":
         return DirectFramesProtocol
     return settings.websocket_protocol
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options from the settings, for `main` and the test servers alike: the
+    WebSocket's, and no `server: uvicorn` header (a banner only helps an attacker pick
+    exploits)."""
+    return {"server_header": False, **websocket_options(settings)}
 
 
 def websocket_options(settings: Settings) -> dict[str, Any]:
@@ -150,7 +187,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        **websocket_options(settings),
+        **server_options(settings),
     )
 
 

@@ -94,12 +94,14 @@ def full_settings(services: dict[str, str], database_url: str, redis_prefix: str
     )
 
 
-def embedded_mode(directory: Path) -> Settings:
-    """Embedded mode with its SQLite database in `directory`."""
+def embedded_mode(directory: Path, **values: Any) -> Settings:
+    """Embedded mode with its SQLite database in `directory`; `values` set anything else (e.g.
+    `graphiql=True`: the test environment, like production, serves no developer tools)."""
     return make_settings(
         database_url=f"sqlite+aiosqlite:///{directory / 'trado.db'}",
         simulator_seed=7,
         simulator_ticks_per_second=500,
+        **values,
     )
 
 

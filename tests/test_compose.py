@@ -161,6 +161,17 @@ def test_app_environment_uses_only_settings_the_app_reads(
         assert {"DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"} <= environment.keys()
 
 
+def test_the_api_runs_in_production_without_developer_tools(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """GraphiQL, introspection, /docs and /metrics stay off unless `.env` turns them on."""
+    environment = services["api"]["environment"]
+    assert environment["ENVIRONMENT"] == "production"
+    for name in ("GRAPHIQL", "INTROSPECTION", "API_DOCS", "METRICS_ENDPOINT"):
+        assert environment.get(name, f"${{{name}:-false}}") == f"${{{name}:-false}}", name
+    assert "server_tokens off;" in (ROOT / "deploy" / "nginx.conf").read_text()
+
+
 def test_no_secret_is_written_into_the_file(services: dict[str, dict[str, Any]]) -> None:
     for name, spec in services.items():
         for variable, value in (spec.get("environment") or {}).items():

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 
+from tests.conftest import embedded_mode
 from tests.utils.graphql_ws import graphql_ws
-from tests.utils.server import RunningServer
+from tests.utils.server import RunningServer, running_server
 
 QUOTES = (
     "subscription ($symbols: [String!]!) { quotes(symbols: $symbols) { symbol price sequence } }"
@@ -29,11 +31,15 @@ async def test_health_and_typename_over_http(embedded_server: RunningServer) -> 
         assert response.json() == {"data": {"__typename": "Query"}}
 
 
-async def test_graphiql_is_served(embedded_server: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=embedded_server.http) as client:
-        page = await client.get("/graphql", headers={"accept": "text/html"})
+async def test_a_first_run_serves_graphiql_and_introspection(tmp_path: Path) -> None:
+    """`make run`'s settings (development, nothing set): the explorer works at once."""
+    settings = embedded_mode(tmp_path, environment="development")
+    async with running_server(settings) as server, httpx.AsyncClient(base_url=server.http) as c:
+        page = await c.get("/graphql", headers={"accept": "text/html"})
+        schema = await c.post("/graphql", json={"query": "{ __schema { queryType { name } } }"})
     assert page.status_code == 200
     assert "graphiql" in page.text.lower()
+    assert schema.json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
 
 
 async def test_subscription_streams_changing_prices(embedded_server: RunningServer) -> None:

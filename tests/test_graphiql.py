@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,12 +21,20 @@ import pytest
 from playwright.async_api import Browser, Page, Request, Route, WebSocket, expect
 
 from delivery.graphiql import GRAPHIQL_PAGE
-from settings import ROOT
+from settings import ROOT, Settings
 from tests.api.conftest import Api, new_account
+from tests.conftest import embedded_mode
 from tests.utils.browser import browser_page, chromium
 from tests.utils.server import RunningServer
 
 VENDOR = ROOT / "web" / "graphiql" / "vendor"
+
+
+@pytest.fixture
+def embedded_settings(tmp_path: Path) -> Settings:
+    """GraphiQL on, with the introspection it reads the schema by (the test environment, like
+    production, serves neither unless told)."""
+    return embedded_mode(tmp_path, graphiql=True, introspection=True)
 
 
 def pinned_assets() -> dict[str, str]:

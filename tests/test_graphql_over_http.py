@@ -28,7 +28,9 @@ BOTH = f"{GRAPHQL_RESPONSE}, application/json;q=0.9"  # what the spec tells clie
 
 @pytest.fixture(scope="module")
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningServer]:
-    async with running_server(embedded_mode(tmp_path_factory.mktemp("http"))) as running:
+    """With introspection: the audit's variables cases ask `__type(name: $name)`."""
+    settings = embedded_mode(tmp_path_factory.mktemp("http"), introspection=True)
+    async with running_server(settings) as running:
         yield running
 
 

@@ -49,6 +49,38 @@ def test_urls_are_kept_as_written() -> None:
     assert settings.kafka_bootstrap_servers == "a:1, b:2"
 
 
+DEVELOPER_TOOLS = ("graphiql", "introspection", "api_docs", "metrics_endpoint")
+SECRET = "a production secret of 32+ chars"
+
+
+def served(settings: Settings) -> tuple[bool, ...]:
+    """GRAPHIQL, INTROSPECTION, API_DOCS and METRICS_ENDPOINT as the app reads them."""
+    return (
+        settings.serves_graphiql,
+        settings.allows_introspection,
+        settings.serves_api_docs,
+        settings.serves_metrics,
+    )
+
+
+@pytest.mark.parametrize(
+    ("environment", "on"), [("development", True), ("test", False), ("production", False)]
+)
+def test_developer_tools_follow_the_environment_unless_set(environment: str, on: bool) -> None:
+    """`make run` (development) shows everything; production nothing unless told; a value
+    set wins either way."""
+    assert served(make_settings(environment=environment, jwt_secret=SECRET)) == (on,) * 4
+    for tool in DEVELOPER_TOOLS:
+        flipped = make_settings(environment=environment, jwt_secret=SECRET, **{tool: not on})
+        assert served(flipped) == tuple(
+            (not on) if name == tool else on for name in DEVELOPER_TOOLS
+        )
+
+
+def test_a_plain_start_is_development() -> None:
+    assert Settings(_env_file=None).serves_graphiql
+
+
 @pytest.mark.parametrize(
     ("values", "expected"),
     [

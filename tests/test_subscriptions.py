@@ -8,11 +8,13 @@ import itertools
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
 
 from settings import Settings
+from tests.conftest import embedded_mode
 from tests.utils.graphql_ws import (
     LEGACY_PROTOCOL,
     close_code,
@@ -27,6 +29,12 @@ CANDLES = (
     "subscription ($s: String!, $i: CandleInterval!) { candles(symbol: $s, interval: $i) "
     "{ symbol interval start open high low close volume lastSequence } }"
 )
+
+
+@pytest.fixture
+def embedded_settings(tmp_path: Path) -> Settings:
+    """With /metrics, which the tests read (the test environment serves it only when told)."""
+    return embedded_mode(tmp_path, metrics_endpoint=True)
 
 
 @pytest.fixture

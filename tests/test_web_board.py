@@ -63,6 +63,7 @@ class RestartableServer:
             log_level="warning",
             lifespan="on",
             ws_per_message_deflate=False,
+            server_header=False,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
@@ -87,6 +88,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rest
         database_url=f"sqlite+aiosqlite:///{data / 'trado.db'}",
         simulator_seed=7,
         simulator_ticks_per_second=500,
+        graphiql=True,  # the board links to it (and a test checks the page)
     )
     running = RestartableServer(settings)
     await running.start()

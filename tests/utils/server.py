@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from commands.api import create_app, websocket_options
+from commands.api import create_app, server_options
 from settings import Settings
 
 
@@ -33,7 +33,7 @@ async def running_server(
         port=0,
         log_level="warning",
         lifespan="on",
-        **websocket_options(settings),
+        **server_options(settings),
         timeout_graceful_shutdown=5,  # a stuck connection must not hold the test forever
     )
     server = uvicorn.Server(config)
