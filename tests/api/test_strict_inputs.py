@@ -1,15 +1,18 @@
-"""Strict inputs (#14): numbers, ids and cursors parse only in their one plain spelling, and
-everything else is a clear BAD_USER_INPUT, never "Unexpected error."; checked over HTTP against
-PostgreSQL."""
+"""Strict inputs (#14), over HTTP against PostgreSQL: an email address has one form (NFKC,
+trimmed, lower-case, ASCII), so look-alikes are the same account or refused; common passwords
+are refused; numbers, ids and cursors parse only in their one plain spelling, and everything
+else is a clear BAD_USER_INPUT, never "Unexpected error."."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
 
 from resolvers.pagination import encode_cursor
-from tests.api.conftest import Account, Api, Quotes
+from tests.api.conftest import PASSWORD, REGISTER, Account, Api, Quotes
+from tests.api.test_auth import LOGIN
 from tests.api.test_trading import CANCEL, PLACE
 
 BAD_NUMBERS: list[Any] = ["1_0", "١", " 1 ", "1 ", "²", "1e3", "+1", ".5", "5.", "007", 1.5, ""]
@@ -19,6 +22,58 @@ BAD_IDS: list[Any] = ["²", "١", " 1", "1 ", "01", "1_0", "+1", "-1", "9" * 40,
 def assert_bad_input(error: dict[str, Any]) -> None:
     assert error["extensions"]["code"] == "BAD_USER_INPUT", error
     assert "Unexpected" not in error["message"]
+
+
+def fullwidth(text: str) -> str:
+    """ASCII letters, digits and punctuation as their fullwidth forms (U+FF01..U+FF5E)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+async def test_an_email_in_other_spellings_is_the_same_account(api: Api, account: Account) -> None:
+    for spelling in (fullwidth(account.email), f"  {account.email.upper()}\t"):
+        again = (await api.data(REGISTER, {"email": spelling, "password": PASSWORD}))["register"]
+        assert again["code"] == "EMAIL_TAKEN", spelling
+        login = (await api.data(LOGIN, {"email": spelling, "password": PASSWORD}))["login"]
+        assert login["user"] == {"id": account.id, "email": account.email}, spelling
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "\u0430lice@example.com",  # Cyrillic a
+        "alice@ex\u0430mple.com",  # Cyrillic a in the domain
+        "alice@b\u00fccher.de",  # a Unicode domain: its xn-- form is the one accepted
+        "ali\x00ce@example.com",
+        "alice@example.com\x00",
+        "al\u200bice@example.com",  # zero-width space
+        "\u202ealice@example.com",  # right-to-left override
+        "ali ce@example.com",
+        "alice@example",
+        "x" * 250 + "@example.com",
+    ],
+)
+async def test_look_alike_and_invisible_emails_are_refused(api: Api, email: str) -> None:
+    registered = (await api.data(REGISTER, {"email": email, "password": PASSWORD}))["register"]
+    assert registered["code"] == "INVALID_EMAIL", registered
+    login = (await api.data(LOGIN, {"email": email, "password": PASSWORD}))["login"]
+    assert login["code"] == "INVALID_CREDENTIALS", login
+
+
+async def test_an_internationalised_domain_registers_in_its_ascii_form(api: Api) -> None:
+    email = f"Kim-{secrets.token_hex(4)}@XN--BCHER-KVA.de"
+    registered = (await api.data(REGISTER, {"email": email, "password": PASSWORD}))["register"]
+    assert registered["user"]["email"] == email.lower()
+
+
+@pytest.mark.parametrize("password", ["password123", "PassWord123", "qwerty12345", "1qaz2wsx3edc"])
+async def test_common_passwords_are_refused(api: Api, password: str) -> None:
+    email = f"common-{secrets.token_hex(4)}@example.com"
+    registered = (await api.data(REGISTER, {"email": email, "password": password}))["register"]
+    assert registered == {
+        "__typename": "AuthError",
+        "code": "WEAK_PASSWORD",
+        "message": "That password is one of the most common ones: choose another.",
+    }
 
 
 @pytest.mark.parametrize("quantity", BAD_NUMBERS)

@@ -11,10 +11,13 @@ from graph.errors import BadInput
 from graph.scalars import parse_big_int
 from resolvers.auth import (
     CurrentUser,
+    TokenClaims,
     bearer_token,
+    email_problem,
     issue_token,
+    normalise_email,
     password_problem,
-    user_id_from_token,
+    token_claims,
 )
 from resolvers.numbers import plain_decimal, shown, whole_number
 from resolvers.pagination import BadPage, decode_cursor, decode_int_cursor, encode_cursor, page_size
@@ -81,9 +84,9 @@ def test_bearer_header_parsing() -> None:
 
 def test_tokens_name_their_user_and_need_the_key() -> None:
     settings = make_settings(jwt_secret="k" * 32)
-    token = issue_token(settings, CurrentUser(7, "a@example.com", False))
-    assert user_id_from_token(settings, token) == 7
-    assert user_id_from_token(make_settings(jwt_secret="j" * 32), token) is None
+    token = issue_token(settings, CurrentUser(7, "a@example.com", False), "key-7")
+    assert token_claims(settings, token) == TokenClaims(7, "key-7")
+    assert token_claims(make_settings(jwt_secret="j" * 32), token) is None
 
 
 @pytest.mark.parametrize("text", ["0", "7", "42", "999999999999999999"])
@@ -119,3 +122,16 @@ def test_big_int_takes_only_json_integers_in_range(value: object) -> None:
 
 def test_a_refused_value_is_quoted_short() -> None:
     assert len(shown("x" * 10_000)) == 40
+
+
+def test_emails_normalise_to_one_form() -> None:
+    assert normalise_email("  ＡＬＩＣＥ＠ｅｘａｍｐｌｅ．ｃｏｍ\n") == "alice@example.com"
+    assert normalise_email("Alice@Example.COM") == "alice@example.com"
+    assert email_problem("alice@example.com") is None
+    for bad in ("\u0430lice@example.com", "a\x00@example.com", "a\u2060b@example.com"):
+        assert email_problem(normalise_email(bad)) is not None, bad
+
+
+def test_common_passwords_are_weak_whatever_their_case() -> None:
+    assert password_problem("PASSWORD123", "alice@example.com") is not None
+    assert password_problem("correct-horse-7", "alice@example.com") is None
