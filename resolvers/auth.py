@@ -238,7 +238,8 @@ async def login(
 
 async def set_admin(session: AsyncSession, email: str, *, admin: bool = True) -> bool:
     """Grant or revoke the admin role; False when no such account exists."""
-    user = await _find_by_email(session, normalise_email(email))
+    email = normalise_email(email)
+    user = await _find_by_email(session, email) if email_problem(email) is None else None
     if user is None:
         return False
     user.is_admin = admin
