@@ -54,7 +54,8 @@ def parse_decimal_literal(node: ValueNode, _variables: object = None) -> Decimal
 
 DECIMAL: ScalarDefinition = strawberry.scalar(
     name="Decimal",
-    description='An exact decimal number, written as a string: "123.45".',
+    description="An exact decimal number, written as a string of ASCII digits with an optional "
+    'leading "-" and one ".": "123.45" (no spaces, separators or exponent).',
     serialize=serialize_decimal,
     parse_value=parse_decimal,
     parse_literal=parse_decimal_literal,
