@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from models.db import DatabaseUnavailable
+from resolvers.numbers import shown, whole_number
 from streaming.errors import BackendUnavailable
 
 Backend = Literal["database", "cache", "streaming"]
@@ -44,11 +45,12 @@ class BadInput(GraphQLError):
 
 
 def parse_id(value: strawberry.ID | str, what: str) -> int:
-    """A numeric id from a GraphQL ID; BadInput naming the object when it is not one."""
-    text = str(value).strip()
-    if not text.isdigit() or len(text) > MAX_ID_DIGITS:
-        raise BadInput(f"{value!r} is not a {what} id")
-    return int(text)
+    """A numeric id from a GraphQL ID, exactly as the API writes them (ASCII digits, no
+    padding or leading zeros); BadInput naming the object when it is not one."""
+    number = whole_number(str(value), MAX_ID_DIGITS)
+    if number is None:
+        raise BadInput(f"{shown(value)} is not a {what} id")
+    return number
 
 
 def is_expected(error: GraphQLError) -> bool:

@@ -1,14 +1,20 @@
-"""Scalars: `Decimal` is exact both ways (plain digits out, no floats or NaN in)."""
+"""Scalars: `Decimal` is exact both ways (plain digits out, no floats or NaN in).
+
+A value that does not parse is a `BadInput` (code BAD_USER_INPUT): graphql-core passes a
+GraphQLError from a scalar through as it is, in a variable and in a literal alike."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, NewType
 
 import strawberry
+from graphql import FloatValueNode, IntValueNode, StringValueNode, ValueNode
 from strawberry.types.scalar import ScalarDefinition
 
+from graph.errors import BadInput
 from models.types import plain
+from resolvers.numbers import plain_decimal, shown
 
 MAX_DIGITS = 28
 
@@ -20,24 +26,39 @@ def serialize_decimal(value: Decimal) -> str:
 
 
 def parse_decimal(value: object) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"Decimal must be a string or number, got {value!r}")
-    try:
-        result = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a decimal number") from None
-    if not result.is_finite():
-        raise ValueError(f"{value!r} is not a finite number")
-    if len(result.as_tuple().digits) > MAX_DIGITS:
-        raise ValueError(f"{value!r} has more than {MAX_DIGITS} digits")
+    """A JSON string of plain digits ("12.50", "-3"), or a JSON integer. A JSON float is
+    refused: it may already have lost digits on its way here."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise BadInput(
+            f'A Decimal is written as a string of digits, such as "1.5": got {shown(value)}'
+        )
+    result = plain_decimal(str(value), MAX_DIGITS)
+    if result is None:
+        raise BadInput(
+            f"{shown(value)} is not a Decimal: write plain ASCII digits with an optional "
+            f"leading '-' and one '.', no spaces, separators or exponent, at most "
+            f"{MAX_DIGITS} digits"
+        )
     return result
+
+
+def parse_decimal_literal(node: ValueNode, _variables: object = None) -> Decimal:
+    """A Decimal written in the document itself: a string, or a number literal read from its
+    source text (`1.5` stays exactly 1.5, never a float)."""
+    if isinstance(node, FloatValueNode | IntValueNode):
+        return parse_decimal(node.value)
+    if isinstance(node, StringValueNode):
+        return parse_decimal(node.value)
+    raise BadInput('A Decimal is written as a string of digits, such as "1.5"')
 
 
 DECIMAL: ScalarDefinition = strawberry.scalar(
     name="Decimal",
-    description='An exact decimal number, written as a string: "123.45".',
+    description="An exact decimal number, written as a string of ASCII digits with an optional "
+    'leading "-" and one ".": "123.45" (no spaces, separators or exponent).',
     serialize=serialize_decimal,
     parse_value=parse_decimal,
+    parse_literal=parse_decimal_literal,
 )
 
 # Sequence numbers outgrow GraphQL's 32-bit Int; JSON numbers stay exact up to 2^53.
@@ -47,7 +68,7 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 def parse_big_int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_SAFE_INTEGER:
-        raise ValueError(f"BigInt must be a whole number within ±2^53, got {value!r}")
+        raise BadInput(f"BigInt must be a whole number within ±2^53, got {shown(value)}")
     return value
 
 

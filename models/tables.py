@@ -6,6 +6,7 @@ Enumerations are stored as short strings so a new value needs no migration of a 
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -34,6 +35,13 @@ SQLModel.metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+TOKEN_KEY_LENGTH = 32
+
+
+def new_token_key() -> str:
+    return secrets.token_urlsafe(16)  # 128 random bits in 22 characters
 
 
 def _exact(*, nullable: bool = False, default: Decimal | None = None) -> Decimal:
@@ -111,6 +119,12 @@ class User(SQLModel, table=True):
     # The sequence of this user's newest event (`UserEvent`): raised under the row's lock.
     event_sequence: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    # Random per account and carried in its tokens, so a token names this account and not
+    # merely its id: it dies with the account even when a later one gets the same id.
+    token_key: str = Field(
+        default_factory=new_token_key,
+        sa_column=Column(String(TOKEN_KEY_LENGTH), nullable=False),
     )
     created_at: datetime = _time()
 

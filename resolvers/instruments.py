@@ -15,9 +15,9 @@ from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.db import DatabaseUnavailable, SessionFactory, session_scope
-from models.instrument_file import MAX_SYMBOL_LENGTH, InstrumentRow
+from models.instrument_file import MAX_SYMBOL_LENGTH, SYMBOL, InstrumentRow
 from models.tables import Instrument
-from resolvers.pagination import Page, decode_cursor, make_page
+from resolvers.pagination import NOT_A_CURSOR, BadPage, Page, decode_cursor, make_page
 from streaming.cache import Cache
 from trading.instruments import InstrumentRecord, upsert_instruments
 
@@ -130,6 +130,8 @@ async def search_instruments(
     if sector and sector.strip():
         query = query.where(func.lower(Instrument.sector) == sector.strip().lower())
     last = decode_cursor("instrument", after)
+    if last is not None and not SYMBOL.fullmatch(last):  # a forged cursor, not ours
+        raise BadPage(NOT_A_CURSOR)
     if last is not None:
         query = query.where(Instrument.symbol > last)
     rows = (await session.exec(query.order_by(Instrument.symbol).limit(size + 1))).all()

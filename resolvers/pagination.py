@@ -8,8 +8,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from resolvers.numbers import whole_number
+
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 20
+MAX_CURSOR_LENGTH = 200  # far above any cursor this API writes (a symbol's is the longest)
+MAX_CURSOR_KEY_DIGITS = 18  # a 64-bit row id
+NOT_A_CURSOR = "`after` is not a cursor this API returned"
 
 
 class BadPage(ValueError):
@@ -39,16 +44,21 @@ def encode_cursor(kind: str, key: str | int) -> str:
 
 
 def decode_cursor(kind: str, cursor: str | None) -> str | None:
-    """The key inside a cursor of this kind; None for no cursor; BadPage for a foreign one."""
+    """The key inside a cursor of this kind; None for no cursor; BadPage for a foreign one.
+
+    Only a cursor exactly as `encode_cursor` wrote it is taken (base64 would skip stray
+    characters, padding and whitespace)."""
     if cursor is None:
         return None
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise BadPage(NOT_A_CURSOR)
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadPage("`after` is not a cursor this API returned") from None
+        raise BadPage(NOT_A_CURSOR) from None
     prefix, sep, key = raw.partition(":")
-    if prefix != kind or not sep or not key:
-        raise BadPage("`after` is not a cursor this API returned")
+    if prefix != kind or not sep or not key or encode_cursor(kind, key) != cursor:
+        raise BadPage(NOT_A_CURSOR)
     return key
 
 
@@ -56,9 +66,10 @@ def decode_int_cursor(kind: str, cursor: str | None) -> int | None:
     key = decode_cursor(kind, cursor)
     if key is None:
         return None
-    if not key.isdigit():
-        raise BadPage("`after` is not a cursor this API returned")
-    return int(key)
+    number = whole_number(key, MAX_CURSOR_KEY_DIGITS)
+    if number is None:
+        raise BadPage(NOT_A_CURSOR)
+    return number
 
 
 def make_page(rows: Sequence[T], size: int, kind: str, key: Callable[[T], str | int]) -> Page[T]:

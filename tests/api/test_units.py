@@ -7,13 +7,19 @@ from decimal import Decimal
 
 import pytest
 
+from graph.errors import BadInput
+from graph.scalars import parse_big_int
 from resolvers.auth import (
     CurrentUser,
+    TokenClaims,
     bearer_token,
+    email_problem,
     issue_token,
+    normalise_email,
     password_problem,
-    user_id_from_token,
+    token_claims,
 )
+from resolvers.numbers import plain_decimal, shown, whole_number
 from resolvers.pagination import BadPage, decode_cursor, decode_int_cursor, encode_cursor, page_size
 from tests.conftest import make_settings
 from trading.money import NotExact, average, exact, is_multiple
@@ -78,6 +84,54 @@ def test_bearer_header_parsing() -> None:
 
 def test_tokens_name_their_user_and_need_the_key() -> None:
     settings = make_settings(jwt_secret="k" * 32)
-    token = issue_token(settings, CurrentUser(7, "a@example.com", False))
-    assert user_id_from_token(settings, token) == 7
-    assert user_id_from_token(make_settings(jwt_secret="j" * 32), token) is None
+    token = issue_token(settings, CurrentUser(7, "a@example.com", False), "key-7")
+    assert token_claims(settings, token) == TokenClaims(7, "key-7")
+    assert token_claims(make_settings(jwt_secret="j" * 32), token) is None
+
+
+@pytest.mark.parametrize("text", ["0", "7", "42", "999999999999999999"])
+def test_whole_numbers_in_their_plain_spelling(text: str) -> None:
+    assert whole_number(text, 18) == int(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "²", "١", "1_0", " 1", "1 ", "01", "+1", "-1", "1.0", "9" * 19, "1\n"]
+)
+def test_whole_numbers_refuse_other_spellings(text: str) -> None:
+    assert whole_number(text, 18) is None
+
+
+@pytest.mark.parametrize(("text", "value"), [("0", "0"), ("-3", "-3"), ("12.50", "12.50")])
+def test_plain_decimals(text: str, value: str) -> None:
+    assert plain_decimal(text, 28) == Decimal(value)
+
+
+@pytest.mark.parametrize(
+    "text", ["1_0", "١", " 1", "1e3", "+1", ".5", "5.", "1..2", "00.5", "NaN", "-", "9" * 29]
+)
+def test_plain_decimals_refuse_other_spellings(text: str) -> None:
+    assert plain_decimal(text, 28) is None
+
+
+@pytest.mark.parametrize("value", ["1", 1.0, True, 2**53, -(2**53)])
+def test_big_int_takes_only_json_integers_in_range(value: object) -> None:
+    with pytest.raises(BadInput):
+        parse_big_int(value)
+    assert parse_big_int(2**53 - 1) == 2**53 - 1
+
+
+def test_a_refused_value_is_quoted_short() -> None:
+    assert len(shown("x" * 10_000)) == 40
+
+
+def test_emails_normalise_to_one_form() -> None:
+    assert normalise_email("  ＡＬＩＣＥ＠ｅｘａｍｐｌｅ．ｃｏｍ\n") == "alice@example.com"
+    assert normalise_email("Alice@Example.COM") == "alice@example.com"
+    assert email_problem("alice@example.com") is None
+    for bad in ("\u0430lice@example.com", "a\x00@example.com", "a\u2060b@example.com"):
+        assert email_problem(normalise_email(bad)) is not None, bad
+
+
+def test_common_passwords_are_weak_whatever_their_case() -> None:
+    assert password_problem("PASSWORD123", "alice@example.com") is not None
+    assert password_problem("correct-horse-7", "alice@example.com") is None
