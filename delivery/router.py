@@ -78,6 +78,7 @@ from delivery.outbox import Flusher, Outbox
 from delivery.persisted_queries import PersistedQueries, PersistedQueryError
 from delivery.websocket_frames import FRAMES_EXTENSION
 from streaming.runtime import Runtime
+from trading.echo import echo
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
         raw: Any = message
         if not isinstance(raw, dict) or raw.get("type") not in LEGACY_TYPES:
             kind = raw.get("type") if isinstance(raw, dict) else None
-            await self._error(None, f"Unknown message type: {kind!r}")
+            await self._error(None, f"Unknown message type: {echo(kind)!r}")
             return
         if raw["type"] == "connection_init":
             if self._initialised:
@@ -305,7 +306,7 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
         except orjson.JSONDecodeError as error:
             raise HTTPException(400, "Unable to parse request body as JSON") from error
         if not isinstance(value, dict | list):
-            shown = orjson.dumps(value).decode()[:40]
+            shown = echo(orjson.dumps(value).decode())
             raise HTTPException(400, f"Expected a JSON object, got JSON {shown}")
         return value
 
@@ -335,7 +336,11 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
         except InvalidOperationTypeError as error:
             raise wrong_operation_type(error.operation_type) from error
         except CannotGetOperationTypeError as error:
-            raise HTTPException(400, error.as_http_error_reason()) from error
+            name = error.operation_name
+            reason = (
+                f'Unknown operation named "{echo(name)}".' if name else error.as_http_error_reason()
+            )
+            raise HTTPException(400, reason) from error
         except MissingQueryError as error:
             raise HTTPException(400, "No GraphQL query found in the request") from error
 
