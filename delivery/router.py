@@ -97,6 +97,18 @@ class ConnectionContext(Protocol):
         ...
 
 
+def overlong_operation_name(payload: Any, context: ConnectionContext) -> GraphQLError | None:
+    """An `operationName` longer than MAX_STRING_LENGTH, refused on a WebSocket before
+    Strawberry's "Unknown operation named ..." would send it back whole (over HTTP that
+    message quotes it cut short)."""
+    name = payload.get("operationName") if isinstance(payload, dict) else None
+    limit = context.runtime.settings.max_string_length
+    if not isinstance(name, str) or len(name) <= limit:
+        return None
+    message = f"An operationName is {len(name)} characters long; at most {limit} are accepted."
+    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})
+
+
 class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
     view: TradoGraphQLRouter
     _initialised = False
@@ -136,6 +148,10 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
             await self._error(raw["id"], "start needs a payload with a query")
             return
         if raw["type"] == "start":
+            too_long = overlong_operation_name(raw["payload"], self.context)
+            if too_long is not None:
+                await self._error(raw["id"], too_long.message)
+                return
             refused = await self.view.refused_document(raw["payload"])
             if refused is not None:
                 await self._error(raw["id"], refused.message)
@@ -157,6 +173,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None])
         """An operation the persisted-query rules refuse (a document off the allow-list, a
         hash not found) gets an `error` for its id; the socket goes on."""
         payload = cast(dict[str, Any], message["payload"])
+        too_long = overlong_operation_name(payload, self.context)
+        if too_long is not None:
+            await self.send_message(
+                ErrorMessage(id=message["id"], type="error", payload=[too_long.formatted])
+            )
+            return
         refused = await self.view.refused_document(payload)
         if refused is not None:
             error = GraphQLError(refused.message, extensions={"code": refused.code})

@@ -207,3 +207,39 @@ async def test_an_oversized_websocket_message_closes_with_1009(
             await socket.recv()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1009
+
+
+@CLIENTS
+async def test_websocket_refuses_a_long_operation_name_without_echoing_it(
+    embedded_server: RunningServer, client: Client
+) -> None:
+    async with client(embedded_server.ws) as ws:
+        start = "subscribe" if client is graphql_ws else "start"
+        payload = {"query": QUOTES, "variables": {"s": ["AAPL"]}, "operationName": "B" * 5000}
+        await ws.send({"id": "named", "type": start, "payload": payload})
+        [error] = await error_for(ws, "named")
+    assert error["message"] == (
+        "An operationName is 5000 characters long; at most 1000 are accepted."
+    )
+
+
+async def test_http_quotes_an_unknown_operation_name_cut_short(
+    embedded_server: RunningServer,
+) -> None:
+    response = await post(
+        embedded_server, {"query": "query A { me { id } }", "operationName": "B" * 5000}
+    )
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["message"] == f'Unknown operation named "{echo("B" * 5000)}".'
+
+
+@pytest.mark.parametrize("accept", [SSE, MULTIPART], ids=["sse", "multipart"])
+async def test_http_streams_are_held_to_the_body_cap(
+    embedded_server: RunningServer, accept: dict[str, str]
+) -> None:
+    body = {"query": QUOTES, "variables": {"s": ["AAPL"], "pad": "x" * 70_000}}
+    async with httpx.AsyncClient(base_url=embedded_server.http, timeout=10) as client:
+        response = await client.post("/graphql", json=body, headers=accept)
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "REQUEST_TOO_LARGE"
