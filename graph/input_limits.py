@@ -6,7 +6,8 @@ handed, and so what an error message could echo back.
 Every string value of the request counts, literal or variable, at any depth of a list or an
 input object: enums are names, not strings, so each string a client sends ends up in a String,
 an ID or a string-typed scalar. Checked per request, before validation's verdict is used and
-before execution, on HTTP and every subscription transport alike.
+before execution, on HTTP and every subscription transport alike. A document no longer than
+the limit holds no literal over it, so only longer ones are walked.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def string_length_limit(max_length: int) -> type[SchemaExtension]:
         def on_validate(self) -> Iterator[None]:
             context = self.execution_context
             document = context.graphql_document
-            literal = longest_literal(document) if document is not None else 0
+            short = context.query is not None and len(context.query) <= max_length
+            literal = longest_literal(document) if document is not None and not short else 0
             longest = max(literal, longest_value(context.variables or {}))
             if longest > max_length:
                 context.pre_execution_errors = [too_long(longest, max_length)]

@@ -23,6 +23,7 @@ over the document.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -69,11 +70,39 @@ def cost(
     return {COST_KEY: {"weight": weight, "size": size, "sized_by": sized_by}}
 
 
-def _declared(field: GraphQLField) -> Mapping[str, Any]:
+@dataclass(frozen=True)
+class _FieldFacts:
+    """What costing needs of a schema field, worked out once per field."""
+
+    weight: int
+    item: int  # 1 when it returns objects, 0 for scalars and enums
+    returned: GraphQLNamedType
+    sized_by: str | None  # the argument giving its size: declared, `first`/`last`, a list
+    absent: int  # its size when that argument is not given (or when there is none)
+
+
+def _facts(field: GraphQLField) -> _FieldFacts:
+    """Its declaration, else a `first`/`last` argument (default: the page default), else for
+    a list its first list argument (default: its declared or the default list size)."""
     definition = (field.extensions or {}).get("strawberry-definition")
     metadata = getattr(definition, "metadata", None) or {}
     declared: Mapping[str, Any] = metadata.get(COST_KEY, {})
-    return declared
+    returned = get_named_type(field.type)
+    sized_by, absent = declared.get("sized_by"), declared.get("size") or 1
+    pages = [name for name in PAGE_ARGUMENTS if name in field.args]
+    lists = [name for name, a in field.args.items() if is_list_type(_nullable(a.type))]
+    if not sized_by and pages:
+        sized_by, absent = pages[0], field.args[pages[0]].default_value or DEFAULT_PAGE_SIZE
+    elif not sized_by and is_list_type(_nullable(field.type)):
+        absent = declared.get("size") or DEFAULT_LIST_SIZE
+        sized_by = lists[0] if lists else None
+    return _FieldFacts(
+        weight=declared.get("weight", 0),
+        item=1 if is_composite_type(returned) else 0,
+        returned=returned,
+        sized_by=sized_by,
+        absent=int(absent),
+    )
 
 
 class _Costing:
@@ -84,10 +113,12 @@ class _Costing:
         schema: GraphQLSchema,
         fragments: dict[str, FragmentDefinitionNode],
         variables: Mapping[str, Any],
+        known_fields: dict[tuple[str, str], _FieldFacts],
     ) -> None:
         self._schema = schema
         self._fragments = fragments
         self._variables = variables
+        self._known_fields = known_fields
         self._known: dict[str, int] = {}
         self._open: set[str] = set()
 
@@ -127,29 +158,18 @@ class _Costing:
         field = parent.fields.get(node.name.value)
         if field is None:
             return 0  # introspection (__typename, __schema, __type) or unknown: not costed
-        declared = _declared(field)
-        returned = get_named_type(field.type)
-        size = self._size(field, node, declared)
-        below = self._selection_set(returned, node.selection_set) if node.selection_set else 0
-        item = 1 if is_composite_type(returned) else 0
-        weight: int = declared.get("weight", 0)
-        return weight + size * (item + below)
-
-    def _size(self, field: GraphQLField, node: FieldNode, declared: Mapping[str, Any]) -> int:
-        given = {argument.name.value: argument.value for argument in node.arguments or ()}
-        sized_by = declared.get("sized_by")
-        if sized_by:
-            return self._count(given.get(sized_by), declared.get("size") or 1)
-        for name in PAGE_ARGUMENTS:
-            if name in field.args:
-                default = field.args[name].default_value
-                return self._count(given.get(name), default or DEFAULT_PAGE_SIZE)
-        if not is_list_type(_nullable(field.type)):
-            return 1
-        for name, argument in field.args.items():
-            if is_list_type(_nullable(argument.type)) and name in given:
-                return self._count(given[name], 1)
-        return int(declared.get("size") or DEFAULT_LIST_SIZE)
+        key = (parent.name, node.name.value)
+        facts = self._known_fields.get(key)
+        if facts is None:
+            facts = self._known_fields[key] = _facts(field)
+        size = facts.absent
+        if facts.sized_by is not None:
+            given = next(
+                (a.value for a in node.arguments or () if a.name.value == facts.sized_by), None
+            )
+            size = self._count(given, facts.absent)
+        below = self._selection_set(facts.returned, node.selection_set) if node.selection_set else 0
+        return facts.weight + size * (facts.item + below)
 
     def _count(self, value: ValueNode | None, absent: int) -> int:
         """A number's value or a list's length, literal or from the variables; `absent` when
@@ -183,10 +203,12 @@ def operation_cost(
     definitions: Any,
     variables: Mapping[str, Any],
     operation_name: str | None,
+    known_fields: dict[tuple[str, str], _FieldFacts] | None = None,
 ) -> int:
-    """The cost of the operation a request runs: the one named, else the costliest."""
+    """The cost of the operation a request runs: the one named, else the costliest.
+    `known_fields`: facts of `schema`'s fields from earlier calls, kept by the caller."""
     fragments = {d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)}
-    costing = _Costing(schema, fragments, variables)
+    costing = _Costing(schema, fragments, variables, {} if known_fields is None else known_fields)
     operations = [
         d
         for d in definitions
@@ -200,6 +222,8 @@ def query_cost_limit(max_cost: int) -> type[SchemaExtension]:
     """A schema extension refusing, before execution, an operation costlier than `max_cost`.
     It runs after validation's own hooks: an invalid document is refused for that instead."""
 
+    known_fields: dict[tuple[str, str], _FieldFacts] = {}  # of the one schema using it
+
     class QueryCostLimit(SchemaExtension):
         def on_validate(self) -> Iterator[None]:
             context = self.execution_context
@@ -210,6 +234,7 @@ def query_cost_limit(max_cost: int) -> type[SchemaExtension]:
                     document.definitions,
                     context.variables or {},
                     context._provided_operation_name,
+                    known_fields,
                 )
 
                 if total > max_cost:
