@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(12, ge=1, le=100)
     max_query_tokens: int = Field(2000, ge=10)
     max_aliases: int = Field(30, ge=1)
+    max_query_cost: int = Field(100_000, ge=1)
+    max_string_length: int = Field(1000, ge=1)
     max_page_size: int = Field(100, ge=1, le=1000)
     max_request_bytes: int = Field(64 * 1024, ge=1024)
     max_symbols_per_subscription: int = Field(100, ge=1)

@@ -16,6 +16,8 @@ from typing import Annotated, cast
 
 import typer
 
+from bench.attacks import COLUMNS as ATTACK_COLUMNS
+from bench.attacks import AttacksConfig, attacks
 from bench.chaos import COLUMNS as CHAOS_COLUMNS
 from bench.chaos import FAULTS as CHAOS_FAULTS
 from bench.chaos import ChaosConfig, chaos
@@ -52,6 +54,7 @@ class Scenario(StrEnum):
     queries = "queries"
     slow_consumer = "slow-consumer"
     chaos = "chaos"
+    attacks = "attacks"
 
 
 FULL_MODE = (Scenario.e2e, Scenario.pipeline, Scenario.chaos)
@@ -85,7 +88,7 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     scenario: Annotated[
         Scenario,
         typer.Argument(
-            help="fanout | raw-ceiling | e2e | pipeline | queries | slow-consumer | chaos"
+            help="fanout | raw-ceiling | e2e | pipeline | queries | slow-consumer | chaos | attacks"
         ),
     ],
     seconds: Annotated[
@@ -114,6 +117,9 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         str,
         typer.Option("--faults", help="chaos: the faults, in order: " + ", ".join(CHAOS_FAULTS)),
     ] = ",".join(CHAOS_FAULTS),
+    repeats: Annotated[
+        int, typer.Option(min=1, help="attacks: how many times the 4 MiB symbol is sent.")
+    ] = 90,
     control: Annotated[
         bool, typer.Option(help="slow-consumer: first the same run without the stalled client.")
     ] = False,
@@ -188,6 +194,22 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             results_dir,
             body=lambda workdir, rows: chaos(plan, workdir, rows.append),
             tables=Tables(CHAOS_COLUMNS, "What each fault cost the live stream"),
+        )
+        return
+    if scenario is Scenario.attacks:
+        plan_attacks = AttacksConfig(
+            rate=rate,
+            repeats=repeats,
+            seed=seed,
+            baseline=baseline.resolve() if baseline else None,
+        )
+        _tabled(
+            command,
+            scenario,
+            dataclasses.asdict(plan_attacks),
+            results_dir,
+            body=lambda workdir, rows: rows.extend(attacks(plan_attacks, workdir)),
+            tables=Tables(ATTACK_COLUMNS, "What each attack of issue 14 got, and how long it took"),
         )
         return
     if scenario is Scenario.queries:

@@ -172,6 +172,7 @@ def websocket_options(settings: Settings) -> dict[str, Any]:
     return {
         "ws": websocket_protocol(settings),
         "ws_per_message_deflate": False,  # live frames are small and many: deflate costs CPU
+        "ws_max_size": settings.max_request_bytes,  # a message as large as an HTTP body: 1009
         "ws_ping_interval": interval or None,
         "ws_ping_timeout": settings.websocket_ping_timeout_seconds,
     }

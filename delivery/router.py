@@ -88,6 +88,7 @@ from delivery.outbox import Flusher, Outbox
 from delivery.persisted_queries import PersistedQueries, PersistedQueryError
 from delivery.websocket_frames import FRAMES_EXTENSION
 from streaming.runtime import Runtime
+from trading.echo import echo
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,18 @@ class ConnectionContext(Protocol):
     async def refuses_connection(self) -> bool:
         """Whether `connection_init` carried credentials that name no account."""
         ...
+
+
+def overlong_operation_name(payload: Any, context: ConnectionContext) -> GraphQLError | None:
+    """An `operationName` longer than MAX_STRING_LENGTH, refused on a WebSocket before
+    Strawberry's "Unknown operation named ..." would send it back whole (over HTTP that
+    message quotes it cut short)."""
+    name = payload.get("operationName") if isinstance(payload, dict) else None
+    limit = context.runtime.settings.max_string_length
+    if not isinstance(name, str) or len(name) <= limit:
+        return None
+    message = f"An operationName is {len(name)} characters long; at most {limit} are accepted."
+    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})
 
 
 class LiveConnection:
@@ -171,7 +184,7 @@ class LegacyGraphQLWSHandler(LiveConnection, BaseGraphQLWSHandler[ConnectionCont
         raw: Any = message
         if not isinstance(raw, dict) or raw.get("type") not in LEGACY_TYPES:
             kind = raw.get("type") if isinstance(raw, dict) else None
-            await self._error(None, f"Unknown message type: {kind!r}")
+            await self._error(None, f"Unknown message type: {echo(kind)!r}")
             return
         if raw["type"] == "connection_init":
             if self._initialised:
@@ -187,6 +200,10 @@ class LegacyGraphQLWSHandler(LiveConnection, BaseGraphQLWSHandler[ConnectionCont
             await self._error(raw["id"], "start needs a payload with a query")
             return
         if raw["type"] == "start":
+            too_long = overlong_operation_name(raw["payload"], self.context)
+            if too_long is not None:
+                await self._error(raw["id"], too_long.message)
+                return
             refused = await self.view.refused_document(raw["payload"])
             if refused is not None:
                 await self._error(raw["id"], refused.message)
@@ -207,6 +224,12 @@ class TransportWSHandler(LiveConnection, BaseGraphQLTransportWSHandler[Connectio
         """An operation the persisted-query rules refuse (a document off the allow-list, a
         hash not found) gets an `error` for its id; the socket goes on."""
         payload = cast(dict[str, Any], message["payload"])
+        too_long = overlong_operation_name(payload, self.context)
+        if too_long is not None:
+            await self.send_message(
+                ErrorMessage(id=message["id"], type="error", payload=[too_long.formatted])
+            )
+            return
         refused = await self.view.refused_document(payload)
         if refused is not None:
             error = GraphQLError(refused.message, extensions={"code": refused.code})
@@ -439,7 +462,7 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
         except orjson.JSONDecodeError as error:
             raise HTTPException(400, "Unable to parse request body as JSON") from error
         if not isinstance(value, dict | list):
-            shown = orjson.dumps(value).decode()[:40]
+            shown = echo(orjson.dumps(value).decode())
             raise HTTPException(400, f"Expected a JSON object, got JSON {shown}")
         return value
 
@@ -469,7 +492,11 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
         except InvalidOperationTypeError as error:
             raise wrong_operation_type(error.operation_type) from error
         except CannotGetOperationTypeError as error:
-            raise HTTPException(400, error.as_http_error_reason()) from error
+            name = error.operation_name
+            reason = (
+                f'Unknown operation named "{echo(name)}".' if name else error.as_http_error_reason()
+            )
+            raise HTTPException(400, reason) from error
         except MissingQueryError as error:
             raise HTTPException(400, "No GraphQL query found in the request") from error
 

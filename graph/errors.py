@@ -21,8 +21,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from models.db import DatabaseUnavailable
-from resolvers.numbers import shown, whole_number
+from resolvers.numbers import whole_number
 from streaming.errors import BackendUnavailable
+from trading.echo import echo
 
 Backend = Literal["database", "cache", "streaming"]
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
@@ -49,7 +50,7 @@ def parse_id(value: strawberry.ID | str, what: str) -> int:
     padding or leading zeros); BadInput naming the object when it is not one."""
     number = whole_number(str(value), MAX_ID_DIGITS)
     if number is None:
-        raise BadInput(f"{shown(value)} is not a {what} id")
+        raise BadInput(f"{echo(repr(value))} is not a {what} id")
     return number
 
 

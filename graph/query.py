@@ -12,6 +12,7 @@ from delivery.quotes import latest_quotes
 from graph.context import Info
 from graph.errors import BadInput
 from graph.permissions import IsAuthenticated, require_user
+from graph.query_cost import CACHE, DATABASE, cost
 from graph.types.account import User
 from graph.types.alert import Notification, NotificationConnection, PriceAlert
 from graph.types.candle import Candle, CandleInterval
@@ -26,7 +27,7 @@ from resolvers.instruments import instrument_by_symbol, search_instruments
 from resolvers.pagination import BadPage, decode_int_cursor, make_page, page_size
 from resolvers.portfolio import portfolio
 from resolvers.quotes import BadSymbols, normalise_symbols
-from resolvers.watchlists import my_watchlists
+from resolvers.watchlists import MAX_WATCHLISTS, my_watchlists
 from streaming.candle_store import to_bar
 from trading.alerts import my_alerts, notifications_page
 from trading.orders import list_orders
@@ -60,16 +61,24 @@ def _before(kind: str, after: str | None) -> int | None:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="The latest quote of a symbol, or null before its first tick.")
+    @strawberry.field(
+        description="The latest quote of a symbol, or null before its first tick.",
+        metadata=cost(CACHE),
+    )
     async def quote(self, info: Info, symbol: str) -> Quote | None:
         found = await _quotes(info, [symbol])
         return found[0] if found else None
 
-    @strawberry.field(description="Latest quotes of the symbols that have one, in the order asked.")
+    @strawberry.field(
+        description="Latest quotes of the symbols that have one, in the order asked.",
+        metadata=cost(CACHE),
+    )
     async def quotes(self, info: Info, symbols: list[str]) -> list[Quote]:
         return await _quotes(info, symbols)
 
-    @strawberry.field(description="One instrument by symbol (case-insensitive), or null.")
+    @strawberry.field(
+        description="One instrument by symbol (case-insensitive), or null.", metadata=cost(CACHE)
+    )
     async def instrument(self, info: Info, symbol: str) -> Instrument | None:
         runtime = info.context.runtime
         record = await instrument_by_symbol(runtime.sessions, runtime.cache, symbol)
@@ -77,7 +86,8 @@ class Query:
 
     @strawberry.field(
         description="Instruments by symbol prefix or name substring (case-insensitive), "
-        "optionally of one exchange or sector, ordered by symbol."
+        "optionally of one exchange or sector, ordered by symbol.",
+        metadata=cost(DATABASE),
     )
     async def instruments(
         self,
@@ -100,7 +110,8 @@ class Query:
         return to_connection(page, Instrument.of)
 
     @strawberry.field(
-        description=f"Bars of [from, to), oldest first; at most the latest {MAX_CANDLES}."
+        description=f"Bars of [from, to), oldest first; at most the latest {MAX_CANDLES}.",
+        metadata=cost(DATABASE, size=MAX_CANDLES),
     )
     async def candles(
         self,
@@ -124,19 +135,27 @@ class Query:
             raise BadInput(str(error)) from None
         return [Candle.from_bar(to_bar(r)) for r in rows]
 
-    @strawberry.field(description="The signed-in user, or null when not signed in.")
+    @strawberry.field(
+        description="The signed-in user, or null when not signed in.", metadata=cost(DATABASE)
+    )
     async def me(self, info: Info) -> User | None:
         user = await info.context.current_user()
         return User.of(user) if user else None
 
-    @strawberry.field(permission_classes=AUTH, description="My watchlists, oldest first.")
+    @strawberry.field(
+        permission_classes=AUTH,
+        description="My watchlists, oldest first.",
+        metadata=cost(DATABASE, size=MAX_WATCHLISTS),
+    )
     async def watchlists(self, info: Info) -> list[Watchlist]:
         user = await require_user(info)
         async with info.context.runtime.sessions() as session:
             found = await my_watchlists(session, user.id)
         return [Watchlist.of(w) for w in found]
 
-    @strawberry.field(permission_classes=AUTH, description="My orders, newest first.")
+    @strawberry.field(
+        permission_classes=AUTH, description="My orders, newest first.", metadata=cost(DATABASE)
+    )
     async def orders(
         self,
         info: Info,
@@ -151,20 +170,30 @@ class Query:
             rows = await list_orders(session, user.id, status, size, before)
         return to_connection(make_page(rows, size, "order", lambda r: r.id), Order.of)
 
-    @strawberry.field(permission_classes=AUTH, description="My cash and positions.")
+    @strawberry.field(
+        permission_classes=AUTH, description="My cash and positions.", metadata=cost(DATABASE)
+    )
     async def portfolio(self, info: Info) -> Portfolio:
         user = await require_user(info)
         runtime = info.context.runtime
         return Portfolio.of(await portfolio(runtime.sessions, runtime.cache, user.id))
 
-    @strawberry.field(permission_classes=AUTH, description="My price alerts, newest first.")
+    @strawberry.field(
+        permission_classes=AUTH,
+        description="My price alerts, newest first.",
+        metadata=cost(DATABASE),
+    )
     async def alerts(self, info: Info) -> list[PriceAlert]:
         user = await require_user(info)
         async with info.context.runtime.sessions() as session:
             found = await my_alerts(session, user.id)
         return [PriceAlert.of(a) for a in found]
 
-    @strawberry.field(permission_classes=AUTH, description="My notifications, newest first.")
+    @strawberry.field(
+        permission_classes=AUTH,
+        description="My notifications, newest first.",
+        metadata=cost(DATABASE),
+    )
     async def notifications(
         self,
         info: Info,

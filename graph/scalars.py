@@ -14,7 +14,8 @@ from strawberry.types.scalar import ScalarDefinition
 
 from graph.errors import BadInput
 from models.types import plain
-from resolvers.numbers import plain_decimal, shown
+from resolvers.numbers import plain_decimal
+from trading.echo import echo
 
 MAX_DIGITS = 28
 
@@ -30,12 +31,12 @@ def parse_decimal(value: object) -> Decimal:
     refused: it may already have lost digits on its way here."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise BadInput(
-            f'A Decimal is written as a string of digits, such as "1.5": got {shown(value)}'
+            f'A Decimal is written as a string of digits, such as "1.5": got {echo(repr(value))}'
         )
     result = plain_decimal(str(value), MAX_DIGITS)
     if result is None:
         raise BadInput(
-            f"{shown(value)} is not a Decimal: write plain ASCII digits with an optional "
+            f"{echo(repr(value))} is not a Decimal: write plain ASCII digits with an optional "
             f"leading '-' and one '.', no spaces, separators or exponent, at most "
             f"{MAX_DIGITS} digits"
         )
@@ -68,7 +69,7 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 def parse_big_int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_SAFE_INTEGER:
-        raise BadInput(f"BigInt must be a whole number within ±2^53, got {shown(value)}")
+        raise BadInput(f"BigInt must be a whole number within ±2^53, got {echo(repr(value))}")
     return value
 
 

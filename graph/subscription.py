@@ -15,6 +15,7 @@ from delivery.user_events import stream_user_events
 from graph.context import Info
 from graph.errors import BadInput
 from graph.permissions import require_user
+from graph.query_cost import CACHE, DATABASE, cost
 from graph.scalars import BigInt
 from graph.types.alert import Notification
 from graph.types.candle import Candle, CandleInterval
@@ -29,6 +30,7 @@ from resolvers.quotes import (
     resume_positions,
     throttle_seconds,
 )
+from trading.echo import echo
 from trading.events import NotificationEvent, OrderEvent, Recorded
 
 
@@ -37,7 +39,7 @@ async def require_instruments(info: Info, symbols: list[str]) -> None:
     runtime = info.context.runtime
     unknown = await unknown_symbols(runtime.sessions, runtime.cache, symbols)
     if unknown:
-        raise BadInput(f"No instrument {', '.join(unknown[:5])}.")
+        raise BadInput(f"No instrument {', '.join(map(echo, unknown[:5]))}.")
 
 
 async def my_events(info: Info, after_event: int | None) -> AsyncIterator[Recorded]:
@@ -59,7 +61,8 @@ class Subscription:
         "reconnect), those symbols start with every tick after it that the server still holds "
         "(HISTORY_MAX_MESSAGES, HISTORY_MAX_AGE_SECONDS), then continue live with no gap and "
         "no duplicate; where the history no longer reaches back, with the latest quote (the "
-        "sequence then jumps)."
+        "sequence then jumps).",
+        metadata=cost(CACHE, sized_by="symbols"),
     )
     async def quotes(
         self,
@@ -86,7 +89,8 @@ class Subscription:
     @strawberry.subscription(
         description="The forming bar of a symbol at once (if it has traded in this interval), "
         "then every update; when an interval ends, the next bar follows. The daily bar's "
-        "volume is the symbol's day volume."
+        "volume is the symbol's day volume.",
+        metadata=cost(CACHE),
     )
     async def candles(
         self, info: Info, symbol: str, interval: CandleInterval
@@ -104,7 +108,8 @@ class Subscription:
         description="Every change to one of my orders (placed, filled, cancelled, rejected) "
         "from now on, or with `afterEvent` (the `eventSequence` of the last event you saw), "
         "every one after it first: a reconnect misses nothing. Needs the token in "
-        '`connection_init`: `{"authorization": "Bearer <token>"}`.'
+        '`connection_init`: `{"authorization": "Bearer <token>"}`.',
+        metadata=cost(DATABASE),
     )
     async def order_updates(
         self, info: Info, after_event: BigInt | None = None
@@ -117,7 +122,8 @@ class Subscription:
         description="My new notifications (price alerts fired, orders filled) from now on, or "
         "with `afterEvent` (the `eventSequence` of the last event you saw), every one after "
         "it first. Needs the token in `connection_init`: "
-        '`{"authorization": "Bearer <token>"}`.'
+        '`{"authorization": "Bearer <token>"}`.',
+        metadata=cost(DATABASE),
     )
     async def notifications(
         self, info: Info, after_event: BigInt | None = None

@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-MAX_SHOWN_CHARACTERS = 40  # how much of a refused value an error message repeats
-
 _WHOLE = re.compile(r"0|[1-9][0-9]*")
 _DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
 
@@ -33,12 +31,3 @@ def plain_decimal(text: str, max_digits: int) -> Decimal | None:
     if sum(c.isdigit() for c in text) > max_digits:
         return None
     return Decimal(text)
-
-
-def shown(value: object) -> str:
-    """`value` as an error message quotes it: repr, cut short so a reply never echoes a huge
-    input back."""
-    text = repr(value)
-    if len(text) <= MAX_SHOWN_CHARACTERS:
-        return text
-    return text[: MAX_SHOWN_CHARACTERS - 1] + "…"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from trading.echo import echo
+
 SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,31}$")
 MAX_THROTTLE_MS = 60_000
 
@@ -27,11 +29,11 @@ def resume_positions(since: Sequence[tuple[str, int]], symbols: Sequence[str]) -
     for raw_symbol, sequence in since:
         symbol = raw_symbol.strip().upper()
         if symbol not in symbols:
-            raise BadResume(f"since names {symbol!r}, which is not in symbols")
+            raise BadResume(f"since names {echo(symbol)!r}, which is not in symbols")
         if symbol in positions:
-            raise BadResume(f"since names {symbol!r} twice")
+            raise BadResume(f"since names {echo(symbol)!r} twice")
         if sequence < 0:
-            raise BadResume(f"since sequence of {symbol} must be 0 or more, got {sequence}")
+            raise BadResume(f"since sequence of {echo(symbol)} must be 0 or more, got {sequence}")
         positions[symbol] = sequence
     return positions
 
@@ -54,5 +56,5 @@ def normalise_symbols(symbols: Sequence[str], *, limit: int) -> list[str]:
         raise BadSymbols(f"at most {limit} symbols at once, got {len(wanted)}")
     bad = [s for s in wanted if not SYMBOL.match(s)]
     if bad:
-        raise BadSymbols(f"not a valid symbol: {', '.join(bad[:5])}")
+        raise BadSymbols(f"not a valid symbol: {', '.join(map(echo, bad[:5]))}")
     return wanted

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.db import SessionFactory, session_scope
 from models.tables import Instrument, Watchlist, WatchlistItem
 from models.types import utcnow
+from trading.echo import echo
 
 MAX_WATCHLISTS = 50
 MAX_ITEMS = 200
@@ -88,7 +89,7 @@ async def create_watchlist(sessions: SessionFactory, user_id: int, name: str) ->
             await session.flush()
             return _record(row)
     except IntegrityError:
-        raise WatchlistError(f"You already have a watchlist named {name!r}.") from None
+        raise WatchlistError(f"You already have a watchlist named {echo(name)!r}.") from None
 
 
 async def rename_watchlist(
@@ -103,7 +104,7 @@ async def rename_watchlist(
             await session.flush()
             return _record(row)
     except IntegrityError:
-        raise WatchlistError(f"You already have a watchlist named {name!r}.") from None
+        raise WatchlistError(f"You already have a watchlist named {echo(name)!r}.") from None
 
 
 async def delete_watchlist(sessions: SessionFactory, user_id: int, watchlist_id: int) -> bool:
@@ -128,7 +129,7 @@ async def add_to_watchlist(
                 await session.exec(select(Instrument.id).where(Instrument.symbol == symbol))
             ).first()
             if instrument_id is None:
-                raise WatchlistError(f"No instrument {symbol!r}.")
+                raise WatchlistError(f"No instrument {echo(symbol)!r}.")
             items = (
                 await session.exec(
                     select(WatchlistItem.instrument_id).where(

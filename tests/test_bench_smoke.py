@@ -103,6 +103,18 @@ def test_queries_smoke_measures_each_query_and_the_client_ceiling(tmp_path: Path
     assert all(row["ceiling_share"] is not None for row in summary), summary
 
 
+def test_attacks_smoke_reports_each_attacks_outcome(tmp_path: Path) -> None:
+    document = _run(tmp_path, "attacks", "--repeats", "2")
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    outcomes = {step["attack"]: step["outcome"] for step in steps}
+    assert outcomes["30 aliases of watchlists (signed in)"] == "HTTP 400 QUERY_TOO_COSTLY"
+    assert outcomes["WS: one 4 MiB symbol"] == "closed 1009"
+    assert outcomes["WS: 4 MiB symbol, repeated"] == "2x closed 1009"
+    assert outcomes["WS: 60 KiB symbol"] == "error BAD_USER_INPUT"
+    assert all(step["seconds"] is not None for step in steps)
+
+
 def test_slow_consumer_smoke_reports_memory_and_latency_per_second(tmp_path: Path) -> None:
     document = _run(
         tmp_path,

@@ -23,6 +23,7 @@ from models.tables import (
     PriceAlertFields,
 )
 from models.types import utcnow
+from trading.echo import echo
 from trading.event_log import record_events
 from trading.events import NotificationEvent, Recorded
 from trading.locking import lock_user
@@ -65,7 +66,7 @@ async def create_alert(
             await session.exec(select(Instrument).where(Instrument.symbol == symbol))
         ).first()
         if instrument is None or instrument.id is None:
-            raise AlertError("UNKNOWN_SYMBOL", f"No instrument {symbol!r}.")
+            raise AlertError("UNKNOWN_SYMBOL", f"No instrument {echo(symbol)!r}.")
         active = (
             await session.exec(
                 select(func.count()).where(PriceAlert.user_id == user_id, col(PriceAlert.active))

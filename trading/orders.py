@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.db import SessionFactory
 from models.tables import Instrument, Order, OrderSide, OrderStatus, OrderType
 from models.types import plain, utcnow
+from trading.echo import echo
 from trading.event_log import record_events
 from trading.events import OrderEvent, Recorded
 from trading.fills import (
@@ -118,7 +119,7 @@ async def place_order(
         if answered is not None:
             return WithEvents(answered, [])
     if instrument is None:
-        message = f"No instrument {request.symbol.strip()!r}."
+        message = f"No instrument {echo(request.symbol.strip())!r}."
         return WithEvents(Rejection(RejectReason.UNKNOWN_SYMBOL, message), [])
     rejection = _validate(request, instrument) or _needs_quote(request, instrument, quote)
     if rejection:

@@ -5,6 +5,7 @@ from typing import Annotated
 import strawberry
 
 from graph.context import Info
+from graph.query_cost import DATABASE, cost
 from graph.scalars import BigInt
 from graph.types.enums import AuthErrorCode
 from resolvers.auth import AuthFailure, CurrentUser, Session
@@ -20,7 +21,8 @@ class User:
     @strawberry.field(
         description="The `eventSequence` of my newest event (order update or notification). "
         "Subscribe to `orderUpdates` / `notifications` with `afterEvent` set to it, and to "
-        "each event's own afterwards, to miss none from now on, across reconnects too."
+        "each event's own afterwards, to miss none from now on, across reconnects too.",
+        metadata=cost(DATABASE),
     )
     async def event_sequence(self, info: Info) -> BigInt:
         return BigInt(await newest_sequence(info.context.runtime.sessions, int(self.id)))

@@ -7,6 +7,7 @@ from typing import Annotated
 import strawberry
 
 from graph.context import Info
+from graph.query_cost import LOADER, cost
 from graph.scalars import BigInt, event_sequence_field
 from graph.types.enums import AlertCondition, NotificationKind
 from graph.types.instrument import Instrument, load_instrument
@@ -27,7 +28,7 @@ class PriceAlert:
     created_at: datetime
     instrument_id: strawberry.Private[int]
 
-    @strawberry.field
+    @strawberry.field(metadata=cost(LOADER))
     async def instrument(self, info: Info) -> Instrument:
         return await load_instrument(info, self.instrument_id)
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 import strawberry
 
 from graph.context import Info
+from graph.query_cost import LOADER, cost
 from graph.types.quote import Quote
 from graph.types.records import from_record
 from trading.instruments import InstrumentRecord
@@ -22,7 +23,9 @@ class Instrument:
     lot_size: Decimal = strawberry.field(description="Quantities are multiples of this.")
     tick_size: Decimal = strawberry.field(description="Limit prices are multiples of this.")
 
-    @strawberry.field(description="The latest quote, or null before the first tick.")
+    @strawberry.field(
+        description="The latest quote, or null before the first tick.", metadata=cost(LOADER)
+    )
     async def quote(self, info: Info) -> Quote | None:
         tick = await info.context.loaders.quote.load(self.symbol)
         return Quote.from_tick(tick) if tick else None

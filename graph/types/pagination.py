@@ -5,6 +5,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
+from graph.query_cost import cost
 from resolvers.pagination import Page
 
 T = TypeVar("T")
@@ -25,7 +26,7 @@ class Edge(Generic[T]):
 
 @strawberry.type(description="A Relay-style page: pass `pageInfo.endCursor` as `after`.")
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
+    edges: list[Edge[T]] = strawberry.field(metadata=cost(size=1))  # the page's `first` counts
     page_info: PageInfo
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import strawberry
 
 from graph.context import Info
+from graph.query_cost import LOADER, cost
 from graph.scalars import BigInt, event_sequence_field
 from graph.types.enums import CancelFailure, OrderSide, OrderStatus, OrderType, RejectReason
 from graph.types.instrument import Instrument, load_instrument
@@ -35,7 +36,7 @@ class Order:
     instrument_id: strawberry.Private[int]
     event_sequence: BigInt | None = event_sequence_field()
 
-    @strawberry.field
+    @strawberry.field(metadata=cost(LOADER))
     async def instrument(self, info: Info) -> Instrument:
         return await load_instrument(info, self.instrument_id)
 
@@ -100,7 +101,7 @@ class Position:
     unrealized_pnl: Decimal | None
     instrument_id: strawberry.Private[int]
 
-    @strawberry.field
+    @strawberry.field(metadata=cost(LOADER))
     async def instrument(self, info: Info) -> Instrument:
         return await load_instrument(info, self.instrument_id)
 
