@@ -138,6 +138,13 @@ def websocket_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def proxy_options() -> dict[str, Any]:
+    """uvicorn would take X-Forwarded-For from 127.0.0.1 as the client's address by itself;
+    FORWARDED_FOR_TRUSTED_HOPS alone decides that (`graph.context.client_address`), since the
+    rate limits count by it."""
+    return {"proxy_headers": False}
+
+
 def main() -> None:
     settings = load_settings()
     logging.basicConfig(
@@ -149,6 +156,7 @@ def main() -> None:
         port=settings.port,
         log_level=settings.log_level.lower(),
         **websocket_options(settings),
+        **proxy_options(),
     )
 
 

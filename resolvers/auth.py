@@ -1,16 +1,25 @@
 """Accounts: registration, login, password hashing (argon2id) and signed access tokens (JWT).
 
-Hashing runs in a worker thread: argon2 is deliberately slow and must not stall the event loop
-that also serves live prices.
+Hashing runs in a pool of `PASSWORD_HASH_WORKERS` threads of its own: argon2 is deliberately
+slow (about 64 MiB and tens of ms of CPU each), so it must not stall the event loop that also
+serves live prices, and a login storm must queue rather than hash all at once (memory).
+Sign-ins and registrations are rate-limited (`resolvers/rate_limits.py`) before any hashing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from functools import cache
+from typing import TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -22,8 +31,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.db import SessionFactory, session_scope
 from models.tables import User
 from models.types import utcnow
+from resolvers.rate_limits import Attempt, forget, login_limits, registration_limits, retry_after
 from settings import Settings
 
+T = TypeVar("T")
 ALGORITHM = "HS256"
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 128
@@ -41,12 +52,19 @@ class AuthErrorCode(StrEnum):
     WEAK_PASSWORD = "WEAK_PASSWORD"
     EMAIL_TAKEN = "EMAIL_TAKEN"
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 @dataclass(frozen=True, slots=True)
 class AuthFailure:
     code: AuthErrorCode
     message: str
+    retry_after_seconds: int | None = None
+
+
+def rate_limited(seconds: int) -> AuthFailure:
+    message = f"Too many attempts. Try again in {seconds} seconds."
+    return AuthFailure(AuthErrorCode.RATE_LIMITED, message, seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,15 +149,25 @@ def bearer_token(header: str | None) -> str | None:
 
 
 async def register(
-    sessions: SessionFactory, settings: Settings, email: str, password: str
+    sessions: SessionFactory,
+    settings: Settings,
+    email: str,
+    password: str,
+    attempt: Attempt | None = None,
 ) -> Session | AuthFailure:
+    """A new account and its token. With `attempt` (every API call), rate-limited per client
+    address and per email; checks that cost nothing run first and are not counted."""
     email = normalise_email(email)
     if len(email) > MAX_EMAIL_LENGTH or not EMAIL.match(email):
         return AuthFailure(AuthErrorCode.INVALID_EMAIL, "That is not a valid email address.")
     problem = password_problem(password, email)
     if problem:
         return AuthFailure(AuthErrorCode.WEAK_PASSWORD, problem)
-    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    if attempt is not None:
+        wait = await retry_after(attempt, registration_limits(settings), email)
+        if wait is not None:
+            return rate_limited(wait)
+    password_hash = await _hashing(settings, _hasher.hash, password)
     taken = AuthFailure(AuthErrorCode.EMAIL_TAKEN, "An account with that email already exists.")
     try:
         async with session_scope(sessions) as session:
@@ -155,13 +183,27 @@ async def register(
 
 
 async def login(
-    sessions: SessionFactory, settings: Settings, email: str, password: str
+    sessions: SessionFactory,
+    settings: Settings,
+    email: str,
+    password: str,
+    attempt: Attempt | None = None,
 ) -> Session | AuthFailure:
+    """A token for the right password. With `attempt` (every API call), rate-limited per client
+    address and per account before the password is even hashed; a good login clears the
+    account's count, so only failures since the last one add up."""
+    email = normalise_email(email)
+    if attempt is not None:
+        wait = await retry_after(attempt, login_limits(settings), email)
+        if wait is not None:
+            return rate_limited(wait)
     async with sessions() as session:
-        user = await _find_by_email(session, normalise_email(email))
+        user = await _find_by_email(session, email)
     stored = user.password_hash if user is not None else _DUMMY_HASH
-    if not await asyncio.to_thread(_verify, stored, password) or user is None:
+    if not await _hashing(settings, _verify, stored, password) or user is None:
         return AuthFailure(AuthErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
+    if attempt is not None:
+        await forget(attempt, login_limits(settings)[1], email)
     current = _current(user)
     return Session(issue_token(settings, current), current)
 
@@ -175,6 +217,29 @@ async def set_admin(session: AsyncSession, email: str, *, admin: bool = True) ->
     session.add(user)
     await session.flush()
     return True
+
+
+async def _hashing(settings: Settings, work: Callable[..., T], *args: str) -> T:
+    """`work` in the hashing pool: at most PASSWORD_HASH_WORKERS hashes at once per process,
+    the rest waiting in its queue (a waiting login holds a coroutine, not 64 MiB)."""
+    pool = _hashing_pool(settings.password_hash_workers)
+    return await asyncio.get_running_loop().run_in_executor(pool, work, *args)
+
+
+@cache
+def _hashing_pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, "password-hash", initializer=_behind_the_event_loop)
+
+
+HASHING_NICENESS = 10  # Linux CFS: a nice-10 thread weighs about a tenth of a nice-0 one
+
+
+def _behind_the_event_loop() -> None:
+    """Hashing threads yield the CPU to the event loop's thread when both want it, so a login
+    storm slows logins, not quotes. Linux sets niceness per thread (and argon2's lane threads
+    inherit it); elsewhere the threads keep the process's priority."""
+    if sys.platform == "linux":
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
 
 
 def _verify(stored: str, password: str) -> bool:

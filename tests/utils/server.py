@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from commands.api import create_app, websocket_options
+from commands.api import create_app, proxy_options, websocket_options
 from settings import Settings
 
 
@@ -34,6 +34,7 @@ async def running_server(
         log_level="warning",
         lifespan="on",
         **websocket_options(settings),
+        **proxy_options(),
         timeout_graceful_shutdown=5,  # a stuck connection must not hold the test forever
     )
     server = uvicorn.Server(config)
