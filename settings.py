@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     jwt_expire_minutes: int = Field(60 * 24, ge=1, le=60 * 24 * 30)
     starting_cash: Decimal = Field(Decimal("100000"), ge=0, max_digits=20, decimal_places=4)
     password_hash_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    password_hashes_per_address: int = Field(1, ge=1, le=1000)
     login_failures_per_account: int = Field(5, ge=1, le=1_000_000)
     login_failure_window_seconds: int = Field(15 * 60, ge=1, le=24 * 3600)
     login_attempts_per_address: int = Field(20, ge=1, le=1_000_000)

@@ -1,29 +1,18 @@
 """Accounts: registration, login, password hashing (argon2id) and signed access tokens (JWT).
 
-Hashing runs in a pool of `PASSWORD_HASH_WORKERS` threads of its own: argon2 is deliberately
-slow (about 64 MiB and tens of ms of CPU each), so it must not stall the event loop that also
-serves live prices, and a login storm must queue rather than hash all at once (memory).
-Sign-ins and registrations are rate-limited (`resolvers/rate_limits.py`) before any hashing.
+Hashing runs off the event loop, bounded and fair between addresses
+(`resolvers/password_hashing.py`); sign-ins and registrations are rate-limited
+(`resolvers/rate_limits.py`) before any hashing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import sys
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from functools import cache
-from typing import TypeVar
 
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,20 +20,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.db import SessionFactory, session_scope
 from models.tables import User
 from models.types import utcnow
+from resolvers.password_hashing import DUMMY_HASH, hash_password, verify_password
 from resolvers.rate_limits import Attempt, forget, login_limits, registration_limits, retry_after
 from settings import Settings
 
-T = TypeVar("T")
 ALGORITHM = "HS256"
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 128
 MIN_DISTINCT_PASSWORD_CHARACTERS = 5
 MAX_EMAIL_LENGTH = 254  # the longest address SMTP carries (RFC 5321 path, less <>)
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-
-_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile; stateless, so safe to share
-# Verified against when the email is unknown, so a login takes as long either way.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
 class AuthErrorCode(StrEnum):
@@ -167,7 +152,8 @@ async def register(
         wait = await retry_after(attempt, registration_limits(settings), email)
         if wait is not None:
             return rate_limited(wait)
-    password_hash = await _hashing(settings, _hasher.hash, password)
+    address = attempt.address_group if attempt else None
+    password_hash = await hash_password(settings, password, address)
     taken = AuthFailure(AuthErrorCode.EMAIL_TAKEN, "An account with that email already exists.")
     try:
         async with session_scope(sessions) as session:
@@ -199,8 +185,9 @@ async def login(
             return rate_limited(wait)
     async with sessions() as session:
         user = await _find_by_email(session, email)
-    stored = user.password_hash if user is not None else _DUMMY_HASH
-    if not await _hashing(settings, _verify, stored, password) or user is None:
+    stored = user.password_hash if user is not None else DUMMY_HASH
+    address = attempt.address_group if attempt else None
+    if not await verify_password(settings, stored, password, address) or user is None:
         return AuthFailure(AuthErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
     if attempt is not None:
         await forget(attempt, login_limits(settings)[1], email)
@@ -217,36 +204,6 @@ async def set_admin(session: AsyncSession, email: str, *, admin: bool = True) ->
     session.add(user)
     await session.flush()
     return True
-
-
-async def _hashing(settings: Settings, work: Callable[..., T], *args: str) -> T:
-    """`work` in the hashing pool: at most PASSWORD_HASH_WORKERS hashes at once per process,
-    the rest waiting in its queue (a waiting login holds a coroutine, not 64 MiB)."""
-    pool = _hashing_pool(settings.password_hash_workers)
-    return await asyncio.get_running_loop().run_in_executor(pool, work, *args)
-
-
-@cache
-def _hashing_pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(workers, "password-hash", initializer=_behind_the_event_loop)
-
-
-HASHING_NICENESS = 10  # Linux CFS: a nice-10 thread weighs about a tenth of a nice-0 one
-
-
-def _behind_the_event_loop() -> None:
-    """Hashing threads yield the CPU to the event loop's thread when both want it, so a login
-    storm slows logins, not quotes. Linux sets niceness per thread (and argon2's lane threads
-    inherit it); elsewhere the threads keep the process's priority."""
-    if sys.platform == "linux":
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
-
-
-def _verify(stored: str, password: str) -> bool:
-    try:
-        return _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 async def _find_by_email(session: AsyncSession, email: str) -> User | None:

@@ -32,6 +32,10 @@ class Attempt:
     cache: Cache
     client_address: str
 
+    @property
+    def address_group(self) -> str:
+        return address_group(self.client_address)
+
 
 def login_limits(settings: Settings) -> tuple[Limit, Limit]:
     """Per address (any accounts), then per account (attempts since its last good login)."""
@@ -52,7 +56,7 @@ async def retry_after(attempt: Attempt, limits: tuple[Limit, Limit], email: str)
     """Count this attempt against the address limit, then the account limit; the seconds until
     the first one exceeded lets the caller try again, or None when neither is."""
     address_limit, account_limit = limits
-    subjects = ((address_limit, address_group(attempt.client_address)), (account_limit, email))
+    subjects = ((address_limit, attempt.address_group), (account_limit, email))
     for limit, subject in subjects:
         count = await attempt.cache.increment(counter_key(limit, subject), limit.window_seconds)
         if count.value > limit.attempts:

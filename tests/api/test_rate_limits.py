@@ -207,6 +207,28 @@ async def test_a_login_storm_delays_neither_health_nor_quotes_nor_refusals(
             assert answered < 50, "all of that happened while the storm's logins still waited"
 
 
+async def test_one_address_storming_does_not_queue_ahead_of_another(
+    embedded_settings: Settings,
+) -> None:
+    """20 logins from one address take their turns one at a time, so a login from another
+    address queues behind at most one of theirs, not all 20."""
+    settings = embedded_settings.model_copy(
+        update={"password_hash_workers": 1, "login_attempts_per_address": 1000}
+    )
+    other_address = httpx.AsyncHTTPTransport(local_address="127.0.0.2")  # all 127/8 is loopback
+    async with (
+        running_server(settings) as server,
+        httpx.AsyncClient(base_url=server.http, timeout=60, transport=other_address) as client,
+        graphql_ws(server.ws) as storm,
+    ):
+        for number in range(20):
+            variables = {"email": new_email("storm"), "password": WRONG}
+            await storm.subscribe(str(number), LOGIN, variables)
+        await asyncio.sleep(0.5)  # the storm reaches the server
+        assert (await login(Api(client), new_email(), WRONG))["code"] == "INVALID_CREDENTIALS"
+        assert await storm_answers(storm) < 10, "answered long before the storm's logins"
+
+
 async def storm_answers(storm: GraphQLWS) -> int:
     """How many storm logins have answered so far (each answer is a `next` and a `complete`)."""
     answered = 0
