@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import multiprocessing
 import os
 import secrets
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -158,10 +157,24 @@ class Attack:
     ended_at: float
 
 
-def attack(http: str, logins: int, start_at: float, timeout: float) -> Attack:
+async def attack(http: str, logins: int, start_at: float, seconds: float) -> Attack:
     """`logins` concurrent logins at `start_at`, in a process of its own: its CPU (hundreds of
     connections) must not delay the clients that measure the server."""
-    return asyncio.run(_attack(http, logins, start_at, timeout))
+    code = "import sys; from bench.login_storm import attack_main; attack_main(sys.argv[1:])"
+    arguments = [http, str(logins), str(start_at), str(seconds)]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, *arguments, stdout=asyncio.subprocess.PIPE, cwd=ROOT
+    )
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"the attacker process exited with {process.returncode}")
+    return Attack(**orjson.loads(output))
+
+
+def attack_main(arguments: list[str]) -> None:
+    http, logins, start_at, seconds = arguments
+    result = asyncio.run(_attack(http, int(logins), float(start_at), float(seconds)))
+    sys.stdout.write(orjson.dumps(dataclasses.asdict(result)).decode())
 
 
 async def _attack(http: str, logins: int, start_at: float, seconds: float) -> Attack:
@@ -179,7 +192,6 @@ async def storm(target: Target, config: StormConfig, symbols: list[str]) -> dict
     http = target.url.replace("ws://", "http://").removesuffix("/graphql")
     timeout = httpx.Timeout(config.timeout_seconds)
     bystander_transport = httpx.AsyncHTTPTransport(local_address=BYSTANDER_ADDRESS)
-    spawn = multiprocessing.get_context("spawn")
     async with (
         httpx.AsyncClient(base_url=http, timeout=timeout) as probe,
         httpx.AsyncClient(base_url=http, timeout=timeout, transport=bystander_transport) as user,
@@ -190,20 +202,19 @@ async def storm(target: Target, config: StormConfig, symbols: list[str]) -> dict
         latencies: list[tuple[float, float]] = []
         reader = asyncio.create_task(read_quotes(socket, symbols, latencies))
         start_at = time.time() + max(config.quiet_seconds, ATTACKER_START_SECONDS)
-        with ProcessPoolExecutor(1, mp_context=spawn) as attacker:
-            arguments = (http, config.logins, start_at, config.timeout_seconds)
-            attacked = asyncio.wrap_future(attacker.submit(attack, *arguments))
-            await asyncio.sleep(start_at - time.time())
-            rss_before = rss_mb(target.pid)
-            with Sampler(target.pid) as sampler:
-                health_ms: list[float] = []
-                health = asyncio.create_task(poll_health(probe, health_ms))
-                await asyncio.sleep(0.5)
-                bystander_started = time.monotonic()
-                bystander = await graphql(user, LOGIN, email, PASSWORD)
-                bystander_ms = (time.monotonic() - bystander_started) * 1000
-                storm = await attacked
-                health.cancel()
+        arguments = (http, config.logins, start_at, config.timeout_seconds)
+        attacked = asyncio.create_task(attack(*arguments))
+        await asyncio.sleep(start_at - time.time())
+        rss_before = rss_mb(target.pid)
+        with Sampler(target.pid) as sampler:
+            health_ms: list[float] = []
+            health = asyncio.create_task(poll_health(probe, health_ms))
+            await asyncio.sleep(0.5)
+            bystander_started = time.monotonic()
+            bystander = await graphql(user, LOGIN, email, PASSWORD)
+            bystander_ms = (time.monotonic() - bystander_started) * 1000
+            storm = await attacked
+            health.cancel()
         await asyncio.sleep(1.0)  # what the server keeps once it is over
         rss_after = rss_mb(target.pid)
         if reader.done():
