@@ -42,14 +42,21 @@ def _watchlist(error: watchlists.WatchlistError) -> BadInput:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Open an account (with the starting paper cash).")
+    @strawberry.mutation(
+        description="Open an account (with the starting paper cash). Limited per email and per "
+        "client address: past a limit, `AuthError` RATE_LIMITED with `retryAfterSeconds`."
+    )
     async def register(self, info: Info, email: str, password: str) -> AuthResult:
         runtime = info.context.runtime
         attempt = Attempt(runtime.cache, info.context.client_address)
         outcome = await auth.register(runtime.sessions, runtime.settings, email, password, attempt)
         return auth_result(outcome, runtime.settings.jwt_expire_minutes * 60)
 
-    @strawberry.mutation(description="Sign in: returns a bearer token.")
+    @strawberry.mutation(
+        description="Sign in: returns a bearer token. Too many wrong passwords for an account, "
+        "or attempts from one client address, get `AuthError` RATE_LIMITED with "
+        "`retryAfterSeconds` (the right password too, until then)."
+    )
     async def login(self, info: Info, email: str, password: str) -> AuthResult:
         runtime = info.context.runtime
         attempt = Attempt(runtime.cache, info.context.client_address)
