@@ -15,6 +15,7 @@ per hash, on purpose. So:
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import threading
@@ -30,6 +31,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from settings import Settings
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 HASHING_NICENESS = 10  # Linux CFS: a nice-10 thread weighs about a tenth of a nice-0 one
 
@@ -72,8 +74,12 @@ def _hashing_pool(workers: int) -> ThreadPoolExecutor:
 def _behind_the_event_loop() -> None:
     """Linux sets niceness per thread (argon2's lane threads inherit it); elsewhere the threads
     keep the process's priority."""
-    if sys.platform == "linux":
+    if sys.platform != "linux":
+        return
+    try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+    except OSError as error:  # a failing initializer would break the pool, and every login
+        log.warning("password hashing keeps the process's priority: %s", error)
 
 
 @dataclass
