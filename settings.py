@@ -6,6 +6,7 @@ line naming the setting (see `load_settings`), never a traceback.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from decimal import Decimal
@@ -83,6 +84,16 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     jwt_expire_minutes: int = Field(60 * 24, ge=1, le=60 * 24 * 30)
     starting_cash: Decimal = Field(Decimal("100000"), ge=0, max_digits=20, decimal_places=4)
+    password_hash_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    password_hashes_per_address: int = Field(1, ge=1, le=1000)
+    login_failures_per_account: int = Field(5, ge=1, le=1_000_000)
+    login_failure_window_seconds: int = Field(15 * 60, ge=1, le=24 * 3600)
+    login_attempts_per_address: int = Field(20, ge=1, le=1_000_000)
+    login_address_window_seconds: int = Field(60, ge=1, le=24 * 3600)
+    registrations_per_account: int = Field(3, ge=1, le=1_000_000)
+    registrations_per_address: int = Field(10, ge=1, le=1_000_000)
+    registration_window_seconds: int = Field(3600, ge=1, le=24 * 3600)
+    forwarded_for_trusted_hops: int = Field(0, ge=0, le=10)
 
     max_query_depth: int = Field(12, ge=1, le=100)
     max_query_tokens: int = Field(2000, ge=10)

@@ -89,6 +89,7 @@ export const AUTH_ERRORS = {
   WEAK_PASSWORD: "Choose a stronger password",
   EMAIL_TAKEN: "An account with this email exists: sign in instead",
   INVALID_CREDENTIALS: "Wrong email or password",
+  RATE_LIMITED: "Too many attempts",
 };
 
 /** {token, user} on success, {error, code} when the server refused (AuthError). */
