@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -110,16 +111,25 @@ def make_simulator(
     """The reference instruments, each walking on from its last price when `resume` has one
     (snapped to the tick grid), else from its reference price."""
     instruments = []
-    for row in read_instrument_file(settings.instruments_file):
+    rows = read_instrument_file(settings.instruments_file)
+    for row in rows:
         point = (resume or {}).get(row.symbol)
         start = row.reference_price or row.tick_size * 10_000
         if point is not None:
             start = (point.price / row.tick_size).to_integral_value() * row.tick_size
         instruments.append(SimulatedInstrument(row.symbol, row.tick_size, start))
+    trading = None
+    if settings.market_hours == "calendar":  # ticks only in each exchange's regular hours
+        clock, exchanges = session_clock(settings), {row.symbol: row.exchange for row in rows}
+
+        def trading(symbol: str, now: datetime) -> bool:
+            return clock.is_open(exchanges[symbol], now)
+
     return Simulator(
         instruments,
         ticks_per_second=settings.simulator_ticks_per_second,
         seed=settings.simulator_seed,
+        trading=trading,
     )
 
 

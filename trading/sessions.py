@@ -138,6 +138,16 @@ class SessionClock:
     post_minutes: int = 240
     _clocks: dict[str, ExchangeClock] = field(default_factory=dict)
 
+    _phases: dict[str, PhaseAt] = field(default_factory=dict)
+
+    def is_open(self, exchange: str, instant: datetime) -> bool:
+        """Whether `exchange` is in regular hours (the phase is kept until it changes, so
+        asking per tick costs a comparison)."""
+        phase = self._phases.get(exchange)
+        if phase is None or instant >= phase.until:
+            phase = self._phases[exchange] = self.exchange(exchange).status(instant)
+        return phase.phase is MarketPhase.OPEN
+
     def exchange(self, exchange: str) -> ExchangeClock:
         code = exchange_code(exchange)
         clock = self._clocks.get(code)
