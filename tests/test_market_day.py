@@ -200,6 +200,11 @@ async def test_a_halt_pauses_limit_matching_until_the_resume(market: Market) -> 
         quote = await market.day()
         assert quote["halted"] is True
         assert await _fills(market, int(order["id"])) == 0
+        # Out of session: a MARKET order is refused, a LIMIT order rests even though it crosses.
+        refused = await place(market.api, account.token, symbol=s, quantity="1")
+        assert (refused["__typename"], refused["reason"]) == ("OrderRejected", "MARKET_CLOSED")
+        crossing = {"symbol": s, "type": "LIMIT", "quantity": "1", "limitPrice": "102"}
+        assert (await place(market.api, account.token, **crossing))["status"] == "OPEN"
         await send(producer, resume, make_tick(s, 5, "99.5"))  # 99.51 ask crosses 100
         await until(lambda: _filled(market, int(order["id"])))
         assert (await market.day())["halted"] is False
