@@ -234,10 +234,12 @@ def session_clock(settings: Settings) -> SessionClock:
 
 
 def make_day_enricher(runtime: Runtime) -> DayEnricher:
-    """Day statistics and halts, with each symbol's exchange from the reference list."""
+    """Day statistics and halts, with each symbol's exchange and reference price (its first
+    previous close) from the reference list."""
     rows = read_instrument_file(runtime.settings.instruments_file)
     exchanges = {row.symbol: row.exchange for row in rows}
-    return DayEnricher(runtime.cache, runtime.sessions, runtime.clock, exchanges)
+    references = {row.symbol: row.reference_price for row in rows if row.reference_price}
+    return DayEnricher(runtime.cache, runtime.sessions, runtime.clock, exchanges, references)
 
 
 def start_bridge(runtime: Runtime) -> Bridge:

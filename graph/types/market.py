@@ -28,7 +28,8 @@ strawberry.enum(
 class DayStatsType:
     session: date = strawberry.field(description="The session's date (exchange calendar).")
     previous_close: Decimal | None = strawberry.field(
-        description="The last trade of the previous session; null for a first session."
+        description="The last trade of the previous session (in a symbol's first session: its "
+        "reference price, if the reference list has one; else null)."
     )
     open: Decimal = strawberry.field(description="The session's first trade.")
     high: Decimal

@@ -11,13 +11,15 @@ batch is published, so a retried batch folds its ticks once.
 State survives restarts: a worker meeting a symbol for the first time reads it from the
 cached quote (which carries it), else from the database, where `DayStatsStage` (durable
 lane) upserts it on each flush. Only then, after a cache loss, does the live lane read the
-database (once per symbol).
+database (once per symbol). A symbol with no state at all starts its first session with its
+reference price (the reference list's `reference_price`) as the previous close.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import msgspec
 
@@ -39,6 +41,7 @@ class DayEnricher:
     sessions: SessionFactory
     clock: SessionClock
     exchanges: Mapping[str, str]  # symbol -> exchange, from the reference list
+    references: Mapping[str, Decimal] = field(default_factory=dict)  # symbol -> its price there
     _state: dict[str, DayState] = field(default_factory=dict)
     _staged: dict[str, DayState] = field(default_factory=dict)
     _spans: dict[str, SessionSpan] = field(default_factory=dict)  # exchange -> latest span
@@ -56,8 +59,9 @@ class DayEnricher:
                 halted = tick.halted
             else:
                 session = self._session(tick).day
-                if day is None:
-                    day = DayStats.first(session, tick.price, tick.volume, None)
+                if day is None:  # a first session: measured from the reference price
+                    reference = self.references.get(tick.symbol)
+                    day = DayStats.first(session, tick.price, tick.volume, reference)
                 else:
                     day = day.fold(session, tick.price, tick.volume)
             staged[tick.symbol] = (day, halted)
