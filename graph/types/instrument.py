@@ -40,7 +40,7 @@ class Instrument:
     )
     async def day(self, info: Info) -> DayStatsType | None:
         quote = await self.quote(info)
-        return quote.day if quote else None
+        return quote.day() if quote else None
 
     @strawberry.field(
         description="Its exchange's status now, or HALTED while the instrument is halted.",

@@ -31,9 +31,12 @@ class Quote:
         description="Trading in the instrument is halted (its resting LIMIT orders do not fill "
         "until it resumes)."
     )
-    day: DayStatsType = strawberry.field(
-        description="The current session's statistics, as of this tick."
-    )
+    tick: strawberry.Private[Tick]
+
+    @strawberry.field(description="The current session's statistics, as of this tick.")
+    def day(self) -> DayStatsType:
+        """Worked out only when selected (the shared fan-out builds a Quote per tick)."""
+        return DayStatsType.of(self.tick.day or _alone(self.tick))
 
     @classmethod
     def from_tick(cls, tick: Tick) -> Quote:
@@ -46,7 +49,7 @@ class Quote:
             timestamp=tick.exchange_ts,
             sequence=BigInt(tick.sequence),
             halted=bool(tick.halted),
-            day=DayStatsType.of(tick.day or _alone(tick)),
+            tick=tick,
         )
 
 
