@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from streaming.feeds.provider import ProviderFeed
 from streaming.feeds.replay import Replay
 from streaming.feeds.simulator import SimulatedInstrument, Simulator
 from streaming.tick import Tick
@@ -98,3 +99,26 @@ def test_a_replayed_status_row_halts_or_resumes(tmp_path: Path) -> None:
     assert [tick.halted for tick in replay.ticks()] == [None, True, False]
     assert replay.bad_rows == 1
     assert b"halted" not in next(replay.ticks()).to_json()  # a trade keeps its wire form
+
+
+async def test_provider_status_messages_halt_and_resume_at_the_last_price() -> None:
+    feed = ProviderFeed("ws://127.0.0.1:9", ["AAPL"])
+    sent: list[Tick] = []
+
+    async def sink(tick: Tick) -> None:
+        sent.append(tick)
+
+    status = '{"type":"status","data":[{"s":"AAPL","halted":%s,"t":1767225660000}]}'
+    await feed._handle(status % "true", sink)  # before any trade: nothing to price it with
+    await feed._handle(
+        '{"type":"trade","data":[{"s":"AAPL","p":10.5,"v":3,"t":1767225600000}]}', sink
+    )
+    await feed._handle(status % "true", sink)
+    await feed._handle(status % "false", sink)
+    assert [(t.price, t.volume, t.halted) for t in sent] == [
+        (Decimal("10.5"), Decimal(3), None),
+        (Decimal("10.5"), Decimal(0), True),
+        (Decimal("10.5"), Decimal(0), False),
+    ]
+    assert sent[1].exchange_ts.isoformat() == "2026-01-01T00:01:00+00:00"
+    assert feed.bad_messages == 1
