@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     simulator_ticks_per_second: PositiveRate = 200.0
     simulator_seed: int | None = None
     instruments_file: Path = ROOT / "data" / "instruments.csv"
+    market_hours: Literal["always", "calendar"] = "always"
+    market_pre_minutes: int = Field(330, ge=0, le=720)
+    market_post_minutes: int = Field(240, ge=0, le=720)
     bridge_flush_interval_ms: int = Field(100, ge=0, le=10_000)
     bridge_max_backlog_ticks: int = Field(200_000, ge=1000, le=10_000_000)
     feed_buffer_ticks: int = Field(100_000, ge=1, le=10_000_000)

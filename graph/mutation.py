@@ -121,14 +121,18 @@ class Mutation:
     @strawberry.mutation(
         permission_classes=AUTH,
         description="MARKET orders fill at once at the quote (ask to buy, bid to sell); LIMIT "
-        "orders fill at once when the quote already crosses, else rest OPEN until it does.",
+        "orders fill at once when the quote already crosses, else rest OPEN until it does. "
+        "Out of session (the instrument halted, or, with MARKET_HOURS=calendar, its exchange "
+        "outside regular hours: see `marketStatus`) a MARKET order is rejected with "
+        "MARKET_CLOSED and a LIMIT order is accepted and rests.",
     )
     async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderResult:
         user = await require_user(info)
         runtime = info.context.runtime
         request = OrderRequest(**{name: getattr(input, name) for name in init_fields(OrderRequest)})
+        hours = runtime.clock if runtime.settings.market_hours == "calendar" else None
         result = await orders.place_order(
-            runtime.sessions, runtime.cache, runtime.pubsub, user, request
+            runtime.sessions, runtime.cache, runtime.pubsub, user, request, hours=hours
         )
         if isinstance(result, Rejection):
             return OrderRejected.of(result)

@@ -19,9 +19,11 @@ from graph.query_cost import CACHE, DATABASE, cost
 from graph.scalars import BigInt
 from graph.types.alert import Notification
 from graph.types.candle import Candle, CandleInterval
+from graph.types.market import MarketStatus
 from graph.types.quote import Quote, SymbolSequence
 from graph.types.trading import Order
 from resolvers.instruments import unknown_symbols
+from resolvers.market import exchange_status, exchange_statuses
 from resolvers.quotes import (
     BadResume,
     BadSymbols,
@@ -32,6 +34,7 @@ from resolvers.quotes import (
 )
 from trading.echo import echo
 from trading.events import NotificationEvent, OrderEvent, Recorded
+from trading.sessions import UnknownExchange
 
 
 async def require_instruments(info: Info, symbols: list[str]) -> None:
@@ -53,6 +56,19 @@ async def my_events(info: Info, after_event: int | None) -> AsyncIterator[Record
 
 @strawberry.type
 class Subscription:
+    @strawberry.subscription(
+        description="An exchange's status (see the `marketStatus` query) at once, then each "
+        "time it changes."
+    )
+    async def market_status(self, info: Info, exchange: str) -> AsyncGenerator[MarketStatus, None]:
+        clock = info.context.runtime.clock
+        try:
+            exchange_status(clock, exchange)
+        except UnknownExchange as error:
+            raise BadInput(str(error)) from None
+        async for code, phase in exchange_statuses(clock, exchange):
+            yield MarketStatus.of(code, phase)
+
     @strawberry.subscription(
         description="Each symbol's latest quote at once, then every new tick, in sequence order "
         "per symbol (latest-only when the client reads slower than ticks arrive). With "

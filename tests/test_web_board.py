@@ -341,6 +341,39 @@ async def test_a_visitor_sees_live_prices_flashes_and_a_moving_chart(
 
 
 # One browser session walked end to end: each step needs the state the previous one left.
+DAY_AND_SESSIONS = """query ($symbol: String!) {
+  quote(symbol: $symbol) { day { previousClose } }
+  nyse: marketStatus(exchange: "NYSE") { status }
+  nasdaq: marketStatus(exchange: "NASDAQ") { status } }"""
+ROW_FIGURES = """(row) => [".price", ".change", ".pct"].map(
+  (name) => row.querySelector(name).textContent.replaceAll(",", ""))"""
+
+
+async def test_change_is_against_the_previous_close_and_each_exchange_has_a_session_badge(
+    live_server: RestartableServer, browser: Browser
+) -> None:
+    async with (
+        browser_page(browser) as opened,
+        httpx.AsyncClient(base_url=live_server.http) as client,
+    ):
+        page = opened.page
+        await open_board(page, live_server.http)
+        await wait_for_price_change(page, "AAPL")
+        body = {"query": DAY_AND_SESSIONS, "variables": {"symbol": "AAPL"}}
+        data = (await client.post("/graphql", json=body)).json()["data"]
+        previous_close = Decimal(data["quote"]["day"]["previousClose"])  # the reference price
+        # price, change and change-% read together (ticks keep coming meanwhile)
+        price, change, pct = await board_row(page, "AAPL").evaluate(ROW_FIGURES)
+        assert Decimal(change) == Decimal(price) - previous_close
+        expected_pct = (Decimal(change) / previous_close * 100).quantize(Decimal("0.01"))
+        assert abs(Decimal(pct.rstrip("%")) - expected_pct) <= Decimal("0.01")
+        for exchange, status in (("NYSE", data["nyse"]), ("NASDAQ", data["nasdaq"])):
+            badge = page.locator(f'#sessions .session[data-exchange="{exchange}"]')
+            await expect(badge).to_have_attribute("data-status", status["status"])
+            await expect(badge).to_have_text(f"{exchange} {status['status']}")
+        assert_no_script_errors(opened)
+
+
 async def test_register_log_in_watch_and_trade_end_to_end(  # noqa: PLR0915
     live_server: RestartableServer, browser: Browser
 ) -> None:

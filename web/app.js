@@ -11,6 +11,7 @@ import { mountNotifications } from "./panels/notifications.js";
 import { mountOrders } from "./panels/orders.js";
 import { mountPortfolio } from "./panels/portfolio.js";
 import { mountSearch } from "./panels/search.js";
+import { mountSessions } from "./panels/sessions.js";
 import { mountTicket } from "./panels/ticket.js";
 import { mountWatchlist, startWatchlist } from "./panels/watchlist.js";
 import { mountQuotes } from "./quotes.js";
@@ -18,6 +19,7 @@ import { state } from "./store.js";
 
 for (const mount of [
   mountConnection,
+  mountSessions,
   mountQuotes,
   mountWatchlist,
   mountSearch,

@@ -4,9 +4,22 @@
 
 // ---------------------------------------------------------------- live data
 
+// A quote as the board shows it: change and change-% come from the day's figures, measured
+// against the previous session's close (null before a symbol has one).
+const QUOTE_FIELDS =
+  "symbol price bid ask volume timestamp sequence halted day { previousClose change changePercent }";
+
 export const QUOTES_SUBSCRIPTION = `
   subscription Quotes($symbols: [String!]!, $since: [SymbolSequence!]) {
-    quotes(symbols: $symbols, since: $since) { symbol price bid ask volume timestamp sequence }
+    quotes(symbols: $symbols, since: $since) { ${QUOTE_FIELDS} }
+  }`;
+
+// An exchange's session (OPEN, PRE, POST, CLOSED) now, then each change: one badge each.
+export const SESSION_EXCHANGES = ["NYSE", "NASDAQ"];
+
+export const MARKET_STATUS_SUBSCRIPTION = `
+  subscription MarketStatus($exchange: String!) {
+    marketStatus(exchange: $exchange) { exchange status nextChange nextStatus }
   }`;
 
 // The chart's bars: the history, then the forming bar live.
@@ -106,7 +119,7 @@ export const ME = `query Me { me { ${USER_FIELDS} } }`;
 
 const WATCHLIST_FIELDS = `
   id name
-  items { instrument { symbol name } quote { symbol price bid ask volume timestamp sequence } }`;
+  items { instrument { symbol name } quote { ${QUOTE_FIELDS} } }`;
 
 export const WATCHLISTS = `query Watchlists { watchlists { ${WATCHLIST_FIELDS} } }`;
 

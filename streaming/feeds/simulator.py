@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from models.types import utcnow
@@ -32,12 +34,16 @@ class Simulator:
         *,
         ticks_per_second: float,
         seed: int | None = None,
+        trading: Callable[[str, datetime], bool] | None = None,
     ) -> None:
+        """`trading(symbol, now)`: whether the symbol trades now (default: always); a tick
+        that falls when it does not is skipped (MARKET_HOURS=calendar)."""
         if not instruments:
             raise ValueError("the simulator needs at least one instrument")
         self.instruments = instruments
         self.ticks_per_second = ticks_per_second
         self._random = random.Random(seed)
+        self._trading = trading
 
     def next_tick(self, instrument: SimulatedInstrument | None = None) -> Tick:
         instrument = instrument or self._random.choice(self.instruments)
@@ -63,12 +69,16 @@ class Simulator:
         """An opening tick per instrument (so every symbol has a quote at once), then ticks
         at the configured rate, caught up in bursts when the loop falls behind."""
         for instrument in self.instruments:
-            await sink(self.next_tick(instrument))
+            await self._offer(sink, self.next_tick(instrument))
         started = time.monotonic()
         emitted = 0
         while True:
             due = int((time.monotonic() - started) * self.ticks_per_second) - emitted
             for _ in range(max(due, 0)):
-                await sink(self.next_tick())
+                await self._offer(sink, self.next_tick())
                 emitted += 1
             await asyncio.sleep(min(0.05, 1 / self.ticks_per_second))
+
+    async def _offer(self, sink: TickSink, tick: Tick) -> None:
+        if self._trading is None or self._trading(tick.symbol, tick.exchange_ts):
+            await sink(tick)
