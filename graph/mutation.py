@@ -110,15 +110,22 @@ class Mutation:
 
     @strawberry.mutation(
         permission_classes=AUTH,
-        description="MARKET orders fill at once at the quote (ask to buy, bid to sell); LIMIT "
-        "orders fill at once when the quote already crosses, else rest OPEN until it does.",
+        description="MARKET orders fill at once, walking the order book (`book`): a buy takes "
+        "the asks best first, a sell the bids, at the depth-weighted price rounded half-even "
+        "to the tick size's decimals (with no depth: at the ask or bid). LIMIT orders fill at "
+        "once at the ask or bid when the quote already crosses, else rest OPEN until it does.",
     )
     async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderResult:
         user = await require_user(info)
         runtime = info.context.runtime
         request = OrderRequest(**{name: getattr(input, name) for name in init_fields(OrderRequest)})
         result = await orders.place_order(
-            runtime.sessions, runtime.cache, runtime.pubsub, user, request
+            runtime.sessions,
+            runtime.cache,
+            runtime.pubsub,
+            user,
+            request,
+            with_depth=runtime.settings.simulated_depth,
         )
         if isinstance(result, Rejection):
             return OrderRejected.of(result)

@@ -7,6 +7,7 @@ from delivery.quotes import latest_quotes
 from models.db import SessionFactory
 from resolvers.auth import CurrentUser
 from resolvers.instruments import instrument_by_symbol
+from streaming.book import book_of
 from streaming.cache import Cache
 from streaming.pubsub import PubSub
 from streaming.user_events import publish_recorded
@@ -16,13 +17,22 @@ from trading.records import OrderRecord
 
 
 async def place_order(
-    sessions: SessionFactory, cache: Cache, pubsub: PubSub, user: CurrentUser, request: OrderRequest
+    sessions: SessionFactory,
+    cache: Cache,
+    pubsub: PubSub,
+    user: CurrentUser,
+    request: OrderRequest,
+    *,
+    with_depth: bool = False,
 ) -> OrderRecord | Rejection:
+    """`with_depth`: a MARKET order walks the simulated book around the quote."""
     instrument = await instrument_by_symbol(sessions, cache, request.symbol)
     quotes = await latest_quotes(cache, [instrument.symbol]) if instrument else []
-    placed = await orders.place_order(
-        sessions, user.id, request, instrument, quotes[0] if quotes else None
-    )
+    quote = quotes[0] if quotes else None
+    depth = None
+    if with_depth and instrument is not None and quote is not None:
+        depth = book_of(quote, instrument.tick_size, instrument.lot_size)
+    placed = await orders.place_order(sessions, user.id, request, instrument, quote, depth=depth)
     await publish_recorded(sessions, pubsub, placed.events)
     return placed.result
 
