@@ -98,9 +98,11 @@ class TapeSubscription:
 
     @strawberry.subscription(
         description="The order book of a symbol, `depth` levels a side (5, 10 or 20): a "
-        "snapshot at once, then the book after each update. Each update's `previousSequence` "
-        "is the `sequence` of the one before it: when it is not, an update was missed (a "
-        "client reading slower than updates arrive gets the latest), so subscribe again.",
+        "snapshot at once (once the symbol has ticked), then the book after each update. "
+        "Each message holds the whole top of the book; each update's `previousSequence` is "
+        "the `sequence` of the one before it: when it is not, an update was missed (a client "
+        "reading slower than updates arrive gets the latest), so subscribe again. The book is "
+        "simulated around each quote (SIMULATED_DEPTH); MARKET orders fill against it.",
         metadata=cost(CACHE),
     )
     async def book(

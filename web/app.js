@@ -5,12 +5,14 @@
 import { socket } from "./api.js";
 import { mountAccount, restoreSession } from "./panels/account.js";
 import { mountAlerts } from "./panels/alerts.js";
+import { bookState, mountBook } from "./panels/book.js";
 import { chartBars, mountChart } from "./panels/chart.js";
 import { mountConnection } from "./panels/connection.js";
 import { mountNotifications } from "./panels/notifications.js";
 import { mountOrders } from "./panels/orders.js";
 import { mountPortfolio } from "./panels/portfolio.js";
 import { mountSearch } from "./panels/search.js";
+import { mountTape, tapeState } from "./panels/tape.js";
 import { mountTicket } from "./panels/ticket.js";
 import { mountWatchlist, startWatchlist } from "./panels/watchlist.js";
 import { mountQuotes } from "./quotes.js";
@@ -22,6 +24,8 @@ for (const mount of [
   mountWatchlist,
   mountSearch,
   mountChart,
+  mountBook,
+  mountTape,
   mountTicket,
   mountPortfolio,
   mountOrders,
@@ -40,5 +44,7 @@ window.trado = {
   connectionState: () => socket.state,
   connectionLog: state.connectionLog,
   chartBars,
+  bookState,
+  tapeState,
   state,
 };
