@@ -6,7 +6,8 @@ limit or the target stops delivering what it is sent; the sustained maximum is t
 deliveries/s of a step that held. `raw-ceiling` is the same against the raw `ws` peer only: it
 shows how much the load client itself can absorb on this machine (client CPU% beside it).
 With `tape` (`--with-tape`), each N runs at one rate twice: quotes alone, then quotes while
-`bench/tape_load.py` streams trades and books from the same target (step `<target>+tape`,
+`bench/tape_load.py` streams trades and books from the same target (connected once the quote
+subscribers are, during the warm-up) (step `<target>+tape`,
 whose `quotes_vs_alone` is its deliveries/s over the first's): what time and sales and depth
 cost the quote fan-out.
 """
@@ -153,9 +154,12 @@ def run_step(
         ) as target,
         Sampler(target.pid) as sampler,
     ):
-        beside = _start_tape(tape, target.url, symbols, config.seed) if tape else None
+        beside: list[subprocess.Popen[str]] = []
 
         def on_window(_start: float, end: float) -> None:
+            """Every subscriber is connected: the side streams connect during the warm-up."""
+            if tape is not None:
+                beside.append(_start_tape(tape, target.url, symbols, config.seed))
             if config.profile_dir is not None and target_name in PYTHON_TARGETS:
                 profiler.append(profiling.start(target.pid, end - time.time(), folded))
 
@@ -172,7 +176,7 @@ def run_step(
             load = LoadResult.broken(subscribers, config.seconds, error)
         finally:
             profile = profiling.finish(profiler[0], folded) if profiler else None
-            extra: dict[str, object] = {"tape": _stop_tape(beside)} if beside else {}
+            extra: dict[str, object] = {"tape": _stop_tape(beside[0])} if beside else {}
     name = f"{target_name}+tape" if tape else target_name
     usage = sampler.usage(load.start, load.end)
     return Step(name, subscribers, rate, load, usage, profile, extra)
