@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     subscriber_buffer_messages: int = Field(256, ge=1, le=100_000)
     history_max_messages: int = Field(1000, ge=1, le=1_000_000)
     history_max_age_seconds: float = Field(600.0, gt=0, le=7 * 24 * 3600)
+    simulated_depth: bool = True
     connection_init_timeout_seconds: float = Field(10.0, gt=0, le=300)
     websocket_ping_interval_seconds: float = Field(20.0, ge=0, le=3600)
     websocket_ping_timeout_seconds: float = Field(20.0, gt=0, le=3600)

@@ -120,8 +120,10 @@ class Mutation:
 
     @strawberry.mutation(
         permission_classes=AUTH,
-        description="MARKET orders fill at once at the quote (ask to buy, bid to sell); LIMIT "
-        "orders fill at once when the quote already crosses, else rest OPEN until it does. "
+        description="MARKET orders fill at once, walking the order book (`book`): a buy takes "
+        "the asks best first, a sell the bids, at the depth-weighted price rounded half-even "
+        "to the tick size's decimals (with no depth: at the ask or bid). LIMIT orders fill at "
+        "once at the ask or bid when the quote already crosses, else rest OPEN until it does. "
         "Out of session (the instrument halted, or, with MARKET_HOURS=calendar, its exchange "
         "outside regular hours: see `marketStatus`) a MARKET order is rejected with "
         "MARKET_CLOSED and a LIMIT order is accepted and rests.",
@@ -132,7 +134,13 @@ class Mutation:
         request = OrderRequest(**{name: getattr(input, name) for name in init_fields(OrderRequest)})
         hours = runtime.clock if runtime.settings.market_hours == "calendar" else None
         result = await orders.place_order(
-            runtime.sessions, runtime.cache, runtime.pubsub, user, request, hours=hours
+            runtime.sessions,
+            runtime.cache,
+            runtime.pubsub,
+            user,
+            request,
+            hours=hours,
+            with_depth=runtime.settings.simulated_depth,
         )
         if isinstance(result, Rejection):
             return OrderRejected.of(result)

@@ -13,6 +13,7 @@ from graph.context import Info
 from graph.errors import BadInput
 from graph.permissions import IsAuthenticated, require_user
 from graph.query_cost import CACHE, DATABASE, cost
+from graph.tape import TapeQuery
 from graph.types.account import User
 from graph.types.alert import Notification, NotificationConnection, PriceAlert
 from graph.types.candle import Candle, CandleInterval
@@ -62,7 +63,7 @@ def _before(kind: str, after: str | None) -> int | None:
 
 
 @strawberry.type
-class Query:
+class Query(TapeQuery):
     @strawberry.field(
         description="The latest quote of a symbol, or null before its first tick.",
         metadata=cost(CACHE),

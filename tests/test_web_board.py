@@ -663,3 +663,53 @@ async def test_board_says_offline_while_the_server_is_down_and_recovers(
         await expect(page.locator("#offline-banner")).to_be_hidden()
         await wait_for_price_change(page, "NVDA")
         assert_no_script_errors(opened, console=False)
+
+
+RECENT_TRADES = (
+    "query ($s: String!) { recentTrades(symbol: $s, first: 100) { price size aggressor sequence } }"
+)
+
+
+async def test_the_depth_ladder_and_the_tape_follow_the_selected_symbol(
+    live_server: RestartableServer, browser: Browser
+) -> None:
+    async with browser_page(browser, height=1300) as opened:
+        page = opened.page
+        await open_board(page, live_server.http)
+        await wait_for_price(page, "MSFT")
+        await board_row(page, "MSFT").click()
+        await expect(page.locator("#book-title")).to_have_text("Depth · MSFT")
+        await expect(page.locator("#tape-title")).to_have_text("Time & sales · MSFT")
+        await expect(page.locator("#book-body tr")).to_have_count(10)
+        await expect(page.locator("#book-body td.bid-size")).to_have_count(10)
+        await page.wait_for_function(
+            "() => window.trado.bookState.updates >= 5", timeout=20 * SECONDS
+        )
+        await page.wait_for_function("() => window.trado.tapeState.prints.length >= 10")
+        await opened.screenshot("board-depth-and-tape")
+        book = await page.evaluate("window.trado.bookState")
+        prints = await page.evaluate("window.trado.tapeState.prints")
+        assert_no_script_errors(opened)
+
+    assert book["symbol"] == "MSFT"
+    assert book["resyncs"] == 0, "every update followed the one before it"
+    bids = [Decimal(level["price"]) for level in book["book"]["bids"]]
+    asks = [Decimal(level["price"]) for level in book["book"]["asks"]]
+    assert bids == sorted(bids, reverse=True)
+    assert asks == sorted(asks)
+    assert bids[0] < asks[0], "the ladder meets at the touch"
+    sequences = [p["sequence"] for p in prints]
+    assert sequences == list(range(sequences[0], sequences[0] - len(sequences), -1)), (
+        "the tape has every print, newest first, from recentTrades and then live"
+    )
+    held = await graphql(live_server.http, RECENT_TRADES, variables={"s": "MSFT"})
+    by_sequence = {t["sequence"]: t for t in held["recentTrades"]}
+    for shown in prints:
+        if shown["sequence"] in by_sequence:
+            expected = by_sequence[shown["sequence"]]
+            assert (shown["price"], shown["size"], shown["aggressor"]) == (
+                expected["price"],
+                expected["size"],
+                expected["aggressor"],
+            )
+    assert {p["aggressor"] for p in prints} <= {"BUY", "SELL"}, "simulated prints are at the touch"

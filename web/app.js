@@ -5,6 +5,7 @@
 import { socket } from "./api.js";
 import { mountAccount, restoreSession } from "./panels/account.js";
 import { mountAlerts } from "./panels/alerts.js";
+import { bookState, mountBook } from "./panels/book.js";
 import { chartBars, mountChart } from "./panels/chart.js";
 import { mountConnection } from "./panels/connection.js";
 import { mountNotifications } from "./panels/notifications.js";
@@ -12,6 +13,7 @@ import { mountOrders } from "./panels/orders.js";
 import { mountPortfolio } from "./panels/portfolio.js";
 import { mountSearch } from "./panels/search.js";
 import { mountSessions } from "./panels/sessions.js";
+import { mountTape, tapeState } from "./panels/tape.js";
 import { mountTicket } from "./panels/ticket.js";
 import { mountWatchlist, startWatchlist } from "./panels/watchlist.js";
 import { mountQuotes } from "./quotes.js";
@@ -24,6 +26,8 @@ for (const mount of [
   mountWatchlist,
   mountSearch,
   mountChart,
+  mountBook,
+  mountTape,
   mountTicket,
   mountPortfolio,
   mountOrders,
@@ -42,5 +46,7 @@ window.trado = {
   connectionState: () => socket.state,
   connectionLog: state.connectionLog,
   chartBars,
+  bookState,
+  tapeState,
   state,
 };

@@ -22,6 +22,26 @@ export const MARKET_STATUS_SUBSCRIPTION = `
     marketStatus(exchange: $exchange) { exchange status nextChange nextStatus }
   }`;
 
+// The depth ladder and the time-and-sales tape of the selected symbol.
+export const BOOK_DEPTH = 10;
+export const BOOK_SUBSCRIPTION = `
+  subscription Book($symbol: String!, $depth: Int!) {
+    book(symbol: $symbol, depth: $depth) {
+      snapshot sequence previousSequence bids { price size } asks { price size }
+    }
+  }`;
+
+export const TAPE_LENGTH = 30;
+export const RECENT_TRADES_QUERY = `
+  query RecentTrades($symbol: String!, $first: Int) {
+    recentTrades(symbol: $symbol, first: $first) { price size aggressor timestamp sequence }
+  }`;
+
+export const TRADES_SUBSCRIPTION = `
+  subscription Trades($symbols: [String!]!, $since: [SymbolSequence!]) {
+    trades(symbols: $symbols, since: $since) { price size aggressor timestamp sequence }
+  }`;
+
 // The chart's bars: the history, then the forming bar live.
 export const CANDLE_INTERVAL = "ONE_MINUTE";
 

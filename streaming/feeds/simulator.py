@@ -18,6 +18,8 @@ from streaming.tick import Tick
 
 # Typical move per tick, as a fraction of price (about 0.05%).
 STEP_FRACTION = 0.0005
+# Share of trades a buyer starts (at the ask); the rest hit the bid.
+BUYER_SHARE = 0.5
 
 
 @dataclass(slots=True)
@@ -52,13 +54,13 @@ class Simulator:
         steps = round(self._random.gauss(0, ticks_per_step))
         instrument.price = max(instrument.price + steps * tick_size, tick_size * 2)
         spread = tick_size * self._random.randint(1, 3)
-        bid = max(instrument.price - spread, tick_size)
+        bid, ask = _touch_after_trade(instrument.price, spread, tick_size, self._random.random())
         now = utcnow()
         return Tick(
             symbol=instrument.symbol,
             price=instrument.price,
             bid=bid,
-            ask=instrument.price + spread,
+            ask=ask,
             volume=Decimal(self._random.randint(1, 50) * 10),
             sequence=0,
             exchange_ts=now,
@@ -82,3 +84,13 @@ class Simulator:
     async def _offer(self, sink: TickSink, tick: Tick) -> None:
         if self._trading is None or self._trading(tick.symbol, tick.exchange_ts):
             await sink(tick)
+
+
+def _touch_after_trade(
+    price: Decimal, spread: Decimal, tick_size: Decimal, draw: float
+) -> tuple[Decimal, Decimal]:
+    """The bid and ask a trade at `price` leaves: a buyer lifted the ask (the trade is at the
+    ask) or a seller hit the bid, even odds, so a print's aggressor shows against the quote."""
+    if draw < BUYER_SHARE:
+        return max(price - spread, tick_size), price
+    return price, price + spread
