@@ -190,6 +190,7 @@ def test_pipeline_smoke_drains_the_topic_and_cleans_up(tmp_path: Path) -> None:
     assert asyncio.run(_bench_databases()) <= before, "the sandbox database was not dropped"
 
 
+@pytest.mark.timeout(300)  # three faults, each 14 s to settle, plus restarts: ~105 s alone
 def test_chaos_smoke_kafka_bridge_and_api_faults_lose_and_repeat_nothing(tmp_path: Path) -> None:
     """The chaos harness with Kafka stopped 15 s and restarted, the bridge and the API killed
     (-9) and restarted (PostgreSQL and Redis stay up: the session's fixtures use them): the
