@@ -34,6 +34,7 @@ from strawberry.subscriptions import (
 
 from delivery.fanout import QuoteFanout
 from delivery.graphiql import GraphiQLRouter
+from delivery.http_chunks import DirectChunksProtocol
 from delivery.http_limits import BodySizeLimit
 from delivery.persisted_queries import PersistedQueries, read_manifest
 from delivery.security_headers import SecurityHeaders
@@ -161,9 +162,11 @@ def websocket_protocol(settings: Settings) -> type[asyncio.Protocol] | str:
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options from the settings, for `main` and the test servers alike: the
-    WebSocket's, the proxy rule, and no `server: uvicorn` header (a banner only helps an
-    attacker pick exploits)."""
-    return {"server_header": False, **websocket_options(settings), **proxy_options()}
+    WebSocket's (`direct` also writes HTTP streams' chunks straight to the socket:
+    `delivery/http_chunks.py`), the proxy rule, and no `server: uvicorn` header (a banner
+    only helps an attacker pick exploits)."""
+    http = {"http": DirectChunksProtocol} if settings.websocket_protocol == "direct" else {}
+    return {"server_header": False, **http, **websocket_options(settings), **proxy_options()}
 
 
 def websocket_options(settings: Settings) -> dict[str, Any]:

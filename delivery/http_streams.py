@@ -7,7 +7,9 @@ subscription joins the shared fan-out: each tick is executed and encoded once fo
 subscriber of the same selection, and this stream only frames the shared payload in its
 transport's envelope. The frames take the WebSocket's path too: an `Outbox` whose direct writer
 is this response (`ResponseWriter`), so all the frames of an event-loop turn leave as one chunk,
-and past `BUFFER_BYTES` unsent the outbox holds a bounded, conflated backlog. What Strawberry's
+written by the outbox's flusher straight onto the socket where uvicorn's connection offers it
+(`delivery/http_chunks.py`), else handed to the response's task; past the socket's high-water
+mark (or `BUFFER_BYTES` unsent), the outbox holds a bounded, conflated backlog. What Strawberry's
 own stream yields (an error, a candle or private update) is framed the same way and written in
 order, never conflated. Heartbeats come from the same loop, with no task of their own.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import cast
 
 from strawberry.http.streaming import (
@@ -27,7 +30,8 @@ from strawberry.http.streaming import (
 )
 
 from delivery.fanout import LIVE_OPERATION, LiveOperation, QuoteFanout
-from delivery.outbox import Flusher, Outbox
+from delivery.http_chunks import DirectChunks
+from delivery.outbox import DirectWriter, Flusher, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +51,22 @@ def live_envelope(transport: HTTPStreamTransport) -> tuple[bytes, bytes] | None:
     return None
 
 
+@dataclass(frozen=True)
+class LivePath:
+    """The app's shared live path: its fan-out, its flusher and each subscriber's backlog."""
+
+    fanout: QuoteFanout
+    flusher: Flusher
+    buffer_messages: int
+
+
 class ResponseWriter:
     """A streaming response as an `Outbox`'s direct writer: frames join a buffer that the
-    response sends as one chunk when it next runs."""
+    response sends as one chunk when it next runs; or, with `direct` (uvicorn's connection,
+    `delivery/http_chunks.py`), go straight onto the socket as chunks."""
 
-    def __init__(self) -> None:
+    def __init__(self, direct: DirectWriter | None = None) -> None:
+        self._direct = direct
         self._chunks: list[bytes] = []
         self._size = 0
         self._waiting = asyncio.Event()  # set while the buffer holds something
@@ -61,9 +76,11 @@ class ResponseWriter:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._closed or (self._direct is not None and self._direct.closed)
 
     def write(self, payloads: list[bytes]) -> bool:
+        if self._direct is not None:
+            return not self._closed and self._direct.write(payloads)
         if self._closed or self._size > BUFFER_BYTES:
             return False
         self._chunks.extend(payloads)
@@ -72,6 +89,8 @@ class ResponseWriter:
         return True
 
     async def writable(self) -> None:
+        if self._direct is not None:
+            await self._direct.writable()
         while self._size > BUFFER_BYTES and not self._closed:
             self._drained.clear()
             await self._drained.wait()
@@ -120,9 +139,8 @@ def live_stream(
     transport: HTTPStreamTransport,
     *,
     heartbeat: bytes,
-    fanout: QuoteFanout,
-    flusher: Flusher,
-    buffer_messages: int,
+    direct: DirectChunks | None,
+    path: LivePath,
 ) -> AsyncTextStream | None:
     """The response body of one HTTP subscription, or None when `transport` has no live
     framing (Strawberry's own stream then serves it)."""
@@ -132,11 +150,12 @@ def live_stream(
     prefix, suffix = envelope
 
     async def stream() -> AsyncGenerator[bytes, None]:
-        writer = ResponseWriter()
-        outbox = writer.outbox(buffer_messages, flusher)
+        # Here the response has started: its chunks may go straight to the socket.
+        writer = ResponseWriter(direct if direct is not None and direct.ready else None)
+        outbox = writer.outbox(path.buffer_messages, path.flusher)
 
         async def run_operation() -> None:
-            LIVE_OPERATION.set(LiveOperation("", outbox, fanout, prefix=prefix, suffix=suffix))
+            LIVE_OPERATION.set(LiveOperation("", outbox, path.fanout, prefix=prefix, suffix=suffix))
             try:
                 async for result in results:
                     await writer.write_in_order(prefix + await frame_result(result) + suffix)

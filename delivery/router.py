@@ -82,7 +82,8 @@ from delivery.graphql_http import (
     response_status,
     wrong_operation_type,
 )
-from delivery.http_streams import FrameResult, live_stream
+from delivery.http_chunks import CHUNKS_EXTENSION
+from delivery.http_streams import FrameResult, LivePath, live_stream
 from delivery.outbox import Flusher, Outbox
 from delivery.persisted_queries import PersistedQueries, PersistedQueryError
 from delivery.websocket_frames import FRAMES_EXTENSION
@@ -395,9 +396,8 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
             self._result_encoder(request),
             transport,
             heartbeat=transport.heartbeat_message(self.encode_json_string).encode(),
-            fanout=self.fanout,
-            flusher=self.flusher,
-            buffer_messages=self.buffer_messages,
+            direct=request.scope.get("extensions", {}).get(CHUNKS_EXTENSION),
+            path=LivePath(self.fanout, self.flusher, self.buffer_messages),
         )
         return stream or super()._stream_result(request, result, transport)
 

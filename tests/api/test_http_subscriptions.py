@@ -7,9 +7,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import orjson
+import pytest
 
+from settings import Settings
 from tests.api.conftest import Quotes
-from tests.utils.server import RunningServer
+from tests.utils.http_stream import http_subscriptions
+from tests.utils.server import RunningServer, running_server
 
 QUOTES = 'subscription { quotes(symbols: ["%s"]) { symbol bid ask sequence } }'
 SSE = {"accept": "text/event-stream"}
@@ -82,3 +85,21 @@ async def test_a_subscription_sent_as_a_plain_request_is_told_how_to_stream(
     assert response.status_code == 400
     [error] = response.json()["errors"]
     assert error["message"].startswith("A subscription needs a stream: a WebSocket")
+
+
+@pytest.mark.parametrize("protocol", ["direct", "websockets-sansio"])
+async def test_http_streams_with_and_without_direct_chunks(
+    embedded_settings: Settings, protocol: str
+) -> None:
+    """`direct` writes an HTTP stream's frames straight onto the socket as chunks
+    (`delivery/http_chunks.py`); any other setting sends them through ASGI from the
+    response's task. Either way every frame arrives, framed alike."""
+    settings = embedded_settings.model_copy(update={"websocket_protocol": protocol})
+    async with running_server(settings) as server:
+        for transport in ("sse", "multipart"):
+            async with http_subscriptions(server.http, transport) as client:
+                await client.subscribe("live", QUOTES % "AAPL")
+                sequences = [
+                    (await client.next_payload())["data"]["quotes"]["sequence"] for _ in range(5)
+                ]
+            assert sequences == sorted(set(sequences)), (transport, sequences)
