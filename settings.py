@@ -6,6 +6,7 @@ line naming the setting (see `load_settings`), never a traceback.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from decimal import Decimal
@@ -73,6 +74,9 @@ class Settings(BaseSettings):
     simulator_ticks_per_second: PositiveRate = 200.0
     simulator_seed: int | None = None
     instruments_file: Path = ROOT / "data" / "instruments.csv"
+    market_hours: Literal["always", "calendar"] = "always"
+    market_pre_minutes: int = Field(330, ge=0, le=720)
+    market_post_minutes: int = Field(240, ge=0, le=720)
     bridge_flush_interval_ms: int = Field(100, ge=0, le=10_000)
     bridge_max_backlog_ticks: int = Field(200_000, ge=1000, le=10_000_000)
     feed_buffer_ticks: int = Field(100_000, ge=1, le=10_000_000)
@@ -83,6 +87,16 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     jwt_expire_minutes: int = Field(60 * 24, ge=1, le=60 * 24 * 30)
     starting_cash: Decimal = Field(Decimal("100000"), ge=0, max_digits=20, decimal_places=4)
+    password_hash_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    password_hashes_per_address: int = Field(1, ge=1, le=1000)
+    login_failures_per_account: int = Field(5, ge=1, le=1_000_000)
+    login_failure_window_seconds: int = Field(15 * 60, ge=1, le=24 * 3600)
+    login_attempts_per_address: int = Field(20, ge=1, le=1_000_000)
+    login_address_window_seconds: int = Field(60, ge=1, le=24 * 3600)
+    registrations_per_account: int = Field(3, ge=1, le=1_000_000)
+    registrations_per_address: int = Field(10, ge=1, le=1_000_000)
+    registration_window_seconds: int = Field(3600, ge=1, le=24 * 3600)
+    forwarded_for_trusted_hops: int = Field(0, ge=0, le=10)
 
     max_query_depth: int = Field(12, ge=1, le=100)
     max_query_tokens: int = Field(2000, ge=10)
@@ -96,6 +110,7 @@ class Settings(BaseSettings):
     subscriber_buffer_messages: int = Field(256, ge=1, le=100_000)
     history_max_messages: int = Field(1000, ge=1, le=1_000_000)
     history_max_age_seconds: float = Field(600.0, gt=0, le=7 * 24 * 3600)
+    simulated_depth: bool = True
     connection_init_timeout_seconds: float = Field(10.0, gt=0, le=300)
     websocket_ping_interval_seconds: float = Field(20.0, ge=0, le=3600)
     websocket_ping_timeout_seconds: float = Field(20.0, gt=0, le=3600)

@@ -32,7 +32,7 @@ from bench.queries import SUMMARY_COLUMNS as QUERY_SUMMARY_COLUMNS
 from bench.queries import QueriesConfig, queries
 from bench.queries import summary as query_summary
 from bench.report import STEP_COLUMNS, SUMMARY_COLUMNS, machine_facts, table, write_results
-from bench.scenarios import FanoutConfig, Step, fanout, sustained
+from bench.scenarios import FanoutConfig, Step, TapeLoad, fanout, sustained
 from bench.services import ServicesMissing, read_services
 from bench.slow_consumer import COLUMNS as SLOW_COLUMNS
 from bench.slow_consumer import SERIES_COLUMNS as SLOW_SERIES_COLUMNS
@@ -156,6 +156,19 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             help="py-spy the Trado server during each step (fanout, queries; stacks kept)."
         ),
     ] = False,
+    with_tape: Annotated[
+        bool,
+        typer.Option(
+            help="fanout: each step twice at --rate (no ramp), quotes alone, then with trades "
+            "and books streaming beside them (bench/tape_load.py); both figures in one run."
+        ),
+    ] = False,
+    tape_trades: Annotated[
+        int, typer.Option(min=0, help="--with-tape: connections streaming trades (10 symbols).")
+    ] = 100,
+    tape_books: Annotated[
+        int, typer.Option(min=0, help="--with-tape: connections streaming one book each.")
+    ] = 20,
     results_dir: Annotated[Path, typer.Option()] = ROOT / "bench" / "results",
 ) -> None:
     """Run a scenario and write its results."""
@@ -254,7 +267,7 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         subscribers=counts,
         rate=rate,
         seconds=seconds,
-        ramp=ramp and scenario is not Scenario.e2e,
+        ramp=ramp and scenario is not Scenario.e2e and not with_tape,
         factor=factor,
         max_steps=max_steps,
         refine=refine,
@@ -266,6 +279,7 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         seed=seed,
         profile_dir=profile_dir,
         baseline=baseline.resolve() if baseline else None,
+        tape=TapeLoad(tape_trades, tape_books) if with_tape else None,
     )
     _run_stepped(command, scenario, config, results_dir)
 
@@ -335,6 +349,9 @@ def _run_stepped(command: str, scenario: Scenario, config: FanoutConfig, results
         typer.echo(table([step.to_json()], columns, PROGRESS_WIDTHS).splitlines()[-1])
         if step.load.first_error:
             typer.echo(f"  first error: {step.load.first_error}")
+        if "tape" in step.extra:
+            ratio = step.extra.get("quotes_vs_alone")
+            typer.echo(f"  beside it: {step.extra['tape']}; quotes delivered vs alone: {ratio}")
 
     failure: BaseException | None = None
     try:

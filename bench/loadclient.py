@@ -24,13 +24,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from http import HTTPStatus
 from typing import Annotated, Any, Literal, cast
 
 import orjson
 import typer
 
 from bench.histogram import Histogram
+from bench.leansse import LeanSSE
 from bench.leanws import LeanSocket
 
 PROTOCOL = "graphql-transport-ws"
@@ -154,25 +154,19 @@ async def run_aiohttp(
 
 async def run_sse(url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]) -> None:
     """The same subscription over GraphQL over SSE (graphql-sse, distinct connections mode):
-    one streaming POST per subscriber."""
-    import aiohttp
+    one streaming POST per subscriber, its events parsed in the protocol's callback."""
+
+    def on_data(raw: bytes) -> None:
+        figures.received_total += 1
+        figures.on_next(orjson.loads(raw), time.time())
 
     body = {"query": QUERY, "variables": {"symbols": wanted}}
-    http_url = "http" + url.removeprefix("ws")  # ws://host/graphql -> http://host/graphql
-    timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-    async with (
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session,
-        session.post(http_url, json=body, headers={"accept": "text/event-stream"}) as response,
-    ):
-        if response.status != HTTPStatus.OK:
-            raise ConnectionError(f"SSE subscription refused: {response.status}")
+    stream = await LeanSSE.post("http" + url.removeprefix("ws"), body, on_data)
+    try:
         ready()
-        async for line in response.content:
-            if line.startswith(b"data: {"):
-                figures.received_total += 1
-                figures.on_next(orjson.loads(line[6:]), time.time())
-            elif line.startswith(b"event: complete"):
-                figures.error("the stream completed")
+        await stream.closed
+    finally:
+        stream.close()
 
 
 async def run_websockets(

@@ -5,17 +5,26 @@ at a tick rate, measure, and (with `ramp`) multiply the rate until p99 latency p
 limit or the target stops delivering what it is sent; the sustained maximum is the best
 deliveries/s of a step that held. `raw-ceiling` is the same against the raw `ws` peer only: it
 shows how much the load client itself can absorb on this machine (client CPU% beside it).
+With `tape` (`--with-tape`), each N runs at one rate twice: quotes alone, then quotes while
+`bench/tape_load.py` streams trades and books from the same target (connected once the quote
+subscribers are, during the warm-up) (step `<target>+tape`,
+whose `quotes_vs_alone` is its deliveries/s over the first's): what time and sales and depth
+cost the quote fan-out.
 """
 
 from __future__ import annotations
 
 import math
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+
+import orjson
 
 from bench import profile as profiling
 from bench.load import LoadError, LoadResult, run_configured_load
@@ -26,6 +35,14 @@ from bench.targets import PYTHON_TARGETS, started, universe
 
 PER_SUBSCRIPTION = 10
 UNIVERSE = 100
+
+
+@dataclass(frozen=True)
+class TapeLoad:
+    """Streams beside the quote load: `trades` connections (10 symbols each), `books` (one)."""
+
+    trades: int = 100
+    books: int = 20
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,7 @@ class FanoutConfig:
     seed: int = 7
     profile_dir: Path | None = None  # py-spy the Python target of every step into this folder
     baseline: Path | None = None  # the checkout the `trado-baseline` target runs
+    tape: TapeLoad | None = None  # each step alone, then with trades and books streaming
 
 
 @dataclass(frozen=True)
@@ -114,7 +132,13 @@ class Step:
 
 
 def run_step(
-    config: FanoutConfig, target_name: str, subscribers: int, rate: float, workdir: Path
+    config: FanoutConfig,
+    target_name: str,
+    subscribers: int,
+    rate: float,
+    workdir: Path,
+    *,
+    tape: TapeLoad | None = None,
 ) -> Step:
     symbols = universe(UNIVERSE)
     profiler: list[subprocess.Popen[bytes]] = []
@@ -130,8 +154,12 @@ def run_step(
         ) as target,
         Sampler(target.pid) as sampler,
     ):
+        beside: list[subprocess.Popen[str]] = []
 
         def on_window(_start: float, end: float) -> None:
+            """Every subscriber is connected: the side streams connect during the warm-up."""
+            if tape is not None:
+                beside.append(_start_tape(tape, target.url, symbols, config.seed))
             if config.profile_dir is not None and target_name in PYTHON_TARGETS:
                 profiler.append(profiling.start(target.pid, end - time.time(), folded))
 
@@ -148,7 +176,31 @@ def run_step(
             load = LoadResult.broken(subscribers, config.seconds, error)
         finally:
             profile = profiling.finish(profiler[0], folded) if profiler else None
-    return Step(target_name, subscribers, rate, load, sampler.usage(load.start, load.end), profile)
+            extra: dict[str, object] = {"tape": _stop_tape(beside[0])} if beside else {}
+    name = f"{target_name}+tape" if tape else target_name
+    usage = sampler.usage(load.start, load.end)
+    return Step(name, subscribers, rate, load, usage, profile, extra)
+
+
+def _start_tape(tape: TapeLoad, url: str, symbols: list[str], seed: int) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "bench.tape_load", "--url", url]
+    command += ["--symbols", ",".join(symbols), "--seed", str(seed)]
+    command += ["--trades", str(tape.trades), "--books", str(tape.books)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+
+def _stop_tape(process: subprocess.Popen[str]) -> dict[str, object]:
+    """Its counts, per second over the time it ran (from before the load's warm-up)."""
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    counts: dict[str, float] = orjson.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+    seconds = counts.get("seconds") or 1.0
+    return {
+        "trades_per_second": round(counts.get("trades", 0) / seconds, 1),
+        "books_per_second": round(counts.get("books", 0) / seconds, 1),
+        "connected": counts.get("connected"),
+        "errors": counts.get("errors"),
+    }
 
 
 def _profile_json(profile: Profile | None) -> dict[str, object] | None:
@@ -175,10 +227,23 @@ def fanout(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None])
         on_step(step)
         return step.holds(config)
 
+    def alone_then_with_tape(target: str, subscribers: int) -> None:
+        alone = run_step(config, target, subscribers, config.rate, workdir)
+        steps.append(alone)
+        on_step(alone)
+        beside = run_step(config, target, subscribers, config.rate, workdir, tape=config.tape)
+        alone_rate = alone.load.deliveries_per_second
+        ratio = beside.load.deliveries_per_second / alone_rate if alone_rate else 0.0
+        beside.extra["quotes_vs_alone"] = round(ratio, 3)
+        steps.append(beside)
+        on_step(beside)
+
     for target in config.targets:
         for subscribers in config.subscribers:
             holds_at = partial(measure, target, subscribers)
-            if config.ramp:
+            if config.tape:
+                alone_then_with_tape(target, subscribers)
+            elif config.ramp:
                 _ramp(config, holds_at)
             else:
                 holds_at(config.rate)
@@ -213,7 +278,8 @@ def _ramp(config: FanoutConfig, holds_at: Callable[[float], bool]) -> None:
 def sustained(steps: list[Step], config: FanoutConfig) -> list[dict[str, object]]:
     """Per target and N: the best deliveries/s of a step that held, and where the ramp ended."""
     rows = []
-    for target in config.targets:
+    names = [n for t in config.targets for n in ((t, f"{t}+tape") if config.tape else (t,))]
+    for target in names:
         for subscribers in config.subscribers:
             mine = [s for s in steps if s.target == target and s.subscribers == subscribers]
             if not mine:

@@ -161,9 +161,9 @@ def websocket_protocol(settings: Settings) -> type[asyncio.Protocol] | str:
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options from the settings, for `main` and the test servers alike: the
-    WebSocket's, and no `server: uvicorn` header (a banner only helps an attacker pick
-    exploits)."""
-    return {"server_header": False, **websocket_options(settings)}
+    WebSocket's, the proxy rule, and no `server: uvicorn` header (a banner only helps an
+    attacker pick exploits)."""
+    return {"server_header": False, **websocket_options(settings), **proxy_options()}
 
 
 def websocket_options(settings: Settings) -> dict[str, Any]:
@@ -176,6 +176,13 @@ def websocket_options(settings: Settings) -> dict[str, Any]:
         "ws_ping_interval": interval or None,
         "ws_ping_timeout": settings.websocket_ping_timeout_seconds,
     }
+
+
+def proxy_options() -> dict[str, Any]:
+    """uvicorn would take X-Forwarded-For from 127.0.0.1 as the client's address by itself;
+    FORWARDED_FOR_TRUSTED_HOPS alone decides that (`graph.context.client_address`), since the
+    rate limits count by it."""
+    return {"proxy_headers": False}
 
 
 def main() -> None:

@@ -31,8 +31,8 @@ from starlette.requests import Request
 from strawberry.http.streaming import AsyncTextStream
 
 from delivery.fanout import LIVE_OPERATION, LiveOperation, QuoteFanout
-from delivery.http_streams import BATCH_FRAMES, FrameResult, batches
-from delivery.outbox import Flusher, Outbox
+from delivery.http_streams import FrameResult, ResponseWriter
+from delivery.outbox import Flusher
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,12 @@ def complete_event(operation_id: str) -> bytes:
 
 
 class EventStream:
-    """One reservation, and once a GET opens it, its one response."""
+    """One reservation, and once a GET opens it, its one response. Frames written before it
+    opens wait for it (bounded, as a slow reader's)."""
 
     def __init__(self, buffer_messages: int, flusher: Flusher) -> None:
-        self.frames: asyncio.Queue[bytes] = asyncio.Queue(maxsize=BATCH_FRAMES)
-        self.outbox = Outbox(self.frames.put, limit=buffer_messages, flusher=flusher)
+        self.writer = ResponseWriter()
+        self.outbox = self.writer.outbox(buffer_messages, flusher)
         self.operations: dict[str, asyncio.Task[None]] = {}
         self.opened = False
 
@@ -93,11 +94,11 @@ class EventStream:
         try:
             async for result in results:
                 payload = await frame_result(result)
-                await self.frames.put(live.prefix + payload + live.suffix)
+                await self.writer.write_in_order(live.prefix + payload + live.suffix)
         except Exception:  # Strawberry reports an operation's errors as results
             log.exception("a single-connection SSE operation failed")
         self.operations.pop(live.id, None)
-        await self.frames.put(complete_event(live.id))
+        await self.writer.write_in_order(complete_event(live.id))
 
     def stop(self, operation_id: str) -> None:
         """End one operation (the client's DELETE): its `complete` follows what it sent."""
@@ -107,6 +108,7 @@ class EventStream:
             self.outbox.push(f"{operation_id}\x00complete", complete_event(operation_id))
 
     async def close(self) -> None:
+        self.writer.close()
         tasks = list(self.operations.values())
         self.operations.clear()
         for task in tasks:
@@ -114,10 +116,16 @@ class EventStream:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.outbox.close()
 
-    def body(self, on_close: asyncio.Future[None]) -> AsyncTextStream:
+    def body(
+        self, on_close: asyncio.Future[None], heartbeat: bytes, interval: float
+    ) -> AsyncTextStream:
+        """The stream's response: a heartbeat at once (some browsers show nothing until the
+        first bytes), then what is written, with a heartbeat after each quiet `interval`."""
+
         async def stream() -> AsyncGenerator[bytes, None]:
             try:
-                async for chunk in batches(self.frames):
+                yield heartbeat
+                async for chunk in self.writer.chunks(heartbeat, interval):
                     yield chunk
             finally:
                 on_close.set_result(None)
@@ -154,7 +162,7 @@ class EventStreams:
             raise StreamError(404, "Stream not found")
         return stream
 
-    def open(self, token: str) -> AsyncTextStream:
+    def open(self, token: str, heartbeat: bytes, interval: float) -> AsyncTextStream:
         """The response body of the stream `token` reserved; closing it ends the stream."""
         stream = self.get(token)
         if stream.opened:
@@ -163,7 +171,7 @@ class EventStreams:
         self._unopened.discard(token)
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         closed.add_done_callback(lambda _: self._forget(token))
-        return stream.body(closed)
+        return stream.body(closed, heartbeat, interval)
 
     def operation_id(self, stream: EventStream, extensions: dict[str, object] | None) -> str:
         operation_id = (extensions or {}).get("operationId")

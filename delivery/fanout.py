@@ -9,11 +9,15 @@ and encoded once, and each subscriber gets that text with its own operation id s
 through its connection's `Outbox`. Parsing, validation, limits and arguments stay Strawberry's
 (the `quotes` resolver runs as usual and hands over here); only the per-event work is shared.
 
-`quotes` operations (`throttleMs` too: `ThrottledSubscriber`) take this path when their
-transport marks them with `LIVE_OPERATION`: both WebSocket protocols (`delivery/router.py`),
-SSE and multipart (`delivery/http_streams.py`), graphql-sse's single connection mode
-(`delivery/event_streams.py`). The other subscriptions stream through Strawberry's
-per-subscriber path.
+A quote channel's ticks are seen through a `View`: `quotes` sees them as quotes (the default),
+`trades` as trade prints, `book` as the order book around each; subscribers of one view and
+selection share a group, so each view's root value is built once per tick, as each payload is.
+
+`quotes`, `trades` and `book` operations (`throttleMs` too: `ThrottledSubscriber`) take this
+path when their transport marks them with `LIVE_OPERATION`: both WebSocket protocols
+(`delivery/router.py`), SSE and multipart (`delivery/http_streams.py`), graphql-sse's single
+connection mode (`delivery/event_streams.py`). The other subscriptions stream through
+Strawberry's per-subscriber path.
 """
 
 from __future__ import annotations
@@ -46,7 +50,18 @@ log = logging.getLogger(__name__)
 
 Info = StrawberryInfo[Any, Any]
 PublicContext = Callable[[Runtime], object]  # the schema's context with no caller
-RootValue = Callable[[Tick], object]  # what the `quotes` field yields for a tick
+RootValue = Callable[[Tick], object]  # what a subscription field yields for a tick
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What a quote channel's ticks become for one kind of subscription: `opening` for the
+    ticks a stream opens with, `live` for the rest. Views with the same `key` must behave
+    alike (their subscribers may share the first one's functions)."""
+
+    key: Hashable
+    live: RootValue
+    opening: RootValue
 
 
 @dataclass(frozen=True)
@@ -227,6 +242,7 @@ class ThrottledSubscriber(LiveSubscriber):
 @dataclass
 class _Group:
     selection: SharedSelection
+    root_value: RootValue
     subscribers: set[LiveSubscriber] = field(default_factory=set)
 
 
@@ -236,7 +252,7 @@ class QuoteFanout:
 
     def __init__(self, public_context: PublicContext, root_value: RootValue) -> None:
         self._public_context = public_context
-        self._root_value = root_value
+        self._quotes = View("quotes", root_value, root_value)
         self._channels: dict[str, dict[Hashable, _Group]] = {}
         self._attached: dict[str, asyncio.Event] = {}  # set once the hub delivers the channel
         self._context: object | None = None
@@ -248,17 +264,20 @@ class QuoteFanout:
         operation: LiveOperation,
         symbols: Sequence[str],
         since: Mapping[str, int],
+        *,
         throttle: float = 0.0,
+        view: View | None = None,
     ) -> bool:
         """Stream `symbols` to `operation` until it is cancelled: the opening ticks (the
         snapshot, or what was missed after `since`), then live (at most once per `throttle`
-        seconds per symbol, when given). False (at once) when the selection cannot be shared;
-        the caller then streams it itself."""
+        seconds per symbol, when given), as `view` sees them (default: quotes). False (at
+        once) when the selection cannot be shared; the caller then streams it itself."""
+        view = view or self._quotes
         runtime: Runtime = info.context.runtime
         if self._context is None:
             self._context = self._public_context(runtime)  # no caller, no per-user state
             self._gaps = ChannelGaps(runtime.pubsub, self._deliver)
-        key = selection_key(info)
+        key = (view.key, selection_key(info))
         selection = self._selection(key) or build_selection(info, self._context)
         if selection is None:
             return False
@@ -272,8 +291,11 @@ class QuoteFanout:
         metrics.SHARED_SUBSCRIPTIONS.inc()
         try:
             for channel in channels:
-                await self._join(runtime.hub, channel, key, selection, subscriber)
-            await self._send_opening(runtime, symbols, since, selection, subscriber)
+                group = _Group(selection, view.live)
+                await self._join(runtime.hub, channel, key, group, subscriber)
+            await self._send_opening(
+                runtime, symbols, since, view=view, selection=selection, subscriber=subscriber
+            )
             await asyncio.Event().wait()  # until the client completes or the connection ends
         finally:
             subscriber.close()
@@ -288,13 +310,15 @@ class QuoteFanout:
         runtime: Runtime,
         symbols: Sequence[str],
         since: Mapping[str, int],
+        *,
+        view: View,
         selection: SharedSelection,
         subscriber: LiveSubscriber,
     ) -> None:
         """The opening ticks first; a function of its own so they are not kept for the
         subscription's lifetime by the waiting frame."""
         ticks = await opening_ticks(runtime.pubsub, runtime.cache, symbols, since)
-        subscriber.release([(tick, selection.render(self._root_value(tick))) for tick in ticks])
+        subscriber.release([(tick, selection.render(view.opening(tick))) for tick in ticks])
 
     def _selection(self, key: Hashable) -> SharedSelection | None:
         for groups in self._channels.values():
@@ -303,18 +327,14 @@ class QuoteFanout:
         return None
 
     async def _join(
-        self,
-        hub: Hub,
-        channel: str,
-        key: Hashable,
-        selection: SharedSelection,
-        subscriber: LiveSubscriber,
+        self, hub: Hub, channel: str, key: Hashable, group: _Group, subscriber: LiveSubscriber
     ) -> None:
+        """`subscriber` into `key`'s group of `channel` (`group` when it has none yet)."""
         groups = self._channels.get(channel)
         first = groups is None
         if groups is None:
             groups = self._channels[channel] = {}
-        groups.setdefault(key, _Group(selection)).subscribers.add(subscriber)
+        groups.setdefault(key, group).subscribers.add(subscriber)
         if first:
             attached = self._attached[channel] = asyncio.Event()
             try:
@@ -355,11 +375,14 @@ class QuoteFanout:
         groups = self._channels.get(channel)
         if not groups:
             return 0
-        quote = self._root_value(tick)
+        built: RootValue | None = None  # groups of one view in a row share its root value
+        root: object = None
         reached = 0
         for group in groups.values():
             try:
-                payload = group.selection.render(quote)
+                if group.root_value is not built:
+                    built, root = group.root_value, group.root_value(tick)
+                payload = group.selection.render(root)
             except Exception:  # keep the hub's listener alive for every other channel
                 log.exception("could not render a shared quote selection")
                 continue

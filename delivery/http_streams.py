@@ -2,13 +2,14 @@
 subscriptions) on the same live-delivery path as the WebSocket.
 
 Strawberry streams an HTTP subscription by running it per subscriber and encoding each result.
-Here the operation runs with `LIVE_OPERATION` set, as a graphql-transport-ws operation does, so
-a `quotes` subscription joins the shared fan-out: each tick is executed and encoded once for
-every subscriber of the same selection, and this stream only frames the shared payload in its
-transport's envelope. Frames wait in an `Outbox` (the same bounded, conflating backlog as a
-WebSocket's), then leave in batches: all the frames waiting when the response can write go in
-one chunk. What Strawberry's own stream yields (an error, a throttled or candle update) is
-framed the same way and goes out through the same queue, in order.
+Here the operation runs with `LIVE_OPERATION` set, as a WebSocket operation does, so a `quotes`
+subscription joins the shared fan-out: each tick is executed and encoded once for every
+subscriber of the same selection, and this stream only frames the shared payload in its
+transport's envelope. The frames take the WebSocket's path too: an `Outbox` whose direct writer
+is this response (`ResponseWriter`), so all the frames of an event-loop turn leave as one chunk,
+and past `BUFFER_BYTES` unsent the outbox holds a bounded, conflated backlog. What Strawberry's
+own stream yields (an error, a candle or private update) is framed the same way and written in
+order, never conflated. Heartbeats come from the same loop, with no task of their own.
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ from delivery.outbox import Flusher, Outbox
 
 log = logging.getLogger(__name__)
 
-BATCH_FRAMES = 64  # frames handed to the response at once; past them, the outbox conflates
-_END = b""  # the operation is over: the transport's closing message follows
+BUFFER_BYTES = 256 * 1024  # written but not yet sent; past it, the outbox holds its backlog
 
 FrameResult = Callable[[object], Awaitable[bytes]]  # one of Strawberry's results, as JSON
 
@@ -47,11 +47,79 @@ def live_envelope(transport: HTTPStreamTransport) -> tuple[bytes, bytes] | None:
     return None
 
 
+class ResponseWriter:
+    """A streaming response as an `Outbox`'s direct writer: frames join a buffer that the
+    response sends as one chunk when it next runs."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._waiting = asyncio.Event()  # set while the buffer holds something
+        self._drained = asyncio.Event()
+        self._closed = False
+        self.ended = False  # nothing more will be written
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def write(self, payloads: list[bytes]) -> bool:
+        if self._closed or self._size > BUFFER_BYTES:
+            return False
+        self._chunks.extend(payloads)
+        self._size += sum(len(p) for p in payloads)
+        self._waiting.set()
+        return True
+
+    async def writable(self) -> None:
+        while self._size > BUFFER_BYTES and not self._closed:
+            self._drained.clear()
+            await self._drained.wait()
+        if self._closed:
+            raise ConnectionError("the response is over")
+
+    async def write_in_order(self, frame: bytes) -> None:
+        """A frame that must not be conflated: waits for room instead."""
+        while not self.write([frame]):
+            await self.writable()
+
+    def outbox(self, limit: int, flusher: Flusher) -> Outbox:
+        """An outbox writing through this response."""
+        return Outbox(_never_sent, limit=limit, direct=self, flusher=flusher)
+
+    def end(self) -> None:
+        self.ended = True
+        self._waiting.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._drained.set()
+
+    async def chunks(self, heartbeat: bytes, interval: float) -> AsyncIterator[bytes]:
+        """What was written, a chunk per wake-up; `heartbeat` after `interval` seconds of
+        silence; until `end`."""
+        while True:
+            try:
+                async with asyncio.timeout(interval):
+                    await self._waiting.wait()
+            except TimeoutError:
+                yield heartbeat
+                continue
+            if self._chunks:
+                chunk, self._chunks, self._size = b"".join(self._chunks), [], 0
+                self._waiting.clear()
+                self._drained.set()
+                yield chunk
+            if self.ended and not self._chunks:
+                return
+
+
 def live_stream(
     results: AsyncIterator[object],
     frame_result: FrameResult,
     transport: HTTPStreamTransport,
     *,
+    heartbeat: bytes,
     fanout: QuoteFanout,
     flusher: Flusher,
     buffer_messages: int,
@@ -64,24 +132,27 @@ def live_stream(
     prefix, suffix = envelope
 
     async def stream() -> AsyncGenerator[bytes, None]:
-        frames: asyncio.Queue[bytes] = asyncio.Queue(maxsize=BATCH_FRAMES)
-        outbox = Outbox(frames.put, limit=buffer_messages, flusher=flusher)
+        writer = ResponseWriter()
+        outbox = writer.outbox(buffer_messages, flusher)
 
         async def run_operation() -> None:
             LIVE_OPERATION.set(LiveOperation("", outbox, fanout, prefix=prefix, suffix=suffix))
             try:
                 async for result in results:
-                    await frames.put(prefix + await frame_result(result) + suffix)
+                    await writer.write_in_order(prefix + await frame_result(result) + suffix)
             except Exception:  # Strawberry reports an operation's errors as results
                 log.exception("an HTTP subscription failed")
-            await frames.put(_END)
+            writer.end()
 
         operation = asyncio.create_task(run_operation(), name="http-subscription")
         try:
-            async for chunk in batches(frames):
+            if transport.send_initial_heartbeat:
+                yield heartbeat
+            async for chunk in writer.chunks(heartbeat, transport.heartbeat_interval):
                 yield chunk
             yield transport.encode_complete().encode()
         finally:
+            writer.close()
             operation.cancel()
             await asyncio.gather(operation, return_exceptions=True)
             await outbox.close()
@@ -89,14 +160,5 @@ def live_stream(
     return cast(AsyncTextStream, stream)  # the response writes bytes as they are
 
 
-async def batches(frames: asyncio.Queue[bytes]) -> AsyncIterator[bytes]:
-    """The frames waiting at each turn, joined, until `_END`."""
-    while True:
-        batch = [await frames.get()]
-        while not frames.empty() and batch[-1] != _END:
-            batch.append(frames.get_nowait())
-        ended = batch[-1] == _END
-        if len(batch) > int(ended):
-            yield b"".join(batch)
-        if ended:
-            return
+async def _never_sent(_frame: bytes) -> None:
+    raise AssertionError("an HTTP stream's outbox writes through its ResponseWriter")

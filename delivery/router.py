@@ -51,7 +51,6 @@ from strawberry.http.streaming import (
     AsyncTextStream,
     HTTPStreamTransport,
     SSETransport,
-    merge_stream_with_heartbeat,
 )
 from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -369,15 +368,10 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
         return Response(status_code=202)
 
     def _open_event_stream(self, token: str) -> Response:
-        """The reserved stream's response, with heartbeats (the first at once: some browsers
-        show nothing until the first bytes arrive)."""
+        """The reserved stream's response, with the SSE transport's heartbeats."""
         transport = SSETransport()
-        body = merge_stream_with_heartbeat(
-            self.event_streams.open(token),
-            lambda: transport.heartbeat_message(self.encode_json_string),
-            interval=transport.heartbeat_interval,
-            send_initial_heartbeat=True,
-        )
+        heartbeat = transport.heartbeat_message(self.encode_json_string).encode()
+        body = self.event_streams.open(token, heartbeat, transport.heartbeat_interval)
         return StreamingResponse(body(), headers=transport.headers)
 
     def _result_encoder(self, request: Request) -> FrameResult:
@@ -395,23 +389,17 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
         self, request: Request, result: SubscriptionExecutionResult, transport: HTTPStreamTransport
     ) -> AsyncTextStream:
         """SSE and multipart subscriptions on the shared live path (`delivery/http_streams.py`),
-        with the transport's heartbeats."""
+        with the transport's heartbeats from the same loop."""
         stream = live_stream(
             result,
             self._result_encoder(request),
             transport,
+            heartbeat=transport.heartbeat_message(self.encode_json_string).encode(),
             fanout=self.fanout,
             flusher=self.flusher,
             buffer_messages=self.buffer_messages,
         )
-        if stream is None:
-            return super()._stream_result(request, result, transport)
-        return merge_stream_with_heartbeat(
-            stream,
-            lambda: transport.heartbeat_message(self.encode_json_string),
-            interval=transport.heartbeat_interval,
-            send_initial_heartbeat=transport.send_initial_heartbeat,
-        )
+        return stream or super()._stream_result(request, result, transport)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         """A GET that carries `extensions` (a persisted query's hash) is an operation, not a

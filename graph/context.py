@@ -32,12 +32,16 @@ from resolvers.auth import CurrentUser, bearer_token, user_from_token
 from streaming.runtime import Runtime
 
 _UNRESOLVED: Any = object()
+UNKNOWN_CLIENT = "unknown"
 
 
 class Context(BaseContext):
-    def __init__(self, runtime: Runtime, token: str | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, token: str | None = None, client_address: str = UNKNOWN_CLIENT
+    ) -> None:
         super().__init__()
         self.runtime = runtime
+        self.client_address = client_address  # what rate limits count by (see client_address())
         self.loaders = Loaders(runtime)
         self._token = token
         self._user: CurrentUser | None = _UNRESOLVED
@@ -119,9 +123,23 @@ def get_runtime(connection: HTTPConnection) -> Runtime:
 async def get_context(
     connection: HTTPConnection, runtime: Runtime = Depends(get_runtime)
 ) -> Context:
-    context = Context(runtime, bearer_token(connection.headers.get("authorization")))
+    token = bearer_token(connection.headers.get("authorization"))
+    address = client_address(connection, runtime.settings.forwarded_for_trusted_hops)
+    context = Context(runtime, token, address)
     await context.resolve_user_early()  # HTTP: resolved now; WebSocket: after connection_init
     return context
+
+
+def client_address(connection: HTTPConnection, trusted_hops: int) -> str:
+    """The caller's IP: the connection's peer (a WebSocket's for every operation on it), or,
+    behind `trusted_hops` proxies that each append the address they saw to X-Forwarded-For,
+    the one the outermost proxy saw. Entries further left are the client's own to invent."""
+    peer = connection.client.host if connection.client else UNKNOWN_CLIENT
+    if trusted_hops == 0:
+        return peer
+    values = ",".join(connection.headers.getlist("x-forwarded-for"))
+    hops = [hop.strip() for hop in values.split(",") if hop.strip()]
+    return hops[-trusted_hops] if len(hops) >= trusted_hops else peer
 
 
 Info = StrawberryInfo[Context, None]

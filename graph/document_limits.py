@@ -31,18 +31,39 @@ FieldValue = Callable[[FieldNode, int], int]  # (field, value of its selection s
 Combine = Callable[[Iterable[int]], int]  # the values of a selection set's members -> its value
 
 
-class _Fold:
-    """A value per selection set, each fragment's computed once (a fragment cycle counts as 0:
-    the NoFragmentCycles rule reports it)."""
+class FragmentMemo:
+    """A walk of a document that computes each fragment's value once, however often it is
+    spread (a cycle or an unknown fragment counts as 0: validation reports them)."""
+
+    def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
+        self._fragments = fragments
+        self._known: dict[str, int] = {}
+        self._open: set[str] = set()
+
+    def _fragment(self, name: str) -> int:
+        if name in self._known:
+            return self._known[name]
+        fragment = self._fragments.get(name)
+        if fragment is None or name in self._open:
+            return 0
+        self._open.add(name)
+        value = self._known[name] = self._fragment_value(fragment)
+        self._open.discard(name)
+        return value
+
+    def _fragment_value(self, fragment: FragmentDefinitionNode) -> int:
+        raise NotImplementedError
+
+
+class _Fold(FragmentMemo):
+    """A value per selection set."""
 
     def __init__(
         self, fragments: dict[str, FragmentDefinitionNode], field: FieldValue, combine: Combine
     ) -> None:
-        self._fragments = fragments
+        super().__init__(fragments)
         self._field = field
         self._combine = combine
-        self._known: dict[str, int] = {}
-        self._open: set[str] = set()
 
     def of(self, selection_set: SelectionSetNode | None) -> int:
         if selection_set is None:
@@ -58,16 +79,8 @@ class _Fold:
             return self._fragment(node.name.value)
         return 0
 
-    def _fragment(self, name: str) -> int:
-        if name in self._known:
-            return self._known[name]
-        fragment = self._fragments.get(name)
-        if fragment is None or name in self._open:
-            return 0
-        self._open.add(name)
-        value = self._known[name] = self.of(fragment.selection_set)
-        self._open.discard(name)
-        return value
+    def _fragment_value(self, fragment: FragmentDefinitionNode) -> int:
+        return self.of(fragment.selection_set)
 
 
 def _height(field: FieldNode, below: int) -> int:

@@ -27,6 +27,7 @@ from graph.types.watchlist import Watchlist
 from models.instrument_file import parse_row
 from resolvers import auth, orders, watchlists
 from resolvers.instruments import replace_instruments
+from resolvers.rate_limits import Attempt
 from trading import alerts
 from trading.orders import CancelRefused, OrderRequest, Rejection
 
@@ -41,17 +42,26 @@ def _watchlist(error: watchlists.WatchlistError) -> BadInput:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Open an account (with the starting paper cash).")
+    @strawberry.mutation(
+        description="Open an account (with the starting paper cash). Limited per email and per "
+        "client address: past a limit, `AuthError` RATE_LIMITED with `retryAfterSeconds`."
+    )
     async def register(self, info: Info, email: str, password: str) -> AuthResult:
-        settings = info.context.runtime.settings
-        outcome = await auth.register(info.context.runtime.sessions, settings, email, password)
-        return auth_result(outcome, settings.jwt_expire_minutes * 60)
+        runtime = info.context.runtime
+        attempt = Attempt(runtime.cache, info.context.client_address)
+        outcome = await auth.register(runtime.sessions, runtime.settings, email, password, attempt)
+        return auth_result(outcome, runtime.settings.jwt_expire_minutes * 60)
 
-    @strawberry.mutation(description="Sign in: returns a bearer token.")
+    @strawberry.mutation(
+        description="Sign in: returns a bearer token. Too many wrong passwords for an account, "
+        "or attempts from one client address, get `AuthError` RATE_LIMITED with "
+        "`retryAfterSeconds` (the right password too, until then)."
+    )
     async def login(self, info: Info, email: str, password: str) -> AuthResult:
-        settings = info.context.runtime.settings
-        outcome = await auth.login(info.context.runtime.sessions, settings, email, password)
-        return auth_result(outcome, settings.jwt_expire_minutes * 60)
+        runtime = info.context.runtime
+        attempt = Attempt(runtime.cache, info.context.client_address)
+        outcome = await auth.login(runtime.sessions, runtime.settings, email, password, attempt)
+        return auth_result(outcome, runtime.settings.jwt_expire_minutes * 60)
 
     @strawberry.mutation(permission_classes=AUTH)
     async def create_watchlist(self, info: Info, name: str) -> Watchlist:
@@ -110,15 +120,27 @@ class Mutation:
 
     @strawberry.mutation(
         permission_classes=AUTH,
-        description="MARKET orders fill at once at the quote (ask to buy, bid to sell); LIMIT "
-        "orders fill at once when the quote already crosses, else rest OPEN until it does.",
+        description="MARKET orders fill at once, walking the order book (`book`): a buy takes "
+        "the asks best first, a sell the bids, at the depth-weighted price rounded half-even "
+        "to the tick size's decimals (with no depth: at the ask or bid). LIMIT orders fill at "
+        "once at the ask or bid when the quote already crosses, else rest OPEN until it does. "
+        "Out of session (the instrument halted, or, with MARKET_HOURS=calendar, its exchange "
+        "outside regular hours: see `marketStatus`) a MARKET order is rejected with "
+        "MARKET_CLOSED and a LIMIT order is accepted and rests.",
     )
     async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderResult:
         user = await require_user(info)
         runtime = info.context.runtime
         request = OrderRequest(**{name: getattr(input, name) for name in init_fields(OrderRequest)})
+        hours = runtime.clock if runtime.settings.market_hours == "calendar" else None
         result = await orders.place_order(
-            runtime.sessions, runtime.cache, runtime.pubsub, user, request
+            runtime.sessions,
+            runtime.cache,
+            runtime.pubsub,
+            user,
+            request,
+            hours=hours,
+            with_depth=runtime.settings.simulated_depth,
         )
         if isinstance(result, Rejection):
             return OrderRejected.of(result)

@@ -13,11 +13,13 @@ from graph.context import Info
 from graph.errors import BadInput
 from graph.permissions import IsAuthenticated, require_user
 from graph.query_cost import CACHE, DATABASE, cost
+from graph.tape import TapeQuery
 from graph.types.account import User
 from graph.types.alert import Notification, NotificationConnection, PriceAlert
 from graph.types.candle import Candle, CandleInterval
 from graph.types.enums import OrderStatus
-from graph.types.instrument import Instrument
+from graph.types.instrument import Instrument, market_status
+from graph.types.market import MarketStatus
 from graph.types.pagination import Connection, to_connection
 from graph.types.quote import Quote
 from graph.types.trading import Order, OrderConnection, Portfolio
@@ -31,6 +33,7 @@ from resolvers.watchlists import MAX_WATCHLISTS, my_watchlists
 from streaming.candle_store import to_bar
 from trading.alerts import my_alerts, notifications_page
 from trading.orders import list_orders
+from trading.sessions import UnknownExchange
 
 AUTH: list[type[BasePermission]] = [IsAuthenticated]
 MAX_CANDLES = 1000
@@ -60,7 +63,7 @@ def _before(kind: str, after: str | None) -> int | None:
 
 
 @strawberry.type
-class Query:
+class Query(TapeQuery):
     @strawberry.field(
         description="The latest quote of a symbol, or null before its first tick.",
         metadata=cost(CACHE),
@@ -75,6 +78,21 @@ class Query:
     )
     async def quotes(self, info: Info, symbols: list[str]) -> list[Quote]:
         return await _quotes(info, symbols)
+
+    @strawberry.field(
+        description="An exchange's status (by name, NYSE or NASDAQ, or calendar code, XNYS or "
+        "XNAS) at `at` (default now), from its published calendar. Out of session the rule "
+        "for orders is: LIMIT orders are always accepted and rest; with the setting "
+        "MARKET_HOURS=calendar a MARKET order is refused with MARKET_CLOSED unless the market "
+        "is OPEN (and the instrument not halted)."
+    )
+    async def market_status(
+        self, info: Info, exchange: str, at: datetime | None = None
+    ) -> MarketStatus:
+        try:
+            return market_status(info, exchange, at=at)
+        except UnknownExchange as error:
+            raise BadInput(str(error)) from None
 
     @strawberry.field(
         description="One instrument by symbol (case-insensitive), or null.", metadata=cost(CACHE)

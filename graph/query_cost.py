@@ -49,9 +49,11 @@ from graphql import (
 from graphql.type.definition import GraphQLField, GraphQLInterfaceType
 from strawberry.extensions import SchemaExtension
 
+from graph.document_limits import FragmentMemo
 from resolvers.pagination import DEFAULT_PAGE_SIZE
 
 QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
+
 COST_KEY = "trado.cost"
 PAGE_ARGUMENTS = ("first", "last")
 DEFAULT_LIST_SIZE = 100  # items assumed of a list that declares no size
@@ -105,8 +107,9 @@ def _facts(field: GraphQLField) -> _FieldFacts:
     )
 
 
-class _Costing:
-    """The cost of each operation of one document, under one request's variables."""
+class _Costing(FragmentMemo):
+    """The cost of each operation of one document, under one request's variables; each
+    fragment costed once."""
 
     def __init__(
         self,
@@ -115,12 +118,10 @@ class _Costing:
         variables: Mapping[str, Any],
         known_fields: dict[tuple[str, str], _FieldFacts],
     ) -> None:
+        super().__init__(fragments)
         self._schema = schema
-        self._fragments = fragments
         self._variables = variables
         self._known_fields = known_fields
-        self._known: dict[str, int] = {}
-        self._open: set[str] = set()
 
     def operation(self, operation: OperationDefinitionNode) -> int:
         root = self._schema.get_root_type(operation.operation)
@@ -139,18 +140,9 @@ class _Costing:
                 total += self._fragment(node.name.value)
         return total
 
-    def _fragment(self, name: str) -> int:
-        """Once per fragment; a cycle or an unknown type counts 0 (validation reports them)."""
-        if name in self._known:
-            return self._known[name]
-        fragment = self._fragments.get(name)
-        if fragment is None or name in self._open:
-            return 0
+    def _fragment_value(self, fragment: FragmentDefinitionNode) -> int:
         own = self._schema.get_type(fragment.type_condition.name.value)
-        self._open.add(name)
-        value = self._known[name] = self._selection_set(own, fragment.selection_set) if own else 0
-        self._open.discard(name)
-        return value
+        return self._selection_set(own, fragment.selection_set) if own else 0
 
     def _field(self, parent: GraphQLNamedType, node: FieldNode) -> int:
         if not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):

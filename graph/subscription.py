@@ -14,14 +14,17 @@ from delivery.quotes import stream_quotes
 from delivery.user_events import stream_user_events
 from graph.context import Info
 from graph.errors import BadInput
+from graph.instrument_checks import require_instruments
 from graph.permissions import require_user
 from graph.query_cost import CACHE, DATABASE, cost
 from graph.scalars import BigInt
+from graph.tape import TapeSubscription
 from graph.types.alert import Notification
 from graph.types.candle import Candle, CandleInterval
+from graph.types.market import MarketStatus
 from graph.types.quote import Quote, SymbolSequence
 from graph.types.trading import Order
-from resolvers.instruments import unknown_symbols
+from resolvers.market import exchange_status, exchange_statuses
 from resolvers.quotes import (
     BadResume,
     BadSymbols,
@@ -30,16 +33,8 @@ from resolvers.quotes import (
     resume_positions,
     throttle_seconds,
 )
-from trading.echo import echo
 from trading.events import NotificationEvent, OrderEvent, Recorded
-
-
-async def require_instruments(info: Info, symbols: list[str]) -> None:
-    """A subscription to a symbol no instrument has would never tick: say so at once."""
-    runtime = info.context.runtime
-    unknown = await unknown_symbols(runtime.sessions, runtime.cache, symbols)
-    if unknown:
-        raise BadInput(f"No instrument {', '.join(map(echo, unknown[:5]))}.")
+from trading.sessions import UnknownExchange
 
 
 async def my_events(info: Info, after_event: int | None) -> AsyncIterator[Recorded]:
@@ -52,7 +47,20 @@ async def my_events(info: Info, after_event: int | None) -> AsyncIterator[Record
 
 
 @strawberry.type
-class Subscription:
+class Subscription(TapeSubscription):
+    @strawberry.subscription(
+        description="An exchange's status (see the `marketStatus` query) at once, then each "
+        "time it changes."
+    )
+    async def market_status(self, info: Info, exchange: str) -> AsyncGenerator[MarketStatus, None]:
+        clock = info.context.runtime.clock
+        try:
+            exchange_status(clock, exchange)
+        except UnknownExchange as error:
+            raise BadInput(str(error)) from None
+        async for code, phase in exchange_statuses(clock, exchange):
+            yield MarketStatus.of(code, phase)
+
     @strawberry.subscription(
         description="Each symbol's latest quote at once, then every new tick, in sequence order "
         "per symbol (latest-only when the client reads slower than ticks arrive). With "
@@ -80,7 +88,9 @@ class Subscription:
             raise BadInput(str(error)) from None
         await require_instruments(info, wanted)
         live = LIVE_OPERATION.get()
-        if live is not None and await live.fanout.serve(info, live, wanted, resume, throttle):
+        if live is not None and await live.fanout.serve(
+            info, live, wanted, resume, throttle=throttle
+        ):
             return  # the shared fan-out wrote this operation's frames
         ticks = stream_quotes(runtime.hub, runtime.cache, wanted, throttle=throttle, since=resume)
         async for tick in ticks:

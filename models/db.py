@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
@@ -18,6 +20,7 @@ import models.tables  # noqa: F401  (registers every table on the metadata)
 from settings import Settings
 
 SessionFactory = async_sessionmaker[AsyncSession]
+log = logging.getLogger(__name__)
 
 
 class DatabaseUnavailable(Exception):
@@ -82,9 +85,47 @@ def make_session_factory(engine: AsyncEngine) -> SessionFactory:
 
 
 async def create_tables(engine: AsyncEngine) -> None:
-    """Embedded mode (SQLite) builds its schema straight from the models; PostgreSQL migrates."""
+    """Embedded mode (SQLite) builds its schema straight from the models; PostgreSQL migrates.
+
+    Embedded mode has no migrations, so a database file an older version made (a table
+    without a column the models now have) is set aside, under a name the log gives, and a new
+    one started: nothing is deleted, and the server still starts at once."""
+    async with engine.connect() as connection:
+        missing = await connection.run_sync(_missing_columns)
+    if missing and engine.url.database:
+        await engine.dispose()  # its connections hold the file
+        kept = _set_aside(Path(engine.url.database))
+        log.warning(
+            "the embedded database was made by an older version (no %s): kept it as %s and "
+            "started a new one",
+            ", ".join(missing[:5]),
+            kept,
+        )
     async with engine.begin() as connection:
         await connection.run_sync(SQLModel.metadata.create_all)
+
+
+def _missing_columns(connection: Connection) -> list[str]:
+    """`table.column` for each column the models have and an existing table lacks."""
+    inspector = inspect(connection)
+    tables = set(inspector.get_table_names())
+    missing = []
+    for table in SQLModel.metadata.sorted_tables:
+        if table.name in tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            missing += [f"{table.name}.{c.name}" for c in table.columns if c.name not in present]
+    return missing
+
+
+def _set_aside(database: Path) -> Path:
+    """Rename the database file (and SQLite's journal files with it) out of the way."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = database.with_name(f"{database.name}.old-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{database}{suffix}")
+        if source.exists():
+            source.rename(f"{kept}{suffix}")
+    return kept
 
 
 async def ping(engine: AsyncEngine) -> None:

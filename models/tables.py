@@ -7,13 +7,15 @@ Enumerations are stored as short strings so a new value needs no migration of a 
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -244,6 +246,26 @@ class Candle(SQLModel, table=True):
     low: Decimal = _exact()
     close: Decimal = _exact()
     volume: Decimal = _exact()
+    last_sequence: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class DayStatsRow(SQLModel, table=True):
+    """A symbol's current-session statistics (see `trading.day_stats.DayStats`) and whether it
+    is halted, as of `last_sequence`: what a bridge worker resumes from when the cache has lost
+    them. Only a higher `last_sequence` replaces a stored row."""
+
+    __tablename__ = "day_stats"
+
+    symbol: str = Field(sa_column=Column(String(MAX_SYMBOL_LENGTH), primary_key=True))
+    session: date = Field(sa_column=Column(Date(), nullable=False))
+    previous_close: Decimal | None = _exact(nullable=True)
+    open: Decimal = _exact()
+    high: Decimal = _exact()
+    low: Decimal = _exact()
+    last: Decimal = _exact()
+    volume: Decimal = _exact()
+    turnover: Decimal = _exact()
+    halted: bool = Field(default=False, sa_column=Column(Boolean(), nullable=False))
     last_sequence: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
 
 

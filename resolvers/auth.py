@@ -1,12 +1,12 @@
 """Accounts: registration, login, password hashing (argon2id) and signed access tokens (JWT).
 
-Hashing runs in a worker thread: argon2 is deliberately slow and must not stall the event loop
-that also serves live prices.
+Hashing runs off the event loop, bounded and fair between addresses
+(`resolvers/password_hashing.py`); sign-ins and registrations are rate-limited
+(`resolvers/rate_limits.py`) before any hashing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import unicodedata
 from dataclasses import dataclass
@@ -15,8 +15,6 @@ from enum import StrEnum
 from functools import cache
 
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -27,6 +25,8 @@ from models.db import SessionFactory, session_scope
 from models.tables import User
 from models.types import utcnow
 from resolvers.numbers import whole_number
+from resolvers.password_hashing import DUMMY_HASH, hash_password, verify_password
+from resolvers.rate_limits import Attempt, forget, login_limits, registration_limits, retry_after
 from settings import Settings
 
 ALGORITHM = "HS256"
@@ -36,22 +36,25 @@ MIN_DISTINCT_PASSWORD_CHARACTERS = 5
 MAX_USER_ID_DIGITS = 18
 MAX_EMAIL_LENGTH = 254  # the longest address SMTP carries (RFC 5321 path, less <>)
 
-_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile; stateless, so safe to share
-# Verified against when the email is unknown, so a login takes as long either way.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
-
 
 class AuthErrorCode(StrEnum):
     INVALID_EMAIL = "INVALID_EMAIL"
     WEAK_PASSWORD = "WEAK_PASSWORD"
     EMAIL_TAKEN = "EMAIL_TAKEN"
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 @dataclass(frozen=True, slots=True)
 class AuthFailure:
     code: AuthErrorCode
     message: str
+    retry_after_seconds: int | None = None
+
+
+def rate_limited(seconds: int) -> AuthFailure:
+    message = f"Too many attempts. Try again in {seconds} seconds."
+    return AuthFailure(AuthErrorCode.RATE_LIMITED, message, seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +200,14 @@ def bearer_token(header: str | None) -> str | None:
 
 
 async def register(
-    sessions: SessionFactory, settings: Settings, email: str, password: str
+    sessions: SessionFactory,
+    settings: Settings,
+    email: str,
+    password: str,
+    attempt: Attempt | None = None,
 ) -> Session | AuthFailure:
+    """A new account and its token. With `attempt` (every API call), rate-limited per client
+    address and per email; checks that cost nothing run first and are not counted."""
     email = normalise_email(email)
     email_refused = email_problem(email)
     if email_refused:
@@ -206,7 +215,12 @@ async def register(
     problem = password_problem(password, email)
     if problem:
         return AuthFailure(AuthErrorCode.WEAK_PASSWORD, problem)
-    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    if attempt is not None:
+        wait = await retry_after(attempt, registration_limits(settings), email)
+        if wait is not None:
+            return rate_limited(wait)
+    address = attempt.address_group if attempt else None
+    password_hash = await hash_password(settings, password, address)
     taken = AuthFailure(AuthErrorCode.EMAIL_TAKEN, "An account with that email already exists.")
     try:
         async with session_scope(sessions) as session:
@@ -222,16 +236,30 @@ async def register(
 
 
 async def login(
-    sessions: SessionFactory, settings: Settings, email: str, password: str
+    sessions: SessionFactory,
+    settings: Settings,
+    email: str,
+    password: str,
+    attempt: Attempt | None = None,
 ) -> Session | AuthFailure:
+    """A token for the right password. With `attempt` (every API call), rate-limited per client
+    address and per account before the password is even hashed; a good login clears the
+    account's count, so only failures since the last one add up."""
     email = normalise_email(email)
+    if attempt is not None:
+        wait = await retry_after(attempt, login_limits(settings), email)
+        if wait is not None:
+            return rate_limited(wait)
     user = None
     if email_problem(email) is None:  # else no account has it (and NUL would upset the driver)
         async with sessions() as session:
             user = await _find_by_email(session, email)
-    stored = user.password_hash if user is not None else _DUMMY_HASH
-    if not await asyncio.to_thread(_verify, stored, password) or user is None:
+    stored = user.password_hash if user is not None else DUMMY_HASH
+    address = attempt.address_group if attempt else None
+    if not await verify_password(settings, stored, password, address) or user is None:
         return AuthFailure(AuthErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
+    if attempt is not None:
+        await forget(attempt, login_limits(settings)[1], email)
     current = _current(user)
     return Session(issue_token(settings, current, user.token_key), current)
 
@@ -246,13 +274,6 @@ async def set_admin(session: AsyncSession, email: str, *, admin: bool = True) ->
     session.add(user)
     await session.flush()
     return True
-
-
-def _verify(stored: str, password: str) -> bool:
-    try:
-        return _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 async def _find_by_email(session: AsyncSession, email: str) -> User | None:

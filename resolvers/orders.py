@@ -5,23 +5,43 @@ from __future__ import annotations
 
 from delivery.quotes import latest_quotes
 from models.db import SessionFactory
+from models.types import utcnow
 from resolvers.auth import CurrentUser
 from resolvers.instruments import instrument_by_symbol
+from streaming.book import book_of
 from streaming.cache import Cache
 from streaming.pubsub import PubSub
 from streaming.user_events import publish_recorded
 from trading import orders
 from trading.orders import CancelRefused, OrderRequest, Rejection
 from trading.records import OrderRecord
+from trading.sessions import SessionClock
 
 
 async def place_order(
-    sessions: SessionFactory, cache: Cache, pubsub: PubSub, user: CurrentUser, request: OrderRequest
+    sessions: SessionFactory,
+    cache: Cache,
+    pubsub: PubSub,
+    user: CurrentUser,
+    request: OrderRequest,
+    *,
+    hours: SessionClock | None = None,
+    with_depth: bool = False,
 ) -> OrderRecord | Rejection:
+    """`hours`: the calendars when the market keeps them (MARKET_HOURS=calendar), else None
+    (always open). A halted instrument (its cached quote says so) never trades at once.
+    `with_depth`: a MARKET order walks the simulated book around the quote."""
     instrument = await instrument_by_symbol(sessions, cache, request.symbol)
     quotes = await latest_quotes(cache, [instrument.symbol]) if instrument else []
+    quote = quotes[0] if quotes else None
+    tradable = not (quote and quote.halted)
+    if instrument and hours is not None:
+        tradable = tradable and hours.is_open(instrument.exchange, utcnow())
+    depth = None
+    if with_depth and instrument is not None and quote is not None:
+        depth = book_of(quote, instrument.tick_size, instrument.lot_size)
     placed = await orders.place_order(
-        sessions, user.id, request, instrument, quotes[0] if quotes else None
+        sessions, user.id, request, instrument, quote, tradable=tradable, depth=depth
     )
     await publish_recorded(sessions, pubsub, placed.events)
     return placed.result

@@ -34,7 +34,7 @@ from streaming.errors import BackendUnavailable, BadTick
 from streaming.log import LogConsumer, LogRecord, TickLog
 from streaming.pubsub import PubSub
 from streaming.retry import retrying
-from streaming.stages import Stage
+from streaming.stages import Enricher, Stage
 from streaming.stages.quotes import QuoteStage
 from streaming.tick import Tick
 
@@ -69,6 +69,7 @@ class Bridge:
     pubsub: PubSub
     stages: Sequence[Stage] = ()  # the durable lane, in order
     live_stages: Sequence[Stage] = ()  # the live lane (default: the quote stage)
+    enrichers: Sequence[Enricher] = ()  # before every stage (day statistics, halts)
     batch_size: int = 1000
     flush_interval: float = 0.1
     max_backlog_ticks: int = 200_000
@@ -214,6 +215,8 @@ class Bridge:
         self._consumed.clear()
         self._backlog.clear()
         self._set_backlog(0)
+        for enricher in self.enrichers:
+            enricher.forget()
         for stage in (*self.live_stages, *self.stages):
             stage.forget()
 
@@ -229,8 +232,12 @@ class Bridge:
         started = time.perf_counter()
         ticks = [tick for record in records if (tick := self._parse(record)) is not None]
         fresh = await self._unseen(ticks)
+        for enricher in self.enrichers:
+            fresh = await enricher.enrich(fresh)
         for stage in self.live_stages:
             await stage.apply(fresh)
+        for enricher in self.enrichers:
+            enricher.commit()
         # Only now is the batch applied: a retry after a failure above must see it as new.
         self._last_sequence.update({tick.symbol: tick.sequence for tick in fresh})
         offsets: dict[int, int] = {}

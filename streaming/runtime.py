@@ -7,7 +7,8 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,11 +34,13 @@ from streaming.pubsub import PubSub, make_pubsub
 from streaming.stages import Stage
 from streaming.stages.alerts import AlertStage
 from streaming.stages.candles import CandleStage
+from streaming.stages.day import DayEnricher, DayStatsStage
 from streaming.stages.matching import MatchingStage
 from streaming.stages.quotes import QuoteStage
 from streaming.supervisor import Supervisor
 from streaming.user_events import run_relay
 from trading.instruments import count_instruments, upsert_instruments
+from trading.sessions import SessionClock
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ class Runtime:
     tick_log: TickLog
     supervisor: Supervisor
     bridge: Bridge | None = None
+    clock: SessionClock = field(default_factory=SessionClock)  # the exchanges' calendars
 
 
 @asynccontextmanager
@@ -70,6 +74,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             hub=Hub(pubsub, mailbox_limit=settings.subscriber_buffer_messages),
             tick_log=make_tick_log(settings),
             supervisor=Supervisor(),
+            clock=session_clock(settings),
         )
         if settings.uses_sqlite:
             await create_tables(engine)
@@ -106,16 +111,25 @@ def make_simulator(
     """The reference instruments, each walking on from its last price when `resume` has one
     (snapped to the tick grid), else from its reference price."""
     instruments = []
-    for row in read_instrument_file(settings.instruments_file):
+    rows = read_instrument_file(settings.instruments_file)
+    for row in rows:
         point = (resume or {}).get(row.symbol)
         start = row.reference_price or row.tick_size * 10_000
         if point is not None:
             start = (point.price / row.tick_size).to_integral_value() * row.tick_size
         instruments.append(SimulatedInstrument(row.symbol, row.tick_size, start))
+    trading = None
+    if settings.market_hours == "calendar":  # ticks only in each exchange's regular hours
+        clock, exchanges = session_clock(settings), {row.symbol: row.exchange for row in rows}
+
+        def trading(symbol: str, now: datetime) -> bool:
+            return clock.is_open(exchanges[symbol], now)
+
     return Simulator(
         instruments,
         ticks_per_second=settings.simulator_ticks_per_second,
         seed=settings.simulator_seed,
+        trading=trading,
     )
 
 
@@ -197,6 +211,7 @@ def make_bridge(runtime: Runtime) -> Bridge:
     note ticks in `apply` and query, fire and fill once per flush, publishing after their
     commit), which may fall behind while PostgreSQL is away."""
     stages: list[Stage] = [
+        DayStatsStage(runtime.sessions),
         CandleStage(runtime.sessions, runtime.cache, runtime.pubsub),
         AlertStage(runtime.sessions, runtime.pubsub),
         MatchingStage(runtime.sessions, runtime.pubsub),
@@ -208,9 +223,23 @@ def make_bridge(runtime: Runtime) -> Bridge:
         pubsub=runtime.pubsub,
         stages=stages,
         live_stages=[QuoteStage(runtime.cache, runtime.pubsub)],
+        enrichers=[make_day_enricher(runtime)],
         flush_interval=runtime.settings.bridge_flush_interval_ms / 1000,
         max_backlog_ticks=runtime.settings.bridge_max_backlog_ticks,
     )
+
+
+def session_clock(settings: Settings) -> SessionClock:
+    return SessionClock(settings.market_pre_minutes, settings.market_post_minutes)
+
+
+def make_day_enricher(runtime: Runtime) -> DayEnricher:
+    """Day statistics and halts, with each symbol's exchange and reference price (its first
+    previous close) from the reference list."""
+    rows = read_instrument_file(runtime.settings.instruments_file)
+    exchanges = {row.symbol: row.exchange for row in rows}
+    references = {row.symbol: row.reference_price for row in rows if row.reference_price}
+    return DayEnricher(runtime.cache, runtime.sessions, runtime.clock, exchanges, references)
 
 
 def start_bridge(runtime: Runtime) -> Bridge:

@@ -17,15 +17,21 @@ import msgspec
 
 from models.instrument_file import MAX_SYMBOL_LENGTH
 from streaming.errors import BadTick
+from trading.day_stats import DayStats
 
 Symbol = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SYMBOL_LENGTH)]
 Sequence = Annotated[int, msgspec.Meta(ge=0)]
 Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class Tick(msgspec.Struct, frozen=True, gc=False):
+class Tick(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """A trade print: `volume` is this trade's size; `sequence` rises by one per symbol (0 until
-    the feed sender numbers it on its way to the log)."""
+    the feed sender numbers it on its way to the log).
+
+    `halted` from a feed makes the tick a status message (true: trading halted, false:
+    resumed) rather than a trade; the bridge then sets it on every tick it publishes, with
+    `day`, the session's statistics as of this tick (`streaming.stages.day`). Both are left
+    out of the JSON while unset, so a feed's ticks keep their wire form."""
 
     symbol: Symbol
     price: Decimal
@@ -35,6 +41,8 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
     sequence: Sequence
     exchange_ts: Timestamp
     received_ts: Timestamp
+    halted: bool | None = None
+    day: DayStats | None = None
 
     def __post_init__(self) -> None:
         for name in ("price", "bid", "ask"):

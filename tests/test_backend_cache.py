@@ -50,6 +50,22 @@ async def test_a_value_set_with_a_ttl_expires_and_a_later_set_keeps_it(cache: Ca
     ]
 
 
+async def test_a_counter_counts_atomically_within_its_window_then_restarts(cache: Cache) -> None:
+    first = await cache.increment("attempts", ttl_seconds=1)
+    assert first.value == 1
+    assert 0 < first.expires_in_seconds <= 1
+    counts = await asyncio.gather(*(cache.increment("attempts", 1) for _ in range(20)))
+    assert sorted(count.value for count in counts) == list(range(2, 22)), "none lost or doubled"
+    assert all(0 < count.expires_in_seconds <= 1 for count in counts), "the window is not moved"
+    assert (await cache.increment("other", 60)).value == 1, "each key counts alone"
+    await asyncio.sleep(1.2)
+    restarted = await cache.increment("attempts", ttl_seconds=60)
+    assert restarted.value == 1, "the window ended: counting starts again"
+    assert 59 < restarted.expires_in_seconds <= 60
+    await cache.delete("other")
+    assert (await cache.increment("other", 60)).value == 1, "a deleted counter starts again"
+
+
 @pytest.mark.parametrize("cache", ["redis"], indirect=True)
 async def test_redis_cache_is_shared_by_prefix(cache: Cache) -> None:
     """Redis only: the memory cache lives and dies with its process (embedded mode has one),

@@ -83,6 +83,28 @@ def test_fanout_smoke_produces_figures(tmp_path: Path) -> None:
     assert not leftovers, "the benchmark left processes running"
 
 
+def test_fanout_with_tape_smoke_measures_quotes_alone_and_beside_trades_and_books(
+    tmp_path: Path,
+) -> None:
+    document = _run(
+        tmp_path,
+        "fanout",
+        *("--seconds", "3", "--subscribers", "5", "--rate", "50", "--warmup", "0.5"),
+        *("--targets", "trado", "--with-tape", "--tape-trades", "3", "--tape-books", "2"),
+    )
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    alone, beside = steps
+    assert (alone["target"], beside["target"]) == ("trado", "trado+tape")
+    assert alone["delivered"] > 0
+    assert beside["delivered"] > 0
+    assert beside["quotes_vs_alone"] > 0
+    tape = beside["tape"]
+    assert (tape["connected"], tape["errors"]) == (5, 0), tape
+    assert tape["trades_per_second"] > 0, tape
+    assert tape["books_per_second"] > 0, tape
+
+
 def test_queries_smoke_measures_each_query_and_the_client_ceiling(tmp_path: Path) -> None:
     document = _run(tmp_path, "queries", "--seconds", "2", "--concurrency", "2", "--warmup", "0.5")
     steps = document["steps"]
@@ -168,6 +190,7 @@ def test_pipeline_smoke_drains_the_topic_and_cleans_up(tmp_path: Path) -> None:
     assert asyncio.run(_bench_databases()) <= before, "the sandbox database was not dropped"
 
 
+@pytest.mark.timeout(300)  # three faults, each 14 s to settle, plus restarts: ~105 s alone
 def test_chaos_smoke_kafka_bridge_and_api_faults_lose_and_repeat_nothing(tmp_path: Path) -> None:
     """The chaos harness with Kafka stopped 15 s and restarted, the bridge and the API killed
     (-9) and restarted (PostgreSQL and Redis stay up: the session's fixtures use them): the

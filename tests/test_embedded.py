@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -72,3 +73,29 @@ async def test_quote_query_reads_the_cache(embedded_server: RunningServer) -> No
     quote = response.json()["data"]["quote"]
     assert quote["symbol"] == "AAPL"
     assert Decimal(quote["bid"]) < Decimal(quote["ask"])
+
+
+def tables_set_aside(directory: Path) -> list[tuple[str, ...]]:
+    [kept] = directory.glob("trado.db.old-*")
+    with sqlite3.connect(kept) as old:
+        return old.execute("SELECT name FROM sqlite_master").fetchall()
+
+
+async def test_a_database_from_an_older_version_is_set_aside_and_a_new_one_started(
+    tmp_path: Path,
+) -> None:
+    """Embedded mode has no migrations: a file whose `users` table lacks a column the models
+    now have is kept under another name, and the server starts on a new one."""
+    with sqlite3.connect(tmp_path / "trado.db") as old:
+        old.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+    register = (
+        'mutation { register(email: "old@example.com", password: "a long unusual phrase 1") '
+        "{ __typename } }"
+    )
+    async with (
+        running_server(embedded_mode(tmp_path)) as server,
+        httpx.AsyncClient(base_url=server.http) as client,
+    ):
+        response = await client.post("/graphql", json={"query": register})
+    assert response.json() == {"data": {"register": {"__typename": "AuthPayload"}}}
+    assert tables_set_aside(tmp_path) == [("users",)]

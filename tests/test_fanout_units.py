@@ -1,6 +1,6 @@
 """The live fan-out's pure logic: the outbox's writing rules (against a recording writer; the
-real socket path is covered by the subscription tests) and which subscribers share a
-selection."""
+real socket path is covered by the subscription tests), an HTTP stream's response writer,
+throttling, and which subscribers share a selection."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import cast
 from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 
 from delivery.fanout import LiveOperation, QuoteFanout, ThrottledSubscriber, selection_key
+from delivery.http_streams import BUFFER_BYTES, ResponseWriter
 from delivery.outbox import Flusher, Outbox
 from graph.context import Info
 from tests.utils.live import make_tick
@@ -186,3 +187,21 @@ async def test_a_throttled_subscriber_sends_the_opening_at_once_then_the_latest_
     await asyncio.sleep(0.3)
     assert sent[6:] == [], "nothing after the operation ends"
     await outbox.close()
+
+
+async def test_a_response_writer_sends_what_waits_as_one_chunk_and_beats_when_quiet() -> None:
+    writer = ResponseWriter()
+    chunks = writer.chunks(b": ping\r\n\r\n", interval=0.05)
+    assert writer.write([b"a", b"b"])
+    assert await anext(chunks) == b"ab"
+    assert await anext(chunks) == b": ping\r\n\r\n", "after a quiet interval"
+    assert writer.write([b"x" * (BUFFER_BYTES + 1)])
+    assert not writer.write([b"y"]), "past the buffer the outbox must hold its backlog"
+    room = asyncio.create_task(writer.writable())
+    await asyncio.sleep(0)
+    assert not room.done()
+    assert len(await anext(chunks)) == BUFFER_BYTES + 1
+    await room
+    writer.write([b"c"])
+    writer.end()
+    assert [chunk async for chunk in chunks] == [b"c"]

@@ -341,6 +341,39 @@ async def test_a_visitor_sees_live_prices_flashes_and_a_moving_chart(
 
 
 # One browser session walked end to end: each step needs the state the previous one left.
+DAY_AND_SESSIONS = """query ($symbol: String!) {
+  quote(symbol: $symbol) { day { previousClose } }
+  nyse: marketStatus(exchange: "NYSE") { status }
+  nasdaq: marketStatus(exchange: "NASDAQ") { status } }"""
+ROW_FIGURES = """(row) => [".price", ".change", ".pct"].map(
+  (name) => row.querySelector(name).textContent.replaceAll(",", ""))"""
+
+
+async def test_change_is_against_the_previous_close_and_each_exchange_has_a_session_badge(
+    live_server: RestartableServer, browser: Browser
+) -> None:
+    async with (
+        browser_page(browser) as opened,
+        httpx.AsyncClient(base_url=live_server.http) as client,
+    ):
+        page = opened.page
+        await open_board(page, live_server.http)
+        await wait_for_price_change(page, "AAPL")
+        body = {"query": DAY_AND_SESSIONS, "variables": {"symbol": "AAPL"}}
+        data = (await client.post("/graphql", json=body)).json()["data"]
+        previous_close = Decimal(data["quote"]["day"]["previousClose"])  # the reference price
+        # price, change and change-% read together (ticks keep coming meanwhile)
+        price, change, pct = await board_row(page, "AAPL").evaluate(ROW_FIGURES)
+        assert Decimal(change) == Decimal(price) - previous_close
+        expected_pct = (Decimal(change) / previous_close * 100).quantize(Decimal("0.01"))
+        assert abs(Decimal(pct.rstrip("%")) - expected_pct) <= Decimal("0.01")
+        for exchange, status in (("NYSE", data["nyse"]), ("NASDAQ", data["nasdaq"])):
+            badge = page.locator(f'#sessions .session[data-exchange="{exchange}"]')
+            await expect(badge).to_have_attribute("data-status", status["status"])
+            await expect(badge).to_have_text(f"{exchange} {status['status']}")
+        assert_no_script_errors(opened)
+
+
 async def test_register_log_in_watch_and_trade_end_to_end(  # noqa: PLR0915
     live_server: RestartableServer, browser: Browser
 ) -> None:
@@ -630,3 +663,53 @@ async def test_board_says_offline_while_the_server_is_down_and_recovers(
         await expect(page.locator("#offline-banner")).to_be_hidden()
         await wait_for_price_change(page, "NVDA")
         assert_no_script_errors(opened, console=False)
+
+
+RECENT_TRADES = (
+    "query ($s: String!) { recentTrades(symbol: $s, first: 100) { price size aggressor sequence } }"
+)
+
+
+async def test_the_depth_ladder_and_the_tape_follow_the_selected_symbol(
+    live_server: RestartableServer, browser: Browser
+) -> None:
+    async with browser_page(browser, height=1300) as opened:
+        page = opened.page
+        await open_board(page, live_server.http)
+        await wait_for_price(page, "MSFT")
+        await board_row(page, "MSFT").click()
+        await expect(page.locator("#book-title")).to_have_text("Depth · MSFT")
+        await expect(page.locator("#tape-title")).to_have_text("Time & sales · MSFT")
+        await expect(page.locator("#book-body tr")).to_have_count(10)
+        await expect(page.locator("#book-body td.bid-size")).to_have_count(10)
+        await page.wait_for_function(
+            "() => window.trado.bookState.updates >= 5", timeout=20 * SECONDS
+        )
+        await page.wait_for_function("() => window.trado.tapeState.prints.length >= 10")
+        await opened.screenshot("board-depth-and-tape")
+        book = await page.evaluate("window.trado.bookState")
+        prints = await page.evaluate("window.trado.tapeState.prints")
+        assert_no_script_errors(opened)
+
+    assert book["symbol"] == "MSFT"
+    assert book["resyncs"] == 0, "every update followed the one before it"
+    bids = [Decimal(level["price"]) for level in book["book"]["bids"]]
+    asks = [Decimal(level["price"]) for level in book["book"]["asks"]]
+    assert bids == sorted(bids, reverse=True)
+    assert asks == sorted(asks)
+    assert bids[0] < asks[0], "the ladder meets at the touch"
+    sequences = [p["sequence"] for p in prints]
+    assert sequences == list(range(sequences[0], sequences[0] - len(sequences), -1)), (
+        "the tape has every print, newest first, from recentTrades and then live"
+    )
+    held = await graphql(live_server.http, RECENT_TRADES, variables={"s": "MSFT"})
+    by_sequence = {t["sequence"]: t for t in held["recentTrades"]}
+    for shown in prints:
+        if shown["sequence"] in by_sequence:
+            expected = by_sequence[shown["sequence"]]
+            assert (shown["price"], shown["size"], shown["aggressor"]) == (
+                expected["price"],
+                expected["size"],
+                expected["aggressor"],
+            )
+    assert {p["aggressor"] for p in prints} <= {"BUY", "SELL"}, "simulated prints are at the touch"

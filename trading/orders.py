@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.db import SessionFactory
 from models.tables import Instrument, Order, OrderSide, OrderStatus, OrderType
 from models.types import plain, utcnow
+from trading.depth import Depth, depth_weighted_price
 from trading.echo import echo
 from trading.event_log import record_events
 from trading.events import OrderEvent, Recorded
@@ -55,6 +56,7 @@ class RejectReason(StrEnum):
     INVALID_QUANTITY = "INVALID_QUANTITY"
     INVALID_PRICE = "INVALID_PRICE"
     NO_MARKET_PRICE = "NO_MARKET_PRICE"
+    MARKET_CLOSED = "MARKET_CLOSED"
     INVALID_CLIENT_ORDER_ID = "INVALID_CLIENT_ORDER_ID"
 
 
@@ -109,11 +111,20 @@ async def place_order(
     request: OrderRequest,
     instrument: InstrumentRecord | None,
     quote: Quote | None,
+    *,
+    tradable: bool = True,
+    depth: Depth | None = None,
 ) -> WithEvents[OrderRecord | Rejection]:
     """Validate, then in one transaction: reserve, record, and for a MARKET order (or a LIMIT
     order `quote` already crosses) fill at once. `instrument` is the one `request.symbol`
-    names (None: unknown). The same `client_order_id` from the same user returns the first
-    order. Rejections write nothing."""
+    names (None: unknown). A MARKET order walks `depth` (the book around `quote`) when given
+    and fills at its depth-weighted price (`trading.depth`); a LIMIT order fills on the
+    quote. The same `client_order_id` from the same user returns the first order.
+    Rejections write nothing.
+
+    Out of session (`tradable` false: the market is not in regular hours, or the instrument
+    is halted) the one rule is: a MARKET order is refused (MARKET_CLOSED), a LIMIT order is
+    accepted and rests, whatever the quote, until a tick crosses it in session."""
     if request.client_order_id is not None:
         answered = await _repeat_or_bad_client_id(sessions, user_id, request.client_order_id)
         if answered is not None:
@@ -122,9 +133,16 @@ async def place_order(
         message = f"No instrument {echo(request.symbol.strip())!r}."
         return WithEvents(Rejection(RejectReason.UNKNOWN_SYMBOL, message), [])
     rejection = _validate(request, instrument) or _needs_quote(request, instrument, quote)
+    if not rejection and not tradable and request.type == OrderType.MARKET:
+        message = f"{instrument.symbol} is not trading now; MARKET orders need an open market."
+        rejection = Rejection(RejectReason.MARKET_CLOSED, message)
     if rejection:
         return WithEvents(rejection, [])
-    fill_price = _fill_price(request, quote)
+    fill_price = _fill_price(request, quote) if tradable else None
+    if fill_price is not None and depth is not None and request.type == OrderType.MARKET:
+        levels = depth.asks if request.side == OrderSide.BUY else depth.bids
+        if levels:
+            fill_price = depth_weighted_price(levels, request.quantity, instrument.tick_size)
     try:
         async with money_transaction(sessions, user_id) as session:
             result = await _place_locked(session, user_id, request, instrument, fill_price)

@@ -5,12 +5,15 @@
 import { socket } from "./api.js";
 import { mountAccount, restoreSession } from "./panels/account.js";
 import { mountAlerts } from "./panels/alerts.js";
+import { bookState, mountBook } from "./panels/book.js";
 import { chartBars, mountChart } from "./panels/chart.js";
 import { mountConnection } from "./panels/connection.js";
 import { mountNotifications } from "./panels/notifications.js";
 import { mountOrders } from "./panels/orders.js";
 import { mountPortfolio } from "./panels/portfolio.js";
 import { mountSearch } from "./panels/search.js";
+import { mountSessions } from "./panels/sessions.js";
+import { mountTape, tapeState } from "./panels/tape.js";
 import { mountTicket } from "./panels/ticket.js";
 import { mountWatchlist, startWatchlist } from "./panels/watchlist.js";
 import { mountQuotes } from "./quotes.js";
@@ -18,10 +21,13 @@ import { state } from "./store.js";
 
 for (const mount of [
   mountConnection,
+  mountSessions,
   mountQuotes,
   mountWatchlist,
   mountSearch,
   mountChart,
+  mountBook,
+  mountTape,
   mountTicket,
   mountPortfolio,
   mountOrders,
@@ -40,5 +46,7 @@ window.trado = {
   connectionState: () => socket.state,
   connectionLog: state.connectionLog,
   chartBars,
+  bookState,
+  tapeState,
   state,
 };

@@ -1,7 +1,8 @@
 // The watchlist board: one row per symbol with last price, change and change-% against the
-// first price this page saw, bid and ask. A row flashes green or red when its price moves.
+// previous session's close (the quote's `day`, kept by the server: "—" before a symbol has
+// one), bid and ask. A row flashes green or red when its price moves; a halted one is marked.
 
-import { compare, format, placesOf, sub } from "./decimal.js";
+import { compare, format, placesOf } from "./decimal.js";
 
 export class Board {
   constructor(body, { onSelect, onRemove }) {
@@ -9,7 +10,6 @@ export class Board {
     this.onSelect = onSelect;
     this.onRemove = onRemove;
     this.rows = new Map(); // symbol -> {row, cells, last}
-    this.base = new Map(); // symbol -> first price seen (the change is measured from it)
     this.selected = null;
   }
 
@@ -71,16 +71,16 @@ export class Board {
   /** A new quote: update the row and flash it in the direction of the move. */
   update(quote) {
     const entry = this.rows.get(quote.symbol);
-    if (!this.base.has(quote.symbol)) this.base.set(quote.symbol, quote.price);
     if (!entry) return;
     const places = placesOf(quote.price);
-    const base = this.base.get(quote.symbol);
-    const change = sub(quote.price, base);
-    const direction = compare(change, "0");
+    const { change, changePercent } = quote.day || {};
+    const direction = change == null ? 0 : compare(change, "0");
     entry.cells.price.textContent = format(quote.price, places);
-    entry.cells.change.textContent = format(change, places, { sign: true });
-    const pct = (Number(change) / Number(base)) * 100;
-    entry.cells.pct.textContent = `${pct > 0 ? "+" : ""}${pct.toFixed(2)}%`;
+    entry.cells.change.textContent = change == null ? "—" : format(change, places, { sign: true });
+    entry.cells.pct.textContent =
+      changePercent == null ? "—" : `${format(changePercent, 2, { sign: true })}%`;
+    entry.row.classList.toggle("halted", Boolean(quote.halted));
+    entry.row.title = quote.halted ? "Trading halted" : "";
     entry.cells.bid.textContent = format(quote.bid, places);
     entry.cells.ask.textContent = format(quote.ask, places);
     for (const cell of [entry.cells.change, entry.cells.pct]) {

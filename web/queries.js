@@ -4,9 +4,42 @@
 
 // ---------------------------------------------------------------- live data
 
+// A quote as the board shows it: change and change-% come from the day's figures, measured
+// against the previous session's close (null before a symbol has one).
+const QUOTE_FIELDS =
+  "symbol price bid ask volume timestamp sequence halted day { previousClose change changePercent }";
+
 export const QUOTES_SUBSCRIPTION = `
   subscription Quotes($symbols: [String!]!, $since: [SymbolSequence!]) {
-    quotes(symbols: $symbols, since: $since) { symbol price bid ask volume timestamp sequence }
+    quotes(symbols: $symbols, since: $since) { ${QUOTE_FIELDS} }
+  }`;
+
+// An exchange's session (OPEN, PRE, POST, CLOSED) now, then each change: one badge each.
+export const SESSION_EXCHANGES = ["NYSE", "NASDAQ"];
+
+export const MARKET_STATUS_SUBSCRIPTION = `
+  subscription MarketStatus($exchange: String!) {
+    marketStatus(exchange: $exchange) { exchange status nextChange nextStatus }
+  }`;
+
+// The depth ladder and the time-and-sales tape of the selected symbol.
+export const BOOK_DEPTH = 10;
+export const BOOK_SUBSCRIPTION = `
+  subscription Book($symbol: String!, $depth: Int!) {
+    book(symbol: $symbol, depth: $depth) {
+      snapshot sequence previousSequence bids { price size } asks { price size }
+    }
+  }`;
+
+export const TAPE_LENGTH = 30;
+export const RECENT_TRADES_QUERY = `
+  query RecentTrades($symbol: String!, $first: Int) {
+    recentTrades(symbol: $symbol, first: $first) { price size aggressor timestamp sequence }
+  }`;
+
+export const TRADES_SUBSCRIPTION = `
+  subscription Trades($symbols: [String!]!, $since: [SymbolSequence!]) {
+    trades(symbols: $symbols, since: $since) { price size aggressor timestamp sequence }
   }`;
 
 // The chart's bars: the history, then the forming bar live.
@@ -89,6 +122,7 @@ export const AUTH_ERRORS = {
   WEAK_PASSWORD: "Choose a stronger password",
   EMAIL_TAKEN: "An account with this email exists: sign in instead",
   INVALID_CREDENTIALS: "Wrong email or password",
+  RATE_LIMITED: "Too many attempts",
 };
 
 /** {token, user} on success, {error, code} when the server refused (AuthError). */
@@ -105,7 +139,7 @@ export const ME = `query Me { me { ${USER_FIELDS} } }`;
 
 const WATCHLIST_FIELDS = `
   id name
-  items { instrument { symbol name } quote { symbol price bid ask volume timestamp sequence } }`;
+  items { instrument { symbol name } quote { ${QUOTE_FIELDS} } }`;
 
 export const WATCHLISTS = `query Watchlists { watchlists { ${WATCHLIST_FIELDS} } }`;
 

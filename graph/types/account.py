@@ -43,6 +43,10 @@ class AuthPayload:
 class AuthError:
     code: AuthErrorCode
     message: str
+    retry_after_seconds: int | None = strawberry.field(
+        default=None,
+        description="RATE_LIMITED: seconds until an attempt can succeed again; null otherwise.",
+    )
 
 
 AuthResult = Annotated[AuthPayload | AuthError, strawberry.union("AuthResult")]
@@ -50,7 +54,11 @@ AuthResult = Annotated[AuthPayload | AuthError, strawberry.union("AuthResult")]
 
 def auth_result(outcome: Session | AuthFailure, expires_in_seconds: int) -> AuthPayload | AuthError:
     if isinstance(outcome, AuthFailure):
-        return AuthError(code=outcome.code, message=outcome.message)
+        return AuthError(
+            code=outcome.code,
+            message=outcome.message,
+            retry_after_seconds=outcome.retry_after_seconds,
+        )
     return AuthPayload(
         token=outcome.token, user=User.of(outcome.user), expires_in_seconds=expires_in_seconds
     )

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
 
 from graph.context import Info
 from graph.query_cost import LOADER, cost
+from graph.types.market import DayStatsType, MarketStatus
 from graph.types.quote import Quote
 from graph.types.records import from_record
+from resolvers.market import exchange_status
 from trading.instruments import InstrumentRecord
 
 
@@ -30,9 +33,34 @@ class Instrument:
         tick = await info.context.loaders.quote.load(self.symbol)
         return Quote.from_tick(tick) if tick else None
 
+    @strawberry.field(
+        description="The current session's statistics (the quote's `day`), or null before the "
+        "first tick.",
+        metadata=cost(LOADER),
+    )
+    async def day(self, info: Info) -> DayStatsType | None:
+        quote = await self.quote(info)
+        return quote.day() if quote else None
+
+    @strawberry.field(
+        description="Its exchange's status now, or HALTED while the instrument is halted.",
+        metadata=cost(LOADER),
+    )
+    async def market_status(self, info: Info) -> MarketStatus:
+        tick = await info.context.loaders.quote.load(self.symbol)
+        return market_status(info, self.exchange, halted=bool(tick and tick.halted))
+
     @classmethod
     def of(cls, record: InstrumentRecord) -> Instrument:
         return from_record(cls, record)
+
+
+def market_status(
+    info: Info, exchange: str, *, at: datetime | None = None, halted: bool = False
+) -> MarketStatus:
+    """`exchange`'s status at `at` (default now), from the process's calendars."""
+    code, phase = exchange_status(info.context.runtime.clock, exchange, at=at, halted=halted)
+    return MarketStatus.of(code, phase)
 
 
 async def load_instrument(info: Info, instrument_id: int) -> Instrument:

@@ -6,7 +6,9 @@ from decimal import Decimal
 import strawberry
 
 from graph.scalars import BigInt
+from graph.types.market import DayStatsType
 from streaming.tick import Tick
+from trading.day_stats import DayStats
 
 
 @strawberry.type(description="The latest trade and touch of one instrument.")
@@ -25,6 +27,16 @@ class Quote:
         "every restart, so a jump means ticks this stream did not deliver. Give the last one "
         "seen to `quotes(since:)` to resume after a reconnect."
     )
+    halted: bool = strawberry.field(
+        description="Trading in the instrument is halted (its resting LIMIT orders do not fill "
+        "until it resumes)."
+    )
+    tick: strawberry.Private[Tick]
+
+    @strawberry.field(description="The current session's statistics, as of this tick.")
+    def day(self) -> DayStatsType:
+        """Worked out only when selected (the shared fan-out builds a Quote per tick)."""
+        return DayStatsType.of(self.tick.day or _alone(self.tick))
 
     @classmethod
     def from_tick(cls, tick: Tick) -> Quote:
@@ -36,7 +48,14 @@ class Quote:
             volume=tick.volume,
             timestamp=tick.exchange_ts,
             sequence=BigInt(tick.sequence),
+            halted=bool(tick.halted),
+            tick=tick,
         )
+
+
+def _alone(tick: Tick) -> DayStats:
+    """A tick published before the bridge kept day statistics: the day as far as it shows."""
+    return DayStats.first(tick.exchange_ts.date(), tick.price, tick.volume, None)
 
 
 @strawberry.input(description="The last sequence a client saw of one symbol, to resume from.")

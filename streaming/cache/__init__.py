@@ -1,4 +1,4 @@
-"""A small key-value cache: latest quotes and the instrument cache.
+"""A small key-value cache: latest quotes, the instrument cache and rate-limit counters.
 
 Two backends behind one protocol: memory (embedded mode) and Redis (full mode).
 """
@@ -6,9 +6,16 @@ Two backends behind one protocol: memory (embedded mode) and Redis (full mode).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from settings import Settings
+
+
+class Count(NamedTuple):
+    """A counter just incremented: its value and the seconds until it expires (and restarts)."""
+
+    value: int
+    expires_in_seconds: float
 
 
 class Cache(Protocol):
@@ -20,6 +27,11 @@ class Cache(Protocol):
     async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None: ...
     async def set_many(self, items: dict[str, bytes]) -> None: ...
     async def delete(self, *keys: str) -> None: ...
+
+    async def increment(self, key: str, ttl_seconds: int) -> Count:
+        """Add one to the counter `key` atomically; a new counter lives `ttl_seconds` from its
+        first increment, and later increments do not extend it (a fixed window)."""
+        ...
 
 
 def make_cache(settings: Settings) -> Cache:

@@ -6,8 +6,18 @@ from collections.abc import Sequence
 from typing import cast
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
+from streaming.cache import Count
 from streaming.redis_client import make_redis
+
+# INCR and the first increment's expiry in one step: a crash between them cannot leave a
+# counter that never expires. Answers the new value and the milliseconds left.
+INCREMENT_WITH_EXPIRY = """
+local value = redis.call('INCR', KEYS[1])
+if value == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {value, redis.call('PTTL', KEYS[1])}
+"""
 
 
 class RedisCache:
@@ -15,6 +25,7 @@ class RedisCache:
         self._url = url
         self._prefix = prefix
         self._redis: Redis | None = None
+        self._increment: AsyncScript | None = None
 
     @property
     def redis(self) -> Redis:
@@ -24,6 +35,7 @@ class RedisCache:
 
     async def connect(self) -> None:
         self._redis = make_redis(self._url)
+        self._increment = self._redis.register_script(INCREMENT_WITH_EXPIRY)
 
     async def close(self) -> None:
         if self._redis is not None:
@@ -52,3 +64,9 @@ class RedisCache:
     async def delete(self, *keys: str) -> None:
         if keys:
             await self.redis.delete(*(self._prefix + key for key in keys))
+
+    async def increment(self, key: str, ttl_seconds: int) -> Count:
+        if self._increment is None:
+            raise RuntimeError("RedisCache.connect() was not called")
+        value, left_ms = await self._increment(keys=[self._prefix + key], args=[ttl_seconds * 1000])
+        return Count(int(value), max(int(left_ms), 0) / 1000)

@@ -3,7 +3,11 @@
 It connects, subscribes each symbol (`{"type": "subscribe", "symbol": "AAPL"}`), and maps
 trade messages (`{"type": "trade", "data": [{"s": "AAPL", "p": 1.5, "v": 100, "t": <epoch
 ms>}]}`; optional `b`/`a` give the touch, else bid = ask = price) to ticks. Numbers are read
-exactly (never through float). `ping` messages are ignored; anything else unreadable is
+exactly (never through float). Status messages (`{"type": "status", "data": [{"s": "AAPL",
+"halted": true, "t": <epoch ms>}]}`, the trading-status / halt messages of Alpaca's and
+Polygon's streams, reduced to this shape) become status ticks at the symbol's last trade
+price: `halted` true halts the symbol, false resumes it (one before any trade is skipped).
+`ping` messages are ignored; anything else unreadable is
 counted and logged, never fatal. A lost connection is retried with exponential backoff and
 jitter, and every symbol is subscribed again on the new connection.
 """
@@ -13,11 +17,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from tenacity import AttemptManager
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
@@ -46,6 +51,17 @@ class ProviderTrade:
     time: datetime
     bid: Decimal | None = None
     ask: Decimal | None = None
+    halted: bool | None = None  # set: a status message, not a trade (price is unused)
+
+    @classmethod
+    def status(cls, data: dict[str, Any]) -> ProviderTrade:
+        symbol, halted, millis = data.get("s"), data.get("halted"), data.get("t")
+        if not isinstance(symbol, str) or not isinstance(halted, bool):
+            raise BadTick(f"bad status {data!r}")
+        if not isinstance(millis, int | Decimal) or isinstance(millis, bool):
+            raise BadTick(f"bad status time {data!r}")
+        time = datetime.fromtimestamp(float(millis) / 1000, UTC)
+        return cls(symbol.upper(), Decimal(0), Decimal(0), time, halted=halted)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProviderTrade:
@@ -78,9 +94,10 @@ def parse_message(raw: str | bytes) -> list[ProviderTrade]:
         return []
     if kind == "error":
         raise BadTick(f"provider error: {message.get('msg')!r}")
-    if kind != "trade" or not isinstance(message.get("data"), list):
+    if kind not in ("trade", "status") or not isinstance(message.get("data"), list):
         raise BadTick(f"unexpected message type {kind!r}")
-    return [ProviderTrade.from_dict(item) for item in message["data"]]
+    read = ProviderTrade.from_dict if kind == "trade" else ProviderTrade.status
+    return [read(item) if isinstance(item, dict) else read({}) for item in message["data"]]
 
 
 def _number(raw: object, name: str) -> Decimal:
@@ -100,6 +117,7 @@ class ProviderFeed:
     max_backoff: float = 30.0
     bad_messages: int = 0
     connections: int = 0
+    _last_trades: dict[str, ProviderTrade] = field(default_factory=dict)  # for status ticks
 
     async def run(self, sink: TickSink) -> None:
         """Stream until cancelled, reconnecting whenever the connection is lost: after
@@ -146,6 +164,9 @@ class ProviderFeed:
 
     def _tick(self, trade: ProviderTrade, received: datetime) -> Tick:
         """Validated like any tick on the log; unnumbered (the feed sender numbers it)."""
+        if trade.halted is not None:
+            return self._status_tick(trade, received)
+        self._last_trades[trade.symbol] = trade
         return Tick.from_dict(
             {
                 "symbol": trade.symbol,
@@ -158,6 +179,13 @@ class ProviderFeed:
                 "received_ts": received.isoformat(),
             }
         )
+
+    def _status_tick(self, status: ProviderTrade, received: datetime) -> Tick:
+        last = self._last_trades.get(status.symbol)
+        if last is None:
+            raise BadTick(f"status of {status.symbol} before any trade of it")
+        tick = self._tick(replace(last, time=status.time), received)
+        return msgspec.structs.replace(tick, halted=status.halted, volume=Decimal(0))
 
 
 def _connection_lost(error: BaseException, _attempt: int, delay: float) -> None:

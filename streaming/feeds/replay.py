@@ -2,7 +2,9 @@
 
 Columns (CSV header) or keys (NDJSON): `symbol`, `price`, `timestamp` (ISO 8601 with a zone,
 or epoch milliseconds), and optionally `bid`, `ask` (default: the price), `volume` (default
-0) and `sequence`. Ticks leave unnumbered: the feed sender gives each the next sequence of its
+0), `sequence` and `halted`. A row with `halted` (true/false, or 1/0) is a status message, not
+a trade: the symbol is halted (true) or resumes (false) from there; its price is the last
+one. Ticks leave unnumbered: the feed sender gives each the next sequence of its
 symbol (continuing the log's numbering), so a file replayed twice is played twice. A
 `sequence` column is only validated (a whole number, else the row is malformed), not used.
 
@@ -99,6 +101,9 @@ class Replay:
             "exchange_ts": _timestamp(row["timestamp"]),
             "received_ts": now.isoformat(),
         }
+        halted = row.get("halted")
+        if halted not in (None, ""):
+            data["halted"] = _flag(halted)
         return Tick.from_dict(data)
 
 
@@ -107,6 +112,15 @@ def _checked_sequence(given: object) -> int:
     if given not in (None, "") and (isinstance(given, bool) or int(str(given)) < 0):
         raise BadTick(f"bad sequence {given!r}")
     return 0
+
+
+def _flag(raw: object) -> bool:
+    text = str(raw).strip().lower()
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise BadTick(f"bad halted {raw!r}")
 
 
 def _csv_rows(handle: Any) -> Iterator[tuple[int, dict[str, Any]]]:

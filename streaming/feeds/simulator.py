@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from models.types import utcnow
@@ -16,6 +18,8 @@ from streaming.tick import Tick
 
 # Typical move per tick, as a fraction of price (about 0.05%).
 STEP_FRACTION = 0.0005
+# Share of trades a buyer starts (at the ask); the rest hit the bid.
+BUYER_SHARE = 0.5
 
 
 @dataclass(slots=True)
@@ -32,12 +36,16 @@ class Simulator:
         *,
         ticks_per_second: float,
         seed: int | None = None,
+        trading: Callable[[str, datetime], bool] | None = None,
     ) -> None:
+        """`trading(symbol, now)`: whether the symbol trades now (default: always); a tick
+        that falls when it does not is skipped (MARKET_HOURS=calendar)."""
         if not instruments:
             raise ValueError("the simulator needs at least one instrument")
         self.instruments = instruments
         self.ticks_per_second = ticks_per_second
         self._random = random.Random(seed)
+        self._trading = trading
 
     def next_tick(self, instrument: SimulatedInstrument | None = None) -> Tick:
         instrument = instrument or self._random.choice(self.instruments)
@@ -46,13 +54,13 @@ class Simulator:
         steps = round(self._random.gauss(0, ticks_per_step))
         instrument.price = max(instrument.price + steps * tick_size, tick_size * 2)
         spread = tick_size * self._random.randint(1, 3)
-        bid = max(instrument.price - spread, tick_size)
+        bid, ask = _touch_after_trade(instrument.price, spread, tick_size, self._random.random())
         now = utcnow()
         return Tick(
             symbol=instrument.symbol,
             price=instrument.price,
             bid=bid,
-            ask=instrument.price + spread,
+            ask=ask,
             volume=Decimal(self._random.randint(1, 50) * 10),
             sequence=0,
             exchange_ts=now,
@@ -63,12 +71,26 @@ class Simulator:
         """An opening tick per instrument (so every symbol has a quote at once), then ticks
         at the configured rate, caught up in bursts when the loop falls behind."""
         for instrument in self.instruments:
-            await sink(self.next_tick(instrument))
+            await self._offer(sink, self.next_tick(instrument))
         started = time.monotonic()
         emitted = 0
         while True:
             due = int((time.monotonic() - started) * self.ticks_per_second) - emitted
             for _ in range(max(due, 0)):
-                await sink(self.next_tick())
+                await self._offer(sink, self.next_tick())
                 emitted += 1
             await asyncio.sleep(min(0.05, 1 / self.ticks_per_second))
+
+    async def _offer(self, sink: TickSink, tick: Tick) -> None:
+        if self._trading is None or self._trading(tick.symbol, tick.exchange_ts):
+            await sink(tick)
+
+
+def _touch_after_trade(
+    price: Decimal, spread: Decimal, tick_size: Decimal, draw: float
+) -> tuple[Decimal, Decimal]:
+    """The bid and ask a trade at `price` leaves: a buyer lifted the ask (the trade is at the
+    ask) or a seller hit the bid, even odds, so a print's aggressor shows against the quote."""
+    if draw < BUYER_SHARE:
+        return max(price - spread, tick_size), price
+    return price, price + spread

@@ -68,6 +68,11 @@ class MemoryPubSub:
         oldest_time = time.time() - self._retention.max_age_seconds
         return missed_since(since, after, held[-1].publication.position, oldest_time)
 
+    async def recent(self, channel: str, count: int) -> list[Publication]:
+        oldest_time = time.time() - self._retention.max_age_seconds
+        held = list(self._history.get(channel, ()))[-count:] if count > 0 else []
+        return [h.publication for h in held if h.published_at >= oldest_time]
+
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
 

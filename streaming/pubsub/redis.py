@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from contextlib import suppress
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub as RedisPubSubConnection
@@ -126,6 +127,16 @@ class RedisPubSub:
         top = _position(newest[0][0]) if newest else None
         return missed_since(since, held, top, oldest_time)
 
+    async def recent(self, channel: str, count: int) -> list[Publication]:
+        if count <= 0:
+            return []
+        newest: Entries = cast(
+            "Entries", await self.redis.xrevrange(self._history_key(channel), count=count)
+        )
+        oldest_time = time.time() - self._retention.max_age_seconds
+        held = [_held(channel, entry_id, fields) for entry_id, fields in reversed(newest)]
+        return [h.publication for h in held if h.published_at >= oldest_time]
+
     def _history_key(self, channel: str) -> str:
         return f"{self._prefix}history:{channel}"
 
@@ -231,6 +242,9 @@ def _report_loss(error: BaseException, _attempt: int, delay: float) -> None:
     is not: a long outage costs one line."""
     if not isinstance(error, _Broken):
         log.warning("Redis pub/sub lost (%s); reconnecting in %.1fs", error, delay)
+
+
+Entries = list[tuple[bytes, dict[bytes, bytes]]]  # a stream range as redis-py returns it
 
 
 def _position(entry_id: bytes) -> int:

@@ -30,3 +30,15 @@ class Stage(Protocol):
     def forget(self) -> None:
         """Drop in-memory state: the worker's partitions were revoked."""
         ...
+
+
+class Enricher(Protocol):
+    """What the live lane adds to each tick before any stage sees it (day statistics, halt
+    state): `enrich` returns the ticks as published and stages its new state; the bridge calls
+    `commit` once the live stages applied the batch, so a retried batch is enriched once."""
+
+    async def enrich(self, ticks: list[Tick]) -> list[Tick]: ...
+
+    def commit(self) -> None: ...
+
+    def forget(self) -> None: ...

@@ -17,7 +17,8 @@ crosses its limit, as it could already when the log lags.)
 Re-delivery, a retried flush and a second worker are harmless: `fill_order` re-checks OPEN
 under the lock, so an order fills once; the loser sees NOT_OPEN and writes nothing. What was
 noted is dropped only once the flush succeeded, or by `forget` (a rebalance: the offsets were
-not committed, so the ticks are delivered again).
+not committed, so the ticks are delivered again). A halted symbol's ticks are not noted: its
+resting orders wait for the first tick after the resume.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class MatchingStage(ThresholdStage):
     pubsub: PubSub
     name: str = "matching"
     _seen: Extremes = field(default_factory=quote_extremes)
+
+    async def apply(self, ticks: list[Tick]) -> None:
+        """A halted symbol's ticks (`halted`, set by the bridge) fill nothing."""
+        await super().apply([tick for tick in ticks if not tick.halted])
 
     async def bounds(self, session: AsyncSession, symbols: list[str]) -> dict[str, Bounds]:
         return await limit_bounds(session, symbols)

@@ -1,0 +1,77 @@
+"""Time and sales and order-book depth: what the `trades`, `recentTrades` and `book` fields
+yield for a tick."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import strawberry
+
+from graph.scalars import BigInt
+from graph.types.enums import OrderSide
+from resolvers.tape import aggressor_side
+from streaming.book import Book
+from streaming.tick import Tick
+
+
+@strawberry.type(description="One trade print of an instrument (time and sales).")
+class Trade:
+    symbol: str
+    price: Decimal
+    size: Decimal
+    aggressor: OrderSide | None = strawberry.field(
+        description="Who took liquidity: BUY when the print is at or above the ask it left, "
+        "SELL at or below the bid, null when it printed inside the spread."
+    )
+    timestamp: datetime = strawberry.field(description="Exchange time of the trade.")
+    sequence: BigInt = strawberry.field(
+        description="The symbol's sequence (the same as its quote's): each print is the "
+        "previous one's plus one; give the last one seen to `trades(since:)` to resume."
+    )
+
+    @classmethod
+    def from_tick(cls, tick: Tick) -> Trade:
+        return cls(
+            symbol=tick.symbol,
+            price=tick.price,
+            size=tick.volume,
+            aggressor=aggressor_side(tick),
+            timestamp=tick.exchange_ts,
+            sequence=BigInt(tick.sequence),
+        )
+
+
+@strawberry.type(description="The size resting at one price.")
+class BookLevel:
+    price: Decimal
+    size: Decimal
+
+
+@strawberry.type(
+    description="An instrument's order book, best levels first: the first message of `book` "
+    "is the snapshot, each later one the book after the next update."
+)
+class OrderBook:
+    symbol: str
+    snapshot: bool = strawberry.field(description="True on the first message of a stream.")
+    sequence: BigInt = strawberry.field(description="The update this book is as of.")
+    previous_sequence: BigInt | None = strawberry.field(
+        description="The update this one follows (null on a snapshot). When it is not the "
+        "`sequence` you saw last, an update is missing: subscribe again for a new snapshot."
+    )
+    bids: list[BookLevel] = strawberry.field(description="Highest price first.")
+    asks: list[BookLevel] = strawberry.field(description="Lowest price first.")
+    timestamp: datetime = strawberry.field(description="Exchange time of the update.")
+
+    @classmethod
+    def of(cls, book: Book, tick: Tick, *, snapshot: bool) -> OrderBook:
+        return cls(
+            symbol=book.symbol,
+            snapshot=snapshot,
+            sequence=BigInt(book.sequence),
+            previous_sequence=None if snapshot else BigInt(book.sequence - 1),
+            bids=[BookLevel(price=price, size=size) for price, size in book.bids],
+            asks=[BookLevel(price=price, size=size) for price, size in book.asks],
+            timestamp=tick.exchange_ts,
+        )

@@ -1,0 +1,137 @@
+"""Day statistics and halts: what the bridge adds to each tick before it is published.
+
+`DayEnricher` runs on the live lane before the quote stage: for each fresh tick it folds the
+trade into its symbol's session statistics (`trading.day_stats`, sessions from the exchange's
+calendar: `trading.sessions`) and stamps the tick with them and with the symbol's halt state,
+so the published quote carries everything a subscriber renders (every API replica, with no
+lookup). A tick a feed sent with `halted` set is a status message: it halts or resumes the
+symbol and is not a trade. The state is staged per batch and committed by the bridge once the
+batch is published, so a retried batch folds its ticks once.
+
+State survives restarts: a worker meeting a symbol for the first time reads it from the
+cached quote (which carries it), else from the database, where `DayStatsStage` (durable
+lane) upserts it on each flush. Only then, after a cache loss, does the live lane read the
+database (once per symbol). A symbol with no state at all starts its first session with its
+reference price (the reference list's `reference_price`) as the previous close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import msgspec
+
+from models.db import SessionFactory, session_scope
+from streaming.cache import Cache
+from streaming.channels import quote_key
+from streaming.day_store import DayState, load_day_states, upsert_day_states
+from streaming.errors import BadTick
+from streaming.tick import Tick
+from trading.day_stats import DayStats
+from trading.sessions import SessionClock, SessionSpan
+
+DEFAULT_EXCHANGE = "NYSE"  # for a symbol missing from the reference list
+
+
+@dataclass
+class DayEnricher:
+    cache: Cache
+    sessions: SessionFactory
+    clock: SessionClock
+    exchanges: Mapping[str, str]  # symbol -> exchange, from the reference list
+    references: Mapping[str, Decimal] = field(default_factory=dict)  # symbol -> its price there
+    _state: dict[str, DayState] = field(default_factory=dict)
+    _staged: dict[str, DayState] = field(default_factory=dict)
+    _spans: dict[str, SessionSpan] = field(default_factory=dict)  # exchange -> latest span
+
+    async def enrich(self, ticks: list[Tick]) -> list[Tick]:
+        """The ticks as they are published; the new state waits for `commit`."""
+        unknown = sorted({t.symbol for t in ticks} - self._state.keys())
+        if unknown:
+            self._state.update(await self._load(unknown))
+        staged: dict[str, DayState] = {}
+        published = []
+        for tick in ticks:
+            day, halted = staged.get(tick.symbol) or self._state[tick.symbol]
+            if tick.halted is not None:
+                halted = tick.halted
+            else:
+                session = self._session(tick).day
+                if day is None:  # a first session: measured from the reference price
+                    reference = self.references.get(tick.symbol)
+                    day = DayStats.first(session, tick.price, tick.volume, reference)
+                else:
+                    day = day.fold(session, tick.price, tick.volume)
+            staged[tick.symbol] = (day, halted)
+            published.append(msgspec.structs.replace(tick, halted=halted, day=day))
+        self._staged = staged
+        return published
+
+    def commit(self) -> None:
+        self._state.update(self._staged)
+        self._staged = {}
+
+    def forget(self) -> None:
+        self._state.clear()
+        self._staged = {}
+
+    def halted(self, symbol: str) -> bool:
+        return self._state.get(symbol, (None, False))[1]
+
+    def _session(self, tick: Tick) -> SessionSpan:
+        exchange = self.exchanges.get(tick.symbol, DEFAULT_EXCHANGE)
+        span = self._spans.get(exchange)
+        if span is None or not span.holds(tick.exchange_ts):
+            span = self._spans[exchange] = self.clock.exchange(exchange).session_of(
+                tick.exchange_ts
+            )
+        return span
+
+    async def _load(self, symbols: list[str]) -> dict[str, DayState]:
+        """From the cached quotes, else the database, else nothing yet."""
+        states: dict[str, DayState] = {}
+        for symbol, raw in zip(
+            symbols, await self.cache.get_many([quote_key(s) for s in symbols]), strict=True
+        ):
+            cached = _parse(raw)
+            if cached is not None and cached.day is not None:
+                states[symbol] = (cached.day, bool(cached.halted))
+        missing = [s for s in symbols if s not in states]
+        if missing:
+            async with session_scope(self.sessions) as session:
+                states.update(await load_day_states(session, missing))
+        return {s: states.get(s, (None, False)) for s in symbols}
+
+
+def _parse(raw: bytes | None) -> Tick | None:
+    if raw is None:
+        return None
+    try:
+        return Tick.from_json(raw)
+    except BadTick:
+        return None
+
+
+@dataclass
+class DayStatsStage:
+    """Durable lane: the latest state of each symbol seen, upserted on flush."""
+
+    sessions: SessionFactory
+    name: str = "day-stats"
+    _latest: dict[str, Tick] = field(default_factory=dict)
+
+    async def apply(self, ticks: list[Tick]) -> None:
+        for tick in ticks:
+            self._latest[tick.symbol] = tick
+
+    async def flush(self) -> None:
+        if not self._latest:
+            return
+        async with session_scope(self.sessions) as session:
+            await upsert_day_states(session, list(self._latest.values()))
+        self._latest.clear()
+
+    def forget(self) -> None:
+        self._latest.clear()
