@@ -28,7 +28,7 @@ from strawberry.types import ExecutionContext
 from delivery.execution import TradoExecutor
 from graph.document_limits import alias_limit, depth_limit
 from graph.errors import ServiceUnavailable, is_expected, outage_cause, unavailable_backend
-from graph.input_limits import string_length_limit
+from graph.input_limits import string_limits
 from graph.mutation import Mutation
 from graph.query import Query
 from graph.query_cost import query_cost_limit
@@ -151,7 +151,7 @@ def make_schema(settings: Settings) -> strawberry.Schema:
             partial(AddValidationRules, limits),
             partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
             OperationNameRequired,
-            string_length_limit(settings.max_string_length),
+            string_limits(settings.max_string_length),
             query_cost_limit(settings.max_query_cost),
             partial(OutagesAndMasking, settings.service_unavailable_retry_after_seconds),
         ],
