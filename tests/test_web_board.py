@@ -26,6 +26,7 @@ import uvicorn
 from playwright.async_api import Browser, Locator, Page, expect
 
 from commands.api import create_app
+from models.types import plain
 from settings import Settings
 from tests.api.test_trading import PLACE
 from tests.conftest import make_settings
@@ -441,7 +442,9 @@ async def test_register_log_in_watch_and_trade_end_to_end(  # noqa: PLR0915
         await expect(filled).to_have_count(1, timeout=10 * SECONDS)
         assert await page.evaluate("window.trado.state.lastEvent.notes") != last_note
         await expect(filled.locator(".kind")).to_have_text("Order filled")
-        await expect(filled.locator(".message")).to_have_text(f"Bought 10 JPM at {fill_price}")
+        # the message writes the price plainly (281.4), the ticket to the cent (281.40)
+        bought = f"Bought 10 JPM at {plain(fill_price)}"
+        await expect(filled.locator(".message")).to_have_text(bought)
         cash = Decimal(100_000) - 10 * fill_price
         await expect(page.locator("#cash")).to_have_text(f"{cash:,.2f}")
 
@@ -457,7 +460,7 @@ async def test_register_log_in_watch_and_trade_end_to_end(  # noqa: PLR0915
         assert held == [("JPM", Decimal(10))]
         notes = await graphql(base, "{ notifications { edges { node { kind message } } } }", token)
         assert [edge["node"] for edge in notes["notifications"]["edges"]] == [
-            {"kind": "ORDER_FILLED", "message": f"Bought 10 JPM at {fill_price}"}
+            {"kind": "ORDER_FILLED", "message": bought}
         ]
 
         # the portfolio's value follows the live price
