@@ -37,10 +37,7 @@ async def running_server(
         timeout_graceful_shutdown=5,  # a stuck connection must not hold the test forever
     )
     server = uvicorn.Server(config)
-    # Named TCP, as uvicorn's own sockets are: asyncio turns Nagle off (TCP_NODELAY) only on
-    # sockets whose protocol says so, and with it on, a response written in two parts waited
-    # for the client's delayed ACK: about 40 ms on every request of a kept-alive connection.
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if send_buffer_bytes is not None:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
