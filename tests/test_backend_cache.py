@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
+import psutil
 import pytest
 
 from streaming.cache import Cache
 from streaming.cache.redis import RedisCache
+from streaming.redis_client import PoolLimits
 
 
 async def test_values_are_set_read_overwritten_and_deleted(cache: Cache) -> None:
@@ -85,3 +88,32 @@ async def test_redis_cache_is_shared_by_prefix(cache: Cache) -> None:
     finally:
         await same.close()
         await other.close()
+
+
+@pytest.mark.parametrize("cache", ["redis"], indirect=True)
+async def test_redis_callers_past_the_pool_wait_for_a_connection(cache: Cache) -> None:
+    """A thousand subscribers arriving at once each read their snapshot: redis-py's default
+    pool failed every caller past its 100th ("Too many connections"); a bounded pool makes
+    them take turns on at most its size of connections, and every one is answered."""
+    assert isinstance(cache, RedisCache)
+    await cache.set_many({f"k{i}": str(i).encode() for i in range(10)})
+    small = RedisCache(cache._url, prefix=cache._prefix, limits=PoolLimits(connections=4))
+    port = urlsplit(cache._url).port
+    before = _connections_to(port)
+    await small.connect()
+    try:
+        keys = [f"k{i}" for i in range(10)]
+        answers = await asyncio.gather(*(small.get_many(keys) for _ in range(500)))
+        assert all(answer == [str(i).encode() for i in range(10)] for answer in answers)
+        assert 1 <= _connections_to(port) - before <= 4, "never more than the pool"
+    finally:
+        await small.close()
+
+
+def _connections_to(port: int | None) -> int:
+    """This process's established TCP connections to `port` (the pools keep them open)."""
+    return sum(
+        1
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    )

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from streaming.cache import Count
-from streaming.redis_client import make_redis
+from streaming.redis_client import PoolLimits, make_redis
 
 # INCR and the first increment's expiry in one step: a crash between them cannot leave a
 # counter that never expires. Answers the new value and the milliseconds left.
@@ -21,9 +21,10 @@ return {value, redis.call('PTTL', KEYS[1])}
 
 
 class RedisCache:
-    def __init__(self, url: str, *, prefix: str) -> None:
+    def __init__(self, url: str, *, prefix: str, limits: PoolLimits | None = None) -> None:
         self._url = url
         self._prefix = prefix
+        self._limits = limits
         self._redis: Redis | None = None
         self._increment: AsyncScript | None = None
 
@@ -34,7 +35,7 @@ class RedisCache:
         return self._redis
 
     async def connect(self) -> None:
-        self._redis = make_redis(self._url)
+        self._redis = make_redis(self._url, self._limits)
         self._increment = self._redis.register_script(INCREMENT_WITH_EXPIRY)
 
     async def close(self) -> None:
