@@ -165,3 +165,42 @@ async def test_a_slow_hub_subscriber_is_conflated_in_bounded_memory(pubsub: PubS
             assert slow.dropped == total - len(backlog)
     finally:
         await hub.stop()
+
+
+async def test_a_hub_working_through_a_backlog_lets_other_tasks_run(pubsub: PubSub) -> None:
+    """A backend hands out buffered messages without suspending, so a listener that only
+    awaited the next message kept the event loop for a whole backlog (in full mode hundreds of
+    Redis messages per socket read), and the API's accepts and handshakes stalled behind it.
+    The hub yields after `turn_seconds` of work: with 0, between every two messages."""
+    hub = Hub(pubsub, turn_seconds=0.0)
+    others_turns = 0
+    seen: list[int] = []  # how often the other task had run, at each message
+    all_seen = asyncio.Event()
+
+    class Recorder:
+        def offer(self, _channel: str, _message: bytes) -> int:
+            seen.append(others_turns)
+            if len(seen) == 300:
+                all_seen.set()
+            return 1
+
+    async def other_work() -> None:
+        nonlocal others_turns
+        while True:
+            others_turns += 1
+            await asyncio.sleep(0)
+
+    recorder = Recorder()
+    await hub.attach("quote:B", recorder)
+    await pubsub.publish_many([("quote:B", str(n).encode()) for n in range(300)])
+    await asyncio.sleep(0.2)  # the backlog arrives before the hub reads any of it
+    other = asyncio.create_task(other_work())
+    await hub.start()
+    try:
+        async with asyncio.timeout(10):
+            await all_seen.wait()
+        assert len(set(seen)) == len(seen), "other work ran between every two messages"
+    finally:
+        other.cancel()
+        await hub.stop()
+        await hub.detach("quote:B", recorder)
