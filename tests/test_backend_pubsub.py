@@ -117,6 +117,30 @@ async def test_a_publish_reaches_a_subscriber_and_the_history_alike_once(
     assert positions(await pubsub.history("quote:E", 0)) == [1, 2, 3, 4]
 
 
+async def test_large_batches_reach_subscribers_and_history_in_order_once(
+    pubsub: PubSub,
+) -> None:
+    """A batch of a bridge under load: hundreds of publications over several channels, some
+    re-delivered, in one call (the Redis backend splits it into several script calls); and
+    as many plain messages. Every new one arrives once, in order, and is held."""
+    listener = await subscribed(pubsub, "quote:F", "quote:G", "candle:F:1m")
+    first = [
+        p
+        for n in range(1, 151)
+        for p in (*publications("quote:F", n, n), *publications("quote:G", n, n))
+    ]
+    await pubsub.publish_with_history(first[:100])
+    published = await pubsub.publish_with_history(first)  # the first 100 again, then 200 new
+    assert published == 200, "a position already held is skipped"
+    await pubsub.publish_many([("candle:F:1m", str(n).encode()) for n in range(450)])
+    async with asyncio.timeout(5):
+        got = [await listener, *await received(pubsub, 300 + 450 - 1)]
+    assert got[:300] == [(p.channel, p.message) for p in first]
+    assert got[300:] == [("candle:F:1m", str(n).encode()) for n in range(450)]
+    await nothing_more(pubsub)
+    assert positions(await pubsub.history("quote:G", 0)) == list(range(1, 151))
+
+
 async def test_a_hub_round_trip(pubsub: PubSub, caplog: pytest.LogCaptureFixture) -> None:
     hub = Hub(pubsub)
     await hub.start()
