@@ -4,13 +4,15 @@ Each channel's history is a Redis Stream (`<prefix>history:<channel>`) whose ent
 publications' positions (`<position>-1`), so "everything after position N" is one XRANGE.
 `PUBLISH_WITH_HISTORY` appends and publishes in one Lua script: atomic, so a subscriber that
 reads the history after subscribing misses nothing in between, and a position at or below the
-stream's newest (a re-delivered tick) is neither appended nor published. One script call
-carries up to `SCRIPT_BATCH` publications (and `PUBLISH_EACH` up to as many plain messages):
-redis-py spends ~15-40 µs of client CPU per pipelined command, which made a command per tick
-the bridge's largest cost, against ~3-7 µs per message inside one call. (A call's keys must
-share a slot on Redis Cluster, where it would be one call per slot.) The stream is capped
+stream's newest (a re-delivered tick) is neither appended nor published. The stream is capped
 at about `max_messages` entries and expires as a whole after `max_age_seconds` without a
 publication; entries older than that are not served.
+
+One script call carries up to `SCRIPT_BATCH` publications (`PUBLISH_EACH` as many plain
+messages): redis-py spends ~15-40 µs of client CPU per pipelined command, which made a command
+per tick the bridge's largest cost, against ~3-7 µs per message inside one call. The calls go
+one by one, not in a pipeline: a pipeline with scripts first asks SCRIPT EXISTS, a round trip
+more. (A call's keys must share a slot on Redis Cluster, where it would be one call per slot.)
 """
 
 from __future__ import annotations
@@ -115,11 +117,8 @@ class RedisPubSub:
     async def publish_many(self, messages: list[tuple[str, bytes]]) -> None:
         script = self._publish_each
         assert script is not None, "RedisPubSub.connect() was not called"
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for chunk in _chunks(messages):
-                args = [part for c, m in chunk for part in (self._prefix + c, m)]
-                await script(keys=[], args=args, client=pipe)
-            await pipe.execute()
+        for chunk in _chunks(messages):
+            await script(keys=[], args=[part for c, m in chunk for part in (self._prefix + c, m)])
 
     async def publish_with_history(self, publications: list[Publication]) -> int:
         script = self._publish_script
@@ -129,15 +128,14 @@ class RedisPubSub:
             str(int(self._retention.max_age_seconds * 1000)),
             str(int(time.time() * 1000)),
         ]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for chunk in _chunks(publications):
-                keys = [self._history_key(p.channel) for p in chunk]
-                each = [
-                    a for p in chunk for a in (self._prefix + p.channel, str(p.position), p.message)
-                ]
-                await script(keys=keys, args=settings + each, client=pipe)
-            results = await pipe.execute()
-        return sum(int(result) for result in results)
+        published = 0
+        for chunk in _chunks(publications):
+            keys = [self._history_key(p.channel) for p in chunk]
+            each = [
+                a for p in chunk for a in (self._prefix + p.channel, str(p.position), p.message)
+            ]
+            published += int(await script(keys=keys, args=settings + each))
+        return published
 
     async def history(self, channel: str, since: int) -> list[Publication] | None:
         key = self._history_key(channel)
