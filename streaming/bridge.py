@@ -155,10 +155,11 @@ class Bridge:
         loop = asyncio.get_running_loop()
         next_round = loop.time()
         while True:
+            # Pause first, then look for work: batches taken meanwhile wake no one.
+            await asyncio.sleep(max(next_round - loop.time(), 0))
             with suppress(TimeoutError):
                 async with asyncio.timeout(self.flush_interval or None):
                     await self._work.wait()
-            await asyncio.sleep(max(next_round - loop.time(), 0))
             next_round = loop.time() + self.flush_interval
             self._work.clear()
             due: dict[int, int] = {}
