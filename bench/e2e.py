@@ -46,6 +46,7 @@ PROCESS_COLUMNS = (
     ("kafka_cpu_percent", "kafka CPU%"),
     ("publishes_per_second", "PUBLISH/s"),
     ("publishes_per_tick", "PUBLISH/tick"),
+    ("ticks_per_bridge_batch", "ticks/batch"),
     ("hub_messages_per_second", "hub msg/s"),
     ("api_redis_connections", "api Redis conns"),
     ("load_average", "load"),

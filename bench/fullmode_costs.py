@@ -47,16 +47,19 @@ class Counters:
     at: float  # epoch seconds
     publishes: int
     ticks: float
+    batches: float  # the bridge's live-lane batches
     hub_received: float
 
 
 def read_counters(endpoints: Endpoints) -> Counters:
     with Redis.from_url(endpoints.redis_url) as redis:
         stats = redis.info("commandstats").get("cmdstat_publish", {})
+    bridge = scrape(endpoints.bridge_port)
     return Counters(
         at=time.time(),
         publishes=int(stats.get("calls", 0)),
-        ticks=scrape(endpoints.bridge_port).get("trado_ticks_consumed_total", 0.0),
+        ticks=bridge.get("trado_ticks_consumed_total", 0.0),
+        batches=bridge.get("trado_bridge_batch_seconds_count", 0.0),
         hub_received=scrape(endpoints.api_port).get("trado_hub_received_total", 0.0),
     )
 
@@ -140,10 +143,12 @@ def _rates(first: Counters | None, last: Counters | None) -> dict[str, object]:
     seconds = last.at - first.at
     publishes = last.publishes - first.publishes
     ticks = last.ticks - first.ticks
+    batches = last.batches - first.batches
     return {
         "redis_publishes": publishes,
         "publishes_per_second": round(publishes / seconds, 1),
         "ticks_applied_per_second": round(ticks / seconds, 1),
         "publishes_per_tick": round(publishes / ticks, 2) if ticks else None,
+        "ticks_per_bridge_batch": round(ticks / batches, 1) if batches else None,
         "hub_messages_per_second": round((last.hub_received - first.hub_received) / seconds, 1),
     }
