@@ -6,9 +6,9 @@ the first 100 reference instruments: the bridge (`python -m commands.bridge`), t
 (`python -m commands.api`) and the feed (`python -m commands.feed simulator --rate R`), whose ticks
 carry their production time as exchange time. Then the load client (`bench.load`, the same as
 `fanout`'s) subscribes N clients to 10 symbols each and measures receive time - `timestamp`.
-Server CPU and memory are the API's plus the bridge's; the feed, redis-server and the Kafka
-broker are reported apart, with what Redis carried (`bench.fullmode_costs`). With a profile
-folder, py-spy records the API, the bridge and the feed during the window.
+Server CPU and memory are the API's plus the bridge's; the feed, redis-server, the Kafka broker
+and PostgreSQL are reported apart, with what Redis carried (`bench.fullmode_costs`). With a
+profile folder, py-spy records the API, the bridge and the feed during the window.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ PROCESS_COLUMNS = (
     ("feed_cpu_percent", "feed CPU%"),
     ("redis_cpu_percent", "redis CPU%"),
     ("kafka_cpu_percent", "kafka CPU%"),
+    ("postgres_cpu_percent", "pg CPU%"),
     ("publishes_per_second", "PUBLISH/s"),
     ("publishes_per_tick", "PUBLISH/tick"),
     ("ticks_per_bridge_batch", "ticks/batch"),
@@ -84,7 +85,7 @@ def _measure(
     assert api.port is not None
     assert bridge.port is not None
     pids = {name: item.pid for name, item in started.items()}
-    pids |= service_pids(box.env["REDIS_URL"], box.kafka)
+    pids |= service_pids(box.env)
     probe = WindowProbe(Endpoints(box.env["REDIS_URL"], bridge.port, api.port, api.pid))
     profilers = _Profilers(config, subscribers, pids)
     with ExitStack() as stack:

@@ -7,8 +7,8 @@
   channels a tick reaches (its quote channel, the candle channels it changed): it must not
   grow with the subscribers, who are served by the hub, never by Redis.
 - The CPU of every process on the path: the API, bridge and feed (started by the scenario) and
-  the services' redis-server (`INFO server` names its pid) and Kafka broker (the process
-  listening on the bootstrap port).
+  the services' redis-server (`INFO server` names its pid), Kafka broker and PostgreSQL (the
+  processes listening on their ports; PostgreSQL with its backends).
 - The Redis connections the API holds (its established TCP connections to the Redis port)
   before the load, at the window's end and after the load's clients have gone.
 """
@@ -77,15 +77,20 @@ def redis_connections(pid: int, redis_port: int) -> int:
     )
 
 
-def service_pids(redis_url: str, kafka_servers: str) -> dict[str, int]:
-    """{"redis": pid, "kafka": pid} of the services on this machine (those found)."""
+def service_pids(env: dict[str, str]) -> dict[str, int]:
+    """{"redis": pid, "kafka": pid, "postgres": pid} of the services of `env` that run on this
+    machine (PostgreSQL's postmaster: the sampler adds its backends, its children)."""
     pids: dict[str, int] = {}
-    with Redis.from_url(redis_url) as redis:
+    with Redis.from_url(env["REDIS_URL"]) as redis:
         pids["redis"] = int(redis.info("server")["process_id"])
-    host_port = kafka_servers.split(",")[0].rsplit(":", 1)
-    listening = _listening_pid(int(host_port[1])) if len(host_port) == 2 else None  # noqa: PLR2004
-    if listening is not None:
-        pids["kafka"] = listening
+    ports = {
+        "kafka": env["KAFKA_BOOTSTRAP_SERVERS"].split(",")[0].rpartition(":")[2],
+        "postgres": str(urlsplit(env["DATABASE_URL"]).port or 5432),
+    }
+    for name, port in ports.items():
+        listening = _listening_pid(int(port)) if port.isdigit() else None
+        if listening is not None:
+            pids[name] = listening
     return pids
 
 

@@ -214,7 +214,7 @@ def test_e2e_smoke_shows_what_each_process_and_redis_cost(tmp_path: Path) -> Non
     [step] = steps
     assert (step["connected"], step["errors"]) == (5, 0), step
     assert step["delivered"] > 0, step
-    for name in ("api", "bridge", "feed", "redis", "kafka"):
+    for name in ("api", "bridge", "feed", "redis", "kafka", "postgres"):
         assert step[f"{name}_cpu_percent"] is not None, (name, step)
     assert step["publishes_per_tick"] >= 1, "a quote channel per tick, at least"
     assert step["hub_messages_per_second"] > 0, step
