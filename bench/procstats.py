@@ -46,16 +46,24 @@ class Sampler:
             self._stop.wait(INTERVAL)
 
     def sample(self) -> tuple[float, float, int] | None:
+        """None once the process is gone. A child that ends meanwhile (a PostgreSQL backend,
+        say) does not end the sampling: it is left out until its parent reaps it, and from
+        then on counts in the parent's `children_user`/`children_system`."""
         try:
             processes = [self.process, *self.process.children(recursive=True)]
-            cpu, rss = 0.0, 0
-            for process in processes:
+            reaped = self.process.cpu_times()
+        except psutil.NoSuchProcess:
+            return None
+        cpu, rss = reaped.children_user + reaped.children_system, 0
+        for process in processes:
+            try:
                 with process.oneshot():
                     times = process.cpu_times()
                     cpu += times.user + times.system
                     rss += process.memory_info().rss
-        except psutil.NoSuchProcess:
-            return None
+            except psutil.NoSuchProcess:
+                if process is self.process:
+                    return None
         return time.time(), cpu, rss
 
     def usage(self, start: float, end: float) -> Usage | None:
