@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     kafka_ticks_topic: str = "ticks"
     kafka_bridge_group: str = "trado-bridge"
     kafka_session_timeout_ms: int = Field(10_000, ge=6000, le=300_000)
+    kafka_producer_linger_ms: int = Field(5, ge=0, le=1000)
 
     run_feed_in_process: bool | None = None
     simulator_ticks_per_second: PositiveRate = 200.0

@@ -75,6 +75,7 @@ def make_tick_log(settings: Settings) -> TickLog:
             settings.kafka_bootstrap_servers,
             topic=settings.kafka_ticks_topic,
             session_timeout_ms=settings.kafka_session_timeout_ms,
+            linger_ms=settings.kafka_producer_linger_ms,
         )
     from streaming.log.memory import MemoryTickLog
 

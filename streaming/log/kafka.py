@@ -34,15 +34,21 @@ RETRY_BACKOFF_MS = 500
 
 class KafkaTickLog:
     def __init__(
-        self, bootstrap_servers: str, *, topic: str, session_timeout_ms: int = 10_000
+        self,
+        bootstrap_servers: str,
+        *,
+        topic: str,
+        session_timeout_ms: int = 10_000,
+        linger_ms: int = 5,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.session_timeout_ms = session_timeout_ms
+        self.linger_ms = linger_ms
         quiet_repeated_warnings()
 
     def producer(self) -> LogProducer:
-        return KafkaProducer(self.bootstrap_servers, self.topic)
+        return KafkaProducer(self.bootstrap_servers, self.topic, linger_ms=self.linger_ms)
 
     def consumer(self, group: str, on_revoke: OnRevoke | None = None) -> LogConsumer:
         return KafkaConsumer(
@@ -89,7 +95,7 @@ async def _metadata_round_trip(host: str, port: int, timeout_seconds: float) -> 
 
 class KafkaProducer:
     """Idempotent (acks from every in-sync replica; aiokafka's own retries never duplicate
-    or reorder), batched (5 ms linger) and compressed (lz4).
+    or reorder), batched (`linger_ms`, `KAFKA_PRODUCER_LINGER_MS`) and compressed (lz4).
 
     While Kafka is unreachable aiokafka keeps each batch and retries it every
     `retry_backoff_ms` (it never expires a batch of an idempotent producer), so `send_batch`
@@ -99,15 +105,16 @@ class KafkaProducer:
     producer refuses everything, so a new one (a new producer id) takes its place.
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    def __init__(self, bootstrap_servers: str, topic: str, *, linger_ms: int = 5) -> None:
         self._topic = topic
         self._bootstrap_servers = bootstrap_servers
+        self._linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap_servers,
-            linger_ms=5,
+            linger_ms=self._linger_ms,
             compression_type="lz4",
             enable_idempotence=True,
             acks="all",
