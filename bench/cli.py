@@ -37,6 +37,9 @@ from bench.services import ServicesMissing, read_services
 from bench.slow_consumer import COLUMNS as SLOW_COLUMNS
 from bench.slow_consumer import SERIES_COLUMNS as SLOW_SERIES_COLUMNS
 from bench.slow_consumer import SlowConfig, slow_consumer
+from bench.storm import COLUMNS as STORM_COLUMNS
+from bench.storm import SERIES_COLUMNS as STORM_SERIES_COLUMNS
+from bench.storm import StormConfig, storm
 from bench.targets import NODE_SCRIPTS, ROOT, TARGETS, ensure_node_modules
 
 DEFAULT_SUBSCRIBERS = "1,100,1000,5000"
@@ -55,13 +58,24 @@ class Scenario(StrEnum):
     slow_consumer = "slow-consumer"
     chaos = "chaos"
     attacks = "attacks"
+    storm = "storm"
 
 
 FULL_MODE = (Scenario.e2e, Scenario.pipeline, Scenario.chaos)
 # Per scenario: --seconds, --subscribers and --rate when not given.
-DEFAULT_SECONDS = {Scenario.queries: 5.0, Scenario.slow_consumer: 60.0}
-DEFAULT_COUNTS = {Scenario.raw_ceiling: "1000", Scenario.e2e: "100", Scenario.slow_consumer: "100"}
-DEFAULT_RATES = {Scenario.e2e: 500.0, Scenario.slow_consumer: 500.0, Scenario.chaos: 200.0}
+DEFAULT_SECONDS = {Scenario.queries: 5.0, Scenario.slow_consumer: 60.0, Scenario.storm: 5.0}
+DEFAULT_COUNTS = {
+    Scenario.raw_ceiling: "1000",
+    Scenario.e2e: "100",
+    Scenario.slow_consumer: "100",
+    Scenario.storm: "1000",
+}
+DEFAULT_RATES = {
+    Scenario.e2e: 500.0,
+    Scenario.slow_consumer: 500.0,
+    Scenario.chaos: 200.0,
+    Scenario.storm: 500.0,
+}
 
 
 def _numbers(text: str) -> tuple[int, ...]:
@@ -88,7 +102,8 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     scenario: Annotated[
         Scenario,
         typer.Argument(
-            help="fanout | raw-ceiling | e2e | pipeline | queries | slow-consumer | chaos | attacks"
+            help="fanout | raw-ceiling | e2e | pipeline | queries | slow-consumer | chaos | "
+            "attacks | storm"
         ),
     ],
     seconds: Annotated[
@@ -96,19 +111,21 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         typer.Option(
             min=1,
             help="Measured seconds per step (10; queries: per level, 5; slow-consumer: 60; "
-            "chaos: to settle after each fault, 10).",
+            "chaos: to settle after each fault, 10; storm: steady before the storm, 5).",
         ),
     ] = None,
     subscribers: Annotated[
         str,
         typer.Option(
             help="Comma-separated subscriber counts (raw-ceiling: 1000; e2e, "
-            "slow-consumer: 100, one count)."
+            "slow-consumer: 100, one count; storm: 1000 steady, one count)."
         ),
     ] = DEFAULT_SUBSCRIBERS,
     rate: Annotated[
         float | None,
-        typer.Option(min=1, help="Ticks/s (of the first step): 100; e2e, slow-consumer: 500."),
+        typer.Option(
+            min=1, help="Ticks/s (of the first step): 100; e2e, slow-consumer, storm: 500."
+        ),
     ] = None,
     ticks: Annotated[
         int, typer.Option(min=1, help="pipeline: ticks pre-loaded into the topic.")
@@ -126,6 +143,18 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     concurrency: Annotated[
         str, typer.Option(help="queries: comma-separated concurrency levels.")
     ] = "1,8,32,64",
+    storm_clients: Annotated[
+        int, typer.Option("--storm", min=1, help="storm: clients connecting all at once.")
+    ] = 2000,
+    storm_seconds: Annotated[
+        float, typer.Option(min=0, help="storm: how long they stay once all are subscribed.")
+    ] = 5.0,
+    after_seconds: Annotated[
+        float, typer.Option(min=0, help="storm: RSS and Redis connections this long after.")
+    ] = 10.0,
+    full: Annotated[
+        bool, typer.Option(help="storm: full mode (bridge, API, feed over the real services).")
+    ] = False,
     targets: Annotated[
         str, typer.Option(help="Comma-separated, of: " + ", ".join(TARGETS) + ".")
     ] = DEFAULT_TARGETS,
@@ -174,7 +203,7 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     """Run a scenario and write its results."""
     if client not in RUNNERS:
         raise typer.BadParameter(f"client is one of {', '.join(RUNNERS)}")
-    if scenario in FULL_MODE:
+    if scenario in FULL_MODE or (scenario is Scenario.storm and full):
         _require_services()
     seconds = seconds or DEFAULT_SECONDS.get(scenario, 10.0)
     rate = rate or DEFAULT_RATES.get(scenario, 100.0)
@@ -262,6 +291,22 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         )
         _run_slow_consumer(command, slow, results_dir)
         return
+    if scenario is Scenario.storm:
+        plan_storm = StormConfig(
+            subscribers=counts[0],
+            storm=storm_clients,
+            storm_seconds=storm_seconds,
+            rate=rate,
+            seconds=seconds,
+            after_seconds=after_seconds,
+            warmup=warmup,
+            workers=workers,
+            client=cast(ClientKind, client),
+            seed=seed,
+            full=full,
+        )
+        _run_storm(command, plan_storm, results_dir)
+        return
     config = FanoutConfig(
         targets=_chosen_targets(scenario, targets, baseline),
         subscribers=counts,
@@ -328,6 +373,29 @@ def _run_slow_consumer(command: str, slow: SlowConfig, results_dir: Path) -> Non
             SLOW_COLUMNS,
             "One stalled reader among N",
             notes=lambda: ["## Per second", "", table(series, SLOW_SERIES_COLUMNS), ""],
+            more=lambda: {"series": series},
+        ),
+    )
+
+
+def _run_storm(command: str, plan: StormConfig, results_dir: Path) -> None:
+    series: list[dict[str, object]] = []
+
+    def run_storm(workdir: Path, rows: list[dict[str, object]]) -> None:
+        row, points = storm(plan, workdir)
+        rows.append(row)
+        series.extend(points)
+
+    _tabled(
+        command,
+        Scenario.storm,
+        dataclasses.asdict(plan),
+        results_dir,
+        body=run_storm,
+        tables=Tables(
+            STORM_COLUMNS,
+            "A connect storm beside a steady stream",
+            notes=lambda: ["## Per second", "", table(series, STORM_SERIES_COLUMNS), ""],
             more=lambda: {"series": series},
         ),
     )

@@ -13,14 +13,16 @@ apart.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.load import run_configured_load
 from bench.procstats import Sampler, Usage
 from bench.scenarios import PER_SUBSCRIPTION, UNIVERSE, FanoutConfig, Step
 from bench.services import (
+    Sandbox,
     Started,
     processes,
     sandbox,
@@ -42,40 +44,48 @@ PROCESS_COLUMNS = (
 FIRST_TICK_TIMEOUT = 60.0
 
 
+@dataclass(frozen=True)
+class FullStack:
+    """The bridge, the API and the feed of one sandbox, ticks already flowing."""
+
+    api: Started
+    bridge: Started
+    feed: Started
+    box: Sandbox
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.api.port}/graphql"
+
+
+@contextmanager
+def full_stack(rate: float, seed: int, workdir: Path) -> Iterator[FullStack]:
+    """A fresh sandbox with its three processes, once the bridge has applied its first tick;
+    all stopped and removed after the block."""
+    instruments = write_instruments(workdir, universe(UNIVERSE))
+    with sandbox(workdir, instruments) as box, processes() as started:
+        bridge = start_bridge(started, box.env, workdir)
+        api = start_api(started, box.env, workdir)
+        simulator = ["-m", "commands.feed", "simulator", "--rate", str(rate), "--seed", str(seed)]
+        feed = spawn(started, "feed", simulator, env=box.env, workdir=workdir)
+        assert bridge.port is not None
+        _wait_first_ticks(bridge.port, feed)
+        yield FullStack(api, bridge, feed, box)
+
+
 def e2e(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) -> list[Step]:
     symbols = universe(UNIVERSE)
-    instruments = write_instruments(workdir, symbols)
     steps: list[Step] = []
     for subscribers in config.subscribers:
-        with sandbox(workdir, instruments) as box, processes() as started:
-            bridge = start_bridge(started, box.env, workdir)
-            api = start_api(started, box.env, workdir)
-            feed = spawn(
-                started,
-                "feed",
-                [
-                    "-m",
-                    "commands.feed",
-                    "simulator",
-                    "--rate",
-                    str(config.rate),
-                    "--seed",
-                    str(config.seed),
-                ],
-                env=box.env,
-                workdir=workdir,
-            )
-            assert bridge.port is not None
-            assert api.port is not None
-            _wait_first_ticks(bridge.port, feed)
-            with ExitStack() as stack:
+        with full_stack(config.rate, config.seed, workdir) as stack:
+            with ExitStack() as samplers_open:
                 samplers = {
-                    item.name: stack.enter_context(Sampler(item.pid))
-                    for item in (api, bridge, feed)
+                    item.name: samplers_open.enter_context(Sampler(item.pid))
+                    for item in (stack.api, stack.bridge, stack.feed)
                 }
                 load = run_configured_load(
                     config,
-                    url=f"ws://127.0.0.1:{api.port}/graphql",
+                    url=stack.url,
                     subscribers=subscribers,
                     symbols=symbols,
                     per_subscription=PER_SUBSCRIPTION,

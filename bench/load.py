@@ -16,7 +16,7 @@ from typing import IO, Protocol
 import orjson
 
 from bench.histogram import Histogram
-from bench.loadclient import ClientKind
+from bench.loadclient import ClientKind, Connecting
 
 CONNECTIONS_PER_WORKER = 500
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,6 +42,8 @@ class LoadResult:
     start: float = 0.0
     end: float = 0.0
     slices: dict[int, Histogram] = field(default_factory=dict, repr=False)
+    opened: int = 0  # connections that had their first quote (`Connecting.await_opening`)
+    last_opened_at: float | None = None  # epoch seconds of the latest of those first quotes
 
     @classmethod
     def broken(cls, subscribers: int, seconds: float, error: Exception) -> LoadResult:
@@ -92,9 +94,11 @@ def run_load(
     connect_timeout: float = 120.0,
     on_window: Callable[[float, float], None] | None = None,
     slice_seconds: float = 0.0,
+    connecting: Connecting = Connecting(),
 ) -> LoadResult:
     """`on_window(start, end)` is called once every worker is connected and told the window
-    (epoch seconds; measuring begins after `warmup`), e.g. to start a profiler."""
+    (epoch seconds; measuring begins after `warmup`), e.g. to start a profiler. `connecting`:
+    when and how fast the workers open their connections, and when one counts as connected."""
     workers = min(workers or default_workers(subscribers), subscribers)
     shares = [
         subscribers // workers + (1 if i < subscribers % workers else 0) for i in range(workers)
@@ -113,10 +117,12 @@ def run_load(
                     seed=seed,
                     client=client,
                     slice_seconds=slice_seconds,
+                    connecting=connecting,
                 )
             )
             first += share
         connect_deadline = time.monotonic() + connect_timeout
+        connect_deadline += max(connecting.start_at - time.time(), 0)
         for process in processes:
             _expect_line(process, "connected", connect_deadline)
         start = time.time() + warmup
@@ -186,6 +192,7 @@ def _start_worker(
     seed: int,
     client: ClientKind,
     slice_seconds: float = 0.0,
+    connecting: Connecting = Connecting(),
 ) -> subprocess.Popen[str]:
     command = [
         sys.executable,
@@ -207,7 +214,13 @@ def _start_worker(
         client,
         "--slice-seconds",
         str(slice_seconds),
+        "--connect-concurrency",
+        str(connecting.concurrency),
+        "--start-at",
+        str(connecting.start_at),
     ]
+    if connecting.await_opening:
+        command.append("--await-opening")
     return subprocess.Popen(
         command,
         cwd=ROOT,
@@ -255,6 +268,7 @@ def _merge(
         return sum(int(str(r[name])) for r in reports)
 
     errors = [str(r["first_error"]) for r in reports if r.get("first_error")]
+    opened_at = [float(str(r["last_opened_at"])) for r in reports if r.get("last_opened_at")]
     cpu = sum(float(str(r["cpu_seconds"])) for r in reports)
     return LoadResult(
         subscribers=subscribers,
@@ -271,6 +285,8 @@ def _merge(
         start=start,
         end=end,
         slices=dict(sorted(slices.items())),
+        opened=sum(int(str(r.get("opened") or 0)) for r in reports),
+        last_opened_at=max(opened_at, default=None),
     )
 
 

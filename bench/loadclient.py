@@ -6,13 +6,17 @@
 The harness (`bench.load`) starts several of these so the client side is never one core's
 worth of Python. Line protocol on stdin/stdout, so every worker measures the same window:
 
-    worker -> `connected <ok> <failed>` once every connection has subscribed (or failed)
+    worker -> `connected <ok> <failed>` once every connection has subscribed (or failed); with
+              `--await-opening`, once each has had its first quote (or failed)
     harness -> `go <start> <end>` (epoch seconds)
     worker -> one JSON line of figures for [start, end), then it exits
 
 Latency is receive time minus the quote's `timestamp` (exchange time, set when the tick was
 generated), both wall clock on this machine; only messages received inside the window count,
 so the subscription's opening snapshot (an older quote) never skews the figures.
+
+`--start-at` (epoch seconds) holds the connections back until then, so a worker can be started
+ahead of a connect storm; `--connect-concurrency` sets how many attempts are in flight at once.
 """
 
 from __future__ import annotations
@@ -50,9 +54,9 @@ def symbols_for(index: int, symbols: list[str], seed: int, per_subscription: int
     return random.Random(seed * 1_000_003 + index).sample(symbols, per_subscription)
 
 
-def subscribe_message(symbols: list[str]) -> str:
+def subscribe_message(symbols: list[str], operation_id: str = "1") -> str:
     payload = {"query": QUERY, "variables": {"symbols": symbols}}
-    return orjson.dumps({"id": "1", "type": "subscribe", "payload": payload}).decode()
+    return orjson.dumps({"id": operation_id, "type": "subscribe", "payload": payload}).decode()
 
 
 @dataclass
@@ -72,6 +76,10 @@ class Figures:
     histogram: Histogram = field(default_factory=Histogram)
     slice_seconds: float = 0.0  # > 0: also one histogram per slice of the window
     slices: dict[int, Histogram] = field(default_factory=dict)
+    # By operation id, the connections still waiting for their first quote (`--await-opening`)
+    openings: dict[str, Callable[[], None]] = field(default_factory=dict)
+    opened: int = 0
+    last_opened_at: float | None = None  # epoch seconds of the latest first quote
 
     def on_text(self, raw: str | bytes) -> bool:
         """Count one frame; True when the server pinged and a pong is due."""
@@ -80,6 +88,10 @@ class Figures:
         message: dict[str, Any] = orjson.loads(raw)
         kind = message.get("type")
         if kind == "next":
+            if self.openings and (opened := self.openings.pop(str(message.get("id")), None)):
+                self.opened += 1
+                self.last_opened_at = now
+                opened()
             self.on_next(message["payload"], now)
         elif kind == "ping":
             return True
@@ -119,6 +131,8 @@ class Figures:
             "cpu_seconds": self.cpu_seconds,
             "histogram": self.histogram.to_json(),
             "slices": {str(i): h.to_json() for i, h in self.slices.items()},
+            "opened": self.opened,
+            "last_opened_at": self.last_opened_at,
         }
 
 
@@ -129,7 +143,7 @@ def _expect_ack(raw: str | bytes) -> None:
 
 
 async def run_aiohttp(
-    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]
+    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None], operation_id: str
 ) -> None:
     import aiohttp
 
@@ -142,7 +156,7 @@ async def run_aiohttp(
     ):
         await socket.send_str(INIT)
         _expect_ack(await socket.receive_str())
-        await socket.send_str(subscribe_message(wanted))
+        await socket.send_str(subscribe_message(wanted, operation_id))
         ready()
         async for message in socket:
             if message.type == aiohttp.WSMsgType.TEXT:
@@ -152,9 +166,12 @@ async def run_aiohttp(
                 raise ConnectionError(str(socket.exception()))
 
 
-async def run_sse(url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]) -> None:
+async def run_sse(
+    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None], _operation_id: str
+) -> None:
     """The same subscription over GraphQL over SSE (graphql-sse, distinct connections mode):
-    one streaming POST per subscriber, its events parsed in the protocol's callback."""
+    one streaming POST per subscriber, its events parsed in the protocol's callback (its
+    events carry no operation id)."""
 
     def on_data(raw: bytes) -> None:
         figures.received_total += 1
@@ -170,7 +187,7 @@ async def run_sse(url: str, wanted: list[str], figures: Figures, ready: Callable
 
 
 async def run_websockets(
-    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]
+    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None], operation_id: str
 ) -> None:
     from websockets.asyncio.client import connect
 
@@ -185,7 +202,7 @@ async def run_websockets(
     ) as socket:
         await socket.send(INIT)
         _expect_ack(await socket.recv())
-        await socket.send(subscribe_message(wanted))
+        await socket.send(subscribe_message(wanted, operation_id))
         ready()
         async for raw in socket:
             if figures.on_text(raw):
@@ -193,7 +210,7 @@ async def run_websockets(
 
 
 async def run_lean(
-    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]
+    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None], operation_id: str
 ) -> None:
     """Frames parsed in the protocol's callback: no task wake-up per message."""
     acked = asyncio.get_running_loop().create_future()
@@ -212,7 +229,7 @@ async def run_lean(
                 socket.send_text(PONG)
 
         socket.on_text = on_text
-        socket.send_text(subscribe_message(wanted))
+        socket.send_text(subscribe_message(wanted, operation_id))
         ready()
         await socket.closed
     finally:
@@ -220,6 +237,15 @@ async def run_lean(
 
 
 RUNNERS = {"lean": run_lean, "aiohttp": run_aiohttp, "websockets": run_websockets, "sse": run_sse}
+
+
+@dataclass(frozen=True)
+class Connecting:
+    """How a worker opens its connections."""
+
+    concurrency: int = CONNECT_CONCURRENCY  # attempts in flight at once
+    start_at: float = 0.0  # epoch seconds; 0: at once
+    await_opening: bool = False  # settled at the first quote, not when the subscribe is sent
 
 
 async def _connection(
@@ -230,9 +256,20 @@ async def _connection(
     *,
     gate: asyncio.Semaphore,
     settled: Callable[[], None],
+    operation_id: str = "1",
+    await_opening: bool = False,
 ) -> None:
-    """One connection for the whole run; `settled` fires once it has subscribed or failed."""
+    """One connection for the whole run; `settled` fires once it has subscribed (with
+    `await_opening`: had its first quote) or failed."""
     subscribed = False
+    done = False
+
+    def settle() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            settled()
+
     await gate.acquire()
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT) as limit:
@@ -244,9 +281,12 @@ async def _connection(
                 limit.reschedule(None)
                 figures.connected += 1
                 gate.release()
-                settled()
+                if await_opening:
+                    figures.openings[operation_id] = settle
+                else:
+                    settle()
 
-            await RUNNERS[kind](url, wanted, figures, ready)
+            await RUNNERS[kind](url, wanted, figures, ready, operation_id)
         if subscribed:
             figures.closed_early += 1
     except asyncio.CancelledError:
@@ -259,9 +299,10 @@ async def _connection(
             figures.failed += 1
             figures.error(f"connect: {error!r}")
     finally:
+        figures.openings.pop(operation_id, None)
         if not subscribed:
             gate.release()
-            settled()
+        settle()
 
 
 async def run_worker(
@@ -274,9 +315,10 @@ async def run_worker(
     seed: int,
     kind: ClientKind,
     slice_seconds: float = 0.0,
+    connecting: Connecting = Connecting(),
 ) -> None:
     figures = Figures(slice_seconds=slice_seconds)
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    gate = asyncio.Semaphore(connecting.concurrency)
     all_settled = asyncio.Event()
     pending = connections
 
@@ -287,9 +329,23 @@ async def run_worker(
             all_settled.set()
 
     plans = [symbols_for(first + i, symbols, seed, per_subscription) for i in range(connections)]
+    # Each its own operation id when the first quote of each must be told apart.
+    ids = [str(first + i) if connecting.await_opening else "1" for i in range(connections)]
+    await asyncio.sleep(max(connecting.start_at - time.time(), 0))
     tasks = [
-        asyncio.create_task(_connection(kind, url, wanted, figures, gate=gate, settled=settled))
-        for wanted in plans
+        asyncio.create_task(
+            _connection(
+                kind,
+                url,
+                wanted,
+                figures,
+                gate=gate,
+                settled=settled,
+                operation_id=operation_id,
+                await_opening=connecting.await_opening,
+            )
+        )
+        for wanted, operation_id in zip(plans, ids, strict=True)
     ]
     await all_settled.wait()
     _say(f"connected {figures.connected} {figures.failed}")
@@ -322,6 +378,15 @@ def main(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     slice_seconds: Annotated[
         float, typer.Option(min=0, help="Also a histogram per slice of the window (0: off).")
     ] = 0.0,
+    connect_concurrency: Annotated[
+        int, typer.Option(min=1, help="Connection attempts in flight at once.")
+    ] = CONNECT_CONCURRENCY,
+    start_at: Annotated[
+        float, typer.Option(help="Epoch seconds to start connecting at (0: at once).")
+    ] = 0.0,
+    await_opening: Annotated[
+        bool, typer.Option(help="A connection is settled at its first quote, not its subscribe.")
+    ] = False,
 ) -> None:
     if client not in RUNNERS:
         raise typer.BadParameter(f"client must be one of {', '.join(RUNNERS)}")
@@ -334,6 +399,7 @@ def main(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         seed=seed,
         kind=cast(ClientKind, client),
         slice_seconds=slice_seconds,
+        connecting=Connecting(connect_concurrency, start_at, await_opening),
     )
     try:
         import uvloop
