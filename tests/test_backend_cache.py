@@ -9,6 +9,7 @@ import pytest
 
 from streaming.cache import Cache
 from streaming.cache.redis import RedisCache
+from streaming.redis_client import PoolLimits
 
 
 async def test_values_are_set_read_overwritten_and_deleted(cache: Cache) -> None:
@@ -85,3 +86,27 @@ async def test_redis_cache_is_shared_by_prefix(cache: Cache) -> None:
     finally:
         await same.close()
         await other.close()
+
+
+@pytest.mark.parametrize("cache", ["redis"], indirect=True)
+async def test_redis_commands_beyond_the_pool_wait_their_turn(cache: Cache) -> None:
+    """Redis only: 300 commands at once on a pool of two connections (REDIS_MAX_CONNECTIONS=2)
+    all answer, none fails with "Too many connections", and no more than two are opened; the
+    200 `get_many` among them share their reads."""
+    assert isinstance(cache, RedisCache)
+    prefix = cache._prefix + "pool:"
+    small = RedisCache(cache._url, prefix=prefix, limits=PoolLimits(2, 30.0))
+    await small.connect()
+    try:
+        stored = {f"q{i}": str(i).encode() for i in range(20)}
+        await small.set_many(stored)
+        asked = [[f"q{(i + j) % 25}" for j in range(10)] for i in range(200)]  # some missing
+        reads = asyncio.gather(*(small.get_many(keys) for keys in asked))
+        counts = asyncio.gather(*(small.increment("n", 60) for _ in range(100)))
+        answers, counted = await asyncio.gather(reads, counts)
+        names = [client["name"] for client in await small.redis.client_list()]
+    finally:
+        await small.close()
+    assert answers == [[stored.get(key) for key in keys] for keys in asked]
+    assert sorted(count.value for count in counted) == list(range(1, 101))
+    assert 1 <= names.count(prefix + "cache") <= 2

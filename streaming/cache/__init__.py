@@ -37,8 +37,11 @@ class Cache(Protocol):
 def make_cache(settings: Settings) -> Cache:
     if settings.redis_url:
         from streaming.cache.redis import RedisCache
+        from streaming.redis_client import PoolLimits
 
-        return RedisCache(settings.redis_url, prefix=settings.redis_key_prefix)
+        return RedisCache(
+            settings.redis_url, prefix=settings.redis_key_prefix, limits=PoolLimits.of(settings)
+        )
     from streaming.cache.memory import MemoryCache
 
     return MemoryCache()

@@ -74,9 +74,13 @@ def retention_of(settings: Settings) -> Retention:
 def make_pubsub(settings: Settings) -> PubSub:
     if settings.redis_url:
         from streaming.pubsub.redis import RedisPubSub
+        from streaming.redis_client import PoolLimits
 
         return RedisPubSub(
-            settings.redis_url, prefix=settings.redis_key_prefix, retention=retention_of(settings)
+            settings.redis_url,
+            prefix=settings.redis_key_prefix,
+            retention=retention_of(settings),
+            limits=PoolLimits.of(settings),
         )
     from streaming.pubsub.memory import MemoryPubSub
 

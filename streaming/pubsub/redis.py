@@ -25,7 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, wait_exponential
 
 from streaming.pubsub import HeldPublication, Publication, Retention, missed_since
-from streaming.redis_client import make_redis
+from streaming.redis_client import PoolLimits, make_redis
 from streaming.retry import retried, retrying
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,18 @@ return 1
 
 
 class RedisPubSub:
-    def __init__(self, url: str, *, prefix: str, retention: Retention | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str,
+        retention: Retention | None = None,
+        limits: PoolLimits | None = None,
+    ) -> None:
         self._url = url
         self._prefix = prefix
         self._retention = retention or Retention()
+        self._limits = limits or PoolLimits()
         self._redis: Redis | None = None
         self._publish_script: AsyncScript | None = None
         self._pubsub: RedisPubSubConnection | None = None
@@ -67,7 +75,7 @@ class RedisPubSub:
         return self._redis
 
     async def connect(self) -> None:
-        self._redis = make_redis(self._url)
+        self._redis = make_redis(self._url, self._limits, f"{self._prefix}pubsub")
         self._publish_script = self._redis.register_script(PUBLISH_WITH_HISTORY)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
 
