@@ -177,7 +177,10 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     seed: int = 7,
     baseline: Annotated[
         Path | None,
-        typer.Option(help="A checkout to run as target trado-baseline (added to --targets)."),
+        typer.Option(
+            help="A checkout to run as target trado-baseline (fanout: added to --targets; "
+            "attacks, storm: run first)."
+        ),
     ] = None,
     profile: Annotated[
         bool,
@@ -304,6 +307,7 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             client=cast(ClientKind, client),
             seed=seed,
             full=full,
+            baseline=baseline.resolve() if baseline else None,
         )
         _run_storm(command, plan_storm, results_dir)
         return
@@ -382,9 +386,7 @@ def _run_storm(command: str, plan: StormConfig, results_dir: Path) -> None:
     series: list[dict[str, object]] = []
 
     def run_storm(workdir: Path, rows: list[dict[str, object]]) -> None:
-        row, points = storm(plan, workdir)
-        rows.append(row)
-        series.extend(points)
+        series.extend(storm(plan, workdir, rows.append))
 
     _tabled(
         command,

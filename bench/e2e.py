@@ -31,7 +31,7 @@ from bench.services import (
     start_api,
     start_bridge,
 )
-from bench.targets import TargetFailed, universe, write_instruments
+from bench.targets import ROOT, TargetFailed, universe, write_instruments
 
 TARGET = "trado-full"
 PROCESS_COLUMNS = (
@@ -59,11 +59,11 @@ class FullStack:
 
 
 @contextmanager
-def full_stack(rate: float, seed: int, workdir: Path) -> Iterator[FullStack]:
-    """A fresh sandbox with its three processes, once the bridge has applied its first tick;
-    all stopped and removed after the block."""
+def full_stack(rate: float, seed: int, workdir: Path, checkout: Path = ROOT) -> Iterator[FullStack]:
+    """A fresh sandbox with its three processes (the code of `checkout`), once the bridge has
+    applied its first tick; all stopped and removed after the block."""
     instruments = write_instruments(workdir, universe(UNIVERSE))
-    with sandbox(workdir, instruments) as box, processes() as started:
+    with sandbox(workdir, instruments, checkout) as box, processes() as started:
         bridge = start_bridge(started, box.env, workdir)
         api = start_api(started, box.env, workdir)
         simulator = ["-m", "commands.feed", "simulator", "--rate", str(rate), "--seed", str(seed)]

@@ -15,7 +15,8 @@ stay `storm_seconds` once every one of them has had its first quote, then all le
 
 The row gives how long the storm took to be fully subscribed (from its start to the last first
 quote), the steady clients' p99 before, during and after it, readiness, RSS before the storm,
-at its peak and `after_seconds` after the storm left, and the Redis connections likewise.
+at its peak and `after_seconds` after the storm left, and the Redis connections likewise. With
+`baseline` (a checkout), the same run against its code first (`trado-baseline`), then this one.
 """
 
 from __future__ import annotations
@@ -41,14 +42,16 @@ from bench.load import LoadResult, run_load
 from bench.loadclient import ClientKind, Connecting
 from bench.procstats import Sampler
 from bench.scenarios import PER_SUBSCRIPTION, UNIVERSE
-from bench.targets import started, universe
+from bench.targets import ROOT, started, universe
 
 SLICE_SECONDS = 1.0
-CONNECT_ALLOWANCE = 15.0  # room in the steady window for the storm to connect
+# Room the steady window leaves for the storm to connect: this much, or more for a big storm.
+CONNECT_ALLOWANCE, CONNECTS_PER_SECOND_ALLOWED = 5.0, 100
 READYZ_EVERY, READYZ_TIMEOUT = 0.1, 2.0
 REDIS_EVERY = 1.0
 BODY_LIMIT = 300
 COLUMNS = (
+    ("target", "target"),
     ("mode", "mode"),
     ("subscribers", "N"),
     ("storm", "storm"),
@@ -72,6 +75,7 @@ COLUMNS = (
     ("redis_after", "Redis after"),
 )
 SERIES_COLUMNS = (
+    ("target", "target"),
     ("mode", "mode"),
     ("second", "s from storm"),
     ("phase", "phase"),
@@ -100,10 +104,18 @@ class StormConfig:
     client: ClientKind = "lean"
     seed: int = 7
     full: bool = False
+    baseline: Path | None = None  # a checkout to run first, as `trado-baseline`
 
     @property
     def mode(self) -> str:
         return "full" if self.full else "embedded"
+
+    @property
+    def window(self) -> float:
+        """The steady clients' measured seconds: before, the storm's connecting, its stay, and
+        after (a storm slower to connect than allowed leaves fewer seconds after it)."""
+        allowance = max(CONNECT_ALLOWANCE, self.storm / CONNECTS_PER_SECOND_ALLOWED)
+        return self.seconds + allowance + self.storm_seconds + self.after_seconds
 
 
 @dataclass(frozen=True)
@@ -234,17 +246,24 @@ class Burst:
 
 
 @contextmanager
-def serving(config: StormConfig, workdir: Path) -> Iterator[Server]:
-    """Embedded `trado`, or the full-mode stack of `e2e`."""
+def serving(config: StormConfig, target: str, workdir: Path) -> Iterator[Server]:
+    """Embedded `trado` (or `trado-baseline`), or the full-mode stack of `e2e` (of the
+    baseline's checkout for `trado-baseline`)."""
     if config.full:
-        with full_stack(config.rate, config.seed, workdir) as stack:
+        checkout = config.baseline if target == "trado-baseline" and config.baseline else ROOT
+        with full_stack(config.rate, config.seed, workdir, checkout) as stack:
             yield Server(stack.url, stack.api.pid, stack.box.env["REDIS_URL"])
         return
     symbols = universe(UNIVERSE)
     with started(
-        "trado", rate=config.rate, symbols=symbols, seed=config.seed, workdir=workdir
-    ) as target:
-        yield Server(target.url, target.pid, None)
+        target,
+        rate=config.rate,
+        symbols=symbols,
+        seed=config.seed,
+        workdir=workdir,
+        baseline=config.baseline,
+    ) as running:
+        yield Server(running.url, running.pid, None)
 
 
 @dataclass
@@ -258,18 +277,23 @@ class Observed:
     redis: list[tuple[float, RedisClients]]
 
 
-def storm(config: StormConfig, workdir: Path) -> tuple[dict[str, object], list[dict[str, object]]]:
-    """The run's row and its per-second series."""
-    observed = observe(config, workdir)
-    series = per_second(config, observed)
-    return summary_row(config, observed, series), series
+def storm(
+    config: StormConfig, workdir: Path, on_row: Callable[[dict[str, object]], None]
+) -> list[dict[str, object]]:
+    """One row per target (the baseline first, when given); returns their per-second series."""
+    series: list[dict[str, object]] = []
+    for target in (["trado-baseline"] if config.baseline else []) + ["trado"]:
+        observed = observe(config, target, workdir)
+        points = [{"target": target, **point} for point in per_second(config, observed)]
+        on_row({"target": target, **summary_row(config, observed, points)})
+        series += points
+    return series
 
 
-def observe(config: StormConfig, workdir: Path) -> Observed:
+def observe(config: StormConfig, target: str, workdir: Path) -> Observed:
     symbols = universe(UNIVERSE)
-    window = config.seconds + CONNECT_ALLOWANCE + config.storm_seconds + config.after_seconds
     with ExitStack() as stack:
-        server = stack.enter_context(serving(config, workdir))
+        server = stack.enter_context(serving(config, target, workdir))
         sampler = stack.enter_context(Sampler(server.pid))
         readyz = stack.enter_context(Every(READYZ_EVERY, lambda: poll_readyz(server.readyz)))
         redis_counts: Every[RedisClients] | None = None
@@ -282,7 +306,7 @@ def observe(config: StormConfig, workdir: Path) -> Observed:
         steady = run_load(
             url=server.url,
             subscribers=config.subscribers,
-            seconds=window,
+            seconds=config.window,
             symbols=symbols,
             warmup=config.warmup,
             workers=config.workers,
@@ -394,6 +418,7 @@ def summary_row(
         "delivered_before": _mean(series, "before", "delivered"),
         "delivered_during": _mean(series, "storm", "delivered"),
         "steady_errors": observed.steady.errors,
+        "steady_first_error": observed.steady.first_error,
         "steady_connected": observed.steady.connected,
         "readyz_polls": len(observed.readyz),
         "readyz_failed": len(failed),

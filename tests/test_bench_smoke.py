@@ -164,6 +164,56 @@ def test_slow_consumer_smoke_reports_memory_and_latency_per_second(tmp_path: Pat
     assert all(point["rss_mb"] for point in config["series"])
 
 
+STORM = ("--subscribers", "3", "--storm", "6", "--storm-seconds", "1", "--seconds", "1")
+STORM_FIGURES = (
+    "storm_subscribed_s",
+    "p99_before_ms",
+    "p99_during_ms",
+    "rss_before_mb",
+    "rss_peak_mb",
+    "rss_after_mb",
+    "readyz_slowest_ms",
+)
+
+
+def _storm_row(document: dict[str, object]) -> dict[str, object]:
+    """The one row of a storm run, after checking its common figures."""
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    [row] = steps
+    assert isinstance(row, dict)
+    assert (row["storm_opened"], row["storm_failed"], row["steady_connected"]) == (6, 0, 3), row
+    assert row["readyz_polls"] > 0, row
+    for figure in STORM_FIGURES:
+        assert row[figure] is not None, (figure, row)
+    config = document["config"]
+    assert isinstance(config, dict)
+    phases = [point["phase"] for point in config["series"]]
+    assert phases[0] == "before", phases
+    assert "storm" in phases, phases
+    assert phases[-1] == "after", phases
+    return row
+
+
+def test_storm_smoke_measures_the_steady_clients_readiness_and_memory(tmp_path: Path) -> None:
+    document = _run(tmp_path, "storm", *STORM, "--after-seconds", "1", "--rate", "50")
+    row = _storm_row(document)
+    assert (row["target"], row["mode"]) == ("trado", "embedded")
+    assert row["redis_before"] is None, "no Redis in embedded mode"
+
+
+def test_storm_smoke_in_full_mode_counts_the_api_redis_connections(tmp_path: Path) -> None:
+    before = asyncio.run(_bench_databases())
+    document = _run(tmp_path, "storm", "--full", *STORM, "--after-seconds", "1", "--rate", "50")
+    row = _storm_row(document)
+    assert row["mode"] == "full"
+    for figure in ("redis_before", "redis_peak", "redis_after"):
+        count = row[figure]
+        assert isinstance(count, int), (figure, row)
+        assert count > 0, (figure, row)
+    assert asyncio.run(_bench_databases()) <= before, "the sandbox database was not dropped"
+
+
 async def _bench_databases() -> set[str]:
     connection = await asyncpg.connect(_plain_dsn(read_services()["DATABASE_URL"]))
     try:
