@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Annotated, cast
 
@@ -292,7 +293,16 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             seed=seed,
             control=control,
         )
-        _run_slow_consumer(command, slow, results_dir)
+        _run_with_series(
+            command,
+            scenario,
+            dataclasses.asdict(slow),
+            results_dir,
+            run=partial(slow_consumer, slow),
+            columns=SLOW_COLUMNS,
+            title="One stalled reader among N",
+            series_columns=SLOW_SERIES_COLUMNS,
+        )
         return
     if scenario is Scenario.storm:
         plan_storm = StormConfig(
@@ -309,7 +319,16 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             full=full,
             baseline=baseline.resolve() if baseline else None,
         )
-        _run_storm(command, plan_storm, results_dir)
+        _run_with_series(
+            command,
+            scenario,
+            dataclasses.asdict(plan_storm),
+            results_dir,
+            run=partial(storm, plan_storm),
+            columns=STORM_COLUMNS,
+            title="A connect storm beside a steady stream",
+            series_columns=STORM_SERIES_COLUMNS,
+        )
         return
     config = FanoutConfig(
         targets=_chosen_targets(scenario, targets, baseline),
@@ -361,43 +380,34 @@ def _chosen_targets(scenario: Scenario, targets: str, baseline: Path | None) -> 
     return chosen
 
 
-def _run_slow_consumer(command: str, slow: SlowConfig, results_dir: Path) -> None:
-    series: list[dict[str, object]] = []
+def _run_with_series(
+    command: str,
+    scenario: Scenario,
+    config: dict[str, object],
+    results_dir: Path,
+    *,
+    run: Callable[[Path, Callable[[dict[str, object]], None]], Rows],
+    columns: Columns,
+    title: str,
+    series_columns: Columns,
+) -> None:
+    """A scenario whose rows come with a per-second series: `run(workdir, on_row)` returns
+    it; it is printed after the table and kept in the results' config."""
+    series: Rows = []
 
-    def run_slow(workdir: Path, rows: list[dict[str, object]]) -> None:
-        series.extend(slow_consumer(slow, workdir, rows.append))
-
-    _tabled(
-        command,
-        Scenario.slow_consumer,
-        dataclasses.asdict(slow),
-        results_dir,
-        body=run_slow,
-        tables=Tables(
-            SLOW_COLUMNS,
-            "One stalled reader among N",
-            notes=lambda: ["## Per second", "", table(series, SLOW_SERIES_COLUMNS), ""],
-            more=lambda: {"series": series},
-        ),
-    )
-
-
-def _run_storm(command: str, plan: StormConfig, results_dir: Path) -> None:
-    series: list[dict[str, object]] = []
-
-    def run_storm(workdir: Path, rows: list[dict[str, object]]) -> None:
-        series.extend(storm(plan, workdir, rows.append))
+    def body(workdir: Path, rows: Rows) -> None:
+        series.extend(run(workdir, rows.append))
 
     _tabled(
         command,
-        Scenario.storm,
-        dataclasses.asdict(plan),
+        scenario,
+        config,
         results_dir,
-        body=run_storm,
+        body=body,
         tables=Tables(
-            STORM_COLUMNS,
-            "A connect storm beside a steady stream",
-            notes=lambda: ["## Per second", "", table(series, STORM_SERIES_COLUMNS), ""],
+            columns,
+            title,
+            notes=lambda: ["## Per second", "", table(series, series_columns), ""],
             more=lambda: {"series": series},
         ),
     )

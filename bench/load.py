@@ -165,12 +165,14 @@ def run_configured_load(
     per_subscription: int,
     on_window: Callable[[float, float], None] | None = None,
     slice_seconds: float = 0.0,
+    seconds: float | None = None,
 ) -> LoadResult:
-    """`run_load` with a scenario config's duration, warm-up, workers, seed and client."""
+    """`run_load` with a scenario config's duration (unless `seconds`), warm-up, workers, seed
+    and client."""
     return run_load(
         url=url,
         subscribers=subscribers,
-        seconds=config.seconds,
+        seconds=seconds or config.seconds,
         symbols=symbols,
         warmup=config.warmup,
         workers=config.workers,

@@ -38,7 +38,7 @@ from redis import Redis
 
 from bench.e2e import full_stack
 from bench.histogram import Histogram
-from bench.load import LoadResult, run_load
+from bench.load import LoadResult, run_configured_load, run_load
 from bench.loadclient import ClientKind, Connecting
 from bench.procstats import Sampler
 from bench.scenarios import PER_SUBSCRIPTION, UNIVERSE
@@ -303,18 +303,15 @@ def observe(config: StormConfig, target: str, workdir: Path) -> Observed:
             probe = lambda: count_redis_clients(redis, server.pid, port)  # noqa: E731
             redis_counts = stack.enter_context(Every(REDIS_EVERY, probe))
         burst = Burst(config, server.url, symbols)
-        steady = run_load(
+        steady = run_configured_load(
+            config,
             url=server.url,
             subscribers=config.subscribers,
-            seconds=config.window,
             symbols=symbols,
-            warmup=config.warmup,
-            workers=config.workers,
             per_subscription=PER_SUBSCRIPTION,
-            seed=config.seed,
-            client=config.client,
             on_window=lambda start, _end: burst.start(start + config.seconds),
             slice_seconds=SLICE_SECONDS,
+            seconds=config.window,
         )
         burst.join()
         if burst.left_at is not None:  # RSS and connections once the storm is long gone
