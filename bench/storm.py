@@ -6,8 +6,9 @@ at once (spread over load-client workers started ahead, so Python's start-up is 
 stay `storm_seconds` once every one of them has had its first quote, then all leave. Meanwhile:
 
 - the steady clients' p99 and deliveries per second (one histogram per second);
-- `/readyz`, polled every 100 ms (a non-200 is kept with its body; no answer within 2 s counts
-  too, as a load balancer would count it);
+- `/readyz`, polled every 100 ms: answers other than 200 (the first kept with its body), and
+  polls with no answer within 2 s (a load balancer's health check would fail those too; the
+  next poll starts when one ends, so a stalled server is polled every 2 s);
 - the server's RSS (0.2 s samples; in full mode the API process's);
 - in full mode (`full`: bridge, API and feed as processes over the real services, as `e2e`
   starts them), the API's Redis connections, once a second: the `CLIENT LIST` entries whose
@@ -64,7 +65,8 @@ COLUMNS = (
     ("p99_after_ms", "p99 after"),
     ("delivered_before", "delivered/s before"),
     ("delivered_during", "delivered/s storm"),
-    ("readyz_failed", "readyz not 200"),
+    ("readyz_refused", "readyz not 200"),
+    ("readyz_unanswered", "readyz no answer"),
     ("readyz_slowest_ms", "readyz slowest ms"),
     ("rss_before_mb", "RSS before"),
     ("rss_peak_mb", "RSS peak"),
@@ -82,7 +84,8 @@ SERIES_COLUMNS = (
     ("delivered", "steady delivered/s"),
     ("p99_ms", "steady p99 ms"),
     ("rss_mb", "srv RSS MB"),
-    ("readyz_failed", "readyz not 200"),
+    ("readyz_refused", "readyz not 200"),
+    ("readyz_unanswered", "readyz no answer"),
     ("readyz_slowest_ms", "readyz slowest ms"),
     ("redis_api", "API Redis conns"),
     ("redis_all", "Redis clients"),
@@ -139,8 +142,13 @@ class Poll:
     body: str | None  # kept when not 200
 
     @property
-    def ok(self) -> bool:
-        return self.status == HTTPStatus.OK
+    def refused(self) -> bool:
+        """Answered, with another status than 200 (a load balancer takes the replica out)."""
+        return self.status not in {0, HTTPStatus.OK}
+
+    @property
+    def unanswered(self) -> bool:
+        return self.status == 0
 
 
 @dataclass(frozen=True)
@@ -358,7 +366,8 @@ def per_second(config: StormConfig, observed: Observed) -> list[dict[str, object
                 "delivered": round(histogram.total / SLICE_SECONDS),
                 "p99_ms": round(p99 / 1000, 2) if p99 is not None else None,
                 "rss_mb": round(memory / 2**20, 1) if memory is not None else None,
-                "readyz_failed": sum(1 for p in polls if not p.ok),
+                "readyz_refused": sum(1 for p in polls if p.refused),
+                "readyz_unanswered": sum(1 for p in polls if p.unanswered),
                 "readyz_slowest_ms": max((p.ms for p in polls), default=None),
                 "redis_api": redis.api if redis else None,
                 "redis_all": redis.all if redis else None,
@@ -391,7 +400,7 @@ def summary_row(
     rss_before = _nearest(rss, burst.at)
     rss_after = _nearest(rss, after_at)
     redis = [(t, c.api) for t, c in observed.redis]
-    failed = [p for _, p in observed.readyz if not p.ok]
+    refused = [p for _, p in observed.readyz if p.refused]
     during = [p for p in series if p["phase"] == "storm"]
     everyone_opened = load is not None and load.opened == config.storm
     return {
@@ -418,8 +427,9 @@ def summary_row(
         "steady_first_error": observed.steady.first_error,
         "steady_connected": observed.steady.connected,
         "readyz_polls": len(observed.readyz),
-        "readyz_failed": len(failed),
-        "readyz_first_failure": failed[0].body if failed else None,
+        "readyz_refused": len(refused),
+        "readyz_first_refusal": refused[0].body if refused else None,
+        "readyz_unanswered": sum(1 for _, p in observed.readyz if p.unanswered),
         "readyz_slowest_ms": max((p.ms for _, p in observed.readyz), default=None),
         "rss_before_mb": round(rss_before, 1) if rss_before else None,
         "rss_peak_mb": max((round(m, 1) for t, m in rss if t >= burst.at), default=None),
