@@ -169,6 +169,14 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     tape_books: Annotated[
         int, typer.Option(min=0, help="--with-tape: connections streaming one book each.")
     ] = 20,
+    with_candles: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="fanout: as --with-tape, with this many connections streaming one symbol's "
+            "candles at ONE_MINUTE beside the quotes (with --with-tape too: beside them all).",
+        ),
+    ] = 0,
     results_dir: Annotated[Path, typer.Option()] = ROOT / "bench" / "results",
 ) -> None:
     """Run a scenario and write its results."""
@@ -267,7 +275,7 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         subscribers=counts,
         rate=rate,
         seconds=seconds,
-        ramp=ramp and scenario is not Scenario.e2e and not with_tape,
+        ramp=ramp and scenario is not Scenario.e2e and not (with_tape or with_candles),
         factor=factor,
         max_steps=max_steps,
         refine=refine,
@@ -279,9 +287,16 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         seed=seed,
         profile_dir=profile_dir,
         baseline=baseline.resolve() if baseline else None,
-        tape=TapeLoad(tape_trades, tape_books) if with_tape else None,
+        tape=_side_streams(with_tape, tape_trades, tape_books, with_candles),
     )
     _run_stepped(command, scenario, config, results_dir)
+
+
+def _side_streams(with_tape: bool, trades: int, books: int, candles: int) -> TapeLoad | None:
+    """What streams beside the quotes (--with-tape, --with-candles), if anything."""
+    if not with_tape and not candles:
+        return None
+    return TapeLoad(trades if with_tape else 0, books if with_tape else 0, candles)
 
 
 def _require_services() -> None:
@@ -351,7 +366,9 @@ def _run_stepped(command: str, scenario: Scenario, config: FanoutConfig, results
             typer.echo(f"  first error: {step.load.first_error}")
         if "tape" in step.extra:
             ratio = step.extra.get("quotes_vs_alone")
+            cost = step.extra.get("side_cpu_us_per_delivery")
             typer.echo(f"  beside it: {step.extra['tape']}; quotes delivered vs alone: {ratio}")
+            typer.echo(f"  server CPU the side streams added: {cost} µs per message they got")
 
     failure: BaseException | None = None
     try:

@@ -118,7 +118,7 @@ def run_load(
             first += share
         connect_deadline = time.monotonic() + connect_timeout
         for process in processes:
-            _expect_line(process, "connected", connect_deadline)
+            expect_line(process, "connected", connect_deadline)
         start = time.time() + warmup
         end = start + seconds
         for process in processes:
@@ -128,7 +128,7 @@ def run_load(
         if on_window is not None:
             on_window(start, end)
         report_deadline = time.monotonic() + warmup + seconds + 30
-        reports = [orjson.loads(_expect_line(p, "{", report_deadline)) for p in processes]
+        reports = [orjson.loads(expect_line(p, "{", report_deadline)) for p in processes]
         return _merge(reports, subscribers, seconds, start, end)
     finally:
         for process in processes:
@@ -218,7 +218,7 @@ def _start_worker(
     )
 
 
-def _expect_line(process: subprocess.Popen[str], prefix: str, deadline: float) -> str:
+def expect_line(process: subprocess.Popen[str], prefix: str, deadline: float) -> str:
     """The worker's next stdout line, which must start with `prefix`, read before `deadline`."""
     assert process.stdout is not None
     line = _readline_before(process.stdout, deadline)
