@@ -32,7 +32,7 @@ from strawberry.subscriptions import (
     MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
 
-from delivery.fanout import QuoteFanout
+from delivery.fanout import LiveFanout
 from delivery.graphiql import GraphiQLRouter
 from delivery.http_chunks import DirectChunksProtocol
 from delivery.http_limits import BodySizeLimit
@@ -108,7 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
     graphql = GraphiQLRouter(
         make_schema(settings),
         context_getter=get_context,
-        fanout=QuoteFanout(public_context=Context, root_value=Quote.from_tick),
+        fanout=LiveFanout(public_context=Context, root_value=Quote.from_tick),
         buffer_messages=settings.subscriber_buffer_messages,
         subscription_protocols=SUBSCRIPTION_PROTOCOLS,
         graphql_ide="graphiql" if settings.serves_graphiql else None,  # None: 404 for the page

@@ -69,7 +69,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from delivery.event_streams import EventStreams, StreamError, event_stream_token
-from delivery.fanout import LIVE_OPERATION, LiveOperation, QuoteFanout
+from delivery.fanout import LIVE_OPERATION, LiveFanout, LiveOperation
 from delivery.graphql_http import (
     APPLICATION_JSON,
     RequestRefused,
@@ -262,9 +262,7 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
     graphql_ws_handler_class = LegacyGraphQLWSHandler
     graphql_transport_ws_handler_class = TransportWSHandler
 
-    def __init__(
-        self, *args: Any, fanout: QuoteFanout, buffer_messages: int, **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, fanout: LiveFanout, buffer_messages: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fanout = fanout
         self.buffer_messages = buffer_messages  # each live subscriber's backlog, then conflated

@@ -10,7 +10,8 @@ from functools import partial
 
 import strawberry
 
-from delivery.fanout import LIVE_OPERATION, View
+from delivery.channel_fanout import View
+from delivery.fanout import LIVE_OPERATION
 from delivery.quotes import stream_quotes
 from graph.context import Info
 from graph.errors import BadInput
@@ -36,7 +37,7 @@ def _order_book(
     return OrderBook.of(book, tick, snapshot=snapshot)
 
 
-def book_view(instrument: InstrumentRecord, depth: int) -> View:
+def book_view(instrument: InstrumentRecord, depth: int) -> View[Tick]:
     """The book of `depth` levels a side: a snapshot to open with, then each update."""
     return View(
         ("book", depth, instrument.tick_size, instrument.lot_size),
