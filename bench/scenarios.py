@@ -153,7 +153,8 @@ def run_step(
 ) -> Step:
     symbols = universe(UNIVERSE)
     profiler: list[subprocess.Popen[bytes]] = []
-    folded = (config.profile_dir or workdir) / f"{target_name}-{subscribers}-{rate:g}.folded"
+    name = f"{target_name}+{tape.label}" if tape else target_name
+    folded = (config.profile_dir or workdir) / f"{name}-{subscribers}-{rate:g}.folded"
     with (
         started(
             target_name,
@@ -189,7 +190,6 @@ def run_step(
         finally:
             profile = profiling.finish(profiler[0], folded) if profiler else None
             extra: dict[str, object] = {"tape": _stop_tape(beside)} if beside else {}
-    name = f"{target_name}+{tape.label}" if tape else target_name
     usage = sampler.usage(load.start, load.end)
     return Step(name, subscribers, rate, load, usage, profile, extra)
 
