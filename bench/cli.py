@@ -177,6 +177,13 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             "candles at ONE_MINUTE beside the quotes (with --with-tape too: beside them all).",
         ),
     ] = 0,
+    unshared_candles: Annotated[
+        bool,
+        typer.Option(
+            help="--with-candles: each connection aliases the field its own way, so no two "
+            "share a selection (one execution per subscriber, as a private stream has)."
+        ),
+    ] = False,
     results_dir: Annotated[Path, typer.Option()] = ROOT / "bench" / "results",
 ) -> None:
     """Run a scenario and write its results."""
@@ -287,16 +294,18 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         seed=seed,
         profile_dir=profile_dir,
         baseline=baseline.resolve() if baseline else None,
-        tape=_side_streams(with_tape, tape_trades, tape_books, with_candles),
+        tape=_side_streams(with_tape, tape_trades, tape_books, with_candles, unshared_candles),
     )
     _run_stepped(command, scenario, config, results_dir)
 
 
-def _side_streams(with_tape: bool, trades: int, books: int, candles: int) -> TapeLoad | None:
+def _side_streams(
+    with_tape: bool, trades: int, books: int, candles: int, unshared: bool
+) -> TapeLoad | None:
     """What streams beside the quotes (--with-tape, --with-candles), if anything."""
     if not with_tape and not candles:
         return None
-    return TapeLoad(trades if with_tape else 0, books if with_tape else 0, candles)
+    return TapeLoad(trades if with_tape else 0, books if with_tape else 0, candles, unshared)
 
 
 def _require_services() -> None:

@@ -48,6 +48,7 @@ class TapeLoad:
     trades: int = 100
     books: int = 20
     candles: int = 0
+    unshared_candles: bool = False  # each candle connection its own alias: no shared selection
 
     @property
     def label(self) -> str:
@@ -200,6 +201,7 @@ def _start_tape(tape: TapeLoad, url: str, symbols: list[str], seed: int) -> subp
     command += ["--symbols", ",".join(symbols), "--seed", str(seed)]
     command += ["--trades", str(tape.trades), "--books", str(tape.books)]
     command += ["--candles", str(tape.candles)]
+    command += ["--unshared-candles"] if tape.unshared_candles else []
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         expect_line(process, "connected", time.monotonic() + SIDE_CONNECT_SECONDS)

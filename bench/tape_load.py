@@ -3,7 +3,8 @@ to the load client, so a step measures the quotes' figures while trades, books o
 
 `trades` connections each subscribe `trades` on 10 symbols (the quote subscribers' shape),
 `books` connections each `book` of one symbol, ten levels a side, and `candles` connections
-each `candles` of one symbol at ONE_MINUTE (the symbols in turn); every message is read, nothing
+each `candles` of one symbol at ONE_MINUTE (the symbols in turn; with `--unshared-candles`
+each under an alias of its own, so none shares a selection); every message is read, nothing
 else. The same line protocol as a load-client worker (`bench.loadclient`): it says
 `connected <n>` once every connection has subscribed or failed (or after a minute, with those
 that made it), takes `go <start> <end>`
@@ -39,7 +40,7 @@ BOOK = (
     "{ symbol sequence previousSequence bids { price size } asks { price size } } }"
 )
 CANDLES = (
-    "subscription Candles($symbol: String!) { candles(symbol: $symbol, interval: ONE_MINUTE) "
+    "subscription Candles($symbol: String!) { %scandles(symbol: $symbol, interval: ONE_MINUTE) "
     "{ symbol interval start open high low close volume lastSequence } }"
 )
 PER_TRADES_SUBSCRIPTION = 10
@@ -108,16 +109,22 @@ async def _stream(
         socket.close()
 
 
-def _messages(symbols: list[str], streams_of: dict[str, int], seed: int) -> list[tuple[str, str]]:
+def _messages(
+    symbols: list[str], streams_of: dict[str, int], seed: int, *, unshared: bool
+) -> list[tuple[str, str]]:
     """Each connection's subscribe message and the stream it counts; books and candles take
-    the symbols in turn."""
+    the symbols in turn. `unshared`: each candle connection aliases the field its own way, so
+    no two share a selection (one execution per subscriber, as a private stream has)."""
     pick = random.Random(seed)
     trades = [
         _subscribe(TRADES, {"symbols": pick.sample(symbols, PER_TRADES_SUBSCRIPTION)})
         for _ in range(streams_of["trades"])
     ]
     books = [_subscribe(BOOK, {"symbol": s}) for s in _in_turn(symbols, streams_of["books"])]
-    candles = [_subscribe(CANDLES, {"symbol": s}) for s in _in_turn(symbols, streams_of["candles"])]
+    candles = [
+        _subscribe(CANDLES % (f"c{n}: " if unshared else ""), {"symbol": symbol})
+        for n, symbol in enumerate(_in_turn(symbols, streams_of["candles"]))
+    ]
     return (
         [(m, "trades") for m in trades]
         + [(m, "books") for m in books]
@@ -170,10 +177,12 @@ def main(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     trades: int = typer.Option(100, help="Connections streaming `trades` (10 symbols each)."),
     books: int = typer.Option(20, help="Connections streaming one `book` each."),
     candles: int = typer.Option(0, help="Connections streaming one symbol's 1m `candles` each."),
+    unshared_candles: bool = typer.Option(False, help="Each candle connection its own alias."),
     seed: int = typer.Option(7),
 ) -> None:
     streams_of = {"trades": trades, "books": books, "candles": candles}
-    asyncio.run(run(url, _messages(symbols.split(","), streams_of, seed)))
+    messages = _messages(symbols.split(","), streams_of, seed, unshared=unshared_candles)
+    asyncio.run(run(url, messages))
 
 
 if __name__ == "__main__":
