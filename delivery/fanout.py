@@ -74,16 +74,24 @@ class LiveOperation:
     fanout: QuoteFanout
     prefix: bytes
     suffix: bytes
+    # Where the operation's membership goes once it streams, when its transport can end the
+    # operation's task meanwhile (graphql-transport-ws); else the task waits until cancelled.
+    detached: Callable[[Membership], None] | None = None
 
     @classmethod
     def on_websocket(
-        cls, operation_id: str, outbox: Outbox, fanout: QuoteFanout, message_type: str
+        cls,
+        operation_id: str,
+        outbox: Outbox,
+        fanout: QuoteFanout,
+        message_type: str,
+        detached: Callable[[Membership], None] | None = None,
     ) -> LiveOperation:
         """A WebSocket operation: its frames are its protocol's result messages (`next` on
         graphql-transport-ws, `data` on the legacy graphql-ws)."""
         head = {"id": operation_id, "type": message_type}
         prefix = orjson.dumps(head)[:-1] + b',"payload":'
-        return cls(operation_id, outbox, fanout, prefix=prefix, suffix=b"}")
+        return cls(operation_id, outbox, fanout, prefix=prefix, suffix=b"}", detached=detached)
 
 
 LIVE_OPERATION: ContextVar[LiveOperation | None] = ContextVar("live_operation", default=None)
@@ -94,6 +102,18 @@ class SharedSelection:
 
     def __init__(self, executor: Executor[Any]) -> None:
         self._executor = executor
+        # Each symbol's latest opening payload per view: a burst of joiners renders it once.
+        self._openings: dict[tuple[Hashable, str], tuple[int, bytes]] = {}
+
+    def render_opening(self, view: View, tick: Tick) -> bytes:
+        """`render` of the view's opening root value, once per symbol and sequence."""
+        key = (view.key, tick.symbol)
+        known = self._openings.get(key)
+        if known is not None and known[0] == tick.sequence:
+            return known[1]
+        payload = self.render(view.opening(tick))
+        self._openings[key] = (tick.sequence, payload)
+        return payload
 
     def render(self, quote: object) -> bytes:
         """The `payload` of a `next` message for this tick, as JSON."""
@@ -139,7 +159,7 @@ def selection_key(info: Info) -> Hashable:
     return (
         print_ast(shape),
         tuple(print_ast(fragment) for fragment in raw.fragments.values()),
-        orjson.dumps(values, default=str),
+        orjson.dumps(values, default=str).decode(),  # str: exactly its size, kept per member
     )
 
 
@@ -239,6 +259,34 @@ class ThrottledSubscriber(LiveSubscriber):
             self._due.cancel()
 
 
+class Membership:
+    """One operation's place in the fan-out, until it leaves."""
+
+    __slots__ = ("_fanout", "_hub", "_key", "_subscriber", "channels")
+
+    def __init__(
+        self, fanout: QuoteFanout, hub: Hub, key: Hashable, subscriber: LiveSubscriber
+    ) -> None:
+        self._fanout = fanout
+        self._hub = hub
+        self._key = key
+        self._subscriber: LiveSubscriber | None = subscriber
+        self.channels: list[str] = []
+        metrics.ACTIVE_SUBSCRIPTIONS.inc()
+        metrics.SHARED_SUBSCRIPTIONS.inc()
+
+    async def leave(self) -> None:
+        """Out of every group it joined (once; later calls do nothing)."""
+        subscriber, self._subscriber = self._subscriber, None
+        if subscriber is None:
+            return
+        subscriber.close()
+        metrics.ACTIVE_SUBSCRIPTIONS.dec()
+        metrics.SHARED_SUBSCRIPTIONS.dec()
+        for channel in self.channels:
+            await self._fanout.leave(self._hub, channel, self._key, subscriber)
+
+
 @dataclass
 class _Group:
     selection: SharedSelection
@@ -268,10 +316,34 @@ class QuoteFanout:
         throttle: float = 0.0,
         view: View | None = None,
     ) -> bool:
-        """Stream `symbols` to `operation` until it is cancelled: the opening ticks (the
-        snapshot, or what was missed after `since`), then live (at most once per `throttle`
-        seconds per symbol, when given), as `view` sees them (default: quotes). False (at
-        once) when the selection cannot be shared; the caller then streams it itself."""
+        """Stream `symbols` to `operation`: the opening ticks (the snapshot, or what was
+        missed after `since`), then live (at most once per `throttle` seconds per symbol,
+        when given), as `view` sees them (default: quotes). Until the operation is cancelled,
+        or, when its transport takes the membership (`LiveOperation.detached`), until that
+        leaves. False (at once) when the selection cannot be shared; the caller then streams
+        it itself."""
+        membership = await self.join(info, operation, symbols, since, throttle, view)
+        if membership is None:
+            return False
+        if operation.detached is not None:
+            operation.detached(membership)
+            return True
+        try:
+            await asyncio.Event().wait()  # until the client completes or the connection ends
+        finally:
+            await membership.leave()
+        return True
+
+    async def join(  # noqa: PLR0917 (serve's arguments)
+        self,
+        info: Info,
+        operation: LiveOperation,
+        symbols: Sequence[str],
+        since: Mapping[str, int],
+        throttle: float,
+        view: View | None,
+    ) -> Membership | None:
+        """`operation` joined to each symbol's group, its opening ticks sent."""
         view = view or self._quotes
         runtime: Runtime = info.context.runtime
         if self._context is None:
@@ -280,45 +352,26 @@ class QuoteFanout:
         key = (view.key, selection_key(info))
         selection = self._selection(key) or build_selection(info, self._context)
         if selection is None:
-            return False
+            return None
         subscriber = (
             ThrottledSubscriber(operation, symbols, since, throttle)
             if throttle
             else LiveSubscriber(operation, symbols, since)
         )
-        channels = [quote_channel(symbol) for symbol in symbols]
-        metrics.ACTIVE_SUBSCRIPTIONS.inc()
-        metrics.SHARED_SUBSCRIPTIONS.inc()
+        membership = Membership(self, runtime.hub, key, subscriber)
         try:
-            for channel in channels:
-                group = _Group(selection, view.live)
-                await self._join(runtime.hub, channel, key, group, subscriber)
-            await self._send_opening(
-                runtime, symbols, since, view=view, selection=selection, subscriber=subscriber
-            )
-            await asyncio.Event().wait()  # until the client completes or the connection ends
-        finally:
-            subscriber.close()
-            metrics.ACTIVE_SUBSCRIPTIONS.dec()
-            metrics.SHARED_SUBSCRIPTIONS.dec()
-            for channel in channels:
-                await self._leave(runtime.hub, channel, key, subscriber)
-        return True
-
-    async def _send_opening(
-        self,
-        runtime: Runtime,
-        symbols: Sequence[str],
-        since: Mapping[str, int],
-        *,
-        view: View,
-        selection: SharedSelection,
-        subscriber: LiveSubscriber,
-    ) -> None:
-        """The opening ticks first; a function of its own so they are not kept for the
-        subscription's lifetime by the waiting frame."""
-        ticks = await opening_ticks(runtime.pubsub, runtime.cache, symbols, since)
-        subscriber.release([(tick, selection.render(view.opening(tick))) for tick in ticks])
+            for symbol in symbols:
+                channel = quote_channel(symbol)
+                membership.channels.append(channel)
+                await self._join(
+                    runtime.hub, channel, key, _Group(selection, view.live), subscriber
+                )
+            ticks = await opening_ticks(runtime.pubsub, runtime.cache, symbols, since)
+            subscriber.release([(tick, selection.render_opening(view, tick)) for tick in ticks])
+        except BaseException:
+            await membership.leave()
+            raise
+        return membership
 
     def _selection(self, key: Hashable) -> SharedSelection | None:
         for groups in self._channels.values():
@@ -344,7 +397,7 @@ class QuoteFanout:
         else:  # the hub delivers the channel once the first joiner's attach has returned
             await self._attached[channel].wait()
 
-    async def _leave(
+    async def leave(
         self, hub: Hub, channel: str, key: Hashable, subscriber: LiveSubscriber
     ) -> None:
         groups = self._channels.get(channel)
