@@ -16,11 +16,13 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 from prometheus_client import REGISTRY
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from tests.conftest import embedded_mode
 from tests.utils.graphql_ws import LEGACY_PROTOCOL, PROTOCOL, graphql_ws
+from tests.utils.live import eventually
 from tests.utils.server import RunningServer, running_server
 from tests.utils.transports import shared_subscriptions
 
@@ -91,10 +93,18 @@ async def raw_socket(
         writer.close()
 
 
-async def until(condition: object, seconds: float = 10) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():  # type: ignore[operator]
-            await asyncio.sleep(0.02)
+async def read_until_closed(socket: ClientConnection) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            await socket.recv()
+
+
+async def close_code_received(socket: ClientConnection) -> int:
+    """Read until the server closes; the code it closed with."""
+    with pytest.raises(ConnectionClosed) as closed:
+        await read_until_closed(socket)
+    assert closed.value.rcvd is not None, "closed without a close frame"
+    return closed.value.rcvd.code
 
 
 async def test_a_subscription_streams_on_the_lean_socket_until_completed(
@@ -110,13 +120,13 @@ async def test_a_subscription_streams_on_the_lean_socket_until_completed(
         assert second["data"]["quotes"]["sequence"] > first["data"]["quotes"]["sequence"]
         assert shared_subscriptions() == shared + 1
         await client.send({"id": "q", "type": "complete"})
-        await until(lambda: shared_subscriptions() == shared)
+        await eventually(lambda: shared_subscriptions() == shared)
         await client.send({"type": "ping"})
         while (message := await client.receive())["type"] != "pong":  # no more of q's frames
             assert message.get("id") != "q" or message["type"] == "next", message
         await client.subscribe("q", QUOTES)  # the id is free again
         assert (await client.next_payload())["data"]["quotes"]["symbol"] == "AAPL"
-    await until(lambda: lean_websockets() == lean and shared_subscriptions() == shared)
+    await eventually(lambda: lean_websockets() == lean and shared_subscriptions() == shared)
 
 
 async def test_a_reused_operation_id_still_closes_with_4409(embedded_server: RunningServer) -> None:
@@ -124,18 +134,14 @@ async def test_a_reused_operation_id_still_closes_with_4409(embedded_server: Run
         await client.subscribe("q", QUOTES)
         await client.next_payload()
         await client.subscribe("q", QUOTES)
-        with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                await client.receive()
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 4409
+        assert await close_code_received(client.socket) == 4409
 
 
 async def test_browsers_and_the_legacy_protocol_take_the_asgi_path(
     embedded_server: RunningServer,
 ) -> None:
     lean = lean_websockets()
-    origin = embedded_server.http
+    origin = Origin(embedded_server.http)
     async with connect(embedded_server.ws, subprotocols=[PROTOCOL], origin=origin) as socket:  # type: ignore[list-item]
         await socket.send('{"type":"connection_init"}')
         assert orjson.loads(await socket.recv())["type"] == "connection_ack"
@@ -205,9 +211,4 @@ async def test_a_stopping_server_closes_its_sockets_with_1012(tmp_path: Path) ->
         socket = await connect(server.ws, subprotocols=[PROTOCOL])  # type: ignore[list-item]
         await socket.send('{"type":"connection_init"}')
         assert orjson.loads(await socket.recv())["type"] == "connection_ack"
-    with pytest.raises(ConnectionClosed) as closed:
-        async with asyncio.timeout(10):
-            while True:
-                await socket.recv()
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 1012
+    assert await close_code_received(socket) == 1012
