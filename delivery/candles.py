@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-from delivery.channel_fanout import ChannelFanout, View
-from delivery.live_subscribers import Framing, LiveSubscriber, Position
+from delivery.channel_fanout import ChannelFanout, SharedOperation, View
+from delivery.live_subscribers import LiveSubscriber, Position
 from delivery.shared_selection import Info
 from streaming.cache import Cache
 from streaming.candles import Bar, Interval
@@ -48,7 +48,12 @@ class CandleChannels(ChannelFanout[Bar]):
         return message.symbol, (message.start, message.last_sequence)
 
     async def serve(
-        self, info: Info, operation: Framing, symbol: str, interval: Interval, view: View[Bar]
+        self,
+        info: Info,
+        operation: SharedOperation,
+        symbol: str,
+        interval: Interval,
+        view: View[Bar],
     ) -> bool:
         """The forming bar now (if any), then every change."""
         cache = self._runtime.cache
@@ -59,7 +64,9 @@ class CandleChannels(ChannelFanout[Bar]):
 
         subscriber = LiveSubscriber(operation, [symbol], {})
         channels = [candle_channel(symbol, interval.value)]
-        return await self._serve(info, view, subscriber, channels, opening)
+        return await self._serve(
+            info, operation, view=view, subscriber=subscriber, channels=channels, opening=opening
+        )
 
 
 async def stream_candles(

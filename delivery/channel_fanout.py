@@ -10,6 +10,11 @@ subscriber arrives and detaches it after the last leaves.
 A kind fills in what differs: how a message is parsed (and which error says it is malformed),
 its symbol and position, and, where its channel needs it, how messages are put in order
 before they go out (quotes fill gaps from the history; bars need not).
+
+An operation's place in the fan-out is its `Membership`: the operation's task waits until it
+is cancelled and then leaves, or, when its transport can end the task meanwhile
+(`SharedOperation.detached`), hands the membership over and ends; the transport then leaves
+when the client completes the operation or the socket closes.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from delivery.live_subscribers import LiveSubscriber, Position
+from delivery.live_subscribers import Framing, LiveSubscriber, Position, Stamped
 from delivery.shared_selection import Info, SharedSelection, build_selection, selection_key
 from streaming import metrics
 from streaming.runtime import Runtime
@@ -40,6 +45,41 @@ class View(Generic[M]):
     key: Hashable
     live: Callable[[M], object]
     opening: Callable[[M], object]
+
+
+class SharedOperation(Framing, Protocol):
+    """An operation as the fan-out serves it: its frames' envelope and outbox, and where its
+    membership goes once it streams, when its transport takes it (else None)."""
+
+    @property
+    def detached(self) -> Callable[[Membership], None] | None: ...
+
+
+class Membership:
+    """One operation's place in a kind's fan-out, until it leaves."""
+
+    __slots__ = ("_fanout", "_key", "_subscriber", "channels")
+
+    def __init__(
+        self, fanout: ChannelFanout[Any], key: Hashable, subscriber: LiveSubscriber
+    ) -> None:
+        self._fanout = fanout
+        self._key = key
+        self._subscriber: LiveSubscriber | None = subscriber
+        self.channels: list[str] = []
+        metrics.ACTIVE_SUBSCRIPTIONS.inc()
+        metrics.SHARED_SUBSCRIPTIONS.inc()
+
+    async def leave(self) -> None:
+        """Out of every group it joined (once; later calls do nothing)."""
+        subscriber, self._subscriber = self._subscriber, None
+        if subscriber is None:
+            return
+        subscriber.close()
+        metrics.ACTIVE_SUBSCRIPTIONS.dec()
+        metrics.SHARED_SUBSCRIPTIONS.dec()
+        for channel in self.channels:
+            await self._fanout.leave(channel, self._key, subscriber)
 
 
 @dataclass(slots=True)
@@ -78,44 +118,61 @@ class ChannelFanout(ABC, Generic[M]):
     async def _serve(
         self,
         info: Info,
+        operation: SharedOperation,
+        *,
         view: View[M],
         subscriber: LiveSubscriber,
         channels: Sequence[str],
         opening: Callable[[], Awaitable[Sequence[M]]],
     ) -> bool:
-        """Stream `channels` to `subscriber` until the operation is cancelled: the `opening`
-        messages (read once every channel is attached, so nothing falls between), then live.
-        False (at once) when the selection cannot be shared."""
+        """Stream `channels` to `subscriber`: the `opening` messages (read once every channel
+        is attached, so nothing falls between), then live; until the operation is cancelled,
+        or, when its transport takes the membership, until that leaves. False (at once) when
+        the selection cannot be shared."""
+        membership = await self._join_all(info, view, subscriber, channels, opening)
+        if membership is None:
+            return False
+        if operation.detached is not None:
+            operation.detached(membership)
+            return True
+        try:
+            await asyncio.Event().wait()  # until the client completes or the connection ends
+        finally:
+            await membership.leave()
+        return True
+
+    async def _join_all(
+        self,
+        info: Info,
+        view: View[M],
+        subscriber: LiveSubscriber,
+        channels: Sequence[str],
+        opening: Callable[[], Awaitable[Sequence[M]]],
+    ) -> Membership | None:
+        """`subscriber` joined to each channel's group, its opening messages sent."""
         key = (view.key, selection_key(info))
         selection = self._selection(key) or build_selection(info, self._context)
         if selection is None:
-            return False
-        metrics.ACTIVE_SUBSCRIPTIONS.inc()
-        metrics.SHARED_SUBSCRIPTIONS.inc()
+            return None
+        membership = Membership(self, key, subscriber)
         try:
             for channel in channels:
+                membership.channels.append(channel)
                 await self._join(channel, key, _Group(selection, view.live), subscriber)
-            await self._send_opening(opening, view, selection, subscriber)
-            await asyncio.Event().wait()  # until the client completes or the connection ends
-        finally:
-            subscriber.close()
-            metrics.ACTIVE_SUBSCRIPTIONS.dec()
-            metrics.SHARED_SUBSCRIPTIONS.dec()
-            for channel in channels:
-                await self._leave(channel, key, subscriber)
-        return True
+            messages = await opening()
+            subscriber.release([self._opening(selection, view, m) for m in messages])
+        except BaseException:
+            await membership.leave()
+            raise
+        return membership
 
-    async def _send_opening(
-        self,
-        opening: Callable[[], Awaitable[Sequence[M]]],
-        view: View[M],
-        selection: SharedSelection,
-        subscriber: LiveSubscriber,
-    ) -> None:
-        """The opening messages first; a function of its own so they are not kept for the
-        subscription's lifetime by the waiting frame."""
-        subscriber.release(
-            [(*self.stamp(m), selection.render(view.opening(m))) for m in await opening()]
+    def _opening(self, selection: SharedSelection, view: View[M], message: M) -> Stamped:
+        symbol, position = self.stamp(message)
+        key = (view.key, symbol)
+        return (
+            symbol,
+            position,
+            selection.render_opening(key, position, lambda: view.opening(message)),
         )
 
     def _selection(self, key: Hashable) -> SharedSelection | None:
@@ -142,7 +199,7 @@ class ChannelFanout(ABC, Generic[M]):
         else:  # the hub delivers the channel once the first joiner's attach has returned
             await self._attached[channel].wait()
 
-    async def _leave(self, channel: str, key: Hashable, subscriber: LiveSubscriber) -> None:
+    async def leave(self, channel: str, key: Hashable, subscriber: LiveSubscriber) -> None:
         groups = self._channels.get(channel)
         group = groups.get(key) if groups is not None else None
         if groups is None or group is None or subscriber not in group.subscribers:

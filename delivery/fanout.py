@@ -19,8 +19,10 @@ Two kinds of channel ride it (`delivery/channel_fanout.py` holds what they share
 
 An operation takes this path when its transport marks it with `LIVE_OPERATION`: both
 WebSocket protocols (`delivery/router.py`), SSE and multipart (`delivery/http_streams.py`),
-graphql-sse's single connection mode (`delivery/event_streams.py`). The private streams
-(`orderUpdates`, `notifications`) stream through Strawberry's per-subscriber path.
+graphql-sse's single connection mode (`delivery/event_streams.py`). On graphql-transport-ws
+the operation's task ends once it streams, its `Membership` kept by the connection. The
+private streams (`orderUpdates`, `notifications`) stream through Strawberry's per-subscriber
+path.
 """
 
 from __future__ import annotations
@@ -32,13 +34,15 @@ from dataclasses import dataclass
 import orjson
 
 from delivery.candles import CandleChannels
-from delivery.channel_fanout import View
+from delivery.channel_fanout import Membership, View
 from delivery.outbox import Outbox
 from delivery.quotes import QuoteChannels
 from delivery.shared_selection import Info
 from streaming.candles import Bar, Interval
 from streaming.runtime import Runtime
 from streaming.tick import Tick
+
+__all__ = ["LIVE_OPERATION", "LiveFanout", "LiveOperation", "Membership", "View"]
 
 PublicContext = Callable[[Runtime], object]  # the schema's context with no caller
 
@@ -53,16 +57,24 @@ class LiveOperation:
     fanout: LiveFanout
     prefix: bytes
     suffix: bytes
+    # Where the operation's membership goes once it streams, when its transport can end the
+    # operation's task meanwhile (graphql-transport-ws); else the task waits until cancelled.
+    detached: Callable[[Membership], None] | None = None
 
     @classmethod
     def on_websocket(
-        cls, operation_id: str, outbox: Outbox, fanout: LiveFanout, message_type: str
+        cls,
+        operation_id: str,
+        outbox: Outbox,
+        fanout: LiveFanout,
+        message_type: str,
+        detached: Callable[[Membership], None] | None = None,
     ) -> LiveOperation:
         """A WebSocket operation: its frames are its protocol's result messages (`next` on
         graphql-transport-ws, `data` on the legacy graphql-ws)."""
         head = {"id": operation_id, "type": message_type}
         prefix = orjson.dumps(head)[:-1] + b',"payload":'
-        return cls(operation_id, outbox, fanout, prefix=prefix, suffix=b"}")
+        return cls(operation_id, outbox, fanout, prefix=prefix, suffix=b"}", detached=detached)
 
 
 LIVE_OPERATION: ContextVar[LiveOperation | None] = ContextVar("live_operation", default=None)
@@ -101,11 +113,12 @@ class LiveFanout:
         throttle: float = 0.0,
         view: View[Tick] | None = None,
     ) -> bool:
-        """Stream `symbols`' quote channels to `operation` until it is cancelled: the opening
-        ticks (the snapshot, or what was missed after `since`), then live (at most once per
-        `throttle` seconds per symbol, when given), as `view` sees them (default: quotes).
-        False (at once) when the selection cannot be shared; the caller then streams it
-        itself."""
+        """Stream `symbols`' quote channels to `operation`: the opening ticks (the snapshot, or
+        what was missed after `since`), then live (at most once per `throttle` seconds per
+        symbol, when given), as `view` sees them (default: quotes); until the operation is
+        cancelled, or, when its transport takes the membership (`LiveOperation.detached`),
+        until that leaves. False (at once) when the selection cannot be shared; the caller
+        then streams it itself."""
         quotes = self._started(info.context.runtime).quotes
         view = view or self._quotes
         return await quotes.serve(info, operation, symbols, since, throttle=throttle, view=view)
@@ -119,7 +132,7 @@ class LiveFanout:
         view: View[Bar],
     ) -> bool:
         """Stream the forming bar of `symbol` at `interval`, then every change, as `view`
-        sees it, until the operation is cancelled; False (at once) when the selection cannot
-        be shared."""
+        sees it, as long as `serve` streams; False (at once) when the selection cannot be
+        shared."""
         candles = self._started(info.context.runtime).candles
         return await candles.serve(info, operation, symbol, interval, view)

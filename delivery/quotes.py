@@ -9,9 +9,9 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import lru_cache
 
-from delivery.channel_fanout import ChannelFanout, View
+from delivery.channel_fanout import ChannelFanout, SharedOperation, View
 from delivery.gaps import ChannelGaps, missing_ticks
-from delivery.live_subscribers import Framing, LiveSubscriber, Position, ThrottledSubscriber
+from delivery.live_subscribers import LiveSubscriber, Position, ThrottledSubscriber
 from delivery.shared_selection import Info
 from streaming.cache import Cache
 from streaming.channels import quote_channel, quote_key
@@ -90,7 +90,7 @@ class QuoteChannels(ChannelFanout[Tick]):
     async def serve(
         self,
         info: Info,
-        operation: Framing,
+        operation: SharedOperation,
         symbols: Sequence[str],
         since: Mapping[str, int],
         *,
@@ -110,7 +110,9 @@ class QuoteChannels(ChannelFanout[Tick]):
             return await opening_ticks(runtime.pubsub, runtime.cache, symbols, since)
 
         channels = [quote_channel(symbol) for symbol in symbols]
-        return await self._serve(info, view, subscriber, channels, opening)
+        return await self._serve(
+            info, operation, view=view, subscriber=subscriber, channels=channels, opening=opening
+        )
 
 
 async def stream_quotes(

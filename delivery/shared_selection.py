@@ -9,7 +9,7 @@ do not count: they only pick the channels (symbols, an interval), never the payl
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import orjson
@@ -30,6 +30,18 @@ class SharedSelection:
 
     def __init__(self, executor: Executor[Any]) -> None:
         self._executor = executor
+        # The latest opening payload per key (a view and a symbol) and its position: a burst of
+        # joiners renders it once.
+        self._openings: dict[Hashable, tuple[object, bytes]] = {}
+
+    def render_opening(self, key: Hashable, position: object, root: Callable[[], object]) -> bytes:
+        """`render` of an opening root value (`root()`), once per key and position."""
+        known = self._openings.get(key)
+        if known is not None and known[0] == position:
+            return known[1]
+        payload = self.render(root())
+        self._openings[key] = (position, payload)
+        return payload
 
     def render(self, root: object) -> bytes:
         """The `payload` of a `next` message for this root value, as JSON."""
@@ -75,7 +87,7 @@ def selection_key(info: Info) -> Hashable:
     return (
         print_ast(shape),
         tuple(print_ast(fragment) for fragment in raw.fragments.values()),
-        orjson.dumps(values, default=str),
+        orjson.dumps(values, default=str).decode(),  # str: exactly its size, kept per member
     )
 
 

@@ -9,8 +9,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import strawberry
 
 from delivery.candles import stream_candles
-from delivery.channel_fanout import View
-from delivery.fanout import LIVE_OPERATION
+from delivery.fanout import LIVE_OPERATION, View
 from delivery.quotes import stream_quotes
 from delivery.user_events import stream_user_events
 from graph.context import Info

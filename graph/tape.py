@@ -10,8 +10,7 @@ from functools import partial
 
 import strawberry
 
-from delivery.channel_fanout import View
-from delivery.fanout import LIVE_OPERATION
+from delivery.fanout import LIVE_OPERATION, View
 from delivery.quotes import stream_quotes
 from graph.context import Info
 from graph.errors import BadInput
