@@ -6,7 +6,9 @@
 The harness (`bench.load`) starts several of these so the client side is never one core's
 worth of Python. Line protocol on stdin/stdout, so every worker measures the same window:
 
-    worker -> `connected <ok> <failed>` once every connection has subscribed (or failed)
+    worker -> `connected <ok> <failed> <first attempt>` (epoch seconds) once every connection
+              is subscribed (its subscription acknowledged or its first message received) or
+              has failed
     harness -> `go <start> <end>` (epoch seconds)
     worker -> one JSON line of figures for [start, end), then it exits
 
@@ -128,9 +130,43 @@ def _expect_ack(raw: str | bytes) -> None:
         raise ConnectionError(f"expected connection_ack, got {message!r}"[:300])
 
 
-async def run_aiohttp(
-    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]
-) -> None:
+@dataclass(slots=True)
+class Progress:
+    """One connection on its way to subscribed. Its runner calls `sent()` once the subscribe
+    request is out (the connection gives up its place in `gate`, so the next one may start)
+    and `ready()` once the subscription is live: acknowledged, or its first message arrived
+    (only the first call of each counts)."""
+
+    figures: Figures
+    gate: asyncio.Semaphore
+    settled: Callable[[], None]
+    limit: asyncio.Timeout | None = None  # the time allowed until subscribed
+    gated: bool = True  # still holds its place in `gate`
+    subscribed: bool = False
+
+    def sent(self) -> None:
+        if self.gated:
+            self.gated = False
+            self.gate.release()
+
+    def ready(self) -> None:
+        if self.subscribed:
+            return
+        self.sent()
+        self.subscribed = True
+        if self.limit is not None:
+            self.limit.reschedule(None)
+        self.figures.connected += 1
+        self.settled()
+
+    def end(self) -> None:
+        """The connection is over: give its place back and, unless subscribed, settle it."""
+        self.sent()
+        if not self.subscribed:
+            self.settled()
+
+
+async def run_aiohttp(url: str, wanted: list[str], figures: Figures, progress: Progress) -> None:
     import aiohttp
 
     timeout = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0)
@@ -143,8 +179,9 @@ async def run_aiohttp(
         await socket.send_str(INIT)
         _expect_ack(await socket.receive_str())
         await socket.send_str(subscribe_message(wanted))
-        ready()
+        progress.sent()
         async for message in socket:
+            progress.ready()
             if message.type == aiohttp.WSMsgType.TEXT:
                 if figures.on_text(message.data):
                     await socket.send_str(PONG)
@@ -152,26 +189,25 @@ async def run_aiohttp(
                 raise ConnectionError(str(socket.exception()))
 
 
-async def run_sse(url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]) -> None:
+async def run_sse(url: str, wanted: list[str], figures: Figures, progress: Progress) -> None:
     """The same subscription over GraphQL over SSE (graphql-sse, distinct connections mode):
     one streaming POST per subscriber, its events parsed in the protocol's callback."""
 
     def on_data(raw: bytes) -> None:
+        progress.ready()
         figures.received_total += 1
         figures.on_next(orjson.loads(raw), time.time())
 
     body = {"query": QUERY, "variables": {"symbols": wanted}}
     stream = await LeanSSE.post("http" + url.removeprefix("ws"), body, on_data)
     try:
-        ready()
+        progress.sent()
         await stream.closed
     finally:
         stream.close()
 
 
-async def run_websockets(
-    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]
-) -> None:
+async def run_websockets(url: str, wanted: list[str], figures: Figures, progress: Progress) -> None:
     from websockets.asyncio.client import connect
 
     async with connect(
@@ -186,15 +222,14 @@ async def run_websockets(
         await socket.send(INIT)
         _expect_ack(await socket.recv())
         await socket.send(subscribe_message(wanted))
-        ready()
+        progress.sent()
         async for raw in socket:
+            progress.ready()
             if figures.on_text(raw):
                 await socket.send(PONG)
 
 
-async def run_lean(
-    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]
-) -> None:
+async def run_lean(url: str, wanted: list[str], figures: Figures, progress: Progress) -> None:
     """Frames parsed in the protocol's callback: no task wake-up per message."""
     acked = asyncio.get_running_loop().create_future()
 
@@ -211,15 +246,25 @@ async def run_lean(
             if figures.on_text(raw):
                 socket.send_text(PONG)
 
-        socket.on_text = on_text
+        def first(raw: bytes) -> None:
+            socket.on_text = on_text
+            progress.ready()
+            on_text(raw)
+
+        socket.on_text = first
         socket.send_text(subscribe_message(wanted))
-        ready()
+        progress.sent()
         await socket.closed
     finally:
         socket.close()
 
 
-RUNNERS = {"lean": run_lean, "aiohttp": run_aiohttp, "websockets": run_websockets, "sse": run_sse}
+RUNNERS = {
+    "lean": run_lean,
+    "aiohttp": run_aiohttp,
+    "websockets": run_websockets,
+    "sse": run_sse,
+}
 
 
 async def _connection(
@@ -232,36 +277,24 @@ async def _connection(
     settled: Callable[[], None],
 ) -> None:
     """One connection for the whole run; `settled` fires once it has subscribed or failed."""
-    subscribed = False
     await gate.acquire()
+    progress = Progress(figures, gate, settled)
     try:
-        async with asyncio.timeout(CONNECT_TIMEOUT) as limit:
-
-            def ready() -> None:
-                """Subscribed: no more time limit, and let the next connection start."""
-                nonlocal subscribed
-                subscribed = True
-                limit.reschedule(None)
-                figures.connected += 1
-                gate.release()
-                settled()
-
-            await RUNNERS[kind](url, wanted, figures, ready)
-        if subscribed:
+        async with asyncio.timeout(CONNECT_TIMEOUT) as progress.limit:
+            await RUNNERS[kind](url, wanted, figures, progress)
+        if progress.subscribed:
             figures.closed_early += 1
     except asyncio.CancelledError:
         raise
     except Exception as error:
-        if subscribed:
+        if progress.subscribed:
             figures.closed_early += 1
             figures.error(f"closed: {error!r}")
         else:
             figures.failed += 1
             figures.error(f"connect: {error!r}")
     finally:
-        if not subscribed:
-            gate.release()
-            settled()
+        progress.end()
 
 
 async def run_worker(
@@ -287,12 +320,13 @@ async def run_worker(
             all_settled.set()
 
     plans = [symbols_for(first + i, symbols, seed, per_subscription) for i in range(connections)]
+    first_attempt = time.time()
     tasks = [
         asyncio.create_task(_connection(kind, url, wanted, figures, gate=gate, settled=settled))
         for wanted in plans
     ]
     await all_settled.wait()
-    _say(f"connected {figures.connected} {figures.failed}")
+    _say(f"connected {figures.connected} {figures.failed} {first_attempt}")
     match (await asyncio.to_thread(sys.stdin.readline)).split():
         case ["go", start, end]:
             figures.start, figures.end = float(start), float(end)
