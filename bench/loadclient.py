@@ -1,4 +1,5 @@
-"""One load-client worker process: many `graphql-transport-ws` connections on one event loop.
+"""One load-client worker process: many `graphql-transport-ws` connections on one event loop
+(or Centrifugo's JSON protocol, `--client centrifugo`).
 
     python -m bench.loadclient --url ws://127.0.0.1:9000/graphql --connections 250 \
         --symbols AAPL,MSFT,... --first 0 --seed 7 [--client aiohttp|websockets]
@@ -42,9 +43,13 @@ QUERY = (
 )
 CONNECT_CONCURRENCY = 64  # connection attempts in flight per worker (keeps the accept queue sane)
 CONNECT_TIMEOUT = 60.0
-ClientKind = Literal["lean", "aiohttp", "websockets", "sse"]
+ClientKind = Literal["lean", "aiohttp", "websockets", "sse", "centrifugo"]
 INIT = '{"type":"connection_init","payload":{}}'
 PONG = '{"type":"pong"}'
+CENTRIFUGO_PROTOCOL = "centrifuge-json"
+CENTRIFUGO_PONG = "{}"  # the answer to its ping, an empty command
+CENTRIFUGO_CHANNEL = "quotes:{}"
+CONNECT_ID = 1
 
 
 def symbols_for(index: int, symbols: list[str], seed: int, per_subscription: int) -> list[str]:
@@ -259,11 +264,97 @@ async def run_lean(url: str, wanted: list[str], figures: Figures, progress: Prog
         socket.close()
 
 
+def centrifugo_messages(raw: bytes) -> list[dict[str, Any]]:
+    """Centrifugo's JSON protocol may carry several replies and pushes in one frame, one JSON
+    object per line."""
+    return [orjson.loads(line) for line in raw.split(b"\n") if line.strip()]
+
+
+class CentrifugoSession:
+    """One connection's side of Centrifugo's JSON protocol, apart from its socket: `connect`,
+    then one `subscribe` per symbol (all in one frame), then publications, whose data is the
+    GraphQL peers' `next` payload, so latency is measured as for them."""
+
+    def __init__(self, wanted: list[str], figures: Figures) -> None:
+        self.figures = figures
+        self.channels = [CENTRIFUGO_CHANNEL.format(symbol) for symbol in wanted]
+        self.unanswered: set[int] = {CONNECT_ID}
+        self.failure: str | None = None
+
+    @property
+    def subscribed(self) -> bool:
+        """Connected, and every subscribe acknowledged."""
+        return not self.unanswered and self.failure is None
+
+    @staticmethod
+    def connect_command() -> str:
+        return orjson.dumps({"id": CONNECT_ID, "connect": {}}).decode()
+
+    def on_frame(self, raw: bytes, now: float) -> list[str]:
+        """Count one frame's messages; what to send back: the subscribes once connected, an
+        empty command for each ping (an empty object), or the server drops the client."""
+        answers: list[str] = []
+        for message in centrifugo_messages(raw):
+            self.figures.received_total += 1
+            if (push := message.get("push")) is not None:
+                self._on_push(push, now)
+            elif "id" in message:
+                answers += self._on_reply(message)
+            elif not message:
+                answers.append(CENTRIFUGO_PONG)
+        return answers
+
+    def _on_push(self, push: dict[str, Any], now: float) -> None:
+        if (publication := push.get("pub")) is not None:
+            self.figures.on_next(publication["data"], now)
+        else:  # unsubscribed or disconnected by the server
+            self.figures.error(push)
+
+    def _on_reply(self, reply: dict[str, Any]) -> list[str]:
+        self.unanswered.discard(reply["id"])
+        if "error" in reply:
+            self.failure = self.failure or f"reply {reply['id']}: {reply['error']}"
+            return []
+        if reply["id"] != CONNECT_ID:
+            return []
+        ids = range(CONNECT_ID + 1, CONNECT_ID + 1 + len(self.channels))
+        self.unanswered.update(ids)
+        subscribes = (
+            orjson.dumps({"id": i, "subscribe": {"channel": channel}}).decode()
+            for i, channel in zip(ids, self.channels, strict=True)
+        )
+        return ["\n".join(subscribes)]
+
+
+async def run_centrifugo(url: str, wanted: list[str], figures: Figures, progress: Progress) -> None:
+    """Ready once Centrifugo has acknowledged the connect and every subscribe."""
+    session = CentrifugoSession(wanted, figures)
+    answered = asyncio.get_running_loop().create_future()
+
+    def on_text(raw: bytes) -> None:
+        for answer in session.on_frame(raw, time.time()):
+            socket.send_text(answer)
+        if not answered.done() and (session.subscribed or session.failure):
+            answered.set_result(None)
+
+    socket = await LeanSocket.connect(url, CENTRIFUGO_PROTOCOL, on_text)
+    try:
+        socket.send_text(session.connect_command())
+        await asyncio.wait((answered, socket.closed), return_when=asyncio.FIRST_COMPLETED)
+        if not session.subscribed:
+            raise ConnectionError(session.failure or "closed before it was subscribed")
+        progress.ready()
+        await socket.closed
+    finally:
+        socket.close()
+
+
 RUNNERS = {
     "lean": run_lean,
     "aiohttp": run_aiohttp,
     "websockets": run_websockets,
     "sse": run_sse,
+    "centrifugo": run_centrifugo,
 }
 
 
@@ -352,7 +443,9 @@ def main(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     first: Annotated[int, typer.Option(help="Index of this worker's first connection.")] = 0,
     per_subscription: Annotated[int, typer.Option(min=1)] = 10,
     seed: int = 7,
-    client: Annotated[str, typer.Option(help="lean, aiohttp, websockets or sse")] = "lean",
+    client: Annotated[
+        str, typer.Option(help="lean, aiohttp, websockets, sse or centrifugo")
+    ] = "lean",
     slice_seconds: Annotated[
         float, typer.Option(min=0, help="Also a histogram per slice of the window (0: off).")
     ] = 0.0,

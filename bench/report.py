@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.targets import NODE_DIR, ROOT
+from bench.targets import NODE_DIR, ROOT, centrifugo_version
 
 PYTHON_PACKAGES = (
     "strawberry-graphql",
@@ -67,6 +67,7 @@ def machine_facts() -> dict[str, object]:
         "node": _output(["node", "--version"]),
         "python_packages": {name: _version(name) for name in PYTHON_PACKAGES},
         "node_packages": {name: _node_version(name) for name in NODE_PACKAGES},
+        "centrifugo": centrifugo_version(),
         "git_commit": _output(["git", "-C", str(ROOT), "describe", "--always", "--dirty"]),
     }
 

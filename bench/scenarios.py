@@ -171,6 +171,7 @@ def run_step(
                 symbols=symbols,
                 per_subscription=PER_SUBSCRIPTION,
                 on_window=on_window,
+                client=target.client,
             )
         except LoadError as error:  # the target gave out: a failed step, not a failed run
             load = LoadResult.broken(subscribers, config.seconds, error)
