@@ -38,6 +38,9 @@ STEP_COLUMNS = (
     ("max_ms", "max ms"),
     ("server_cpu_percent", "srv CPU%"),
     ("server_peak_rss_mb", "srv peak MB"),
+    ("server_cpu_us_per_delivery", "srv µs/deliv"),
+    ("rss_kb_per_connection", "KB/conn"),
+    ("connect_seconds", "connect s"),
     ("client_cpu_percent", "cli CPU%"),
     ("connected", "conn"),
     ("errors", "errors"),
@@ -48,10 +51,18 @@ SUMMARY_COLUMNS = (
     ("target", "target"),
     ("subscribers", "N"),
     ("sustained_per_second", "sustained/s"),
+    ("sustained_vs_trado", "×trado"),
     ("at_rate", "at ticks/s"),
     ("p99_ms", "p99 ms"),
     ("steps", "steps"),
     ("limit_reached", "limit reached"),
+    ("cost_at_rate", "costs at ticks/s"),
+    ("cpu_us_per_delivery", "srv µs/deliv"),
+    ("cpu_vs_trado", "×trado"),
+    ("rss_kb_per_connection", "KB/conn"),
+    ("rss_vs_trado", "×trado"),
+    ("connect_seconds", "connect s"),
+    ("connect_vs_trado", "×trado"),
 )
 
 
