@@ -37,7 +37,7 @@ from bench.services import ServicesMissing, read_services
 from bench.slow_consumer import COLUMNS as SLOW_COLUMNS
 from bench.slow_consumer import SERIES_COLUMNS as SLOW_SERIES_COLUMNS
 from bench.slow_consumer import SlowConfig, slow_consumer
-from bench.targets import NODE_SCRIPTS, ROOT, TARGETS, ensure_node_modules
+from bench.targets import NODE_SCRIPTS, ROOT, TARGETS, ensure_centrifugo, ensure_node_modules
 
 DEFAULT_SUBSCRIBERS = "1,100,1000,5000"
 DEFAULT_TARGETS = "trado,node-graphql,raw-ws"
@@ -143,7 +143,10 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     ] = None,
     client: Annotated[
         str,
-        typer.Option(help="Load client: lean | aiohttp | websockets (graphql-transport-ws) | sse."),
+        typer.Option(
+            help="Load client: lean | aiohttp | websockets (graphql-transport-ws) | sse "
+            "(the centrifugo target always gets its own)."
+        ),
     ] = "lean",
     seed: int = 7,
     baseline: Annotated[
@@ -361,6 +364,8 @@ def _run_stepped(command: str, scenario: Scenario, config: FanoutConfig, results
     """fanout, raw-ceiling and e2e: steps printed as they finish, then the sustained maximum."""
     if set(config.targets) & set(NODE_SCRIPTS):
         ensure_node_modules()  # before the table, and before machine_facts reads versions
+    if "centrifugo" in config.targets:
+        ensure_centrifugo()
     facts = machine_facts()
     typer.echo(f"{scenario.value}: {config}")
     columns = STEP_COLUMNS + (E2E_PROCESS_COLUMNS if scenario is Scenario.e2e else ())

@@ -42,6 +42,9 @@ class LoadResult:
     start: float = 0.0
     end: float = 0.0
     slices: dict[int, Histogram] = field(default_factory=dict, repr=False)
+    # From the first connection attempt until every worker reported all its connections
+    # subscribed (or failed).
+    connect_seconds: float | None = None
 
     @classmethod
     def broken(cls, subscribers: int, seconds: float, error: Exception) -> LoadResult:
@@ -117,8 +120,8 @@ def run_load(
             )
             first += share
         connect_deadline = time.monotonic() + connect_timeout
-        for process in processes:
-            expect_line(process, "connected", connect_deadline)
+        connected = [expect_line(p, "connected", connect_deadline) for p in processes]
+        connect_seconds = time.time() - min(_first_attempt(line) for line in connected)
         start = time.time() + warmup
         end = start + seconds
         for process in processes:
@@ -129,10 +132,18 @@ def run_load(
             on_window(start, end)
         report_deadline = time.monotonic() + warmup + seconds + 30
         reports = [orjson.loads(expect_line(p, "{", report_deadline)) for p in processes]
-        return _merge(reports, subscribers, seconds, start, end)
+        result = _merge(reports, subscribers, seconds, start, end)
+        result.connect_seconds = round(connect_seconds, 3)
+        return result
     finally:
         for process in processes:
             _stop(process)
+
+
+def _first_attempt(connected: str) -> float:
+    """The epoch time of a worker's first connection attempt, from its `connected` line."""
+    _, _ok, _failed, first_attempt = connected.split()
+    return float(first_attempt)
 
 
 class LoadSettings(Protocol):
@@ -159,8 +170,10 @@ def run_configured_load(
     per_subscription: int,
     on_window: Callable[[float, float], None] | None = None,
     slice_seconds: float = 0.0,
+    client: ClientKind | None = None,
 ) -> LoadResult:
-    """`run_load` with a scenario config's duration, warm-up, workers, seed and client."""
+    """`run_load` with a scenario config's duration, warm-up, workers, seed and client (unless
+    the target needs its own `client`)."""
     return run_load(
         url=url,
         subscribers=subscribers,
@@ -170,7 +183,7 @@ def run_configured_load(
         workers=config.workers,
         per_subscription=per_subscription,
         seed=config.seed,
-        client=config.client,
+        client=client or config.client,
         on_window=on_window,
         slice_seconds=slice_seconds,
     )

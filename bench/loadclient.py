@@ -1,4 +1,5 @@
-"""One load-client worker process: many `graphql-transport-ws` connections on one event loop.
+"""One load-client worker process: many `graphql-transport-ws` connections on one event loop
+(or Centrifugo's JSON protocol, `--client centrifugo`).
 
     python -m bench.loadclient --url ws://127.0.0.1:9000/graphql --connections 250 \
         --symbols AAPL,MSFT,... --first 0 --seed 7 [--client aiohttp|websockets]
@@ -6,7 +7,9 @@
 The harness (`bench.load`) starts several of these so the client side is never one core's
 worth of Python. Line protocol on stdin/stdout, so every worker measures the same window:
 
-    worker -> `connected <ok> <failed>` once every connection has subscribed (or failed)
+    worker -> `connected <ok> <failed> <first attempt>` (epoch seconds) once every connection
+              is subscribed (its subscription acknowledged or its first message received) or
+              has failed
     harness -> `go <start> <end>` (epoch seconds)
     worker -> one JSON line of figures for [start, end), then it exits
 
@@ -40,9 +43,13 @@ QUERY = (
 )
 CONNECT_CONCURRENCY = 64  # connection attempts in flight per worker (keeps the accept queue sane)
 CONNECT_TIMEOUT = 60.0
-ClientKind = Literal["lean", "aiohttp", "websockets", "sse"]
+ClientKind = Literal["lean", "aiohttp", "websockets", "sse", "centrifugo"]
 INIT = '{"type":"connection_init","payload":{}}'
 PONG = '{"type":"pong"}'
+CENTRIFUGO_PROTOCOL = "centrifuge-json"
+CENTRIFUGO_PONG = "{}"  # the answer to its ping, an empty command
+CENTRIFUGO_CHANNEL = "quotes:{}"
+CONNECT_ID = 1
 
 
 def symbols_for(index: int, symbols: list[str], seed: int, per_subscription: int) -> list[str]:
@@ -128,9 +135,43 @@ def _expect_ack(raw: str | bytes) -> None:
         raise ConnectionError(f"expected connection_ack, got {message!r}"[:300])
 
 
-async def run_aiohttp(
-    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]
-) -> None:
+@dataclass(slots=True)
+class Progress:
+    """One connection on its way to subscribed. Its runner calls `sent()` once the subscribe
+    request is out (the connection gives up its place in `gate`, so the next one may start)
+    and `ready()` once the subscription is live: acknowledged, or its first message arrived
+    (only the first call of each counts)."""
+
+    figures: Figures
+    gate: asyncio.Semaphore
+    settled: Callable[[], None]
+    limit: asyncio.Timeout | None = None  # the time allowed until subscribed
+    gated: bool = True  # still holds its place in `gate`
+    subscribed: bool = False
+
+    def sent(self) -> None:
+        if self.gated:
+            self.gated = False
+            self.gate.release()
+
+    def ready(self) -> None:
+        if self.subscribed:
+            return
+        self.sent()
+        self.subscribed = True
+        if self.limit is not None:
+            self.limit.reschedule(None)
+        self.figures.connected += 1
+        self.settled()
+
+    def end(self) -> None:
+        """The connection is over: give its place back and, unless subscribed, settle it."""
+        self.sent()
+        if not self.subscribed:
+            self.settled()
+
+
+async def run_aiohttp(url: str, wanted: list[str], figures: Figures, progress: Progress) -> None:
     import aiohttp
 
     timeout = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0)
@@ -143,8 +184,9 @@ async def run_aiohttp(
         await socket.send_str(INIT)
         _expect_ack(await socket.receive_str())
         await socket.send_str(subscribe_message(wanted))
-        ready()
+        progress.sent()
         async for message in socket:
+            progress.ready()
             if message.type == aiohttp.WSMsgType.TEXT:
                 if figures.on_text(message.data):
                     await socket.send_str(PONG)
@@ -152,26 +194,25 @@ async def run_aiohttp(
                 raise ConnectionError(str(socket.exception()))
 
 
-async def run_sse(url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]) -> None:
+async def run_sse(url: str, wanted: list[str], figures: Figures, progress: Progress) -> None:
     """The same subscription over GraphQL over SSE (graphql-sse, distinct connections mode):
     one streaming POST per subscriber, its events parsed in the protocol's callback."""
 
     def on_data(raw: bytes) -> None:
+        progress.ready()
         figures.received_total += 1
         figures.on_next(orjson.loads(raw), time.time())
 
     body = {"query": QUERY, "variables": {"symbols": wanted}}
     stream = await LeanSSE.post("http" + url.removeprefix("ws"), body, on_data)
     try:
-        ready()
+        progress.sent()
         await stream.closed
     finally:
         stream.close()
 
 
-async def run_websockets(
-    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]
-) -> None:
+async def run_websockets(url: str, wanted: list[str], figures: Figures, progress: Progress) -> None:
     from websockets.asyncio.client import connect
 
     async with connect(
@@ -186,15 +227,14 @@ async def run_websockets(
         await socket.send(INIT)
         _expect_ack(await socket.recv())
         await socket.send(subscribe_message(wanted))
-        ready()
+        progress.sent()
         async for raw in socket:
+            progress.ready()
             if figures.on_text(raw):
                 await socket.send(PONG)
 
 
-async def run_lean(
-    url: str, wanted: list[str], figures: Figures, ready: Callable[[], None]
-) -> None:
+async def run_lean(url: str, wanted: list[str], figures: Figures, progress: Progress) -> None:
     """Frames parsed in the protocol's callback: no task wake-up per message."""
     acked = asyncio.get_running_loop().create_future()
 
@@ -211,15 +251,111 @@ async def run_lean(
             if figures.on_text(raw):
                 socket.send_text(PONG)
 
-        socket.on_text = on_text
+        def first(raw: bytes) -> None:
+            socket.on_text = on_text
+            progress.ready()
+            on_text(raw)
+
+        socket.on_text = first
         socket.send_text(subscribe_message(wanted))
-        ready()
+        progress.sent()
         await socket.closed
     finally:
         socket.close()
 
 
-RUNNERS = {"lean": run_lean, "aiohttp": run_aiohttp, "websockets": run_websockets, "sse": run_sse}
+def centrifugo_messages(raw: bytes) -> list[dict[str, Any]]:
+    """Centrifugo's JSON protocol may carry several replies and pushes in one frame, one JSON
+    object per line."""
+    return [orjson.loads(line) for line in raw.split(b"\n") if line.strip()]
+
+
+class CentrifugoSession:
+    """One connection's side of Centrifugo's JSON protocol, apart from its socket: `connect`,
+    then one `subscribe` per symbol (all in one frame), then publications, whose data is the
+    GraphQL peers' `next` payload, so latency is measured as for them."""
+
+    def __init__(self, wanted: list[str], figures: Figures) -> None:
+        self.figures = figures
+        self.channels = [CENTRIFUGO_CHANNEL.format(symbol) for symbol in wanted]
+        self.unanswered: set[int] = {CONNECT_ID}
+        self.failure: str | None = None
+
+    @property
+    def subscribed(self) -> bool:
+        """Connected, and every subscribe acknowledged."""
+        return not self.unanswered and self.failure is None
+
+    @staticmethod
+    def connect_command() -> str:
+        return orjson.dumps({"id": CONNECT_ID, "connect": {}}).decode()
+
+    def on_frame(self, raw: bytes, now: float) -> list[str]:
+        """Count one frame's messages; what to send back: the subscribes once connected, an
+        empty command for each ping (an empty object), or the server drops the client."""
+        answers: list[str] = []
+        for message in centrifugo_messages(raw):
+            self.figures.received_total += 1
+            if (push := message.get("push")) is not None:
+                self._on_push(push, now)
+            elif "id" in message:
+                answers += self._on_reply(message)
+            elif not message:
+                answers.append(CENTRIFUGO_PONG)
+        return answers
+
+    def _on_push(self, push: dict[str, Any], now: float) -> None:
+        if (publication := push.get("pub")) is not None:
+            self.figures.on_next(publication["data"], now)
+        else:  # unsubscribed or disconnected by the server
+            self.figures.error(push)
+
+    def _on_reply(self, reply: dict[str, Any]) -> list[str]:
+        self.unanswered.discard(reply["id"])
+        if "error" in reply:
+            self.failure = self.failure or f"reply {reply['id']}: {reply['error']}"
+            return []
+        if reply["id"] != CONNECT_ID:
+            return []
+        ids = range(CONNECT_ID + 1, CONNECT_ID + 1 + len(self.channels))
+        self.unanswered.update(ids)
+        subscribes = (
+            orjson.dumps({"id": i, "subscribe": {"channel": channel}}).decode()
+            for i, channel in zip(ids, self.channels, strict=True)
+        )
+        return ["\n".join(subscribes)]
+
+
+async def run_centrifugo(url: str, wanted: list[str], figures: Figures, progress: Progress) -> None:
+    """Ready once Centrifugo has acknowledged the connect and every subscribe."""
+    session = CentrifugoSession(wanted, figures)
+    answered = asyncio.get_running_loop().create_future()
+
+    def on_text(raw: bytes) -> None:
+        for answer in session.on_frame(raw, time.time()):
+            socket.send_text(answer)
+        if not answered.done() and (session.subscribed or session.failure):
+            answered.set_result(None)
+
+    socket = await LeanSocket.connect(url, CENTRIFUGO_PROTOCOL, on_text)
+    try:
+        socket.send_text(session.connect_command())
+        await asyncio.wait((answered, socket.closed), return_when=asyncio.FIRST_COMPLETED)
+        if not session.subscribed:
+            raise ConnectionError(session.failure or "closed before it was subscribed")
+        progress.ready()
+        await socket.closed
+    finally:
+        socket.close()
+
+
+RUNNERS = {
+    "lean": run_lean,
+    "aiohttp": run_aiohttp,
+    "websockets": run_websockets,
+    "sse": run_sse,
+    "centrifugo": run_centrifugo,
+}
 
 
 async def _connection(
@@ -232,36 +368,24 @@ async def _connection(
     settled: Callable[[], None],
 ) -> None:
     """One connection for the whole run; `settled` fires once it has subscribed or failed."""
-    subscribed = False
     await gate.acquire()
+    progress = Progress(figures, gate, settled)
     try:
-        async with asyncio.timeout(CONNECT_TIMEOUT) as limit:
-
-            def ready() -> None:
-                """Subscribed: no more time limit, and let the next connection start."""
-                nonlocal subscribed
-                subscribed = True
-                limit.reschedule(None)
-                figures.connected += 1
-                gate.release()
-                settled()
-
-            await RUNNERS[kind](url, wanted, figures, ready)
-        if subscribed:
+        async with asyncio.timeout(CONNECT_TIMEOUT) as progress.limit:
+            await RUNNERS[kind](url, wanted, figures, progress)
+        if progress.subscribed:
             figures.closed_early += 1
     except asyncio.CancelledError:
         raise
     except Exception as error:
-        if subscribed:
+        if progress.subscribed:
             figures.closed_early += 1
             figures.error(f"closed: {error!r}")
         else:
             figures.failed += 1
             figures.error(f"connect: {error!r}")
     finally:
-        if not subscribed:
-            gate.release()
-            settled()
+        progress.end()
 
 
 async def run_worker(
@@ -287,12 +411,13 @@ async def run_worker(
             all_settled.set()
 
     plans = [symbols_for(first + i, symbols, seed, per_subscription) for i in range(connections)]
+    first_attempt = time.time()
     tasks = [
         asyncio.create_task(_connection(kind, url, wanted, figures, gate=gate, settled=settled))
         for wanted in plans
     ]
     await all_settled.wait()
-    _say(f"connected {figures.connected} {figures.failed}")
+    _say(f"connected {figures.connected} {figures.failed} {first_attempt}")
     match (await asyncio.to_thread(sys.stdin.readline)).split():
         case ["go", start, end]:
             figures.start, figures.end = float(start), float(end)
@@ -318,7 +443,9 @@ def main(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     first: Annotated[int, typer.Option(help="Index of this worker's first connection.")] = 0,
     per_subscription: Annotated[int, typer.Option(min=1)] = 10,
     seed: int = 7,
-    client: Annotated[str, typer.Option(help="lean, aiohttp, websockets or sse")] = "lean",
+    client: Annotated[
+        str, typer.Option(help="lean, aiohttp, websockets, sse or centrifugo")
+    ] = "lean",
     slice_seconds: Annotated[
         float, typer.Option(min=0, help="Also a histogram per slice of the window (0: off).")
     ] = 0.0,

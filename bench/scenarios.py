@@ -38,6 +38,7 @@ PER_SUBSCRIPTION = 10
 UNIVERSE = 100
 SIDE_STREAMS = ("trades", "books", "candles")
 SIDE_CONNECT_SECONDS = 120.0
+REFERENCE = "trado"  # every target's summary figures are also given as a ratio to this one's
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,24 @@ class Step:
     server: Usage | None
     profile: Profile | None = None
     extra: dict[str, object] = field(default_factory=dict)  # a scenario's own figures
+    idle_rss_mb: float | None = None  # the target started, before any client connected
+
+    @property
+    def cpu_us_per_delivery(self) -> float | None:
+        """The target's CPU time over the window per delivery in it (tick generation and
+        everything else it runs included)."""
+        delivered = self.load.deliveries_per_second
+        if self.server is None or not delivered:
+            return None
+        return round(self.server.cpu_percent / 100 / delivered * 1e6, 2)
+
+    @property
+    def rss_kb_per_connection(self) -> float | None:
+        """(RSS at the window's end, N subscribed - RSS idle before they connected) / N."""
+        if self.server is None or self.idle_rss_mb is None or not self.subscribers:
+            return None
+        grown = self.server.end_rss_mb - self.idle_rss_mb
+        return round(grown * 1024 / self.subscribers, 1)
 
     @property
     def expected_per_second(self) -> float:
@@ -136,6 +155,10 @@ class Step:
             "server_cpu_percent": self.server.cpu_percent if self.server else None,
             "server_peak_rss_mb": self.server.peak_rss_mb if self.server else None,
             "server_end_rss_mb": self.server.end_rss_mb if self.server else None,
+            "server_idle_rss_mb": self.idle_rss_mb,
+            "server_cpu_us_per_delivery": self.cpu_us_per_delivery,
+            "rss_kb_per_connection": self.rss_kb_per_connection,
+            "connect_seconds": load.connect_seconds,
             "client_cpu_percent": load.client_cpu_percent,
             "client_workers": load.workers,
             "profile": _profile_json(self.profile),
@@ -167,6 +190,7 @@ def run_step(
         ) as target,
         Sampler(target.pid) as sampler,
     ):
+        idle = sampler.sample()
         # The side streams connect first (a target may take seconds to accept a thousand).
         beside = _start_tape(tape, target.url, symbols, config.seed) if tape else None
 
@@ -185,6 +209,7 @@ def run_step(
                 symbols=symbols,
                 per_subscription=PER_SUBSCRIPTION,
                 on_window=on_window,
+                client=target.client,
             )
         except LoadError as error:  # the target gave out: a failed step, not a failed run
             load = LoadResult.broken(subscribers, config.seconds, error)
@@ -192,7 +217,8 @@ def run_step(
             profile = profiling.finish(profiler[0], folded) if profiler else None
             extra: dict[str, object] = {"tape": _stop_tape(beside)} if beside else {}
     usage = sampler.usage(load.start, load.end)
-    return Step(name, subscribers, rate, load, usage, profile, extra)
+    idle_rss_mb = round(idle[2] / 2**20, 1) if idle else None
+    return Step(name, subscribers, rate, load, usage, profile, extra, idle_rss_mb)
 
 
 def _start_tape(tape: TapeLoad, url: str, symbols: list[str], seed: int) -> subprocess.Popen[str]:
@@ -315,7 +341,9 @@ def _ramp(config: FanoutConfig, holds_at: Callable[[float], bool]) -> None:
 
 
 def sustained(steps: list[Step], config: FanoutConfig) -> list[dict[str, object]]:
-    """Per target and N: the best deliveries/s of a step that held, and where the ramp ended."""
+    """Per target and N: the best deliveries/s of a step that held, where the ramp ended, and
+    the costs at the first rate (the same offered load on every target); each also as a ratio
+    to `trado`'s (beside side streams, `trado+tape`'s or `trado+candles`'s) at the same N."""
     rows = []
     tape = config.tape
     names = [n for t in config.targets for n in ((t, f"{t}+{tape.label}") if tape else (t,))]
@@ -337,6 +365,41 @@ def sustained(steps: list[Step], config: FanoutConfig) -> list[dict[str, object]
                     "p99_ms": best.load.latency_ms(0.99) if best else None,
                     "steps": len(mine),
                     "limit_reached": any(not s.holds(config) for s in mine),
+                    **_costs(next((s for s in mine if s.rate == config.rate), mine[0])),
                 }
             )
+    return _with_ratios(rows)
+
+
+RATIOS = {
+    "sustained_per_second": "sustained_vs_trado",
+    "cpu_us_per_delivery": "cpu_vs_trado",
+    "rss_kb_per_connection": "rss_vs_trado",
+    "connect_seconds": "connect_vs_trado",
+}
+
+
+def _costs(step: Step) -> dict[str, object]:
+    return {
+        "cost_at_rate": step.rate,
+        "cpu_us_per_delivery": step.cpu_us_per_delivery,
+        "rss_kb_per_connection": step.rss_kb_per_connection,
+        "connect_seconds": step.load.connect_seconds,
+    }
+
+
+def _with_ratios(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Each figure of `RATIOS` over the reference target's at the same N (None without one)."""
+    by_key = {(row["target"], row["subscribers"]): row for row in rows}
+    for row in rows:
+        _, plus, beside = str(row["target"]).partition("+")  # a step beside side streams
+        reference = by_key.get((REFERENCE + plus + beside, row["subscribers"]), {})
+        for figure, ratio in RATIOS.items():
+            row[ratio] = _ratio(row.get(figure), reference.get(figure))
     return rows
+
+
+def _ratio(mine: object, theirs: object) -> float | None:
+    if isinstance(mine, int | float) and isinstance(theirs, int | float) and theirs:
+        return round(mine / theirs, 2)
+    return None
