@@ -13,7 +13,7 @@ import pytest
 
 from resolvers.instruments import unknown_symbols
 from settings import Settings
-from streaming.runtime import open_runtime
+from streaming.runtime import open_runtime, seed_instruments
 from tests.conftest import embedded_mode
 
 
@@ -27,6 +27,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 async def test_concurrent_checks_of_cold_symbols_share_one_query(settings: Settings) -> None:
     async with open_runtime(settings) as runtime:
+        await seed_instruments(runtime)  # (full mode's start leaves that to the migrations)
         opened = 0
 
         def counted() -> AbstractAsyncContextManager[Any]:
@@ -44,6 +45,7 @@ async def test_concurrent_checks_of_cold_symbols_share_one_query(settings: Setti
 
 async def test_a_cancelled_check_leaves_no_waiter_hanging(settings: Settings) -> None:
     async with open_runtime(settings) as runtime:
+        await seed_instruments(runtime)
         first = asyncio.create_task(unknown_symbols(runtime.sessions, runtime.cache, ["AAPL"]))
         await asyncio.sleep(0)  # its lookup is under way
         second = asyncio.create_task(unknown_symbols(runtime.sessions, runtime.cache, ["AAPL"]))
