@@ -41,7 +41,7 @@ from bench.slow_consumer import SlowConfig, slow_consumer
 from bench.storm import COLUMNS as STORM_COLUMNS
 from bench.storm import SERIES_COLUMNS as STORM_SERIES_COLUMNS
 from bench.storm import StormConfig, storm
-from bench.targets import NODE_SCRIPTS, ROOT, TARGETS, ensure_node_modules
+from bench.targets import NODE_SCRIPTS, ROOT, TARGETS, ensure_centrifugo, ensure_node_modules
 
 DEFAULT_SUBSCRIBERS = "1,100,1000,5000"
 DEFAULT_TARGETS = "trado,node-graphql,raw-ws"
@@ -173,7 +173,10 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     ] = None,
     client: Annotated[
         str,
-        typer.Option(help="Load client: lean | aiohttp | websockets (graphql-transport-ws) | sse."),
+        typer.Option(
+            help="Load client: lean | aiohttp | websockets (graphql-transport-ws) | sse "
+            "(the centrifugo target always gets its own)."
+        ),
     ] = "lean",
     seed: int = 7,
     baseline: Annotated[
@@ -202,6 +205,21 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     tape_books: Annotated[
         int, typer.Option(min=0, help="--with-tape: connections streaming one book each.")
     ] = 20,
+    with_candles: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="fanout: as --with-tape, with this many connections streaming one symbol's "
+            "candles at ONE_MINUTE beside the quotes (with --with-tape too: beside them all).",
+        ),
+    ] = 0,
+    unshared_candles: Annotated[
+        bool,
+        typer.Option(
+            help="--with-candles: each connection aliases the field its own way, so no two "
+            "share a selection (one execution per subscriber, as a private stream has)."
+        ),
+    ] = False,
     results_dir: Annotated[Path, typer.Option()] = ROOT / "bench" / "results",
 ) -> None:
     """Run a scenario and write its results."""
@@ -335,7 +353,7 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         subscribers=counts,
         rate=rate,
         seconds=seconds,
-        ramp=ramp and scenario is not Scenario.e2e and not with_tape,
+        ramp=ramp and scenario is not Scenario.e2e and not (with_tape or with_candles),
         factor=factor,
         max_steps=max_steps,
         refine=refine,
@@ -347,9 +365,18 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         seed=seed,
         profile_dir=profile_dir,
         baseline=baseline.resolve() if baseline else None,
-        tape=TapeLoad(tape_trades, tape_books) if with_tape else None,
+        tape=_side_streams(with_tape, tape_trades, tape_books, with_candles, unshared_candles),
     )
     _run_stepped(command, scenario, config, results_dir)
+
+
+def _side_streams(
+    with_tape: bool, trades: int, books: int, candles: int, unshared: bool
+) -> TapeLoad | None:
+    """What streams beside the quotes (--with-tape, --with-candles), if anything."""
+    if not with_tape and not candles:
+        return None
+    return TapeLoad(trades if with_tape else 0, books if with_tape else 0, candles, unshared)
 
 
 def _require_services() -> None:
@@ -417,6 +444,8 @@ def _run_stepped(command: str, scenario: Scenario, config: FanoutConfig, results
     """fanout, raw-ceiling and e2e: steps printed as they finish, then the sustained maximum."""
     if set(config.targets) & set(NODE_SCRIPTS):
         ensure_node_modules()  # before the table, and before machine_facts reads versions
+    if "centrifugo" in config.targets:
+        ensure_centrifugo()
     facts = machine_facts()
     typer.echo(f"{scenario.value}: {config}")
     columns = STEP_COLUMNS + (E2E_PROCESS_COLUMNS if scenario is Scenario.e2e else ())
@@ -431,7 +460,9 @@ def _run_stepped(command: str, scenario: Scenario, config: FanoutConfig, results
             typer.echo(f"  first error: {step.load.first_error}")
         if "tape" in step.extra:
             ratio = step.extra.get("quotes_vs_alone")
+            cost = step.extra.get("side_cpu_us_per_delivery")
             typer.echo(f"  beside it: {step.extra['tape']}; quotes delivered vs alone: {ratio}")
+            typer.echo(f"  server CPU the side streams added: {cost} µs per message they got")
 
     failure: BaseException | None = None
     try:

@@ -44,6 +44,9 @@ class LoadResult:
     slices: dict[int, Histogram] = field(default_factory=dict, repr=False)
     opened: int = 0  # connections that had their first quote (`Connecting.await_opening`)
     last_opened_at: float | None = None  # epoch seconds of the latest of those first quotes
+    # From the first connection attempt until every worker reported all its connections
+    # subscribed (or failed).
+    connect_seconds: float | None = None
 
     @classmethod
     def broken(cls, subscribers: int, seconds: float, error: Exception) -> LoadResult:
@@ -123,8 +126,8 @@ def run_load(
             first += share
         connect_deadline = time.monotonic() + connect_timeout
         connect_deadline += max(connecting.start_at - time.time(), 0)
-        for process in processes:
-            _expect_line(process, "connected", connect_deadline)
+        connected = [expect_line(p, "connected", connect_deadline) for p in processes]
+        connect_seconds = time.time() - min(_first_attempt(line) for line in connected)
         start = time.time() + warmup
         end = start + seconds
         for process in processes:
@@ -134,11 +137,19 @@ def run_load(
         if on_window is not None:
             on_window(start, end)
         report_deadline = time.monotonic() + warmup + seconds + 30
-        reports = [orjson.loads(_expect_line(p, "{", report_deadline)) for p in processes]
-        return _merge(reports, subscribers, seconds, start, end)
+        reports = [orjson.loads(expect_line(p, "{", report_deadline)) for p in processes]
+        result = _merge(reports, subscribers, seconds, start, end)
+        result.connect_seconds = round(connect_seconds, 3)
+        return result
     finally:
         for process in processes:
             _stop(process)
+
+
+def _first_attempt(connected: str) -> float:
+    """The epoch time of a worker's first connection attempt, from its `connected` line."""
+    _, _ok, _failed, first_attempt = connected.split()
+    return float(first_attempt)
 
 
 class LoadSettings(Protocol):
@@ -166,9 +177,10 @@ def run_configured_load(
     on_window: Callable[[float, float], None] | None = None,
     slice_seconds: float = 0.0,
     seconds: float | None = None,
+    client: ClientKind | None = None,
 ) -> LoadResult:
     """`run_load` with a scenario config's duration (unless `seconds`), warm-up, workers, seed
-    and client."""
+    and client (unless the target needs its own `client`)."""
     return run_load(
         url=url,
         subscribers=subscribers,
@@ -178,7 +190,7 @@ def run_configured_load(
         workers=config.workers,
         per_subscription=per_subscription,
         seed=config.seed,
-        client=config.client,
+        client=client or config.client,
         on_window=on_window,
         slice_seconds=slice_seconds,
     )
@@ -233,7 +245,7 @@ def _start_worker(
     )
 
 
-def _expect_line(process: subprocess.Popen[str], prefix: str, deadline: float) -> str:
+def expect_line(process: subprocess.Popen[str], prefix: str, deadline: float) -> str:
     """The worker's next stdout line, which must start with `prefix`, read before `deadline`."""
     assert process.stdout is not None
     line = _readline_before(process.stdout, deadline)

@@ -83,26 +83,29 @@ def test_fanout_smoke_produces_figures(tmp_path: Path) -> None:
     assert not leftovers, "the benchmark left processes running"
 
 
-def test_fanout_with_tape_smoke_measures_quotes_alone_and_beside_trades_and_books(
+def test_fanout_with_tape_smoke_measures_quotes_alone_and_beside_trades_books_and_candles(
     tmp_path: Path,
 ) -> None:
     document = _run(
         tmp_path,
         "fanout",
         *("--seconds", "3", "--subscribers", "5", "--rate", "50", "--warmup", "0.5"),
-        *("--targets", "trado", "--with-tape", "--tape-trades", "3", "--tape-books", "2"),
+        *("--targets", "trado", "--with-tape", "--tape-trades", "3", "--tape-books", "10"),
+        *("--with-candles", "10"),  # 10 symbols at 0.5 ticks/s each: ~15 a stream in the window
     )
     steps = document["steps"]
     assert isinstance(steps, list)
     alone, beside = steps
-    assert (alone["target"], beside["target"]) == ("trado", "trado+tape")
+    assert (alone["target"], beside["target"]) == ("trado", "trado+tape+candles")
     assert alone["delivered"] > 0
     assert beside["delivered"] > 0
     assert beside["quotes_vs_alone"] > 0
+    assert "side_cpu_us_per_delivery" in beside
     tape = beside["tape"]
-    assert (tape["connected"], tape["errors"]) == (5, 0), tape
+    assert (tape["connected"], tape["errors"]) == (23, 0), tape
     assert tape["trades_per_second"] > 0, tape
     assert tape["books_per_second"] > 0, tape
+    assert tape["candles_per_second"] > 0, tape
 
 
 def test_queries_smoke_measures_each_query_and_the_client_ceiling(tmp_path: Path) -> None:
