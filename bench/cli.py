@@ -189,7 +189,8 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     profile: Annotated[
         bool,
         typer.Option(
-            help="py-spy the Trado server during each step (fanout, queries; stacks kept)."
+            help="py-spy the Trado server during each step (fanout, queries; e2e: the API, "
+            "the bridge and the feed; stacks kept)."
         ),
     ] = False,
     with_tape: Annotated[

@@ -6,21 +6,26 @@ the first 100 reference instruments: the bridge (`python -m commands.bridge`), t
 (`python -m commands.api`) and the feed (`python -m commands.feed simulator --rate R`), whose ticks
 carry their production time as exchange time. Then the load client (`bench.load`, the same as
 `fanout`'s) subscribes N clients to 10 symbols each and measures receive time - `timestamp`.
-Server CPU and memory are the API's plus the bridge's; the feed is the load and is reported
-apart.
+Server CPU and memory are the API's plus the bridge's; the feed, redis-server, the Kafka broker
+and PostgreSQL are reported apart, with what Redis carried (`bench.fullmode_costs`). With a
+profile folder, py-spy records the API, the bridge and the feed during the window.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import profile as profiling
+from bench.fullmode_costs import Endpoints, WindowProbe, service_pids
 from bench.load import run_configured_load
 from bench.procstats import Sampler, Usage
-from bench.scenarios import PER_SUBSCRIPTION, UNIVERSE, FanoutConfig, Step
+from bench.scenarios import PER_SUBSCRIPTION, UNIVERSE, FanoutConfig, Step, _profile_json
 from bench.services import (
     Sandbox,
     Started,
@@ -38,9 +43,17 @@ PROCESS_COLUMNS = (
     ("api_cpu_percent", "api CPU%"),
     ("bridge_cpu_percent", "bridge CPU%"),
     ("feed_cpu_percent", "feed CPU%"),
-    ("api_peak_rss_mb", "api MB"),
-    ("bridge_peak_rss_mb", "bridge MB"),
+    ("redis_cpu_percent", "redis CPU%"),
+    ("kafka_cpu_percent", "kafka CPU%"),
+    ("postgres_cpu_percent", "pg CPU%"),
+    ("publishes_per_second", "PUBLISH/s"),
+    ("publishes_per_tick", "PUBLISH/tick"),
+    ("ticks_per_bridge_batch", "ticks/batch"),
+    ("hub_messages_per_second", "hub msg/s"),
+    ("api_redis_connections", "api Redis conns"),
+    ("load_average", "load"),
 )
+PROFILED = ("api", "bridge", "feed")
 FIRST_TICK_TIMEOUT = 60.0
 
 
@@ -74,38 +87,92 @@ def full_stack(rate: float, seed: int, workdir: Path, checkout: Path = ROOT) -> 
 
 
 def e2e(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) -> list[Step]:
-    symbols = universe(UNIVERSE)
     steps: list[Step] = []
     for subscribers in config.subscribers:
         with full_stack(config.rate, config.seed, workdir) as stack:
-            with ExitStack() as samplers_open:
-                samplers = {
-                    item.name: samplers_open.enter_context(Sampler(item.pid))
-                    for item in (stack.api, stack.bridge, stack.feed)
-                }
-                load = run_configured_load(
-                    config,
-                    url=stack.url,
-                    subscribers=subscribers,
-                    symbols=symbols,
-                    per_subscription=PER_SUBSCRIPTION,
-                )
-            usage = {name: s.usage(load.start, load.end) for name, s in samplers.items()}
-            extra: dict[str, object] = {}
-            for name, figures in usage.items():
-                extra[f"{name}_cpu_percent"] = figures.cpu_percent if figures else None
-                extra[f"{name}_peak_rss_mb"] = figures.peak_rss_mb if figures else None
-            step = Step(
-                TARGET,
-                subscribers,
-                config.rate,
-                load,
-                _combined(usage["api"], usage["bridge"]),
-                extra=extra,
-            )
+            started = {"api": stack.api, "bridge": stack.bridge, "feed": stack.feed}
+            step = _measure(config, subscribers, stack.box, started)
         steps.append(step)
         on_step(step)
     return steps
+
+
+def _measure(
+    config: FanoutConfig, subscribers: int, box: Sandbox, started: dict[str, Started]
+) -> Step:
+    """One window of the load against a running stack, with every process's CPU, what Redis
+    carried, and (with a profile folder) py-spy on the Python processes."""
+    api, bridge = started["api"], started["bridge"]
+    assert api.port is not None
+    assert bridge.port is not None
+    pids = {name: item.pid for name, item in started.items()}
+    pids |= service_pids(box.env)
+    probe = WindowProbe(Endpoints(box.env["REDIS_URL"], bridge.port, api.port, api.pid))
+    profilers = _Profilers(config, subscribers, pids)
+    with ExitStack() as stack:
+        samplers = {name: stack.enter_context(Sampler(pid)) for name, pid in pids.items()}
+
+        def on_window(start: float, end: float) -> None:
+            probe.on_window(start, end)
+            profilers.start(end - time.time())
+
+        try:
+            load = run_configured_load(
+                config,
+                url=f"ws://127.0.0.1:{api.port}/graphql",
+                subscribers=subscribers,
+                symbols=universe(UNIVERSE),
+                per_subscription=PER_SUBSCRIPTION,
+                on_window=on_window,
+            )
+        finally:
+            profiles = profilers.finish()
+    load_average = round(os.getloadavg()[0], 1)
+    usage = {name: s.usage(load.start, load.end) for name, s in samplers.items()}
+    extra = {**probe.figures(), "load_average": load_average, "profiles": profiles}
+    extra |= _per_process(usage, load.deliveries_per_second, extra.get("ticks_applied_per_second"))
+    server = _combined(usage["api"], usage["bridge"])
+    return Step(TARGET, subscribers, config.rate, load, server, extra=extra)
+
+
+def _per_process(
+    usage: dict[str, Usage | None], deliveries_per_second: float, ticks_per_second: object
+) -> dict[str, object]:
+    """CPU% and peak RSS of each process; its CPU per tick (µs), and the API's per delivery."""
+    figures: dict[str, object] = {}
+    for name, used in usage.items():
+        figures[f"{name}_cpu_percent"] = used.cpu_percent if used else None
+        figures[f"{name}_peak_rss_mb"] = used.peak_rss_mb if used else None
+        if used and isinstance(ticks_per_second, float) and ticks_per_second > 0:
+            # 1% of a core is 10,000 µs of CPU per second
+            figures[f"{name}_cpu_us_per_tick"] = round(used.cpu_percent * 1e4 / ticks_per_second, 1)
+    api = usage.get("api")
+    if api and deliveries_per_second:
+        figures["api_cpu_us_per_delivery"] = round(api.cpu_percent * 1e4 / deliveries_per_second, 2)
+    return figures
+
+
+class _Profilers:
+    """py-spy on the API, the bridge and the feed during the window (with a profile folder)."""
+
+    def __init__(self, config: FanoutConfig, subscribers: int, pids: dict[str, int]) -> None:
+        self.folder = config.profile_dir
+        self.pids = {name: pid for name, pid in pids.items() if name in PROFILED}
+        self.tag = f"{subscribers}-{config.rate:g}"
+        self.running: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+
+    def start(self, seconds: float) -> None:
+        if self.folder is None:
+            return
+        for name, pid in self.pids.items():
+            folded = self.folder / f"{TARGET}-{name}-{self.tag}.folded"
+            self.running[name] = (profiling.start(pid, seconds, folded), folded)
+
+    def finish(self) -> dict[str, object]:
+        return {
+            name: _profile_json(profiling.finish(process, folded))
+            for name, (process, folded) in self.running.items()
+        }
 
 
 def _combined(*usages: Usage | None) -> Usage | None:

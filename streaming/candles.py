@@ -33,9 +33,12 @@ class Interval(StrEnum):
         return _LENGTHS[self]
 
     def start_of(self, moment: datetime) -> datetime:
-        """The start of the bar that `moment` falls in (UTC, aligned to the epoch)."""
-        elapsed = moment.astimezone(UTC) - EPOCH
-        return EPOCH + (elapsed // self.length) * self.length
+        """The start of the bar that `moment` falls in (UTC, aligned to the epoch). In whole
+        seconds (every interval is): twice per tick per interval, where timedelta arithmetic
+        cost the candle stage more than the folding."""
+        elapsed = moment - EPOCH
+        seconds = elapsed.days * 86_400 + elapsed.seconds
+        return datetime.fromtimestamp(seconds - seconds % _SECONDS[self], UTC)
 
 
 _LENGTHS = {
@@ -45,6 +48,7 @@ _LENGTHS = {
     Interval.H1: timedelta(hours=1),
     Interval.D1: timedelta(days=1),
 }
+_SECONDS = {interval: int(length.total_seconds()) for interval, length in _LENGTHS.items()}
 
 
 class Bar(msgspec.Struct, frozen=True, gc=False):

@@ -106,10 +106,18 @@ def _latest_per_channel(messages: Iterable[tuple[str, Message]]) -> list[tuple[s
     return list(latest.items())
 
 
+# The longest the listener hands out messages before it lets the event loop's other work run
+# (see `Hub._listen`).
+TURN_SECONDS = 0.01
+
+
 class Hub:
-    def __init__(self, backend: PubSub, *, mailbox_limit: int = 256) -> None:
+    def __init__(
+        self, backend: PubSub, *, mailbox_limit: int = 256, turn_seconds: float = TURN_SECONDS
+    ) -> None:
         self.backend = backend
         self.mailbox_limit = mailbox_limit
+        self.turn_seconds = turn_seconds
         self._sinks: dict[str, set[Sink]] = defaultdict(set)
         self._lock = asyncio.Lock()
         self._listener: asyncio.Task[None] | None = None
@@ -198,18 +206,33 @@ class Hub:
             self._watching_quotes_since = time.monotonic()
 
     async def _listen(self) -> None:
+        """Hands each message to its channel's sinks. A backend returns buffered messages
+        without suspending (Redis: everything one socket read brought, hundreds of messages),
+        so under load the listener would keep the event loop for as long as a backlog lasts,
+        and accepts, handshakes, pings and writes would wait behind it. So it yields after
+        `turn_seconds` of work: the outboxes' end-of-turn writes still carry the several ticks
+        a turn delivered."""
+
         def failed(error: BaseException, _attempt: int, delay: float) -> None:
             log.error("hub listener failed; retrying in %.0fs", delay, exc_info=error)
 
         again = partial(retrying, "hub listener", wait=wait_fixed(1), report=failed)
+        loop = asyncio.get_running_loop()
+        turn_started = loop.time()
         while True:
             channel, message = await retried(self.backend.next_message, again)
-            self.received += 1
-            metrics.HUB_RECEIVED.inc()
-            if is_quote_channel(channel):
-                self._newest_quote_at = time.monotonic()
-            reached = 0
-            for sink in self._sinks.get(channel, ()):
-                reached += sink.offer(channel, message)
-            self.deliveries += reached
-            metrics.DELIVERIES.inc(reached)
+            self._dispatch(channel, message)
+            if loop.time() - turn_started >= self.turn_seconds:
+                await asyncio.sleep(0)
+                turn_started = loop.time()
+
+    def _dispatch(self, channel: str, message: bytes) -> None:
+        self.received += 1
+        metrics.HUB_RECEIVED.inc()
+        if is_quote_channel(channel):
+            self._newest_quote_at = time.monotonic()
+        reached = 0
+        for sink in self._sinks.get(channel, ()):
+            reached += sink.offer(channel, message)
+        self.deliveries += reached
+        metrics.DELIVERIES.inc(reached)

@@ -117,6 +117,30 @@ async def test_a_publish_reaches_a_subscriber_and_the_history_alike_once(
     assert positions(await pubsub.history("quote:E", 0)) == [1, 2, 3, 4]
 
 
+async def test_large_batches_reach_subscribers_and_history_in_order_once(
+    pubsub: PubSub,
+) -> None:
+    """A batch of a bridge under load: hundreds of publications over several channels, some
+    re-delivered, in one call (the Redis backend splits it into several script calls); and
+    as many plain messages. Every new one arrives once, in order, and is held."""
+    listener = await subscribed(pubsub, "quote:F", "quote:G", "candle:F:1m")
+    first = [
+        p
+        for n in range(1, 151)
+        for p in (*publications("quote:F", n, n), *publications("quote:G", n, n))
+    ]
+    await pubsub.publish_with_history(first[:100])
+    published = await pubsub.publish_with_history(first)  # the first 100 again, then 200 new
+    assert published == 200, "a position already held is skipped"
+    await pubsub.publish_many([("candle:F:1m", str(n).encode()) for n in range(450)])
+    async with asyncio.timeout(5):
+        got = [await listener, *await received(pubsub, 300 + 450 - 1)]
+    assert got[:300] == [(p.channel, p.message) for p in first]
+    assert got[300:] == [("candle:F:1m", str(n).encode()) for n in range(450)]
+    await nothing_more(pubsub)
+    assert positions(await pubsub.history("quote:G", 0)) == list(range(1, 151))
+
+
 async def test_a_hub_round_trip(pubsub: PubSub, caplog: pytest.LogCaptureFixture) -> None:
     hub = Hub(pubsub)
     await hub.start()
@@ -165,3 +189,42 @@ async def test_a_slow_hub_subscriber_is_conflated_in_bounded_memory(pubsub: PubS
             assert slow.dropped == total - len(backlog)
     finally:
         await hub.stop()
+
+
+async def test_a_hub_working_through_a_backlog_lets_other_tasks_run(pubsub: PubSub) -> None:
+    """A backend hands out buffered messages without suspending, so a listener that only
+    awaited the next message kept the event loop for a whole backlog (in full mode hundreds of
+    Redis messages per socket read), and the API's accepts and handshakes stalled behind it.
+    The hub yields after `turn_seconds` of work: with 0, between every two messages."""
+    hub = Hub(pubsub, turn_seconds=0.0)
+    others_turns = 0
+    seen: list[int] = []  # how often the other task had run, at each message
+    all_seen = asyncio.Event()
+
+    class Recorder:
+        def offer(self, _channel: str, _message: bytes) -> int:
+            seen.append(others_turns)
+            if len(seen) == 300:
+                all_seen.set()
+            return 1
+
+    async def other_work() -> None:
+        nonlocal others_turns
+        while True:
+            others_turns += 1
+            await asyncio.sleep(0)
+
+    recorder = Recorder()
+    await hub.attach("quote:B", recorder)
+    await pubsub.publish_many([("quote:B", str(n).encode()) for n in range(300)])
+    await asyncio.sleep(0.2)  # the backlog arrives before the hub reads any of it
+    other = asyncio.create_task(other_work())
+    await hub.start()
+    try:
+        async with asyncio.timeout(10):
+            await all_seen.wait()
+        assert len(set(seen)) == len(seen), "other work ran between every two messages"
+    finally:
+        other.cancel()
+        await hub.stop()
+        await hub.detach("quote:B", recorder)

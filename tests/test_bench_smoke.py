@@ -1,7 +1,8 @@
 """The benchmarks, tiny and short, so the harness cannot rot: `fanout` must start Trado and the
-raw `ws` peer, drive them, stop them and write figures; `queries` and `pipeline` (full mode,
-against the real services, in a sandbox it removes) likewise. They check that figures exist,
-never how fast they are (this machine is shared; speed is the benchmark's business)."""
+raw `ws` peer, drive them, stop them and write figures; `queries`, and `e2e` and `pipeline`
+(full mode, against the real services, in a sandbox they remove) likewise. They check that
+figures exist, never how fast they are (this machine is shared; speed is the benchmark's
+business)."""
 
 from __future__ import annotations
 
@@ -240,6 +241,41 @@ def test_pipeline_smoke_drains_the_topic_and_cleans_up(tmp_path: Path) -> None:
     for figure in ("busy_ticks_per_second", "seconds", "preload_ticks_per_second"):
         assert step[figure] is not None, (figure, step)
     assert step["server_peak_rss_mb"] > 0, step
+    assert asyncio.run(_bench_databases()) <= before, "the sandbox database was not dropped"
+
+
+def test_e2e_smoke_shows_what_each_process_and_redis_cost(tmp_path: Path) -> None:
+    """Full mode in a sandbox, profiled: beside latency, every process's CPU, what Redis
+    carried per tick, the API's Redis connections before / during / after, the load average,
+    and a profile of the API, the bridge and the feed."""
+    before = asyncio.run(_bench_databases())
+    document = _run(
+        tmp_path,
+        "e2e",
+        "--subscribers",
+        "5",
+        "--rate",
+        "50",
+        "--seconds",
+        "2",
+        "--warmup",
+        "0.5",
+        "--profile",
+    )
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    [step] = steps
+    assert (step["connected"], step["errors"]) == (5, 0), step
+    assert step["delivered"] > 0, step
+    for name in ("api", "bridge", "feed", "redis", "kafka", "postgres"):
+        assert step[f"{name}_cpu_percent"] is not None, (name, step)
+    assert step["publishes_per_tick"] >= 1, "a quote channel per tick, at least"
+    assert step["hub_messages_per_second"] > 0, step
+    assert step["ticks_per_bridge_batch"] > 0, step
+    assert len(str(step["api_redis_connections"]).split("/")) == 3, step
+    assert step["load_average"] is not None, step
+    assert set(step["profiles"]) == {"api", "bridge", "feed"}, step["profiles"]
+    assert all(p and p["samples"] > 0 for p in step["profiles"].values()), step["profiles"]
     assert asyncio.run(_bench_databases()) <= before, "the sandbox database was not dropped"
 
 

@@ -34,6 +34,7 @@ def tick(
     ("interval", "moment", "start"),
     [
         (Interval.M1, "2026-03-04T14:30:59.999+00:00", "2026-03-04T14:30:00+00:00"),
+        (Interval.M1, "2026-03-04T14:31:00+00:00", "2026-03-04T14:31:00+00:00"),
         (Interval.M5, "2026-03-04T14:34:00+00:00", "2026-03-04T14:30:00+00:00"),
         (Interval.M15, "2026-03-04T14:44:59+00:00", "2026-03-04T14:30:00+00:00"),
         (Interval.H1, "2026-03-04T14:59:00+00:00", "2026-03-04T14:00:00+00:00"),
@@ -43,7 +44,9 @@ def tick(
     ],
 )
 def test_bar_start_is_floored_in_utc(interval: Interval, moment: str, start: str) -> None:
-    assert interval.start_of(datetime.fromisoformat(moment)) == datetime.fromisoformat(start)
+    found = interval.start_of(datetime.fromisoformat(moment))
+    assert found == datetime.fromisoformat(start)
+    assert found.utcoffset() == timedelta(0), "written in UTC, whatever the tick's zone"
 
 
 def test_fold_builds_ohlcv_and_refuses_repeats() -> None:

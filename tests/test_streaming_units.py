@@ -181,6 +181,47 @@ async def test_bridge_records_the_watermark_only_on_flush() -> None:
     assert [t.sequence for t in fresh] == [6]
 
 
+async def test_the_durable_lane_applies_every_pending_batch_in_one_call() -> None:
+    """Batches the live lane took since the durable lane's last round reach each durable
+    stage as one list in log order (a stage's cost is mostly per call); a failed call keeps
+    them all pending, and the retry gets them again."""
+    calls: list[list[int]] = []
+
+    class Recording:
+        name = "recording"
+        fail_once = True
+
+        async def apply(self, ticks: list[Tick]) -> None:
+            calls.append([t.sequence for t in ticks])
+            if self.fail_once:
+                self.fail_once = False
+                raise ConnectionError("database away")
+
+        async def flush(self) -> None:
+            return None
+
+        def forget(self) -> None:
+            return None
+
+    bridge = Bridge(
+        tick_log=MemoryTickLog(),
+        group="g",
+        cache=MemoryCache(),
+        pubsub=MemoryPubSub(),
+        stages=[Recording()],
+    )
+    for first in (1, 3, 5):
+        await bridge.take([record(tick(sequence=n).to_json(), n) for n in (first, first + 1)])
+    with pytest.raises(ConnectionError):
+        await bridge.apply_backlog()
+    assert bridge.backlog_ticks == 6, "nothing left the backlog"
+    await bridge.apply_backlog()
+    assert calls == [[1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6]]
+    assert bridge.backlog_ticks == 0
+    await bridge.apply_backlog()
+    assert len(calls) == 2, "nothing pending: no call"
+
+
 def test_alerts_fire_at_the_first_crossing_tick_of_their_symbol() -> None:
     ticks = [tick("A", 1, "100"), tick("B", 1, "50"), tick("A", 2, "105"), tick("A", 3, "99")]
     trades, quotes = trade_extremes(), quote_extremes()

@@ -45,13 +45,14 @@ class CandleStage:
         changed = self.book.apply(ticks)
         if not changed:
             return
+        encoded = [(bar, bar.to_json()) for bar in changed]
         forming = {}
-        for bar in changed:  # a bar closed within this batch is not the snapshot any more
+        for bar, raw in encoded:  # a bar closed within this batch is not the snapshot any more
             if self.book.forming(bar.symbol, bar.interval) == bar:
-                forming[candle_key(bar.symbol, bar.interval.value)] = bar.to_json()
+                forming[candle_key(bar.symbol, bar.interval.value)] = raw
         await self.cache.set_many(forming)
         await self.pubsub.publish_many(
-            [(candle_channel(b.symbol, b.interval.value), b.to_json()) for b in changed]
+            [(candle_channel(b.symbol, b.interval.value), raw) for b, raw in encoded]
         )
         PUBLISHES.labels("candle").inc(len(changed))
         for bar in changed:
