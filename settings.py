@@ -65,8 +65,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1, le=200)
     redis_url: str | None = None
     redis_key_prefix: str = "trado:"
-    redis_max_connections: int = Field(50, ge=2, le=10_000)
-    redis_pool_wait_seconds: float = Field(5.0, gt=0, le=60)
+    redis_max_connections: int = Field(16, ge=1, le=10_000)
+    redis_pool_timeout_seconds: float = Field(5.0, gt=0, le=300)
     kafka_bootstrap_servers: str | None = None
     kafka_ticks_topic: str = "ticks"
     kafka_bridge_group: str = "trado-bridge"

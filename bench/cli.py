@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Annotated, cast
 
@@ -37,7 +38,10 @@ from bench.services import ServicesMissing, read_services
 from bench.slow_consumer import COLUMNS as SLOW_COLUMNS
 from bench.slow_consumer import SERIES_COLUMNS as SLOW_SERIES_COLUMNS
 from bench.slow_consumer import SlowConfig, slow_consumer
-from bench.targets import NODE_SCRIPTS, ROOT, TARGETS, ensure_node_modules
+from bench.storm import COLUMNS as STORM_COLUMNS
+from bench.storm import SERIES_COLUMNS as STORM_SERIES_COLUMNS
+from bench.storm import StormConfig, storm
+from bench.targets import NODE_SCRIPTS, ROOT, TARGETS, ensure_centrifugo, ensure_node_modules
 
 DEFAULT_SUBSCRIBERS = "1,100,1000,5000"
 DEFAULT_TARGETS = "trado,node-graphql,raw-ws"
@@ -55,13 +59,24 @@ class Scenario(StrEnum):
     slow_consumer = "slow-consumer"
     chaos = "chaos"
     attacks = "attacks"
+    storm = "storm"
 
 
 FULL_MODE = (Scenario.e2e, Scenario.pipeline, Scenario.chaos)
 # Per scenario: --seconds, --subscribers and --rate when not given.
-DEFAULT_SECONDS = {Scenario.queries: 5.0, Scenario.slow_consumer: 60.0}
-DEFAULT_COUNTS = {Scenario.raw_ceiling: "1000", Scenario.e2e: "100", Scenario.slow_consumer: "100"}
-DEFAULT_RATES = {Scenario.e2e: 500.0, Scenario.slow_consumer: 500.0, Scenario.chaos: 200.0}
+DEFAULT_SECONDS = {Scenario.queries: 5.0, Scenario.slow_consumer: 60.0, Scenario.storm: 5.0}
+DEFAULT_COUNTS = {
+    Scenario.raw_ceiling: "1000",
+    Scenario.e2e: "100",
+    Scenario.slow_consumer: "100",
+    Scenario.storm: "1000",
+}
+DEFAULT_RATES = {
+    Scenario.e2e: 500.0,
+    Scenario.slow_consumer: 500.0,
+    Scenario.chaos: 200.0,
+    Scenario.storm: 500.0,
+}
 
 
 def _numbers(text: str) -> tuple[int, ...]:
@@ -88,7 +103,8 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     scenario: Annotated[
         Scenario,
         typer.Argument(
-            help="fanout | raw-ceiling | e2e | pipeline | queries | slow-consumer | chaos | attacks"
+            help="fanout | raw-ceiling | e2e | pipeline | queries | slow-consumer | chaos | "
+            "attacks | storm"
         ),
     ],
     seconds: Annotated[
@@ -96,19 +112,21 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         typer.Option(
             min=1,
             help="Measured seconds per step (10; queries: per level, 5; slow-consumer: 60; "
-            "chaos: to settle after each fault, 10).",
+            "chaos: to settle after each fault, 10; storm: steady before the storm, 5).",
         ),
     ] = None,
     subscribers: Annotated[
         str,
         typer.Option(
             help="Comma-separated subscriber counts (raw-ceiling: 1000; e2e, "
-            "slow-consumer: 100, one count)."
+            "slow-consumer: 100, one count; storm: 1000 steady, one count)."
         ),
     ] = DEFAULT_SUBSCRIBERS,
     rate: Annotated[
         float | None,
-        typer.Option(min=1, help="Ticks/s (of the first step): 100; e2e, slow-consumer: 500."),
+        typer.Option(
+            min=1, help="Ticks/s (of the first step): 100; e2e, slow-consumer, storm: 500."
+        ),
     ] = None,
     ticks: Annotated[
         int, typer.Option(min=1, help="pipeline: ticks pre-loaded into the topic.")
@@ -126,6 +144,18 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     concurrency: Annotated[
         str, typer.Option(help="queries: comma-separated concurrency levels.")
     ] = "1,8,32,64",
+    storm_clients: Annotated[
+        int, typer.Option("--storm", min=1, help="storm: clients connecting all at once.")
+    ] = 2000,
+    storm_seconds: Annotated[
+        float, typer.Option(min=0, help="storm: how long they stay once all are subscribed.")
+    ] = 5.0,
+    after_seconds: Annotated[
+        float, typer.Option(min=0, help="storm: RSS and Redis connections this long after.")
+    ] = 10.0,
+    full: Annotated[
+        bool, typer.Option(help="storm: full mode (bridge, API, feed over the real services).")
+    ] = False,
     targets: Annotated[
         str, typer.Option(help="Comma-separated, of: " + ", ".join(TARGETS) + ".")
     ] = DEFAULT_TARGETS,
@@ -143,12 +173,18 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     ] = None,
     client: Annotated[
         str,
-        typer.Option(help="Load client: lean | aiohttp | websockets (graphql-transport-ws) | sse."),
+        typer.Option(
+            help="Load client: lean | aiohttp | websockets (graphql-transport-ws) | sse "
+            "(the centrifugo target always gets its own)."
+        ),
     ] = "lean",
     seed: int = 7,
     baseline: Annotated[
         Path | None,
-        typer.Option(help="A checkout to run as target trado-baseline (added to --targets)."),
+        typer.Option(
+            help="A checkout to run as target trado-baseline (fanout: added to --targets; "
+            "attacks, storm: run first)."
+        ),
     ] = None,
     profile: Annotated[
         bool,
@@ -170,12 +206,27 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     tape_books: Annotated[
         int, typer.Option(min=0, help="--with-tape: connections streaming one book each.")
     ] = 20,
+    with_candles: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="fanout: as --with-tape, with this many connections streaming one symbol's "
+            "candles at ONE_MINUTE beside the quotes (with --with-tape too: beside them all).",
+        ),
+    ] = 0,
+    unshared_candles: Annotated[
+        bool,
+        typer.Option(
+            help="--with-candles: each connection aliases the field its own way, so no two "
+            "share a selection (one execution per subscriber, as a private stream has)."
+        ),
+    ] = False,
     results_dir: Annotated[Path, typer.Option()] = ROOT / "bench" / "results",
 ) -> None:
     """Run a scenario and write its results."""
     if client not in RUNNERS:
         raise typer.BadParameter(f"client is one of {', '.join(RUNNERS)}")
-    if scenario in FULL_MODE:
+    if scenario in FULL_MODE or (scenario is Scenario.storm and full):
         _require_services()
     seconds = seconds or DEFAULT_SECONDS.get(scenario, 10.0)
     rate = rate or DEFAULT_RATES.get(scenario, 100.0)
@@ -261,14 +312,49 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             seed=seed,
             control=control,
         )
-        _run_slow_consumer(command, slow, results_dir)
+        _run_with_series(
+            command,
+            scenario,
+            dataclasses.asdict(slow),
+            results_dir,
+            run=partial(slow_consumer, slow),
+            columns=SLOW_COLUMNS,
+            title="One stalled reader among N",
+            series_columns=SLOW_SERIES_COLUMNS,
+        )
+        return
+    if scenario is Scenario.storm:
+        plan_storm = StormConfig(
+            subscribers=counts[0],
+            storm=storm_clients,
+            storm_seconds=storm_seconds,
+            rate=rate,
+            seconds=seconds,
+            after_seconds=after_seconds,
+            warmup=warmup,
+            workers=workers,
+            client=cast(ClientKind, client),
+            seed=seed,
+            full=full,
+            baseline=baseline.resolve() if baseline else None,
+        )
+        _run_with_series(
+            command,
+            scenario,
+            dataclasses.asdict(plan_storm),
+            results_dir,
+            run=partial(storm, plan_storm),
+            columns=STORM_COLUMNS,
+            title="A connect storm beside a steady stream",
+            series_columns=STORM_SERIES_COLUMNS,
+        )
         return
     config = FanoutConfig(
         targets=_chosen_targets(scenario, targets, baseline),
         subscribers=counts,
         rate=rate,
         seconds=seconds,
-        ramp=ramp and scenario is not Scenario.e2e and not with_tape,
+        ramp=ramp and scenario is not Scenario.e2e and not (with_tape or with_candles),
         factor=factor,
         max_steps=max_steps,
         refine=refine,
@@ -280,9 +366,18 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         seed=seed,
         profile_dir=profile_dir,
         baseline=baseline.resolve() if baseline else None,
-        tape=TapeLoad(tape_trades, tape_books) if with_tape else None,
+        tape=_side_streams(with_tape, tape_trades, tape_books, with_candles, unshared_candles),
     )
     _run_stepped(command, scenario, config, results_dir)
+
+
+def _side_streams(
+    with_tape: bool, trades: int, books: int, candles: int, unshared: bool
+) -> TapeLoad | None:
+    """What streams beside the quotes (--with-tape, --with-candles), if anything."""
+    if not with_tape and not candles:
+        return None
+    return TapeLoad(trades if with_tape else 0, books if with_tape else 0, candles, unshared)
 
 
 def _require_services() -> None:
@@ -313,22 +408,34 @@ def _chosen_targets(scenario: Scenario, targets: str, baseline: Path | None) -> 
     return chosen
 
 
-def _run_slow_consumer(command: str, slow: SlowConfig, results_dir: Path) -> None:
-    series: list[dict[str, object]] = []
+def _run_with_series(
+    command: str,
+    scenario: Scenario,
+    config: dict[str, object],
+    results_dir: Path,
+    *,
+    run: Callable[[Path, Callable[[dict[str, object]], None]], Rows],
+    columns: Columns,
+    title: str,
+    series_columns: Columns,
+) -> None:
+    """A scenario whose rows come with a per-second series: `run(workdir, on_row)` returns
+    it; it is printed after the table and kept in the results' config."""
+    series: Rows = []
 
-    def run_slow(workdir: Path, rows: list[dict[str, object]]) -> None:
-        series.extend(slow_consumer(slow, workdir, rows.append))
+    def body(workdir: Path, rows: Rows) -> None:
+        series.extend(run(workdir, rows.append))
 
     _tabled(
         command,
-        Scenario.slow_consumer,
-        dataclasses.asdict(slow),
+        scenario,
+        config,
         results_dir,
-        body=run_slow,
+        body=body,
         tables=Tables(
-            SLOW_COLUMNS,
-            "One stalled reader among N",
-            notes=lambda: ["## Per second", "", table(series, SLOW_SERIES_COLUMNS), ""],
+            columns,
+            title,
+            notes=lambda: ["## Per second", "", table(series, series_columns), ""],
             more=lambda: {"series": series},
         ),
     )
@@ -338,6 +445,8 @@ def _run_stepped(command: str, scenario: Scenario, config: FanoutConfig, results
     """fanout, raw-ceiling and e2e: steps printed as they finish, then the sustained maximum."""
     if set(config.targets) & set(NODE_SCRIPTS):
         ensure_node_modules()  # before the table, and before machine_facts reads versions
+    if "centrifugo" in config.targets:
+        ensure_centrifugo()
     facts = machine_facts()
     typer.echo(f"{scenario.value}: {config}")
     columns = STEP_COLUMNS + (E2E_PROCESS_COLUMNS if scenario is Scenario.e2e else ())
@@ -352,7 +461,9 @@ def _run_stepped(command: str, scenario: Scenario, config: FanoutConfig, results
             typer.echo(f"  first error: {step.load.first_error}")
         if "tape" in step.extra:
             ratio = step.extra.get("quotes_vs_alone")
+            cost = step.extra.get("side_cpu_us_per_delivery")
             typer.echo(f"  beside it: {step.extra['tape']}; quotes delivered vs alone: {ratio}")
+            typer.echo(f"  server CPU the side streams added: {cost} µs per message they got")
 
     failure: BaseException | None = None
     try:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import profile as profiling
@@ -35,7 +36,7 @@ from bench.services import (
     start_api,
     start_bridge,
 )
-from bench.targets import TargetFailed, universe, write_instruments
+from bench.targets import ROOT, TargetFailed, universe, write_instruments
 
 TARGET = "trado-full"
 PROCESS_COLUMNS = (
@@ -56,21 +57,41 @@ PROFILED = ("api", "bridge", "feed")
 FIRST_TICK_TIMEOUT = 60.0
 
 
+@dataclass(frozen=True)
+class FullStack:
+    """The bridge, the API and the feed of one sandbox, ticks already flowing."""
+
+    api: Started
+    bridge: Started
+    feed: Started
+    box: Sandbox
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.api.port}/graphql"
+
+
+@contextmanager
+def full_stack(rate: float, seed: int, workdir: Path, checkout: Path = ROOT) -> Iterator[FullStack]:
+    """A fresh sandbox with its three processes (the code of `checkout`), once the bridge has
+    applied its first tick; all stopped and removed after the block."""
+    instruments = write_instruments(workdir, universe(UNIVERSE))
+    with sandbox(workdir, instruments, checkout) as box, processes() as started:
+        bridge = start_bridge(started, box.env, workdir)
+        api = start_api(started, box.env, workdir)
+        simulator = ["-m", "commands.feed", "simulator", "--rate", str(rate), "--seed", str(seed)]
+        feed = spawn(started, "feed", simulator, env=box.env, workdir=workdir)
+        assert bridge.port is not None
+        _wait_first_ticks(bridge.port, feed)
+        yield FullStack(api, bridge, feed, box)
+
+
 def e2e(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) -> list[Step]:
-    symbols = universe(UNIVERSE)
-    instruments = write_instruments(workdir, symbols)
     steps: list[Step] = []
     for subscribers in config.subscribers:
-        with sandbox(workdir, instruments) as box, processes() as started:
-            bridge = start_bridge(started, box.env, workdir)
-            api = start_api(started, box.env, workdir)
-            simulator = ["simulator", "--rate", str(config.rate), "--seed", str(config.seed)]
-            feed = spawn(
-                started, "feed", ["-m", "commands.feed", *simulator], env=box.env, workdir=workdir
-            )
-            assert bridge.port is not None
-            _wait_first_ticks(bridge.port, feed)
-            step = _measure(config, subscribers, box, {"api": api, "bridge": bridge, "feed": feed})
+        with full_stack(config.rate, config.seed, workdir) as stack:
+            started = {"api": stack.api, "bridge": stack.bridge, "feed": stack.feed}
+            step = _measure(config, subscribers, stack.box, started)
         steps.append(step)
         on_step(step)
     return steps

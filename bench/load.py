@@ -16,7 +16,7 @@ from typing import IO, Protocol
 import orjson
 
 from bench.histogram import Histogram
-from bench.loadclient import ClientKind
+from bench.loadclient import ClientKind, Connecting
 
 CONNECTIONS_PER_WORKER = 500
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,6 +42,11 @@ class LoadResult:
     start: float = 0.0
     end: float = 0.0
     slices: dict[int, Histogram] = field(default_factory=dict, repr=False)
+    opened: int = 0  # connections that had their first quote (`Connecting.await_opening`)
+    last_opened_at: float | None = None  # epoch seconds of the latest of those first quotes
+    # From the first connection attempt until every worker reported all its connections
+    # subscribed (or failed).
+    connect_seconds: float | None = None
 
     @classmethod
     def broken(cls, subscribers: int, seconds: float, error: Exception) -> LoadResult:
@@ -92,9 +97,11 @@ def run_load(
     connect_timeout: float = 120.0,
     on_window: Callable[[float, float], None] | None = None,
     slice_seconds: float = 0.0,
+    connecting: Connecting = Connecting(),
 ) -> LoadResult:
     """`on_window(start, end)` is called once every worker is connected and told the window
-    (epoch seconds; measuring begins after `warmup`), e.g. to start a profiler."""
+    (epoch seconds; measuring begins after `warmup`), e.g. to start a profiler. `connecting`:
+    when and how fast the workers open their connections, and when one counts as connected."""
     workers = min(workers or default_workers(subscribers), subscribers)
     shares = [
         subscribers // workers + (1 if i < subscribers % workers else 0) for i in range(workers)
@@ -113,12 +120,14 @@ def run_load(
                     seed=seed,
                     client=client,
                     slice_seconds=slice_seconds,
+                    connecting=connecting,
                 )
             )
             first += share
         connect_deadline = time.monotonic() + connect_timeout
-        for process in processes:
-            _expect_line(process, "connected", connect_deadline)
+        connect_deadline += max(connecting.start_at - time.time(), 0)
+        connected = [expect_line(p, "connected", connect_deadline) for p in processes]
+        connect_seconds = time.time() - min(_first_attempt(line) for line in connected)
         start = time.time() + warmup
         end = start + seconds
         for process in processes:
@@ -128,11 +137,19 @@ def run_load(
         if on_window is not None:
             on_window(start, end)
         report_deadline = time.monotonic() + warmup + seconds + 30
-        reports = [orjson.loads(_expect_line(p, "{", report_deadline)) for p in processes]
-        return _merge(reports, subscribers, seconds, start, end)
+        reports = [orjson.loads(expect_line(p, "{", report_deadline)) for p in processes]
+        result = _merge(reports, subscribers, seconds, start, end)
+        result.connect_seconds = round(connect_seconds, 3)
+        return result
     finally:
         for process in processes:
             _stop(process)
+
+
+def _first_attempt(connected: str) -> float:
+    """The epoch time of a worker's first connection attempt, from its `connected` line."""
+    _, _ok, _failed, first_attempt = connected.split()
+    return float(first_attempt)
 
 
 class LoadSettings(Protocol):
@@ -159,18 +176,21 @@ def run_configured_load(
     per_subscription: int,
     on_window: Callable[[float, float], None] | None = None,
     slice_seconds: float = 0.0,
+    seconds: float | None = None,
+    client: ClientKind | None = None,
 ) -> LoadResult:
-    """`run_load` with a scenario config's duration, warm-up, workers, seed and client."""
+    """`run_load` with a scenario config's duration (unless `seconds`), warm-up, workers, seed
+    and client (unless the target needs its own `client`)."""
     return run_load(
         url=url,
         subscribers=subscribers,
-        seconds=config.seconds,
+        seconds=seconds or config.seconds,
         symbols=symbols,
         warmup=config.warmup,
         workers=config.workers,
         per_subscription=per_subscription,
         seed=config.seed,
-        client=config.client,
+        client=client or config.client,
         on_window=on_window,
         slice_seconds=slice_seconds,
     )
@@ -186,6 +206,7 @@ def _start_worker(
     seed: int,
     client: ClientKind,
     slice_seconds: float = 0.0,
+    connecting: Connecting = Connecting(),
 ) -> subprocess.Popen[str]:
     command = [
         sys.executable,
@@ -207,7 +228,13 @@ def _start_worker(
         client,
         "--slice-seconds",
         str(slice_seconds),
+        "--connect-concurrency",
+        str(connecting.concurrency),
+        "--start-at",
+        str(connecting.start_at),
     ]
+    if connecting.await_opening:
+        command.append("--await-opening")
     return subprocess.Popen(
         command,
         cwd=ROOT,
@@ -218,7 +245,7 @@ def _start_worker(
     )
 
 
-def _expect_line(process: subprocess.Popen[str], prefix: str, deadline: float) -> str:
+def expect_line(process: subprocess.Popen[str], prefix: str, deadline: float) -> str:
     """The worker's next stdout line, which must start with `prefix`, read before `deadline`."""
     assert process.stdout is not None
     line = _readline_before(process.stdout, deadline)
@@ -255,6 +282,7 @@ def _merge(
         return sum(int(str(r[name])) for r in reports)
 
     errors = [str(r["first_error"]) for r in reports if r.get("first_error")]
+    opened_at = [float(str(r["last_opened_at"])) for r in reports if r.get("last_opened_at")]
     cpu = sum(float(str(r["cpu_seconds"])) for r in reports)
     return LoadResult(
         subscribers=subscribers,
@@ -271,6 +299,8 @@ def _merge(
         start=start,
         end=end,
         slices=dict(sorted(slices.items())),
+        opened=sum(int(str(r.get("opened") or 0)) for r in reports),
+        last_opened_at=max(opened_at, default=None),
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.targets import NODE_DIR, ROOT
+from bench.targets import NODE_DIR, ROOT, centrifugo_version
 
 PYTHON_PACKAGES = (
     "strawberry-graphql",
@@ -38,6 +38,9 @@ STEP_COLUMNS = (
     ("max_ms", "max ms"),
     ("server_cpu_percent", "srv CPU%"),
     ("server_peak_rss_mb", "srv peak MB"),
+    ("server_cpu_us_per_delivery", "srv µs/deliv"),
+    ("rss_kb_per_connection", "KB/conn"),
+    ("connect_seconds", "connect s"),
     ("client_cpu_percent", "cli CPU%"),
     ("connected", "conn"),
     ("errors", "errors"),
@@ -48,10 +51,18 @@ SUMMARY_COLUMNS = (
     ("target", "target"),
     ("subscribers", "N"),
     ("sustained_per_second", "sustained/s"),
+    ("sustained_vs_trado", "×trado"),
     ("at_rate", "at ticks/s"),
     ("p99_ms", "p99 ms"),
     ("steps", "steps"),
     ("limit_reached", "limit reached"),
+    ("cost_at_rate", "costs at ticks/s"),
+    ("cpu_us_per_delivery", "srv µs/deliv"),
+    ("cpu_vs_trado", "×trado"),
+    ("rss_kb_per_connection", "KB/conn"),
+    ("rss_vs_trado", "×trado"),
+    ("connect_seconds", "connect s"),
+    ("connect_vs_trado", "×trado"),
 )
 
 
@@ -67,6 +78,7 @@ def machine_facts() -> dict[str, object]:
         "node": _output(["node", "--version"]),
         "python_packages": {name: _version(name) for name in PYTHON_PACKAGES},
         "node_packages": {name: _node_version(name) for name in NODE_PACKAGES},
+        "centrifugo": centrifugo_version(),
         "git_commit": _output(["git", "-C", str(ROOT), "describe", "--always", "--dirty"]),
     }
 

@@ -5,11 +5,12 @@ at a tick rate, measure, and (with `ramp`) multiply the rate until p99 latency p
 limit or the target stops delivering what it is sent; the sustained maximum is the best
 deliveries/s of a step that held. `raw-ceiling` is the same against the raw `ws` peer only: it
 shows how much the load client itself can absorb on this machine (client CPU% beside it).
-With `tape` (`--with-tape`), each N runs at one rate twice: quotes alone, then quotes while
-`bench/tape_load.py` streams trades and books from the same target (connected once the quote
-subscribers are, during the warm-up) (step `<target>+tape`,
-whose `quotes_vs_alone` is its deliveries/s over the first's): what time and sales and depth
-cost the quote fan-out.
+With `tape` (`--with-tape`, `--with-candles`), each N runs at one rate twice: quotes alone, then
+quotes while `bench/tape_load.py` streams trades, books or candles from the same target
+(connected before the quote subscribers, counted in the same window) (step `<target>+tape`, or
+`+candles`, whose `quotes_vs_alone` is its deliveries/s over the first's, and
+`side_cpu_us_per_delivery` the server CPU the side streams added per message they got): what
+time and sales, depth and candles cost.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 import orjson
 
 from bench import profile as profiling
-from bench.load import LoadError, LoadResult, run_configured_load
+from bench.load import LoadError, LoadResult, expect_line, run_configured_load
 from bench.loadclient import ClientKind
 from bench.procstats import Sampler, Usage
 from bench.profile import Profile
@@ -35,14 +36,26 @@ from bench.targets import PYTHON_TARGETS, started, universe
 
 PER_SUBSCRIPTION = 10
 UNIVERSE = 100
+SIDE_STREAMS = ("trades", "books", "candles")
+SIDE_CONNECT_SECONDS = 120.0
+REFERENCE = "trado"  # every target's summary figures are also given as a ratio to this one's
 
 
 @dataclass(frozen=True)
 class TapeLoad:
-    """Streams beside the quote load: `trades` connections (10 symbols each), `books` (one)."""
+    """Streams beside the quote load: `trades` connections (10 symbols each), `books` (one),
+    `candles` (one symbol's, at ONE_MINUTE)."""
 
     trades: int = 100
     books: int = 20
+    candles: int = 0
+    unshared_candles: bool = False  # each candle connection its own alias: no shared selection
+
+    @property
+    def label(self) -> str:
+        """What the step beside them is called after: `tape`, `candles` or both."""
+        kinds = ("tape",) if self.trades or self.books else ()
+        return "+".join(kinds + (("candles",) if self.candles else ()))
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,24 @@ class Step:
     server: Usage | None
     profile: Profile | None = None
     extra: dict[str, object] = field(default_factory=dict)  # a scenario's own figures
+    idle_rss_mb: float | None = None  # the target started, before any client connected
+
+    @property
+    def cpu_us_per_delivery(self) -> float | None:
+        """The target's CPU time over the window per delivery in it (tick generation and
+        everything else it runs included)."""
+        delivered = self.load.deliveries_per_second
+        if self.server is None or not delivered:
+            return None
+        return round(self.server.cpu_percent / 100 / delivered * 1e6, 2)
+
+    @property
+    def rss_kb_per_connection(self) -> float | None:
+        """(RSS at the window's end, N subscribed - RSS idle before they connected) / N."""
+        if self.server is None or self.idle_rss_mb is None or not self.subscribers:
+            return None
+        grown = self.server.end_rss_mb - self.idle_rss_mb
+        return round(grown * 1024 / self.subscribers, 1)
 
     @property
     def expected_per_second(self) -> float:
@@ -124,6 +155,10 @@ class Step:
             "server_cpu_percent": self.server.cpu_percent if self.server else None,
             "server_peak_rss_mb": self.server.peak_rss_mb if self.server else None,
             "server_end_rss_mb": self.server.end_rss_mb if self.server else None,
+            "server_idle_rss_mb": self.idle_rss_mb,
+            "server_cpu_us_per_delivery": self.cpu_us_per_delivery,
+            "rss_kb_per_connection": self.rss_kb_per_connection,
+            "connect_seconds": load.connect_seconds,
             "client_cpu_percent": load.client_cpu_percent,
             "client_workers": load.workers,
             "profile": _profile_json(self.profile),
@@ -142,7 +177,8 @@ def run_step(
 ) -> Step:
     symbols = universe(UNIVERSE)
     profiler: list[subprocess.Popen[bytes]] = []
-    folded = (config.profile_dir or workdir) / f"{target_name}-{subscribers}-{rate:g}.folded"
+    name = f"{target_name}+{tape.label}" if tape else target_name
+    folded = (config.profile_dir or workdir) / f"{name}-{subscribers}-{rate:g}.folded"
     with (
         started(
             target_name,
@@ -154,12 +190,14 @@ def run_step(
         ) as target,
         Sampler(target.pid) as sampler,
     ):
-        beside: list[subprocess.Popen[str]] = []
+        idle = sampler.sample()
+        # The side streams connect first (a target may take seconds to accept a thousand).
+        beside = _start_tape(tape, target.url, symbols, config.seed) if tape else None
 
-        def on_window(_start: float, end: float) -> None:
-            """Every subscriber is connected: the side streams connect during the warm-up."""
-            if tape is not None:
-                beside.append(_start_tape(tape, target.url, symbols, config.seed))
+        def on_window(start: float, end: float) -> None:
+            """Every subscriber is connected: measure the side streams in the same window."""
+            if beside is not None:
+                _tell(beside, f"go {start} {end}")
             if config.profile_dir is not None and target_name in PYTHON_TARGETS:
                 profiler.append(profiling.start(target.pid, end - time.time(), folded))
 
@@ -171,36 +209,62 @@ def run_step(
                 symbols=symbols,
                 per_subscription=PER_SUBSCRIPTION,
                 on_window=on_window,
+                client=target.client,
             )
         except LoadError as error:  # the target gave out: a failed step, not a failed run
             load = LoadResult.broken(subscribers, config.seconds, error)
         finally:
             profile = profiling.finish(profiler[0], folded) if profiler else None
-            extra: dict[str, object] = {"tape": _stop_tape(beside[0])} if beside else {}
-    name = f"{target_name}+tape" if tape else target_name
+            extra: dict[str, object] = {"tape": _stop_tape(beside)} if beside else {}
     usage = sampler.usage(load.start, load.end)
-    return Step(name, subscribers, rate, load, usage, profile, extra)
+    idle_rss_mb = round(idle[2] / 2**20, 1) if idle else None
+    return Step(name, subscribers, rate, load, usage, profile, extra, idle_rss_mb)
 
 
 def _start_tape(tape: TapeLoad, url: str, symbols: list[str], seed: int) -> subprocess.Popen[str]:
+    """The side streams' process, once every one of its connections has subscribed."""
     command = [sys.executable, "-m", "bench.tape_load", "--url", url]
     command += ["--symbols", ",".join(symbols), "--seed", str(seed)]
     command += ["--trades", str(tape.trades), "--books", str(tape.books)]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    command += ["--candles", str(tape.candles)]
+    command += ["--unshared-candles"] if tape.unshared_candles else []
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        expect_line(process, "connected", time.monotonic() + SIDE_CONNECT_SECONDS)
+    except LoadError:
+        _stop_tape(process)
+        raise
+    return process
+
+
+def _tell(process: subprocess.Popen[str], line: str) -> None:
+    assert process.stdin is not None
+    process.stdin.write(line + "\n")
+    process.stdin.flush()
 
 
 def _stop_tape(process: subprocess.Popen[str]) -> dict[str, object]:
-    """Its counts, per second over the time it ran (from before the load's warm-up)."""
+    """Its counts, per second of the measurement window."""
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=30)
     counts: dict[str, float] = orjson.loads(out.strip().splitlines()[-1]) if out.strip() else {}
     seconds = counts.get("seconds") or 1.0
     return {
-        "trades_per_second": round(counts.get("trades", 0) / seconds, 1),
-        "books_per_second": round(counts.get("books", 0) / seconds, 1),
+        **{f"{kind}_per_second": round(counts.get(kind, 0) / seconds, 1) for kind in SIDE_STREAMS},
         "connected": counts.get("connected"),
         "errors": counts.get("errors"),
     }
+
+
+def _side_cost(alone: Step, beside: Step) -> float | None:
+    """Server CPU µs the side streams added per message they delivered (noisy: the
+    difference of two runs' CPU)."""
+    tape = beside.extra.get("tape")
+    if alone.server is None or beside.server is None or not isinstance(tape, dict):
+        return None
+    per_second = sum(float(tape[f"{kind}_per_second"]) for kind in SIDE_STREAMS)
+    added = (beside.server.cpu_percent - alone.server.cpu_percent) / 100
+    return round(added / per_second * 1e6, 1) if per_second else None
 
 
 def _profile_json(profile: Profile | None) -> dict[str, object] | None:
@@ -235,6 +299,7 @@ def fanout(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None])
         alone_rate = alone.load.deliveries_per_second
         ratio = beside.load.deliveries_per_second / alone_rate if alone_rate else 0.0
         beside.extra["quotes_vs_alone"] = round(ratio, 3)
+        beside.extra["side_cpu_us_per_delivery"] = _side_cost(alone, beside)
         steps.append(beside)
         on_step(beside)
 
@@ -276,9 +341,12 @@ def _ramp(config: FanoutConfig, holds_at: Callable[[float], bool]) -> None:
 
 
 def sustained(steps: list[Step], config: FanoutConfig) -> list[dict[str, object]]:
-    """Per target and N: the best deliveries/s of a step that held, and where the ramp ended."""
+    """Per target and N: the best deliveries/s of a step that held, where the ramp ended, and
+    the costs at the first rate (the same offered load on every target); each also as a ratio
+    to `trado`'s (beside side streams, `trado+tape`'s or `trado+candles`'s) at the same N."""
     rows = []
-    names = [n for t in config.targets for n in ((t, f"{t}+tape") if config.tape else (t,))]
+    tape = config.tape
+    names = [n for t in config.targets for n in ((t, f"{t}+{tape.label}") if tape else (t,))]
     for target in names:
         for subscribers in config.subscribers:
             mine = [s for s in steps if s.target == target and s.subscribers == subscribers]
@@ -297,6 +365,41 @@ def sustained(steps: list[Step], config: FanoutConfig) -> list[dict[str, object]
                     "p99_ms": best.load.latency_ms(0.99) if best else None,
                     "steps": len(mine),
                     "limit_reached": any(not s.holds(config) for s in mine),
+                    **_costs(next((s for s in mine if s.rate == config.rate), mine[0])),
                 }
             )
+    return _with_ratios(rows)
+
+
+RATIOS = {
+    "sustained_per_second": "sustained_vs_trado",
+    "cpu_us_per_delivery": "cpu_vs_trado",
+    "rss_kb_per_connection": "rss_vs_trado",
+    "connect_seconds": "connect_vs_trado",
+}
+
+
+def _costs(step: Step) -> dict[str, object]:
+    return {
+        "cost_at_rate": step.rate,
+        "cpu_us_per_delivery": step.cpu_us_per_delivery,
+        "rss_kb_per_connection": step.rss_kb_per_connection,
+        "connect_seconds": step.load.connect_seconds,
+    }
+
+
+def _with_ratios(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Each figure of `RATIOS` over the reference target's at the same N (None without one)."""
+    by_key = {(row["target"], row["subscribers"]): row for row in rows}
+    for row in rows:
+        _, plus, beside = str(row["target"]).partition("+")  # a step beside side streams
+        reference = by_key.get((REFERENCE + plus + beside, row["subscribers"]), {})
+        for figure, ratio in RATIOS.items():
+            row[ratio] = _ratio(row.get(figure), reference.get(figure))
     return rows
+
+
+def _ratio(mine: object, theirs: object) -> float | None:
+    if isinstance(mine, int | float) and isinstance(theirs, int | float) and theirs:
+        return round(mine / theirs, 2)
+    return None

@@ -85,8 +85,9 @@ def _with_database(url: str, database: str) -> str:
 
 
 @contextmanager
-def sandbox(workdir: Path, instruments: Path) -> Iterator[Sandbox]:
-    """A migrated database, prefix, topic and group of this run's own; all removed after."""
+def sandbox(workdir: Path, instruments: Path, checkout: Path = ROOT) -> Iterator[Sandbox]:
+    """A migrated database, prefix, topic and group of this run's own; all removed after. Its
+    processes run the code of `checkout` (another one: a baseline to compare with)."""
     services = read_services()
     tag = secrets.token_hex(4)
     database = f"trado_bench_{tag}"
@@ -106,7 +107,7 @@ def sandbox(workdir: Path, instruments: Path) -> Iterator[Sandbox]:
         "LOG_LEVEL": "WARNING",
         "HOST": "127.0.0.1",
         "INSTRUMENTS_FILE": str(instruments),
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(checkout),
     }
     env.pop("METRICS_PORT", None)
     box = Sandbox(tag, database, env)

@@ -5,6 +5,8 @@ process group and stopped (by that group) when the run is done:
   pub/sub → hub → Strawberry), driven at the given rate over the first 100 instruments;
 - `node-graphql`: graphql-js + graphql-ws + ws, same schema and fan-out (`node/graphql_peer.mjs`);
 - `raw-ws`: a `ws` broadcast of pre-serialized frames of the same shape (`node/raw_ws_peer.mjs`);
+- `centrifugo`: Centrifugo (Go), installed into `bench/.bin` on first use, fed through its HTTP
+  server API by `node/centrifugo_peer.mjs`, which starts it as its child (one process group);
 - `trado-asgi`, `trado-websockets`: `trado` with every frame sent through ASGI, on uvicorn's
   sans-io and legacy `websockets` protocols;
 - `trado-baseline`: `trado` from another checkout (`--baseline DIR`, e.g. a `git worktree` of
@@ -14,7 +16,10 @@ process group and stopped (by that group) when the run is done:
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,10 +33,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.loadclient import ClientKind
+
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = ROOT / "bench" / "node"
 INSTRUMENTS = ROOT / "data" / "instruments.csv"
-TARGETS = ("trado", "node-graphql", "raw-ws", "trado-baseline", "trado-asgi", "trado-websockets")
+TARGETS = (
+    "trado",
+    "node-graphql",
+    "raw-ws",
+    "centrifugo",
+    "trado-baseline",
+    "trado-asgi",
+    "trado-websockets",
+)
 PYTHON_TARGETS = ("trado", "trado-baseline", "trado-asgi", "trado-websockets")
 # Trado with every live frame through ASGI instead of straight to the socket, on uvicorn's two
 # WebSocket protocols: what the ASGI hops and each implementation cost, beside `trado`.
@@ -41,6 +56,11 @@ TRADO_VARIANTS = {
 }
 NODE_SCRIPTS = {"node-graphql": "graphql_peer.mjs", "raw-ws": "raw_ws_peer.mjs"}
 START_TIMEOUT = 60.0
+READY_LINE = re.compile(rb"^ready\b", re.MULTILINE)  # a Node peer's word (not "already")
+CENTRIFUGO_MODULE = "github.com/centrifugal/centrifugo/v6"
+CENTRIFUGO_VERSION = "6.9.1"
+CENTRIFUGO_BIN = ROOT / "bench" / ".bin" / "centrifugo"
+CENTRIFUGO_NAMESPACE = "quotes"  # channels `quotes:<SYMBOL>`
 
 
 class TargetFailed(RuntimeError):
@@ -52,6 +72,7 @@ class Target:
     name: str
     url: str
     pid: int
+    client: ClientKind | None = None  # the load client it needs; None: any GraphQL one
 
 
 def universe(count: int = 100) -> list[str]:
@@ -85,6 +106,63 @@ def ensure_node_modules(directory: Path = NODE_DIR, package: str = "graphql-ws")
         raise RuntimeError(f"npm ci in {directory} failed:\n{result.stdout}{result.stderr}")
 
 
+def ensure_centrifugo() -> Path:
+    """Centrifugo's binary at the pinned version, built with `go install` into `bench/.bin`
+    the first time (a few minutes; the Go module proxy must be reachable), as its releases
+    are built: no cgo, stripped, the version stamped in (else it runs as a "development build"
+    and says v0.0.0)."""
+    if CENTRIFUGO_VERSION in (_version_of(CENTRIFUGO_BIN) or ""):
+        return CENTRIFUGO_BIN
+    stamp = f"-X {CENTRIFUGO_MODULE}/internal/build.Version={CENTRIFUGO_VERSION}"
+    result = subprocess.run(
+        ["go", "install", f"-ldflags=-s -w {stamp}", f"{CENTRIFUGO_MODULE}@v{CENTRIFUGO_VERSION}"],
+        env={**os.environ, "GOBIN": str(CENTRIFUGO_BIN.parent), "CGO_ENABLED": "0"},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise TargetFailed(f"go install of Centrifugo failed:\n{result.stdout}{result.stderr}")
+    return CENTRIFUGO_BIN
+
+
+def _version_of(binary: Path) -> str | None:
+    """`binary version` (e.g. "Centrifugo v6.9.1 (Go version: go1.26.8)"), or None when it is
+    missing or broken."""
+    try:
+        result = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def centrifugo_version() -> str | None:
+    return _version_of(CENTRIFUGO_BIN)
+
+
+def write_centrifugo_config(workdir: Path, port: int) -> Path:
+    """Its defaults but for: loopback `port`, a server API key made for this run, anonymous
+    clients allowed to connect without a token and to subscribe in the `quotes` namespace
+    (history stays off, its default), and warnings only in the log."""
+    config = {
+        "log": {"level": "warn"},
+        "http_server": {"address": "127.0.0.1", "port": port},
+        "http_api": {"key": secrets.token_urlsafe(24)},
+        "client": {"allow_anonymous_connect_without_token": True},
+        "channel": {
+            "namespaces": [
+                {
+                    "name": CENTRIFUGO_NAMESPACE,
+                    "allow_subscribe_for_client": True,
+                    "allow_subscribe_for_anonymous": True,
+                }
+            ]
+        },
+    }
+    path = workdir / f"centrifugo-{port}.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
 @contextmanager
 def started(
     name: str,
@@ -109,18 +187,12 @@ def started(
         env.update(TRADO_VARIANTS.get(name, {}))
     elif name in NODE_SCRIPTS:
         ensure_node_modules()
-        command = [
-            "node",
-            str(NODE_DIR / NODE_SCRIPTS[name]),
-            "--port",
-            str(port),
-            "--rate",
-            str(rate),
-            "--symbols",
-            ",".join(symbols),
-            "--seed",
-            str(seed),
-        ]
+        command = _node_command(NODE_SCRIPTS[name], port, rate, symbols, seed)
+        env, cwd = dict(os.environ), NODE_DIR
+    elif name == "centrifugo":
+        binary, config = ensure_centrifugo(), write_centrifugo_config(workdir, port)
+        command = _node_command("centrifugo_peer.mjs", port, rate, symbols, seed)
+        command += ["--binary", str(binary), "--config", str(config)]
         env, cwd = dict(os.environ), NODE_DIR
     else:
         raise TargetFailed(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
@@ -130,9 +202,19 @@ def started(
         )
     try:
         _wait_ready(name, port, process, log_path)
-        yield Target(name=name, url=f"ws://127.0.0.1:{port}/graphql", pid=process.pid)
+        if name == "centrifugo":
+            url = f"ws://127.0.0.1:{port}/connection/websocket"
+            yield Target(name, url, process.pid, client="centrifugo")
+        else:
+            yield Target(name, f"ws://127.0.0.1:{port}/graphql", process.pid)
     finally:
         stop_group(process)
+
+
+def _node_command(script: str, port: int, rate: float, symbols: list[str], seed: int) -> list[str]:
+    """A Node peer in `bench/node/` with the options every peer takes (see `ticks.mjs`)."""
+    command = ["node", str(NODE_DIR / script), "--port", str(port), "--rate", str(rate)]
+    return [*command, "--symbols", ",".join(symbols), "--seed", str(seed)]
 
 
 def _trado_command(
@@ -194,7 +276,7 @@ def _wait_ready(name: str, port: int, process: subprocess.Popen[bytes], log_path
                     return
             except (urllib.error.URLError, OSError):
                 pass
-        elif b"ready" in log_path.read_bytes():
+        elif READY_LINE.search(log_path.read_bytes()):
             return
         time.sleep(0.1)
     raise TargetFailed(f"{name} not ready after {START_TIMEOUT:.0f}s: {_tail(log_path)}")

@@ -32,10 +32,11 @@ from strawberry.subscriptions import (
     MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
 
-from delivery.fanout import QuoteFanout
+from delivery.fanout import LiveFanout
 from delivery.graphiql import GraphiQLRouter
 from delivery.http_chunks import DirectChunksProtocol
 from delivery.http_limits import BodySizeLimit
+from delivery.lean_websocket import Endpoint, LeanWebSocket
 from delivery.persisted_queries import PersistedQueries, read_manifest
 from delivery.security_headers import SecurityHeaders
 from delivery.websocket_frames import DirectFramesProtocol
@@ -85,6 +86,13 @@ class TradoApp(FastAPI):
         return SecurityHeaders(super().build_middleware_stack(), behind_tls=self.behind_tls)
 
 
+class GraphQLWebSocket(LeanWebSocket):
+    """`WEBSOCKET_PROTOCOL=direct`: graphql-transport-ws at /graphql on the lean socket, every
+    other WebSocket on uvicorn's sans-io protocol with direct frames."""
+
+    fallback = DirectFramesProtocol
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,7 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
     graphql = GraphiQLRouter(
         make_schema(settings),
         context_getter=get_context,
-        fanout=QuoteFanout(public_context=Context, root_value=Quote.from_tick),
+        fanout=LiveFanout(public_context=Context, root_value=Quote.from_tick),
         buffer_messages=settings.subscriber_buffer_messages,
         subscription_protocols=SUBSCRIPTION_PROTOCOLS,
         graphql_ide="graphiql" if settings.serves_graphiql else None,  # None: 404 for the page
@@ -118,6 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
         keep_alive_interval=settings.websocket_ping_interval_seconds,
     )
     app.include_router(graphql, prefix="/graphql")
+    app.state.lean_websocket = Endpoint("/graphql", graphql.serve_lean_socket)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -156,7 +165,7 @@ def persisted_queries(settings: Settings, cache: Cache) -> PersistedQueries:
 def websocket_protocol(settings: Settings) -> type[asyncio.Protocol] | str:
     """uvicorn's `ws` option for the setting (`direct` is ours, the others uvicorn's)."""
     if settings.websocket_protocol == "direct":
-        return DirectFramesProtocol
+        return GraphQLWebSocket
     return settings.websocket_protocol
 
 

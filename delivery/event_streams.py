@@ -30,7 +30,7 @@ import orjson
 from starlette.requests import Request
 from strawberry.http.streaming import AsyncTextStream
 
-from delivery.fanout import LIVE_OPERATION, LiveOperation, QuoteFanout
+from delivery.fanout import LIVE_OPERATION, LiveFanout, LiveOperation
 from delivery.http_streams import FrameResult, ResponseWriter
 from delivery.outbox import Flusher
 
@@ -80,7 +80,7 @@ class EventStream:
         operation_id: str,
         results: AsyncIterator[object],
         frame_result: FrameResult,
-        fanout: QuoteFanout,
+        fanout: LiveFanout,
     ) -> None:
         prefix, suffix = next_envelope(operation_id)
         live = LiveOperation(operation_id, self.outbox, fanout, prefix=prefix, suffix=suffix)

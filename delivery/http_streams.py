@@ -29,7 +29,7 @@ from strawberry.http.streaming import (
     SSETransport,
 )
 
-from delivery.fanout import LIVE_OPERATION, LiveOperation, QuoteFanout
+from delivery.fanout import LIVE_OPERATION, LiveFanout, LiveOperation
 from delivery.http_chunks import DirectChunks
 from delivery.outbox import DirectWriter, Flusher, Outbox
 
@@ -55,7 +55,7 @@ def live_envelope(transport: HTTPStreamTransport) -> tuple[bytes, bytes] | None:
 class LivePath:
     """The app's shared live path: its fan-out, its flusher and each subscriber's backlog."""
 
-    fanout: QuoteFanout
+    fanout: LiveFanout
     flusher: Flusher
     buffer_messages: int
 

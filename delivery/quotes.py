@@ -1,6 +1,6 @@
 """Quotes to clients: the latest from the cache, the opening ticks of a stream (snapshot or
-resume) and the per-subscriber stream (for a selection the shared fan-out in
-`delivery.fanout` cannot share)."""
+resume), the quote channels on the shared fan-out (`QuoteChannels`) and the per-subscriber
+stream (for a selection the shared fan-out cannot share)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import lru_cache
 
-from delivery.gaps import missing_ticks
+from delivery.channel_fanout import ChannelFanout, SharedOperation, View
+from delivery.gaps import ChannelGaps, missing_ticks
+from delivery.live_subscribers import LiveSubscriber, Position, ThrottledSubscriber
+from delivery.shared_selection import Info
 from streaming.cache import Cache
 from streaming.channels import quote_channel, quote_key
 from streaming.errors import BadTick
 from streaming.hub import Hub
 from streaming.pubsub import PubSub
+from streaming.runtime import Runtime
 from streaming.tick import Tick
 
 log = logging.getLogger(__name__)
@@ -28,9 +32,11 @@ def parse_tick(message: bytes) -> Tick:
 
 
 async def latest_quotes(cache: Cache, symbols: Sequence[str]) -> list[Tick]:
-    """The cached quote of each symbol that has one, in the order asked."""
+    """The cached quote of each symbol that has one, in the order asked. Parsed through
+    `parse_tick`: subscribers joining together get the same bytes from one coalesced read
+    (`streaming.cache.coalesced`), so each quote is parsed once for all of them."""
     raw = await cache.get_many([quote_key(s) for s in symbols])
-    return [Tick.from_json(value) for value in raw if value is not None]
+    return [parse_tick(value) for value in raw if value is not None]
 
 
 async def opening_ticks(
@@ -57,6 +63,58 @@ async def opening_ticks(
         elif symbol in latest and latest[symbol].sequence > since.get(symbol, -1):
             opening.append(latest[symbol])
     return opening
+
+
+class QuoteChannels(ChannelFanout[Tick]):
+    """The quote channels: each symbol's ticks in sequence order, any jump this process's
+    pub/sub made filled from the history (`ChannelGaps`); seen as quotes, trade prints or a
+    book, as the subscription's `View` says."""
+
+    kind = "quote"
+    malformed = (BadTick,)
+
+    def __init__(self, runtime: Runtime, context: object) -> None:
+        super().__init__(runtime, context)
+        self._gaps = ChannelGaps(runtime.pubsub, self._deliver)
+
+    def parse(self, message: bytes) -> Tick:
+        return parse_tick(message)
+
+    def stamp(self, message: Tick) -> tuple[str, Position]:
+        return message.symbol, message.sequence
+
+    def _pass_on(self, channel: str, message: Tick) -> int:
+        return self._gaps.offer(channel, message)  # in order, any jump filled from the history
+
+    def _forget(self, channel: str) -> None:
+        self._gaps.forget(channel)
+
+    async def serve(
+        self,
+        info: Info,
+        operation: SharedOperation,
+        symbols: Sequence[str],
+        since: Mapping[str, int],
+        *,
+        throttle: float,
+        view: View[Tick],
+    ) -> bool:
+        """`symbols` from their opening ticks (the snapshot, or what was missed after
+        `since`), then live, at most once per `throttle` seconds per symbol when given."""
+        subscriber = (
+            ThrottledSubscriber(operation, symbols, since, throttle)
+            if throttle
+            else LiveSubscriber(operation, symbols, since)
+        )
+        runtime = self._runtime
+
+        async def opening() -> list[Tick]:
+            return await opening_ticks(runtime.pubsub, runtime.cache, symbols, since)
+
+        channels = [quote_channel(symbol) for symbol in symbols]
+        return await self._serve(
+            info, operation, view=view, subscriber=subscriber, channels=channels, opening=opening
+        )
 
 
 async def stream_quotes(

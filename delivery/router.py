@@ -35,12 +35,13 @@ import logging
 from collections.abc import Mapping
 from contextlib import suppress
 from contextvars import ContextVar
+from functools import partial
 from typing import Any, Protocol, cast
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
@@ -69,7 +70,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from delivery.event_streams import EventStreams, StreamError, event_stream_token
-from delivery.fanout import LIVE_OPERATION, LiveOperation, QuoteFanout
+from delivery.fanout import LIVE_OPERATION, LiveFanout, LiveOperation, Membership
 from delivery.graphql_http import (
     APPLICATION_JSON,
     RequestRefused,
@@ -84,6 +85,7 @@ from delivery.graphql_http import (
 )
 from delivery.http_chunks import CHUNKS_EXTENSION
 from delivery.http_streams import FrameResult, LivePath, live_stream
+from delivery.lean_websocket import LeanSocketAdapter, LeanWebSocket
 from delivery.outbox import Flusher, Outbox
 from delivery.persisted_queries import PersistedQueries, PersistedQueryError
 from delivery.websocket_frames import FRAMES_EXTENSION
@@ -127,6 +129,14 @@ class LiveConnection:
     _outbox: Outbox | None = None
 
     def live_outbox(self) -> Outbox:
+        if self._outbox is None and isinstance(self.websocket, LeanSocketAdapter):
+            socket = self.websocket.socket
+            self._outbox = Outbox(
+                self._lean_send,
+                limit=self.view.buffer_messages,
+                direct=socket,
+                flusher=self.view.flusher,
+            )
         if self._outbox is None:
             websocket = cast(ASGIWebSocketAdapter, self.websocket).ws
 
@@ -144,6 +154,9 @@ class LiveConnection:
     async def close_outbox(self) -> None:
         if self._outbox is not None:
             await self._outbox.close()
+
+    async def _lean_send(self, frame: bytes) -> None:  # never called: the socket is direct
+        await self.websocket.send_json(orjson.loads(frame))
 
 
 class LegacyGraphQLWSHandler(LiveConnection, BaseGraphQLWSHandler[ConnectionContext, None]):
@@ -218,7 +231,15 @@ class LegacyGraphQLWSHandler(LiveConnection, BaseGraphQLWSHandler[ConnectionCont
 
 
 class TransportWSHandler(LiveConnection, BaseGraphQLTransportWSHandler[ConnectionContext, None]):
+    """Strawberry's handler; an operation on the shared fan-out ends its task once it streams
+    (its `Membership` is kept here until the client completes it or the socket closes), so
+    a live subscription costs no parked task, coroutines or execution context."""
+
     view: TradoGraphQLRouter
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._streaming: dict[str, Membership] = {}
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """An operation the persisted-query rules refuse (a document off the allow-list, a
@@ -241,10 +262,32 @@ class TransportWSHandler(LiveConnection, BaseGraphQLTransportWSHandler[Connectio
 
     async def run_operation(self, operation: Operation[ConnectionContext, None]) -> None:
         live = LiveOperation.on_websocket(
-            operation.id, self.live_outbox(), self.view.fanout, message_type="next"
+            operation.id,
+            self.live_outbox(),
+            self.view.fanout,
+            message_type="next",
+            detached=partial(self._streaming.__setitem__, operation.id),
         )
         LIVE_OPERATION.set(live)
         await super().run_operation(operation)
+
+    def forget_id(self, id: str) -> None:
+        """A streaming operation stays registered (its id in use) after its task ends."""
+        if id not in self._streaming:
+            super().forget_id(id)
+
+    async def send_message(self, message: Any) -> None:
+        """The `complete` Strawberry sends when a streaming operation's task ends is not the
+        operation's end: the stream goes on."""
+        if message.get("type") == "complete" and message.get("id") in self._streaming:
+            return
+        await super().send_message(message)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        membership = self._streaming.pop(operation_id, None)
+        await super().cleanup_operation(operation_id)
+        if membership is not None:
+            await membership.leave()
 
     async def shutdown(self) -> None:
         await super().shutdown()
@@ -262,9 +305,7 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
     graphql_ws_handler_class = LegacyGraphQLWSHandler
     graphql_transport_ws_handler_class = TransportWSHandler
 
-    def __init__(
-        self, *args: Any, fanout: QuoteFanout, buffer_messages: int, **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, fanout: LiveFanout, buffer_messages: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fanout = fanout
         self.buffer_messages = buffer_messages  # each live subscriber's backlog, then conflated
@@ -282,6 +323,21 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
             include_in_schema=False,
         )
         self.persisted_queries: PersistedQueries | None = None  # set once the cache is open
+        self._connection_context = kwargs["context_getter"]  # (connection, runtime) -> context
+
+    async def serve_lean_socket(self, connection: HTTPConnection, socket: LeanWebSocket) -> None:
+        """A graphql-transport-ws connection on `delivery/lean_websocket.py`: the context the
+        ASGI path would build, then Strawberry's handler over the lean socket."""
+        context = await self._connection_context(connection, connection.app.state.runtime)
+        await self.graphql_transport_ws_handler_class(
+            view=self,
+            websocket=LeanSocketAdapter(self, socket),
+            context=context,
+            root_value=None,
+            schema=self.schema,
+            connection_init_wait_timeout=self.connection_init_wait_timeout,
+            max_subscriptions_per_connection=self.max_subscriptions_per_connection,
+        ).handle()
 
     async def _put_or_delete(self, request: Request) -> Response:
         response: Response = await self.run(request)

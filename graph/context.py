@@ -19,6 +19,7 @@ connection recovers by itself once the database is back.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from fastapi import Depends
@@ -42,10 +43,14 @@ class Context(BaseContext):
         super().__init__()
         self.runtime = runtime
         self.client_address = client_address  # what rate limits count by (see client_address())
-        self.loaders = Loaders(runtime)
         self._token = token
         self._user: CurrentUser | None = _UNRESOLVED
         self._lookup_failure: ServiceUnavailable | None = None
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        """Made on first use: most WebSocket connections only stream quotes."""
+        return Loaders(self.runtime)
 
     @property
     def user(self) -> CurrentUser | None:
@@ -115,7 +120,8 @@ class Context(BaseContext):
         return bearer_token(value) if isinstance(value, str) else None
 
 
-def get_runtime(connection: HTTPConnection) -> Runtime:
+async def get_runtime(connection: HTTPConnection) -> Runtime:
+    """Async: a plain function dependency would run in a worker thread for each request."""
     runtime: Runtime = connection.app.state.runtime
     return runtime
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import strawberry
 
 from delivery.candles import stream_candles
-from delivery.fanout import LIVE_OPERATION
+from delivery.fanout import LIVE_OPERATION, View
 from delivery.quotes import stream_quotes
 from delivery.user_events import stream_user_events
 from graph.context import Info
@@ -35,6 +35,8 @@ from resolvers.quotes import (
 )
 from trading.events import NotificationEvent, OrderEvent, Recorded
 from trading.sessions import UnknownExchange
+
+CANDLES = View("candles", live=Candle.from_bar, opening=Candle.from_bar)
 
 
 async def my_events(info: Info, after_event: int | None) -> AsyncIterator[Recorded]:
@@ -111,6 +113,11 @@ class Subscription(TapeSubscription):
         except BadSymbols as error:
             raise BadInput(str(error)) from None
         await require_instruments(info, [wanted])
+        live = LIVE_OPERATION.get()
+        if live is not None and await live.fanout.serve_candles(
+            info, live, wanted, interval.interval, CANDLES
+        ):
+            return  # the shared fan-out wrote this operation's frames
         async for bar in stream_candles(runtime.hub, runtime.cache, wanted, interval.interval):
             yield Candle.from_bar(bar)
 

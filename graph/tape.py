@@ -36,7 +36,7 @@ def _order_book(
     return OrderBook.of(book, tick, snapshot=snapshot)
 
 
-def book_view(instrument: InstrumentRecord, depth: int) -> View:
+def book_view(instrument: InstrumentRecord, depth: int) -> View[Tick]:
     """The book of `depth` levels a side: a snapshot to open with, then each update."""
     return View(
         ("book", depth, instrument.tick_size, instrument.lot_size),

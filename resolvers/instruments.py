@@ -7,6 +7,7 @@ symbols' entries after its commit, so a reader never keeps a stale instrument fo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -71,28 +72,58 @@ async def instrument_by_symbol(
     return record
 
 
+# Symbols being looked up in the database by this process: a burst of subscribers to the same
+# cold symbols waits on one query rather than each taking a database connection (a connect
+# storm of a thousand subscribes otherwise exhausts the pool and waits out its timeout).
+_LOOKUPS: dict[tuple[int, str], asyncio.Future[bool]] = {}
+
+
 async def unknown_symbols(
     sessions: SessionFactory, cache: Cache, symbols: Sequence[str]
 ) -> list[str]:
     """Which of `symbols` name no instrument: the instrument cache first, then one query for
-    the rest (which refills the cache). A database that cannot answer counts them as known:
-    a live stream must not wait on PostgreSQL (an unknown symbol then just never ticks)."""
+    the rest (which refills the cache), shared with any lookup of the same symbols already
+    under way. A database that cannot answer counts them as known: a live stream must not
+    wait on PostgreSQL (an unknown symbol then just never ticks)."""
     cached = await cache.get_many([instrument_key(s) for s in symbols])
     missing = [s for s, value in zip(symbols, cached, strict=True) if value is None]
     if not missing:
         return []
-    query = select(Instrument).where(col(Instrument.symbol).in_(missing))
+    pending = {s: _LOOKUPS[(id(sessions), s)] for s in missing if (id(sessions), s) in _LOOKUPS}
+    mine = [s for s in missing if s not in pending]
+    known: set[str] = set()
+    if mine:
+        known = await _look_up(sessions, cache, mine)
+    for symbol, lookup in pending.items():
+        if await asyncio.shield(lookup):
+            known.add(symbol)
+    return [s for s in missing if s not in known]
+
+
+async def _look_up(sessions: SessionFactory, cache: Cache, symbols: list[str]) -> set[str]:
+    """The symbols of `symbols` an instrument has (all of them when the database cannot
+    answer), announced to concurrent lookups through `_LOOKUPS`."""
+    loop = asyncio.get_running_loop()
+    lookups = {s: loop.create_future() for s in symbols}
+    _LOOKUPS.update({(id(sessions), s): lookup for s, lookup in lookups.items()})
+    known = set(symbols)  # unless the database says otherwise
     try:
+        query = select(Instrument).where(col(Instrument.symbol).in_(symbols))
         async with sessions() as session:
             rows = (await session.exec(query)).all()
+        for row in rows:
+            record = InstrumentRecord.model_validate(row)
+            await cache.set(
+                instrument_key(record.symbol), record.to_json(), INSTRUMENT_CACHE_SECONDS
+            )
+        known = {row.symbol for row in rows}
     except (OSError, SQLAlchemyError, DatabaseUnavailable) as error:
-        log.warning("could not check symbols %s: %r", missing[:5], error)
-        return []
-    for row in rows:
-        record = InstrumentRecord.model_validate(row)
-        await cache.set(instrument_key(record.symbol), record.to_json(), INSTRUMENT_CACHE_SECONDS)
-    found = {row.symbol for row in rows}
-    return [s for s in missing if s not in found]
+        log.warning("could not check symbols %s: %r", symbols[:5], error)
+    finally:
+        for symbol, lookup in lookups.items():
+            _LOOKUPS.pop((id(sessions), symbol), None)
+            lookup.set_result(symbol in known)
+    return known
 
 
 def _like_escape(text: str) -> str:

@@ -42,6 +42,10 @@ SHARED_SUBSCRIPTIONS = Gauge(
     "Live subscriptions served by the shared fan-out (each tick executed and encoded once per "
     "selection, whatever the transport), a subset of trado_active_subscriptions.",
 )
+LEAN_WEBSOCKETS = Gauge(
+    "trado_lean_websockets",
+    "graphql-transport-ws connections open on the lean WebSocket (delivery/lean_websocket.py).",
+)
 HUB_CHANNELS = Gauge("trado_hub_channels", "Pub/sub channels this process's hub subscribes.")
 HUB_RECEIVED = Counter("trado_hub_received", "Messages the hub received from pub/sub.")
 DELIVERIES = Counter("trado_deliveries", "Messages the hub handed to local subscribers.")

@@ -4,8 +4,10 @@ Backends (database, cache, pub/sub, tick log) are checked in the background, eve
 `READINESS_CHECK_INTERVAL_SECONDS`, all at once, each within `READINESS_CHECK_TIMEOUT_SECONDS`,
 and each with a real round trip: the database on a connection of its own (never through the
 app's pool, so a pool busy with a burst of requests is not taken for a database that is down),
-Redis with a command, Kafka with a metadata request on a fresh connection. `/readyz` reads the
-latest results and never waits for a check, so a load balancer polling it costs nothing.
+Redis with a command on a connection of its own likewise (a pool busy with a storm of joining
+subscribers is not a Redis that is down), Kafka with a metadata request on a fresh connection.
+`/readyz` reads the latest results and never waits for a check, so a load balancer polling it
+costs nothing.
 
 A backend that has answered before is reported down only after
 `READINESS_FAILURES_BEFORE_DOWN` consecutive failed checks (one blip does not pull a replica
@@ -35,7 +37,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -44,8 +46,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.db import make_probe_engine
 from models.db import ping as ping_database
 from settings import Settings
+from streaming.cache import Cache, make_cache
 from streaming.channels import newest_tick_key
 from streaming.metrics import BACKEND_UP, NEWEST_TICK_AGE
+from streaming.pubsub import PubSub, make_pubsub
 from streaming.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -89,6 +93,8 @@ class Readiness:
 class ReadinessMonitor:
     runtime: Runtime
     probe_engine: AsyncEngine
+    probe_cache: Cache
+    probe_pubsub: PubSub
     health: dict[str, BackendHealth] = field(default_factory=dict)
     newest_cached_tick: float | None = None  # Unix seconds, from `live:newest-tick`
 
@@ -106,7 +112,7 @@ class ReadinessMonitor:
         checks: dict[str, Callable[[], Awaitable[None]]] = {
             "database": lambda: ping_database(self.probe_engine),
             "cache": self._read_newest_cached_tick,  # a round trip that also reads the stamp
-            "pubsub": self.runtime.pubsub.ping,
+            "pubsub": self.probe_pubsub.ping,
             "log": self.runtime.tick_log.ping,
         }
         errors = await asyncio.gather(*(self._check(check) for check in checks.values()))
@@ -127,7 +133,7 @@ class ReadinessMonitor:
         return None
 
     async def _read_newest_cached_tick(self) -> None:
-        raw = await self.runtime.cache.get(newest_tick_key())
+        raw = await self.probe_cache.get(newest_tick_key())
         self.newest_cached_tick = float(raw) if raw else None
 
     def _down(self, name: str) -> bool:
@@ -185,18 +191,37 @@ async def open_readiness(runtime: Runtime) -> AsyncIterator[ReadinessMonitor]:
     first request), checking again in the background until the block exits."""
     settings = runtime.settings
     engine = make_probe_engine(settings, settings.readiness_check_timeout_seconds)
-    monitor = ReadinessMonitor(runtime, engine)
-    await monitor.check_once()
-    task = asyncio.create_task(_keep_checking(monitor), name="readiness")
-    NEWEST_TICK_AGE.set_function(monitor.age_for_metrics)
-    try:
-        yield monitor
-    finally:
-        NEWEST_TICK_AGE.set_function(lambda: math.nan)
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-        await engine.dispose()
+    async with open_probes(runtime) as (cache, pubsub):
+        monitor = ReadinessMonitor(runtime, engine, cache, pubsub)
+        await monitor.check_once()
+        task = asyncio.create_task(_keep_checking(monitor), name="readiness")
+        NEWEST_TICK_AGE.set_function(monitor.age_for_metrics)
+        try:
+            yield monitor
+        finally:
+            NEWEST_TICK_AGE.set_function(lambda: math.nan)
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+            await engine.dispose()
+
+
+@asynccontextmanager
+async def open_probes(runtime: Runtime) -> AsyncIterator[tuple[Cache, PubSub]]:
+    """The cache and pub/sub the checks use. In full mode, clients of their own on one Redis
+    connection each, so a check never waits behind the app's commands for a pooled one; in
+    embedded mode the process's own (in memory nothing waits, and the stamp is only there)."""
+    settings = runtime.settings
+    if not settings.redis_url:
+        yield runtime.cache, runtime.pubsub
+        return
+    single = settings.model_copy(update={"redis_max_connections": 1})
+    async with AsyncExitStack() as stack:
+        cache, pubsub = make_cache(single), make_pubsub(single)
+        for backend in (cache, pubsub):
+            await backend.connect()
+            stack.push_async_callback(backend.close)
+        yield cache, pubsub
 
 
 async def _keep_checking(monitor: ReadinessMonitor) -> None:

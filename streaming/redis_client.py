@@ -1,5 +1,14 @@
-"""One way to build a Redis client: retries with backoff on lost connections, and a bounded
-pool that makes a burst wait for a connection instead of failing or opening one per caller."""
+"""One way to build a Redis client: a bounded pool that waits for a free connection, and
+retries with backoff on lost connections.
+
+redis-py's default pool opens a connection per concurrent command up to 100, fails the 101st
+at once ("Too many connections"), and keeps every connection it opened for the life of the
+process: a burst of 2,000 subscribers each reading the cache failed most of them, and left 100
+idle connections behind. Here a client holds at most `max_connections`, and a command that
+finds them all busy waits its turn (up to `timeout_seconds`) instead of failing. Each
+connection carries its client's name (`CLIENT SETNAME`: `<prefix>cache`, `<prefix>pubsub`), so
+`CLIENT LIST` tells whose it is.
+"""
 
 from __future__ import annotations
 
@@ -15,29 +24,24 @@ from settings import Settings
 
 @dataclass(frozen=True, slots=True)
 class PoolLimits:
-    """At most `connections` per client; a caller past them waits up to `wait_seconds` for
-    one to come free (then a ConnectionError: Redis is as good as unavailable). redis-py's
-    default pool instead fails every caller past 100 at once, which a thousand subscribers
-    arriving together reach."""
-
-    connections: int = 50
-    wait_seconds: float = 5.0
+    max_connections: int = 16
+    timeout_seconds: float = 5.0  # the longest a command waits for a free connection
 
     @classmethod
     def of(cls, settings: Settings) -> PoolLimits:
-        return cls(settings.redis_max_connections, settings.redis_pool_wait_seconds)
+        return cls(settings.redis_max_connections, settings.redis_pool_timeout_seconds)
 
 
-def make_redis(url: str, limits: PoolLimits | None = None) -> Redis:
-    limits = limits or PoolLimits()
+def make_redis(url: str, limits: PoolLimits, name: str) -> Redis:
     pool = BlockingConnectionPool.from_url(
         url,
-        max_connections=limits.connections,
-        timeout=limits.wait_seconds,
+        max_connections=limits.max_connections,
+        timeout=limits.timeout_seconds,
+        client_name=name,
         socket_connect_timeout=2,
         socket_timeout=5,
         health_check_interval=15,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
         retry_on_error=[ConnectionError, TimeoutError],
     )
-    return Redis.from_pool(pool)
+    return Redis.from_pool(pool)  # closing the client closes its pool

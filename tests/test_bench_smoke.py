@@ -84,26 +84,29 @@ def test_fanout_smoke_produces_figures(tmp_path: Path) -> None:
     assert not leftovers, "the benchmark left processes running"
 
 
-def test_fanout_with_tape_smoke_measures_quotes_alone_and_beside_trades_and_books(
+def test_fanout_with_tape_smoke_measures_quotes_alone_and_beside_trades_books_and_candles(
     tmp_path: Path,
 ) -> None:
     document = _run(
         tmp_path,
         "fanout",
         *("--seconds", "3", "--subscribers", "5", "--rate", "50", "--warmup", "0.5"),
-        *("--targets", "trado", "--with-tape", "--tape-trades", "3", "--tape-books", "2"),
+        *("--targets", "trado", "--with-tape", "--tape-trades", "3", "--tape-books", "10"),
+        *("--with-candles", "10"),  # 10 symbols at 0.5 ticks/s each: ~15 a stream in the window
     )
     steps = document["steps"]
     assert isinstance(steps, list)
     alone, beside = steps
-    assert (alone["target"], beside["target"]) == ("trado", "trado+tape")
+    assert (alone["target"], beside["target"]) == ("trado", "trado+tape+candles")
     assert alone["delivered"] > 0
     assert beside["delivered"] > 0
     assert beside["quotes_vs_alone"] > 0
+    assert "side_cpu_us_per_delivery" in beside
     tape = beside["tape"]
-    assert (tape["connected"], tape["errors"]) == (5, 0), tape
+    assert (tape["connected"], tape["errors"]) == (23, 0), tape
     assert tape["trades_per_second"] > 0, tape
     assert tape["books_per_second"] > 0, tape
+    assert tape["candles_per_second"] > 0, tape
 
 
 def test_queries_smoke_measures_each_query_and_the_client_ceiling(tmp_path: Path) -> None:
@@ -163,6 +166,56 @@ def test_slow_consumer_smoke_reports_memory_and_latency_per_second(tmp_path: Pat
     assert isinstance(config, dict)
     assert [point["second"] for point in config["series"]] == [0, 1]
     assert all(point["rss_mb"] for point in config["series"])
+
+
+STORM = ("--subscribers", "3", "--storm", "6", "--storm-seconds", "1", "--seconds", "1")
+STORM_FIGURES = (
+    "storm_subscribed_s",
+    "p99_before_ms",
+    "p99_during_ms",
+    "rss_before_mb",
+    "rss_peak_mb",
+    "rss_after_mb",
+    "readyz_slowest_ms",
+)
+
+
+def _storm_row(document: dict[str, object]) -> dict[str, object]:
+    """The one row of a storm run, after checking its common figures."""
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    [row] = steps
+    assert isinstance(row, dict)
+    assert (row["storm_opened"], row["storm_failed"], row["steady_connected"]) == (6, 0, 3), row
+    assert row["readyz_polls"] > 0, row
+    for figure in STORM_FIGURES:
+        assert row[figure] is not None, (figure, row)
+    config = document["config"]
+    assert isinstance(config, dict)
+    phases = [point["phase"] for point in config["series"]]
+    assert phases[0] == "before", phases
+    assert "storm" in phases, phases
+    assert phases[-1] == "after", phases
+    return row
+
+
+def test_storm_smoke_measures_the_steady_clients_readiness_and_memory(tmp_path: Path) -> None:
+    document = _run(tmp_path, "storm", *STORM, "--after-seconds", "1", "--rate", "50")
+    row = _storm_row(document)
+    assert (row["target"], row["mode"]) == ("trado", "embedded")
+    assert row["redis_before"] is None, "no Redis in embedded mode"
+
+
+def test_storm_smoke_in_full_mode_counts_the_api_redis_connections(tmp_path: Path) -> None:
+    before = asyncio.run(_bench_databases())
+    document = _run(tmp_path, "storm", "--full", *STORM, "--after-seconds", "1", "--rate", "50")
+    row = _storm_row(document)
+    assert row["mode"] == "full"
+    for figure in ("redis_before", "redis_peak", "redis_after"):
+        count = row[figure]
+        assert isinstance(count, int), (figure, row)
+        assert count > 0, (figure, row)
+    assert asyncio.run(_bench_databases()) <= before, "the sandbox database was not dropped"
 
 
 async def _bench_databases() -> set[str]:

@@ -11,11 +11,12 @@ from typing import cast
 
 from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 
-from delivery.fanout import LiveOperation, QuoteFanout, ThrottledSubscriber, selection_key
+from delivery.fanout import LiveFanout, LiveOperation
 from delivery.http_streams import BUFFER_BYTES, ResponseWriter
+from delivery.live_subscribers import ThrottledSubscriber
 from delivery.outbox import Flusher, Outbox
+from delivery.shared_selection import selection_key
 from graph.context import Info
-from tests.utils.live import make_tick
 
 
 class RecordingWriter:
@@ -163,26 +164,26 @@ async def test_a_throttled_subscriber_sends_the_opening_at_once_then_the_latest_
         sent.append(frame)
 
     outbox = Outbox(send, limit=64)
-    operation = LiveOperation("q", outbox, cast(QuoteFanout, None), prefix=b"", suffix=b"")
+    operation = LiveOperation("q", outbox, cast(LiveFanout, None), prefix=b"", suffix=b"")
     subscriber = ThrottledSubscriber(operation, ["A", "B"], {}, period=0.2)
-    opening = [(make_tick("A", n), b"A%d" % n) for n in (1, 2)]
-    subscriber.deliver(make_tick("B", 1), b"B1")  # held until the opening is out
+    opening = [("A", n, b"A%d" % n) for n in (1, 2)]
+    subscriber.deliver("B", 1, b"B1")  # held until the opening is out
     subscriber.release(opening)
     await asyncio.sleep(0.05)
     assert sent == [b"A1", b"A2", b"B1"], "the opening (every tick of a resume) at once"
     for n in range(3, 8):  # within one period: only each symbol's latest goes out, together
-        subscriber.deliver(make_tick("A", n), b"A%d" % n)
-    subscriber.deliver(make_tick("B", 2), b"B2")
+        subscriber.deliver("A", n, b"A%d" % n)
+    subscriber.deliver("B", 2, b"B2")
     await asyncio.sleep(0.05)
     assert sent[3:] == [], "not again before the period is over"
     await asyncio.sleep(0.2)
     assert sent[3:] == [b"A7", b"B2"]
-    subscriber.deliver(make_tick("A", 8), b"A8")
+    subscriber.deliver("A", 8, b"A8")
     await asyncio.sleep(0.05)
     assert sent[5:] == []
     await asyncio.sleep(0.2)
     assert sent[5:] == [b"A8"]
-    subscriber.deliver(make_tick("A", 9), b"A9")
+    subscriber.deliver("A", 9, b"A9")
     subscriber.close()
     await asyncio.sleep(0.3)
     assert sent[6:] == [], "nothing after the operation ends"

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from redis.asyncio import Redis
 
 from commands.migrate import load_instruments
 from settings import Settings
@@ -19,6 +20,7 @@ from streaming.cache.redis import RedisCache
 from streaming.channels import quote_channel
 from streaming.pubsub.redis import RedisPubSub
 from streaming.stages.quotes import QuoteStage
+from streaming.tick import Tick
 from tests.api.conftest import Api, new_account
 from tests.utils.graphql_ws import graphql_ws
 from tests.utils.live import isolated, listed, make_tick, symbol_for, wait_subscribed
@@ -291,3 +293,70 @@ async def test_a_connection_storm_does_not_flip_readiness(full_settings: Setting
     assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
     assert all(r.json()["backends"]["database"] == "ok" for r in answers)
     assert all(result.get("data", {}).get("me") for result in results), results[:3]
+
+
+QUOTES = "subscription ($s: [String!]!) { quotes(symbols: $s) { symbol sequence } }"
+
+
+async def write_quotes(settings: Settings, ticks: list[Tick]) -> None:
+    """Latest quotes in the cache, as the bridge's quote stage writes them."""
+    assert settings.redis_url
+    cache = RedisCache(settings.redis_url, prefix=settings.redis_key_prefix)
+    pubsub = RedisPubSub(settings.redis_url, prefix=settings.redis_key_prefix)
+    await cache.connect()
+    await pubsub.connect()
+    try:
+        await QuoteStage(cache, pubsub).apply(ticks)
+    finally:
+        await pubsub.close()
+        await cache.close()
+
+
+async def opening_symbols(url: str, symbols: list[str]) -> list[str]:
+    """Subscribe quotes of `symbols`; the symbols of the opening quotes, in arrival order."""
+    async with graphql_ws(url) as client:
+        await client.subscribe("1", QUOTES, {"s": symbols})
+        return [(await client.next_payload(30))["data"]["quotes"]["symbol"] for _ in symbols]
+
+
+async def poll_until(base_url: str, stop: asyncio.Event) -> list[httpx.Response]:
+    """/readyz every 0.1 s until `stop`."""
+    answers = []
+    while not stop.is_set():
+        answers.append(await readiness(base_url))
+        await asyncio.sleep(0.1)
+    return answers
+
+
+async def test_a_subscribe_storm_on_a_small_redis_pool_opens_every_stream_and_stays_ready(
+    full_settings: Settings,
+) -> None:
+    """200 subscribers (10 of 20 symbols each) join at once while the API's Redis clients hold
+    two connections each (REDIS_MAX_CONNECTIONS=2): every one gets its opening quotes, /readyz
+    answers 200 with every backend ok throughout, and afterwards the API holds no more Redis
+    connections than its two clients and the readiness probes (one each) may open."""
+    settings = isolated(full_settings).model_copy(
+        update={"redis_max_connections": 2, **FAST_CHECKS}
+    )
+    base = symbol_for("ST")
+    symbols = [f"{base}{i:02d}" for i in range(20)]
+    await listed(settings, *symbols)
+    await write_quotes(settings, [make_tick(symbol, 1) for symbol in symbols])
+    plans = [[symbols[(i + j * 3) % 20] for j in range(10)] for i in range(200)]
+    async with running_server(settings) as server:
+        stop = asyncio.Event()
+        polls = asyncio.create_task(poll_until(server.http, stop))
+        opened = await asyncio.gather(*(opening_symbols(server.ws, plan) for plan in plans))
+        stop.set()
+        answers = await polls
+        redis = Redis.from_url(settings.redis_url or "")
+        try:
+            names = [c["name"] for c in await redis.client_list()]
+        finally:
+            await redis.aclose()
+    assert [sorted(got) for got in opened] == [sorted(plan) for plan in plans]
+    assert answers, "readiness was polled during the storm"
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    assert all(set(r.json()["backends"].values()) == {"ok"} for r in answers)
+    mine = [name for name in names if name.startswith(settings.redis_key_prefix)]
+    assert 0 < len(mine) <= 2 * 2 + 2, mine

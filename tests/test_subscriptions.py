@@ -1,5 +1,5 @@
-"""Subscriptions over both WebSocket protocols (embedded mode, real sockets): candles,
-throttling, limits, the protocols' close codes, and /metrics."""
+"""Subscriptions over both WebSocket protocols (embedded mode, real sockets): candles (over
+the HTTP streams too), throttling, limits, the protocols' close codes, and /metrics."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.utils.graphql_ws import (
     raw_socket,
 )
 from tests.utils.server import RunningServer, running_server
+from tests.utils.transports import TRANSPORTS, subscription_client
 
 QUOTES = "subscription ($s: [String!]!, $t: Int) { quotes(symbols: $s, throttleMs: $t) { symbol sequence } }"  # noqa: E501
 CANDLES = (
@@ -50,10 +51,13 @@ async def limited_server(embedded_settings: Settings) -> AsyncIterator[RunningSe
         yield server
 
 
-async def test_candles_stream_the_forming_bar(embedded_server: RunningServer) -> None:
-    async with graphql_ws(embedded_server.ws) as ws:
-        await ws.subscribe("c", CANDLES, {"s": "aapl", "i": "ONE_DAY"})
-        bars = [(await ws.next_payload())["data"]["candles"] for _ in range(5)]
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_candles_stream_the_forming_bar(
+    embedded_server: RunningServer, transport: str
+) -> None:
+    async with subscription_client(transport, embedded_server) as client:
+        await client.subscribe("c", CANDLES, {"s": "aapl", "i": "ONE_DAY"})
+        bars = [(await client.next_payload())["data"]["candles"] for _ in range(5)]
     assert {(b["symbol"], b["interval"]) for b in bars} == {("AAPL", "ONE_DAY")}
     sequences = [b["lastSequence"] for b in bars]
     assert sequences == sorted(set(sequences)), "each update is newer than the last"

@@ -54,16 +54,22 @@ export class TickSource {
     };
   }
 
-  /** Calls `sink(tick)` for an opening tick per symbol, then `rate` ticks a second. */
-  start(sink) {
+  /**
+   * Calls `sink(tick)` for an opening tick per symbol, then `rate` ticks a second, about
+   * `perTurn` per timer turn (catching up when a turn comes late); `afterTurn()` after each
+   * turn's ticks, e.g. to send them as one batch.
+   */
+  start(sink, { perTurn = 1, afterTurn = () => {} } = {}) {
     for (const instrument of this.instruments) sink(this.next(instrument));
+    afterTurn();
     const started = performance.now();
     let emitted = 0;
-    const pause = Math.min(50, 1000 / this.rate);
+    const pause = Math.min(50, (1000 * perTurn) / this.rate);
     const loop = () => {
       const due = Math.floor(((performance.now() - started) / 1000) * this.rate) - emitted;
       for (let i = 0; i < due; i += 1) sink(this.next());
       emitted += Math.max(due, 0);
+      afterTurn();
       this.timer = setTimeout(loop, pause);
     };
     this.timer = setTimeout(loop, pause);
@@ -74,14 +80,18 @@ export class TickSource {
   }
 }
 
-/** The options both peers share: --port, --rate, --symbols (comma-separated), --seed. */
-export function peerOptions() {
+/**
+ * The options every peer shares: --port, --rate, --symbols (comma-separated), --seed; a peer's
+ * own options (parseArgs' format) come back as given, beside them.
+ */
+export function peerOptions(own = {}) {
   const { values } = parseArgs({
     options: {
       port: { type: 'string' },
       rate: { type: 'string', default: '100' },
       symbols: { type: 'string' },
       seed: { type: 'string', default: '7' },
+      ...own,
     },
   });
   const port = Number(values.port);
@@ -91,7 +101,7 @@ export function peerOptions() {
     console.error('usage: --port N --rate TICKS_PER_SECOND --symbols A,B,C [--seed N]');
     process.exit(2);
   }
-  return { port, rate, symbols, seed: Number(values.seed) };
+  return { ...values, port, rate, symbols, seed: Number(values.seed) };
 }
 
 /** Stop cleanly on SIGTERM/SIGINT so the harness sees the process end at once. */

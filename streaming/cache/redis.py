@@ -1,4 +1,5 @@
-"""The Redis cache of full mode: every key is namespaced by the configured prefix."""
+"""The Redis cache of full mode: every key is namespaced by the configured prefix; concurrent
+`get_many` calls share their MGETs (`streaming.cache.coalesced`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from streaming.cache import Count
+from streaming.cache.coalesced import CoalescedReads
 from streaming.redis_client import PoolLimits, make_redis
 
 # INCR and the first increment's expiry in one step: a crash between them cannot leave a
@@ -24,9 +26,10 @@ class RedisCache:
     def __init__(self, url: str, *, prefix: str, limits: PoolLimits | None = None) -> None:
         self._url = url
         self._prefix = prefix
-        self._limits = limits
+        self._limits = limits or PoolLimits()
         self._redis: Redis | None = None
         self._increment: AsyncScript | None = None
+        self._reads = CoalescedReads(self._mget)
 
     @property
     def redis(self) -> Redis:
@@ -35,10 +38,11 @@ class RedisCache:
         return self._redis
 
     async def connect(self) -> None:
-        self._redis = make_redis(self._url, self._limits)
+        self._redis = make_redis(self._url, self._limits, f"{self._prefix}cache")
         self._increment = self._redis.register_script(INCREMENT_WITH_EXPIRY)
 
     async def close(self) -> None:
+        await self._reads.close()
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
@@ -50,8 +54,9 @@ class RedisCache:
         return cast(bytes | None, await self.redis.get(self._prefix + key))
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        if not keys:
-            return []
+        return await self._reads.get_many(keys)
+
+    async def _mget(self, keys: list[str]) -> list[bytes | None]:
         values = await self.redis.mget([self._prefix + key for key in keys])
         return cast(list[bytes | None], values)
 

@@ -77,8 +77,8 @@ class RedisPubSub:
     ) -> None:
         self._url = url
         self._prefix = prefix
-        self._limits = limits
         self._retention = retention or Retention()
+        self._limits = limits or PoolLimits()
         self._redis: Redis | None = None
         self._publish_script: AsyncScript | None = None
         self._publish_each: AsyncScript | None = None
@@ -95,7 +95,7 @@ class RedisPubSub:
         return self._redis
 
     async def connect(self) -> None:
-        self._redis = make_redis(self._url, self._limits)
+        self._redis = make_redis(self._url, self._limits, f"{self._prefix}pubsub")
         self._publish_script = self._redis.register_script(PUBLISH_WITH_HISTORY)
         self._publish_each = self._redis.register_script(PUBLISH_EACH)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=False)

@@ -1,12 +1,13 @@
 """Fixtures of the API tests: one full-mode server (real PostgreSQL and Redis) per session,
-a small GraphQL client, users, and quotes written straight into the Redis quote cache."""
+a small GraphQL client, users, quotes written straight into the Redis quote cache, and candles
+into the cache and onto their channels."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +17,9 @@ import pytest
 from commands.migrate import load_instruments
 from settings import Settings
 from streaming.cache.redis import RedisCache
-from streaming.channels import quote_key
+from streaming.candles import Bar, Interval
+from streaming.channels import candle_channel, candle_key, quote_key
+from streaming.pubsub import PubSub, make_pubsub
 from streaming.tick import Tick
 from tests.utils.server import RunningServer, running_server
 
@@ -137,4 +140,41 @@ async def quotes(full_settings: Settings) -> AsyncIterator[Quotes]:
     cache = RedisCache(full_settings.redis_url, prefix=full_settings.redis_key_prefix)
     await cache.connect()
     yield Quotes(cache)
+    await cache.close()
+
+
+def one_minute_bar(symbol: str, sequence: int, close: str, *, minute: int = 0) -> Bar:
+    """A 1m bar of `symbol` starting `minute` minutes after 14:30 UTC on a fixed day."""
+    price = Decimal(close)
+    start = datetime(2026, 3, 4, 14, 30, tzinfo=UTC) + timedelta(minutes=minute)
+    return Bar(symbol, Interval.M1, start, price, price, price, price, Decimal(10), sequence)
+
+
+class Candles:
+    """Forming bars into the Redis cache and bar updates onto their channels, the way the
+    bridge's candle stage writes them (same key, channel and JSON)."""
+
+    def __init__(self, cache: RedisCache, pubsub: PubSub) -> None:
+        self.cache = cache
+        self.pubsub = pubsub
+
+    async def set(self, bar: Bar) -> None:
+        await self.cache.set(candle_key(bar.symbol, bar.interval.value), bar.to_json())
+
+    async def publish(self, symbol: str, *messages: Bar | bytes) -> None:
+        """Publish bars (or raw messages) of `symbol` on its 1m channel, in order."""
+        channel = candle_channel(symbol, Interval.M1.value)
+        raw = [m.to_json() if isinstance(m, Bar) else m for m in messages]
+        await self.pubsub.publish_many([(channel, message) for message in raw])
+
+
+@pytest.fixture(scope="session")
+async def candles(full_settings: Settings) -> AsyncIterator[Candles]:
+    assert full_settings.redis_url
+    cache = RedisCache(full_settings.redis_url, prefix=full_settings.redis_key_prefix)
+    pubsub = make_pubsub(full_settings)
+    await cache.connect()
+    await pubsub.connect()
+    yield Candles(cache, pubsub)
+    await pubsub.close()
     await cache.close()

@@ -1,0 +1,106 @@
+"""A subscription's selection, executed and encoded once per live message for every subscriber
+who asked for the same one.
+
+Subscribers share a selection when their root field's shape is the same: fields, aliases,
+directives, fragments and the values of the variables those use. The root field's arguments
+do not count: they only pick the channels (symbols, an interval), never the payload.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import orjson
+from graphql import DocumentNode, ExecutionResult, FieldNode, GraphQLError, print_ast
+from graphql.execution import Executor, execute_subscription_event
+from graphql.language import Visitor, visit
+from strawberry.types import Info as StrawberryInfo
+
+from delivery.execution import TradoExecutor
+
+log = logging.getLogger(__name__)
+
+Info = StrawberryInfo[Any, Any]
+
+
+class SharedSelection:
+    """One selection of a subscription field, executed and encoded once per message."""
+
+    def __init__(self, executor: Executor[Any]) -> None:
+        self._executor = executor
+        # The latest opening payload per key (a view and a symbol) and its position: a burst of
+        # joiners renders it once.
+        self._openings: dict[Hashable, tuple[object, bytes]] = {}
+
+    def render_opening(self, key: Hashable, position: object, root: Callable[[], object]) -> bytes:
+        """`render` of an opening root value (`root()`), once per key and position."""
+        known = self._openings.get(key)
+        if known is not None and known[0] == position:
+            return known[1]
+        payload = self.render(root())
+        self._openings[key] = (position, payload)
+        return payload
+
+    def render(self, root: object) -> bytes:
+        """The `payload` of a `next` message for this root value, as JSON."""
+        result = execute_subscription_event(self._executor.build_per_event_executor(root))
+        if not isinstance(result, ExecutionResult):  # a field became async: not shareable
+            raise TypeError("a shared selection must resolve synchronously")
+        payload: dict[str, object] = {"data": result.data}
+        if result.errors:  # as MaskErrors does on Strawberry's path: logged, then masked
+            for error in result.errors:
+                log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+            payload["errors"] = [
+                GraphQLError("Unexpected error.", path=error.path).formatted
+                for error in result.errors
+            ]
+        return orjson.dumps(payload)
+
+
+class _VariablesUsed(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def enter_variable(self, node: object, *_: object) -> None:
+        self.names.add(node.name.value)  # type: ignore[attr-defined]
+
+
+def selection_key(info: Info) -> Hashable:
+    """What decides a message's payload: the root field without its arguments, the
+    document's fragments and the values of the variables those use."""
+    raw = info._raw_info
+    root = raw.field_nodes[0]
+    shape = FieldNode(
+        alias=root.alias,
+        name=root.name,
+        directives=root.directives,
+        selection_set=root.selection_set,
+        arguments=(),
+    )
+    used = _VariablesUsed()
+    for node in (shape, *raw.fragments.values()):
+        visit(node, used)
+    values = {name: info.variable_values.get(name) for name in sorted(used.names)}
+    return (
+        print_ast(shape),
+        tuple(print_ast(fragment) for fragment in raw.fragments.values()),
+        orjson.dumps(values, default=str).decode(),  # str: exactly its size, kept per member
+    )
+
+
+def build_selection(info: Info, context: object) -> SharedSelection | None:
+    """An executor for this operation's selection, or None when it cannot be built (the
+    caller then streams per subscriber instead)."""
+    raw = info._raw_info
+    document = DocumentNode(definitions=(raw.operation, *raw.fragments.values()))
+    executor = TradoExecutor.build(
+        raw.schema,
+        document,
+        context_value=context,
+        raw_variable_values=info.variable_values,  # coerced ones: the same for our arguments
+        operation_name=raw.operation.name.value if raw.operation.name else None,
+    )
+    return None if isinstance(executor, list) else SharedSelection(executor)
