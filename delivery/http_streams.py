@@ -104,7 +104,7 @@ class ResponseWriter:
 
     def outbox(self, limit: int, flusher: Flusher) -> Outbox:
         """An outbox writing through this response."""
-        return Outbox(_never_sent, limit=limit, direct=self, flusher=flusher)
+        return Outbox(limit=limit, direct=self, flusher=flusher)
 
     def end(self) -> None:
         self.ended = True
@@ -177,7 +177,3 @@ def live_stream(
             await outbox.close()
 
     return cast(AsyncTextStream, stream)  # the response writes bytes as they are
-
-
-async def _never_sent(_frame: bytes) -> None:
-    raise AssertionError("an HTTP stream's outbox writes through its ResponseWriter")

@@ -25,9 +25,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hashlib
 import logging
-import struct
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -44,13 +44,23 @@ from strawberry.http.exceptions import (
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from websockets.speedups import apply_mask
 
-from delivery.websocket_frames import LENGTH_16_BIT, LENGTH_64_BIT, text_frame
+from delivery.websocket_frames import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    LENGTH_16_BIT,
+    LENGTH_64_BIT,
+    PING,
+    PONG,
+    TEXT,
+    frame,
+    text_frames,
+)
 from streaming import metrics
 
 log = logging.getLogger(__name__)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
-TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
 MAX_HEAD = 16 * 1024
 MAX_CONTROL_PAYLOAD = 125
 # Close codes (RFC 6455 §7.4.1)
@@ -72,8 +82,10 @@ class Endpoint:
         self.start = start  # runs the GraphQL handler for one accepted connection
 
 
+@functools.lru_cache(maxsize=8)
 def find_endpoint(app: object) -> tuple[object, Endpoint] | None:
-    """The app uvicorn serves and its `Endpoint`, through any middleware wrapping it."""
+    """The app uvicorn serves and its `Endpoint`, through any middleware wrapping it (looked
+    up once per app: the handshake asks for every connection)."""
     for _ in range(8):
         endpoint = getattr(getattr(app, "state", None), "lean_websocket", None)
         if isinstance(endpoint, Endpoint):
@@ -389,10 +401,7 @@ class LeanWebSocket(asyncio.Protocol):
         if self.closed or (self._paused is not None and not self._paused.is_set()):
             return False
         assert self.transport is not None
-        if len(payloads) == 1:
-            self.transport.write(text_frame(payloads[0]))
-        else:
-            self.transport.write(b"".join(map(text_frame, payloads)))
+        self.transport.write(text_frames(payloads))
         return True
 
     async def writable(self) -> None:
@@ -402,16 +411,8 @@ class LeanWebSocket(asyncio.Protocol):
             raise ConnectionError("the WebSocket is closed")
 
     def _write_frame(self, opcode: int, payload: bytes) -> None:
-        if self.closed or self.transport is None:
-            return
-        size = len(payload)
-        if size < LENGTH_16_BIT:
-            header = bytes((0x80 | opcode, size))
-        elif size <= 0xFFFF:  # noqa: PLR2004
-            header = struct.pack("!BBH", 0x80 | opcode, LENGTH_16_BIT, size)
-        else:
-            header = struct.pack("!BBQ", 0x80 | opcode, LENGTH_64_BIT, size)
-        self.transport.write(header + payload)
+        if not self.closed and self.transport is not None:
+            self.transport.write(frame(opcode, payload))
 
     def close_now(self, code: int, reason: str) -> None:
         """Send a close frame and end the connection (no wait for the peer's reply: it may

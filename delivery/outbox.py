@@ -60,14 +60,14 @@ class Flusher:
 class Outbox:
     def __init__(
         self,
-        send: Callable[[bytes], Awaitable[None]],
         *,
         limit: int,
+        send: Callable[[bytes], Awaitable[None]] | None = None,
         direct: DirectWriter | None = None,
         flusher: Flusher | None = None,
     ) -> None:
+        """Frames go to `direct` when there is one, else one by one through `send`."""
         self._frames: Mailbox[bytes] = Mailbox(conflate=True, limit=limit)  # the backlog
-        self._send = send
         self._direct = direct
         self._flusher = flusher or Flusher()
         self._turn_keys: list[str] = []  # pushed this turn, for the next flush
@@ -75,7 +75,9 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None  # a writer working through the backlog
         self._closed = False
         if direct is None:
-            self._task = asyncio.create_task(self._send_each(), name="outbox-writer")
+            if send is None:
+                raise TypeError("an Outbox needs a direct writer or a send function")
+            self._task = asyncio.create_task(self._send_each(send), name="outbox-writer")
 
     @property
     def dropped(self) -> int:
@@ -121,12 +123,12 @@ class Outbox:
         finally:
             self._task = None
 
-    async def _send_each(self) -> None:
+    async def _send_each(self, send: Callable[[bytes], Awaitable[None]]) -> None:
         try:
             while True:
                 await self._frames.wait()
                 for _key, frame in self._frames.drain():
-                    await self._send(frame)
+                    await send(frame)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the socket went away: the connection's handler cleans up

@@ -132,7 +132,6 @@ class LiveConnection:
         if self._outbox is None and isinstance(self.websocket, LeanSocketAdapter):
             socket = self.websocket.socket
             self._outbox = Outbox(
-                self._lean_send,
                 limit=self.view.buffer_messages,
                 direct=socket,
                 flusher=self.view.flusher,
@@ -144,8 +143,8 @@ class LiveConnection:
                 await websocket.send_text(frame.decode())
 
             self._outbox = Outbox(
-                send,
                 limit=self.view.buffer_messages,
+                send=send,
                 direct=websocket.scope.get("extensions", {}).get(FRAMES_EXTENSION),
                 flusher=self.view.flusher,
             )
@@ -154,9 +153,6 @@ class LiveConnection:
     async def close_outbox(self) -> None:
         if self._outbox is not None:
             await self._outbox.close()
-
-    async def _lean_send(self, frame: bytes) -> None:  # never called: the socket is direct
-        await self.websocket.send_json(orjson.loads(frame))
 
 
 class LegacyGraphQLWSHandler(LiveConnection, BaseGraphQLWSHandler[ConnectionContext, None]):

@@ -27,18 +27,33 @@ FRAMES_EXTENSION = "trado.websocket.frames"
 LENGTH_16_BIT = 126
 LENGTH_64_BIT = 127
 MAX_16_BIT_LENGTH = 0xFFFF
+# Opcodes (RFC 6455 §5.2)
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+FINAL = 0x80
+
+
+def frame(opcode: int, payload: bytes) -> bytes:
+    """One final, unmasked frame (RFC 6455 §5.2): a server's frames carry no mask."""
+    size = len(payload)
+    if size < LENGTH_16_BIT:
+        header = bytes((FINAL | opcode, size))
+    elif size <= MAX_16_BIT_LENGTH:
+        header = struct.pack("!BBH", FINAL | opcode, LENGTH_16_BIT, size)
+    else:
+        header = struct.pack("!BBQ", FINAL | opcode, LENGTH_64_BIT, size)
+    return header + payload
 
 
 def text_frame(payload: bytes) -> bytes:
-    """One final, unmasked text frame (RFC 6455 §5.2) carrying `payload` (UTF-8 JSON)."""
-    size = len(payload)
-    if size < LENGTH_16_BIT:
-        header = bytes((0x81, size))
-    elif size <= MAX_16_BIT_LENGTH:
-        header = struct.pack("!BBH", 0x81, LENGTH_16_BIT, size)
-    else:
-        header = struct.pack("!BBQ", 0x81, LENGTH_64_BIT, size)
-    return header + payload
+    """A text frame carrying `payload` (UTF-8 JSON)."""
+    return frame(TEXT, payload)
+
+
+def text_frames(payloads: list[bytes]) -> bytes:
+    """A text frame per payload, as the bytes of one write."""
+    if len(payloads) == 1:
+        return frame(TEXT, payloads[0])
+    return b"".join([frame(TEXT, payload) for payload in payloads])
 
 
 class DirectFrames:
@@ -57,10 +72,7 @@ class DirectFrames:
         protocol = self._protocol
         if protocol.disconnected or protocol.close_sent or not protocol.writable.is_set():
             return False
-        if len(payloads) == 1:
-            protocol.transport.write(text_frame(payloads[0]))
-        else:
-            protocol.transport.write(b"".join(map(text_frame, payloads)))
+        protocol.transport.write(text_frames(payloads))
         return True
 
     async def writable(self) -> None:

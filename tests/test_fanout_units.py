@@ -44,13 +44,9 @@ class RecordingWriter:
         self._drained.set()
 
 
-async def never_sent(_frame: bytes) -> None:
-    raise AssertionError("a direct outbox does not send through ASGI")
-
-
 async def test_frames_of_one_turn_leave_in_one_write_in_order() -> None:
     writer = RecordingWriter()
-    outbox = Outbox(never_sent, limit=16, direct=writer, flusher=Flusher())
+    outbox = Outbox(limit=16, direct=writer, flusher=Flusher())
     for n in range(5):
         outbox.push(f"k{n % 2}", b"%d" % n)
     assert writer.writes == []  # nothing before the turn ends
@@ -64,7 +60,7 @@ async def test_frames_of_one_turn_leave_in_one_write_in_order() -> None:
 async def test_one_flush_per_turn_for_many_outboxes() -> None:
     flusher = Flusher()
     writers = [RecordingWriter() for _ in range(3)]
-    outboxes = [Outbox(never_sent, limit=4, direct=w, flusher=flusher) for w in writers]
+    outboxes = [Outbox(limit=4, direct=w, flusher=flusher) for w in writers]
     for outbox in outboxes:
         outbox.push("a", b"x")
         outbox.push("a", b"y")
@@ -75,7 +71,7 @@ async def test_one_flush_per_turn_for_many_outboxes() -> None:
 async def test_a_full_socket_holds_a_bounded_conflated_backlog_then_catches_up() -> None:
     writer = RecordingWriter()
     writer.ready = False
-    outbox = Outbox(never_sent, limit=4, direct=writer, flusher=Flusher())
+    outbox = Outbox(limit=4, direct=writer, flusher=Flusher())
     for n in range(10):
         outbox.push("AAPL" if n % 2 else "MSFT", b"%d" % n)
         await asyncio.sleep(0)
@@ -96,7 +92,7 @@ async def test_a_full_socket_holds_a_bounded_conflated_backlog_then_catches_up()
 async def test_a_closed_socket_stops_the_outbox() -> None:
     writer = RecordingWriter()
     writer.closed = True
-    outbox = Outbox(never_sent, limit=4, direct=writer, flusher=Flusher())
+    outbox = Outbox(limit=4, direct=writer, flusher=Flusher())
     outbox.push("a", b"x")
     await asyncio.sleep(0)
     outbox.push("a", b"y")
@@ -110,7 +106,7 @@ async def test_without_a_direct_writer_frames_go_one_by_one_through_send() -> No
     async def send(frame: bytes) -> None:
         sent.append(frame)
 
-    outbox = Outbox(send, limit=8)
+    outbox = Outbox(send=send, limit=8)
     for n in range(3):
         outbox.push("a", b"%d" % n)
     for _ in range(3):
@@ -163,7 +159,7 @@ async def test_a_throttled_subscriber_sends_the_opening_at_once_then_the_latest_
     async def send(frame: bytes) -> None:
         sent.append(frame)
 
-    outbox = Outbox(send, limit=64)
+    outbox = Outbox(send=send, limit=64)
     operation = LiveOperation("q", outbox, cast(LiveFanout, None), prefix=b"", suffix=b"")
     subscriber = ThrottledSubscriber(operation, ["A", "B"], {}, period=0.2)
     opening = [("A", n, b"A%d" % n) for n in (1, 2)]
