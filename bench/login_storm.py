@@ -40,7 +40,7 @@ import websockets
 from bench.histogram import Histogram
 from bench.procstats import Sampler
 from bench.report import machine_facts, table, write_results
-from bench.targets import ROOT, Target, started, universe
+from bench.targets import ROOT, Target, started_configured, universe
 
 VARIANT_SETTINGS: dict[str, dict[str, str]] = {
     "limited": {},
@@ -134,14 +134,7 @@ def run_variant(variant: str, config: StormConfig, workdir: Path) -> dict[str, o
     symbols = universe()
     with (
         mock.patch.dict(os.environ, VARIANT_SETTINGS[variant]),
-        started(
-            name,
-            rate=config.rate,
-            symbols=symbols,
-            seed=config.seed,
-            workdir=workdir,
-            baseline=config.baseline,
-        ) as target,
+        started_configured(name, config, symbols, workdir) as target,
     ):
         row = asyncio.run(storm(target, config, symbols[:10]))
     return {"variant": variant, **row}
