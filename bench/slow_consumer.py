@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.leanws import LeanSocket
-from bench.load import LoadResult, run_configured_load
+from bench.load import LoadResult
 from bench.loadclient import INIT, PROTOCOL, subscribe_message
 from bench.procstats import Sampler
-from bench.scenarios import PER_SUBSCRIPTION, UNIVERSE
-from bench.steady import SLICE_SECONDS, SteadyConfig, each_run, megabytes, nearest, seconds_of
+from bench.scenarios import UNIVERSE
+from bench.steady import SteadyConfig, each_run, megabytes, nearest, run_steady_load, seconds_of
 from bench.targets import started, universe
 
 COLUMNS = (
@@ -145,14 +145,7 @@ def _run(
         Sampler(target.pid) as sampler,
         StalledClient(target.url, symbols) if stalled else NoStalledClient() as client,
     ):
-        load = run_configured_load(
-            config,
-            url=target.url,
-            subscribers=config.subscribers,
-            symbols=symbols,
-            per_subscription=PER_SUBSCRIPTION,
-            slice_seconds=SLICE_SECONDS,
-        )
+        load = run_steady_load(config, target.url, symbols)
         usage = sampler.usage(load.start, load.end)
         rss_samples = sampler.rss
     # (the stalled client has stopped here: its figures are final)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bench.histogram import Histogram
-from bench.load import LoadResult
+from bench.load import LoadResult, run_configured_load
 from bench.loadclient import ClientKind
+from bench.scenarios import PER_SUBSCRIPTION
 
 SLICE_SECONDS = 1.0
 
@@ -31,6 +32,27 @@ class SteadyConfig:
     workers: int | None = None
     client: ClientKind = "lean"
     seed: int = 7
+
+
+def run_steady_load(
+    config: SteadyConfig,
+    url: str,
+    symbols: list[str],
+    *,
+    on_window: Callable[[float, float], None] | None = None,
+    seconds: float | None = None,
+) -> LoadResult:
+    """The steady subscribers' run, its latencies kept per second of the window."""
+    return run_configured_load(
+        config,
+        url=url,
+        subscribers=config.subscribers,
+        symbols=symbols,
+        per_subscription=PER_SUBSCRIPTION,
+        on_window=on_window,
+        slice_seconds=SLICE_SECONDS,
+        seconds=seconds,
+    )
 
 
 @dataclass(frozen=True)

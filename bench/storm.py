@@ -38,11 +38,20 @@ from redis import Redis
 
 from bench.e2e import full_stack
 from bench.histogram import Histogram
-from bench.load import LoadResult, run_configured_load, run_load
+from bench.load import LoadResult, run_load
 from bench.loadclient import Connecting
 from bench.procstats import Every, Sampler
 from bench.scenarios import PER_SUBSCRIPTION, UNIVERSE
-from bench.steady import SLICE_SECONDS, Row, SteadyConfig, each_run, megabytes, nearest, seconds_of
+from bench.steady import (
+    SLICE_SECONDS,
+    Row,
+    SteadyConfig,
+    each_run,
+    megabytes,
+    nearest,
+    run_steady_load,
+    seconds_of,
+)
 from bench.targets import ROOT, compared_targets, started_configured, universe
 
 # Room the steady window leaves for the storm to connect: this much, or more for a big storm.
@@ -267,14 +276,11 @@ def observe(config: StormConfig, target: str, workdir: Path) -> Observed:
             probe = lambda: count_redis_clients(redis, server.pid, port)  # noqa: E731
             redis_counts = stack.enter_context(Every(REDIS_EVERY, probe))
         burst = Burst(config, server.url, symbols)
-        steady = run_configured_load(
+        steady = run_steady_load(
             config,
-            url=server.url,
-            subscribers=config.subscribers,
-            symbols=symbols,
-            per_subscription=PER_SUBSCRIPTION,
+            server.url,
+            symbols,
             on_window=lambda start, _end: burst.start(start + config.seconds),
-            slice_seconds=SLICE_SECONDS,
             seconds=config.window,
         )
         burst.join()
