@@ -33,12 +33,11 @@ from unittest import mock
 
 import httpx
 import orjson
-import psutil
 import typer
 import websockets
 
 from bench.histogram import Histogram
-from bench.procstats import Sampler
+from bench.procstats import Sampler, megabytes
 from bench.report import machine_facts, table, write_results
 from bench.targets import ROOT, Target, started_configured, universe
 
@@ -213,7 +212,7 @@ async def storm(target: Target, config: StormConfig, symbols: list[str]) -> dict
         if reader.done():
             reader.result()  # the subscription failed: say why rather than report no quotes
         reader.cancel()
-    peak = max((rss for t, _, rss in sampler.samples if t <= storm.ended_at), default=0)
+    peak = max((rss for t, rss in sampler.rss if t <= storm.ended_at), default=0)
     return {
         **figures(storm),
         "bystander_ms": round(bystander_ms, 1),
@@ -223,7 +222,7 @@ async def storm(target: Target, config: StormConfig, symbols: list[str]) -> dict
         "quote_p99_storm_ms": p99_ms(latencies, storm.started_at, storm.ended_at),
         "quotes_in_storm": sum(storm.started_at <= t <= storm.ended_at for t, _ in latencies),
         "rss_before_mb": rss_before,
-        "rss_peak_mb": round(peak / 2**20, 1),
+        "rss_peak_mb": megabytes(peak),
         "rss_after_mb": rss_after,
     }
 
@@ -297,10 +296,10 @@ def p99_ms(latencies: list[tuple[float, float]], start: float, end: float) -> fl
     return round(value / 1000, 1) if value is not None else None
 
 
-def rss_mb(pid: int) -> float:
-    process = psutil.Process(pid)
-    total = sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
-    return round(total / 2**20, 1)
+def rss_mb(pid: int) -> float | None:
+    """The server's RSS now (its children's included)."""
+    sample = Sampler(pid).sample()
+    return megabytes(sample[2]) if sample else None
 
 
 if __name__ == "__main__":

@@ -24,6 +24,11 @@ class Usage:
     end_rss_mb: float
 
 
+def megabytes(size: int | None) -> float | None:
+    """A size in bytes, in MiB to one decimal."""
+    return round(size / 2**20, 1) if size is not None else None
+
+
 class Every(Generic[Result]):
     """Calls `probe` every `interval` seconds in a thread, on a fixed cadence (beats a slow
     probe overran are skipped), keeping (epoch seconds, result) until stopped, or until the

@@ -20,9 +20,9 @@ from pathlib import Path
 from bench.leanws import LeanSocket
 from bench.load import LoadResult
 from bench.loadclient import INIT, PROTOCOL, subscribe_message
-from bench.procstats import Sampler
+from bench.procstats import Sampler, megabytes
 from bench.scenarios import UNIVERSE
-from bench.steady import SteadyConfig, each_run, megabytes, nearest, run_steady_load, seconds_of
+from bench.steady import SteadyConfig, each_run, nearest, run_steady_load, seconds_of
 from bench.targets import started, universe
 
 COLUMNS = (

@@ -84,10 +84,6 @@ def nearest(samples: Sequence[tuple[float, Value]], at: float) -> Value | None:
     return near[1] if near is not None else None
 
 
-def megabytes(size: int | None) -> float | None:
-    return round(size / 2**20, 1) if size is not None else None
-
-
 def each_run(
     runs: Iterable[Run],
     measure: Callable[[Run], tuple[Row, list[Row]]],

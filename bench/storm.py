@@ -40,14 +40,13 @@ from bench.e2e import full_stack
 from bench.histogram import Histogram
 from bench.load import LoadResult, run_load
 from bench.loadclient import Connecting
-from bench.procstats import Every, Sampler
+from bench.procstats import Every, Sampler, megabytes
 from bench.scenarios import PER_SUBSCRIPTION, UNIVERSE
 from bench.steady import (
     SLICE_SECONDS,
     Row,
     SteadyConfig,
     each_run,
-    megabytes,
     nearest,
     run_steady_load,
     seconds_of,
