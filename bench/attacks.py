@@ -23,7 +23,7 @@ import psutil
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from bench.targets import started, universe
+from bench.targets import compared_targets, started_configured, universe
 
 COLUMNS = (
     ("target", "target"),
@@ -254,17 +254,9 @@ async def run_attacks(victim: Victim, target: str) -> list[dict[str, object]]:
 
 def attacks(config: AttacksConfig, workdir: Path) -> list[dict[str, object]]:
     symbols = universe(100)
-    targets = (["trado-baseline"] if config.baseline else []) + ["trado"]
     rows: list[dict[str, object]] = []
-    for name in targets:
-        with started(
-            name,
-            rate=config.rate,
-            symbols=symbols,
-            seed=config.seed,
-            workdir=workdir / name,
-            baseline=config.baseline,
-        ) as target:
+    for name in compared_targets(config):
+        with started_configured(name, config, symbols, workdir / name) as target:
             http = target.url.replace("ws://", "http://").removesuffix("/graphql")
             token = asyncio.run(prepare(http, config.watchlists, config.items, symbols))
             victim = Victim(http, target.url, token, target.pid, config.repeats)

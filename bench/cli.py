@@ -38,6 +38,7 @@ from bench.services import ServicesMissing, read_services
 from bench.slow_consumer import COLUMNS as SLOW_COLUMNS
 from bench.slow_consumer import SERIES_COLUMNS as SLOW_SERIES_COLUMNS
 from bench.slow_consumer import SlowConfig, slow_consumer
+from bench.steady import SteadyConfig
 from bench.storm import COLUMNS as STORM_COLUMNS
 from bench.storm import SERIES_COLUMNS as STORM_SERIES_COLUMNS
 from bench.storm import StormConfig, storm
@@ -70,6 +71,11 @@ DEFAULT_COUNTS = {
     Scenario.e2e: "100",
     Scenario.slow_consumer: "100",
     Scenario.storm: "1000",
+}
+# Per scenario with a per-second series: its columns, the title of its table, the series' columns.
+SERIES_TABLES = {
+    Scenario.slow_consumer: (SLOW_COLUMNS, "One stalled reader among N", SLOW_SERIES_COLUMNS),
+    Scenario.storm: (STORM_COLUMNS, "A connect storm beside a steady stream", STORM_SERIES_COLUMNS),
 }
 DEFAULT_RATES = {
     Scenario.e2e: 500.0,
@@ -301,8 +307,9 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             ),
         )
         return
-    if scenario is Scenario.slow_consumer:
-        slow = SlowConfig(
+    # slow-consumer's and storm's steady subscribers
+    steady = dataclasses.asdict(
+        SteadyConfig(
             subscribers=counts[0],
             rate=rate,
             seconds=seconds,
@@ -310,44 +317,22 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             workers=workers,
             client=cast(ClientKind, client),
             seed=seed,
-            control=control,
         )
-        _run_with_series(
-            command,
-            scenario,
-            dataclasses.asdict(slow),
-            results_dir,
-            run=partial(slow_consumer, slow),
-            columns=SLOW_COLUMNS,
-            title="One stalled reader among N",
-            series_columns=SLOW_SERIES_COLUMNS,
-        )
+    )
+    if scenario is Scenario.slow_consumer:
+        slow = SlowConfig(**steady, control=control)
+        _run_with_series(command, scenario, slow, results_dir, partial(slow_consumer, slow))
         return
     if scenario is Scenario.storm:
         plan_storm = StormConfig(
-            subscribers=counts[0],
+            **steady,
             storm=storm_clients,
             storm_seconds=storm_seconds,
-            rate=rate,
-            seconds=seconds,
             after_seconds=after_seconds,
-            warmup=warmup,
-            workers=workers,
-            client=cast(ClientKind, client),
-            seed=seed,
             full=full,
             baseline=baseline.resolve() if baseline else None,
         )
-        _run_with_series(
-            command,
-            scenario,
-            dataclasses.asdict(plan_storm),
-            results_dir,
-            run=partial(storm, plan_storm),
-            columns=STORM_COLUMNS,
-            title="A connect storm beside a steady stream",
-            series_columns=STORM_SERIES_COLUMNS,
-        )
+        _run_with_series(command, scenario, plan_storm, results_dir, partial(storm, plan_storm))
         return
     config = FanoutConfig(
         targets=_chosen_targets(scenario, targets, baseline),
@@ -411,16 +396,13 @@ def _chosen_targets(scenario: Scenario, targets: str, baseline: Path | None) -> 
 def _run_with_series(
     command: str,
     scenario: Scenario,
-    config: dict[str, object],
+    config: SteadyConfig,
     results_dir: Path,
-    *,
     run: Callable[[Path, Callable[[dict[str, object]], None]], Rows],
-    columns: Columns,
-    title: str,
-    series_columns: Columns,
 ) -> None:
     """A scenario whose rows come with a per-second series: `run(workdir, on_row)` returns
     it; it is printed after the table and kept in the results' config."""
+    columns, title, series_columns = SERIES_TABLES[scenario]
     series: Rows = []
 
     def body(workdir: Path, rows: Rows) -> None:
@@ -429,7 +411,7 @@ def _run_with_series(
     _tabled(
         command,
         scenario,
-        config,
+        dataclasses.asdict(config),
         results_dir,
         body=body,
         tables=Tables(

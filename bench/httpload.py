@@ -23,6 +23,7 @@ import orjson
 import typer
 
 from bench.histogram import Histogram
+from bench.loadclient import run_on_fastest_loop
 
 
 async def _loop(
@@ -91,13 +92,9 @@ def main(
     end: Annotated[float, typer.Option(help="Window end, epoch seconds.")],
     body: Annotated[str | None, typer.Option(help="JSON to POST (default: GET).")] = None,
 ) -> None:
-    work = run(url, body.encode() if body is not None else None, concurrency, start, end)
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(work)
-    else:
-        uvloop.run(work)
+    run_on_fastest_loop(
+        run(url, body.encode() if body is not None else None, concurrency, start, end)
+    )
 
 
 if __name__ == "__main__":

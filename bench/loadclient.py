@@ -27,7 +27,7 @@ import asyncio
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast
@@ -538,12 +538,17 @@ def main(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         slice_seconds=slice_seconds,
         connecting=Connecting(connect_concurrency, start_at, await_opening),
     )
+    run_on_fastest_loop(worker)
+
+
+def run_on_fastest_loop(work: Coroutine[Any, Any, None]) -> None:
+    """uvloop where installed (as the servers measured run), else asyncio's own loop."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(worker)
+        asyncio.run(work)
     else:
-        uvloop.run(worker)
+        uvloop.run(work)
 
 
 if __name__ == "__main__":

@@ -33,14 +33,13 @@ from unittest import mock
 
 import httpx
 import orjson
-import psutil
 import typer
 import websockets
 
 from bench.histogram import Histogram
-from bench.procstats import Sampler
+from bench.procstats import Sampler, megabytes
 from bench.report import machine_facts, table, write_results
-from bench.targets import ROOT, Target, started, universe
+from bench.targets import ROOT, Target, started_configured, universe
 
 VARIANT_SETTINGS: dict[str, dict[str, str]] = {
     "limited": {},
@@ -134,14 +133,7 @@ def run_variant(variant: str, config: StormConfig, workdir: Path) -> dict[str, o
     symbols = universe()
     with (
         mock.patch.dict(os.environ, VARIANT_SETTINGS[variant]),
-        started(
-            name,
-            rate=config.rate,
-            symbols=symbols,
-            seed=config.seed,
-            workdir=workdir,
-            baseline=config.baseline,
-        ) as target,
+        started_configured(name, config, symbols, workdir) as target,
     ):
         row = asyncio.run(storm(target, config, symbols[:10]))
     return {"variant": variant, **row}
@@ -220,7 +212,7 @@ async def storm(target: Target, config: StormConfig, symbols: list[str]) -> dict
         if reader.done():
             reader.result()  # the subscription failed: say why rather than report no quotes
         reader.cancel()
-    peak = max((rss for t, _, rss in sampler.samples if t <= storm.ended_at), default=0)
+    peak = max((rss for t, rss in sampler.rss if t <= storm.ended_at), default=0)
     return {
         **figures(storm),
         "bystander_ms": round(bystander_ms, 1),
@@ -230,7 +222,7 @@ async def storm(target: Target, config: StormConfig, symbols: list[str]) -> dict
         "quote_p99_storm_ms": p99_ms(latencies, storm.started_at, storm.ended_at),
         "quotes_in_storm": sum(storm.started_at <= t <= storm.ended_at for t, _ in latencies),
         "rss_before_mb": rss_before,
-        "rss_peak_mb": round(peak / 2**20, 1),
+        "rss_peak_mb": megabytes(peak),
         "rss_after_mb": rss_after,
     }
 
@@ -304,10 +296,10 @@ def p99_ms(latencies: list[tuple[float, float]], start: float, end: float) -> fl
     return round(value / 1000, 1) if value is not None else None
 
 
-def rss_mb(pid: int) -> float:
-    process = psutil.Process(pid)
-    total = sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
-    return round(total / 2**20, 1)
+def rss_mb(pid: int) -> float | None:
+    """The server's RSS now (its children's included)."""
+    sample = Sampler(pid).sample()
+    return megabytes(sample[2]) if sample else None
 
 
 if __name__ == "__main__":

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, Self, TypeVar
 
 import psutil
 
 INTERVAL = 0.2
 MIN_SAMPLES = 2  # a CPU rate is a difference of two samples
+
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -20,32 +24,65 @@ class Usage:
     end_rss_mb: float
 
 
-class Sampler:
-    """Samples (time, CPU seconds, RSS) of `pid` and its children until stopped."""
+def megabytes(size: int | None) -> float | None:
+    """A size in bytes, in MiB to one decimal."""
+    return round(size / 2**20, 1) if size is not None else None
 
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.samples: list[tuple[float, float, int]] = []
+
+class Every(Generic[Result]):
+    """Calls `probe` every `interval` seconds in a thread, on a fixed cadence (beats a slow
+    probe overran are skipped), keeping (epoch seconds, result) until stopped, or until the
+    probe answers None (what it watches is gone)."""
+
+    def __init__(
+        self, interval: float, probe: Callable[[], Result | None], name: str = "every"
+    ) -> None:
+        self.interval, self.probe = interval, probe
+        self.results: list[tuple[float, Result]] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sampler-{pid}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def __enter__(self) -> Sampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        due = time.monotonic()
         while not self._stop.is_set():
-            sample = self.sample()
-            if sample is None:
+            at, result = time.time(), self.probe()
+            if result is None:
                 return
-            self.samples.append(sample)
-            self._stop.wait(INTERVAL)
+            self.results.append((at, result))
+            due = max(due + self.interval, time.monotonic())
+            self._stop.wait(due - time.monotonic())
+
+
+class Sampler(Every[tuple[float, int]]):
+    """Samples (time, CPU seconds, RSS) of `pid` and its children until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(INTERVAL, self._cpu_and_rss, name=f"sampler-{pid}")
+        self.process = psutil.Process(pid)
+
+    @property
+    def samples(self) -> list[tuple[float, float, int]]:
+        return [(at, cpu, rss) for at, (cpu, rss) in self.results]
+
+    @property
+    def rss(self) -> list[tuple[float, int]]:
+        """(time, RSS) of each sample."""
+        return [(at, rss) for at, (_, rss) in self.results]
 
     def sample(self) -> tuple[float, float, int] | None:
+        """One sample now; None once the process is gone."""
+        reading = self._cpu_and_rss()
+        return None if reading is None else (time.time(), *reading)
+
+    def _cpu_and_rss(self) -> tuple[float, int] | None:
         """None once the process is gone. A child that ends meanwhile (a PostgreSQL backend,
         say) does not end the sampling: it is left out until its parent reaps it, and from
         then on counts in the parent's `children_user`/`children_system`."""
@@ -64,7 +101,7 @@ class Sampler:
             except psutil.NoSuchProcess:
                 if process is self.process:
                     return None
-        return time.time(), cpu, rss
+        return cpu, rss
 
     def usage(self, start: float, end: float) -> Usage | None:
         """CPU% between the samples nearest the window's edges; peak RSS from the first sample

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.leanws import LeanSocket
-from bench.load import LoadResult, run_configured_load
-from bench.loadclient import INIT, PROTOCOL, ClientKind, subscribe_message
-from bench.procstats import Sampler
-from bench.scenarios import PER_SUBSCRIPTION, UNIVERSE
+from bench.load import LoadResult
+from bench.loadclient import INIT, PROTOCOL, subscribe_message
+from bench.procstats import Sampler, megabytes
+from bench.scenarios import UNIVERSE
+from bench.steady import SteadyConfig, each_run, nearest, run_steady_load, seconds_of
 from bench.targets import started, universe
 
-SLICE_SECONDS = 1.0
 COLUMNS = (
     ("run", "run"),
     ("subscribers", "N"),
@@ -52,14 +52,7 @@ SERIES_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class SlowConfig:
-    subscribers: int = 100
-    rate: float = 500.0
-    seconds: float = 60.0
-    warmup: float = 1.0
-    workers: int | None = None
-    client: ClientKind = "lean"
-    seed: int = 7
+class SlowConfig(SteadyConfig):
     control: bool = False  # first the same run without the stalled client, to compare with
 
 
@@ -136,12 +129,8 @@ def slow_consumer(
 ) -> list[dict[str, object]]:
     """One row per run (`control` first when asked, then `stalled`); returns the per-second
     series of every run."""
-    series: list[dict[str, object]] = []
-    for stalled in (False, True) if config.control else (True,):
-        row, points = _run(config, workdir, stalled)
-        on_row(row)
-        series += points
-    return series
+    runs = (False, True) if config.control else (True,)
+    return each_run(runs, lambda stalled: _run(config, workdir, stalled), on_row)
 
 
 def _run(
@@ -156,18 +145,11 @@ def _run(
         Sampler(target.pid) as sampler,
         StalledClient(target.url, symbols) if stalled else NoStalledClient() as client,
     ):
-        load = run_configured_load(
-            config,
-            url=target.url,
-            subscribers=config.subscribers,
-            symbols=symbols,
-            per_subscription=PER_SUBSCRIPTION,
-            slice_seconds=SLICE_SECONDS,
-        )
+        load = run_steady_load(config, target.url, symbols)
         usage = sampler.usage(load.start, load.end)
-        samples = list(sampler.samples)
+        rss_samples = sampler.rss
     # (the stalled client has stopped here: its figures are final)
-    series = [{"run": name, **point} for point in _series(load, samples)]
+    series = [{"run": name, **point} for point in _series(load, rss_samples)]
     rss = [float(str(point["rss_mb"])) for point in series if point["rss_mb"] is not None]
     slice_p99 = [float(str(p["p99_ms"])) for p in series if p["p99_ms"] is not None]
     row: dict[str, object] = {
@@ -199,20 +181,13 @@ def _run(
     return row, series
 
 
-def _series(load: LoadResult, samples: list[tuple[float, float, int]]) -> list[dict[str, object]]:
+def _series(load: LoadResult, rss: list[tuple[float, int]]) -> list[dict[str, object]]:
     """One point per second of the window: the server's RSS at its start, the p99 inside it."""
-    points: list[dict[str, object]] = []
-    seconds = round((load.end - load.start) / SLICE_SECONDS)
-    for index in range(seconds):
-        at = load.start + index * SLICE_SECONDS
-        near = min(samples, key=lambda s: abs(s[0] - at), default=None)
-        histogram = load.slices.get(index)
-        p99 = histogram.percentile(0.99) if histogram else None
-        points.append(
-            {
-                "second": index,
-                "rss_mb": round(near[2] / 2**20, 1) if near else None,
-                "p99_ms": round(p99 / 1000, 2) if p99 is not None else None,
-            }
-        )
-    return points
+    return [
+        {
+            "second": second.index,
+            "rss_mb": megabytes(nearest(rss, second.at)),
+            "p99_ms": second.p99_ms,
+        }
+        for second in seconds_of(load)
+    ]

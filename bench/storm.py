@@ -31,7 +31,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
 import psutil
@@ -39,13 +38,21 @@ from redis import Redis
 
 from bench.e2e import full_stack
 from bench.histogram import Histogram
-from bench.load import LoadResult, run_configured_load, run_load
-from bench.loadclient import ClientKind, Connecting
-from bench.procstats import Sampler
+from bench.load import LoadResult, run_load
+from bench.loadclient import Connecting
+from bench.procstats import Every, Sampler, megabytes
 from bench.scenarios import PER_SUBSCRIPTION, UNIVERSE
-from bench.targets import ROOT, started, universe
+from bench.steady import (
+    SLICE_SECONDS,
+    Row,
+    SteadyConfig,
+    each_run,
+    nearest,
+    run_steady_load,
+    seconds_of,
+)
+from bench.targets import ROOT, compared_targets, started_configured, universe
 
-SLICE_SECONDS = 1.0
 # Room the steady window leaves for the storm to connect: this much, or more for a big storm.
 CONNECT_ALLOWANCE, CONNECTS_PER_SECOND_ALLOWED = 5.0, 100
 READYZ_EVERY, READYZ_TIMEOUT = 0.1, 2.0
@@ -91,21 +98,12 @@ SERIES_COLUMNS = (
     ("redis_all", "Redis clients"),
 )
 
-Result = TypeVar("Result")
-
 
 @dataclass(frozen=True)
-class StormConfig:
-    subscribers: int = 1000
+class StormConfig(SteadyConfig):  # `seconds`: steady seconds measured before the storm
     storm: int = 2000
     storm_seconds: float = 5.0
-    rate: float = 500.0
-    seconds: float = 5.0  # steady seconds measured before the storm
     after_seconds: float = 10.0  # RSS and Redis connections this long after the storm left
-    warmup: float = 1.0
-    workers: int | None = None
-    client: ClientKind = "lean"
-    seed: int = 7
     full: bool = False
     baseline: Path | None = None  # a checkout to run first, as `trado-baseline`
 
@@ -155,32 +153,6 @@ class Poll:
 class RedisClients:
     api: int  # connections of the API process
     all: int  # every client Redis has
-
-
-class Every(Generic[Result]):
-    """Calls `probe` every `interval` seconds in a thread, on a fixed cadence (beats a slow
-    probe overran are skipped), keeping (epoch seconds, result)."""
-
-    def __init__(self, interval: float, probe: Callable[[], Result]) -> None:
-        self.interval, self.probe = interval, probe
-        self.results: list[tuple[float, Result]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="every", daemon=True)
-
-    def __enter__(self) -> Every[Result]:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        due = time.monotonic()
-        while not self._stop.is_set():
-            self.results.append((time.time(), self.probe()))
-            due = max(due + self.interval, time.monotonic())
-            self._stop.wait(due - time.monotonic())
 
 
 def poll_readyz(url: str) -> Poll:
@@ -262,15 +234,7 @@ def serving(config: StormConfig, target: str, workdir: Path) -> Iterator[Server]
         with full_stack(config.rate, config.seed, workdir, checkout) as stack:
             yield Server(stack.url, stack.api.pid, stack.box.env["REDIS_URL"])
         return
-    symbols = universe(UNIVERSE)
-    with started(
-        target,
-        rate=config.rate,
-        symbols=symbols,
-        seed=config.seed,
-        workdir=workdir,
-        baseline=config.baseline,
-    ) as running:
+    with started_configured(target, config, universe(UNIVERSE), workdir) as running:
         yield Server(running.url, running.pid, None)
 
 
@@ -280,7 +244,7 @@ class Observed:
 
     steady: LoadResult
     burst: Burst
-    rss: list[tuple[float, float, int]]
+    rss: list[tuple[float, int]]  # (time, the server's RSS)
     readyz: list[tuple[float, Poll]]
     redis: list[tuple[float, RedisClients]]
 
@@ -289,13 +253,13 @@ def storm(
     config: StormConfig, workdir: Path, on_row: Callable[[dict[str, object]], None]
 ) -> list[dict[str, object]]:
     """One row per target (the baseline first, when given); returns their per-second series."""
-    series: list[dict[str, object]] = []
-    for target in (["trado-baseline"] if config.baseline else []) + ["trado"]:
+
+    def measure(target: str) -> tuple[Row, list[Row]]:
         observed = observe(config, target, workdir)
         points = [{"target": target, **point} for point in per_second(config, observed)]
-        on_row({"target": target, **summary_row(config, observed, points)})
-        series += points
-    return series
+        return {"target": target, **summary_row(config, observed, points)}, points
+
+    return each_run(compared_targets(config), measure, on_row)
 
 
 def observe(config: StormConfig, target: str, workdir: Path) -> Observed:
@@ -311,14 +275,11 @@ def observe(config: StormConfig, target: str, workdir: Path) -> Observed:
             probe = lambda: count_redis_clients(redis, server.pid, port)  # noqa: E731
             redis_counts = stack.enter_context(Every(REDIS_EVERY, probe))
         burst = Burst(config, server.url, symbols)
-        steady = run_configured_load(
+        steady = run_steady_load(
             config,
-            url=server.url,
-            subscribers=config.subscribers,
-            symbols=symbols,
-            per_subscription=PER_SUBSCRIPTION,
+            server.url,
+            symbols,
             on_window=lambda start, _end: burst.start(start + config.seconds),
-            slice_seconds=SLICE_SECONDS,
             seconds=config.window,
         )
         burst.join()
@@ -327,7 +288,7 @@ def observe(config: StormConfig, target: str, workdir: Path) -> Observed:
         return Observed(
             steady,
             burst,
-            list(sampler.samples),
+            sampler.rss,
             list(readyz.results),
             list(redis_counts.results) if redis_counts else [],
         )
@@ -341,31 +302,21 @@ def _phase(at: float, burst: Burst) -> str:
     return "after"
 
 
-def _nearest(samples: list[tuple[float, Result]], at: float) -> Result | None:
-    near = min(samples, key=lambda s: abs(s[0] - at), default=None)
-    return near[1] if near is not None else None
-
-
 def per_second(config: StormConfig, observed: Observed) -> list[dict[str, object]]:
     """One point per second of the steady window, counted from the storm's start."""
-    steady, burst = observed.steady, observed.burst
-    rss = [(t, rss) for t, _, rss in observed.rss]
+    burst = observed.burst
     points: list[dict[str, object]] = []
-    for index in range(round((steady.end - steady.start) / SLICE_SECONDS)):
-        at = steady.start + index * SLICE_SECONDS
-        histogram = steady.slices.get(index, Histogram())
-        p99 = histogram.percentile(0.99)
-        polls = [p for t, p in observed.readyz if at <= t < at + SLICE_SECONDS]
-        memory = _nearest(rss, at)
-        redis = _nearest(observed.redis, at)
+    for second in seconds_of(observed.steady):
+        polls = [p for t, p in observed.readyz if second.at <= t < second.at + SLICE_SECONDS]
+        redis = nearest(observed.redis, second.at)
         points.append(
             {
                 "mode": config.mode,
-                "second": round(at - burst.at),
-                "phase": _phase(at, burst),
-                "delivered": round(histogram.total / SLICE_SECONDS),
-                "p99_ms": round(p99 / 1000, 2) if p99 is not None else None,
-                "rss_mb": round(memory / 2**20, 1) if memory is not None else None,
+                "second": round(second.at - burst.at),
+                "phase": _phase(second.at, burst),
+                "delivered": round(second.histogram.total / SLICE_SECONDS),
+                "p99_ms": second.p99_ms,
+                "rss_mb": megabytes(nearest(observed.rss, second.at)),
                 "readyz_refused": sum(1 for p in polls if p.refused),
                 "readyz_unanswered": sum(1 for p in polls if p.unanswered),
                 "readyz_slowest_ms": max((p.ms for p in polls), default=None),
@@ -395,10 +346,10 @@ def summary_row(
     config: StormConfig, observed: Observed, series: list[dict[str, object]]
 ) -> dict[str, object]:
     burst, load = observed.burst, observed.burst.load
-    rss = [(t, rss / 2**20) for t, _, rss in observed.rss]
+    rss = [(t, size / 2**20) for t, size in observed.rss]
     after_at = (burst.left_at or 0.0) + config.after_seconds
-    rss_before = _nearest(rss, burst.at)
-    rss_after = _nearest(rss, after_at)
+    rss_before = nearest(rss, burst.at)
+    rss_after = nearest(rss, after_at)
     redis = [(t, c.api) for t, c in observed.redis]
     refused = [p for _, p in observed.readyz if p.refused]
     during = [p for p in series if p["phase"] == "storm"]
@@ -437,7 +388,7 @@ def summary_row(
         "rss_after_vs_before": round(rss_after / rss_before, 3)
         if rss_after and rss_before
         else None,
-        "redis_before": _nearest(redis, burst.at),
+        "redis_before": nearest(redis, burst.at),
         "redis_peak": max((n for t, n in redis if t >= burst.at), default=None),
-        "redis_after": _nearest(redis, after_at),
+        "redis_after": nearest(redis, after_at),
     }

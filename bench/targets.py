@@ -28,10 +28,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.loadclient import ClientKind
 
@@ -209,6 +209,36 @@ def started(
             yield Target(name, f"ws://127.0.0.1:{port}/graphql", process.pid)
     finally:
         stop_group(process)
+
+
+class TargetSettings(Protocol):
+    """What a scenario's config says of the Trado targets it starts."""
+
+    @property
+    def rate(self) -> float: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def baseline(self) -> Path | None: ...  # a checkout run as `trado-baseline`
+
+
+def compared_targets(config: TargetSettings) -> list[str]:
+    """`trado`, after `trado-baseline` when the config names a baseline checkout."""
+    return (["trado-baseline"] if config.baseline else []) + ["trado"]
+
+
+def started_configured(
+    name: str, config: TargetSettings, symbols: list[str], workdir: Path
+) -> AbstractContextManager[Target]:
+    """`started` at a scenario config's rate and seed, with its baseline checkout."""
+    return started(
+        name,
+        rate=config.rate,
+        symbols=symbols,
+        seed=config.seed,
+        workdir=workdir,
+        baseline=config.baseline,
+    )
 
 
 def _node_command(script: str, port: int, rate: float, symbols: list[str], seed: int) -> list[str]:

@@ -34,7 +34,7 @@ def parse_tick(message: bytes) -> Tick:
 async def latest_quotes(cache: Cache, symbols: Sequence[str]) -> list[Tick]:
     """The cached quote of each symbol that has one, in the order asked. Parsed through
     `parse_tick`: subscribers joining together get the same bytes from one coalesced read
-    (`streaming.cache.coalesced`), so each quote is parsed once for all of them."""
+    (`streaming.coalesced`), so each quote is parsed once for all of them."""
     raw = await cache.get_many([quote_key(s) for s in symbols])
     return [parse_tick(value) for value in raw if value is not None]
 

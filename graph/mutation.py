@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from decimal import Decimal
 
 import strawberry
@@ -36,8 +37,13 @@ MAX_UPSERT = 1000
 MAX_MARK_READ = 1000
 
 
-def _watchlist(error: watchlists.WatchlistError) -> BadInput:
-    return BadInput(str(error))
+async def _watchlist_change(change: Awaitable[watchlists.WatchlistRecord]) -> Watchlist:
+    """The list as a change left it; a change refused (no such list, a bad name or symbol)
+    is bad input."""
+    try:
+        return Watchlist.of(await change)
+    except watchlists.WatchlistError as error:
+        raise BadInput(str(error)) from None
 
 
 @strawberry.type
@@ -66,22 +72,17 @@ class Mutation:
     @strawberry.mutation(permission_classes=AUTH)
     async def create_watchlist(self, info: Info, name: str) -> Watchlist:
         user = await require_user(info)
-        try:
-            record = await watchlists.create_watchlist(info.context.runtime.sessions, user.id, name)
-        except watchlists.WatchlistError as error:
-            raise _watchlist(error) from None
-        return Watchlist.of(record)
+        sessions = info.context.runtime.sessions
+        return await _watchlist_change(watchlists.create_watchlist(sessions, user.id, name))
 
     @strawberry.mutation(permission_classes=AUTH)
     async def rename_watchlist(self, info: Info, id: strawberry.ID, name: str) -> Watchlist:
         user = await require_user(info)
-        try:
-            record = await watchlists.rename_watchlist(
+        return await _watchlist_change(
+            watchlists.rename_watchlist(
                 info.context.runtime.sessions, user.id, parse_id(id, "watchlist"), name
             )
-        except watchlists.WatchlistError as error:
-            raise _watchlist(error) from None
-        return Watchlist.of(record)
+        )
 
     @strawberry.mutation(permission_classes=AUTH, description="False when you have no such list.")
     async def delete_watchlist(self, info: Info, id: strawberry.ID) -> bool:
@@ -97,26 +98,22 @@ class Mutation:
         self, info: Info, watchlist_id: strawberry.ID, symbol: str
     ) -> Watchlist:
         user = await require_user(info)
-        try:
-            record = await watchlists.add_to_watchlist(
+        return await _watchlist_change(
+            watchlists.add_to_watchlist(
                 info.context.runtime.sessions, user.id, parse_id(watchlist_id, "watchlist"), symbol
             )
-        except watchlists.WatchlistError as error:
-            raise _watchlist(error) from None
-        return Watchlist.of(record)
+        )
 
     @strawberry.mutation(permission_classes=AUTH, description="Removing one not there is a no-op.")
     async def remove_from_watchlist(
         self, info: Info, watchlist_id: strawberry.ID, symbol: str
     ) -> Watchlist:
         user = await require_user(info)
-        try:
-            record = await watchlists.remove_from_watchlist(
+        return await _watchlist_change(
+            watchlists.remove_from_watchlist(
                 info.context.runtime.sessions, user.id, parse_id(watchlist_id, "watchlist"), symbol
             )
-        except watchlists.WatchlistError as error:
-            raise _watchlist(error) from None
-        return Watchlist.of(record)
+        )
 
     @strawberry.mutation(
         permission_classes=AUTH,

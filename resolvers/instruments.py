@@ -7,8 +7,8 @@ symbols' entries after its commit, so a reader never keeps a stale instrument fo
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +20,7 @@ from models.instrument_file import MAX_SYMBOL_LENGTH, SYMBOL, InstrumentRow
 from models.tables import Instrument
 from resolvers.pagination import NOT_A_CURSOR, BadPage, Page, decode_cursor, make_page
 from streaming.cache import Cache
+from streaming.coalesced import CoalescedLookups
 from trading.instruments import InstrumentRecord, upsert_instruments
 
 log = logging.getLogger(__name__)
@@ -72,12 +73,6 @@ async def instrument_by_symbol(
     return record
 
 
-# Symbols being looked up in the database by this process: a burst of subscribers to the same
-# cold symbols waits on one query rather than each taking a database connection (a connect
-# storm of a thousand subscribes otherwise exhausts the pool and waits out its timeout).
-_LOOKUPS: dict[tuple[int, str], asyncio.Future[bool]] = {}
-
-
 async def unknown_symbols(
     sessions: SessionFactory, cache: Cache, symbols: Sequence[str]
 ) -> list[str]:
@@ -89,41 +84,46 @@ async def unknown_symbols(
     missing = [s for s, value in zip(symbols, cached, strict=True) if value is None]
     if not missing:
         return []
-    pending = {s: _LOOKUPS[(id(sessions), s)] for s in missing if (id(sessions), s) in _LOOKUPS}
-    mine = [s for s in missing if s not in pending]
-    known: set[str] = set()
-    if mine:
-        known = await _look_up(sessions, cache, mine)
-    for symbol, lookup in pending.items():
-        if await asyncio.shield(lookup):
-            known.add(symbol)
-    return [s for s in missing if s not in known]
+    known = await _LOOKUPS.get_many([(sessions, cache, s) for s in missing])
+    return [s for s, is_known in zip(missing, known, strict=True) if not is_known]
+
+
+SymbolLookup = tuple[SessionFactory, Cache, str]  # a symbol, and where to look it up
+
+
+async def _look_up_each(lookups: list[SymbolLookup]) -> list[bool]:
+    """Whether each symbol names an instrument: one query per session factory (in practice
+    one, the process's)."""
+    by_source: dict[tuple[SessionFactory, Cache], list[str]] = defaultdict(list)
+    for sessions, cache, symbol in lookups:
+        by_source[sessions, cache].append(symbol)
+    known: set[SymbolLookup] = set()
+    for (sessions, cache), symbols in by_source.items():
+        known.update((sessions, cache, s) for s in await _look_up(sessions, cache, symbols))
+    return [lookup in known for lookup in lookups]
 
 
 async def _look_up(sessions: SessionFactory, cache: Cache, symbols: list[str]) -> set[str]:
     """The symbols of `symbols` an instrument has (all of them when the database cannot
-    answer), announced to concurrent lookups through `_LOOKUPS`."""
-    loop = asyncio.get_running_loop()
-    lookups = {s: loop.create_future() for s in symbols}
-    _LOOKUPS.update({(id(sessions), s): lookup for s, lookup in lookups.items()})
-    known = set(symbols)  # unless the database says otherwise
+    answer)."""
     try:
         query = select(Instrument).where(col(Instrument.symbol).in_(symbols))
         async with sessions() as session:
             rows = (await session.exec(query)).all()
-        for row in rows:
-            record = InstrumentRecord.model_validate(row)
-            await cache.set(
-                instrument_key(record.symbol), record.to_json(), INSTRUMENT_CACHE_SECONDS
-            )
-        known = {row.symbol for row in rows}
     except (OSError, SQLAlchemyError, DatabaseUnavailable) as error:
         log.warning("could not check symbols %s: %r", symbols[:5], error)
-    finally:
-        for symbol, lookup in lookups.items():
-            _LOOKUPS.pop((id(sessions), symbol), None)
-            lookup.set_result(symbol in known)
-    return known
+        return set(symbols)
+    for row in rows:
+        record = InstrumentRecord.model_validate(row)
+        await cache.set(instrument_key(record.symbol), record.to_json(), INSTRUMENT_CACHE_SECONDS)
+    return {row.symbol for row in rows}
+
+
+# Symbols being looked up in the database by this process: a burst of subscribers to the same
+# cold symbols waits on one query rather than each taking a database connection (a connect
+# storm of a thousand subscribes otherwise exhausts the pool and waits out its timeout).
+# Instruments change rarely, so a lookup already on its way answers for its symbols.
+_LOOKUPS = CoalescedLookups(_look_up_each, share_in_flight=True, name="instrument-lookups")
 
 
 def _like_escape(text: str) -> str:

@@ -10,6 +10,7 @@ import asyncio
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import psutil
@@ -38,6 +39,22 @@ def _run(tmp_path: Path, *args: str) -> dict[str, object]:
     assert json_file.with_suffix(".md").is_file()
     document: dict[str, object] = json.loads(json_file.read_text())
     return document
+
+
+def _steps(document: dict[str, object]) -> list[dict[str, Any]]:
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    return steps
+
+
+def _only_step(document: dict[str, object]) -> dict[str, Any]:
+    [step] = _steps(document)
+    assert isinstance(step, dict)
+    return step
+
+
+# A short steady stream to a few subscribers (slow-consumer, e2e).
+BRIEF = ("--rate", "50", "--seconds", "2", "--warmup", "0.5")
 
 
 def test_fanout_smoke_produces_figures(tmp_path: Path) -> None:
@@ -94,8 +111,7 @@ def test_fanout_with_tape_smoke_measures_quotes_alone_and_beside_trades_books_an
         *("--targets", "trado", "--with-tape", "--tape-trades", "3", "--tape-books", "10"),
         *("--with-candles", "10"),  # 10 symbols at 0.5 ticks/s each: ~15 a stream in the window
     )
-    steps = document["steps"]
-    assert isinstance(steps, list)
+    steps = _steps(document)
     alone, beside = steps
     assert (alone["target"], beside["target"]) == ("trado", "trado+tape+candles")
     assert alone["delivered"] > 0
@@ -111,8 +127,7 @@ def test_fanout_with_tape_smoke_measures_quotes_alone_and_beside_trades_books_an
 
 def test_queries_smoke_measures_each_query_and_the_client_ceiling(tmp_path: Path) -> None:
     document = _run(tmp_path, "queries", "--seconds", "2", "--concurrency", "2", "--warmup", "0.5")
-    steps = document["steps"]
-    assert isinstance(steps, list)
+    steps = _steps(document)
     assert [s["query"] for s in steps] == [
         "quotes(20 symbols)",
         "instruments(first: 50)",
@@ -131,8 +146,7 @@ def test_queries_smoke_measures_each_query_and_the_client_ceiling(tmp_path: Path
 
 def test_attacks_smoke_reports_each_attacks_outcome(tmp_path: Path) -> None:
     document = _run(tmp_path, "attacks", "--repeats", "2")
-    steps = document["steps"]
-    assert isinstance(steps, list)
+    steps = _steps(document)
     outcomes = {step["attack"]: step["outcome"] for step in steps}
     assert outcomes["30 aliases of watchlists (signed in)"] == "HTTP 400 QUERY_TOO_COSTLY"
     assert outcomes["WS: one 4 MiB symbol"] == "closed 1009"
@@ -142,21 +156,8 @@ def test_attacks_smoke_reports_each_attacks_outcome(tmp_path: Path) -> None:
 
 
 def test_slow_consumer_smoke_reports_memory_and_latency_per_second(tmp_path: Path) -> None:
-    document = _run(
-        tmp_path,
-        "slow-consumer",
-        "--seconds",
-        "2",
-        "--subscribers",
-        "3",
-        "--rate",
-        "50",
-        "--warmup",
-        "0.5",
-    )
-    steps = document["steps"]
-    assert isinstance(steps, list)
-    [step] = steps
+    document = _run(tmp_path, "slow-consumer", "--subscribers", "3", *BRIEF)
+    step = _only_step(document)
     assert step["stalled_subscribed"] is True, step
     assert step["connected"] == 3, step
     assert step["errors"] == 0, step
@@ -182,10 +183,7 @@ STORM_FIGURES = (
 
 def _storm_row(document: dict[str, object]) -> dict[str, object]:
     """The one row of a storm run, after checking its common figures."""
-    steps = document["steps"]
-    assert isinstance(steps, list)
-    [row] = steps
-    assert isinstance(row, dict)
+    row = _only_step(document)
     assert (row["storm_opened"], row["storm_failed"], row["steady_connected"]) == (6, 0, 3), row
     assert row["readyz_polls"] > 0, row
     for figure in STORM_FIGURES:
@@ -232,10 +230,7 @@ async def _bench_databases() -> set[str]:
 def test_pipeline_smoke_drains_the_topic_and_cleans_up(tmp_path: Path) -> None:
     """Synchronous: the harness runs its own event loops (as from the command line)."""
     before = asyncio.run(_bench_databases())
-    document = _run(tmp_path, "pipeline", "--ticks", "300")
-    steps = document["steps"]
-    assert isinstance(steps, list)
-    [step] = steps
+    step = _only_step(_run(tmp_path, "pipeline", "--ticks", "300"))
     assert step["ticks"] == 300, step
     assert step["candles_written"] > 0, step
     for figure in ("busy_ticks_per_second", "seconds", "preload_ticks_per_second"):
@@ -249,22 +244,7 @@ def test_e2e_smoke_shows_what_each_process_and_redis_cost(tmp_path: Path) -> Non
     carried per tick, the API's Redis connections before / during / after, the load average,
     and a profile of the API, the bridge and the feed."""
     before = asyncio.run(_bench_databases())
-    document = _run(
-        tmp_path,
-        "e2e",
-        "--subscribers",
-        "5",
-        "--rate",
-        "50",
-        "--seconds",
-        "2",
-        "--warmup",
-        "0.5",
-        "--profile",
-    )
-    steps = document["steps"]
-    assert isinstance(steps, list)
-    [step] = steps
+    step = _only_step(_run(tmp_path, "e2e", "--subscribers", "5", *BRIEF, "--profile"))
     assert (step["connected"], step["errors"]) == (5, 0), step
     assert step["delivered"] > 0, step
     for name in ("api", "bridge", "feed", "redis", "kafka", "postgres"):
@@ -288,8 +268,7 @@ def test_chaos_smoke_kafka_bridge_and_api_faults_lose_and_repeat_nothing(tmp_pat
     # 14 s to settle: a killed bridge's partitions move after the 10 s session timeout
     faults = "kafka,bridge,api"
     document = _run(tmp_path, "chaos", "--faults", faults, "--seconds", "14", "--rate", "50")
-    rows = document["steps"]
-    assert isinstance(rows, list)
+    rows = _steps(document)
     assert [row["fault"] for row in rows] == ["kafka", "bridge", "api"]
     for row in rows:
         assert row["delivered"] > 0, row

@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from sqlmodel import col, func, select
 
@@ -19,24 +17,21 @@ from models.tables import Fill, Notification, NotificationKind, OrderSide, Order
 from resolvers.auth import CurrentUser
 from resolvers.orders import place_order
 from settings import Settings
-from streaming.runtime import Runtime, make_bridge, open_runtime, start_bridge
+from streaming.runtime import make_bridge, start_bridge
 from streaming.stages.alerts import AlertStage
-from tests.api.conftest import Account, Api, new_account
+from tests.api.conftest import Account, new_account
 from tests.api.test_trading import PORTFOLIO, place
 from tests.test_live_resilience import Crash, CrashAfterWrites
 from tests.utils.graphql_ws import GraphQLWS, graphql_ws
 from tests.utils.live import (
-    create_topic,
+    LiveMarket,
     eventually,
-    isolated,
-    listed,
+    live_market,
     make_tick,
     send,
-    symbol_for,
     tick_producer,
     wait_subscribed,
 )
-from tests.utils.server import RunningServer, running_server
 from trading.orders import OrderRequest
 
 ORDER_UPDATES = """subscription { orderUpdates { id status filledQuantity averageFillPrice
@@ -48,14 +43,7 @@ ALERT = """mutation ($symbol: String!, $condition: AlertCondition!, $threshold: 
 START = Decimal(100000)
 
 
-@dataclass
-class Live:
-    settings: Settings
-    server: RunningServer
-    api: Api
-    worker: Runtime  # the bridge's process (its bridge is started by each test)
-    symbol: str
-
+class Live(LiveMarket):
     def socket(self, account: Account) -> contextlib.AbstractAsyncContextManager[GraphQLWS]:
         return graphql_ws(self.server.ws, {"authorization": f"Bearer {account.token}"})
 
@@ -75,16 +63,8 @@ class Live:
 
 @pytest.fixture
 async def live(full_settings: Settings) -> AsyncIterator[Live]:
-    settings = isolated(full_settings)
-    await create_topic(settings)
-    symbol = symbol_for("T")
-    async with (
-        running_server(settings) as server,
-        httpx.AsyncClient(base_url=server.http, timeout=60) as client,
-        open_runtime(settings) as worker,
-    ):
-        await listed(settings, symbol)
-        yield Live(settings, server, Api(client), worker, symbol)
+    async with live_market(full_settings, "T", Live) as stack:
+        yield stack
 
 
 async def next_of(ws: GraphQLWS, seconds: float = 15) -> dict[str, Any]:

@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from sqlmodel import select
 
@@ -20,20 +18,17 @@ from models.tables import DayStatsRow, Fill
 from settings import Settings
 from streaming.bridge import Bridge
 from streaming.channels import quote_key
-from streaming.runtime import Runtime, make_bridge, open_runtime
+from streaming.runtime import make_bridge
 from streaming.tick import Tick
-from tests.api.conftest import Api, new_account
+from tests.api.conftest import new_account
 from tests.api.test_trading import place
 from tests.utils.live import (
-    create_topic,
-    isolated,
-    listed,
+    LiveMarket,
+    live_market,
     make_tick,
     send,
-    symbol_for,
     tick_producer,
 )
-from tests.utils.server import RunningServer, running_server
 
 DAY = """query ($symbol: String!) {
   quote(symbol: $symbol) { price halted sequence day {
@@ -48,14 +43,7 @@ def at(day: str, hhmm: str) -> datetime:
     return datetime.fromisoformat(f"{day}T{hhmm}:00+00:00")
 
 
-@dataclass
-class Market:
-    settings: Settings
-    server: RunningServer
-    api: Api
-    worker: Runtime
-    symbol: str
-
+class Market(LiveMarket):
     async def day(self) -> dict[str, Any]:
         data = await self.api.data(DAY, {"symbol": self.symbol})
         assert data["instrument"]["day"]["open"] == data["quote"]["day"]["open"]
@@ -70,16 +58,8 @@ class Market:
 
 @pytest.fixture
 async def market(full_settings: Settings) -> AsyncIterator[Market]:
-    settings = isolated(full_settings)
-    await create_topic(settings)
-    symbol = symbol_for("D")
-    async with (
-        running_server(settings) as server,
-        httpx.AsyncClient(base_url=server.http, timeout=60) as client,
-        open_runtime(settings) as worker,
-    ):
-        await listed(settings, symbol)
-        yield Market(settings, server, Api(client), worker, symbol)
+    async with live_market(full_settings, "D", Market) as stack:
+        yield stack
 
 
 @contextlib.asynccontextmanager

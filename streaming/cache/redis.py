@@ -1,5 +1,5 @@
 """The Redis cache of full mode: every key is namespaced by the configured prefix; concurrent
-`get_many` calls share their MGETs (`streaming.cache.coalesced`)."""
+`get_many` calls share their MGETs (`streaming.coalesced`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from streaming.cache import Count
-from streaming.cache.coalesced import CoalescedReads
+from streaming.coalesced import CoalescedLookups
 from streaming.redis_client import PoolLimits, make_redis
 
 # INCR and the first increment's expiry in one step: a crash between them cannot leave a
@@ -29,7 +29,7 @@ class RedisCache:
         self._limits = limits or PoolLimits()
         self._redis: Redis | None = None
         self._increment: AsyncScript | None = None
-        self._reads = CoalescedReads(self._mget)
+        self._reads = CoalescedLookups(self._mget, name="cache-reads")
 
     @property
     def redis(self) -> Redis:

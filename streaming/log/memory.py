@@ -57,7 +57,9 @@ class MemoryTickLog:
         return batch
 
 
-class _MemoryProducer:
+class _OnTheLog:
+    """A producer's or consumer's end of the in-process log: nothing to start or stop."""
+
     def __init__(self, log: MemoryTickLog) -> None:
         self._log = log
 
@@ -67,22 +69,15 @@ class _MemoryProducer:
     async def stop(self) -> None:
         return None
 
+
+class _MemoryProducer(_OnTheLog):
     async def send_batch(self, records: list[tuple[bytes, bytes]]) -> list[BaseException | None]:
         for key, value in records:
             await self._log.append(key, value)  # waits while the queue is full (backpressure)
         return [None] * len(records)
 
 
-class _MemoryConsumer:
-    def __init__(self, log: MemoryTickLog) -> None:
-        self._log = log
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
+class _MemoryConsumer(_OnTheLog):
     async def get_batch(self, max_records: int, timeout_ms: int) -> list[LogRecord]:
         return await self._log.take(max_records, timeout_ms)
 

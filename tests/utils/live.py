@@ -8,9 +8,12 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
+import httpx
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from redis.asyncio import Redis
 
@@ -22,6 +25,8 @@ from streaming.log import LogProducer
 from streaming.log.kafka import KafkaTickLog
 from streaming.runtime import Runtime, open_runtime, start_bridge
 from streaming.tick import Tick
+from tests.api.conftest import Api
+from tests.utils.server import RunningServer, running_server
 from trading.instruments import upsert_instruments
 
 
@@ -138,3 +143,35 @@ async def eventually(check: Callable[[], bool], seconds: float = 10, step: float
             return
         await asyncio.sleep(step)
     raise AssertionError(f"still false after {seconds}s: {check}")
+
+
+@dataclass
+class LiveMarket:
+    """Full mode with one listed symbol: an API server, a client of its HTTP API, and a
+    runtime standing for the bridge's process (each test starts its bridge)."""
+
+    settings: Settings
+    server: RunningServer
+    api: Api
+    worker: Runtime
+    symbol: str
+
+
+Market = TypeVar("Market", bound=LiveMarket)
+
+
+@asynccontextmanager
+async def live_market(
+    full_settings: Settings, prefix: str, kind: type[Market]
+) -> AsyncIterator[Market]:
+    """A `kind` of `LiveMarket` on its own topic and channels, its symbol `prefix`-named."""
+    settings = isolated(full_settings)
+    await create_topic(settings)
+    symbol = symbol_for(prefix)
+    async with (
+        running_server(settings) as server,
+        httpx.AsyncClient(base_url=server.http, timeout=60) as client,
+        open_runtime(settings) as worker,
+    ):
+        await listed(settings, symbol)
+        yield kind(settings, server, Api(client), worker, symbol)

@@ -1,5 +1,6 @@
-"""Concurrent cache reads folded into one (`streaming.cache.coalesced`), over a fake fetch that
-records what it was asked and answers when told: pure logic, no service."""
+"""Concurrent lookups folded into one fetch at a time (`streaming.coalesced`), as the cache's
+reads and the instrument checks use them, over a fake fetch that records what it was asked and
+answers when told: pure logic, no service."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 
 import pytest
 
-from streaming.cache.coalesced import CoalescedReads
+from streaming.coalesced import CoalescedLookups
 
 STORE = {f"k{i}": f"v{i}".encode() for i in range(100)}
 
@@ -36,7 +37,7 @@ async def settled() -> None:
 
 async def test_callers_asking_together_share_one_fetch_of_the_distinct_keys() -> None:
     fetch = Fetch()
-    reads = CoalescedReads(fetch)
+    reads = CoalescedLookups(fetch)
     fetch.release.set()
     asked = [[f"k{(i * 7 + j) % 100}" for j in range(10)] + ["missing"] for i in range(500)]
     answers = await asyncio.gather(*(reads.get_many(keys) for keys in asked))
@@ -50,7 +51,7 @@ async def test_callers_asking_together_share_one_fetch_of_the_distinct_keys() ->
 async def test_a_caller_asking_while_a_read_is_on_its_way_gets_the_next_read() -> None:
     """Its read starts after it asked, so it sees every write finished before that."""
     fetch = Fetch()
-    reads = CoalescedReads(fetch)
+    reads = CoalescedLookups(fetch)
     first = asyncio.create_task(reads.get_many(["k1"]))
     await settled()
     assert fetch.calls == [["k1"]]
@@ -66,7 +67,7 @@ async def test_a_caller_asking_while_a_read_is_on_its_way_gets_the_next_read() -
 
 async def test_a_failed_read_fails_its_callers_and_the_next_read_goes_on() -> None:
     fetch = Fetch()
-    reads = CoalescedReads(fetch)
+    reads = CoalescedLookups(fetch)
     fetch.fail = ConnectionError("Redis is away")
     failing = [asyncio.create_task(reads.get_many(["k1"])) for _ in range(3)]
     await settled()
@@ -80,7 +81,7 @@ async def test_a_failed_read_fails_its_callers_and_the_next_read_goes_on() -> No
 
 async def test_a_caller_that_gives_up_leaves_the_read_to_the_others() -> None:
     fetch = Fetch()
-    reads = CoalescedReads(fetch)
+    reads = CoalescedLookups(fetch)
     quitter = asyncio.create_task(reads.get_many(["k1"]))
     stayer = asyncio.create_task(reads.get_many(["k1", "k2"]))
     await settled()
@@ -93,9 +94,56 @@ async def test_a_caller_that_gives_up_leaves_the_read_to_the_others() -> None:
 
 async def test_closing_cancels_the_callers_still_waiting() -> None:
     fetch = Fetch()
-    reads = CoalescedReads(fetch)
+    reads = CoalescedLookups(fetch)
     waiting = asyncio.create_task(reads.get_many(["k1"]))
     await settled()
     await reads.close()
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+async def test_shared_in_flight_a_key_on_its_way_is_not_fetched_again() -> None:
+    fetch = Fetch()
+    lookups = CoalescedLookups(fetch, share_in_flight=True)
+    first = asyncio.create_task(lookups.get_many(["k1", "k2"]))
+    await settled()
+    same = [asyncio.create_task(lookups.get_many(["k2", "k1"])) for _ in range(3)]
+    mixed = asyncio.create_task(lookups.get_many(["k1", "k3"]))
+    await settled()
+    assert len(fetch.calls) == 1, "at most one fetch in flight"
+    fetch.release.set()
+    assert await first == [b"v1", b"v2"]
+    assert [await task for task in same] == [[b"v2", b"v1"]] * 3
+    assert await mixed == [b"v1", b"v3"]
+    assert fetch.calls[1:] == [["k3"]], "only the key not on its way is fetched next"
+
+
+async def test_shared_in_flight_a_caller_that_gives_up_leaves_the_fetch_to_the_others() -> None:
+    fetch = Fetch()
+    lookups = CoalescedLookups(fetch, share_in_flight=True)
+    starter = asyncio.create_task(lookups.get_many(["k1"]))
+    await settled()
+    joiner = asyncio.create_task(lookups.get_many(["k1"]))
+    await settled()
+    starter.cancel()
+    await settled()
+    fetch.release.set()
+    async with asyncio.timeout(5):
+        assert await joiner == [b"v1"]
+    assert starter.cancelled()
+    assert len(fetch.calls) == 1
+
+
+async def test_closing_cancels_the_callers_of_the_fetch_in_flight_and_of_the_next() -> None:
+    fetch = Fetch()
+    lookups = CoalescedLookups(fetch, share_in_flight=True)
+    in_flight = asyncio.create_task(lookups.get_many(["k1"]))
+    await settled()
+    next_one = asyncio.create_task(lookups.get_many(["k2"]))
+    await settled()
+    await lookups.close()
+    for waiting in (in_flight, next_one):
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    fetch.release.set()
+    assert await lookups.get_many(["k3"]) == [b"v3"], "a later lookup fetches again"
