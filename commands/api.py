@@ -6,7 +6,9 @@ What describes the API to a stranger (GraphiQL, introspection, FastAPI's /docs, 
 every HTTP response carries the security headers of `delivery/security_headers.py`, and no
 `server` header names the software.
 
-`python -m commands.api` runs it with uvicorn on the configured host and port.
+`python -m commands.api` runs it with uvicorn on the configured host and port: in one process,
+or with `API_PROCESSES` > 1 (full mode only) in that many, uvicorn's workers sharing the
+listening socket, each with its own hub, and `/metrics` summed over them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +27,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
@@ -45,6 +49,7 @@ from graph.schema import make_schema
 from graph.types.quote import Quote
 from settings import ROOT, Settings, load_settings
 from streaming.cache import Cache
+from streaming.metrics import exposition
 from streaming.readiness import open_readiness
 from streaming.runtime import open_runtime
 
@@ -54,6 +59,11 @@ from streaming.runtime import open_runtime
 # objects: 200-300 ms pauses at 1,000 subscribers. At 20,000, N = 1,000 @ 800 ticks/s had
 # p99 29 ms instead of 109 (bench/README.md, "Garbage collection").
 YOUNG_GENERATION_THRESHOLD = 20_000
+
+# How long uvicorn's supervisor waits for a worker to answer its health check before killing it
+# and starting another. A new worker first imports the whole app (several seconds on a busy
+# 2-core machine), and the 5 s default killed every worker there before it answered.
+WORKER_HEALTHCHECK_SECONDS = 60
 
 # WebSocket (graphql-transport-ws, legacy graphql-ws) and HTTP streams: GraphQL over SSE
 # (graphql-sse; its single connection mode is the router's own) and multipart subscriptions
@@ -143,7 +153,8 @@ def create_app(settings: Settings) -> FastAPI:
 
         @app.get("/metrics")
         async def metrics() -> Response:
-            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+            text = exposition(across_processes=settings.api_processes > 1)
+            return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     if not settings.serves_graphiql:  # its page and assets, which the mount at / would serve
         app.mount("/graphiql", PlainTextResponse("Not Found", status_code=404))
@@ -197,18 +208,50 @@ def proxy_options() -> dict[str, Any]:
     return {"proxy_headers": False}
 
 
-def main() -> None:
-    settings = load_settings()
+def configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
+
+
+def create_process_app() -> FastAPI:
+    """The app of one of `API_PROCESSES`' workers: uvicorn calls this in each (a new process
+    with nothing of its parent's but the environment)."""
+    settings = load_settings()
+    configure_logging(settings)
+    return create_app(settings)
+
+
+@contextmanager
+def metrics_across_processes() -> Iterator[None]:
+    """A folder for prometheus_client's multiprocess mode, for the block. The library takes it
+    from the environment (PROMETHEUS_MULTIPROC_DIR) when a process imports it, so it is put
+    there before the workers start; they inherit it, and nothing of ours reads it."""
+    with tempfile.TemporaryDirectory(prefix="trado-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        yield
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging(settings)
+    options = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
         **server_options(settings),
-    )
+    }
+    if settings.api_processes == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    with metrics_across_processes():
+        uvicorn.run(
+            "commands.api:create_process_app",
+            factory=True,
+            workers=settings.api_processes,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            **options,
+        )
 
 
 if __name__ == "__main__":
