@@ -7,8 +7,8 @@ every HTTP response carries the security headers of `delivery/security_headers.p
 `server` header names the software.
 
 `python -m commands.api` runs it with uvicorn on the configured host and port: in one process,
-or with `API_PROCESSES` > 1 (full mode only) in that many, uvicorn's workers sharing the
-listening socket, each with its own hub, and `/metrics` summed over them.
+or with `API_PROCESSES` > 1 (full mode only) in that many, each on its own SO_REUSEPORT socket
+with its own hub (`commands/api_processes.py`), and `/metrics` read across them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import asyncio
 import gc
 import logging
 import os
+import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -36,6 +37,7 @@ from strawberry.subscriptions import (
     MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
 
+from commands.api_processes import run_processes
 from delivery.fanout import LiveFanout
 from delivery.graphiql import GraphiQLRouter
 from delivery.http_chunks import DirectChunksProtocol
@@ -59,11 +61,6 @@ from streaming.runtime import open_runtime
 # objects: 200-300 ms pauses at 1,000 subscribers. At 20,000, N = 1,000 @ 800 ticks/s had
 # p99 29 ms instead of 109 (bench/README.md, "Garbage collection").
 YOUNG_GENERATION_THRESHOLD = 20_000
-
-# How long uvicorn's supervisor waits for a worker to answer its health check before killing it
-# and starting another. A new worker first imports the whole app (several seconds on a busy
-# 2-core machine), and the 5 s default killed every worker there before it answered.
-WORKER_HEALTHCHECK_SECONDS = 60
 
 # WebSocket (graphql-transport-ws, legacy graphql-ws) and HTTP streams: GraphQL over SSE
 # (graphql-sse; its single connection mode is the router's own) and multipart subscriptions
@@ -214,12 +211,13 @@ def configure_logging(settings: Settings) -> None:
     )
 
 
-def create_process_app() -> FastAPI:
-    """The app of one of `API_PROCESSES`' workers: uvicorn calls this in each (a new process
-    with nothing of its parent's but the environment)."""
+def serve_on(sock: socket.socket) -> None:
+    """One of `API_PROCESSES`' workers, in a process of its own (nothing of its parent's but
+    the environment and the listening socket): its own settings, app and hub."""
     settings = load_settings()
     configure_logging(settings)
-    return create_app(settings)
+    config = uvicorn.Config(create_app(settings), **uvicorn_options(settings))
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @contextmanager
@@ -232,26 +230,24 @@ def metrics_across_processes() -> Iterator[None]:
         yield
 
 
-def main() -> None:
-    settings = load_settings()
-    configure_logging(settings)
-    options = {
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level.lower(),
         **server_options(settings),
     }
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging(settings)
     if settings.api_processes == 1:
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(create_app(settings), **uvicorn_options(settings))
         return
     with metrics_across_processes():
-        uvicorn.run(
-            "commands.api:create_process_app",
-            factory=True,
-            workers=settings.api_processes,
-            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-            **options,
-        )
+        code = run_processes(settings.api_processes, settings.host, settings.port, serve_on)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":
