@@ -1,6 +1,6 @@
-"""`API_PROCESSES`: several API processes on one port in full mode, and the refusal in embedded
-mode. Real PostgreSQL, Redis and Kafka: the simulator feed as its own process, a bridge worker,
-and `python -m commands.api` with two workers."""
+"""`API_PROCESSES`: several API processes on one port in full mode (the refusal in embedded
+mode is in test_settings.py). Real PostgreSQL, Redis and Kafka: the simulator feed as its own
+process, a bridge worker, and `python -m commands.api` with two workers."""
 
 from __future__ import annotations
 
@@ -115,20 +115,6 @@ async def test_every_client_of_two_api_processes_gets_live_quotes(
     assert len(connections) == PROCESSES, connections
     assert all(count > 0 for count in connections.values()), connections
     assert sum(connections.values()) == CLIENTS
-
-
-def test_embedded_mode_refuses_several_api_processes(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "commands.api"],
-        env={"API_PROCESSES": "2", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert result.stderr.startswith("Invalid setting settings: Value error, API_PROCESSES > 1")
-    assert "embedded mode runs the simulator, bridge and pub/sub" in result.stderr
 
 
 def test_several_api_processes_need_one_signing_secret() -> None:

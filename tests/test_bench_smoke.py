@@ -286,7 +286,9 @@ def test_e2e_smoke_with_two_api_processes_shows_each_one_and_the_whole(tmp_path:
         tmp_path, "e2e", "--subscribers", "8", "--rate", "50", "--seconds", "2",
         "--warmup", "0.5", "--api-processes", "2",
     )  # fmt: skip
-    [step] = document["steps"]  # type: ignore[misc]
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    [step] = steps
     assert (step["connected"], step["errors"]) == (8, 0), step
     assert step["delivered"] > 0, step
     each = [float(part) for part in str(step["api_each_cpu_percent"]).split("/")]
