@@ -9,7 +9,7 @@ landed on the same one (tests/test_api_processes.py), which is no use for a fan-
 Each worker is a new process (spawned, not forked: prometheus_client's multiprocess mode must
 be chosen before the metrics are created, and a fork would inherit the parent's) that loads its
 own settings and builds its own app, hub and connections. The parent only waits: when a worker
-exits, the others are stopped and the parent exits with that worker's code, 1 if it was 0 (a
+exits, the others are stopped and the parent exits with that worker's code (`exit_code`; a
 process manager restarts the whole, as it would one process); SIGTERM or SIGINT stops every
 worker, and the parent exits with 0.
 """
@@ -44,6 +44,14 @@ def stop_on_signal(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def exit_code(worker_exit_code: int) -> int:
+    """What the parent exits with when a worker ended by itself: its code, 128 + the signal
+    that killed it (as a shell reports it), 1 if it exited with 0 (no one asked it to)."""
+    if worker_exit_code < 0:
+        return 128 - worker_exit_code
+    return worker_exit_code or 1
+
+
 def run_processes(count: int, host: str, port: int, serve: Callable[[socket.socket], None]) -> int:
     """`serve(socket)` in `count` spawned processes, one listening socket each, until one of
     them exits or a signal stops them all; the exit code to leave with."""
@@ -57,8 +65,11 @@ def run_processes(count: int, host: str, port: int, serve: Callable[[socket.sock
     signal.signal(signal.SIGTERM, stop_on_signal)
     signal.signal(signal.SIGINT, stop_on_signal)
     try:
-        wait([worker.sentinel for worker in workers])
-        return next(w.exitcode for w in workers if w.exitcode is not None) or 1
+        ended = wait([worker.sentinel for worker in workers])
+        first = next(worker for worker in workers if worker.sentinel in ended)
+        first.join()  # its descriptors close a moment before its exit code can be read
+        assert first.exitcode is not None
+        return exit_code(first.exitcode)
     except SystemExit:
         return 0
     finally:

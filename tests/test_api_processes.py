@@ -5,6 +5,8 @@ process, a bridge worker, and `python -m commands.api` with two workers."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -12,6 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
@@ -31,7 +34,9 @@ SECRET = "a secret shared by every API process, 32+ chars"
 
 
 @asynccontextmanager
-async def api_processes(env: dict[str, str], port: int) -> AsyncIterator[None]:
+async def api_processes(
+    env: dict[str, str], port: int
+) -> AsyncIterator[asyncio.subprocess.Process]:
     """`python -m commands.api` with API_PROCESSES workers, until /readyz answers 200;
     stopped with SIGTERM (the supervisor stops its workers) after the block."""
     process = await asyncio.create_subprocess_exec(
@@ -39,7 +44,7 @@ async def api_processes(env: dict[str, str], port: int) -> AsyncIterator[None]:
     )
     try:
         await ready(process, f"http://127.0.0.1:{port}/readyz")
-        yield
+        yield process
     finally:
         if process.returncode is None:
             process.terminate()
@@ -87,7 +92,7 @@ def api_environment(settings: Settings, instruments: Path, port: int) -> dict[st
     }
 
 
-async def test_every_client_of_two_api_processes_gets_live_quotes(
+async def test_two_api_processes_share_the_clients_and_stop_together(
     full_settings: Settings, tmp_path: Path
 ) -> None:
     settings = isolated(full_settings)
@@ -98,7 +103,7 @@ async def test_every_client_of_two_api_processes_gets_live_quotes(
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(bridge_worker(settings))
         await stack.enter_async_context(feed_process(settings, instruments, rate=40))
-        await stack.enter_async_context(
+        api = await stack.enter_async_context(
             api_processes(api_environment(settings, instruments, port), port)
         )
         url = f"ws://127.0.0.1:{port}/graphql"
@@ -109,6 +114,10 @@ async def test_every_client_of_two_api_processes_gets_live_quotes(
             *(live_sequences(c, symbols[i % len(symbols)]) for i, c in enumerate(clients))
         )
         connections = await per_process(port, "trado_lean_websockets")
+        first, second = (int(pid) for pid in connections)
+        os.kill(first, signal.SIGKILL)  # a worker lost: the command stops, for a restart
+        assert await asyncio.wait_for(api.wait(), 60) == 128 + signal.SIGKILL
+        assert not psutil.pid_exists(second)
 
     for snapshot, *live in sequences:
         assert snapshot < live[0] < live[1]  # past the snapshot: ticks as they happen
