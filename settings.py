@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     websocket_protocol: Literal["direct", "websockets-sansio", "websockets"] = "direct"
+    api_processes: int = Field(1, ge=1, le=64)
 
     database_url: str = f"sqlite+aiosqlite:///{ROOT / '.data' / 'trado.db'}"
     database_pool_size: int = Field(10, ge=1, le=200)
@@ -175,6 +176,24 @@ class Settings(BaseSettings):
     def _allow_list_needs_its_file(self) -> Settings:
         if self.persisted_queries == "allow-list" and self.persisted_queries_file is None:
             raise ValueError("PERSISTED_QUERIES=allow-list needs PERSISTED_QUERIES_FILE")
+        return self
+
+    @model_validator(mode="after")
+    def _api_processes_need_full_mode(self) -> Settings:
+        """Several API processes share nothing but Redis and PostgreSQL: embedded mode's
+        memory pub/sub, simulator and bridge would run once per process (ticks generated and
+        numbered K times, subscribers of one process never seeing another's), and a
+        development signing key made per process would refuse the other processes' tokens."""
+        if self.api_processes == 1:
+            return self
+        if self.redis_url is None or self.feed_in_process or self.uses_sqlite:
+            raise ValueError(
+                "API_PROCESSES > 1 needs full mode (REDIS_URL, KAFKA_BOOTSTRAP_SERVERS and a "
+                "PostgreSQL DATABASE_URL, feed and bridge in their own processes): embedded "
+                "mode runs the simulator, bridge and pub/sub inside the one API process"
+            )
+        if self.jwt_secret is None:
+            raise ValueError("API_PROCESSES > 1 needs JWT_SECRET: every process must sign alike")
         return self
 
     @model_validator(mode="after")

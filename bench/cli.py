@@ -192,6 +192,14 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             "attacks, storm: run first)."
         ),
     ] = None,
+    api_processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="e2e: API processes on the one port (API_PROCESSES, SO_REUSEPORT); their "
+            "CPU summed and each apart.",
+        ),
+    ] = 1,
     profile: Annotated[
         bool,
         typer.Option(
@@ -352,6 +360,7 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         profile_dir=profile_dir,
         baseline=baseline.resolve() if baseline else None,
         tape=_side_streams(with_tape, tape_trades, tape_books, with_candles, unshared_candles),
+        api_processes=api_processes,
     )
     _run_stepped(command, scenario, config, results_dir)
 

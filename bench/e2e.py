@@ -7,8 +7,12 @@ the first 100 reference instruments: the bridge (`python -m commands.bridge`), t
 carry their production time as exchange time. Then the load client (`bench.load`, the same as
 `fanout`'s) subscribes N clients to 10 symbols each and measures receive time - `timestamp`.
 Server CPU and memory are the API's plus the bridge's; the feed, redis-server, the Kafka broker
-and PostgreSQL are reported apart, with what Redis carried (`bench.fullmode_costs`). With a
-profile folder, py-spy records the API, the bridge and the feed during the window.
+and PostgreSQL are reported apart, with what Redis carried (`bench.fullmode_costs`). With
+`api_processes` K > 1 the API runs K processes on its one port (`API_PROCESSES`): `api` is
+all of them (and their idle parent), each is also reported apart, and `all CPU%` adds up every
+part of the machine measured, the load client included, to set against the cores. With a
+profile folder, py-spy records the API (each of its processes), the bridge and the feed during
+the window.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import profile as profiling
 from bench.fullmode_costs import Endpoints, WindowProbe, service_pids
@@ -41,6 +48,7 @@ from bench.targets import ROOT, TargetFailed, universe, write_instruments
 TARGET = "trado-full"
 PROCESS_COLUMNS = (
     ("api_cpu_percent", "api CPU%"),
+    ("api_each_cpu_percent", "api CPU% each"),
     ("bridge_cpu_percent", "bridge CPU%"),
     ("feed_cpu_percent", "feed CPU%"),
     ("redis_cpu_percent", "redis CPU%"),
@@ -51,8 +59,12 @@ PROCESS_COLUMNS = (
     ("ticks_per_bridge_batch", "ticks/batch"),
     ("hub_messages_per_second", "hub msg/s"),
     ("api_redis_connections", "api Redis conns"),
+    ("all_cpu_percent", "all CPU%"),
     ("load_average", "load"),
 )
+# What `all CPU%` adds up: every process measured, and the load client.
+MEASURED_PARTS = ("api", "bridge", "feed", "redis", "kafka", "postgres")
+JWT_SECRET = "the bench's secret, shared by the API processes"
 PROFILED = ("api", "bridge", "feed")
 FIRST_TICK_TIMEOUT = 60.0
 
@@ -65,6 +77,7 @@ class FullStack:
     bridge: Started
     feed: Started
     box: Sandbox
+    api_workers: tuple[int, ...]  # the pid of each API process (the API's own when one)
 
     @property
     def url(self) -> str:
@@ -72,45 +85,75 @@ class FullStack:
 
 
 @contextmanager
-def full_stack(rate: float, seed: int, workdir: Path, checkout: Path = ROOT) -> Iterator[FullStack]:
+def full_stack(
+    rate: float, seed: int, workdir: Path, checkout: Path = ROOT, api_processes: int = 1
+) -> Iterator[FullStack]:
     """A fresh sandbox with its three processes (the code of `checkout`), once the bridge has
-    applied its first tick; all stopped and removed after the block."""
+    applied its first tick and every API process answers; all stopped and removed after."""
     instruments = write_instruments(workdir, universe(UNIVERSE))
     with sandbox(workdir, instruments, checkout) as box, processes() as started:
         bridge = start_bridge(started, box.env, workdir)
-        api = start_api(started, box.env, workdir)
+        several = {"API_PROCESSES": str(api_processes), "JWT_SECRET": JWT_SECRET}
+        api_env = box.env | several if api_processes > 1 else box.env
+        api = start_api(started, api_env, workdir)
         simulator = ["-m", "commands.feed", "simulator", "--rate", str(rate), "--seed", str(seed)]
         feed = spawn(started, "feed", simulator, env=box.env, workdir=workdir)
         assert bridge.port is not None
+        workers = _api_workers(api, api_processes)
         _wait_first_ticks(bridge.port, feed)
-        yield FullStack(api, bridge, feed, box)
+        yield FullStack(api, bridge, feed, box, workers)
 
 
 def e2e(config: FanoutConfig, workdir: Path, on_step: Callable[[Step], None]) -> list[Step]:
     steps: list[Step] = []
     for subscribers in config.subscribers:
-        with full_stack(config.rate, config.seed, workdir) as stack:
-            started = {"api": stack.api, "bridge": stack.bridge, "feed": stack.feed}
-            step = _measure(config, subscribers, stack.box, started)
+        with full_stack(
+            config.rate, config.seed, workdir, api_processes=config.api_processes
+        ) as stack:
+            step = _measure(config, subscribers, stack)
         steps.append(step)
         on_step(step)
     return steps
 
 
-def _measure(
-    config: FanoutConfig, subscribers: int, box: Sandbox, started: dict[str, Started]
-) -> Step:
+def _api_workers(api: Started, count: int) -> tuple[int, ...]:
+    """The pids of the API's `count` processes, once each has opened its runtime (its gauges
+    appear in /metrics, labelled with its pid, before it serves)."""
+    if count == 1:
+        return (api.pid,)
+    deadline = time.monotonic() + FIRST_TICK_TIMEOUT
+    while time.monotonic() < deadline:
+        url = f"http://127.0.0.1:{api.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        pids = {
+            int(sample.labels["pid"])
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "trado_lean_websockets"
+        }
+        if len(pids) == count:
+            return tuple(sorted(pids))
+        time.sleep(0.5)
+    raise TargetFailed(f"{count} API processes were not all up within {FIRST_TICK_TIMEOUT:.0f}s")
+
+
+def _measure(config: FanoutConfig, subscribers: int, stack: FullStack) -> Step:
     """One window of the load against a running stack, with every process's CPU, what Redis
     carried, and (with a profile folder) py-spy on the Python processes."""
-    api, bridge = started["api"], started["bridge"]
+    api, bridge = stack.api, stack.bridge
     assert api.port is not None
     assert bridge.port is not None
-    pids = {name: item.pid for name, item in started.items()}
-    pids |= service_pids(box.env)
-    probe = WindowProbe(Endpoints(box.env["REDIS_URL"], bridge.port, api.port, api.pid))
-    profilers = _Profilers(config, subscribers, pids)
-    with ExitStack() as stack:
-        samplers = {name: stack.enter_context(Sampler(pid)) for name, pid in pids.items()}
+    pids = {"api": api.pid, "bridge": bridge.pid, "feed": stack.feed.pid}
+    workers = _worker_names(stack.api_workers) if len(stack.api_workers) > 1 else {}
+    pids |= workers | service_pids(stack.box.env)
+    probe = WindowProbe(
+        Endpoints(stack.box.env["REDIS_URL"], bridge.port, api.port, stack.api_workers)
+    )
+    profiled = {name: pid for name, pid in pids.items() if not (workers and name == "api")}
+    profilers = _Profilers(config, subscribers, profiled)
+    with ExitStack() as samplers_open:
+        samplers = {n: samplers_open.enter_context(Sampler(pid)) for n, pid in pids.items()}
 
         def on_window(start: float, end: float) -> None:
             probe.on_window(start, end)
@@ -119,7 +162,7 @@ def _measure(
         try:
             load = run_configured_load(
                 config,
-                url=f"ws://127.0.0.1:{api.port}/graphql",
+                url=stack.url,
                 subscribers=subscribers,
                 symbols=universe(UNIVERSE),
                 per_subscription=PER_SUBSCRIPTION,
@@ -131,8 +174,29 @@ def _measure(
     usage = {name: s.usage(load.start, load.end) for name, s in samplers.items()}
     extra = {**probe.figures(), "load_average": load_average, "profiles": profiles}
     extra |= _per_process(usage, load.deliveries_per_second, extra.get("ticks_applied_per_second"))
+    extra |= _shares(usage, list(workers), load.client_cpu_percent)
     server = _combined(usage["api"], usage["bridge"])
     return Step(TARGET, subscribers, config.rate, load, server, extra=extra)
+
+
+def _worker_names(pids: tuple[int, ...]) -> dict[str, int]:
+    return {f"api-{number}": pid for number, pid in enumerate(pids, start=1)}
+
+
+def _shares(
+    usage: dict[str, Usage | None], workers: list[str], client_cpu_percent: float
+) -> dict[str, object]:
+    """Each API process's CPU% ("41/38"), and every part's summed with the load client's: the
+    share of the cores the run took (200 = two cores)."""
+    figures: dict[str, object] = {}
+    if workers:
+        each = [usage[name] for name in workers]
+        shown = "/".join(f"{u.cpu_percent:g}" if u else "–" for u in each)
+        figures["api_each_cpu_percent"] = shown
+    parts = [usage.get(name) for name in MEASURED_PARTS]
+    measured = sum(u.cpu_percent for u in parts if u is not None)
+    figures["all_cpu_percent"] = round(measured + client_cpu_percent, 1)
+    return figures
 
 
 def _per_process(
@@ -157,7 +221,7 @@ class _Profilers:
 
     def __init__(self, config: FanoutConfig, subscribers: int, pids: dict[str, int]) -> None:
         self.folder = config.profile_dir
-        self.pids = {name: pid for name, pid in pids.items() if name in PROFILED}
+        self.pids = {n: pid for n, pid in pids.items() if n.partition("-")[0] in PROFILED}
         self.tag = f"{subscribers}-{config.rate:g}"
         self.running: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
 

@@ -30,12 +30,13 @@ SETTLE_SECONDS = 2.0  # after the clients leave, before the API's connections ar
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the counters are read: Redis, the bridge's and the API's metrics, the API's pid."""
+    """Where the counters are read: Redis, the bridge's and the API's metrics (any of the API
+    processes answers for all of them), the API's pids (each of its processes)."""
 
     redis_url: str
     bridge_port: int
     api_port: int
-    api_pid: int
+    api_pids: tuple[int, ...]
 
     @property
     def redis_port(self) -> int:
@@ -64,8 +65,12 @@ def read_counters(endpoints: Endpoints) -> Counters:
     )
 
 
-def redis_connections(pid: int, redis_port: int) -> int:
-    """Established TCP connections of process `pid` to `redis_port`."""
+def redis_connections(pids: tuple[int, ...], redis_port: int) -> int:
+    """Established TCP connections of the processes `pids` to `redis_port`."""
+    return sum(_redis_connections(pid, redis_port) for pid in pids)
+
+
+def _redis_connections(pid: int, redis_port: int) -> int:
     try:
         connections = psutil.Process(pid).net_connections(kind="tcp")
     except psutil.NoSuchProcess:
@@ -112,7 +117,7 @@ class WindowProbe:
 
     def __init__(self, endpoints: Endpoints) -> None:
         self.endpoints = endpoints
-        self.before_load = redis_connections(endpoints.api_pid, endpoints.redis_port)
+        self.before_load = redis_connections(endpoints.api_pids, endpoints.redis_port)
         self.first: Counters | None = None
         self.last: Counters | None = None
         self.during_load: int | None = None
@@ -127,7 +132,7 @@ class WindowProbe:
         self.first = read_counters(self.endpoints)
         time.sleep(max(end - time.time(), 0))
         self.last = read_counters(self.endpoints)
-        self.during_load = redis_connections(self.endpoints.api_pid, self.endpoints.redis_port)
+        self.during_load = redis_connections(self.endpoints.api_pids, self.endpoints.redis_port)
 
     def figures(self) -> dict[str, object]:
         """The step's figures, once the load has finished (waits for the reads, then for the
@@ -135,7 +140,7 @@ class WindowProbe:
         if self._thread is not None:
             self._thread.join(timeout=30)
         time.sleep(SETTLE_SECONDS)
-        after = redis_connections(self.endpoints.api_pid, self.endpoints.redis_port)
+        after = redis_connections(self.endpoints.api_pids, self.endpoints.redis_port)
         return {
             **_rates(self.first, self.last),
             "api_redis_connections": f"{self.before_load}/{self.during_load}/{after}",

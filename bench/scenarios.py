@@ -77,6 +77,7 @@ class FanoutConfig:
     profile_dir: Path | None = None  # py-spy the Python target of every step into this folder
     baseline: Path | None = None  # the checkout the `trado-baseline` target runs
     tape: TapeLoad | None = None  # each step alone, then with trades and books streaming
+    api_processes: int = 1  # e2e: API_PROCESSES of the full-mode API
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ What describes the API to a stranger (GraphiQL, introspection, FastAPI's /docs, 
 every HTTP response carries the security headers of `delivery/security_headers.py`, and no
 `server` header names the software.
 
-`python -m commands.api` runs it with uvicorn on the configured host and port.
+`python -m commands.api` runs it with uvicorn on the configured host and port: in one process,
+or with `API_PROCESSES` > 1 (full mode only) in that many, each on its own SO_REUSEPORT socket
+with its own hub (`commands/api_processes.py`), and `/metrics` read across them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import os
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +28,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
@@ -32,6 +37,7 @@ from strawberry.subscriptions import (
     MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
 
+from commands.api_processes import run_processes
 from delivery.fanout import LiveFanout
 from delivery.graphiql import GraphiQLRouter
 from delivery.http_chunks import DirectChunksProtocol
@@ -45,6 +51,7 @@ from graph.schema import make_schema
 from graph.types.quote import Quote
 from settings import ROOT, Settings, load_settings
 from streaming.cache import Cache
+from streaming.metrics import exposition
 from streaming.readiness import open_readiness
 from streaming.runtime import open_runtime
 
@@ -143,7 +150,8 @@ def create_app(settings: Settings) -> FastAPI:
 
         @app.get("/metrics")
         async def metrics() -> Response:
-            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+            text = exposition(across_processes=settings.api_processes > 1)
+            return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     if not settings.serves_graphiql:  # its page and assets, which the mount at / would serve
         app.mount("/graphiql", PlainTextResponse("Not Found", status_code=404))
@@ -197,18 +205,49 @@ def proxy_options() -> dict[str, Any]:
     return {"proxy_headers": False}
 
 
-def main() -> None:
-    settings = load_settings()
+def configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
+
+
+def serve_on(sock: socket.socket) -> None:
+    """One of `API_PROCESSES`' workers, in a process of its own (nothing of its parent's but
+    the environment and the listening socket): its own settings, app and hub."""
+    settings = load_settings()
+    configure_logging(settings)
+    config = uvicorn.Config(create_app(settings), **uvicorn_options(settings))
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+@contextmanager
+def metrics_across_processes() -> Iterator[None]:
+    """A folder for prometheus_client's multiprocess mode, for the block. The library takes it
+    from the environment (PROMETHEUS_MULTIPROC_DIR) when a process imports it, so it is put
+    there before the workers start; they inherit it, and nothing of ours reads it."""
+    with tempfile.TemporaryDirectory(prefix="trado-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        yield
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
         **server_options(settings),
-    )
+    }
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging(settings)
+    if settings.api_processes == 1:
+        uvicorn.run(create_app(settings), **uvicorn_options(settings))
+        return
+    with metrics_across_processes():
+        code = run_processes(settings.api_processes, settings.host, settings.port, serve_on)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

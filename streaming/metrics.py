@@ -1,13 +1,25 @@
 """Prometheus metrics of the live path, on the process's default registry.
 
 The API serves them at `/metrics`; a worker process (bridge, feed) serves them on
-`METRICS_PORT` when that is set. Names follow Prometheus' conventions (`_total` is added to
-counters by the client library).
+`METRICS_PORT` when that is set. Several API processes on one port (`API_PROCESSES`) use
+prometheus_client's multiprocess mode: each writes its samples to files in one folder, and any
+process's `/metrics` reads them all (counters and histograms summed, gauges one per process,
+labelled `pid`), so a scrape never passes one process's figures off as the whole.
+
+Names follow Prometheus' conventions (`_total` is added to counters by the client library).
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
 
 TICKS_CONSUMED = Counter(
     "trado_ticks_consumed", "Ticks the bridge applied (re-deliveries excluded)."
@@ -99,3 +111,13 @@ def serve_metrics(port: int | None, host: str) -> None:
     """Expose this worker's metrics over HTTP (a daemon thread owned by prometheus-client)."""
     if port is not None:
         start_http_server(port, addr=host)
+
+
+def exposition(across_processes: bool) -> bytes:
+    """What `/metrics` serves: this process's registry, or (`across_processes`) the samples of
+    every API process from the multiprocess folder, read anew at each scrape."""
+    if not across_processes:
+        return generate_latest()
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)

@@ -119,6 +119,9 @@ class ReadinessMonitor:
         for name, error in zip(checks, errors, strict=True):
             self.health.setdefault(name, BackendHealth()).record(error)
             BACKEND_UP.labels(name).set(0 if self._down(name) else 1)
+        # Read at scrape time through `set_function`; with several API processes a scrape
+        # reads each process's last written value instead (streaming/metrics.py), this one.
+        NEWEST_TICK_AGE.set(self.age_for_metrics())
 
     async def _check(self, check: Callable[[], Awaitable[None]]) -> str | None:
         """None when the backend answered in time, else what went wrong, in one line."""

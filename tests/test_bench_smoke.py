@@ -259,6 +259,26 @@ def test_e2e_smoke_shows_what_each_process_and_redis_cost(tmp_path: Path) -> Non
     assert asyncio.run(_bench_databases()) <= before, "the sandbox database was not dropped"
 
 
+def test_e2e_smoke_with_two_api_processes_shows_each_one_and_the_whole(tmp_path: Path) -> None:
+    """`--api-processes 2`: both API processes serve, each one's CPU beside their sum, and
+    every measured part's CPU summed with the load client's."""
+    document = _run(
+        tmp_path, "e2e", "--subscribers", "8", "--rate", "50", "--seconds", "2",
+        "--warmup", "0.5", "--api-processes", "2",
+    )  # fmt: skip
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    [step] = steps
+    assert (step["connected"], step["errors"]) == (8, 0), step
+    assert step["delivered"] > 0, step
+    each = [float(part) for part in str(step["api_each_cpu_percent"]).split("/")]
+    assert len(each) == 2, step
+    assert step["api-1_cpu_percent"] is not None
+    assert step["api-2_cpu_percent"] is not None
+    parts = step["api_cpu_percent"] + step["client_cpu_percent"]
+    assert step["all_cpu_percent"] >= parts - 0.1  # each figure rounded to 0.1
+
+
 @pytest.mark.timeout(300)  # three faults, each 14 s to settle, plus restarts: ~105 s alone
 def test_chaos_smoke_kafka_bridge_and_api_faults_lose_and_repeat_nothing(tmp_path: Path) -> None:
     """The chaos harness with Kafka stopped 15 s and restarted, the bridge and the API killed

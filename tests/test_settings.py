@@ -105,19 +105,33 @@ def test_bad_setting_is_named(values: dict[str, object], expected: str) -> None:
     assert expected in error_text(**values)
 
 
-def test_bad_setting_stops_the_server_with_one_line(tmp_path: Path) -> None:
-    result = subprocess.run(
+def start_api_with(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`python -m commands.api` with only `settings` in its environment (and no `.env`)."""
+    return subprocess.run(
         [sys.executable, "-m", "commands.api"],
-        env={"PORT": "not-a-port", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        env={**settings, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_bad_setting_stops_the_server_with_one_line(tmp_path: Path) -> None:
+    result = start_api_with(tmp_path, PORT="not-a-port")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("Invalid setting PORT: Input should be a valid integer")
+
+
+def test_embedded_mode_refuses_several_api_processes(tmp_path: Path) -> None:
+    """Embedded mode's one process runs the simulator, bridge and pub/sub: a second would
+    run its own, so API_PROCESSES > 1 stops the start with the reason."""
+    result = start_api_with(tmp_path, API_PROCESSES="2")
+    assert result.returncode == 2
+    assert result.stderr.startswith("Invalid setting settings: Value error, API_PROCESSES > 1")
+    assert "embedded mode runs the simulator, bridge and pub/sub" in result.stderr
 
 
 def test_example_env_lists_every_setting() -> None:
