@@ -13,8 +13,9 @@ import pytest
 
 from resolvers.instruments import unknown_symbols
 from settings import Settings
-from streaming.runtime import open_runtime, seed_instruments
+from streaming.runtime import open_runtime
 from tests.conftest import embedded_mode
+from tests.utils.live import listed, symbol_for
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,8 +27,10 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 
 async def test_concurrent_checks_of_cold_symbols_share_one_query(settings: Settings) -> None:
+    known = [symbol_for("CHK"), symbol_for("CHK")]  # the shared database has others' too
+    unknown = symbol_for("NOPE")
     async with open_runtime(settings) as runtime:
-        await seed_instruments(runtime)  # (full mode's start leaves that to the migrations)
+        await listed(settings, *known)  # (after the runtime: SQLite's tables come with it)
         opened = 0
 
         def counted() -> AbstractAsyncContextManager[Any]:
@@ -35,20 +38,21 @@ async def test_concurrent_checks_of_cold_symbols_share_one_query(settings: Setti
             opened += 1
             return runtime.sessions()
 
-        symbols = ["AAPL", "MSFT", "NOPE1"]
+        symbols = [*known, unknown]
         checks = [unknown_symbols(counted, runtime.cache, symbols) for _ in range(500)]  # type: ignore[arg-type]
         results = await asyncio.gather(*checks)
-        assert all(result == ["NOPE1"] for result in results)
+        assert all(result == [unknown] for result in results)
         assert opened == 1
-        assert await unknown_symbols(runtime.sessions, runtime.cache, ["AAPL"]) == []
+        assert await unknown_symbols(runtime.sessions, runtime.cache, known[:1]) == []
 
 
 async def test_a_cancelled_check_leaves_no_waiter_hanging(settings: Settings) -> None:
+    symbol = symbol_for("CHK")
     async with open_runtime(settings) as runtime:
-        await seed_instruments(runtime)
-        first = asyncio.create_task(unknown_symbols(runtime.sessions, runtime.cache, ["AAPL"]))
+        await listed(settings, symbol)
+        first = asyncio.create_task(unknown_symbols(runtime.sessions, runtime.cache, [symbol]))
         await asyncio.sleep(0)  # its lookup is under way
-        second = asyncio.create_task(unknown_symbols(runtime.sessions, runtime.cache, ["AAPL"]))
+        second = asyncio.create_task(unknown_symbols(runtime.sessions, runtime.cache, [symbol]))
         await asyncio.sleep(0)
         first.cancel()
         async with asyncio.timeout(10):
