@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from streaming import metrics
 from streaming.cache import Cache
+from streaming.cancellation import raise_if_cancelled
 from streaming.channels import applied_key
 from streaming.errors import BackendUnavailable, BadTick
 from streaming.log import LogConsumer, LogRecord, TickLog
@@ -140,6 +141,7 @@ class Bridge:
     async def _live_lane(self, consumer: LogConsumer) -> None:
         wait_ms = min(max(int(self.flush_interval * 1000), 1), 200)
         while True:
+            raise_if_cancelled()  # a cancel lost inside `take` (see `streaming.cancellation`)
             await self._room.wait()
             records = await consumer.get_batch(self.batch_size, timeout_ms=wait_ms)
             if records:  # (fetched before a rebalance, a batch may be applied twice)
@@ -155,6 +157,7 @@ class Bridge:
         loop = asyncio.get_running_loop()
         next_round = loop.time()
         while True:
+            raise_if_cancelled()  # a cancel lost in a flush or commit
             # Pause first, then look for work: batches taken meanwhile wake no one.
             await asyncio.sleep(max(next_round - loop.time(), 0))
             with suppress(TimeoutError):

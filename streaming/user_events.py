@@ -18,6 +18,7 @@ from sqlmodel import col, select, update
 from models.db import SessionFactory, session_scope
 from models.tables import UserEvent
 from models.types import utcnow
+from streaming.cancellation import raise_if_cancelled
 from streaming.channels import user_channel
 from streaming.pubsub import PubSub
 from streaming.retry import retrying
@@ -78,6 +79,7 @@ async def run_relay(sessions: SessionFactory, pubsub: PubSub, interval: float = 
     """`relay_unpublished` every `interval` seconds, until cancelled; a lost database or
     Redis is retried with backoff (a warning per attempt, no traceback flood)."""
     while True:
+        raise_if_cancelled()  # a cancel lost in a publish (see `streaming.cancellation`)
         async for attempt in retrying("event relay"):
             with attempt:
                 await relay_unpublished(sessions, pubsub)

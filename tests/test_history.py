@@ -16,6 +16,7 @@ from tests.utils.graphql_ws import graphql_ws
 from tests.utils.live import (
     bridge_worker,
     create_topic,
+    eventually,
     isolated,
     listed,
     make_tick,
@@ -75,15 +76,17 @@ async def test_resume_after_the_api_restarts_sees_every_tick_once(
     symbol, other = symbol_for("H"), symbol_for("K")
     await listed(settings, symbol, other)
     variables: dict[str, Any] = {"s": [symbol, other]}
-    async with bridge_worker(settings), tick_producer(settings) as producer:
+    async with bridge_worker(settings) as worker, tick_producer(settings) as producer:
+        bridge = worker.bridge
+        assert bridge is not None
         async with running_server(settings) as api, subscription_client(protocol, api) as ws:
             await ws.subscribe("q", RESUME, variables)
             await wait_subscribed(settings, f"quote:{symbol}")
             await send(producer, *(make_tick(symbol, n) for n in range(1, 21)))
             assert await sequences(ws, 20) == list(range(1, 21))
         await send(producer, make_tick(other, 1), *(make_tick(symbol, n) for n in range(21, 61)))
+        await eventually(lambda: bridge.stats.ticks >= 61)  # 21-60 applied while no API runs
         async with running_server(settings) as api, subscription_client(protocol, api) as ws:
-            await asyncio.sleep(1)  # the bridge applies 21-60 meanwhile
             since = [{"symbol": symbol, "sequence": 20}]
             await ws.subscribe("q", RESUME, {**variables, "since": since})
             await wait_subscribed(settings, f"quote:{symbol}")
@@ -106,13 +109,16 @@ async def test_resume_beyond_the_history_starts_from_the_latest_quote(
     symbol = symbol_for("J")
     await listed(settings, symbol)
     async with (
-        bridge_worker(settings),
+        bridge_worker(settings) as worker,
         tick_producer(settings) as producer,
         running_server(settings) as api,
         graphql_ws(api.ws) as ws,
     ):
+        bridge = worker.bridge
+        assert bridge is not None
         await send(producer, *(make_tick(symbol, n) for n in range(1, 11)))
-        await asyncio.sleep(1.5)  # applied, then older than the history's age limit
+        await eventually(lambda: bridge.stats.ticks >= 10)  # applied,
+        await asyncio.sleep(1)  # then older than the history's age limit (0.5 s)
         since = [{"symbol": symbol, "sequence": 3}]
         await ws.subscribe("q", RESUME, {"s": [symbol], "since": since})
         assert await sequences(ws, 1) == [10]

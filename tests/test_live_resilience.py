@@ -60,11 +60,13 @@ async def live_settings(full_settings: Settings, **changes: Any) -> Settings:
     return settings
 
 
-async def sequences_until(ws: GraphQLWS, last: int, seconds: float = 20) -> list[int]:
+async def sequences_until(ws: GraphQLWS, last: int, seconds: float = 60) -> list[int]:
+    """Sequences received until `last`; `seconds` bounds the whole wait (a Kafka group join
+    or rebalance may come between two of them)."""
     got: list[int] = []
     async with asyncio.timeout(seconds):
         while not got or got[-1] < last:
-            got.append((await ws.next_payload())["data"]["quotes"]["sequence"])
+            got.append((await ws.next_payload(seconds))["data"]["quotes"]["sequence"])
     return got
 
 
@@ -234,7 +236,7 @@ async def test_bridge_crash_and_restart_loses_and_repeats_nothing(
             lambda: first.stats.ticks == 10 and first.pending == 0 and first.uncommitted == 0
         )
         await send(producer, *ticks[10:])
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(60):
             with contextlib.suppress(Crash):
                 await run
         assert crash.crashed
@@ -291,7 +293,7 @@ async def test_two_bridge_workers_share_the_partitions(full_settings: Settings) 
         await wait_subscribed(settings, *(f"quote:{s}" for s in symbols))
         got: dict[str, list[int]] = {s: [] for s in symbols}
         sequence = 0
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(60):  # a group join and rebalance under load: seconds
             while sequence < 20 or not all(b.stats.ticks for b in bridges):
                 sequence += 1  # tick until both workers have their partitions (and 20 rounds)
                 await send(producer, *(make_tick(s, sequence) for s in symbols))

@@ -4,7 +4,6 @@ restarting the API. Runs a private PostgreSQL cluster, so the shared one is neve
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,7 +16,7 @@ from settings import Settings
 from tests.api.conftest import Account, Api, new_account
 from tests.test_readiness import FAST_CHECKS, is_ready, is_unavailable, wait_for_readiness
 from tests.utils.graphql_ws import graphql_ws
-from tests.utils.live import isolated, make_tick
+from tests.utils.live import isolated, make_tick, wait_subscribed
 from tests.utils.postgres_server import PrivatePostgres
 from tests.utils.server import RunningServer, running_server
 
@@ -205,7 +204,7 @@ async def test_a_private_subscription_during_an_outage_gets_service_unavailable(
             await postgres.start()
             await wait_for_readiness(server.http, is_ready)
             await client.subscribe("2", ORDER_UPDATES)
-            await asyncio.sleep(0.5)  # subscribed before the order is placed
+            await wait_subscribed(outage_settings, f"user:{account.id}")  # before the order
             placed = (await api.data(PLACE, order("socket"), account.token))["placeOrder"]
             update = await client.next_payload()
             assert update["data"]["orderUpdates"]["id"] == placed["id"]

@@ -290,3 +290,48 @@ def test_a_quote_crosses_a_limit_at_the_side_it_trades_on() -> None:
     assert not crosses_quote(OrderSide.BUY, Decimal("100.01"), bid, ask)
     assert crosses_quote(OrderSide.SELL, Decimal("99.98"), bid, ask)
     assert not crosses_quote(OrderSide.SELL, Decimal("99.99"), bid, ask)
+
+
+class LosesACancel:
+    """A stage whose first write loses the cancel that arrives during it, as Python 3.11's
+    `asyncio.wait_for` (redis-py's socket writes) does when the write completes meanwhile."""
+
+    name = "loses-a-cancel"
+
+    def __init__(self) -> None:
+        self.writing = asyncio.Event()
+        self.lost = False
+
+    async def apply(self, ticks: list[Tick]) -> None:  # noqa: ARG002 (Stage)
+        if self.lost:
+            return
+        self.writing.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.lost = True
+
+    async def flush(self) -> None:
+        return None
+
+    def forget(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("lane", ["live", "durable"])
+async def test_a_bridge_stops_even_when_a_write_loses_its_cancel(lane: str) -> None:
+    """Stopping a worker cancels its lanes; one whose write swallowed the cancel must still
+    end, or the worker's shutdown (and whatever awaits it) waits forever."""
+    log, stage = MemoryTickLog(), LosesACancel()
+    bridge = Bridge(tick_log=log, group="g", cache=MemoryCache(), pubsub=MemoryPubSub())
+    if lane == "live":
+        bridge.live_stages = [stage]
+    else:
+        bridge.stages = [stage]
+    await log.append(b"AAPL", tick().to_json())
+    run = asyncio.create_task(bridge.run())
+    await stage.writing.wait()
+    run.cancel()
+    await asyncio.wait({run}, timeout=30)  # (not `await run`: cancelling that cancels it again)
+    assert stage.lost, "the write did lose the cancel"
+    assert run.cancelled(), "the worker stopped all the same"

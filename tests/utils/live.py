@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -120,7 +121,7 @@ async def bridge_worker(settings: Settings) -> AsyncIterator[Runtime]:
         yield runtime
 
 
-async def wait_subscribed(settings: Settings, *channels: str, seconds: float = 10) -> None:
+async def wait_subscribed(settings: Settings, *channels: str, seconds: float = 30) -> None:
     """Until the hub's Redis connection subscribes every channel (pub/sub is not replayed)."""
     assert settings.redis_url
     redis = Redis.from_url(settings.redis_url)
@@ -136,13 +137,15 @@ async def wait_subscribed(settings: Settings, *channels: str, seconds: float = 1
         await redis.aclose()
 
 
-async def eventually(check: Callable[[], bool], seconds: float = 10, step: float = 0.05) -> None:
-    """Wait until `check()` holds (for counters updated just after what a test observed)."""
-    for _ in range(int(seconds / step)):
-        if check():
-            return
+async def eventually(check: Callable[[], bool], seconds: float = 30, step: float = 0.05) -> None:
+    """Wait until `check()` holds (for counters updated just after what a test observed, or
+    work behind a Kafka group join). `seconds` is a deadline on the clock, generous because a
+    loaded machine is slow, not a measure: the wait ends as soon as `check()` holds."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {seconds}s: {check}")
         await asyncio.sleep(step)
-    raise AssertionError(f"still false after {seconds}s: {check}")
 
 
 @dataclass
