@@ -31,6 +31,7 @@ import msgspec
 from tenacity import AsyncRetrying, wait_random_exponential
 
 from streaming import metrics
+from streaming.cancellation import raise_if_cancelled
 from streaming.feed_resume import ResumeLookup, ResumePoint
 from streaming.log import LogProducer
 from streaming.retry import retrying
@@ -204,6 +205,7 @@ class FeedSender:
             self._pending = [self._stamp(tick) for tick in ticks]
             await self._deliver()
             self._drops.maybe_over(len(self._buffer))
+            raise_if_cancelled()  # a cancel lost in a write (see `streaming.cancellation`)
 
     def _take(self) -> list[Tick]:
         count = min(self._batch_size, len(self._buffer))

@@ -47,6 +47,7 @@ from models.db import make_probe_engine
 from models.db import ping as ping_database
 from settings import Settings
 from streaming.cache import Cache, make_cache
+from streaming.cancellation import raise_if_cancelled
 from streaming.channels import newest_tick_key
 from streaming.metrics import BACKEND_UP, NEWEST_TICK_AGE
 from streaming.pubsub import PubSub, make_pubsub
@@ -107,6 +108,7 @@ class ReadinessMonitor:
         while True:
             await asyncio.sleep(self.settings.readiness_check_interval_seconds)
             await self.check_once()
+            raise_if_cancelled()  # a cancel lost in a Redis write (see `streaming.cancellation`)
 
     async def check_once(self) -> None:
         checks: dict[str, Callable[[], Awaitable[None]]] = {
