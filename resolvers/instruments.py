@@ -8,8 +8,9 @@ symbols' entries after its commit, so a reader never keeps a stale instrument fo
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, func, or_, select
@@ -84,46 +85,42 @@ async def unknown_symbols(
     missing = [s for s, value in zip(symbols, cached, strict=True) if value is None]
     if not missing:
         return []
-    known = await _LOOKUPS.get_many([(sessions, cache, s) for s in missing])
+    known = await _lookups(sessions, cache).get_many(missing)
     return [s for s, is_known in zip(missing, known, strict=True) if not is_known]
 
 
-SymbolLookup = tuple[SessionFactory, Cache, str]  # a symbol, and where to look it up
+# Symbols being looked up in the database, per session factory (in practice one, the
+# process's): a burst of subscribers to the same cold symbols waits on one query rather than
+# each taking a database connection (a connect storm of a thousand subscribes otherwise
+# exhausts the pool and waits out its timeout). Instruments change rarely, so a lookup already
+# on its way answers for its symbols.
+_LOOKUPS: WeakKeyDictionary[SessionFactory, CoalescedLookups[str, bool]] = WeakKeyDictionary()
 
 
-async def _look_up_each(lookups: list[SymbolLookup]) -> list[bool]:
-    """Whether each symbol names an instrument: one query per session factory (in practice
-    one, the process's)."""
-    by_source: dict[tuple[SessionFactory, Cache], list[str]] = defaultdict(list)
-    for sessions, cache, symbol in lookups:
-        by_source[sessions, cache].append(symbol)
-    known: set[SymbolLookup] = set()
-    for (sessions, cache), symbols in by_source.items():
-        known.update((sessions, cache, s) for s in await _look_up(sessions, cache, symbols))
-    return [lookup in known for lookup in lookups]
+def _lookups(sessions: SessionFactory, cache: Cache) -> CoalescedLookups[str, bool]:
+    lookups = _LOOKUPS.get(sessions)
+    if lookups is None:
+        lookups = _LOOKUPS[sessions] = CoalescedLookups(
+            partial(_look_up, sessions, cache), share_in_flight=True, name="instrument-lookups"
+        )
+    return lookups
 
 
-async def _look_up(sessions: SessionFactory, cache: Cache, symbols: list[str]) -> set[str]:
-    """The symbols of `symbols` an instrument has (all of them when the database cannot
-    answer)."""
+async def _look_up(sessions: SessionFactory, cache: Cache, symbols: list[str]) -> list[bool]:
+    """Whether each of `symbols` names an instrument (all do when the database cannot
+    answer); the instruments found go into the cache."""
     try:
         query = select(Instrument).where(col(Instrument.symbol).in_(symbols))
         async with sessions() as session:
             rows = (await session.exec(query)).all()
     except (OSError, SQLAlchemyError, DatabaseUnavailable) as error:
         log.warning("could not check symbols %s: %r", symbols[:5], error)
-        return set(symbols)
+        return [True] * len(symbols)
     for row in rows:
         record = InstrumentRecord.model_validate(row)
         await cache.set(instrument_key(record.symbol), record.to_json(), INSTRUMENT_CACHE_SECONDS)
-    return {row.symbol for row in rows}
-
-
-# Symbols being looked up in the database by this process: a burst of subscribers to the same
-# cold symbols waits on one query rather than each taking a database connection (a connect
-# storm of a thousand subscribes otherwise exhausts the pool and waits out its timeout).
-# Instruments change rarely, so a lookup already on its way answers for its symbols.
-_LOOKUPS = CoalescedLookups(_look_up_each, share_in_flight=True, name="instrument-lookups")
+    found = {row.symbol for row in rows}
+    return [symbol in found for symbol in symbols]
 
 
 def _like_escape(text: str) -> str:
