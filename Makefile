@@ -2,12 +2,15 @@
 # real PostgreSQL, Redis and Kafka with scripts/services.sh.
 UV := $(shell scripts/ensure-uv.sh)
 
-.PHONY: run test stack services-up services-down services-status lint migrate schema
+.PHONY: run check test stack services-up services-down services-status lint migrate schema
 
 run: ## the API in embedded mode (SQLite, in-memory backends, simulator) on 127.0.0.1:8000
 	$(UV) run python -m commands.api
 
-test: ## the whole suite: services, ruff, mypy, pytest
+check: ## the fast tier, no services: lint, types, import contracts, service-free tests
+	scripts/check.sh
+
+test: ## the whole suite: services, lint, types, then every test in timed stages
 	scripts/test.sh
 
 stack: ## full mode: services, migrations, then bridge, feed and API as separate processes
@@ -22,7 +25,7 @@ services-down:
 services-status:
 	scripts/services.sh status
 
-lint:
+lint: ## lint, types and import contracts only
 	$(UV) run ruff check . && $(UV) run ruff format --check . && $(UV) run lint-imports && $(UV) run mypy .
 
 schema: ## rewrite schema.graphql from the code

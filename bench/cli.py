@@ -575,6 +575,14 @@ def _command_line(ctx: typer.Context) -> str:
 
 
 @app.command()
+def peers() -> None:
+    """Install the Node peers' modules and build Centrifugo, once per machine, so that no
+    benchmark run (nor the suite's smoke test of it) spends minutes building them."""
+    ensure_node_modules()
+    typer.echo(f"centrifugo: {ensure_centrifugo()}")
+
+
+@app.command()
 def targets_list() -> None:
     """List the targets a scenario can run against."""
     for name in TARGETS:

@@ -59,7 +59,8 @@ START_TIMEOUT = 60.0
 READY_LINE = re.compile(rb"^ready\b", re.MULTILINE)  # a Node peer's word (not "already")
 CENTRIFUGO_MODULE = "github.com/centrifugal/centrifugo/v6"
 CENTRIFUGO_VERSION = "6.9.1"
-CENTRIFUGO_BIN = ROOT / "bench" / ".bin" / "centrifugo"
+# Outside the checkout, so a fresh clone (CI's) finds the binary an earlier run built.
+CENTRIFUGO_BIN = Path.home() / ".cache" / "trado" / f"centrifugo-{CENTRIFUGO_VERSION}/centrifugo"
 CENTRIFUGO_NAMESPACE = "quotes"  # channels `quotes:<SYMBOL>`
 
 
@@ -107,10 +108,10 @@ def ensure_node_modules(directory: Path = NODE_DIR, package: str = "graphql-ws")
 
 
 def ensure_centrifugo() -> Path:
-    """Centrifugo's binary at the pinned version, built with `go install` into `bench/.bin`
-    the first time (a few minutes; the Go module proxy must be reachable), as its releases
-    are built: no cgo, stripped, the version stamped in (else it runs as a "development build"
-    and says v0.0.0)."""
+    """Centrifugo's binary at the pinned version, built with `go install` into the user's
+    cache the first time (a few minutes; the Go module proxy must be reachable; `python -m
+    bench peers` does it ahead of a run), as its releases are built: no cgo, stripped, the
+    version stamped in (else it runs as a "development build" and says v0.0.0)."""
     if CENTRIFUGO_VERSION in (_version_of(CENTRIFUGO_BIN) or ""):
         return CENTRIFUGO_BIN
     stamp = f"-X {CENTRIFUGO_MODULE}/internal/build.Version={CENTRIFUGO_VERSION}"

@@ -5,6 +5,11 @@ if command -v uv >/dev/null 2>&1; then
   command -v uv
   exit 0
 fi
+installed="$(python3 -m site --user-base)/bin/uv"
+if [ -x "$installed" ]; then
+  echo "$installed"
+  exit 0
+fi
 python3 -m pip install --quiet --user --disable-pip-version-check "uv>=0.8" >&2
 for candidate in "$(python3 -m site --user-base)/bin/uv" "$(command -v uv 2>/dev/null || true)"; do
   if [ -n "$candidate" ] && [ -x "$candidate" ]; then

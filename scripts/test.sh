@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
-# The whole test suite on any machine: start the real services, sync the locked environment,
-# lint, type-check, then pytest (extra arguments go to pytest).
+# The whole suite on any machine: start the real services, sync the locked environment, then
+# run it in stages, each timed:
+#   static checks   ruff, formatting, import contracts, mypy
+#   parallel        every independent test, on TRADO_TEST_WORKERS pytest-xdist workers (each
+#                   worker is a test session of its own: its own database, key prefix, topic)
+#   alone           what stops a shared service (the chaos smoke test stops Kafka) and the
+#                   benchmark smoke runs, one at a time: they measure, so they share no core
+# With arguments, one pytest run of exactly those arguments instead of the stages.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-UV="$(scripts/ensure-uv.sh)"
 
 scripts/services.sh up
 # The browser tests drive Debian's Chromium: Playwright's own browser download fails here.
 if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
 fi
-"$UV" sync --frozen --quiet
-echo "== ruff"
-"$UV" run --frozen ruff check .
-"$UV" run --frozen ruff format --check --quiet .
-echo "== import contracts"
-"$UV" run --frozen lint-imports --no-cache
-echo "== mypy"
-"$UV" run --frozen mypy .
-echo "== pytest"
-"$UV" run --frozen pytest "$@"
+source scripts/environment.sh
+
+if [ "$#" -gt 0 ]; then
+  "$UV" run --frozen pytest "$@"
+  exit
+fi
+
+started=$(date +%s)
+stage "static checks" static_checks
+# The peers the benchmark smoke tests drive, built once per machine (not inside a test).
+stage "benchmark peers" "$UV" run --frozen python -m bench peers
+stage "pytest parallel" "$UV" run --frozen pytest -n "${TRADO_TEST_WORKERS:-4}" --dist loadfile \
+  -m "not alone and not bench" --durations=20
+stage "pytest alone" "$UV" run --frozen pytest -m "alone or bench" --durations=20
+echo "== test: $(($(date +%s) - started)) s"

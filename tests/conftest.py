@@ -30,6 +30,28 @@ from tests.utils.services import ServicesMissing, asyncpg_url, check_services, r
 
 RUN_ID = secrets.token_hex(4)
 
+# Parameter values that choose a real service's backend (`cache`, `pubsub`, `tick_log`, and the
+# tests that run once over SQLite and once over PostgreSQL).
+SERVICE_PARAMS = frozenset({"redis", "kafka", "postgresql"})
+
+
+def needs_services(item: pytest.Item) -> bool:
+    """Whether a test reaches the real services: through the `services` fixture, or through a
+    parameter that picks a service's backend (those fixtures look the services up lazily)."""
+    if "services" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    return any(isinstance(value, str) and value in SERVICE_PARAMS for value in params)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the services, so the service-free tier (`make check`)
+    deselects them by marker rather than by a list kept by hand."""
+    for item in items:
+        if needs_services(item) and item.get_closest_marker("services") is None:
+            item.add_marker(pytest.mark.services)
+
 
 @pytest.fixture(scope="session")
 async def services() -> dict[str, str]:

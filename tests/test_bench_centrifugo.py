@@ -175,6 +175,7 @@ def _children() -> set[int]:
 
 
 # The first run on a machine builds Centrifugo (`go install`): minutes, not seconds.
+@pytest.mark.bench
 @pytest.mark.timeout(900)
 def test_fanout_smoke_against_centrifugo_beside_trado(tmp_path: Path) -> None:
     before = _children()

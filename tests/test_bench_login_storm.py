@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import psutil
+import pytest
 from typer.testing import CliRunner
 
 from bench.login_storm import app
 
 
+@pytest.mark.bench
 def test_login_storm_smoke_produces_figures(tmp_path: Path) -> None:
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     arguments = ["--logins", "4", "--variants", "limited", "--quiet", "0.5"]

@@ -57,6 +57,7 @@ def _only_step(document: dict[str, object]) -> dict[str, Any]:
 BRIEF = ("--rate", "50", "--seconds", "2", "--warmup", "0.5")
 
 
+@pytest.mark.bench
 def test_fanout_smoke_produces_figures(tmp_path: Path) -> None:
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     result = CliRunner().invoke(
@@ -101,6 +102,7 @@ def test_fanout_smoke_produces_figures(tmp_path: Path) -> None:
     assert not leftovers, "the benchmark left processes running"
 
 
+@pytest.mark.bench
 def test_fanout_with_tape_smoke_measures_quotes_alone_and_beside_trades_books_and_candles(
     tmp_path: Path,
 ) -> None:
@@ -125,6 +127,7 @@ def test_fanout_with_tape_smoke_measures_quotes_alone_and_beside_trades_books_an
     assert tape["candles_per_second"] > 0, tape
 
 
+@pytest.mark.bench
 def test_queries_smoke_measures_each_query_and_the_client_ceiling(tmp_path: Path) -> None:
     document = _run(tmp_path, "queries", "--seconds", "2", "--concurrency", "2", "--warmup", "0.5")
     steps = _steps(document)
@@ -144,6 +147,7 @@ def test_queries_smoke_measures_each_query_and_the_client_ceiling(tmp_path: Path
     assert all(row["ceiling_share"] is not None for row in summary), summary
 
 
+@pytest.mark.bench
 def test_attacks_smoke_reports_each_attacks_outcome(tmp_path: Path) -> None:
     document = _run(tmp_path, "attacks", "--repeats", "2")
     steps = _steps(document)
@@ -155,6 +159,7 @@ def test_attacks_smoke_reports_each_attacks_outcome(tmp_path: Path) -> None:
     assert all(step["seconds"] is not None for step in steps)
 
 
+@pytest.mark.bench
 def test_slow_consumer_smoke_reports_memory_and_latency_per_second(tmp_path: Path) -> None:
     document = _run(tmp_path, "slow-consumer", "--subscribers", "3", *BRIEF)
     step = _only_step(document)
@@ -197,6 +202,7 @@ def _storm_row(document: dict[str, object]) -> dict[str, object]:
     return row
 
 
+@pytest.mark.bench
 def test_storm_smoke_measures_the_steady_clients_readiness_and_memory(tmp_path: Path) -> None:
     document = _run(tmp_path, "storm", *STORM, "--after-seconds", "1", "--rate", "50")
     row = _storm_row(document)
@@ -204,6 +210,8 @@ def test_storm_smoke_measures_the_steady_clients_readiness_and_memory(tmp_path: 
     assert row["redis_before"] is None, "no Redis in embedded mode"
 
 
+@pytest.mark.bench
+@pytest.mark.services
 def test_storm_smoke_in_full_mode_counts_the_api_redis_connections(tmp_path: Path) -> None:
     before = asyncio.run(_bench_databases())
     document = _run(tmp_path, "storm", "--full", *STORM, "--after-seconds", "1", "--rate", "50")
@@ -227,6 +235,8 @@ async def _bench_databases() -> set[str]:
     return {row["datname"] for row in rows}
 
 
+@pytest.mark.bench
+@pytest.mark.services
 def test_pipeline_smoke_drains_the_topic_and_cleans_up(tmp_path: Path) -> None:
     """Synchronous: the harness runs its own event loops (as from the command line)."""
     before = asyncio.run(_bench_databases())
@@ -239,6 +249,8 @@ def test_pipeline_smoke_drains_the_topic_and_cleans_up(tmp_path: Path) -> None:
     assert asyncio.run(_bench_databases()) <= before, "the sandbox database was not dropped"
 
 
+@pytest.mark.bench
+@pytest.mark.services
 def test_e2e_smoke_shows_what_each_process_and_redis_cost(tmp_path: Path) -> None:
     """Full mode in a sandbox, profiled: beside latency, every process's CPU, what Redis
     carried per tick, the API's Redis connections before / during / after, the load average,
@@ -259,6 +271,8 @@ def test_e2e_smoke_shows_what_each_process_and_redis_cost(tmp_path: Path) -> Non
     assert asyncio.run(_bench_databases()) <= before, "the sandbox database was not dropped"
 
 
+@pytest.mark.bench
+@pytest.mark.services
 def test_e2e_smoke_with_two_api_processes_shows_each_one_and_the_whole(tmp_path: Path) -> None:
     """`--api-processes 2`: both API processes serve, each one's CPU beside their sum, and
     every measured part's CPU summed with the load client's."""
@@ -279,6 +293,9 @@ def test_e2e_smoke_with_two_api_processes_shows_each_one_and_the_whole(tmp_path:
     assert step["all_cpu_percent"] >= parts - 0.1  # each figure rounded to 0.1
 
 
+@pytest.mark.bench
+@pytest.mark.services
+@pytest.mark.alone
 @pytest.mark.timeout(300)  # three faults, each 14 s to settle, plus restarts: ~105 s alone
 def test_chaos_smoke_kafka_bridge_and_api_faults_lose_and_repeat_nothing(tmp_path: Path) -> None:
     """The chaos harness with Kafka stopped 15 s and restarted, the bridge and the API killed

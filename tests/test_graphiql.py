@@ -190,6 +190,7 @@ async def browser() -> AsyncIterator[Browser]:
         yield launched
 
 
+@pytest.mark.browser
 async def test_graphiql_works_offline_in_chromium(
     embedded_server: RunningServer, browser: Browser
 ) -> None:

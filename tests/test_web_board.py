@@ -34,6 +34,8 @@ from tests.utils.browser import BrowserPage, browser_page, chromium
 from tests.utils.graphql_ws import graphql_ws
 from tests.utils.redis_server import free_port
 
+pytestmark = pytest.mark.browser
+
 PRICE = re.compile(r"^\d{1,3}(,\d{3})*\.\d{2,6}$")
 SECONDS = 1000  # Playwright timeouts are in milliseconds
 PASSWORD = "correct horse battery"

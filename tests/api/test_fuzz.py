@@ -199,6 +199,7 @@ async def signed_in_with_rows(server: RunningServer) -> tuple[str, list[str]]:
         return account.token, ids
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("signed_in", [False, True], ids=["anonymous", "signed-in"])
 async def test_no_input_gets_a_server_error(fuzz_server: RunningServer, signed_in: bool) -> None:
