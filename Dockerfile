@@ -40,4 +40,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-m", "deploy.healthcheck", "api"]
 
-CMD ["python", "-m", "commands.api"]
+CMD ["python", "server.py"]

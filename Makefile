@@ -5,7 +5,7 @@ UV := $(shell scripts/ensure-uv.sh)
 .PHONY: run check test stack services-up services-down services-status lint migrate schema
 
 run: ## the API in embedded mode (SQLite, in-memory backends, simulator) on 127.0.0.1:8000
-	$(UV) run python -m commands.api
+	$(UV) run python server.py
 
 check: ## the fast tier, no services: lint, types, import contracts, service-free tests
 	scripts/check.sh

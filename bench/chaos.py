@@ -230,7 +230,7 @@ class Stack:
     def start(self, name: str) -> None:
         args, port = {
             "bridge": (["-m", "commands.bridge"], self.bridge_port),
-            "api": (["-m", "commands.api"], self.api_port),
+            "api": ([str(ROOT / "server.py")], self.api_port),
             "feed": (
                 [
                     "-m",

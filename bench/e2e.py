@@ -3,7 +3,7 @@ clients, at a stated tick rate and N subscribers.
 
 In a sandbox of its own (`bench.services`), three processes start with full-mode settings over
 the first 100 reference instruments: the bridge (`python -m commands.bridge`), the API
-(`python -m commands.api`) and the feed (`python -m commands.feed simulator --rate R`), whose ticks
+(`python server.py`) and the feed (`python -m commands.feed simulator --rate R`), whose ticks
 carry their production time as exchange time. Then the load client (`bench.load`, the same as
 `fanout`'s) subscribes N clients to 10 symbols each and measures receive time - `timestamp`.
 Server CPU and memory are the API's plus the bridge's; the feed, redis-server, the Kafka broker

@@ -238,7 +238,7 @@ def wait_http(item: Started, url: str, timeout: float = 60.0) -> None:
 
 
 def start_api(started: list[Started], env: dict[str, str], workdir: Path) -> Started:
-    """`python -m commands.api` on a port of its own, once /readyz answers."""
+    """`python server.py` on a port of its own, once /readyz answers."""
     return _start_served(started, "api", workdir, env=env, port_setting="PORT", ready="readyz")
 
 
@@ -259,7 +259,7 @@ def _start_served(
     ready: str,
 ) -> Started:
     port = free_port()
-    args = ["-m", f"commands.{command}"]
+    args = [str(ROOT / "server.py")] if command == "api" else ["-m", f"commands.{command}"]
     env = {**env, port_setting: str(port)}
     item = spawn(started, command, args, env=env, workdir=workdir, port=port)
     wait_http(item, f"http://127.0.0.1:{port}/{ready}")

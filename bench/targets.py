@@ -1,7 +1,7 @@
 """The servers a benchmark runs against, each started on a free loopback port in its own
 process group and stopped (by that group) when the run is done:
 
-- `trado`: `python -m commands.api` in embedded mode (simulator → in-process log → bridge → memory
+- `trado`: `python server.py` in embedded mode (simulator → in-process log → bridge → memory
   pub/sub → hub → Strawberry), driven at the given rate over the first 100 instruments;
 - `node-graphql`: graphql-js + graphql-ws + ws, same schema and fan-out (`node/graphql_peer.mjs`);
 - `raw-ws`: a `ws` broadcast of pre-serialized frames of the same shape (`node/raw_ws_peer.mjs`);
@@ -275,11 +275,12 @@ def _trado_command(
 
 
 def api_command(checkout: Path) -> list[str] | None:
-    """How `checkout` runs its API: `-m commands.api`, or `server.py` in older checkouts."""
-    if (checkout / "commands" / "api.py").is_file():
-        return [sys.executable, "-m", "commands.api"]
+    """How `checkout` runs its API: `server.py`, or `-m commands.api` in the checkouts of
+    the time it lived there."""
     if (checkout / "server.py").is_file():
         return [sys.executable, str(checkout / "server.py")]
+    if (checkout / "commands" / "api.py").is_file():
+        return [sys.executable, "-m", "commands.api"]
     return None
 
 

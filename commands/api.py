@@ -6,9 +6,10 @@ What describes the API to a stranger (GraphiQL, introspection, FastAPI's /docs, 
 every HTTP response carries the security headers of `delivery/security_headers.py`, and no
 `server` header names the software.
 
-`python -m commands.api` runs it with uvicorn on the configured host and port: in one process,
-or with `API_PROCESSES` > 1 (full mode only) in that many, each on its own SO_REUSEPORT socket
-with its own hub (`commands/api_processes.py`), and `/metrics` read across them.
+`python server.py` (`make run`) runs `main`: uvicorn on the configured host and port, in one
+process, or with `API_PROCESSES` > 1 (full mode only) in that many, each on its own
+SO_REUSEPORT socket with its own hub (`commands/api_processes.py`), and `/metrics` read
+across them.
 """
 
 from __future__ import annotations
@@ -248,7 +249,3 @@ def main() -> None:
     with metrics_across_processes():
         code = run_processes(settings.api_processes, settings.host, settings.port, serve_on)
     raise SystemExit(code)
-
-
-if __name__ == "__main__":
-    main()

@@ -23,7 +23,7 @@ stop() {
 trap stop INT TERM EXIT
 "$UV" run --frozen python -m commands.bridge & pids+=($!)
 "$UV" run --frozen python -m commands.feed simulator & pids+=($!)
-"$UV" run --frozen python -m commands.api & pids+=($!)
+"$UV" run --frozen python server.py & pids+=($!)
 echo "stack: API on http://${HOST:-127.0.0.1}:${PORT:-8000}/graphql (pids ${pids[*]}); Ctrl-C stops it"
 wait -n
 echo "stack: a process exited; stopping the others" >&2

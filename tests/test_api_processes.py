@@ -1,6 +1,6 @@
 """`API_PROCESSES`: several API processes on one port in full mode (the refusal in embedded
 mode is in test_settings.py). Real PostgreSQL, Redis and Kafka: the simulator feed as its own
-process, a bridge worker, and `python -m commands.api` with two workers."""
+process, a bridge worker, and `python server.py` with two workers."""
 
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ SECRET = "a secret shared by every API process, 32+ chars"
 async def api_processes(
     env: dict[str, str], port: int
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python -m commands.api` with API_PROCESSES workers, until /readyz answers 200;
+    """`python server.py` with API_PROCESSES workers, until /readyz answers 200;
     stopped with SIGTERM (the supervisor stops its workers) after the block."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "commands.api", cwd=ROOT, env=env, stdin=subprocess.DEVNULL
+        sys.executable, "server.py", cwd=ROOT, env=env, stdin=subprocess.DEVNULL
     )
     try:
         await ready(process, f"http://127.0.0.1:{port}/readyz")

@@ -212,7 +212,7 @@ def test_dockerfile_runs_the_api_as_a_non_root_user_with_a_health_check() -> Non
     users = [args for instruction, args in instructions if instruction == "USER"]
     assert users, "the image must not run as root"
     assert users[-1] not in ("root", "0"), "the image must not run as root"
-    assert ("CMD", '["python", "-m", "commands.api"]') in instructions
+    assert ("CMD", '["python", "server.py"]') in instructions
     healthcheck = next(args for instruction, args in instructions if instruction == "HEALTHCHECK")
     check = command_path(json.loads(healthcheck.split(" CMD ", 1)[1]))
     assert check is not None, healthcheck
