@@ -353,7 +353,7 @@ class LeanWebSocket(asyncio.Protocol):
         if not final or len(payload) > MAX_CONTROL_PAYLOAD:
             self.close_now(PROTOCOL_ERROR, "bad control frame")
         elif opcode == PING:
-            self._write_frame(PONG, payload)
+            self.write_frame(PONG, payload)
         elif opcode == PONG:
             if self._pong_timer is not None:
                 self._pong_timer.cancel()
@@ -410,7 +410,8 @@ class LeanWebSocket(asyncio.Protocol):
         if self.closed:
             raise ConnectionError("the WebSocket is closed")
 
-    def _write_frame(self, opcode: int, payload: bytes) -> None:
+    def write_frame(self, opcode: int, payload: bytes) -> None:
+        """One whole frame of any opcode, unless the socket is closed."""
         if not self.closed and self.transport is not None:
             self.transport.write(frame(opcode, payload))
 
@@ -419,7 +420,7 @@ class LeanWebSocket(asyncio.Protocol):
         never come, and the frame is already on its way)."""
         if self.closed or self.transport is None:
             return
-        self._write_frame(CLOSE, code.to_bytes(2) + reason.encode()[: MAX_CONTROL_PAYLOAD - 2])
+        self.write_frame(CLOSE, code.to_bytes(2) + reason.encode()[: MAX_CONTROL_PAYLOAD - 2])
         self.close_sent = True
         self._stop_keepalive()
         self.transport.close()
@@ -435,7 +436,7 @@ class LeanWebSocket(asyncio.Protocol):
         self._ping_timer = None
         if self.closed:
             return
-        self._write_frame(PING, b"")
+        self.write_frame(PING, b"")
         timeout = self._config.ws_ping_timeout
         if timeout:
             self._pong_timer = self._loop.call_later(timeout, self._no_pong)
