@@ -10,9 +10,10 @@ Strawberry's handler and one task reading the messages it is given.
 
 What it does: the handshake (method, `Upgrade`, version 13, a key; the subprotocol must be
 `graphql-transport-ws`), masked client frames, fragmented messages, ping and pong, the close
-handshake (close frames checked by websockets' rules: 1002, 1007), a message-size cap (close 1009), keepalive pings with a deadline (close 1011), a
-graceful close on server shutdown (1012), and flow control (writes stop at the transport's
-high-water mark). Frames go out as whole `transport.write` calls.
+handshake (a peer's close frame checked by websockets' rules: 1002, 1007), a message-size cap
+(close 1009), keepalive pings with a deadline (close 1011), a graceful close on server shutdown
+(1012), and flow control (writes stop at the transport's high-water mark). Frames go out as
+whole `transport.write` calls.
 
 Everything else is handed, before a byte is answered, to `fallback` (uvicorn's sans-io
 protocol with direct frames): other paths, the legacy `graphql-ws` subprotocol, no acceptable

@@ -29,9 +29,9 @@ WSTEST = ROOT / "scripts" / "autobahn.sh"
 CASES = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*"]
 BEHAVIOURS = ("OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED")
 AGENT = "trado-lean-websocket"
-RUN_SECONDS = 600
+RUN_SECONDS = 600  # each of the install and the run (about 15 s each here)
 
-pytestmark = pytest.mark.conformance
+pytestmark = [pytest.mark.conformance, pytest.mark.timeout(2 * RUN_SECONDS + 60)]
 
 
 class EchoWebSocket(LeanWebSocket):
