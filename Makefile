@@ -2,7 +2,7 @@
 # real PostgreSQL, Redis and Kafka with scripts/services.sh.
 UV := $(shell scripts/ensure-uv.sh)
 
-.PHONY: run check test stack services-up services-down services-status lint migrate schema
+.PHONY: run check test stack services-up services-down services-status lint migrate schema conformance
 
 run: ## the API in embedded mode (SQLite, in-memory backends, simulator) on 127.0.0.1:8000
 	$(UV) run python server.py
@@ -27,6 +27,9 @@ services-status:
 
 lint: ## lint, types and import contracts only
 	$(UV) run ruff check . && $(UV) run ruff format --check . && $(UV) run lint-imports && $(UV) run mypy .
+
+conformance: ## Autobahn|Testsuite against the lean WebSocket (installs it on Python 2.7 first)
+	scripts/autobahn.sh install && $(UV) run pytest tests/test_autobahn.py -m conformance -q
 
 schema: ## rewrite schema.graphql from the code
 	$(UV) run python -m commands.schema > schema.graphql

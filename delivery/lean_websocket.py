@@ -10,9 +10,10 @@ Strawberry's handler and one task reading the messages it is given.
 
 What it does: the handshake (method, `Upgrade`, version 13, a key; the subprotocol must be
 `graphql-transport-ws`), masked client frames, fragmented messages, ping and pong, the close
-handshake, a message-size cap (close 1009), keepalive pings with a deadline (close 1011), a
-graceful close on server shutdown (1012), and flow control (writes stop at the transport's
-high-water mark). Frames go out as whole `transport.write` calls.
+handshake (a peer's close frame checked by websockets' rules: 1002, 1007), a message-size cap
+(close 1009), keepalive pings with a deadline (close 1011), a graceful close on server shutdown
+(1012), and flow control (writes stop at the transport's high-water mark). Frames go out as
+whole `transport.write` calls.
 
 Everything else is handed, before a byte is answered, to `fallback` (uvicorn's sans-io
 protocol with direct frames): other paths, the legacy `graphql-ws` subprotocol, no acceptable
@@ -42,6 +43,8 @@ from strawberry.http.exceptions import (
     WebSocketDisconnected,
 )
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from websockets.exceptions import ProtocolError
+from websockets.frames import Close
 from websockets.speedups import apply_mask
 
 from delivery.websocket_frames import (
@@ -64,7 +67,7 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 MAX_HEAD = 16 * 1024
 MAX_CONTROL_PAYLOAD = 125
 # Close codes (RFC 6455 §7.4.1)
-PROTOCOL_ERROR, NO_STATUS, INVALID_DATA, TOO_BIG = 1002, 1005, 1007, 1009
+NORMAL, PROTOCOL_ERROR, NO_STATUS, INVALID_DATA, TOO_BIG = 1000, 1002, 1005, 1007, 1009
 INTERNAL_ERROR, SERVICE_RESTART = 1011, 1012
 KEY_BYTES = 16  # a Sec-WebSocket-Key is 16 random bytes in base64
 
@@ -353,17 +356,29 @@ class LeanWebSocket(asyncio.Protocol):
         if not final or len(payload) > MAX_CONTROL_PAYLOAD:
             self.close_now(PROTOCOL_ERROR, "bad control frame")
         elif opcode == PING:
-            self._write_frame(PONG, payload)
+            self.write_frame(PONG, payload)
         elif opcode == PONG:
             if self._pong_timer is not None:
                 self._pong_timer.cancel()
                 self._pong_timer = None
                 self._schedule_ping()
         elif opcode == CLOSE:
-            code = int.from_bytes(payload[:2]) if len(payload) >= 2 else NO_STATUS  # noqa: PLR2004
-            self.close_now(code if code != NO_STATUS else 1000, "")
+            self._closed_by_peer(payload)
         else:
             self.close_now(PROTOCOL_ERROR, f"unknown opcode {opcode}")
+
+    def _closed_by_peer(self, payload: bytes) -> None:
+        """Answer the peer's close frame with its code (1000 for none), or with 1002 when the
+        frame breaks RFC 6455 §5.5.1 and §7.4 (one byte, a code no peer may send) and 1007
+        when its reason is not UTF-8: websockets' `Close.parse` holds those rules."""
+        try:
+            code = Close.parse(payload).code
+        except ProtocolError:
+            self.close_now(PROTOCOL_ERROR, "invalid close frame")
+        except UnicodeDecodeError:
+            self.close_now(INVALID_DATA, "close reason not UTF-8")
+        else:
+            self.close_now(code if code != NO_STATUS else NORMAL, "")
 
     def _message(self, opcode: int, payload: bytes) -> None:
         if opcode == TEXT:
@@ -410,7 +425,8 @@ class LeanWebSocket(asyncio.Protocol):
         if self.closed:
             raise ConnectionError("the WebSocket is closed")
 
-    def _write_frame(self, opcode: int, payload: bytes) -> None:
+    def write_frame(self, opcode: int, payload: bytes) -> None:
+        """One whole frame of any opcode, unless the socket is closed."""
         if not self.closed and self.transport is not None:
             self.transport.write(frame(opcode, payload))
 
@@ -419,7 +435,7 @@ class LeanWebSocket(asyncio.Protocol):
         never come, and the frame is already on its way)."""
         if self.closed or self.transport is None:
             return
-        self._write_frame(CLOSE, code.to_bytes(2) + reason.encode()[: MAX_CONTROL_PAYLOAD - 2])
+        self.write_frame(CLOSE, code.to_bytes(2) + reason.encode()[: MAX_CONTROL_PAYLOAD - 2])
         self.close_sent = True
         self._stop_keepalive()
         self.transport.close()
@@ -435,7 +451,7 @@ class LeanWebSocket(asyncio.Protocol):
         self._ping_timer = None
         if self.closed:
             return
-        self._write_frame(PING, b"")
+        self.write_frame(PING, b"")
         timeout = self._config.ws_ping_timeout
         if timeout:
             self._pong_timer = self._loop.call_later(timeout, self._no_pong)

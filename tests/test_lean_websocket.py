@@ -176,8 +176,23 @@ async def test_a_fragmented_message_and_a_ping_are_understood(
         (client_frame(BINARY, b'{"type":"ping"}'), 4400),
         (client_frame(TEXT, b"not json"), 4400),
         (client_frame(0x0, b"a continuation of nothing"), 1002),
+        (client_frame(CLOSE, b"\x03"), 1002),
+        (client_frame(CLOSE, (1005).to_bytes(2)), 1002),
+        (client_frame(CLOSE, (2999).to_bytes(2)), 1002),
+        (client_frame(CLOSE, (1000).to_bytes(2) + b"\xff"), 1007),
     ],
-    ids=["unmasked", "unknown-opcode", "bad-utf8", "binary", "not-json", "lone-continuation"],
+    ids=[
+        "unmasked",
+        "unknown-opcode",
+        "bad-utf8",
+        "binary",
+        "not-json",
+        "lone-continuation",
+        "close-of-one-byte",
+        "close-with-reserved-code",
+        "close-with-unassigned-code",
+        "close-reason-not-utf8",
+    ],
 )
 async def test_a_frame_a_client_must_not_send_closes_the_socket(
     embedded_server: RunningServer, frame: bytes, code: int
@@ -185,6 +200,20 @@ async def test_a_frame_a_client_must_not_send_closes_the_socket(
     async with raw_socket(embedded_server.ws) as (reader, writer, head):
         assert head.startswith("HTTP/1.1 101"), head
         writer.write(frame)
+        assert close_code(await next_frame(reader, CLOSE)) == code
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [((4000).to_bytes(2) + b"bye", 4000), ((1001).to_bytes(2), 1001), (b"", 1000)],
+    ids=["application-code", "going-away", "no-code"],
+)
+async def test_a_clients_close_is_answered_with_its_code(
+    embedded_server: RunningServer, payload: bytes, code: int
+) -> None:
+    async with raw_socket(embedded_server.ws) as (reader, writer, head):
+        assert head.startswith("HTTP/1.1 101"), head
+        writer.write(client_frame(CLOSE, payload))
         assert close_code(await next_frame(reader, CLOSE)) == code
 
 

@@ -36,12 +36,20 @@ async def running_server(
         **server_options(settings),
         timeout_graceful_shutdown=5,  # a stuck connection must not hold the test forever
     )
-    server = uvicorn.Server(config)
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if send_buffer_bytes is not None:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
     listener.bind(("127.0.0.1", 0))
+    async with serving(config, listener) as port:
+        yield RunningServer(http=f"http://127.0.0.1:{port}", ws=f"ws://127.0.0.1:{port}/graphql")
+
+
+@asynccontextmanager
+async def serving(config: uvicorn.Config, listener: socket.socket) -> AsyncIterator[int]:
+    """uvicorn serving `config`'s app on `listener` (bound, on loopback) until the block
+    ends; yields its port."""
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[listener]))
     try:
         async with asyncio.timeout(30):
@@ -50,8 +58,8 @@ async def running_server(
                     task.result()
                     raise RuntimeError("server stopped during start-up")
                 await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield RunningServer(http=f"http://127.0.0.1:{port}", ws=f"ws://127.0.0.1:{port}/graphql")
+        port: int = server.servers[0].sockets[0].getsockname()[1]
+        yield port
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)
