@@ -92,6 +92,27 @@ def argument_rows(arguments: dict[str, GraphQLArgument]) -> list[str]:
     return rows
 
 
+def signature(name: str, field: GraphQLField) -> str:
+    """`quotes(symbols: [String!]!, throttleMs: Int = null)`: the field as a call."""
+    if not field.args:
+        return name
+    arguments = [
+        f"{arg_name}: {arg.type}{default_of(arg).replace('`', '')}"
+        for arg_name, arg in field.args.items()
+    ]
+    return f"{name}({', '.join(arguments)})"
+
+
+def argument_types(field: GraphQLField) -> list[str]:
+    """Links to the schema's own types among a field's arguments, each once."""
+    own = {
+        get_named_type(arg.type).name: arg.type
+        for arg in field.args.values()
+        if not is_specified_scalar_type(get_named_type(arg.type))
+    }
+    return [type_link(type_) for type_ in own.values()]
+
+
 def root_fields(title: str, root: GraphQLObjectType | None) -> list[str]:
     """A root's fields, each a section of its own with its arguments."""
     if root is None:
@@ -99,12 +120,14 @@ def root_fields(title: str, root: GraphQLObjectType | None) -> list[str]:
     lines = ["", f"## {title}"]
     for name, field in root.fields.items():
         lines += ["", f"### {name} {{ #{title.lower()}-{name.lower()} }}", ""]
-        lines.append(f"`{name}` → {type_link(field.type)}")
+        lines.append(f"`{signature(name, field)}` → {type_link(field.type)}")
         text = cell(field.description) + deprecation(field.deprecation_reason)
         if text:
             lines += ["", text.strip()]
-        if field.args:
+        if any(arg.description or arg.deprecation_reason for arg in field.args.values()):
             lines += argument_rows(field.args)
+        elif linked := argument_types(field):
+            lines += ["", "Argument types: " + ", ".join(linked) + "."]
     return lines
 
 
