@@ -33,3 +33,14 @@ conformance: ## Autobahn|Testsuite against the lean WebSocket (installs it on Py
 
 schema: ## rewrite schema.graphql from the code
 	$(UV) run python -m commands.schema > schema.graphql
+
+.PHONY: docs docs-serve docs-reference
+
+docs: ## build the docs site into site/: strict (a missing page or anchor fails), then every internal link checked
+	$(UV) run zensical build --strict --clean && $(UV) run python -m commands.check_site site
+
+docs-serve: ## serve the docs site on http://127.0.0.1:8001, rebuilt on every change
+	$(UV) run zensical serve --dev-addr 127.0.0.1:8001
+
+docs-reference: ## rewrite docs/reference/api.md from schema.graphql
+	$(UV) run python -m commands.api_reference

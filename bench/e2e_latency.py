@@ -2,7 +2,7 @@
 
     uv run python bench/e2e_latency.py --rate 500 --subscribers 100
 
-Kept for the command the main README names; it is the harness's `e2e` scenario
+Kept for the command the README used to name; it is the harness's `e2e` scenario
 (`python -m bench run e2e`, see `bench/README.md`): an API (`server.py`), a bridge worker and
 the simulator feed as separate processes against the real services of `scripts/services.sh up`
 (`--services-env`, else `TRADO_SERVICES_ENV`, else `.services/services.env`), in a database,

@@ -59,8 +59,8 @@ from streaming.runtime import open_runtime
 # Objects allocated between two young collections. CPython's 700 promotes whatever lives a
 # few milliseconds (a tick's quote, candle bars, frames waiting for their write) at thousands
 # of ticks/s, and the promotions set off full collections that walk every connection's
-# objects: 200-300 ms pauses at 1,000 subscribers. At 20,000, N = 1,000 @ 800 ticks/s had
-# p99 29 ms instead of 109 (bench/README.md, "Garbage collection").
+# objects, pausing every stream. A larger young generation lets them die young instead
+# (measured: bench/README.md, "Figures behind design choices").
 YOUNG_GENERATION_THRESHOLD = 20_000
 
 # WebSocket (graphql-transport-ws, legacy graphql-ws) and HTTP streams: GraphQL over SSE

@@ -4,9 +4,9 @@ their work when they are done.
 graphql-core 3.3 memoizes `collect_subfields` on the identity of each field list, in a dict
 that per-event executors share with the subscription's executor (`copy()` is shallow). The
 root fields are collected afresh for every event, so each event adds an entry that is never
-used again: a long-lived subscription grows by about ten objects per event (the benchmark saw
-~500 per second and a 300 ms full collection every ten seconds at 1,000 subscribers). Each
-event gets its own memo instead; it still serves lists within the event.
+used again: a long-lived subscription grows by a few objects per event, which full
+collections then walk (bench/README.md, "Figures behind design choices"). Each event gets its
+own memo instead; it still serves lists within the event.
 """
 
 from __future__ import annotations

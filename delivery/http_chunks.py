@@ -4,9 +4,8 @@ response straight on the connection's transport, offered to the app as the ASGI 
 `trado.http.chunks`.
 
 Through ASGI, each chunk of a streaming response is a task of its own waking up and a `send`
-through every middleware, Starlette and uvicorn: with a thousand SSE subscribers that was a
-thousand task steps per tick, and a median latency of about 70 ms at 50,000 deliveries a
-second where the WebSocket path had 5 ms (`bench`, `--client sse`). Here the outbox's flusher
+through every middleware, Starlette and uvicorn: a task step per subscriber per tick, and a
+latency many times the WebSocket path's (bench/README.md, "Over SSE"). Here the outbox's flusher
 writes every connection's frames in one pass, as it does for WebSockets. Everything else (the
 headers, heartbeats, the final chunk) stays uvicorn's; chunks are whole `transport.write`
 calls, so they never interleave with uvicorn's own.

@@ -2,8 +2,8 @@
 `asyncio.Protocol`, with Strawberry's protocol handler on top and no ASGI in between.
 
 Why: at ten thousand connections, memory per connection is the cost that counts. uvicorn's
-sans-io protocol alone holds about 19 KB per idle connection (a `websockets` protocol object,
-the handshake's request and headers, two queues, events, a task running the ASGI app), and
+sans-io protocol alone holds, per idle connection, a `websockets` protocol object, the
+handshake's request and headers, two queues, events and a task running the ASGI app, and
 the ASGI app adds the frames of every middleware and router it passes through, parked for the
 connection's life. Here a connection is this object, a read buffer while a message is partial,
 Strawberry's handler and one task reading the messages it is given.

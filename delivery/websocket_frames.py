@@ -4,10 +4,10 @@ extension `trado.websocket.frames`.
 
 Through ASGI, each frame costs a `send` coroutine per hop (uvicorn, Starlette's exception
 wrappers, Starlette's WebSocket) and websockets' framing in Python: the benchmark's profile
-put that path at about half of the fan-out's CPU. A server frame needs no mask, so framing is
+put that path among the fan-out's largest costs. A server frame needs no mask, so framing is
 a two-to-ten-byte header: `text_frame` writes the same bytes as websockets'
-`Frame.serialize` (a test compares them) in 0.25 µs instead of 1.5 µs a frame, measured
-here, which at 100,000 deliveries a second is an eighth of a core. Everything else
+`Frame.serialize` (a test compares them) in a fraction of its time (bench/README.md,
+"Figures behind design choices"). Everything else
 (handshake, pings, close, reads) stays uvicorn's; frames are whole `transport.write` calls,
 so they never interleave with uvicorn's own.
 """

@@ -1,9 +1,10 @@
 """The operation depth and alias limits, in time linear in the document.
 
 Strawberry's `QueryDepthLimiter` and `MaxAliasesLimiter` walk every fragment spread afresh,
-so a document of a few fragments each spreading the next twice costs 2^n steps: an 867-byte
-document of 20 such fragments took 5.7 s and 30 hung the process. Here each fragment's value
-(its height, its number of aliases as expanded) is computed once and remembered.
+so a document of a few fragments each spreading the next twice costs 2^n steps: a short
+document hangs the process. Here each fragment's value (its height, its number of aliases as
+expanded) is computed once and remembered (what it cost before: bench/README.md, "Figures
+behind design choices").
 
 Both count as Strawberry counts: a root field is at depth 0, each field with a selection set
 adds one, introspection fields (`__schema`, `__type`) are not counted; every aliased field

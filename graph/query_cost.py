@@ -1,7 +1,8 @@
 """The query-cost limit: an operation whose worst-case cost passes `MAX_QUERY_COST` is refused
 before it runs, on HTTP and on every subscription transport (they all validate through the
-schema). Depth, alias and token limits bound a document's shape, not its work: 30 aliases of
-`watchlists { items { instrument quote } }` pass them and took 24.5 s and 19.4 MB to answer.
+schema). Depth, alias and token limits bound a document's shape, not its work: a few dozen
+aliases of `watchlists { items { instrument quote } }` pass them and multiply the work of the
+largest field by as many (what it cost: bench/README.md, "Figures behind design choices").
 
 A field costs its declared `weight` (the work of its resolver: a database or cache read),
 plus, per item it returns, 1 for an object and the cost of its selection:

@@ -129,7 +129,7 @@ class OutagesAndMasking(MaskErrors):
 
 def make_schema(settings: Settings) -> strawberry.Schema:
     """Parsing and validation are cached per query text: clients send the same few documents
-    over and over, and the two were about half of a small query's CPU. The depth and alias
+    over and over, and the two were a large share of a small query's CPU. The depth and alias
     limits are built once, so a cached validation is keyed by the same rules each time.
     Introspection, when off, is one more validation rule: refused before execution, on HTTP
     and every subscription transport alike."""

@@ -1,7 +1,7 @@
 """Password hashing (argon2id) off the event loop, bounded, and fair between client addresses.
 
-argon2id with the RFC 9106 low-memory profile costs 64 MiB and (here) hundreds of ms of CPU
-per hash, on purpose. So:
+argon2id with the RFC 9106 low-memory profile costs 64 MiB and a long stretch of CPU per
+hash, on purpose. So:
 - hashes run in a pool of `PASSWORD_HASH_WORKERS` threads of their own, so at most that many
   run at once per process (memory: 64 MiB each) and the event loop, which also serves live
   prices and /healthz, never runs one; more wait in the pool's queue, holding no memory;

@@ -152,8 +152,8 @@ class Bridge:
     async def _durable_lane(self, consumer: LogConsumer) -> None:
         """A round at most every `flush_interval`: every batch pending by then through the
         durable stages at once, their flush, the commit. (Its cost is mostly per round:
-        applied per live batch, the candle stage cost a bridge at 1,000 ticks/s twice as
-        much CPU, for bars no chart needs more often than ten times a second.)"""
+        applied per live batch, the candle stage cost a busy bridge far more CPU, for bars no
+        chart needs more often than ten times a second.)"""
         loop = asyncio.get_running_loop()
         next_round = loop.time()
         while True:

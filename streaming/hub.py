@@ -107,10 +107,9 @@ def _latest_per_channel(messages: Iterable[tuple[str, Message]]) -> list[tuple[s
 
 
 # The longest the listener hands out messages before it lets the event loop's other work run
-# (see `Hub._listen`). Shorter turns write more often (a write per connection per turn): in
-# back-to-back runs of `bench run e2e` at N = 1,000 and 1,000 ticks/s on the shared 2-core
-# machine, API behind, 10 ms turns delivered 60,000/s twice where 50 ms turns delivered 75,000
-# and 100,000/s (20 ms: 96,000/s; 100 ms: 99,000/s at a p50 2.5 times that of 50 ms).
+# (see `Hub._listen`). Shorter turns write more often (a write per connection per turn), which
+# cost throughput in `bench run e2e`; longer ones add latency (bench/README.md, "Figures
+# behind design choices").
 TURN_SECONDS = 0.05
 
 

@@ -89,7 +89,7 @@ async def retried(
     then: Callable[[], Awaitable[T]] | None = None,
 ) -> T:
     """`await step()`, retried by `retrying()` once it failed. For a step run once per message:
-    a tenacity loop around every call would cost far more (~80 µs) than the step. The plain
+    a tenacity loop around every call would cost far more than the step. The plain
     call's failure is the first attempt (reported, counted, waited after); the attempts after
     it call `then` (by default `step` again)."""
     try:

@@ -1,5 +1,5 @@
 """Client input quoted back in a message, cut short: an error names what was wrong without
-returning a 4 MiB symbol to its sender (90 such replies grew the server by 800 MB)."""
+returning a huge symbol to its sender (such replies grew the server's memory with each one)."""
 
 from __future__ import annotations
 

@@ -9,8 +9,9 @@ at about `max_messages` entries and expires as a whole after `max_age_seconds` w
 publication; entries older than that are not served.
 
 One script call carries up to `SCRIPT_BATCH` publications (`PUBLISH_EACH` as many plain
-messages): redis-py spends ~15-40 µs of client CPU per pipelined command, which made a command
-per tick the bridge's largest cost, against ~3-7 µs per message inside one call. The calls go
+messages): redis-py's client CPU per pipelined command made a command per tick the bridge's
+largest cost, and a message inside one call costs a fraction of that (bench/README.md,
+"Figures behind design choices"). The calls go
 one by one, not in a pipeline: a pipeline with scripts first asks SCRIPT EXISTS, a round trip
 more. (A call's keys must share a slot on Redis Cluster, where it would be one call per slot.)
 """
@@ -39,7 +40,7 @@ Item = TypeVar("Item")
 
 MAX_BACKOFF_SECONDS = 5.0
 CONFIRM_SECONDS = 2.0
-SCRIPT_BATCH = 200  # publications per script call: Redis runs each call alone, ~1 ms at most
+SCRIPT_BATCH = 200  # publications per script call: Redis runs each call alone, so keep it short
 
 # KEYS[i]: the history stream of publication i. ARGV: max entries, expiry (ms), now (ms), then
 # channel, position and message of each publication. Returns how many were published.
