@@ -5,14 +5,15 @@
 #   scripts/autobahn.sh ARGS...        installs it if needed, then runs `wstest ARGS...`
 #
 # Its last release that runs, 0.8.2, needs Python 2.7 (25.10.1 still does not import on
-# Python 3): it goes with 2.7's pip into .services/autobahn/ (ignored by git), with every
+# Python 3): it goes with 2.7's pip into the user's cache (~/.cache/trado/autobahn/, kept
+# between clones, as CI's are), with every
 # dependency pinned to the last release that supports 2.7, and runs once that folder is added
 # with `site.addsitedir`, which zope's namespace package needs. Python 2.7 is found as
 # $PYTHON27, else `python2.7` on the PATH, else pyenv's 2.7.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-HOME_DIR="$ROOT/.services/autobahn"
+HOME_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/trado/autobahn"
 SITE="$HOME_DIR/site"
 PINS=(
   autobahntestsuite==0.8.2 autobahn==0.10.9 Twisted==20.3.0 zope.interface==5.5.2

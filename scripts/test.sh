@@ -2,6 +2,8 @@
 # The whole suite on any machine: start the real services, sync the locked environment, then
 # run it in stages, each timed:
 #   static checks   ruff, formatting, import contracts, mypy
+#   peers, suites   what some tests drive, built or installed once per machine: Centrifugo,
+#                   the Node peers, Autobahn|Testsuite
 #   parallel        every independent test, on TRADO_TEST_WORKERS pytest-xdist workers (each
 #                   worker is a test session of its own: its own database, key prefix, topic)
 #   alone           what stops a shared service (the chaos smoke test stops Kafka) and the
@@ -26,6 +28,8 @@ started=$(date +%s)
 stage "static checks" static_checks
 # The peers the benchmark smoke tests drive, built once per machine (not inside a test).
 stage "benchmark peers" "$UV" run --frozen python -m bench peers
+# Autobahn|Testsuite on Python 2.7 for the conformance test, installed once per machine.
+stage "conformance suite" scripts/autobahn.sh install
 stage "pytest parallel" "$UV" run --frozen pytest -n "${TRADO_TEST_WORKERS:-4}" --dist loadfile \
   -m "not alone and not bench" --durations=20
 stage "pytest alone" "$UV" run --frozen pytest -m "alone or bench" --durations=20
