@@ -40,12 +40,11 @@ from strawberry.subscriptions import (
 from commands.api_processes import run_processes
 from delivery.fanout import LiveFanout
 from delivery.graphiql import GraphiQLRouter
-from delivery.http_chunks import DirectChunksProtocol
 from delivery.http_limits import BodySizeLimit
 from delivery.lean_websocket import Endpoint, LeanWebSocket
 from delivery.persisted_queries import PersistedQueries, read_manifest
 from delivery.security_headers import SecurityHeaders
-from delivery.websocket_frames import DirectFramesProtocol
+from delivery.uvicorn_internals import DirectChunksProtocol, DirectFramesProtocol
 from graph.context import Context, get_context
 from graph.schema import make_schema
 from graph.types.quote import Quote

@@ -22,16 +22,15 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import cast
 
-from strawberry.http.streaming import (
+from delivery.fanout import LIVE_OPERATION, LiveFanout, LiveOperation
+from delivery.outbox import DirectWriter, Flusher, Outbox
+from delivery.strawberry_internals import (
     AsyncTextStream,
     HTTPStreamTransport,
     MultipartSubscriptionTransport,
     SSETransport,
 )
-
-from delivery.fanout import LIVE_OPERATION, LiveFanout, LiveOperation
-from delivery.http_chunks import DirectChunks
-from delivery.outbox import DirectWriter, Flusher, Outbox
+from delivery.uvicorn_internals import DirectChunks
 
 log = logging.getLogger(__name__)
 

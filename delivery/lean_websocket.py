@@ -35,15 +35,14 @@ from typing import Any, cast
 
 import orjson
 from starlette.requests import HTTPConnection
-from strawberry.http.async_base_view import AsyncWebSocketAdapter
 from strawberry.http.exceptions import (
     NonJsonMessageReceived,
     NonTextMessageReceived,
     WebSocketDisconnected,
 )
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from websockets.speedups import apply_mask
 
+from delivery.strawberry_internals import AsyncWebSocketAdapter
 from delivery.websocket_frames import (
     BINARY,
     CLOSE,
@@ -56,6 +55,7 @@ from delivery.websocket_frames import (
     frame,
     text_frames,
 )
+from delivery.websockets_internals import apply_mask
 from streaming import metrics
 
 log = logging.getLogger(__name__)
