@@ -2,7 +2,7 @@
 # real PostgreSQL, Redis and Kafka with scripts/services.sh.
 UV := $(shell scripts/ensure-uv.sh)
 
-.PHONY: run test stack services-up services-down services-status lint migrate schema
+.PHONY: run test stack services-up services-down services-status lint migrate schema upgrade-check
 
 run: ## the API in embedded mode (SQLite, in-memory backends, simulator) on 127.0.0.1:8000
 	$(UV) run python -m commands.api
@@ -27,3 +27,6 @@ lint:
 
 schema: ## rewrite schema.graphql from the code
 	$(UV) run python -m commands.schema > schema.graphql
+
+upgrade-check: ## the newest releases past pyproject.toml's upper bounds, in a scratch copy: contract and fast tests, then a table of what broke
+	scripts/upgrade-check.sh
