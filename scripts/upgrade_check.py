@@ -133,7 +133,7 @@ def check(uv: str, tests: list[str], scratch: Path) -> int:
     report = scratch / "report.xml"
     tests_ok = env_ok and run(
         [uv, "run", "--frozen", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider",
-         f"--junitxml={report}", *tests],
+         "--continue-on-collection-errors", f"--junitxml={report}", *tests],
         scratch,
         log,
     )  # fmt: skip
@@ -148,6 +148,8 @@ def check(uv: str, tests: list[str], scratch: Path) -> int:
             verdict = f"{len(broke[name])} contract check(s): " + "; ".join(broke[name])
         elif latest == locked.get(name):
             verdict = "nothing (no newer release)"
+        elif failed:
+            verdict = "no contract check (other tests failed: below)"
         else:
             verdict = "nothing"
         rows.append((name, bound, locked.get(name, "?"), latest, verdict))
