@@ -9,15 +9,15 @@ newest release; `pyproject.toml` bounds Strawberry below the first release not y
 Undocumented classes, subclassed (their protected methods are the hooks overridden):
 
 - `BaseGraphQLTransportWSHandler` and its `Operation`, `BaseGraphQLWSHandler`: the
-  `graphql-transport-ws` and legacy `graphql-ws` handlers a view picks through its documented
+  `graphql-transport-ws` and legacy `graphql-ws` handlers a view picks through its
   `graphql_transport_ws_handler_class` / `graphql_ws_handler_class` attributes. Trado's
   subclasses (`delivery/router.py`) override `handle`, `handle_message`,
   `handle_async_results`, `handle_subscribe`, `run_operation`, `forget_id`, `send_message`,
   `cleanup_operation` and `shutdown`: nothing public lets an operation write through a
   connection's shared outbox, or keeps the socket open for one operation's error.
 - `StrawberryGraphQLCoreExecutionContext`: the graphql-core execution context Strawberry
-  builds resolvers' `Info` with; `delivery/execution.py` subclasses it (the schema's documented
-  `execution_context_class` takes any graphql-core one, but only this one gives `Info` its
+  builds resolvers' `Info` with; `delivery/execution.py` subclasses it (the schema's
+  `execution_context_class` takes any graphql-core one, but only Strawberry's gives `Info` its
   `operation_extensions`).
 - `AsyncWebSocketAdapter`: what Strawberry's handlers read and write a WebSocket through;
   `delivery/lean_websocket.py` adapts its lean socket to it. No public way to serve a socket
