@@ -2,7 +2,7 @@
 # real PostgreSQL, Redis and Kafka with scripts/services.sh.
 UV := $(shell scripts/ensure-uv.sh)
 
-.PHONY: run check test stack services-up services-down services-status lint migrate schema conformance
+.PHONY: run check test stack services-up services-down services-status lint migrate schema conformance upgrade-check
 
 run: ## the API in embedded mode (SQLite, in-memory backends, simulator) on 127.0.0.1:8000
 	$(UV) run python server.py
@@ -44,3 +44,6 @@ docs-serve: ## serve the docs site on http://127.0.0.1:8001, rebuilt on every ch
 
 docs-reference: ## rewrite docs/reference/api.md from schema.graphql
 	$(UV) run python -m commands.api_reference
+
+upgrade-check: ## the newest releases past pyproject.toml's upper bounds, in a scratch copy: contract and fast tests, then a table of what broke
+	scripts/upgrade-check.sh

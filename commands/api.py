@@ -41,12 +41,11 @@ from strawberry.subscriptions import (
 from commands.api_processes import run_processes
 from delivery.fanout import LiveFanout
 from delivery.graphiql import GraphiQLRouter
-from delivery.http_chunks import DirectChunksProtocol
 from delivery.http_limits import BodySizeLimit
 from delivery.lean_websocket import Endpoint, LeanWebSocket
 from delivery.persisted_queries import PersistedQueries, read_manifest
 from delivery.security_headers import SecurityHeaders
-from delivery.websocket_frames import DirectFramesProtocol
+from delivery.uvicorn_internals import DirectChunksProtocol, DirectFramesProtocol
 from graph.context import Context, get_context
 from graph.schema import make_schema
 from graph.types.quote import Quote
@@ -181,7 +180,7 @@ def websocket_protocol(settings: Settings) -> type[asyncio.Protocol] | str:
 def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options from the settings, for `main` and the test servers alike: the
     WebSocket's (`direct` also writes HTTP streams' chunks straight to the socket:
-    `delivery/http_chunks.py`), the proxy rule, and no `server: uvicorn` header (a banner
+    `delivery/uvicorn_internals.py`), the proxy rule, and no `server: uvicorn` header (a banner
     only helps an attacker pick exploits)."""
     http = {"http": DirectChunksProtocol} if settings.websocket_protocol == "direct" else {}
     return {"server_header": False, **http, **websocket_options(settings), **proxy_options()}

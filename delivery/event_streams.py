@@ -28,11 +28,11 @@ from typing import cast
 
 import orjson
 from starlette.requests import Request
-from strawberry.http.streaming import AsyncTextStream
 
 from delivery.fanout import LIVE_OPERATION, LiveFanout, LiveOperation
 from delivery.http_streams import FrameResult, ResponseWriter
 from delivery.outbox import Flusher
+from delivery.strawberry_internals import AsyncTextStream
 
 log = logging.getLogger(__name__)
 

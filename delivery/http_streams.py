@@ -8,7 +8,7 @@ subscriber of the same selection, and this stream only frames the shared payload
 transport's envelope. The frames take the WebSocket's path too: an `Outbox` whose direct writer
 is this response (`ResponseWriter`), so all the frames of an event-loop turn leave as one chunk,
 written by the outbox's flusher straight onto the socket where uvicorn's connection offers it
-(`delivery/http_chunks.py`), else handed to the response's task; past the socket's high-water
+(`delivery/uvicorn_internals.py`), else handed to the response's task; past the socket's high-water
 mark (or `BUFFER_BYTES` unsent), the outbox holds a bounded, conflated backlog. What Strawberry's
 own stream yields (an error, a candle or private update) is framed the same way and written in
 order, never conflated. Heartbeats come from the same loop, with no task of their own.
@@ -22,16 +22,15 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import cast
 
-from strawberry.http.streaming import (
+from delivery.fanout import LIVE_OPERATION, LiveFanout, LiveOperation
+from delivery.outbox import DirectWriter, Flusher, Outbox
+from delivery.strawberry_internals import (
     AsyncTextStream,
     HTTPStreamTransport,
     MultipartSubscriptionTransport,
     SSETransport,
 )
-
-from delivery.fanout import LIVE_OPERATION, LiveFanout, LiveOperation
-from delivery.http_chunks import DirectChunks
-from delivery.outbox import DirectWriter, Flusher, Outbox
+from delivery.uvicorn_internals import DirectChunks
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ class LivePath:
 class ResponseWriter:
     """A streaming response as an `Outbox`'s direct writer: frames join a buffer that the
     response sends as one chunk when it next runs; or, with `direct` (uvicorn's connection,
-    `delivery/http_chunks.py`), go straight onto the socket as chunks."""
+    `delivery/uvicorn_internals.py`), go straight onto the socket as chunks."""
 
     def __init__(self, direct: DirectWriter | None = None) -> None:
         self._direct = direct

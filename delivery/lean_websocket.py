@@ -36,7 +36,6 @@ from typing import Any, cast
 
 import orjson
 from starlette.requests import HTTPConnection
-from strawberry.http.async_base_view import AsyncWebSocketAdapter
 from strawberry.http.exceptions import (
     NonJsonMessageReceived,
     NonTextMessageReceived,
@@ -45,8 +44,8 @@ from strawberry.http.exceptions import (
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from websockets.exceptions import ProtocolError
 from websockets.frames import Close
-from websockets.speedups import apply_mask
 
+from delivery.strawberry_internals import AsyncWebSocketAdapter
 from delivery.websocket_frames import (
     BINARY,
     CLOSE,
@@ -59,6 +58,7 @@ from delivery.websocket_frames import (
     frame,
     text_frames,
 )
+from delivery.websockets_internals import apply_mask
 from streaming import metrics
 
 log = logging.getLogger(__name__)

@@ -45,25 +45,14 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
-from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
-from strawberry.http.streaming import (
-    AsyncTextStream,
-    HTTPStreamTransport,
-    SSETransport,
-)
 from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-    Operation,
-)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ErrorMessage,
     SubscribeMessage,
 )
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
@@ -83,12 +72,20 @@ from delivery.graphql_http import (
     response_status,
     wrong_operation_type,
 )
-from delivery.http_chunks import CHUNKS_EXTENSION
 from delivery.http_streams import FrameResult, LivePath, live_stream
 from delivery.lean_websocket import LeanSocketAdapter, LeanWebSocket
 from delivery.outbox import Flusher, Outbox
 from delivery.persisted_queries import PersistedQueries, PersistedQueryError
-from delivery.websocket_frames import FRAMES_EXTENSION
+from delivery.strawberry_internals import (
+    AsyncTextStream,
+    BaseGraphQLWSHandler,
+    HTTPStreamTransport,
+    Operation,
+    SSETransport,
+    StreamingHooks,
+    TransportWSHooks,
+)
+from delivery.uvicorn_internals import CHUNKS_EXTENSION, FRAMES_EXTENSION
 from streaming.runtime import Runtime
 from trading.echo import echo
 
@@ -226,7 +223,7 @@ class LegacyGraphQLWSHandler(LiveConnection, BaseGraphQLWSHandler[ConnectionCont
         await self.websocket.send_json(message)
 
 
-class TransportWSHandler(LiveConnection, BaseGraphQLTransportWSHandler[ConnectionContext, None]):
+class TransportWSHandler(LiveConnection, TransportWSHooks[ConnectionContext, None]):
     """Strawberry's handler; an operation on the shared fan-out ends its task once it streams
     (its `Membership` is kept here until the client completes it or the socket closes), so
     a live subscription costs no parked task, coroutines or execution context."""
@@ -289,15 +286,14 @@ class TransportWSHandler(LiveConnection, BaseGraphQLTransportWSHandler[Connectio
         await super().shutdown()
         await self.close_outbox()
 
-    @staticmethod
-    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:  # noqa: ARG004 (Strawberry's hook)
+    def pre_execution_close_reason(self, error: GraphQLError) -> str | None:  # noqa: ARG002 (Strawberry's hook)
         """Never close the socket for one operation's fault (a syntax error, an unknown
         `operationName`): graphql-ws clients take 4400 as fatal and would drop every other
         live subscription of the page. The operation gets an `error` message instead."""
         return None
 
 
-class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
+class TradoGraphQLRouter(StreamingHooks[ConnectionContext, None]):
     graphql_ws_handler_class = LegacyGraphQLWSHandler
     graphql_transport_ws_handler_class = TransportWSHandler
 
@@ -381,14 +377,12 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
         except HTTPException as error:
             return error_response(error)
 
-    def _get_stream_transport_from_headers(
-        self, headers: Mapping[str, str]
-    ) -> HTTPStreamTransport | None:
+    def stream_transport(self, headers: Mapping[str, str]) -> HTTPStreamTransport | None:
         """A stream only when `Accept` prefers one to JSON (`prefers_stream`)."""
         accept = next((v for k, v in headers.items() if k.lower() == "accept"), "")
         if not prefers_stream(accept):
             return None
-        return super()._get_stream_transport_from_headers(headers)
+        return super().stream_transport(headers)
 
     async def _single_connection(self, request: Request, context: Any, root_value: Any) -> Response:
         """graphql-sse's single connection mode (`delivery/event_streams.py`)."""
@@ -433,12 +427,12 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
 
         async def encode(value: object) -> bytes:
             nonlocal pending
-            response, pending = await self._process_stream_result(request, value, pending)
+            response, pending = await self.process_stream_result(request, value, pending)
             return orjson.dumps(response)
 
         return encode
 
-    def _stream_result(
+    def stream_result(
         self, request: Request, result: SubscriptionExecutionResult, transport: HTTPStreamTransport
     ) -> AsyncTextStream:
         """SSE and multipart subscriptions on the shared live path (`delivery/http_streams.py`),
@@ -451,7 +445,7 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
             direct=request.scope.get("extensions", {}).get(CHUNKS_EXTENSION),
             path=LivePath(self.fanout, self.flusher, self.buffer_messages),
         )
-        return stream or super()._stream_result(request, result, transport)
+        return stream or super().stream_result(request, result, transport)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         """A GET that carries `extensions` (a persisted query's hash) is an operation, not a
@@ -463,7 +457,7 @@ class TradoGraphQLRouter(GraphQLRouter[ConnectionContext, None]):
     def _response_media_type(self, request: Request) -> str:
         if self.should_render_graphql_ide(self.request_adapter_class(request)):
             return APPLICATION_JSON  # the page is HTML: nothing to negotiate
-        if self._get_stream_transport_from_headers(request.headers) is not None:
+        if self.stream_transport(request.headers) is not None:
             return APPLICATION_JSON  # SSE or multipart: the stream's own framing
         media_type = response_media_type(request.headers.get("accept"))
         if media_type is None:

@@ -19,6 +19,7 @@ from graphql.language import Visitor, visit
 from strawberry.types import Info as StrawberryInfo
 
 from delivery.execution import TradoExecutor
+from delivery.strawberry_internals import resolve_info
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class _VariablesUsed(Visitor):
 def selection_key(info: Info) -> Hashable:
     """What decides a message's payload: the root field without its arguments, the
     document's fragments and the values of the variables those use."""
-    raw = info._raw_info
+    raw = resolve_info(info)
     root = raw.field_nodes[0]
     shape = FieldNode(
         alias=root.alias,
@@ -94,7 +95,7 @@ def selection_key(info: Info) -> Hashable:
 def build_selection(info: Info, context: object) -> SharedSelection | None:
     """An executor for this operation's selection, or None when it cannot be built (the
     caller then streams per subscriber instead)."""
-    raw = info._raw_info
+    raw = resolve_info(info)
     document = DocumentNode(definitions=(raw.operation, *raw.fragments.values()))
     executor = TradoExecutor.build(
         raw.schema,

@@ -50,6 +50,7 @@ from graphql import (
 from graphql.type.definition import GraphQLField, GraphQLInterfaceType
 from strawberry.extensions import SchemaExtension
 
+from delivery.strawberry_internals import core_schema, provided_operation_name
 from graph.document_limits import FragmentMemo
 from resolvers.pagination import DEFAULT_PAGE_SIZE
 
@@ -223,10 +224,10 @@ def query_cost_limit(max_cost: int) -> type[SchemaExtension]:
             document = context.graphql_document
             if document is not None and not context.pre_execution_errors:
                 total = operation_cost(
-                    context.schema._schema,
+                    core_schema(context.schema),
                     document.definitions,
                     context.variables or {},
-                    context._provided_operation_name,
+                    provided_operation_name(context),
                     known_fields,
                 )
 

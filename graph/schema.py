@@ -26,6 +26,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from delivery.execution import TradoExecutor
+from delivery.strawberry_internals import provided_operation_name
 from graph.document_limits import alias_limit, depth_limit
 from graph.errors import ServiceUnavailable, is_expected, outage_cause, unavailable_backend
 from graph.input_limits import string_limits
@@ -68,7 +69,7 @@ class OperationNameRequired(SchemaExtension):
             isinstance(definition, OperationDefinitionNode)
             for definition in (document.definitions if document else ())
         )
-        if operations > 1 and context._provided_operation_name is None:
+        if operations > 1 and provided_operation_name(context) is None:
             # After the validation cache's hook: its (shared, cached) list is not modified.
             errors = context.pre_execution_errors or []
             context.pre_execution_errors = [*errors, GraphQLError(self.MESSAGE)]

@@ -16,6 +16,7 @@ import websockets
 from graphql import parse
 from websockets.exceptions import ConnectionClosed
 
+from delivery.strawberry_internals import core_schema
 from graph.query_cost import QUERY_TOO_COSTLY, operation_cost
 from graph.schema import make_schema
 from settings import Settings
@@ -47,7 +48,7 @@ MULTIPART = {"accept": "multipart/mixed;subscriptionSpec=1.0, application/json"}
 def cost_of(query: str, variables: dict[str, Any] | None = None) -> int:
     schema = make_schema(Settings())
     document = parse(query)
-    return operation_cost(schema._schema, document.definitions, variables or {}, None)
+    return operation_cost(core_schema(schema), document.definitions, variables or {}, None)
 
 
 def doubling(levels: int, leaf: str) -> str:

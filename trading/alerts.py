@@ -28,7 +28,7 @@ from trading.event_log import record_events
 from trading.events import NotificationEvent, Recorded
 from trading.locking import lock_user
 from trading.money import MAX_PRICE, exact_aggregate, fits_scale
-from trading.records import READ_MODEL, NotificationRecord
+from trading.records import NotificationRecord
 
 MAX_ACTIVE_ALERTS = 100
 
@@ -42,7 +42,7 @@ class AlertError(ValueError):
 
 
 class AlertRecord(PriceAlertFields):
-    model_config = READ_MODEL
+    model_config = {"frozen": True, "from_attributes": True}  # a read model (trading/records.py)
     id: int
 
 

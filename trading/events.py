@@ -28,14 +28,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
-from sqlmodel._compat import SQLModelConfig
 
-from trading.records import READ_MODEL, NotificationRecord, OrderRecord
+from trading.records import NotificationRecord, OrderRecord
 
 log = logging.getLogger(__name__)
-
-# The message bodies: the read models with camelCase names (decimals as strings, exact).
-WIRE = SQLModelConfig(**READ_MODEL, alias_generator=to_camel, populate_by_name=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +64,15 @@ class BadEvent(ValueError):
     pass
 
 
+# The message bodies: the read models (frozen, from attributes: their config is inherited) with
+# camelCase names (decimals as strings, exact).
 class _OrderBody(OrderRecord):
-    model_config = WIRE
+    model_config = {"alias_generator": to_camel, "populate_by_name": True}
     symbol: str
 
 
 class _NotificationBody(NotificationRecord):
-    model_config = WIRE
+    model_config = {"alias_generator": to_camel, "populate_by_name": True}
 
 
 class _OrderMessage(BaseModel):

@@ -12,14 +12,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.instrument_file import InstrumentRow
 from models.tables import Instrument, InstrumentFields
 from models.types import utcnow
-from trading.records import READ_MODEL
 
 
 class InstrumentRecord(InstrumentFields):
     """An instrument as the API sees it (the table row stays inside its session); the
     instrument cache keeps it as its JSON."""
 
-    model_config = READ_MODEL
+    model_config = {"frozen": True, "from_attributes": True}  # a read model (trading/records.py)
     id: int
 
     def to_json(self) -> bytes:

@@ -14,7 +14,8 @@ T = TypeVar("T")
 
 
 class Record(Protocol):
-    id: int
+    @property
+    def id(self) -> int: ...  # read-only: the read models are frozen
 
     def model_dump(self) -> dict[str, Any]: ...
 

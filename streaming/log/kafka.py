@@ -9,8 +9,6 @@ from collections.abc import Collection
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.client import AIOKafkaClient
-from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.errors import (
     InvalidProducerEpoch,
     KafkaError,
@@ -18,10 +16,15 @@ from aiokafka.errors import (
     ProducerFenced,
     UnknownProducerId,
 )
-from aiokafka.protocol.metadata import MetadataRequest
 
 from streaming.errors import BackendUnavailable
 from streaming.log import LogConsumer, LogProducer, LogRecord, OnRevoke
+from streaming.log.aiokafka_internals import (
+    abandon,
+    bootstrap_hosts,
+    metadata_round_trip,
+    throttle_metadata_updates,
+)
 from streaming.log.kafka_tail import last_values
 
 log = logging.getLogger(__name__)
@@ -70,10 +73,10 @@ class KafkaTickLog:
         connections, and the kernel still accepts connections for a frozen (SIGSTOPped)
         broker. Only a reply to a request sent now proves the broker works."""
         problems = []
-        for host, port, _ in collect_hosts(self.bootstrap_servers):
+        for host, port in bootstrap_hosts(self.bootstrap_servers):
             try:
                 async with asyncio.timeout(timeout_seconds):
-                    await _metadata_round_trip(host, port, timeout_seconds)
+                    await metadata_round_trip(host, port, timeout_seconds)
                 return
             except TimeoutError:
                 problems.append(f"{host}:{port} no answer within {timeout_seconds:g}s")
@@ -83,14 +86,6 @@ class KafkaTickLog:
 
     async def close(self) -> None:
         return None  # `ping` keeps no connection; producers and consumers close their own
-
-
-async def _metadata_round_trip(host: str, port: int, timeout_seconds: float) -> None:
-    connection = await create_conn(host, port, request_timeout_ms=int(timeout_seconds * 1000))
-    try:
-        await connection.send(MetadataRequest([]))
-    finally:
-        connection.close()
 
 
 class KafkaProducer:
@@ -122,7 +117,7 @@ class KafkaProducer:
             request_timeout_ms=10_000,
             max_batch_size=256 * 1024,
         )
-        _throttle_metadata_updates(producer.client, RETRY_BACKOFF_MS / 1000)
+        throttle_metadata_updates(producer, RETRY_BACKOFF_MS / 1000)
         await producer.start()
         self._producer = producer
 
@@ -184,39 +179,8 @@ async def _stop_within(producer: AIOKafkaProducer, seconds: float) -> None:
             log.warning("the Kafka producer stopped with %r", stopping.exception())
         return
     log.warning("Kafka did not take the producer's last batches; closing without them")
-    # aiokafka has no public abort: stop its sender task and connections so that its `stop`
-    # completes (the unacknowledged batches go with the producer).
-    producer._sender.sender_task.cancel()
-    await producer.client.close()
+    await abandon(producer)  # aiokafka has no public abort
     await asyncio.wait({stopping}, timeout=seconds / 2)
-
-
-def _throttle_metadata_updates(client: AIOKafkaClient, backoff: float) -> None:
-    """At most one forced metadata update per `backoff` seconds. When a partition has no
-    known leader, aiokafka's sender forces an update and waits for it in a loop; with the
-    broker unreachable each update fails at once, and the loop reconnects thousands of times a
-    second (the log grows by megabytes). Waiting out the backoff instead breaks that loop."""
-    force = client.force_metadata_update
-    loop = asyncio.get_running_loop()
-    last = -backoff
-
-    def throttled() -> asyncio.Future[Any]:
-        nonlocal last
-        wait = last + backoff - loop.time()
-        if wait <= 0:
-            last = loop.time()
-            update: asyncio.Future[Any] = force()
-            return update
-        later: asyncio.Future[Any] = loop.create_future()
-
-        def settle() -> None:
-            if not later.done():
-                later.set_result(False)
-
-        loop.call_later(wait, settle)
-        return later
-
-    client.force_metadata_update = throttled
 
 
 class KafkaConsumer:

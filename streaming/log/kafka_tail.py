@@ -15,8 +15,9 @@ import logging
 from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.client import AIOKafkaClient
 from aiokafka.partitioner import DefaultPartitioner
+
+from streaming.log.aiokafka_internals import topic_partitions
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ async def last_values(
     if not keys:
         return {}
     async with asyncio.timeout(TIMEOUT_SECONDS):
-        partitions = await _partitions(bootstrap_servers, topic)
+        partitions = await topic_partitions(bootstrap_servers, topic, timeout_ms=10_000)
     if not partitions:
         return {}
     consumer = AIOKafkaConsumer(
@@ -52,17 +53,6 @@ async def last_values(
             return await _read_tail(consumer, topic, partitions, keys, max_records)
     finally:
         await consumer.stop()
-
-
-async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
-    """The topic's partitions, sorted (none when it does not exist: nothing was produced)."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
-    try:
-        await client.bootstrap()
-        cluster = await client.fetch_all_metadata()
-        return sorted(cluster.partitions_for_topic(topic) or ())
-    finally:
-        await client.close()
 
 
 async def _read_tail(

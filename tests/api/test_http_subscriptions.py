@@ -92,7 +92,7 @@ async def test_http_streams_with_and_without_direct_chunks(
     embedded_settings: Settings, protocol: str
 ) -> None:
     """`direct` writes an HTTP stream's frames straight onto the socket as chunks
-    (`delivery/http_chunks.py`); any other setting sends them through ASGI from the
+    (`delivery/uvicorn_internals.py`); any other setting sends them through ASGI from the
     response's task. Either way every frame arrives, framed alike."""
     settings = embedded_settings.model_copy(update={"websocket_protocol": protocol})
     async with running_server(settings) as server:

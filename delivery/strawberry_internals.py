@@ -1,0 +1,152 @@
+"""Every part of Strawberry that Trado uses without Strawberry publishing it, in one place.
+
+Strawberry documents its schema, types, schema extensions and the views' overridable methods
+(`get_context`, `process_result`, `encode_json`, `on_ws_connect`, ...); what Trado needs beyond
+those is listed here, each with why no public API serves. `tests/test_library_contracts.py`
+checks every one against the installed Strawberry, and `make upgrade-check` runs it on the
+newest release; `pyproject.toml` bounds Strawberry below the first release not yet checked.
+
+Undocumented classes, subclassed (their protected methods are the hooks overridden):
+
+- `BaseGraphQLTransportWSHandler` and its `Operation`, `BaseGraphQLWSHandler`: the
+  `graphql-transport-ws` and legacy `graphql-ws` handlers a view picks through its
+  `graphql_transport_ws_handler_class` / `graphql_ws_handler_class` attributes. Trado's
+  subclasses (`delivery/router.py`) override `handle`, `handle_message`,
+  `handle_async_results`, `handle_subscribe`, `run_operation`, `forget_id`, `send_message`,
+  `cleanup_operation` and `shutdown`: nothing public lets an operation write through a
+  connection's shared outbox, or keeps the socket open for one operation's error.
+- `StrawberryGraphQLCoreExecutionContext`: the graphql-core execution context Strawberry
+  builds resolvers' `Info` with; `delivery/execution.py` subclasses it (the schema's
+  `execution_context_class` takes any graphql-core one, but only Strawberry's gives `Info` its
+  `operation_extensions`).
+- `AsyncWebSocketAdapter`: what Strawberry's handlers read and write a WebSocket through;
+  `delivery/lean_websocket.py` adapts its lean socket to it. No public way to serve a socket
+  that is not the framework's.
+- `AsyncTextStream`, `HTTPStreamTransport`, `SSETransport`, `MultipartSubscriptionTransport`
+  (`strawberry.http.streaming`): the SSE and multipart framing of the HTTP streams, which the
+  view's private streaming hooks below take and return. `delivery/http_streams.py` and
+  `delivery/router.py` read a transport's `headers`, `accepts`, `heartbeat_message`,
+  `heartbeat_interval`, `send_initial_heartbeat`, `encode_complete` and (multipart)
+  `separator`, to write the same framing from the shared fan-out.
+
+Private names:
+
+- `_get_pre_execution_close_reason` (a graphql-transport-ws handler's): whether a syntax error
+  or unknown `operationName` closes the whole socket (4400); Trado answers the one operation
+  instead. Exposed to subclasses here as `pre_execution_close_reason`.
+- `_get_stream_transport_from_headers`, `_stream_result`, `_process_stream_result` (the HTTP
+  view's): which requests stream (SSE, multipart), how a subscription's results become the
+  streamed body, and one result's JSON. Trado streams only when `Accept` prefers it and sends
+  live results through the shared fan-out. Exposed here as `stream_transport`,
+  `stream_result` and `process_stream_result`.
+- `Schema._schema`: the graphql-core schema Strawberry builds (the query cost walks its
+  fields); Strawberry offers no accessor. Read through `core_schema`.
+- `ExecutionContext._provided_operation_name`: the `operationName` the request gave; the public
+  `operation_name` falls back to the first operation's, so a document of several operations
+  without one cannot be told apart. Read through `provided_operation_name`.
+- `Info._raw_info`: graphql-core's `GraphQLResolveInfo` (`field_nodes`, `fragments`,
+  `operation`, `schema`) from which a shared subscription builds its executor; Strawberry's
+  `Info` publishes `selected_fields` (its own conversion), not the AST nodes. Read through
+  `resolve_info`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
+from starlette.requests import Request
+from strawberry import Schema
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.async_base_view import AsyncWebSocketAdapter
+from strawberry.http.streaming import (
+    AsyncTextStream,
+    HTTPStreamTransport,
+    MultipartSubscriptionTransport,
+    SSETransport,
+)
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types import ExecutionContext, Info, SubscriptionExecutionResult
+
+__all__ = [
+    "AsyncTextStream",
+    "AsyncWebSocketAdapter",
+    "BaseGraphQLWSHandler",
+    "HTTPStreamTransport",
+    "MultipartSubscriptionTransport",
+    "Operation",
+    "SSETransport",
+    "StrawberryGraphQLCoreExecutionContext",
+    "StreamingHooks",
+    "TransportWSHooks",
+    "core_schema",
+    "provided_operation_name",
+    "resolve_info",
+]
+
+ContextT = TypeVar("ContextT")
+RootValueT = TypeVar("RootValueT")
+
+
+class TransportWSHooks(BaseGraphQLTransportWSHandler[ContextT, RootValueT]):
+    """Strawberry's graphql-transport-ws handler with its private hook given a public name."""
+
+    def pre_execution_close_reason(self, error: GraphQLError) -> str | None:
+        """The close reason for an operation refused before execution, None to keep the
+        socket open (Strawberry's default closes it for a syntax error or unknown name)."""
+        return BaseGraphQLTransportWSHandler._get_pre_execution_close_reason(error)
+
+    def _get_pre_execution_close_reason(self, error: GraphQLError) -> str | None:  # type: ignore[override]
+        return self.pre_execution_close_reason(error)
+
+
+class StreamingHooks(GraphQLRouter[ContextT, RootValueT]):
+    """Strawberry's FastAPI router with its private HTTP streaming hooks given public names."""
+
+    def stream_transport(self, headers: Mapping[str, str]) -> HTTPStreamTransport | None:
+        """The stream transport (SSE, multipart) a request's headers ask for, if any."""
+        return super()._get_stream_transport_from_headers(headers)
+
+    def stream_result(
+        self, request: Request, result: SubscriptionExecutionResult, transport: HTTPStreamTransport
+    ) -> AsyncTextStream:
+        """A subscription's streamed response body."""
+        return super()._stream_result(request, result, transport)
+
+    async def process_stream_result(
+        self, request: Request, value: Any, pending: list[Any]
+    ) -> tuple[GraphQLHTTPResponse, list[Any]]:
+        """One streamed result as its response (and the incremental results still pending)."""
+        return await super()._process_stream_result(request, value, pending)
+
+    def _get_stream_transport_from_headers(
+        self, headers: Mapping[str, str]
+    ) -> HTTPStreamTransport | None:
+        return self.stream_transport(headers)
+
+    def _stream_result(
+        self, request: Request, result: SubscriptionExecutionResult, transport: HTTPStreamTransport
+    ) -> AsyncTextStream:
+        return self.stream_result(request, result, transport)
+
+
+def core_schema(schema: Schema) -> GraphQLSchema:
+    """The graphql-core schema behind a Strawberry schema."""
+    return schema._schema
+
+
+def provided_operation_name(context: ExecutionContext) -> str | None:
+    """The `operationName` the request gave (None when it gave none)."""
+    return context._provided_operation_name
+
+
+def resolve_info(info: Info[Any, Any]) -> GraphQLResolveInfo[Any]:
+    """graphql-core's resolve info behind a Strawberry `Info`."""
+    return info._raw_info
