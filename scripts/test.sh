@@ -18,6 +18,7 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
 fi
 source scripts/environment.sh
+source scripts/tiers.sh
 
 if [ "$#" -gt 0 ]; then
   "$UV" run --frozen pytest "$@"
@@ -31,6 +32,6 @@ stage "benchmark peers" "$UV" run --frozen python -m bench peers
 # Autobahn|Testsuite on Python 2.7 for the conformance test, installed once per machine.
 stage "conformance suite" scripts/autobahn.sh install
 stage "pytest parallel" "$UV" run --frozen pytest -n "${TRADO_TEST_WORKERS:-4}" --dist loadfile \
-  -m "not alone and not bench" --durations=20
-stage "pytest alone" "$UV" run --frozen pytest -m "alone or bench" --durations=20
+  -m "$PARALLEL" --durations=20
+stage "pytest alone" "$UV" run --frozen pytest -m "$ALONE" --durations=20
 echo "== test: $(($(date +%s) - started)) s"

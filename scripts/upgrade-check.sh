@@ -10,19 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 UV="$(scripts/ensure-uv.sh)"
 
-# The tests run on the newest releases: the contract tests plus the service-free fast tests.
-# Once every test carries its tier marker, this becomes
-#   TESTS=(tests/test_library_contracts.py -m "not services and not browser and not bench and not fuzz and not conformance")
-TESTS=(
-  tests/test_library_contracts.py
-  tests/test_*units*.py
-  tests/api/test_units.py
-  tests/test_websocket_frames.py
-  tests/test_document_limits.py
-  tests/test_query_cost.py
-  tests/test_settings.py
-  tests/test_coalesced.py
-  tests/test_exact_type.py
-)
+# The tests run on the newest releases: the fast tier, the contract tests among them.
+source scripts/tiers.sh
+export TRADO_SERVICES_ENV="$NO_SERVICES_ENV"
+TESTS=(-n 2 -m "$SERVICE_FREE")
 
 exec "$UV" run --frozen --no-sync python scripts/upgrade_check.py --uv "$UV" -- "${TESTS[@]}"
