@@ -70,6 +70,7 @@ async def prepared(full_settings: Settings, tmp_path: Path, count: int) -> tuple
     return settings, write_instruments(tmp_path / "instruments.csv", symbols)
 
 
+@pytest.mark.alone  # stops the shared Kafka
 @pytest.mark.timeout(240)
 async def test_a_kafka_outage_loses_no_tick_silently(
     full_settings: Settings, tmp_path: Path
@@ -109,6 +110,7 @@ async def test_a_kafka_outage_loses_no_tick_silently(
     assert stop_seconds < 5
 
 
+@pytest.mark.alone  # stops the shared Kafka
 @pytest.mark.timeout(120)
 async def test_the_feed_stops_within_5s_with_kafka_down(
     full_settings: Settings, tmp_path: Path
