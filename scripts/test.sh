@@ -31,7 +31,7 @@ stage "static checks" static_checks
 stage "benchmark peers" "$UV" run --frozen python -m bench peers
 # Autobahn|Testsuite on Python 2.7 for the conformance test, installed once per machine.
 stage "conformance suite" scripts/autobahn.sh install
-stage "pytest parallel" "$UV" run --frozen pytest -n "${TRADO_TEST_WORKERS:-4}" --dist loadfile \
+stage "pytest parallel" "$UV" run --frozen pytest -n "${TRADO_TEST_WORKERS:-4}" --dist worksteal \
   -m "$PARALLEL" --durations=20
 stage "pytest alone" "$UV" run --frozen pytest -m "$ALONE" --durations=20
 echo "== test: $(($(date +%s) - started)) s"
