@@ -30,7 +30,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from delivery.live_subscribers import (
     Envelope,
@@ -74,19 +74,19 @@ class Selection(Protocol):
 
 
 class _RootValues:
-    """The per-subscriber path's selection: the root value as it is (Strawberry executes the
-    subscriber's own selection on it)."""
+    """The per-subscriber path's selection: the root value as it is, as a one-item payload
+    (Strawberry executes the subscriber's own selection on it)."""
 
-    def render(self, root: object) -> object:
-        return root
+    def render(self, root: object) -> tuple[object, ...]:
+        return (root,)
 
     def render_opening(
         self,
         key: Hashable,  # noqa: ARG002 (a shared selection's cache key: nothing to cache here)
         position: object,  # noqa: ARG002
         root: Callable[[], object],
-    ) -> object:
-        return root()
+    ) -> tuple[object, ...]:
+        return (root(),)
 
 
 ROOT_VALUES = _RootValues()
@@ -196,8 +196,8 @@ class ChannelFanout(ABC, Generic[M]):
         selection = self._selection(key) or build_selection(info, self._context)
         if selection is None:
             return False
-        push = Envelope(operation, stream.symbols).push
-        subscriber = live_subscriber(push, stream.since, stream.throttle)
+        envelope = Envelope.of(operation, stream.symbols)
+        subscriber = live_subscriber(envelope, stream.since, stream.throttle)
         membership = await self._join_all(key, selection, view, subscriber, stream)
         if operation.detached is not None:
             operation.detached(membership)
@@ -213,14 +213,16 @@ class ChannelFanout(ABC, Generic[M]):
         selection: the same subscriber rules as `_serve`, the root values waiting in a
         mailbox that conflates to each symbol's latest past the hub's limit, as the outbox
         does for a shared operation."""
-        roots: Mailbox[R] = Mailbox(conflate=True, limit=self._runtime.hub.mailbox_limit)
-        subscriber = live_subscriber(roots.offer, stream.since, stream.throttle)
+        roots: Mailbox[tuple[object, ...]]
+        roots = Mailbox(conflate=True, limit=self._runtime.hub.mailbox_limit)
+        envelope = Envelope.bare(roots.offer, stream.symbols)
+        subscriber = live_subscriber(envelope, stream.since, stream.throttle)
         membership = await self._join_all(
             view.key, ROOT_VALUES, view, subscriber, stream, shared=False
         )
         try:
-            async for _symbol, root in roots:
-                yield root
+            async for _symbol, (root,) in roots:
+                yield cast(R, root)  # what `view` made
         finally:
             await membership.leave()
 

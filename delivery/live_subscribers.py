@@ -4,10 +4,12 @@ what arrives before the stream's opening payloads are out, keeps each symbol mov
 (nothing at or below the client's `since` or the last position sent), and with `throttleMs`
 sends each symbol at most once per period, with its latest payload.
 
-Where a payload then goes is the subscriber's `Push`: on the shared fan-out, an `Envelope`
-splices the encoded payload into the operation's frame in its connection's `Outbox`; on the
-per-subscriber path, a conflating `Mailbox` the stream reads root values from. Both conflate
-past their limit the same way (`streaming.hub.Mailbox`: the latest per symbol).
+Where a payload then goes is the subscriber's `Envelope`: on the shared fan-out, the encoded
+payload spliced into the operation's frame, into its connection's `Outbox`; on the
+per-subscriber path, the root value (a one-item tuple, no envelope around it) into a
+conflating `Mailbox` the stream reads. Both conflate past their limit the same way
+(`streaming.hub.Mailbox`: the latest per key). Splicing is concatenation on both paths, so
+the shared one calls nothing per delivery beyond its outbox's `push`.
 
 A position is whatever orders one symbol's messages on a channel: a tick's sequence, a bar's
 (start, last sequence). The subscriber only compares them.
@@ -17,11 +19,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from delivery.outbox import Outbox
 
-P = TypeVar("P")  # a payload: encoded bytes on the shared fan-out, a root value per subscriber
+
+class Spliced(Protocol):
+    """A payload and its envelope's parts, which concatenate."""
+
+    def __add__(self, other: Self, /) -> Self: ...
+
+
+# A payload: encoded bytes on the shared fan-out, `(root value,)` on the per-subscriber path.
+P = TypeVar("P", bound=Spliced)
 
 
 class Position(Protocol):
@@ -43,34 +54,45 @@ class Framing(Protocol):
     def suffix(self) -> bytes: ...
 
 
-Push = Callable[[str, P], object]  # a payload of a symbol, on its way to the client
 Stamped = tuple[str, Position, P]  # a payload with its symbol and position
 
 
-class Envelope:
-    """The shared fan-out's `Push`: each encoded payload in the operation's envelope, into its
-    connection's outbox, keyed per operation and symbol (what the outbox conflates by)."""
+@dataclass(frozen=True, slots=True)
+class Envelope(Generic[P]):
+    """Where a subscriber's payloads go: `push(key, prefix + payload + suffix)`, with the
+    key of its symbol (what a conflating sink keeps the latest of)."""
 
-    __slots__ = ("_keys", "_outbox", "_prefix", "_suffix")
+    push: Callable[[str, P], object]
+    keys: Mapping[str, str]
+    prefix: P
+    suffix: P
 
-    def __init__(self, operation: Framing, symbols: Sequence[str]) -> None:
-        self._outbox = operation.outbox
-        self._prefix = operation.prefix
-        self._suffix = operation.suffix
-        self._keys = {symbol: f"{operation.id}\x00{symbol}" for symbol in symbols}
+    @staticmethod
+    def of(operation: Framing, symbols: Sequence[str]) -> Envelope[bytes]:
+        """A shared operation's: its frame around each payload, into its outbox, keyed per
+        operation and symbol."""
+        keys = {symbol: f"{operation.id}\x00{symbol}" for symbol in symbols}
+        return Envelope(operation.outbox.push, keys, operation.prefix, operation.suffix)
 
-    def push(self, symbol: str, payload: bytes) -> None:
-        self._outbox.push(self._keys[symbol], self._prefix + payload + self._suffix)
+    @staticmethod
+    def bare(
+        push: Callable[[str, tuple[object, ...]], object], symbols: Sequence[str]
+    ) -> Envelope[tuple[object, ...]]:
+        """Each payload as it is, keyed by its symbol."""
+        return Envelope(push, {symbol: symbol for symbol in symbols}, (), ())
 
 
 class LiveSubscriber(Generic[P]):
     """Sends each symbol's payloads in position order, above the client's `since`. Payloads
     that arrive before the opening ones are out are held."""
 
-    __slots__ = ("_held", "_last", "_push")
+    __slots__ = ("_held", "_keys", "_last", "_prefix", "_push", "_suffix")
 
-    def __init__(self, push: Push[P], since: Mapping[str, Position]) -> None:
-        self._push = push
+    def __init__(self, envelope: Envelope[P], since: Mapping[str, Position]) -> None:
+        self._push = envelope.push
+        self._keys = envelope.keys
+        self._prefix = envelope.prefix
+        self._suffix = envelope.suffix
         self._last: dict[str, Position] = {**since}
         self._held: list[Stamped[P]] | None = []
 
@@ -84,7 +106,7 @@ class LiveSubscriber(Generic[P]):
         last = self._last.get(symbol)
         if last is None or position > last:
             self._last[symbol] = position
-            self._push(symbol, payload)
+            self._push(self._keys[symbol], self._prefix + payload + self._suffix)
 
     def release(self, opening: Sequence[Stamped[P]]) -> None:
         """Send the opening payloads, then what arrived meanwhile (minus what they covered)."""
@@ -104,8 +126,8 @@ class ThrottledSubscriber(LiveSubscriber[P]):
 
     __slots__ = ("_due", "_pending", "_period", "_sent_at")
 
-    def __init__(self, push: Push[P], since: Mapping[str, Position], period: float) -> None:
-        super().__init__(push, since)
+    def __init__(self, envelope: Envelope[P], since: Mapping[str, Position], period: float) -> None:
+        super().__init__(envelope, since)
         self._period = period
         self._pending: dict[str, Stamped[P]] = {}
         self._sent_at = float("-inf")
@@ -134,9 +156,9 @@ class ThrottledSubscriber(LiveSubscriber[P]):
 
 
 def live_subscriber(
-    push: Push[P], since: Mapping[str, Position], throttle: float = 0.0
+    envelope: Envelope[P], since: Mapping[str, Position], throttle: float = 0.0
 ) -> LiveSubscriber[P]:
     """The subscriber for a stream with this `throttle` (seconds; 0: every payload)."""
     if throttle:
-        return ThrottledSubscriber(push, since, throttle)
-    return LiveSubscriber(push, since)
+        return ThrottledSubscriber(envelope, since, throttle)
+    return LiveSubscriber(envelope, since)

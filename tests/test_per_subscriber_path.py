@@ -18,13 +18,13 @@ from strawberry.types import ExecutionResult
 
 from graph.context import Context
 from graph.schema import make_schema
-from streaming import metrics
 from streaming.candles import Bar, Interval
 from streaming.channels import candle_channel, candle_key, quote_channel, quote_key
 from streaming.pubsub import Publication
 from streaming.runtime import Runtime, open_runtime
 from streaming.tick import Tick
 from tests.conftest import make_settings
+from tests.utils.transports import shared_subscriptions
 
 
 @pytest.fixture
@@ -67,14 +67,10 @@ async def subscribe(runtime: Runtime, query: str) -> Stream:
     return Stream(results)
 
 
-def shared() -> float:
-    return metrics.SHARED_SUBSCRIPTIONS._value.get()
-
-
 async def test_quotes_resume_then_go_live_in_order_once(runtime: Runtime) -> None:
     await publish(runtime, *(tick("AAPL", n) for n in range(1, 6)))
     await runtime.cache.set(quote_key("MSFT"), tick("MSFT", 40).to_json())
-    before = shared()
+    before = shared_subscriptions()
     stream = await subscribe(
         runtime,
         'subscription { quotes(symbols: ["AAPL", "MSFT"], '
@@ -87,7 +83,7 @@ async def test_quotes_resume_then_go_live_in_order_once(runtime: Runtime) -> Non
         {"symbol": "AAPL", "sequence": 5},
         {"symbol": "MSFT", "sequence": 40},
     ], "what was missed after `since`, then the latest quote of the rest"
-    assert shared() == before, "not the shared fan-out"
+    assert shared_subscriptions() == before, "not the shared fan-out"
     await runtime.pubsub.publish(quote_channel("AAPL"), tick("AAPL", 5).to_json())  # a repeat
     await publish(runtime, tick("AAPL", 6), tick("MSFT", 41))
     live = [(await stream.next())["quotes"] for _ in range(2)]
