@@ -163,8 +163,9 @@ async def quote_stream(
     The per-subscriber path stays for what the shared fan-out cannot take: an operation no
     transport marked (`schema.subscribe` in-process) and a selection it cannot build an
     executor for (`build_selection`: a variable whose coerced value graphql-core will not
-    coerce again, such as an enum's in `candles(interval: $i)`). It runs the same `QuoteChannels` with that one member, so
-    gap filling, the opening, throttling and conflation are the same code."""
+    coerce again, such as an enum's in `candles(interval: $i)`). It runs the same
+    `QuoteChannels` with that one member, so gap filling, the opening, throttling and
+    conflation are the same code."""
     live = LIVE_OPERATION.get()
     if live is not None and await live.fanout.serve(
         info, live, symbols, since, throttle=throttle, view=view
