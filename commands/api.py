@@ -48,7 +48,6 @@ from delivery.security_headers import SecurityHeaders
 from delivery.uvicorn_internals import DirectChunksProtocol, DirectFramesProtocol
 from graph.context import Context, get_context
 from graph.schema import make_schema
-from graph.types.quote import Quote
 from settings import ROOT, Settings, load_settings
 from streaming.cache import Cache
 from streaming.metrics import exposition
@@ -123,7 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     graphql = GraphiQLRouter(
         make_schema(settings),
         context_getter=get_context,
-        fanout=LiveFanout(public_context=Context, root_value=Quote.from_tick),
+        fanout=LiveFanout(public_context=Context),
         buffer_messages=settings.subscriber_buffer_messages,
         subscription_protocols=SUBSCRIPTION_PROTOCOLS,
         graphql_ide="graphiql" if settings.serves_graphiql else None,  # None: 404 for the page

@@ -1,21 +1,22 @@
-"""The live stream of a symbol's forming bar, to clients: the candle channels on the shared
-fan-out (`CandleChannels`), and the per-subscriber stream (for a selection the shared fan-out
-cannot share)."""
+"""The live stream of a symbol's forming bar, to clients: the candle channels
+(`CandleChannels`), shared (`serve`) or per subscriber (`stream`), with the same rules."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
-from delivery.channel_fanout import ChannelFanout, SharedOperation, View
-from delivery.live_subscribers import LiveSubscriber, Position
+from delivery.channel_fanout import ChannelFanout, SharedOperation, Stream, View
+from delivery.live_subscribers import Position
 from delivery.shared_selection import Info
 from streaming.cache import Cache
 from streaming.candles import Bar, Interval
 from streaming.channels import candle_channel, candle_key
-from streaming.hub import Hub
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 
 def read_bar(raw: bytes) -> Bar | None:
@@ -34,9 +35,10 @@ async def forming_bar(cache: Cache, symbol: str, interval: Interval) -> Bar | No
 
 
 class CandleChannels(ChannelFanout[Bar]):
-    """The candle channels, one per symbol and interval: each bar update as published. A bar
-    goes out only when its (start, last sequence) moves forward for the subscriber; a missed
-    update needs no filling, since each message is the whole bar."""
+    """The candle channels, one per symbol and interval: the forming bar now (if any), then
+    each bar update as published; a new bar replaces the closed one. A bar goes out only when
+    its (start, last sequence) moves forward for the subscriber; a missed update needs no
+    filling, since each message is the whole bar (a slow reader gets its latest state)."""
 
     kind = "candle"
     malformed = (ValueError,)  # msgspec's DecodeError names the field
@@ -53,36 +55,21 @@ class CandleChannels(ChannelFanout[Bar]):
         operation: SharedOperation,
         symbol: str,
         interval: Interval,
-        view: View[Bar],
+        view: View[Bar, Any],
     ) -> bool:
-        """The forming bar now (if any), then every change."""
+        """`symbol`'s bars to a shared operation (see `ChannelFanout._serve`)."""
+        return await self._serve(info, operation, view, self._of(symbol, interval))
+
+    def stream(self, symbol: str, interval: Interval, view: View[Bar, R]) -> AsyncIterator[R]:
+        """`symbol`'s bars to one subscriber, as `view`'s root values (see
+        `ChannelFanout._stream`)."""
+        return self._stream(view, self._of(symbol, interval))
+
+    def _of(self, symbol: str, interval: Interval) -> Stream[Bar]:
         cache = self._runtime.cache
 
         async def opening() -> list[Bar]:
             bar = await forming_bar(cache, symbol, interval)
             return [] if bar is None else [bar]
 
-        subscriber = LiveSubscriber(operation, [symbol], {})
-        channels = [candle_channel(symbol, interval.value)]
-        return await self._serve(
-            info, operation, view=view, subscriber=subscriber, channels=channels, opening=opening
-        )
-
-
-async def stream_candles(
-    hub: Hub, cache: Cache, symbol: str, interval: Interval
-) -> AsyncIterator[Bar]:
-    """The forming bar now (if any), then every change; a new bar replaces the closed one.
-
-    Conflated: a slow reader gets the bar's latest state, never a backlog.
-    """
-    async with hub.subscribe([candle_channel(symbol, interval.value)]) as mailbox:
-        last: tuple[object, ...] = ()
-        if (bar := await forming_bar(cache, symbol, interval)) is not None:
-            last = (bar.start, bar.last_sequence)
-            yield bar
-        async for _channel, message in mailbox:
-            bar = read_bar(message)
-            if bar is not None and (not last or (bar.start, bar.last_sequence) > last):
-                last = (bar.start, bar.last_sequence)
-                yield bar
+        return Stream([candle_channel(symbol, interval.value)], [symbol], opening)

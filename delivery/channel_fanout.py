@@ -1,4 +1,5 @@
-"""The shared fan-out of one kind of live channel (quotes, candles), whatever its messages are.
+"""The fan-out of one kind of live channel (quotes, candles), whatever its messages are: the
+one live path of the public streams (quotes, candles, trades, book).
 
 Per channel, subscribers who see it through the same `View` with the same selection form a
 group: each message is parsed once, turned into the view's root value once, executed and
@@ -15,6 +16,11 @@ An operation's place in the fan-out is its `Membership`: the operation's task wa
 is cancelled and then leaves, or, when its transport can end the task meanwhile
 (`SharedOperation.detached`), hands the membership over and ends; the transport then leaves
 when the client completes the operation or the socket closes.
+
+A stream whose selection cannot be shared runs through the same machinery (`_stream`): a
+group of its own whose payloads are the view's root values, for Strawberry to execute per
+subscriber, read from a conflating mailbox. Ordering, gap filling, the opening (snapshot or
+resume), throttling and conflation are then the shared path's own code.
 """
 
 from __future__ import annotations
@@ -22,29 +28,68 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
-from delivery.live_subscribers import Framing, LiveSubscriber, Position, Stamped
-from delivery.shared_selection import Info, SharedSelection, build_selection, selection_key
+from delivery.live_subscribers import (
+    Envelope,
+    Framing,
+    LiveSubscriber,
+    Position,
+    Stamped,
+    live_subscriber,
+)
+from delivery.shared_selection import Info, build_selection, selection_key
 from streaming import metrics
+from streaming.hub import Mailbox
 from streaming.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M")  # a channel's message, parsed: a Tick, a Bar
+R = TypeVar("R")  # what a view makes of it: the subscription's root value
 
 
 @dataclass(frozen=True, slots=True)
-class View(Generic[M]):
+class View(Generic[M, R]):
     """What a channel's messages become for one kind of subscription (its root value):
     `opening` for the messages a stream opens with, `live` for the rest. Views with the same
     `key` must behave alike (their subscribers may share the first one's functions)."""
 
     key: Hashable
-    live: Callable[[M], object]
-    opening: Callable[[M], object]
+    live: Callable[[M], R]
+    opening: Callable[[M], R]
+
+
+class Selection(Protocol):
+    """What a group makes of a root value for its subscribers: a `SharedSelection`'s encoded
+    payload, or the root value itself (`ROOT_VALUES`)."""
+
+    def render(self, root: object) -> Any: ...
+
+    def render_opening(
+        self, key: Hashable, position: object, root: Callable[[], object]
+    ) -> Any: ...
+
+
+class _RootValues:
+    """The per-subscriber path's selection: the root value as it is, as a one-item payload
+    (Strawberry executes the subscriber's own selection on it)."""
+
+    def render(self, root: object) -> tuple[object, ...]:
+        return (root,)
+
+    def render_opening(
+        self,
+        key: Hashable,  # noqa: ARG002 (a shared selection's cache key: nothing to cache here)
+        position: object,  # noqa: ARG002
+        root: Callable[[], object],
+    ) -> tuple[object, ...]:
+        return (root(),)
+
+
+ROOT_VALUES = _RootValues()
 
 
 class SharedOperation(Framing, Protocol):
@@ -58,17 +103,24 @@ class SharedOperation(Framing, Protocol):
 class Membership:
     """One operation's place in a kind's fan-out, until it leaves."""
 
-    __slots__ = ("_fanout", "_key", "_subscriber", "channels")
+    __slots__ = ("_fanout", "_key", "_shared", "_subscriber", "channels")
 
     def __init__(
-        self, fanout: ChannelFanout[Any], key: Hashable, subscriber: LiveSubscriber
+        self,
+        fanout: ChannelFanout[Any],
+        key: Hashable,
+        subscriber: LiveSubscriber[Any],
+        *,
+        shared: bool = True,
     ) -> None:
         self._fanout = fanout
         self._key = key
-        self._subscriber: LiveSubscriber | None = subscriber
+        self._subscriber: LiveSubscriber[Any] | None = subscriber
+        self._shared = shared  # counted in `trado_shared_subscriptions`
         self.channels: list[str] = []
         metrics.ACTIVE_SUBSCRIPTIONS.inc()
-        metrics.SHARED_SUBSCRIPTIONS.inc()
+        if shared:
+            metrics.SHARED_SUBSCRIPTIONS.inc()
 
     async def leave(self) -> None:
         """Out of every group it joined (once; later calls do nothing)."""
@@ -77,16 +129,31 @@ class Membership:
             return
         subscriber.close()
         metrics.ACTIVE_SUBSCRIPTIONS.dec()
-        metrics.SHARED_SUBSCRIPTIONS.dec()
+        if self._shared:
+            metrics.SHARED_SUBSCRIPTIONS.dec()
         for channel in self.channels:
             await self._fanout.leave(channel, self._key, subscriber)
 
 
+@dataclass(frozen=True, slots=True)
+class Stream(Generic[M]):
+    """What a subscription streams, whichever path: its `channels`, its `symbols` and each
+    one's position to start after (`since`), the `opening` messages it starts with (read after
+    subscribing: the snapshot, or what was missed after `since`), and `throttle` (seconds
+    between a symbol's updates; 0: every update)."""
+
+    channels: Sequence[str]
+    symbols: Sequence[str]
+    opening: Callable[[], Awaitable[Sequence[M]]]
+    since: Mapping[str, Position] = field(default_factory=dict)
+    throttle: float = 0.0
+
+
 @dataclass(slots=True)
 class _Group(Generic[M]):
-    selection: SharedSelection
+    selection: Selection
     root_value: Callable[[M], object]
-    subscribers: set[LiveSubscriber] = field(default_factory=set)
+    subscribers: set[LiveSubscriber[Any]] = field(default_factory=set)
 
 
 class ChannelFanout(ABC, Generic[M]):
@@ -119,19 +186,19 @@ class ChannelFanout(ABC, Generic[M]):
         self,
         info: Info,
         operation: SharedOperation,
-        *,
-        view: View[M],
-        subscriber: LiveSubscriber,
-        channels: Sequence[str],
-        opening: Callable[[], Awaitable[Sequence[M]]],
+        view: View[M, Any],
+        stream: Stream[M],
     ) -> bool:
-        """Stream `channels` to `subscriber`: the `opening` messages (read once every channel
-        is attached, so nothing falls between), then live; until the operation is cancelled,
-        or, when its transport takes the membership, until that leaves. False (at once) when
-        the selection cannot be shared."""
-        membership = await self._join_all(info, view, subscriber, channels, opening)
-        if membership is None:
+        """`stream` to a shared operation, its frames into the operation's outbox; until the
+        operation is cancelled, or, when its transport takes the membership, until that
+        leaves. False (at once) when the selection cannot be shared."""
+        key = (view.key, selection_key(info))
+        selection = self._selection(key) or build_selection(info, self._context)
+        if selection is None:
             return False
+        envelope = Envelope.of(operation, stream.symbols)
+        subscriber = live_subscriber(envelope, stream.since, stream.throttle)
+        membership = await self._join_all(key, selection, view, subscriber, stream)
         if operation.detached is not None:
             operation.detached(membership)
             return True
@@ -141,32 +208,49 @@ class ChannelFanout(ABC, Generic[M]):
             await membership.leave()
         return True
 
+    async def _stream(self, view: View[M, R], stream: Stream[M]) -> AsyncIterator[R]:
+        """`stream` as `view`'s root values, for one subscriber that executes its own
+        selection: the same subscriber rules as `_serve`, the root values waiting in a
+        mailbox that conflates to each symbol's latest past the hub's limit, as the outbox
+        does for a shared operation."""
+        roots: Mailbox[tuple[object, ...]]
+        roots = Mailbox(conflate=True, limit=self._runtime.hub.mailbox_limit)
+        envelope = Envelope.bare(roots.offer, stream.symbols)
+        subscriber = live_subscriber(envelope, stream.since, stream.throttle)
+        membership = await self._join_all(
+            view.key, ROOT_VALUES, view, subscriber, stream, shared=False
+        )
+        try:
+            async for _symbol, (root,) in roots:
+                yield cast(R, root)  # what `view` made
+        finally:
+            await membership.leave()
+
     async def _join_all(
         self,
-        info: Info,
-        view: View[M],
-        subscriber: LiveSubscriber,
-        channels: Sequence[str],
-        opening: Callable[[], Awaitable[Sequence[M]]],
-    ) -> Membership | None:
-        """`subscriber` joined to each channel's group, its opening messages sent."""
-        key = (view.key, selection_key(info))
-        selection = self._selection(key) or build_selection(info, self._context)
-        if selection is None:
-            return None
-        membership = Membership(self, key, subscriber)
+        key: Hashable,
+        selection: Selection,
+        view: View[M, Any],
+        subscriber: LiveSubscriber[Any],
+        stream: Stream[M],
+        *,
+        shared: bool = True,
+    ) -> Membership:
+        """`subscriber` joined to each channel's group, its opening messages sent (read once
+        every channel is attached, so nothing falls between)."""
+        membership = Membership(self, key, subscriber, shared=shared)
         try:
-            for channel in channels:
+            for channel in stream.channels:
                 membership.channels.append(channel)
                 await self._join(channel, key, _Group(selection, view.live), subscriber)
-            messages = await opening()
+            messages = await stream.opening()
             subscriber.release([self._opening(selection, view, m) for m in messages])
         except BaseException:
             await membership.leave()
             raise
         return membership
 
-    def _opening(self, selection: SharedSelection, view: View[M], message: M) -> Stamped:
+    def _opening(self, selection: Selection, view: View[M, Any], message: M) -> Stamped[Any]:
         symbol, position = self.stamp(message)
         key = (view.key, symbol)
         return (
@@ -175,14 +259,14 @@ class ChannelFanout(ABC, Generic[M]):
             selection.render_opening(key, position, lambda: view.opening(message)),
         )
 
-    def _selection(self, key: Hashable) -> SharedSelection | None:
+    def _selection(self, key: Hashable) -> Selection | None:
         for groups in self._channels.values():
             if key in groups:
                 return groups[key].selection
         return None
 
     async def _join(
-        self, channel: str, key: Hashable, group: _Group[M], subscriber: LiveSubscriber
+        self, channel: str, key: Hashable, group: _Group[M], subscriber: LiveSubscriber[Any]
     ) -> None:
         """`subscriber` into `key`'s group of `channel` (`group` when it has none yet)."""
         groups = self._channels.get(channel)
@@ -199,7 +283,7 @@ class ChannelFanout(ABC, Generic[M]):
         else:  # the hub delivers the channel once the first joiner's attach has returned
             await self._attached[channel].wait()
 
-    async def leave(self, channel: str, key: Hashable, subscriber: LiveSubscriber) -> None:
+    async def leave(self, channel: str, key: Hashable, subscriber: LiveSubscriber[Any]) -> None:
         groups = self._channels.get(channel)
         group = groups.get(key) if groups is not None else None
         if groups is None or group is None or subscriber not in group.subscribers:

@@ -1,27 +1,25 @@
 """Quotes to clients: the latest from the cache, the opening ticks of a stream (snapshot or
-resume), the quote channels on the shared fan-out (`QuoteChannels`) and the per-subscriber
-stream (for a selection the shared fan-out cannot share)."""
+resume), and the quote channels (`QuoteChannels`), which `quotes`, `trades` and `book` stream
+from, shared (`serve`) or per subscriber (`stream`), with the same rules."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import lru_cache
+from typing import Any, TypeVar
 
-from delivery.channel_fanout import ChannelFanout, SharedOperation, View
-from delivery.gaps import ChannelGaps, missing_ticks
-from delivery.live_subscribers import LiveSubscriber, Position, ThrottledSubscriber
+from delivery.channel_fanout import ChannelFanout, SharedOperation, Stream, View
+from delivery.gaps import ChannelGaps
+from delivery.live_subscribers import Position
 from delivery.shared_selection import Info
 from streaming.cache import Cache
 from streaming.channels import quote_channel, quote_key
 from streaming.errors import BadTick
-from streaming.hub import Hub
 from streaming.pubsub import PubSub
 from streaming.runtime import Runtime
 from streaming.tick import Tick
 
-log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 @lru_cache(maxsize=4096)
@@ -68,7 +66,9 @@ async def opening_ticks(
 class QuoteChannels(ChannelFanout[Tick]):
     """The quote channels: each symbol's ticks in sequence order, any jump this process's
     pub/sub made filled from the history (`ChannelGaps`); seen as quotes, trade prints or a
-    book, as the subscription's `View` says."""
+    book, as the subscription's `View` says. A stream opens with `opening_ticks` (the
+    snapshot, or what was missed after `since`), then goes live, at most once per `throttle`
+    seconds per symbol when given (`delivery/live_subscribers.py`)."""
 
     kind = "quote"
     malformed = (BadTick,)
@@ -97,70 +97,29 @@ class QuoteChannels(ChannelFanout[Tick]):
         since: Mapping[str, int],
         *,
         throttle: float,
-        view: View[Tick],
+        view: View[Tick, Any],
     ) -> bool:
-        """`symbols` from their opening ticks (the snapshot, or what was missed after
-        `since`), then live, at most once per `throttle` seconds per symbol when given."""
-        subscriber = (
-            ThrottledSubscriber(operation, symbols, since, throttle)
-            if throttle
-            else LiveSubscriber(operation, symbols, since)
-        )
+        """`symbols` to a shared operation (see `ChannelFanout._serve`)."""
+        return await self._serve(info, operation, view, self._of(symbols, since, throttle))
+
+    def stream(
+        self,
+        symbols: Sequence[str],
+        since: Mapping[str, int],
+        *,
+        throttle: float,
+        view: View[Tick, R],
+    ) -> AsyncIterator[R]:
+        """`symbols` to one subscriber, as `view`'s root values (see `ChannelFanout._stream`)."""
+        return self._stream(view, self._of(symbols, since, throttle))
+
+    def _of(
+        self, symbols: Sequence[str], since: Mapping[str, int], throttle: float
+    ) -> Stream[Tick]:
         runtime = self._runtime
 
         async def opening() -> list[Tick]:
             return await opening_ticks(runtime.pubsub, runtime.cache, symbols, since)
 
         channels = [quote_channel(symbol) for symbol in symbols]
-        return await self._serve(
-            info, operation, view=view, subscriber=subscriber, channels=channels, opening=opening
-        )
-
-
-async def stream_quotes(
-    hub: Hub,
-    cache: Cache,
-    symbols: Sequence[str],
-    *,
-    throttle: float = 0.0,
-    since: Mapping[str, int] | None = None,
-) -> AsyncIterator[Tick]:
-    """The opening ticks (`opening_ticks`: the snapshot, or what was missed since the
-    client's last sequences), then every newer tick (conflated if the reader lags).
-
-    Subscribing before reading the opening ticks means no tick falls between the two;
-    sequence numbers drop anything they already covered, and a jump this process's pub/sub
-    caused (not the mailbox's conflation) is filled from the history. With a `throttle`
-    (seconds), the stream pauses after each burst, so each symbol updates at most once per
-    period, with its latest tick (the mailbox conflates meanwhile).
-    """
-    since = since or {}
-    async with hub.subscribe([quote_channel(s) for s in symbols]) as mailbox:
-        last: dict[str, int] = dict(since)
-        for tick in await opening_ticks(hub.backend, cache, symbols, since):
-            last[tick.symbol] = tick.sequence
-            yield tick
-        dropped = mailbox.dropped
-        while True:
-            ready = await mailbox.get_latest() if throttle else [await mailbox.get()]
-            for channel, message in ready:
-                try:
-                    tick = parse_tick(message)
-                except BadTick as error:
-                    log.warning("skipping a malformed quote message: %s", error)
-                    continue
-                previous = last.get(tick.symbol, -1)
-                if tick.sequence <= previous:
-                    continue
-                # A jump the mailbox did not make (no conflation since): ticks this process's
-                # pub/sub missed. The history has them.
-                jumped = 0 <= previous < tick.sequence - 1
-                if jumped and not throttle and mailbox.dropped == dropped:
-                    backend = hub.backend
-                    for missed in await missing_ticks(backend, channel, previous, tick.sequence):
-                        yield missed
-                dropped = mailbox.dropped
-                last[tick.symbol] = tick.sequence
-                yield tick
-            if throttle:
-                await asyncio.sleep(throttle)
+        return Stream(channels, symbols, opening, since, throttle)

@@ -1,4 +1,8 @@
-"""A user's live events, each once and in order, resumable by sequence."""
+"""A user's live events, each once and in order, resumable by sequence: the one rule of the
+private streams (`orderUpdates`, `notifications`), which both read through
+`stream_user_events`. Unlike the public streams (`delivery/fanout.py`) they are never
+conflated or throttled: every event counts, and what a full mailbox dropped or a lost publish
+missed is read back from the event log."""
 
 from __future__ import annotations
 

@@ -8,9 +8,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import strawberry
 
-from delivery.candles import stream_candles
-from delivery.fanout import LIVE_OPERATION, View
-from delivery.quotes import stream_quotes
+from delivery.fanout import View, candle_stream, quote_stream
 from delivery.user_events import stream_user_events
 from graph.context import Info
 from graph.errors import BadInput
@@ -36,6 +34,7 @@ from resolvers.quotes import (
 from trading.events import NotificationEvent, OrderEvent, Recorded
 from trading.sessions import UnknownExchange
 
+QUOTES = View("quotes", live=Quote.from_tick, opening=Quote.from_tick)
 CANDLES = View("candles", live=Candle.from_bar, opening=Candle.from_bar)
 
 
@@ -89,14 +88,8 @@ class Subscription(TapeSubscription):
         except (BadSymbols, BadThrottle, BadResume) as error:
             raise BadInput(str(error)) from None
         await require_instruments(info, wanted)
-        live = LIVE_OPERATION.get()
-        if live is not None and await live.fanout.serve(
-            info, live, wanted, resume, throttle=throttle
-        ):
-            return  # the shared fan-out wrote this operation's frames
-        ticks = stream_quotes(runtime.hub, runtime.cache, wanted, throttle=throttle, since=resume)
-        async for tick in ticks:
-            yield Quote.from_tick(tick)
+        async for quote in quote_stream(info, wanted, resume, view=QUOTES, throttle=throttle):
+            yield quote
 
     @strawberry.subscription(
         description="The forming bar of a symbol at once (if it has traded in this interval), "
@@ -107,19 +100,13 @@ class Subscription(TapeSubscription):
     async def candles(
         self, info: Info, symbol: str, interval: CandleInterval
     ) -> AsyncGenerator[Candle, None]:
-        runtime = info.context.runtime
         try:
             (wanted,) = normalise_symbols([symbol], limit=1)
         except BadSymbols as error:
             raise BadInput(str(error)) from None
         await require_instruments(info, [wanted])
-        live = LIVE_OPERATION.get()
-        if live is not None and await live.fanout.serve_candles(
-            info, live, wanted, interval.interval, CANDLES
-        ):
-            return  # the shared fan-out wrote this operation's frames
-        async for bar in stream_candles(runtime.hub, runtime.cache, wanted, interval.interval):
-            yield Candle.from_bar(bar)
+        async for candle in candle_stream(info, wanted, interval.interval, CANDLES):
+            yield candle
 
     @strawberry.subscription(
         description="Every change to one of my orders (placed, filled, cancelled, rejected) "

@@ -10,8 +10,7 @@ from functools import partial
 
 import strawberry
 
-from delivery.fanout import LIVE_OPERATION, View
-from delivery.quotes import stream_quotes
+from delivery.fanout import View, quote_stream
 from graph.context import Info
 from graph.errors import BadInput
 from graph.instrument_checks import require_instruments
@@ -36,7 +35,7 @@ def _order_book(
     return OrderBook.of(book, tick, snapshot=snapshot)
 
 
-def book_view(instrument: InstrumentRecord, depth: int) -> View[Tick]:
+def book_view(instrument: InstrumentRecord, depth: int) -> View[Tick, OrderBook]:
     """The book of `depth` levels a side: a snapshot to open with, then each update."""
     return View(
         ("book", depth, instrument.tick_size, instrument.lot_size),
@@ -90,11 +89,8 @@ class TapeSubscription:
         except (BadSymbols, BadResume) as error:
             raise BadInput(str(error)) from None
         await require_instruments(info, wanted)
-        live = LIVE_OPERATION.get()
-        if live is not None and await live.fanout.serve(info, live, wanted, resume, view=TRADES):
-            return
-        async for tick in stream_quotes(runtime.hub, runtime.cache, wanted, since=resume):
-            yield Trade.from_tick(tick)
+        async for trade in quote_stream(info, wanted, resume, view=TRADES):
+            yield trade
 
     @strawberry.subscription(
         description="The order book of a symbol, `depth` levels a side (5, 10 or 20): a "
@@ -119,11 +115,5 @@ class TapeSubscription:
         instrument = await instrument_by_symbol(runtime.sessions, runtime.cache, wanted)
         if instrument is None:
             raise BadInput(f"No instrument {echo(wanted)}.")
-        view = book_view(instrument, levels)
-        live = LIVE_OPERATION.get()
-        if live is not None and await live.fanout.serve(info, live, [wanted], {}, view=view):
-            return
-        snapshot = True
-        async for tick in stream_quotes(runtime.hub, runtime.cache, [wanted]):
-            yield (view.opening if snapshot else view.live)(tick)  # type: ignore[misc]
-            snapshot = False
+        async for book in quote_stream(info, [wanted], {}, view=book_view(instrument, levels)):
+            yield book

@@ -27,7 +27,7 @@ from streaming.retry import retried, retrying
 
 log = logging.getLogger(__name__)
 
-Message = TypeVar("Message", bytes, str)
+Message = TypeVar("Message")  # bytes from pub/sub; frames or root values further on
 
 
 class Sink(Protocol):
@@ -39,9 +39,11 @@ class Mailbox(Generic[Message]):
     """Unread messages of one subscriber, in arrival order, at most `limit` of them.
 
     A reader that keeps up (within `limit` messages) gets every message. Past the limit:
-    conflating (quotes, candles) collapses the backlog to the latest message per channel, so a
-    slow reader skips to the present, each channel still in order; queued (a user's order
-    updates) drops the oldest. Either way memory stays bounded per subscriber.
+    conflating (the public streams: quotes, candles, trades, book) collapses the backlog to the
+    latest message per channel (or per key), so a slow reader skips to the present, each
+    channel still in order; queued (a user's order updates) drops the oldest, which the
+    private streams then read back from the event log. Either way memory stays bounded per
+    subscriber.
     """
 
     def __init__(self, *, conflate: bool, limit: int = 256) -> None:

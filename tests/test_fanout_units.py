@@ -13,7 +13,7 @@ from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 
 from delivery.fanout import LiveFanout, LiveOperation
 from delivery.http_streams import BUFFER_BYTES, ResponseWriter
-from delivery.live_subscribers import ThrottledSubscriber
+from delivery.live_subscribers import Envelope, ThrottledSubscriber
 from delivery.outbox import Flusher, Outbox
 from delivery.shared_selection import selection_key
 from graph.context import Info
@@ -161,7 +161,7 @@ async def test_a_throttled_subscriber_sends_the_opening_at_once_then_the_latest_
 
     outbox = Outbox(send=send, limit=64)
     operation = LiveOperation("q", outbox, cast(LiveFanout, None), prefix=b"", suffix=b"")
-    subscriber = ThrottledSubscriber(operation, ["A", "B"], {}, period=0.2)
+    subscriber = ThrottledSubscriber(Envelope.of(operation, ["A", "B"]), {}, period=0.2)
     opening = [("A", n, b"A%d" % n) for n in (1, 2)]
     subscriber.deliver("B", 1, b"B1")  # held until the opening is out
     subscriber.release(opening)

@@ -95,7 +95,7 @@ def test_simulator_is_repeatable_with_a_seed() -> None:
 
 
 async def test_mailbox_keeps_every_message_while_the_reader_keeps_up() -> None:
-    mailbox = Mailbox(conflate=True, limit=8)
+    mailbox: Mailbox[bytes] = Mailbox(conflate=True, limit=8)
     for n in range(8):
         mailbox.offer("ab"[n % 2], str(n).encode())
     assert [(await mailbox.get())[1] for _ in range(8)] == [str(n).encode() for n in range(8)]
@@ -103,7 +103,7 @@ async def test_mailbox_keeps_every_message_while_the_reader_keeps_up() -> None:
 
 
 async def test_conflating_mailbox_collapses_a_backlog_to_the_latest_per_channel() -> None:
-    mailbox = Mailbox(conflate=True, limit=4)
+    mailbox: Mailbox[bytes] = Mailbox(conflate=True, limit=4)
     for n in range(1000):
         mailbox.offer("a", str(n).encode())
         assert len(mailbox) <= 4, "memory stays bounded"
@@ -117,7 +117,7 @@ async def test_conflating_mailbox_collapses_a_backlog_to_the_latest_per_channel(
 
 
 async def test_drain_latest_only() -> None:
-    mailbox = Mailbox(conflate=True)
+    mailbox: Mailbox[bytes] = Mailbox(conflate=True)
     for channel, n in [("a", 1), ("b", 1), ("a", 2)]:
         mailbox.offer(channel, str(n).encode())
     assert mailbox.drain(latest_only=True) == [("a", b"2"), ("b", b"1")]
@@ -131,7 +131,7 @@ async def test_drain_latest_only() -> None:
 
 
 async def test_queued_mailbox_is_bounded_and_drops_the_oldest() -> None:
-    mailbox = Mailbox(conflate=False, limit=3)
+    mailbox: Mailbox[bytes] = Mailbox(conflate=False, limit=3)
     for n in range(5):
         mailbox.offer("user:1", str(n).encode())
     assert [(await mailbox.get())[1] for _ in range(3)] == [b"2", b"3", b"4"]
@@ -139,7 +139,7 @@ async def test_queued_mailbox_is_bounded_and_drops_the_oldest() -> None:
 
 
 async def test_mailbox_waits_for_a_message() -> None:
-    mailbox = Mailbox(conflate=True)
+    mailbox: Mailbox[bytes] = Mailbox(conflate=True)
     waiting = asyncio.create_task(mailbox.get())
     await asyncio.sleep(0.01)
     assert not waiting.done()
