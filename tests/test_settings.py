@@ -108,7 +108,7 @@ def test_bad_setting_is_named(values: dict[str, object], expected: str) -> None:
 def start_api_with(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     """`python server.py` with only `settings` in its environment (and no `.env`)."""
     return subprocess.run(
-        [sys.executable, "server.py"],
+        [sys.executable, str(ROOT / "server.py")],
         env={**settings, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
         cwd=tmp_path,
         capture_output=True,
