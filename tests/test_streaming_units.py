@@ -4,9 +4,7 @@ the crossing rules of the alert and matching stages."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -16,7 +14,6 @@ import pytest
 from models.tables import AlertCondition, OrderSide
 from streaming.bridge import Bridge
 from streaming.cache.memory import MemoryCache
-from streaming.cancellation import raise_if_cancelled
 from streaming.errors import BadTick
 from streaming.feeds.simulator import SimulatedInstrument, Simulator
 from streaming.hub import Mailbox
@@ -321,10 +318,6 @@ class LosesACancel:
         return None
 
 
-@pytest.mark.skipif(
-    sys.version_info >= (3, 12),
-    reason="only 3.11's asyncio.wait_for loses a cancel (gh-86296): `make check` on 3.11 runs it",
-)
 @pytest.mark.parametrize("lane", ["live", "durable"])
 async def test_a_bridge_stops_even_when_a_write_loses_its_cancel(lane: str) -> None:
     """Stopping a worker cancels its lanes; one whose write swallowed the cancel must still
@@ -342,24 +335,3 @@ async def test_a_bridge_stops_even_when_a_write_loses_its_cancel(lane: str) -> N
     await asyncio.wait({run}, timeout=30)  # (not `await run`: cancelling that cancels it again)
     assert stage.lost, "the write did lose the cancel"
     assert run.cancelled(), "the worker stopped all the same"
-
-
-async def test_a_swallowed_cancel_is_raised_only_where_python_loses_it() -> None:
-    """3.11's `asyncio.wait_for` can swallow a cancel (`streaming.cancellation`); there the
-    loop's check raises it, and from 3.12 on the check does nothing."""
-
-    async def turn_that_swallows_its_cancel() -> str:
-        # what 3.11's wait_for does when the cancel meets a completed write
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.sleep(30)
-        raise_if_cancelled()
-        return "carried on"
-
-    task = asyncio.create_task(turn_that_swallows_its_cancel())
-    await asyncio.sleep(0)
-    task.cancel()
-    if sys.version_info < (3, 12):
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    else:
-        assert await task == "carried on"
