@@ -23,6 +23,7 @@ from settings import Settings
 from streaming.cache import make_cache
 from streaming.log import make_tick_log
 from streaming.pubsub import PubSub, Retention, make_pubsub
+from streaming.runtime import Runtime, open_runtime
 from tests.utils.backends import CACHES, LOGS, PUBSUBS, opened
 from tests.utils.live import create_topic, isolated
 from tests.utils.server import RunningServer, running_server
@@ -133,6 +134,16 @@ def embedded_mode(directory: Path, **values: Any) -> Settings:
 @pytest.fixture
 def embedded_settings(tmp_path: Path) -> Settings:
     return embedded_mode(tmp_path)
+
+
+@pytest.fixture(name="runtime")
+async def embedded_runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    """An embedded runtime (SQLite, memory backends) with no feed: the test sends the ticks."""
+    settings = make_settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'trado.db'}", run_feed_in_process=False
+    )
+    async with open_runtime(settings) as runtime:
+        yield runtime
 
 
 @pytest.fixture

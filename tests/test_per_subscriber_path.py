@@ -9,10 +9,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
 import strawberry
 from strawberry.types import ExecutionResult
 
@@ -21,19 +19,9 @@ from graph.schema import make_schema
 from streaming.candles import Bar, Interval
 from streaming.channels import candle_channel, candle_key, quote_channel, quote_key
 from streaming.pubsub import Publication
-from streaming.runtime import Runtime, open_runtime
+from streaming.runtime import Runtime
 from streaming.tick import Tick
-from tests.conftest import make_settings
 from tests.utils.transports import shared_subscriptions
-
-
-@pytest.fixture
-async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    settings = make_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'trado.db'}", run_feed_in_process=False
-    )
-    async with open_runtime(settings) as runtime:
-        yield runtime
 
 
 def tick(symbol: str, sequence: int, price: str = "100.00") -> Tick:

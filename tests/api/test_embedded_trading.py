@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
-
-import pytest
 
 from delivery.user_events import stream_user_events
 from models.tables import AlertCondition, NotificationKind, OrderSide, OrderStatus, OrderType
@@ -18,24 +14,14 @@ from resolvers.auth import Session, register
 from resolvers.orders import cancel_order, place_order
 from resolvers.portfolio import portfolio
 from streaming.channels import quote_key
-from streaming.runtime import Runtime, open_runtime, start_bridge
+from streaming.runtime import Runtime, start_bridge
 from streaming.tick import Tick
-from tests.conftest import make_settings
 from tests.utils.live import eventually
 from trading.alerts import create_alert
 from trading.events import Event, NotificationEvent, OrderEvent
 from trading.fills import fill_crossing_orders
 from trading.orders import OrderRequest
 from trading.records import OrderRecord
-
-
-@pytest.fixture
-async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    settings = make_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'trado.db'}", run_feed_in_process=False
-    )
-    async with open_runtime(settings) as runtime:
-        yield runtime
 
 
 def tick(symbol: str, bid: str, ask: str, sequence: int) -> Tick:
