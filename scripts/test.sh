@@ -6,8 +6,10 @@
 #                   the Node peers, Autobahn|Testsuite
 #   parallel        every independent test, on TRADO_TEST_WORKERS pytest-xdist workers (each
 #                   worker is a test session of its own: its own database, key prefix, topic)
-#   alone           what stops a shared service (the chaos smoke test stops Kafka) and the
-#                   benchmark smoke runs, one at a time: they measure, so they share no core
+#   benchmarks      the benchmark smoke runs, after the parallel tests (they load the machine),
+#                   two at a time
+#   alone           what stops a shared service (the chaos smoke test and two feed tests stop
+#                   Kafka), one at a time
 # With arguments, one pytest run of exactly those arguments instead of the stages.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,5 +35,7 @@ stage "benchmark peers" "$UV" run --frozen python -m bench peers
 stage "conformance suite" scripts/autobahn.sh install
 stage "pytest parallel" "$UV" run --frozen pytest -n "${TRADO_TEST_WORKERS:-4}" --dist worksteal \
   -m "$PARALLEL" --durations=20
+stage "pytest benchmarks" "$UV" run --frozen pytest -n 2 --dist worksteal -m "$BENCHMARKS" \
+  --durations=20
 stage "pytest alone" "$UV" run --frozen pytest -m "$ALONE" --durations=20
 echo "== test: $(($(date +%s) - started)) s"
