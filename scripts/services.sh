@@ -13,7 +13,8 @@
 # Everything (data, logs, pidfiles, the generated password, Kafka's jars) lives under
 # <repo>/.services/. Services listen on 127.0.0.1 only, on non-default ports:
 #   TRADO_PG_PORT (25432), TRADO_REDIS_PORT (26379), TRADO_KAFKA_PORT (29092; its KRaft
-#   controller uses TRADO_KAFKA_CONTROLLER_PORT, default TRADO_KAFKA_PORT+1).
+#   controller uses TRADO_KAFKA_CONTROLLER_PORT, default TRADO_KAFKA_PORT+1); with
+#   TRADO_KAFKA_DIR, kafka-start and kafka-stop start and stop a second broker kept there.
 # The defaults sit below Linux's ephemeral range (32768-60999): a port inside it may be taken
 # by any client socket, and a client that connects to its own port while the service is down
 # self-connects and then holds the port (it once blocked Kafka for minutes).
@@ -44,8 +45,10 @@ REDIS_DIR="$STATE_DIR/redis"
 REDIS_PID="$REDIS_DIR/redis.pid"
 REDIS_LOG="$REDIS_DIR/redis.log"
 
-KAFKA_DIR="$STATE_DIR/kafka"
-KAFKA_LIBS="$KAFKA_DIR/libs"
+# TRADO_KAFKA_DIR: a broker's data, log and pidfile. Another folder (with other ports) is another
+# broker: the tests that stop Kafka stop a private one of theirs (tests/utils/kafka_server.py).
+KAFKA_DIR="${TRADO_KAFKA_DIR:-$STATE_DIR/kafka}"
+KAFKA_LIBS="$STATE_DIR/kafka/libs"
 KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_CONF="$KAFKA_DIR/server.properties"
 KAFKA_LOG="$KAFKA_DIR/kafka.log"

@@ -8,8 +8,8 @@
 #                   worker is a test session of its own: its own database, key prefix, topic)
 #   benchmarks      the benchmark smoke runs, after the parallel tests (they load the machine),
 #                   two at a time
-#   alone           what stops a shared service (the chaos smoke test and two feed tests stop
-#                   Kafka), one at a time
+# A test that stops a service stops a private one of its own (scripts/tiers.sh), so none waits
+# for the others to finish.
 # With arguments, one pytest run of exactly those arguments instead of the stages.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -37,5 +37,4 @@ stage "pytest parallel" "$UV" run --frozen pytest -n "${TRADO_TEST_WORKERS:-4}" 
   -m "$PARALLEL" --durations=20
 stage "pytest benchmarks" "$UV" run --frozen pytest -n 2 --dist worksteal -m "$BENCHMARKS" \
   --durations=20
-stage "pytest alone" "$UV" run --frozen pytest -m "$ALONE" --durations=20
 echo "== test: $(($(date +%s) - started)) s"

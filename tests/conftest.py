@@ -25,6 +25,7 @@ from streaming.log import make_tick_log
 from streaming.pubsub import PubSub, Retention, make_pubsub
 from streaming.runtime import Runtime, open_runtime
 from tests.utils.backends import CACHES, LOGS, PUBSUBS, opened
+from tests.utils.kafka_server import PrivateKafka, private_kafka
 from tests.utils.live import create_topic, isolated
 from tests.utils.server import RunningServer, running_server
 from tests.utils.services import ServicesMissing, asyncpg_url, check_services, read_services
@@ -134,6 +135,17 @@ def embedded_mode(directory: Path, **values: Any) -> Settings:
 @pytest.fixture
 def embedded_settings(tmp_path: Path) -> Settings:
     return embedded_mode(tmp_path)
+
+
+@pytest.fixture
+async def kafka(
+    tmp_path: Path,
+    services: dict[str, str],  # noqa: ARG001 (first: the private broker runs the shared one's jars)
+) -> AsyncIterator[PrivateKafka]:
+    """A Kafka broker of the test's own, for a test that stops it (the shared one is never
+    stopped)."""
+    async with private_kafka(tmp_path / "kafka") as started:
+        yield started
 
 
 @pytest.fixture(name="runtime")

@@ -23,6 +23,7 @@ from bench.leanws import HandshakeFailed, LeanSocket
 from bench.load import _merge
 from bench.profile import summarise
 from bench.services import _plain_dsn, read_services
+from tests.utils.kafka_server import PrivateKafka
 
 
 def _children() -> set[int]:
@@ -295,13 +296,20 @@ def test_e2e_smoke_with_two_api_processes_shows_each_one_and_the_whole(tmp_path:
 
 @pytest.mark.bench
 @pytest.mark.services
-@pytest.mark.alone
 @pytest.mark.timeout(300)  # three faults, each 14 s to settle, plus restarts: ~105 s alone
-def test_chaos_smoke_kafka_bridge_and_api_faults_lose_and_repeat_nothing(tmp_path: Path) -> None:
+def test_chaos_smoke_kafka_bridge_and_api_faults_lose_and_repeat_nothing(
+    tmp_path: Path, kafka: PrivateKafka, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The chaos harness with Kafka stopped 15 s and restarted, the bridge and the API killed
     (-9) and restarted (PostgreSQL and Redis stay up: the session's fixtures use them): the
     resuming watcher gets every acknowledged tick once, in order, across all three (sequences
-    rise by one, so any tick missing would show as lost)."""
+    rise by one, so any tick missing would show as lost). The broker it stops is its own."""
+    services_env = tmp_path / "services.env"
+    values = read_services() | {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
+    services_env.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+    monkeypatch.setenv("TRADO_SERVICES_ENV", str(services_env))
+    for name, value in kafka.env.items():
+        monkeypatch.setenv(name, value)  # services.sh kafka-stop/start act on it
     # 14 s to settle: a killed bridge's partitions move after the 10 s session timeout
     faults = "kafka,bridge,api"
     document = _run(tmp_path, "chaos", "--faults", faults, "--seconds", "14", "--rate", "50")

@@ -2,8 +2,8 @@
 log, a stop is bounded even with Kafka down, and sequences and prices continue across a
 `kill -9` of the feed and across a restart of the embedded runtime.
 
-These tests stop and start the broker of `scripts/services.sh` (`kafka-stop`/`kafka-start`);
-it is always started again and answering before a test ends."""
+The outage tests stop and start a broker of their own (`kafka`, a private broker of
+`scripts/services.sh`), so the shared one never stops and they run beside the other tests."""
 
 from __future__ import annotations
 
@@ -21,12 +21,8 @@ from streaming.feed_resume import from_candles
 from streaming.runtime import open_runtime, start_bridge, start_simulator
 from streaming.tick import Tick
 from tests.conftest import make_settings
-from tests.utils.feed_process import (
-    feed_process,
-    kafka_stopped,
-    read_topic,
-    write_instruments,
-)
+from tests.utils.feed_process import feed_process, read_topic, write_instruments
+from tests.utils.kafka_server import PrivateKafka
 from tests.utils.live import create_topic, isolated, symbol_for
 
 STOPPED_LINE = re.compile(r"sender stopped: (\d+) ticks acknowledged, (\d+) failed")
@@ -63,26 +59,31 @@ async def wait_line(feed_lines: list[tuple[float, str]], text: str, seconds: flo
     raise AssertionError(f"no {text!r} line within {seconds}s; the last lines:\n{tail}")
 
 
-async def prepared(full_settings: Settings, tmp_path: Path, count: int) -> tuple[Settings, Path]:
+async def prepared(
+    full_settings: Settings, tmp_path: Path, count: int, kafka: PrivateKafka | None = None
+) -> tuple[Settings, Path]:
+    """Settings of the test's own (topic, group, prefix; on `kafka` if given) and its
+    instruments file."""
     settings = isolated(full_settings)
+    if kafka is not None:
+        settings = settings.model_copy(update={"kafka_bootstrap_servers": kafka.bootstrap})
     await create_topic(settings)
     symbols = {symbol_for("FD"): "100.00" for _ in range(count)}
     return settings, write_instruments(tmp_path / "instruments.csv", symbols)
 
 
-@pytest.mark.alone  # stops the shared Kafka
 @pytest.mark.timeout(240)
 async def test_a_kafka_outage_loses_no_tick_silently(
-    full_settings: Settings, tmp_path: Path
+    full_settings: Settings, tmp_path: Path, kafka: PrivateKafka
 ) -> None:
     """Kafka stopped ~15 s under a running simulator feed, then started: every acknowledged
     tick is in the topic, each symbol numbered 1, 2, 3... with no gap, nothing counted as
     failed (the buffer holds the outage), and the feed's log stays a few lines."""
-    settings, instruments = await prepared(full_settings, tmp_path, 4)
+    settings, instruments = await prepared(full_settings, tmp_path, 4, kafka)
     async with feed_process(settings, instruments, rate=200) as feed:
         await feed.wait_metric("trado_feed_ticks_total", 400)
         outage_started = time.monotonic()
-        async with kafka_stopped():
+        async with kafka.stopped():
             await asyncio.sleep(15)
         kafka_back = time.monotonic()
         recovered = await wait_line(feed.lines, "recovered after", 60)
@@ -110,15 +111,14 @@ async def test_a_kafka_outage_loses_no_tick_silently(
     assert stop_seconds < 5
 
 
-@pytest.mark.alone  # stops the shared Kafka
 @pytest.mark.timeout(120)
 async def test_the_feed_stops_within_5s_with_kafka_down(
-    full_settings: Settings, tmp_path: Path
+    full_settings: Settings, tmp_path: Path, kafka: PrivateKafka
 ) -> None:
-    settings, instruments = await prepared(full_settings, tmp_path, 3)
+    settings, instruments = await prepared(full_settings, tmp_path, 3, kafka)
     async with feed_process(settings, instruments, rate=200) as feed:
         await feed.wait_metric("trado_feed_ticks_total", 200)
-        async with kafka_stopped():
+        async with kafka.stopped():
             await asyncio.sleep(2)
             stop_seconds = await feed.terminate()
     acknowledged, failed = stopped_figures([line for _at, line in feed.lines])

@@ -159,22 +159,3 @@ async def read_topic(settings: Settings, quiet_seconds: float = 3) -> dict[str, 
         await consumer.stop()
         await log.close()
     return dict(ticks)
-
-
-async def services(command: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        str(SERVICES), command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    output, _ = await process.communicate()
-    assert process.returncode == 0, f"services.sh {command}: {output.decode()}"
-
-
-@asynccontextmanager
-async def kafka_stopped() -> AsyncIterator[None]:
-    """The broker stopped for the block, and started again (waiting until it answers) even
-    when the block fails: the rest of the suite needs it."""
-    await services("kafka-stop")
-    try:
-        yield
-    finally:
-        await services("kafka-start")
