@@ -7,7 +7,7 @@
 #   parallel        every independent test, on TRADO_TEST_WORKERS pytest-xdist workers (each
 #                   worker is a test session of its own: its own database, key prefix, topic)
 #   benchmarks      the benchmark smoke runs, after the parallel tests (they load the machine),
-#                   two at a time
+#                   three at a time (mostly waiting: on faults to settle, targets to start)
 # A test that stops a service stops a private one of its own (scripts/tiers.sh), so none waits
 # for the others to finish.
 # With arguments, one pytest run of exactly those arguments instead of the stages.
@@ -35,6 +35,6 @@ stage "benchmark peers" "$UV" run --frozen python -m bench peers
 stage "conformance suite" scripts/autobahn.sh install
 stage "pytest parallel" "$UV" run --frozen pytest -n "${TRADO_TEST_WORKERS:-4}" --dist worksteal \
   -m "$PARALLEL" --durations=20
-stage "pytest benchmarks" "$UV" run --frozen pytest -n 2 --dist worksteal -m "$BENCHMARKS" \
+stage "pytest benchmarks" "$UV" run --frozen pytest -n 3 --dist worksteal -m "$BENCHMARKS" \
   --durations=20
 echo "== test: $(($(date +%s) - started)) s"

@@ -3,7 +3,7 @@
 # The fast tier: every test that needs no service and no browser, and runs no benchmark, fuzz
 # or conformance suite (`make check`, `make upgrade-check`).
 SERVICE_FREE="not services and not browser and not bench and not fuzz and not conformance"
-# `make test`'s stages: the parallel one, then the benchmark smoke runs, two at a time (each
+# `make test`'s stages: the parallel one, then the benchmark smoke runs, three at a time (each
 # only proves its harness works, so a shared core costs nothing but time). No test stops a
 # shared service: one that stops a service stops a private one (the `kafka` fixture,
 # tests/utils/redis_server.py, tests/utils/postgres_server.py), so every test can run beside
