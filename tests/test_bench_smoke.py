@@ -54,6 +54,34 @@ def _only_step(document: dict[str, object]) -> dict[str, Any]:
     return step
 
 
+# First in the file: the longest smoke run, so the benchmark stage starts it among the first.
+@pytest.mark.bench
+@pytest.mark.services
+@pytest.mark.timeout(300)  # three faults, each 14 s to settle, plus restarts: ~105 s alone
+def test_chaos_smoke_kafka_bridge_and_api_faults_lose_and_repeat_nothing(
+    tmp_path: Path, kafka: PrivateKafka, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chaos harness with Kafka stopped 15 s and restarted, the bridge and the API killed
+    (-9) and restarted (PostgreSQL and Redis stay up: the session's fixtures use them): the
+    resuming watcher gets every acknowledged tick once, in order, across all three (sequences
+    rise by one, so any tick missing would show as lost). The broker it stops is its own."""
+    services_env = tmp_path / "services.env"
+    values = read_services() | {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
+    services_env.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+    monkeypatch.setenv("TRADO_SERVICES_ENV", str(services_env))
+    for name, value in kafka.env.items():
+        monkeypatch.setenv(name, value)  # services.sh kafka-stop/start act on it
+    # 14 s to settle: a killed bridge's partitions move after the 10 s session timeout
+    faults = "kafka,bridge,api"
+    document = _run(tmp_path, "chaos", "--faults", faults, "--seconds", "14", "--rate", "50")
+    rows = _steps(document)
+    assert [row["fault"] for row in rows] == ["kafka", "bridge", "api"]
+    for row in rows:
+        assert row["delivered"] > 0, row
+        assert (row["lost"], row["duplicated"]) == (0, 0), row
+        assert row["recover_s"] is not None, row
+
+
 # A short steady stream to a few subscribers (slow-consumer, e2e).
 BRIEF = ("--rate", "50", "--seconds", "2", "--warmup", "0.5")
 
@@ -292,33 +320,6 @@ def test_e2e_smoke_with_two_api_processes_shows_each_one_and_the_whole(tmp_path:
     assert step["api-2_cpu_percent"] is not None
     parts = step["api_cpu_percent"] + step["client_cpu_percent"]
     assert step["all_cpu_percent"] >= parts - 0.1  # each figure rounded to 0.1
-
-
-@pytest.mark.bench
-@pytest.mark.services
-@pytest.mark.timeout(300)  # three faults, each 14 s to settle, plus restarts: ~105 s alone
-def test_chaos_smoke_kafka_bridge_and_api_faults_lose_and_repeat_nothing(
-    tmp_path: Path, kafka: PrivateKafka, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The chaos harness with Kafka stopped 15 s and restarted, the bridge and the API killed
-    (-9) and restarted (PostgreSQL and Redis stay up: the session's fixtures use them): the
-    resuming watcher gets every acknowledged tick once, in order, across all three (sequences
-    rise by one, so any tick missing would show as lost). The broker it stops is its own."""
-    services_env = tmp_path / "services.env"
-    values = read_services() | {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
-    services_env.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
-    monkeypatch.setenv("TRADO_SERVICES_ENV", str(services_env))
-    for name, value in kafka.env.items():
-        monkeypatch.setenv(name, value)  # services.sh kafka-stop/start act on it
-    # 14 s to settle: a killed bridge's partitions move after the 10 s session timeout
-    faults = "kafka,bridge,api"
-    document = _run(tmp_path, "chaos", "--faults", faults, "--seconds", "14", "--rate", "50")
-    rows = _steps(document)
-    assert [row["fault"] for row in rows] == ["kafka", "bridge", "api"]
-    for row in rows:
-        assert row["delivered"] > 0, row
-        assert (row["lost"], row["duplicated"]) == (0, 0), row
-        assert row["recover_s"] is not None, row
 
 
 def test_full_mode_without_services_fails_with_a_hint(
