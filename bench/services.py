@@ -89,7 +89,8 @@ def sandbox(workdir: Path, instruments: Path, checkout: Path = ROOT) -> Iterator
     """A migrated database, prefix, topic and group of this run's own; all removed after. Its
     processes run the code of `checkout` (another one: a baseline to compare with)."""
     services = read_services()
-    tag = secrets.token_hex(4)
+    # This process's id first: a test tells its own sandboxes from those of runs beside it.
+    tag = f"{os.getpid()}_{secrets.token_hex(3)}"
     database = f"trado_bench_{tag}"
     try:
         asyncio.run(_create_database(services["DATABASE_URL"], database))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -254,14 +255,15 @@ def test_storm_smoke_in_full_mode_counts_the_api_redis_connections(tmp_path: Pat
 
 
 async def _bench_databases() -> set[str]:
+    """The sandbox databases of this process's benchmark runs (the harness runs in-process,
+    and names each sandbox after its process): other workers' runs go on beside it."""
     connection = await asyncpg.connect(_plain_dsn(read_services()["DATABASE_URL"]))
     try:
-        rows = await connection.fetch(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'trado_bench_%'"
-        )
+        rows = await connection.fetch("SELECT datname FROM pg_database")
     finally:
         await connection.close()
-    return {row["datname"] for row in rows}
+    own = f"trado_bench_{os.getpid()}_"
+    return {row["datname"] for row in rows if row["datname"].startswith(own)}
 
 
 @pytest.mark.bench
