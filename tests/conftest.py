@@ -49,10 +49,13 @@ def needs_services(item: pytest.Item) -> bool:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that needs the services, so the service-free tier (`make check`)
-    deselects them by marker rather than by a list kept by hand."""
+    deselects them by marker rather than by a list kept by hand; and start first the tests
+    that stop a broker of their own (`kafka`): each waits out outages, the longest waits of
+    their stage, so a parallel run does not end with one of them running alone."""
     for item in items:
         if needs_services(item) and item.get_closest_marker("services") is None:
             item.add_marker(pytest.mark.services)
+    items.sort(key=lambda item: "kafka" not in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture(scope="session")

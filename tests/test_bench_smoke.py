@@ -55,7 +55,6 @@ def _only_step(document: dict[str, object]) -> dict[str, Any]:
     return step
 
 
-# First in the file: the longest smoke run, so the benchmark stage starts it among the first.
 @pytest.mark.bench
 @pytest.mark.services
 @pytest.mark.timeout(300)  # three faults, each 14 s to settle, plus restarts: ~105 s alone
