@@ -49,13 +49,19 @@ def needs_services(item: pytest.Item) -> bool:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that needs the services, so the service-free tier (`make check`)
-    deselects them by marker rather than by a list kept by hand; and start first the tests
-    that stop a broker of their own (`kafka`): each waits out outages, the longest waits of
-    their stage, so a parallel run does not end with one of them running alone."""
+    deselects them by marker rather than by a list kept by hand; and start first the
+    benchmark smoke run that stops a broker of its own (chaos: its outages are the longest
+    wait of the benchmark stage, which would otherwise end with it running alone). The other
+    tests keep their order: xdist's worksteal splits the parallel stage by it, and there a
+    change of order put both fuzz runs on one worker (a minute longer)."""
     for item in items:
         if needs_services(item) and item.get_closest_marker("services") is None:
             item.add_marker(pytest.mark.services)
-    items.sort(key=lambda item: "kafka" not in getattr(item, "fixturenames", ()))
+    items.sort(key=lambda item: not (stops_a_broker(item) and item.get_closest_marker("bench")))
+
+
+def stops_a_broker(item: pytest.Item) -> bool:
+    return "kafka" in getattr(item, "fixturenames", ())
 
 
 @pytest.fixture(scope="session")
