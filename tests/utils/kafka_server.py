@@ -11,32 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from settings import ROOT
+from tests.utils.postgres_server import free_low_port
 
 SERVICES = ROOT / "scripts" / "services.sh"
-PORTS = range(20_000, 32_000)
-
-
-def free_low_port(taken: set[int]) -> int:
-    """A free loopback port below the ephemeral range, not in `taken`."""
-    for _ in range(500):
-        port = random.choice(PORTS)
-        if port in taken:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError(f"no free port in {PORTS}")
 
 
 @dataclass(frozen=True)
@@ -82,8 +65,10 @@ class PrivateKafka:
 @asynccontextmanager
 async def private_kafka(directory: Path) -> AsyncIterator[PrivateKafka]:
     """A broker of its own in `directory`, started for the block and stopped after it."""
-    port = free_low_port(set())
-    kafka = PrivateKafka(directory, port, free_low_port({port}))
+    port = controller_port = free_low_port()
+    while controller_port == port:
+        controller_port = free_low_port()
+    kafka = PrivateKafka(directory, port, controller_port)
     await kafka.services("kafka-start")
     try:
         yield kafka
