@@ -84,8 +84,15 @@ class Settings(BaseSettings):
     bridge_flush_interval_ms: int = Field(100, ge=0, le=10_000)
     bridge_max_backlog_ticks: int = Field(200_000, ge=1000, le=10_000_000)
     feed_buffer_ticks: int = Field(100_000, ge=1, le=10_000_000)
+    provider: Literal["finnhub", "alpaca", "polygon", "binance"] = "finnhub"
     provider_url: str | None = None
     provider_symbols: str = ""
+    alpaca_key_id: SecretStr | None = None
+    alpaca_secret_key: SecretStr | None = None
+    alpaca_feed: Literal["iex", "sip", "delayed_sip", "test"] = "iex"
+    polygon_api_key: SecretStr | None = None
+    binance_rest_url: str = "https://api.binance.com"
+    binance_depth_interval_ms: Literal[100, 1000] = 1000
     metrics_port: int | None = Field(None, ge=1, le=65535)
 
     jwt_secret: SecretStr | None = None

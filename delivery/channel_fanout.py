@@ -55,11 +55,19 @@ R = TypeVar("R")  # what a view makes of it: the subscription's root value
 class View(Generic[M, R]):
     """What a channel's messages become for one kind of subscription (its root value):
     `opening` for the messages a stream opens with, `live` for the rest. Views with the same
-    `key` must behave alike (their subscribers may share the first one's functions)."""
+    `key` must behave alike (their subscribers may share the first one's functions).
+    `accepts`, when given, picks the messages the view shows (trade prints among quote
+    updates); `latest` names the cache key of the message a stream opens with, per symbol,
+    when it is not the kind's own."""
 
     key: Hashable
     live: Callable[[M], R]
     opening: Callable[[M], R]
+    accepts: Callable[[M], bool] | None = None
+    latest: Callable[[str], str] | None = None
+
+    def shows(self, message: M) -> bool:
+        return self.accepts is None or self.accepts(message)
 
 
 class Selection(Protocol):
@@ -153,6 +161,7 @@ class Stream(Generic[M]):
 class _Group(Generic[M]):
     selection: Selection
     root_value: Callable[[M], object]
+    accepts: Callable[[M], bool] | None = None
     subscribers: set[LiveSubscriber[Any]] = field(default_factory=set)
 
 
@@ -242,8 +251,9 @@ class ChannelFanout(ABC, Generic[M]):
         try:
             for channel in stream.channels:
                 membership.channels.append(channel)
-                await self._join(channel, key, _Group(selection, view.live), subscriber)
-            messages = await stream.opening()
+                group = _Group(selection, view.live, view.accepts)
+                await self._join(channel, key, group, subscriber)
+            messages = [m for m in await stream.opening() if view.shows(m)]
             subscriber.release([self._opening(selection, view, m) for m in messages])
         except BaseException:
             await membership.leave()
@@ -317,6 +327,8 @@ class ChannelFanout(ABC, Generic[M]):
         root: object = None
         reached = 0
         for group in groups.values():
+            if group.accepts is not None and not group.accepts(message):
+                continue
             try:
                 if group.root_value is not built:
                     built, root = group.root_value, group.root_value(message)

@@ -4,7 +4,7 @@ from, shared (`serve`) or per subscriber (`stream`), with the same rules."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -29,21 +29,29 @@ def parse_tick(message: bytes) -> Tick:
     return Tick.from_json(message)
 
 
-async def latest_quotes(cache: Cache, symbols: Sequence[str]) -> list[Tick]:
-    """The cached quote of each symbol that has one, in the order asked. Parsed through
-    `parse_tick`: subscribers joining together get the same bytes from one coalesced read
-    (`streaming.coalesced`), so each quote is parsed once for all of them."""
-    raw = await cache.get_many([quote_key(s) for s in symbols])
+async def latest_quotes(
+    cache: Cache, symbols: Sequence[str], key: Callable[[str], str] = quote_key
+) -> list[Tick]:
+    """The cached quote of each symbol that has one, in the order asked (or, with `key`, its
+    latest trade or book: `streaming.channels`). Parsed through `parse_tick`: subscribers
+    joining together get the same bytes from one coalesced read (`streaming.coalesced`), so
+    each quote is parsed once for all of them."""
+    raw = await cache.get_many([key(s) for s in symbols])
     return [parse_tick(value) for value in raw if value is not None]
 
 
 async def opening_ticks(
-    pubsub: PubSub, cache: Cache, symbols: Sequence[str], since: Mapping[str, int]
+    pubsub: PubSub,
+    cache: Cache,
+    symbols: Sequence[str],
+    since: Mapping[str, int],
+    latest_key: Callable[[str], str] = quote_key,
 ) -> list[Tick]:
     """What a new quotes subscription sends before live ticks, symbol by symbol in the order
     asked: for a symbol with a `since` sequence, every tick after it that the history still
     holds; otherwise, or when the history no longer reaches back that far, the latest quote
-    (when it is newer than `since`: the client then sees the jump in sequence).
+    (or what `latest_key` names: the latest trade, the latest book) when it is newer than
+    `since` (the client then sees the jump in sequence). A view picks what it shows of these.
 
     Call it after subscribing: the history is written atomically with each publish, so
     nothing falls between what this returns and the first live tick."""
@@ -53,7 +61,7 @@ async def opening_ticks(
         if held is not None:
             missed[symbol] = [Tick.from_json(p.message) for p in held]
     rest = [s for s in symbols if s not in missed]
-    latest = {tick.symbol: tick for tick in await latest_quotes(cache, rest)}
+    latest = {tick.symbol: tick for tick in await latest_quotes(cache, rest, latest_key)}
     opening: list[Tick] = []
     for symbol in symbols:
         if symbol in missed:
@@ -100,7 +108,7 @@ class QuoteChannels(ChannelFanout[Tick]):
         view: View[Tick, Any],
     ) -> bool:
         """`symbols` to a shared operation (see `ChannelFanout._serve`)."""
-        return await self._serve(info, operation, view, self._of(symbols, since, throttle))
+        return await self._serve(info, operation, view, self._of(symbols, since, throttle, view))
 
     def stream(
         self,
@@ -111,15 +119,20 @@ class QuoteChannels(ChannelFanout[Tick]):
         view: View[Tick, R],
     ) -> AsyncIterator[R]:
         """`symbols` to one subscriber, as `view`'s root values (see `ChannelFanout._stream`)."""
-        return self._stream(view, self._of(symbols, since, throttle))
+        return self._stream(view, self._of(symbols, since, throttle, view))
 
     def _of(
-        self, symbols: Sequence[str], since: Mapping[str, int], throttle: float
+        self,
+        symbols: Sequence[str],
+        since: Mapping[str, int],
+        throttle: float,
+        view: View[Tick, Any],
     ) -> Stream[Tick]:
         runtime = self._runtime
+        latest_key = view.latest or quote_key
 
         async def opening() -> list[Tick]:
-            return await opening_ticks(runtime.pubsub, runtime.cache, symbols, since)
+            return await opening_ticks(runtime.pubsub, runtime.cache, symbols, since, latest_key)
 
         channels = [quote_channel(symbol) for symbol in symbols]
         return Stream(channels, symbols, opening, since, throttle)

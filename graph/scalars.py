@@ -13,7 +13,6 @@ from graphql import FloatValueNode, IntValueNode, StringValueNode, ValueNode
 from strawberry.types.scalar import ScalarDefinition
 
 from graph.errors import BadInput
-from models.types import plain
 from resolvers.numbers import plain_decimal
 from trading.echo import echo
 
@@ -21,9 +20,15 @@ MAX_DIGITS = 28
 
 
 def serialize_decimal(value: Decimal) -> str:
-    """Plain digits without trailing zeros ("400.2", never "400.20" or "4.002E+2"), so the
-    same amount always reads the same whether it came from a quote or from the database."""
-    return format(plain(value), "f")
+    """Plain digits at the value's own precision: a price as its instrument's tick writes it
+    ("249.00": the bridge sets that), a percentage at two places, an amount read from the
+    database without trailing zeros (`models.types.plain`); never an exponent ("4.002E+2")
+    and never a negative zero ("-0.00" reads "0.00")."""
+    if not value:
+        value = abs(value)
+    if value.as_tuple().exponent > 0:  # type: ignore[operator]
+        value = value.quantize(Decimal(1))
+    return format(value, "f")
 
 
 def parse_decimal(value: object) -> Decimal:

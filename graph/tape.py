@@ -1,7 +1,8 @@
 """Time and sales and order-book depth: `recentTrades`, `trades` and `book`, mixed into the
 Query and Subscription roots. Live, both ride the symbols' quote channels through the shared
-fan-out, each seen through its own `View` (a tick is a trade print, and the book is derived
-from it: `resolvers/tape.py`, `streaming/book.py`)."""
+fan-out, each seen through its own `View`: `trades` shows the trade ticks; `book` the
+exchange's book ticks where the feed carries depth, else a book derived around every quote
+(`resolvers/tape.py`, `streaming/book.py`)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,49 @@ from graph.types.quote import SymbolSequence
 from graph.types.tape import OrderBook, Trade
 from resolvers.instruments import instrument_by_symbol
 from resolvers.quotes import BadResume, BadSymbols, normalise_symbols, resume_positions
-from resolvers.tape import BadTapeArgument, book_depth, recent_count, recent_trades
-from streaming.book import book_of
+from resolvers.tape import (
+    BadTapeArgument,
+    book_depth,
+    has_exchange_book,
+    recent_count,
+    recent_trades,
+)
+from streaming.book import book_of, exchange_book
+from streaming.channels import book_key, trade_key
 from streaming.tick import Tick
 from trading.echo import echo
 from trading.instruments import InstrumentRecord
 
-TRADES = View("trades", live=Trade.from_tick, opening=Trade.from_tick)
+
+def _is_trade(tick: Tick) -> bool:
+    return tick.is_trade
+
+
+def _is_book(tick: Tick) -> bool:
+    return tick.book is not None
+
+
+TRADES = View(
+    "trades", live=Trade.from_tick, opening=Trade.from_tick, accepts=_is_trade, latest=trade_key
+)
+
+
+def _exchange_order_book(depth: int, tick: Tick, *, snapshot: bool) -> OrderBook:
+    book = exchange_book(tick, depth)
+    assert book is not None  # the view accepts book ticks only
+    return OrderBook.of(book, tick, snapshot=snapshot)
+
+
+def exchange_book_view(depth: int) -> View[Tick, OrderBook]:
+    """The exchange's book, `depth` levels a side: its latest to open with, then each
+    update, numbered by the exchange's update ids."""
+    return View(
+        ("exchange-book", depth),
+        live=partial(_exchange_order_book, depth, snapshot=False),
+        opening=partial(_exchange_order_book, depth, snapshot=True),
+        accepts=_is_book,
+        latest=book_key,
+    )
 
 
 def _order_book(
@@ -36,7 +73,7 @@ def _order_book(
 
 
 def book_view(instrument: InstrumentRecord, depth: int) -> View[Tick, OrderBook]:
-    """The book of `depth` levels a side: a snapshot to open with, then each update."""
+    """The simulated book of `depth` levels a side: a snapshot to open with, then each update."""
     return View(
         ("book", depth, instrument.tick_size, instrument.lot_size),
         live=partial(_order_book, instrument, depth, snapshot=False),
@@ -67,7 +104,9 @@ class TapeQuery:
             count = recent_count(first, runtime.settings.max_page_size)
         except BadTapeArgument as error:
             raise BadInput(str(error)) from None
-        return [Trade.from_tick(t) for t in await recent_trades(runtime.pubsub, wanted, count)]
+        held = runtime.settings.history_max_messages
+        trades = await recent_trades(runtime.pubsub, wanted, count, held)
+        return [Trade.from_tick(t) for t in trades]
 
 
 @strawberry.type
@@ -97,8 +136,10 @@ class TapeSubscription:
         "snapshot at once (once the symbol has ticked), then the book after each update. "
         "Each message holds the whole top of the book; each update's `previousSequence` is "
         "the `sequence` of the one before it: when it is not, an update was missed (a client "
-        "reading slower than updates arrive gets the latest), so subscribe again. The book is "
-        "simulated around each quote (SIMULATED_DEPTH); MARKET orders fill against it.",
+        "reading slower than updates arrive gets the latest), so subscribe again. Where the "
+        "feed carries depth (Binance), it is the exchange's book, numbered by its update ids; "
+        "otherwise it is simulated around each quote (SIMULATED_DEPTH, `simulated: true`). "
+        "MARKET orders fill against it.",
         metadata=cost(CACHE),
     )
     async def book(
@@ -110,10 +151,17 @@ class TapeSubscription:
             levels = book_depth(depth)
         except BadTapeArgument as error:
             raise BadInput(str(error)) from None
-        if not runtime.settings.simulated_depth:
-            raise BadInput("This server keeps no order book (SIMULATED_DEPTH is off).")
         instrument = await instrument_by_symbol(runtime.sessions, runtime.cache, wanted)
         if instrument is None:
             raise BadInput(f"No instrument {echo(wanted)}.")
-        async for book in quote_stream(info, [wanted], {}, view=book_view(instrument, levels)):
+        if await has_exchange_book(runtime.cache, wanted):
+            view = exchange_book_view(levels)
+        elif runtime.settings.simulated_depth:
+            view = book_view(instrument, levels)
+        else:
+            raise BadInput(
+                f"No order book for {echo(wanted)}: its feed carries no depth and "
+                "SIMULATED_DEPTH is off."
+            )
+        async for book in quote_stream(info, [wanted], {}, view=view):
             yield book

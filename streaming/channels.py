@@ -5,6 +5,16 @@ def quote_key(symbol: str) -> str:
     return f"quote:{symbol}"
 
 
+def trade_key(symbol: str) -> str:
+    """The latest trade of a symbol (its quote may be newer: a quote or book update)."""
+    return f"trade:{symbol}"
+
+
+def book_key(symbol: str) -> str:
+    """The latest update of a symbol's exchange book, for feeds that carry depth."""
+    return f"book:{symbol}"
+
+
 def quote_channel(symbol: str) -> str:
     return f"quote:{symbol}"
 

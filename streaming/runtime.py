@@ -239,7 +239,10 @@ def make_day_enricher(runtime: Runtime) -> DayEnricher:
     rows = read_instrument_file(runtime.settings.instruments_file)
     exchanges = {row.symbol: row.exchange for row in rows}
     references = {row.symbol: row.reference_price for row in rows if row.reference_price}
-    return DayEnricher(runtime.cache, runtime.sessions, runtime.clock, exchanges, references)
+    tick_sizes = {row.symbol: row.tick_size for row in rows}
+    return DayEnricher(
+        runtime.cache, runtime.sessions, runtime.clock, exchanges, references, tick_sizes
+    )
 
 
 def start_bridge(runtime: Runtime) -> Bridge:

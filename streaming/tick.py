@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -24,14 +24,45 @@ Sequence = Annotated[int, msgspec.Meta(ge=0)]
 Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class Tick(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
-    """A trade print: `volume` is this trade's size; `sequence` rises by one per symbol (0 until
-    the feed sender numbers it on its way to the log).
+Kind = Literal["trade", "quote", "book", "status"]
+Level = tuple[Decimal, Decimal]  # (price, size)
 
-    `halted` from a feed makes the tick a status message (true: trading halted, false:
-    resumed) rather than a trade; the bridge then sets it on every tick it publishes, with
-    `day`, the session's statistics as of this tick (`streaming.stages.day`). Both are left
-    out of the JSON while unset, so a feed's ticks keep their wire form."""
+MAX_BOOK_LEVELS = 20  # levels a side a feed's book carries (the deepest `book` serves)
+
+
+class Depth(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    """An exchange's order book as of one update, best levels first: `update` is the
+    exchange's id of it, `previous` the id of the update it follows (None: a snapshot, the
+    first or after a resynchronisation)."""
+
+    update: Annotated[int, msgspec.Meta(ge=0)]
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    previous: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.bids) > MAX_BOOK_LEVELS or len(self.asks) > MAX_BOOK_LEVELS:
+            raise ValueError(f"more than {MAX_BOOK_LEVELS} levels a side")
+        for side in (self.bids, self.asks):
+            for price, size in side:
+                _check_decimal("book price", price, allow_zero=False)
+                _check_decimal("book size", size, allow_zero=False)
+        _check_ordered(self.bids, descending=True)
+        _check_ordered(self.asks, descending=False)
+
+
+class Tick(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    """One market event of a symbol, with the state it leaves: `price` is the last trade's,
+    `bid`/`ask` the touch; `sequence` rises by one per symbol across every kind (0 until the
+    feed sender numbers it on its way to the log), so `since` stays one number.
+
+    `kind` says what happened: a `trade` (`volume` is its size), a `quote` (the touch
+    changed; `volume` 0), a `book` update (`book` holds the exchange's book after it), or a
+    `status` (`halted` true: trading halted, false: resumed). Ticks of feeds that send only
+    trades are all `trade`s with the touch they left (or `bid = ask = price`). The bridge
+    sets `halted` on every tick it publishes, with `day`, the session's statistics as of this
+    tick (`streaming.stages.day`). What is unset is left out of the JSON, so a trade keeps
+    its wire form."""
 
     symbol: Symbol
     price: Decimal
@@ -43,13 +74,29 @@ class Tick(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     received_ts: Timestamp
     halted: bool | None = None
     day: DayStats | None = None
+    kind: Kind = "trade"
+    bid_size: Decimal | None = None
+    ask_size: Decimal | None = None
+    book: Depth | None = None
 
     def __post_init__(self) -> None:
         for name in ("price", "bid", "ask"):
             _check_decimal(name, getattr(self, name), allow_zero=False)
         _check_decimal("volume", self.volume, allow_zero=True)
+        for name in ("bid_size", "ask_size"):
+            size = getattr(self, name)
+            if size is not None:
+                _check_decimal(name, size, allow_zero=True)
         if self.bid > self.ask:
             raise ValueError(f"bid {self.bid} above ask {self.ask}")
+        if (self.kind == "book") != (self.book is not None):
+            raise ValueError("a book tick carries a book, and only a book tick does")
+        if self.kind == "status" and self.halted is None:
+            raise ValueError("a status tick says whether trading is halted")
+
+    @property
+    def is_trade(self) -> bool:
+        return self.kind == "trade"
 
     def to_json(self) -> bytes:
         return _ENCODER.encode(self)
@@ -69,6 +116,12 @@ class Tick(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
             return msgspec.convert(data, cls)
         except msgspec.ValidationError as error:
             raise BadTick(str(error)) from None
+
+
+def _check_ordered(levels: tuple[Level, ...], *, descending: bool) -> None:
+    prices = [price for price, _ in levels]
+    if prices != sorted(set(prices), reverse=descending):
+        raise ValueError("book levels out of order or repeated")
 
 
 def _check_decimal(name: str, value: Decimal, *, allow_zero: bool) -> None:

@@ -17,11 +17,17 @@ class Quote:
     price: Decimal
     bid: Decimal
     ask: Decimal
-    volume: Decimal = strawberry.field(
-        description="Size of the last trade (not the day's total: that is the volume of the "
-        "forming ONE_DAY candle)."
+    bid_size: Decimal | None = strawberry.field(
+        description="Size at the bid, where the feed sends quotes with sizes (else null)."
     )
-    timestamp: datetime = strawberry.field(description="Exchange time of the last trade.")
+    ask_size: Decimal | None = strawberry.field(
+        description="Size at the ask, where the feed sends quotes with sizes (else null)."
+    )
+    volume: Decimal = strawberry.field(
+        description="Size of this update's trade: 0 when the update is a quote, book or "
+        "status change (not the day's total: that is `day.volume`)."
+    )
+    timestamp: datetime = strawberry.field(description="Exchange time of this update.")
     sequence: BigInt = strawberry.field(
         description="Per-symbol sequence number: each tick is the previous one's plus one, across "
         "every restart, so a jump means ticks this stream did not deliver. Give the last one "
@@ -45,6 +51,8 @@ class Quote:
             price=tick.price,
             bid=tick.bid,
             ask=tick.ask,
+            bid_size=tick.bid_size,
+            ask_size=tick.ask_size,
             volume=tick.volume,
             timestamp=tick.exchange_ts,
             sequence=BigInt(tick.sequence),

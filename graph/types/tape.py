@@ -26,8 +26,9 @@ class Trade:
     )
     timestamp: datetime = strawberry.field(description="Exchange time of the trade.")
     sequence: BigInt = strawberry.field(
-        description="The symbol's sequence (the same as its quote's): each print is the "
-        "previous one's plus one; give the last one seen to `trades(since:)` to resume."
+        description="The symbol's sequence, shared with its quotes: prints rise in it, with a "
+        "gap wherever a quote, book or status update came between; give the last one seen "
+        "to `trades(since:)` to resume."
     )
 
     @classmethod
@@ -54,8 +55,18 @@ class BookLevel:
 )
 class OrderBook:
     symbol: str
-    snapshot: bool = strawberry.field(description="True on the first message of a stream.")
-    sequence: BigInt = strawberry.field(description="The update this book is as of.")
+    snapshot: bool = strawberry.field(
+        description="True on the first message of a stream, and when the exchange's book was "
+        "resynchronised (its `previousSequence` is then null)."
+    )
+    simulated: bool = strawberry.field(
+        description="True when the book is derived around the quote (SIMULATED_DEPTH: the "
+        "feed carries no depth); false when it is the exchange's own, kept update by update."
+    )
+    sequence: BigInt = strawberry.field(
+        description="The update this book is as of: the symbol's sequence for a simulated "
+        "book, the exchange's update id for a real one."
+    )
     previous_sequence: BigInt | None = strawberry.field(
         description="The update this one follows (null on a snapshot). When it is not the "
         "`sequence` you saw last, an update is missing: subscribe again for a new snapshot."
@@ -66,11 +77,13 @@ class OrderBook:
 
     @classmethod
     def of(cls, book: Book, tick: Tick, *, snapshot: bool) -> OrderBook:
+        snapshot = snapshot or book.previous is None
         return cls(
             symbol=book.symbol,
             snapshot=snapshot,
+            simulated=book.simulated,
             sequence=BigInt(book.sequence),
-            previous_sequence=None if snapshot else BigInt(book.sequence - 1),
+            previous_sequence=None if snapshot else BigInt(book.previous),  # type: ignore[arg-type]
             bids=[BookLevel(price=price, size=size) for price, size in book.bids],
             asks=[BookLevel(price=price, size=size) for price, size in book.asks],
             timestamp=tick.exchange_ts,

@@ -1,5 +1,6 @@
-"""Candle stage: fold ticks into the forming bars, cache and publish them at once; upsert
-the changed bars to the database on flush (one transaction per flush interval).
+"""Candle stage: fold trades (not quote, book or status updates) into the forming bars,
+cache and publish them at once; upsert the changed bars to the database on flush (one
+transaction per flush interval).
 
 Stored bars are loaded the first time a bar is touched, so a restarted worker continues it.
 """
@@ -28,6 +29,7 @@ class CandleStage:
     _unwritten: dict[BarKey, Bar] = field(default_factory=dict)
 
     async def apply(self, ticks: list[Tick]) -> None:
+        ticks = [tick for tick in ticks if tick.is_trade]
         if not ticks:
             return
         saved = self.book.snapshot()

@@ -4,9 +4,12 @@
 trade into its symbol's session statistics (`trading.day_stats`, sessions from the exchange's
 calendar: `trading.sessions`) and stamps the tick with them and with the symbol's halt state,
 so the published quote carries everything a subscriber renders (every API replica, with no
-lookup). A tick a feed sent with `halted` set is a status message: it halts or resumes the
-symbol and is not a trade. The state is staged per batch and committed by the bridge once the
-batch is published, so a retried batch folds its ticks once.
+lookup). Only trades fold; a tick a feed sent with `halted` set is a status message (it
+halts or resumes the symbol) and goes on as kind `status`. Its prices are written at the
+instrument's tick precision (`249` as `249.00`, `249.030000` as `249.03`) when that keeps
+them exact, so every feed's numbers read as a screen shows them. The state is staged per
+batch and committed by the bridge once the batch is published, so a retried batch folds its
+ticks once.
 
 State survives restarts: a worker meeting a symbol for the first time reads it from the
 cached quote (which carries it), else from the database, where `DayStatsStage` (durable
@@ -42,6 +45,7 @@ class DayEnricher:
     clock: SessionClock
     exchanges: Mapping[str, str]  # symbol -> exchange, from the reference list
     references: Mapping[str, Decimal] = field(default_factory=dict)  # symbol -> its price there
+    tick_sizes: Mapping[str, Decimal] = field(default_factory=dict)  # symbol -> its tick size
     _state: dict[str, DayState] = field(default_factory=dict)
     _staged: dict[str, DayState] = field(default_factory=dict)
     _spans: dict[str, SessionSpan] = field(default_factory=dict)  # exchange -> latest span
@@ -55,9 +59,11 @@ class DayEnricher:
         published = []
         for tick in ticks:
             day, halted = staged.get(tick.symbol) or self._state[tick.symbol]
+            tick = self._at_tick_precision(tick)
             if tick.halted is not None:
                 halted = tick.halted
-            else:
+                tick = msgspec.structs.replace(tick, kind="status")
+            elif tick.is_trade:
                 session = self._session(tick).day
                 if day is None:  # a first session: measured from the reference price
                     reference = self.references.get(tick.symbol)
@@ -68,6 +74,25 @@ class DayEnricher:
             published.append(msgspec.structs.replace(tick, halted=halted, day=day))
         self._staged = staged
         return published
+
+    def _at_tick_precision(self, tick: Tick) -> Tick:
+        tick_size = self.tick_sizes.get(tick.symbol)
+        if tick_size is None:
+            return tick
+        book = tick.book
+        if book is not None:
+            book = msgspec.structs.replace(
+                book,
+                bids=tuple((at_precision(p, tick_size), size) for p, size in book.bids),
+                asks=tuple((at_precision(p, tick_size), size) for p, size in book.asks),
+            )
+        return msgspec.structs.replace(
+            tick,
+            price=at_precision(tick.price, tick_size),
+            bid=at_precision(tick.bid, tick_size),
+            ask=at_precision(tick.ask, tick_size),
+            book=book,
+        )
 
     def commit(self) -> None:
         self._state.update(self._staged)
@@ -103,6 +128,16 @@ class DayEnricher:
             async with session_scope(self.sessions) as session:
                 states.update(await load_day_states(session, missing))
         return {s: states.get(s, (None, False)) for s in symbols}
+
+
+def at_precision(price: Decimal, tick_size: Decimal) -> Decimal:
+    """`price` with as many decimal places as `tick_size`, when that keeps it exact (a price
+    off the grid keeps its own digits)."""
+    try:
+        written = price.quantize(tick_size)
+    except ArithmeticError:
+        return price
+    return written if written == price else price
 
 
 def _parse(raw: bytes | None) -> Tick | None:

@@ -103,7 +103,7 @@ async def test_bridge_fires_alerts_and_fills_limit_orders_on_sqlite(runtime: Run
         (NotificationKind.PRICE_ALERT, alert.id, None),
         (NotificationKind.ORDER_FILLED, None, order.id),
     ]
-    assert notes[0].message == "AAPL traded at 244.8, below your alert at 245"
+    assert notes[0].message == "AAPL traded at 244.80, below your alert at 245"
     assert [(o.id, o.status, o.average_fill_price) for o in orders] == [
         (order.id, OrderStatus.FILLED, Decimal("244.45"))
     ]
