@@ -69,3 +69,13 @@ async def instruments_by_ids(
     """One query for many ids (the DataLoader's batch)."""
     found = await session.exec(select(Instrument).where(col(Instrument.id).in_(list(ids))))
     return {row.id: InstrumentRecord.model_validate(row) for row in found if row.id is not None}
+
+
+async def tick_sizes(session: AsyncSession, symbols: Sequence[str]) -> dict[str, Any]:
+    """The tick size of each listed symbol among `symbols`."""
+    found = await session.exec(
+        select(Instrument.symbol, Instrument.tick_size).where(
+            col(Instrument.symbol).in_(list(symbols))
+        )
+    )
+    return dict(found.all())

@@ -20,11 +20,15 @@ reference price (the reference list's `reference_price`) as the previous close.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import msgspec
+from sqlalchemy.exc import SQLAlchemyError
 
 from models.db import SessionFactory, session_scope
 from streaming.cache import Cache
@@ -33,9 +37,14 @@ from streaming.day_store import DayState, load_day_states, upsert_day_states
 from streaming.errors import BadTick
 from streaming.tick import Tick
 from trading.day_stats import DayStats
+from trading.instruments import tick_sizes
 from trading.sessions import SessionClock, SessionSpan
 
+log = logging.getLogger(__name__)
+
 DEFAULT_EXCHANGE = "NYSE"  # for a symbol missing from the reference list
+TICK_SIZE_LOOKUP_SECONDS = 2.0
+TICK_SIZE_RETRY_SECONDS = 30.0
 
 
 @dataclass
@@ -45,16 +54,20 @@ class DayEnricher:
     clock: SessionClock
     exchanges: Mapping[str, str]  # symbol -> exchange, from the reference list
     references: Mapping[str, Decimal] = field(default_factory=dict)  # symbol -> its price there
-    tick_sizes: Mapping[str, Decimal] = field(default_factory=dict)  # symbol -> its tick size
+    tick_sizes: dict[str, Decimal] = field(default_factory=dict)  # symbol -> its tick size
     _state: dict[str, DayState] = field(default_factory=dict)
     _staged: dict[str, DayState] = field(default_factory=dict)
     _spans: dict[str, SessionSpan] = field(default_factory=dict)  # exchange -> latest span
+    _sizes_retry_at: float = 0.0  # when to look listed tick sizes up again after a failure
 
     async def enrich(self, ticks: list[Tick]) -> list[Tick]:
         """The ticks as they are published; the new state waits for `commit`."""
         unknown = sorted({t.symbol for t in ticks} - self._state.keys())
         if unknown:
             self._state.update(await self._load(unknown))
+        unsized = sorted({t.symbol for t in ticks} - self.tick_sizes.keys())
+        if unsized:
+            await self._look_up_tick_sizes(unsized)
         staged: dict[str, DayState] = {}
         published = []
         for tick in ticks:
@@ -77,7 +90,7 @@ class DayEnricher:
 
     def _at_tick_precision(self, tick: Tick) -> Tick:
         tick_size = self.tick_sizes.get(tick.symbol)
-        if tick_size is None:
+        if not tick_size:
             return tick
         book = tick.book
         if book is not None:
@@ -113,6 +126,23 @@ class DayEnricher:
                 tick.exchange_ts
             )
         return span
+
+    async def _look_up_tick_sizes(self, symbols: list[str]) -> None:
+        """Listed instruments' tick sizes (beyond the reference list), best effort: while the
+        database is away, prices go on as the feed wrote them and the lookup waits a while,
+        so live prices never wait on PostgreSQL."""
+        if time.monotonic() < self._sizes_retry_at:
+            return
+        try:
+            async with asyncio.timeout(TICK_SIZE_LOOKUP_SECONDS):
+                async with session_scope(self.sessions) as session:
+                    found = await tick_sizes(session, symbols)
+        except (TimeoutError, OSError, SQLAlchemyError) as error:
+            log.warning("tick sizes not looked up (%r); prices as the feed wrote them", error)
+            self._sizes_retry_at = time.monotonic() + TICK_SIZE_RETRY_SECONDS
+            return
+        self.tick_sizes.update(found)
+        self.tick_sizes.update({s: Decimal(0) for s in symbols if s not in found})  # unlisted
 
     async def _load(self, symbols: list[str]) -> dict[str, DayState]:
         """From the cached quotes, else the database, else nothing yet."""
