@@ -4,6 +4,7 @@ core pass around, and the writes and reads of the instrument table."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlmodel import col, func, select
@@ -71,11 +72,7 @@ async def instruments_by_ids(
     return {row.id: InstrumentRecord.model_validate(row) for row in found if row.id is not None}
 
 
-async def tick_sizes(session: AsyncSession, symbols: Sequence[str]) -> dict[str, Any]:
+async def tick_sizes(session: AsyncSession, symbols: Sequence[str]) -> dict[str, Decimal]:
     """The tick size of each listed symbol among `symbols`."""
-    found = await session.exec(
-        select(Instrument.symbol, Instrument.tick_size).where(
-            col(Instrument.symbol).in_(list(symbols))
-        )
-    )
-    return dict(found.all())
+    found = await session.exec(select(Instrument).where(col(Instrument.symbol).in_(list(symbols))))
+    return {row.symbol: row.tick_size for row in found}
