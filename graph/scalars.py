@@ -13,19 +13,35 @@ from graphql import FloatValueNode, IntValueNode, StringValueNode, ValueNode
 from strawberry.types.scalar import ScalarDefinition
 
 from graph.errors import BadInput
+from models.types import plain
 from resolvers.numbers import plain_decimal
 from trading.echo import echo
 
 MAX_DIGITS = 28
 
 
+class Written(Decimal):
+    """A decimal written out at its own precision: a price at its instrument's tick size
+    ("249.00"), a percentage at two places ("0.00"). Any other `Decimal` (an amount of cash,
+    a quantity) is written without trailing zeros, so the same amount reads the same whether
+    it came from the trading core or from the database."""
+
+    __slots__ = ()
+
+
+def written(value: Decimal | None) -> Written | None:
+    return None if value is None else Written(value)
+
+
 def serialize_decimal(value: Decimal) -> str:
-    """Plain digits at the value's own precision: a price as its instrument's tick writes it
-    ("249.00": the bridge sets that), a percentage at two places, an amount read from the
-    database without trailing zeros (`models.types.plain`); never an exponent ("4.002E+2")
-    and never a negative zero ("-0.00" reads "0.00")."""
+    """Plain digits, never an exponent ("4.002E+2") and never a negative zero ("-0.00" reads
+    "0.00"): a `Written` value at its own precision, any other without trailing zeros
+    ("400.2", never "400.20")."""
+    as_written = isinstance(value, Written)
     if not value:
         value = abs(value)
+    if not as_written:
+        return format(plain(value), "f")
     if value.as_tuple().exponent > 0:  # type: ignore[operator]
         value = value.quantize(Decimal(1))
     return format(value, "f")

@@ -69,5 +69,17 @@ def plain(value: Decimal) -> Decimal:
     return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value  # type: ignore[operator]
 
 
+def at_precision(price: Decimal, tick_size: Decimal) -> Decimal:
+    """`price` as a screen shows it: no trailing zeros past its instrument's tick size, and
+    as many places as the tick size has (249 -> 249.00, 249.030000 -> 249.03 at 0.01). A
+    price off the grid keeps its own digits (102.875 stays)."""
+    value = plain(price)
+    try:
+        written = value.quantize(plain(tick_size))
+    except ArithmeticError:
+        return value
+    return written if written == value else value
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)

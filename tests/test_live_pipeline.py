@@ -84,8 +84,8 @@ async def test_tick_reaches_websocket_clients_on_both_protocols(
                 if "quotes" in payload["data"]:
                     quotes.append(payload["data"]["quotes"])
             assert [(q["sequence"], q["price"]) for q in quotes] == [
-                (n, p) for n, p in enumerate(prices, 1)
-            ]
+                (n, p) for n, p in enumerate(["100.50", "101.25", "99.75", "100.00"], 1)
+            ], "at the tick size's precision (0.01)"
         candle: dict[str, Any] = {}
         while candle.get("lastSequence") != 4:
             payload = await modern.next_payload()

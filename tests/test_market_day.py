@@ -106,11 +106,11 @@ async def test_day_statistics_across_a_session_boundary_and_restarts(market: Mar
             assert (await market.day())["day"] == {
                 "session": FRIDAY,
                 "previousClose": None,
-                "open": "100",
-                "high": "104",
-                "low": "98",
+                "open": "100.00",  # at the tick size's precision (0.01)
+                "high": "104.00",
+                "low": "98.00",
                 "volume": "100",
-                "vwap": "100.4",  # (1000 + 3120 + 1960 + 3960) / 100
+                "vwap": "100.40",  # (1000 + 3120 + 1960 + 3960) / 100
                 "change": None,
                 "changePercent": None,
             }
@@ -118,13 +118,13 @@ async def test_day_statistics_across_a_session_boundary_and_restarts(market: Mar
             await until(lambda: _at_sequence(market, 6))
             monday_day = {
                 "session": MONDAY,
-                "previousClose": "99",  # the last trade before Monday's open
-                "open": "101",
-                "high": "103.5",
-                "low": "101",
+                "previousClose": "99.00",  # the last trade before Monday's open
+                "open": "101.00",
+                "high": "103.50",
+                "low": "101.00",
                 "volume": "40",
                 "vwap": "102.875",  # (1010 + 3105) / 40
-                "change": "4.5",
+                "change": "4.50",
                 "changePercent": "4.55",  # 4.5 / 99 = 4.5454..%
             }
             assert (await market.day())["day"] == monday_day
@@ -135,7 +135,7 @@ async def test_day_statistics_across_a_session_boundary_and_restarts(market: Mar
             await send(producer, trade(s, 7, "102", "60", at(MONDAY, "16:00")))
             await until(lambda: _at_sequence(market, 7))
             day = (await market.day())["day"]
-            assert (day["volume"], day["low"], day["previousClose"]) == ("100", "101", "99")
+            assert (day["volume"], day["low"], day["previousClose"]) == ("100", "101.00", "99.00")
             await until(lambda: _stored_at(market, 7))
 
         # ... and one that lost the cache, from the database.
@@ -144,8 +144,8 @@ async def test_day_statistics_across_a_session_boundary_and_restarts(market: Mar
             await send(producer, trade(s, 8, "100", "100", at(MONDAY, "17:00")))
             await until(lambda: _at_sequence(market, 8))
     day = (await market.day())["day"]
-    assert (day["volume"], day["low"], day["high"], day["open"]) == ("200", "100", "103.5", "101")
-    assert (day["previousClose"], day["change"], day["changePercent"]) == ("99", "1", "1.01")
+    assert (day["volume"], day["low"], day["high"], day["open"]) == ("200", "100.00", "103.50", "101.00")
+    assert (day["previousClose"], day["change"], day["changePercent"]) == ("99.00", "1.00", "1.01")
 
 
 async def _at_sequence(market: Market, sequence: int) -> bool:

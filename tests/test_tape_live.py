@@ -176,7 +176,7 @@ async def test_trades_resume_after_a_reconnect_and_recent_trades_look_back(
         (7, "50.07", "BUY"),
         (8, "50.08", "SELL"),
         (9, "50.09", "BUY"),
-        (10, "50.1", "SELL"),
+        (10, "50.10", "SELL"),
     ]
     assert live_print["sequence"] == 11
 

@@ -6,7 +6,8 @@ sums, not the derived figures; those are worked out where they are shown, with o
 rule each:
 
 - `vwap` = turnover / volume, rounded half-even to 4 decimal places (finer than any tick
-  size in the reference list); null while the session has no volume.
+  size in the reference list), written as the last price is (`models.types.at_precision`);
+  null while the session has no volume.
 - `change` = last - previous close: exact (a difference of two exact prices), no rounding.
 - `change_percent` = change / previous close x 100, rounded half-even to 2 decimal places.
   Both are null before the symbol has a previous session.
@@ -18,6 +19,8 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import msgspec
+
+from models.types import at_precision
 
 VWAP_QUANTUM = Decimal("0.0001")
 PERCENT_QUANTUM = Decimal("0.01")
@@ -60,11 +63,30 @@ class DayStats(msgspec.Struct, frozen=True, gc=False):
             self.turnover + price * size,
         )
 
+    def at_precision(self, tick_size: Decimal) -> DayStats:
+        """Its prices as a screen shows them at `tick_size` (`models.types.at_precision`)."""
+
+        def price(value: Decimal) -> Decimal:
+            return at_precision(value, tick_size)
+
+        previous = None if self.previous_close is None else price(self.previous_close)
+        return DayStats(
+            self.session,
+            previous,
+            price(self.open),
+            price(self.high),
+            price(self.low),
+            price(self.last),
+            self.volume,
+            self.turnover,
+        )
+
     @property
     def vwap(self) -> Decimal | None:
         if not self.volume:
             return None
-        return (self.turnover / self.volume).quantize(VWAP_QUANTUM, ROUND_HALF_EVEN)
+        vwap = (self.turnover / self.volume).quantize(VWAP_QUANTUM, ROUND_HALF_EVEN)
+        return at_precision(vwap, Decimal(1).scaleb(min(self.last.as_tuple().exponent, 0)))  # type: ignore[arg-type]
 
     @property
     def change(self) -> Decimal | None:

@@ -10,7 +10,7 @@ from graph.context import Info
 from graph.query_cost import LOADER, cost
 from graph.scalars import BigInt, event_sequence_field
 from graph.types.enums import AlertCondition, NotificationKind
-from graph.types.instrument import Instrument, load_instrument
+from graph.types.instrument import Instrument, at_tick_precision, load_instrument
 from graph.types.pagination import Connection
 from graph.types.records import from_record
 from trading.alerts import AlertRecord
@@ -21,20 +21,30 @@ from trading.records import NotificationRecord
 class PriceAlert:
     id: strawberry.ID
     condition: AlertCondition
-    threshold: Decimal
     active: bool = strawberry.field(description="False once it has fired.")
     triggered_at: datetime | None
-    triggered_price: Decimal | None
     created_at: datetime
     instrument_id: strawberry.Private[int]
+    at: strawberry.Private[Decimal]
+    triggered_at_price: strawberry.Private[Decimal | None]
 
     @strawberry.field(metadata=cost(LOADER))
     async def instrument(self, info: Info) -> Instrument:
         return await load_instrument(info, self.instrument_id)
 
+    @strawberry.field(metadata=cost(LOADER))
+    async def threshold(self, info: Info) -> Decimal:
+        threshold = await at_tick_precision(info, self.instrument_id, self.at)
+        assert threshold is not None
+        return threshold
+
+    @strawberry.field(metadata=cost(LOADER))
+    async def triggered_price(self, info: Info) -> Decimal | None:
+        return await at_tick_precision(info, self.instrument_id, self.triggered_at_price)
+
     @classmethod
     def of(cls, r: AlertRecord) -> PriceAlert:
-        return from_record(cls, r)
+        return from_record(cls, r, at=r.threshold, triggered_at_price=r.triggered_price)
 
 
 @strawberry.type(description="Why an alert was not created.")

@@ -10,7 +10,7 @@ from enum import Enum
 import msgspec
 import strawberry
 
-from graph.scalars import BigInt
+from graph.scalars import BigInt, Written
 from streaming.candles import Bar, Interval
 
 
@@ -48,4 +48,5 @@ class Candle:
     @classmethod
     def from_bar(cls, bar: Bar) -> Candle:
         fields = msgspec.structs.asdict(bar)
-        return cls(**{**fields, "interval": CandleInterval.of(bar.interval)})
+        prices = {name: Written(fields[name]) for name in ("open", "high", "low", "close")}
+        return cls(**{**fields, **prices, "interval": CandleInterval.of(bar.interval)})

@@ -7,9 +7,11 @@ import strawberry
 
 from graph.context import Info
 from graph.query_cost import LOADER, cost
+from graph.scalars import Written
 from graph.types.market import DayStatsType, MarketStatus
 from graph.types.quote import Quote
 from graph.types.records import from_record
+from models.types import at_precision
 from resolvers.market import exchange_status
 from trading.instruments import InstrumentRecord
 
@@ -61,6 +63,17 @@ def market_status(
     """`exchange`'s status at `at` (default now), from the process's calendars."""
     code, phase = exchange_status(info.context.runtime.clock, exchange, at=at, halted=halted)
     return MarketStatus.of(code, phase)
+
+
+async def at_tick_precision(
+    info: Info, instrument_id: int, price: Decimal | None
+) -> Decimal | None:
+    """`price` written at its instrument's tick precision (`models.types.at_precision`), as
+    the quotes it came from are: a fill at "400.20" reads "400.20" from the database too."""
+    if price is None:
+        return None
+    record = await info.context.loaders.instrument.load(instrument_id)
+    return Written(price if record is None else at_precision(price, record.tick_size))
 
 
 async def load_instrument(info: Info, instrument_id: int) -> Instrument:

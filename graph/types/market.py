@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import strawberry
 
+from graph.scalars import Written, written
 from trading.day_stats import DayStats as DayFigures
 from trading.sessions import MarketPhase, PhaseAt
 
@@ -47,14 +48,14 @@ class DayStatsType:
     def of(cls, day: DayFigures) -> DayStatsType:
         return cls(
             session=day.session,
-            previous_close=day.previous_close,
-            open=day.open,
-            high=day.high,
-            low=day.low,
+            previous_close=written(day.previous_close),
+            open=Written(day.open),
+            high=Written(day.high),
+            low=Written(day.low),
             volume=day.volume,
-            vwap=day.vwap,
-            change=day.change,
-            change_percent=day.change_percent,
+            vwap=written(day.vwap),
+            change=written(day.change),
+            change_percent=written(day.change_percent),
         )
 
 

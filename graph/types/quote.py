@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import strawberry
 
-from graph.scalars import BigInt
+from graph.scalars import BigInt, Written
 from graph.types.market import DayStatsType
 from streaming.tick import Tick
 from trading.day_stats import DayStats
@@ -48,9 +48,9 @@ class Quote:
     def from_tick(cls, tick: Tick) -> Quote:
         return cls(
             symbol=tick.symbol,
-            price=tick.price,
-            bid=tick.bid,
-            ask=tick.ask,
+            price=Written(tick.price),
+            bid=Written(tick.bid),
+            ask=Written(tick.ask),
             bid_size=tick.bid_size,
             ask_size=tick.ask_size,
             volume=tick.volume,

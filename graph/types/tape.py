@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import strawberry
 
-from graph.scalars import BigInt
+from graph.scalars import BigInt, Written
 from graph.types.enums import OrderSide
 from resolvers.tape import aggressor_side
 from streaming.book import Book
@@ -35,7 +35,7 @@ class Trade:
     def from_tick(cls, tick: Tick) -> Trade:
         return cls(
             symbol=tick.symbol,
-            price=tick.price,
+            price=Written(tick.price),
             size=tick.volume,
             aggressor=aggressor_side(tick),
             timestamp=tick.exchange_ts,
@@ -84,7 +84,7 @@ class OrderBook:
             simulated=book.simulated,
             sequence=BigInt(book.sequence),
             previous_sequence=None if snapshot else BigInt(book.previous),  # type: ignore[arg-type]
-            bids=[BookLevel(price=price, size=size) for price, size in book.bids],
-            asks=[BookLevel(price=price, size=size) for price, size in book.asks],
+            bids=[BookLevel(price=Written(price), size=size) for price, size in book.bids],
+            asks=[BookLevel(price=Written(price), size=size) for price, size in book.asks],
             timestamp=tick.exchange_ts,
         )

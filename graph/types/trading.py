@@ -10,7 +10,7 @@ from graph.context import Info
 from graph.query_cost import LOADER, cost
 from graph.scalars import BigInt, event_sequence_field
 from graph.types.enums import CancelFailure, OrderSide, OrderStatus, OrderType, RejectReason
-from graph.types.instrument import Instrument, load_instrument
+from graph.types.instrument import Instrument, at_tick_precision, load_instrument
 from graph.types.pagination import Connection
 from graph.types.records import from_record
 from trading.orders import CancelRefused, Rejection
@@ -25,25 +25,39 @@ class Order:
     type: OrderType
     status: OrderStatus
     quantity: Decimal
-    limit_price: Decimal | None
     filled_quantity: Decimal
-    average_fill_price: Decimal | None
     reserved_cash: Decimal = strawberry.field(description="Cash held back while a BUY rests.")
     client_order_id: str | None
     reject_reason: str | None = strawberry.field(description="Set when a resting order failed.")
     created_at: datetime
     updated_at: datetime
     instrument_id: strawberry.Private[int]
+    limit: strawberry.Private[Decimal | None]
+    average_fill: strawberry.Private[Decimal | None]
     event_sequence: BigInt | None = event_sequence_field()
 
     @strawberry.field(metadata=cost(LOADER))
     async def instrument(self, info: Info) -> Instrument:
         return await load_instrument(info, self.instrument_id)
 
+    @strawberry.field(metadata=cost(LOADER))
+    async def limit_price(self, info: Info) -> Decimal | None:
+        return await at_tick_precision(info, self.instrument_id, self.limit)
+
+    @strawberry.field(metadata=cost(LOADER))
+    async def average_fill_price(self, info: Info) -> Decimal | None:
+        return await at_tick_precision(info, self.instrument_id, self.average_fill)
+
     @classmethod
     def of(cls, r: OrderRecord, event_sequence: int | None = None) -> Order:
         sequence = None if event_sequence is None else BigInt(event_sequence)
-        return from_record(cls, r, event_sequence=sequence)
+        return from_record(
+            cls,
+            r,
+            event_sequence=sequence,
+            limit=r.limit_price,
+            average_fill=r.average_fill_price,
+        )
 
 
 OrderConnection = Connection[Order]
@@ -95,22 +109,32 @@ class PlaceOrderInput:
 @strawberry.type(description="A holding, valued at the latest trade price.")
 class Position:
     quantity: Decimal
-    average_price: Decimal
-    last_price: Decimal | None = strawberry.field(description="Null until a first quote.")
     market_value: Decimal | None
     unrealized_pnl: Decimal | None
     instrument_id: strawberry.Private[int]
+    average: strawberry.Private[Decimal]
+    last: strawberry.Private[Decimal | None]
 
     @strawberry.field(metadata=cost(LOADER))
     async def instrument(self, info: Info) -> Instrument:
         return await load_instrument(info, self.instrument_id)
 
+    @strawberry.field(metadata=cost(LOADER))
+    async def average_price(self, info: Info) -> Decimal:
+        average = await at_tick_precision(info, self.instrument_id, self.average)
+        assert average is not None
+        return average
+
+    @strawberry.field(description="Null until a first quote.", metadata=cost(LOADER))
+    async def last_price(self, info: Info) -> Decimal | None:
+        return await at_tick_precision(info, self.instrument_id, self.last)
+
     @classmethod
     def of(cls, p: PositionValue) -> Position:
         return cls(
             quantity=p.quantity,
-            average_price=p.average_price,
-            last_price=p.last_price,
+            average=p.average_price,
+            last=p.last_price,
             market_value=p.market_value,
             unrealized_pnl=p.unrealized_pnl,
             instrument_id=p.instrument_id,

@@ -31,6 +31,7 @@ import msgspec
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.db import SessionFactory, session_scope
+from models.types import at_precision
 from streaming.cache import Cache
 from streaming.channels import quote_key
 from streaming.day_store import DayState, load_day_states, upsert_day_states
@@ -83,6 +84,9 @@ class DayEnricher:
                     day = DayStats.first(session, tick.price, tick.volume, reference)
                 else:
                     day = day.fold(session, tick.price, tick.volume)
+            tick_size = self.tick_sizes.get(tick.symbol)
+            if day is not None and tick_size:
+                day = day.at_precision(tick_size)
             staged[tick.symbol] = (day, halted)
             published.append(msgspec.structs.replace(tick, halted=halted, day=day))
         self._staged = staged
@@ -158,16 +162,6 @@ class DayEnricher:
             async with session_scope(self.sessions) as session:
                 states.update(await load_day_states(session, missing))
         return {s: states.get(s, (None, False)) for s in symbols}
-
-
-def at_precision(price: Decimal, tick_size: Decimal) -> Decimal:
-    """`price` with as many decimal places as `tick_size`, when that keeps it exact (a price
-    off the grid keeps its own digits)."""
-    try:
-        written = price.quantize(tick_size)
-    except ArithmeticError:
-        return price
-    return written if written == price else price
 
 
 def _parse(raw: bytes | None) -> Tick | None:

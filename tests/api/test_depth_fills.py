@@ -47,7 +47,7 @@ async def test_a_limit_order_still_fills_on_the_quote(
     order = await place(
         api, account.token, symbol="MSFT", type="LIMIT", quantity="240", limitPrice="400.30"
     )
-    assert (order["status"], order["averageFillPrice"]) == ("FILLED", "400.2")
+    assert (order["status"], order["averageFillPrice"]) == ("FILLED", "400.20")
 
 
 async def test_within_the_top_level_a_market_order_pays_the_touch(
@@ -55,4 +55,4 @@ async def test_within_the_top_level_a_market_order_pays_the_touch(
 ) -> None:
     await quotes.cache.set(quote_key("MSFT"), QUOTE.to_json())
     order = await place(api, account.token, symbol="MSFT", quantity="88")
-    assert order["averageFillPrice"] == "400.2"
+    assert order["averageFillPrice"] == "400.20"
