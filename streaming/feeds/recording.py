@@ -64,10 +64,14 @@ class Recording:
     def __exit__(
         self,
         _type: type[BaseException] | None,
-        _error: BaseException | None,
+        error: BaseException | None,
         _traceback: TracebackType | None,
     ) -> None:
-        self.close()
+        try:
+            self.close()
+        except RecordingError:
+            if error is None:
+                raise  # else the error in flight (the same full disk, most likely) is told
 
     def file_for(self, day: date) -> Path:
         if not self.rotate_daily:
@@ -98,11 +102,11 @@ class Recording:
         """Flush and close the current file (a later `write` opens it again)."""
         file, self._file = self._file, None
         if file is not None:
-            try:
-                with _reported(Path(file.name)):
+            with _reported(Path(file.name)):
+                try:
                     file.flush()
-            finally:
-                file.close()
+                finally:
+                    file.close()  # closed even when the flush failed
 
     def _open(self, day: date) -> None:
         path = self.file_for(day)
