@@ -53,7 +53,7 @@ class TradeEvent(msgspec.Struct, frozen=True, tag="trade", tag_field="kind"):
         _check("size", self.size, allow_zero=True)
 
 
-class QuoteEvent(msgspec.Struct, frozen=True, tag="quote", tag_field="kind"):
+class QuoteEvent(msgspec.Struct, frozen=True, tag="quote", tag_field="kind", omit_defaults=True):
     """The touch: best bid and ask, with their sizes where the provider sends them."""
 
     symbol: Symbol
@@ -72,7 +72,7 @@ class QuoteEvent(msgspec.Struct, frozen=True, tag="quote", tag_field="kind"):
                 _check(name, size, allow_zero=True)
 
 
-class StatusEvent(msgspec.Struct, frozen=True, tag="status", tag_field="kind"):
+class StatusEvent(msgspec.Struct, frozen=True, tag="status", tag_field="kind", omit_defaults=True):
     """Trading halted (`halted` true: a halt, a LULD pause) or resumed; `reason` as the
     provider says it (a status code and its text)."""
 
