@@ -49,7 +49,12 @@ def simulator(
 @cli.command()
 def replay(
     path: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="A .csv or .ndjson tick file.")
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="A .csv or .ndjson tick file, or a recording (`record`'s NDJSON).",
+        ),
     ],
     speed: Annotated[
         float,
@@ -62,7 +67,8 @@ def replay(
         bool, typer.Option("--now", help="Shift timestamps so the first tick is now.")
     ] = False,
 ) -> None:
-    """Replay recorded ticks once, then exit (malformed rows are counted and skipped)."""
+    """Replay recorded ticks or market events once, then exit (malformed rows are counted and
+    skipped)."""
     if file_format not in (None, "csv", "ndjson"):
         raise typer.BadParameter("--format must be csv or ndjson")
     settings = load_settings().model_copy(update={"run_feed_in_process": False})
