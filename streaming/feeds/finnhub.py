@@ -3,7 +3,10 @@
 It connects, subscribes each symbol (`{"type": "subscribe", "symbol": "AAPL"}`), and maps
 trade messages (`{"type": "trade", "data": [{"s": "AAPL", "p": 1.5, "v": 100, "t": <epoch
 ms>, "c": [...]}]}`) to `TradeEvent`s; the trade conditions `c` are not read. Numbers are read
-exactly (never through float).
+exactly (never through float). (Finnhub's docs, https://finnhub.io/docs/api/websocket-trades:
+exchanges that stream no trades, some forex and crypto ones, send price updates with `v` 0,
+which become trades of size 0; one API key holds one connection at a time, so a recorder
+and a live feed on the same key take it from each other.)
 
 What Finnhub lacks: its stream carries trades only, no quotes and no depth. So a symbol's
 bid and ask are its last trade price (`bid = ask = price`, a zero spread) and its book is the
