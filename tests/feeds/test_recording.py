@@ -232,7 +232,7 @@ def test_the_factory_builds_the_configured_provider() -> None:
     ("update", "message"),
     [
         ({"provider_url": None}, "PROVIDER_URL is not set"),
-        ({"provider": "nasdaq"}, "PROVIDER 'nasdaq' has no adapter here (known: finnhub"),
+        ({"provider": "nasdaq"}, "PROVIDER 'nasdaq' has no adapter here (known: "),
     ],
 )
 def test_the_factory_says_what_is_missing(update: dict[str, object], message: str) -> None:
