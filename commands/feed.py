@@ -1,5 +1,6 @@
 """`python -m commands.feed simulator|replay|provider`: run a market feed into the tick log
-(Kafka in full mode, keyed by symbol). Settings come from the environment; options here
+(Kafka in full mode, keyed by symbol); `record`: keep a provider's events in an NDJSON file
+(no services needed), for `replay`. Settings come from the environment; options here
 override them."""
 
 from __future__ import annotations
@@ -11,10 +12,20 @@ from typing import Annotated
 
 import typer
 
-from commands.worker import LOG_FORMAT, run_worker
+from commands.worker import LOG_FORMAT, run_until_stopped, run_worker
 from settings import check_websocket_url, load_settings
+from streaming.feeds.market import Adapter
+from streaming.feeds.providers import make_adapter
+from streaming.feeds.recording import Recording, RecordingError, record
 from streaming.feeds.replay import Replay
-from streaming.runtime import open_runtime, run_replay, start_provider, start_simulator
+from streaming.runtime import (
+    make_provider,
+    open_runtime,
+    provider_symbols,
+    run_replay,
+    start_provider,
+    start_simulator,
+)
 
 cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
@@ -38,7 +49,12 @@ def simulator(
 @cli.command()
 def replay(
     path: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="A .csv or .ndjson tick file.")
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="A .csv or .ndjson tick file, or a recording (`record`'s NDJSON).",
+        ),
     ],
     speed: Annotated[
         float,
@@ -51,7 +67,8 @@ def replay(
         bool, typer.Option("--now", help="Shift timestamps so the first tick is now.")
     ] = False,
 ) -> None:
-    """Replay recorded ticks once, then exit (malformed rows are counted and skipped)."""
+    """Replay recorded ticks or market events once, then exit (malformed rows are counted and
+    skipped)."""
     if file_format not in (None, "csv", "ndjson"):
         raise typer.BadParameter("--format must be csv or ndjson")
     settings = load_settings().model_copy(update={"run_feed_in_process": False})
@@ -66,18 +83,98 @@ def replay(
     typer.echo(f"replayed {path.name}; {feed.bad_rows} malformed rows skipped")
 
 
+ProviderOption = Annotated[
+    str | None,
+    typer.Option("--provider", help="finnhub, alpaca, polygon or binance (default: PROVIDER)."),
+]
+UrlOption = Annotated[
+    str | None,
+    typer.Option(help="Provider WebSocket URL (default: PROVIDER_URL, else the provider's)."),
+]
+SymbolsOption = Annotated[
+    str | None,
+    typer.Option(help="Comma-separated symbols (default: PROVIDER_SYMBOLS, else all)."),
+]
+
+
 @cli.command()
 def provider(
-    url: Annotated[
-        str | None, typer.Option(help="Provider WebSocket URL (default: PROVIDER_URL).")
-    ] = None,
-    symbols: Annotated[
-        str | None,
-        typer.Option(help="Comma-separated symbols (default: PROVIDER_SYMBOLS, else all)."),
+    provider: ProviderOption = None, url: UrlOption = None, symbols: SymbolsOption = None
+) -> None:
+    """Stream an external market-data provider's WebSocket into the tick log; reconnects
+    and resubscribes."""
+    overrides = _provider_overrides(provider, url, symbols)
+    try:
+        make_provider(load_settings().model_copy(update=overrides))  # misconfigured: fail now
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    run_worker(start_provider, **overrides)
+
+
+@cli.command("record")
+def record_command(
+    *,
+    out: Annotated[
+        Path,
+        typer.Option("--out", dir_okay=False, help="The NDJSON file to append the events to."),
+    ],
+    provider: ProviderOption = None,
+    url: UrlOption = None,
+    symbols: SymbolsOption = None,
+    rotate_daily: Annotated[
+        bool,
+        typer.Option(
+            "--rotate-daily", help="One file per UTC day: OUT's name with -YYYY-MM-DD added."
+        ),
+    ] = False,
+    seconds: Annotated[
+        float | None,
+        typer.Option("--seconds", min=0, help="Stop after this long (default: on Ctrl-C)."),
     ] = None,
 ) -> None:
-    """Stream trades from an external market-data WebSocket; reconnects and resubscribes."""
+    """Record what a provider sends, normalised, one market event per NDJSON row (the data
+    collector; `replay` plays the file back). Needs no Kafka, Redis or database. Appends to
+    OUT when it exists; stops on SIGINT or SIGTERM, having flushed every row."""
+    settings = load_settings().model_copy(update=_provider_overrides(provider, url, symbols))
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    try:
+        adapter = make_adapter(settings, provider_symbols(settings))
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    recording = Recording(out, rotate_daily=rotate_daily)
+    try:
+        with recording:
+            asyncio.run(_record_until_stopped(adapter, recording, seconds))
+    except RecordingError as error:
+        typer.echo(f"error: {error} ({recording.rows} events recorded)", err=True)
+        raise typer.Exit(1) from None
+    files = ", ".join(str(path) for path in dict.fromkeys(recording.files))
+    typer.echo(f"recorded {recording.rows} {settings.provider} events to {files}")
+
+
+async def _record_until_stopped(
+    adapter: Adapter, recording: Recording, seconds: float | None
+) -> None:
+    recorder = asyncio.create_task(record(adapter, recording))
+    stopped = asyncio.create_task(run_until_stopped())
+    try:
+        await asyncio.wait(
+            {recorder, stopped}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        if recorder.done():
+            recorder.result()  # a RecordingError
+    finally:
+        for task in (recorder, stopped):
+            task.cancel()
+        await asyncio.gather(recorder, stopped, return_exceptions=True)
+
+
+def _provider_overrides(
+    provider: str | None, url: str | None, symbols: str | None
+) -> dict[str, object]:
     overrides: dict[str, object] = {}
+    if provider is not None:
+        overrides["provider"] = provider.strip().lower()
     if url is not None:
         try:
             overrides["provider_url"] = check_websocket_url(url)
@@ -85,9 +182,7 @@ def provider(
             raise typer.BadParameter(str(error), param_hint="--url") from None
     if symbols is not None:
         overrides["provider_symbols"] = symbols
-    if not (url or load_settings().provider_url):
-        raise typer.BadParameter("give --url or set PROVIDER_URL")
-    run_worker(start_provider, **overrides)
+    return overrides
 
 
 @cli.callback()

@@ -26,7 +26,8 @@ from streaming.cache import Cache, make_cache
 from streaming.feed_resume import ResumeLookup, ResumePoint, resume_lookup
 from streaming.feed_sender import FeedSender, Overflow
 from streaming.feeds import Feed
-from streaming.feeds.provider import ProviderFeed
+from streaming.feeds.market import EventFeed
+from streaming.feeds.providers import make_adapter
 from streaming.feeds.simulator import SimulatedInstrument, Simulator
 from streaming.hub import Hub
 from streaming.log import TickLog, make_tick_log
@@ -196,13 +197,16 @@ async def feed_into_log(
     )
 
 
-def make_provider(settings: Settings) -> ProviderFeed:
-    if not settings.provider_url:
-        raise ValueError("PROVIDER_URL is not set")
-    symbols = settings.provider_symbol_list or [
+def provider_symbols(settings: Settings) -> list[str]:
+    """PROVIDER_SYMBOLS, else every symbol of the reference list."""
+    return settings.provider_symbol_list or [
         r.symbol for r in read_instrument_file(settings.instruments_file)
     ]
-    return ProviderFeed(settings.provider_url, symbols)
+
+
+def make_provider(settings: Settings) -> EventFeed:
+    """PROVIDER's adapter as a feed; ValueError when it cannot be built."""
+    return EventFeed(make_adapter(settings, provider_symbols(settings)))
 
 
 def make_bridge(runtime: Runtime) -> Bridge:
@@ -263,8 +267,8 @@ def start_provider(runtime: Runtime) -> None:
     runtime.supervisor.start("provider", lambda: run_provider(runtime, provider))
 
 
-async def run_provider(runtime: Runtime, provider: ProviderFeed) -> None:
-    """A live feed: its oldest unsent trades go first when the buffer is full."""
+async def run_provider(runtime: Runtime, provider: Feed) -> None:
+    """A live feed: its oldest unsent ticks go first when the buffer is full."""
     await feed_into_log(runtime, provider, "provider", Overflow.DROP_OLDEST)
 
 

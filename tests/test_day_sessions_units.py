@@ -8,7 +8,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from streaming.feeds.provider import ProviderFeed
+from models.types import utcnow
+from streaming.feeds.finnhub import FinnhubAdapter
+from streaming.feeds.market import EventFeed, MarketEvent
 from streaming.feeds.replay import Replay
 from streaming.feeds.simulator import SimulatedInstrument, Simulator
 from streaming.tick import Tick
@@ -102,23 +104,31 @@ def test_a_replayed_status_row_halts_or_resumes(tmp_path: Path) -> None:
 
 
 async def test_provider_status_messages_halt_and_resume_at_the_last_price() -> None:
-    feed = ProviderFeed("ws://127.0.0.1:9", ["AAPL"])
+    """A status before any trade of its symbol has no price to show: not published (nor
+    counted as bad: the message was fine); then halts and resumes at the last price."""
+    adapter = FinnhubAdapter("ws://127.0.0.1:9", ["AAPL"])
+    feed = EventFeed(adapter)
     sent: list[Tick] = []
 
     async def sink(tick: Tick) -> None:
         sent.append(tick)
 
+    async def emit(event: MarketEvent) -> None:
+        tick = feed.state.tick(event, utcnow())
+        if tick is not None:
+            await sink(tick)
+
     status = '{"type":"status","data":[{"s":"AAPL","halted":%s,"t":1767225660000}]}'
-    await feed._handle(status % "true", sink)  # before any trade: nothing to price it with
-    await feed._handle(
-        '{"type":"trade","data":[{"s":"AAPL","p":10.5,"v":3,"t":1767225600000}]}', sink
+    await adapter.handle(status % "true", emit)  # before any trade: nothing to price it with
+    await adapter.handle(
+        '{"type":"trade","data":[{"s":"AAPL","p":10.5,"v":3,"t":1767225600000}]}', emit
     )
-    await feed._handle(status % "true", sink)
-    await feed._handle(status % "false", sink)
-    assert [(t.price, t.volume, t.halted) for t in sent] == [
-        (Decimal("10.5"), Decimal(3), None),
-        (Decimal("10.5"), Decimal(0), True),
-        (Decimal("10.5"), Decimal(0), False),
+    await adapter.handle(status % "true", emit)
+    await adapter.handle(status % "false", emit)
+    assert [(t.kind, t.price, t.volume, t.halted) for t in sent] == [
+        ("trade", Decimal("10.5"), Decimal(3), None),
+        ("status", Decimal("10.5"), Decimal(0), True),
+        ("status", Decimal("10.5"), Decimal(0), False),
     ]
     assert sent[1].exchange_ts.isoformat() == "2026-01-01T00:01:00+00:00"
-    assert feed.bad_messages == 1
+    assert adapter.bad_messages == 0

@@ -1,4 +1,4 @@
-"""Feeds: replay of CSV/NDJSON files, the provider adapter against a fake provider, the CLI,
+"""Feeds: replay of CSV/NDJSON files, the Finnhub adapter against a fake provider, the CLI,
 and a replay produced into each tick log (memory and the real Kafka)."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from commands.feed import cli
 from streaming.feed_resume import resume_lookup
 from streaming.feed_sender import Overflow
-from streaming.feeds.provider import ProviderFeed
+from streaming.feeds.finnhub import FinnhubAdapter
+from streaming.feeds.market import EventFeed
 from streaming.feeds.replay import Replay
 from streaming.log import TickLog
 from streaming.runtime import run_feed
@@ -105,8 +106,8 @@ async def test_provider_maps_trades_and_survives_bad_messages_and_drops() -> Non
         await ticks.put(tick)
 
     async with fake_provider() as provider:
-        feed = ProviderFeed(provider.url, ["AAPL", "MSFT"], initial_backoff=0.05)
-        task = asyncio.create_task(feed.run(sink))
+        adapter = FinnhubAdapter(provider.url, ["AAPL", "MSFT"], initial_backoff=0.05)
+        task = asyncio.create_task(EventFeed(adapter).run(sink))
         try:
             await provider.wait_subscribed(connections=1, symbols=2)
             await provider.trade("AAPL", "187.12345678901234567", volume=30)
@@ -132,7 +133,7 @@ async def test_provider_maps_trades_and_survives_bad_messages_and_drops() -> Non
     ]
     assert first[0].volume == 30
     assert first[0].bid == first[0].ask == first[0].price
-    assert feed.bad_messages == 3, "junk, a trade without a price, an unknown type"
+    assert adapter.bad_messages == 3, "junk, a trade without a price, an unknown type"
     assert provider.subscriptions == [["AAPL", "MSFT"], ["AAPL", "MSFT"]], "resubscribed"
     assert after.symbol == "AAPL"
     assert {t.sequence for t in [*first, after]} == {0}, "the feed sender numbers them"
@@ -142,21 +143,21 @@ async def test_provider_retries_until_the_provider_answers() -> None:
     async with fake_provider() as provider:
         url = provider.url
     # The provider is gone: the adapter keeps retrying (with backoff) instead of failing.
-    feed = ProviderFeed(url, ["AAPL"], initial_backoff=0.02, max_backoff=0.05)
+    adapter = FinnhubAdapter(url, ["AAPL"], initial_backoff=0.02, max_backoff=0.05)
 
     async def sink(_tick: Tick) -> None:
         raise AssertionError("no provider, no ticks")
 
-    task = asyncio.create_task(feed.run(sink))
+    task = asyncio.create_task(EventFeed(adapter).run(sink))
     await asyncio.sleep(0.5)
     assert not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert feed.connections == 0
+    assert adapter.connections == 0
 
 
-@pytest.mark.parametrize("command", [[], ["simulator"], ["replay"], ["provider"]])
+@pytest.mark.parametrize("command", [[], ["simulator"], ["replay"], ["provider"], ["record"]])
 def test_cli_help(command: list[str]) -> None:
     result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0, result.output

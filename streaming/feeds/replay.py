@@ -1,12 +1,19 @@
 """Replay of recorded ticks from a CSV or NDJSON file, at recorded or accelerated speed.
 
-Columns (CSV header) or keys (NDJSON): `symbol`, `price`, `timestamp` (ISO 8601 with a zone,
-or epoch milliseconds), and optionally `bid`, `ask` (default: the price), `volume` (default
-0), `sequence` and `halted`. A row with `halted` (true/false, or 1/0) is a status message, not
-a trade: the symbol is halted (true) or resumes (false) from there; its price is the last
-one. Ticks leave unnumbered: the feed sender gives each the next sequence of its
-symbol (continuing the log's numbering), so a file replayed twice is played twice. A
-`sequence` column is only validated (a whole number, else the row is malformed), not used.
+An NDJSON row with a `kind` is a market event as the recorder writes it
+(`streaming/feeds/recording.py`: a trade, quote, book, status or bar) and is played through a
+`MarketState`, as the live adapter's events were: a quote stays a quote, a book a book, a
+status a status, and the touch a trade carries is the last quote's. Its `time` is its
+timestamp. (A bar, or a status before any price of its symbol, makes no tick.)
+
+Any other row is a tick: columns (CSV header) or keys (NDJSON): `symbol`, `price`,
+`timestamp` (ISO 8601 with a zone, or epoch milliseconds), and optionally `bid`, `ask`
+(default: the price), `volume` (default 0), `sequence` and `halted`. A row with `halted`
+(true/false, or 1/0) is a status message, not a trade: the symbol is halted (true) or
+resumes (false) from there; its price is the last one. Ticks of either kind of row leave
+unnumbered: the feed sender gives each the next sequence of its symbol (continuing the log's
+numbering), so a file replayed twice is played twice. A `sequence` column is only validated
+(a whole number, else the row is malformed), not used.
 
 `speed` 1 keeps the recorded gaps between ticks, 10 plays ten times faster, 0 as fast as the
 log takes them. `shift_to_now` moves every timestamp by the same amount so the first tick is
@@ -21,15 +28,18 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
+
 from models.types import utcnow
 from streaming.errors import BadTick
 from streaming.feeds import TickSink
+from streaming.feeds.market import MarketState, decode_event
 from streaming.metrics import FEED_BAD_MESSAGES
 from streaming.tick import Tick
 
@@ -49,6 +59,7 @@ class Replay:
     file_format: Format | None = None
     shift_to_now: bool = False
     bad_rows: int = 0
+    state: MarketState = field(default_factory=MarketState)  # for market event rows
 
     def __post_init__(self) -> None:
         if self.speed < 0:
@@ -79,13 +90,20 @@ class Replay:
             rows = _csv_rows(handle) if fmt == "csv" else _ndjson_rows(handle)
             for line, row in rows:
                 try:
-                    yield self._tick(row)
+                    tick = self._tick(row)
                 except (BadTick, KeyError, TypeError, ValueError) as error:
                     self.bad_rows += 1
                     FEED_BAD_MESSAGES.labels("replay").inc()
                     log.warning("%s:%d skipped: %s", self.path.name, line, _reason(error))
+                    continue
+                if tick is not None:
+                    yield tick
 
-    def _tick(self, row: dict[str, Any]) -> Tick:
+    def _tick(self, row: object) -> Tick | None:
+        if isinstance(row, BadTick):
+            raise row
+        if isinstance(row, msgspec.Struct):  # a market event
+            return self.state.tick(row, utcnow())  # type: ignore[arg-type]
         if not isinstance(row, dict):
             raise BadTick("not an object")
         symbol = row["symbol"]
@@ -129,14 +147,25 @@ def _csv_rows(handle: Any) -> Iterator[tuple[int, dict[str, Any]]]:
         yield reader.line_num, row
 
 
-def _ndjson_rows(handle: Any) -> Iterator[tuple[int, Any]]:
+def _ndjson_rows(handle: Any) -> Iterator[tuple[int, object]]:
+    """Each line's row: a market event (it has a `kind`), a tick's object, or the BadTick
+    saying why it is neither."""
     for number, line in enumerate(handle, 1):
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line, parse_float=Decimal)  # exact: never via float
+            row = json.loads(line, parse_float=Decimal)  # exact: never via float
         except ValueError as error:
-            yield number, f"not JSON: {error}"
+            cut = "" if line.endswith("\n") else " (an unfinished last row: a recording cut short?)"
+            yield number, BadTick(f"not JSON: {error}{cut}")
+            continue
+        if isinstance(row, dict) and "kind" in row:
+            try:
+                yield number, decode_event(line)
+            except BadTick as error:
+                yield number, error
+        else:
+            yield number, row
 
 
 def _or(value: object, default: object) -> object:
@@ -155,16 +184,8 @@ def _timestamp(raw: object) -> str:
 
 
 def _shifted(tick: Tick, shift: timedelta) -> Tick:
-    return Tick(
-        tick.symbol,
-        tick.price,
-        tick.bid,
-        tick.ask,
-        tick.volume,
-        tick.sequence,
-        tick.exchange_ts + shift,
-        tick.received_ts,
-    )
+    """The same tick (its kind, status, sizes and book kept), `shift` later."""
+    return msgspec.structs.replace(tick, exchange_ts=tick.exchange_ts + shift)
 
 
 def _reason(error: Exception) -> str:

@@ -5,7 +5,8 @@ API → a graphql-transport-ws client): what its fake server sends, and what a s
 from __future__ import annotations
 
 from settings import Settings
-from streaming.feeds.provider import ProviderFeed
+from streaming.feeds.finnhub import FinnhubAdapter
+from streaming.feeds.market import EventFeed
 from tests.utils.fake_provider import fake_provider
 from tests.utils.feed_pipeline import feed_pipeline
 from tests.utils.graphql_ws import graphql_ws
@@ -19,7 +20,7 @@ QUOTES = (
 async def test_finnhub_trades_reach_a_subscriber_at_tick_precision(full_settings: Settings) -> None:
     symbol = symbol_for("F")
     async with fake_provider() as provider:
-        feed = ProviderFeed(provider.url, [symbol], initial_backoff=0.05)
+        feed = EventFeed(FinnhubAdapter(provider.url, [symbol], initial_backoff=0.05))
         async with (
             feed_pipeline(full_settings, feed, [symbol]) as pipeline,
             graphql_ws(pipeline.server.ws) as client,

@@ -1,5 +1,14 @@
 """A small fake market-data provider (Finnhub's trade-stream shape) on a loopback port.
 
+Finnhub's stream (https://finnhub.io/docs/api/websocket-trades, read through third-party
+copies of it: an AsyncAPI description at asyncapi.apis.io/asyncapis/finnhub and the `finnhub`
+Rust crate's client): the API key in the URL (`wss://ws.finnhub.io?token=...`); the client
+sends `{"type":"subscribe","symbol":"AAPL"}` (and `unsubscribe`); the server sends
+`{"type":"trade","data":[{"s":"AAPL","p":249.02,"t":<epoch ms>,"v":30,"c":["1","12"]}]}`,
+`{"type":"ping"}` and `{"type":"error","msg":"..."}`. Not Finnhub's, sent through `send_raw`
+by tests: `b`/`a` on a trade and `{"type":"status","data":[{"s":..,"halted":..,"t":..}]}`.
+This fake checks no token and sends no pings of its own.
+
 Tests push trades to whoever subscribed a symbol, send raw junk, and drop every connection
 to make the adapter reconnect; `subscriptions` records what each connection asked for.
 """
