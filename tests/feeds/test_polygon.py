@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from settings import Settings
 from streaming.errors import BadTick
@@ -25,6 +24,7 @@ from streaming.feeds.polygon import (
     parse_message,
 )
 from streaming.metrics import FEED_BAD_MESSAGES
+from tests.conftest import make_settings
 from tests.utils.fake_polygon import API_KEY, MILLIS, FakePolygon, aggregate, fake_polygon, quote
 from tests.utils.fake_polygon import trade as trade_event
 from tests.utils.feed_pipeline import feed_pipeline
@@ -156,19 +156,19 @@ def test_a_message_that_is_no_array_of_events_is_bad(raw: str | bytes) -> None:
 # --- settings --------------------------------------------------------------------------------
 
 
-def test_from_settings_needs_the_key(full_settings: Settings) -> None:
+def test_from_settings_needs_the_key() -> None:
     with pytest.raises(ValueError, match="POLYGON_API_KEY"):
-        from_settings(full_settings.model_copy(update={"polygon_api_key": None}), ["AAPL"])
+        from_settings(make_settings(provider="polygon"), ["AAPL"])
 
 
-def test_from_settings_defaults_to_the_real_time_feed_unless_provider_url(
-    full_settings: Settings,
-) -> None:
-    keyed = full_settings.model_copy(update={"polygon_api_key": SecretStr("k")})
+def test_from_settings_defaults_to_the_real_time_feed_unless_provider_url() -> None:
+    keyed = make_settings(provider="polygon", polygon_api_key="k")
     adapter = from_settings(keyed, ["AAPL", "MSFT"])
     assert (adapter.url, adapter.api_key, adapter.name) == (REAL_TIME_URL, "k", "polygon")
     assert adapter.subscription == "T.AAPL,Q.AAPL,A.AAPL,AM.AAPL,T.MSFT,Q.MSFT,A.MSFT,AM.MSFT"
-    delayed = keyed.model_copy(update={"provider_url": "wss://delayed.massive.com/stocks"})
+    delayed = make_settings(
+        provider="polygon", polygon_api_key="k", provider_url="wss://delayed.massive.com/stocks"
+    )
     assert from_settings(delayed, ["AAPL"]).url == "wss://delayed.massive.com/stocks"
 
 
