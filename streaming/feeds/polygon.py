@@ -278,7 +278,8 @@ class PolygonAdapter:
         raise _ConnectionEnded("closed by the server")
 
     async def _handle(self, raw: str | bytes, socket: ClientConnection, emit: EventSink) -> bool:
-        """Hand on one message's events and answer its statuses; whether it carried data."""
+        """Hand on one message's events and answer its statuses; whether it carried market
+        data (a status alone does not reset the backoff: the greeting comes before a refusal)."""
         try:
             parsed = parse_message(raw)
         except BadTick as error:
@@ -290,15 +291,15 @@ class PolygonAdapter:
         flowing = parsed.passed_over > 0
         for item in parsed.items:
             if isinstance(item, Status):
-                flowing |= await self._answer(item, socket)
+                await self._answer(item, socket)
             else:
                 await emit(item)
                 flowing = True
         return flowing
 
-    async def _answer(self, status: Status, socket: ClientConnection) -> bool:
+    async def _answer(self, status: Status, socket: ClientConnection) -> None:
         """Act on one status: subscribe once authenticated, give up the connection when refused
-        or told it ends. Whether all is well (subscribed)."""
+        or told it ends, log the rest."""
         match status.status:
             case "connected":
                 log.info("polygon: %s", status.message)
@@ -307,7 +308,6 @@ class PolygonAdapter:
                 log.info("polygon authenticated; subscribing %d symbols", len(self.symbols))
             case "success":
                 log.info("polygon: %s", status.message)
-                return True
             case "auth_failed":
                 self.refusals += 1
                 log.error(
@@ -327,7 +327,6 @@ class PolygonAdapter:
                 log.error("polygon: %s (%s)", status.status, status.message)
             case _:
                 log.warning("polygon status %r: %s", status.status, status.message)
-        return False
 
     def _bad(self, reason: str) -> None:
         self.bad_messages += 1

@@ -263,6 +263,18 @@ async def test_max_connections_backs_off_longer_then_reconnects() -> None:
     assert waited >= 0.5  # a random half to all of refused_backoff
 
 
+@pytest.mark.parametrize("reason", ["slow_consumer", "force_disconnect", "auth_timeout"])
+async def test_a_disconnect_status_reconnects_at_once(reason: str) -> None:
+    async with fake_polygon() as polygon:
+        adapter = adapter_for(polygon, ["AAPL"])
+        adapter.refused_backoff = 60  # not waited: these are no refusals
+        async with streaming(adapter):
+            await polygon.wait_subscribed(connections=1, channels=4)
+            await polygon.send_status(reason, "bye")
+            await polygon.wait_subscribed(connections=2, channels=4)
+    assert (adapter.refusals, adapter.bad_messages) == (0, 0)
+
+
 async def test_a_dropped_connection_reconnects_and_subscribes_again() -> None:
     async with fake_polygon() as polygon:
         adapter = adapter_for(polygon, ["AAPL", "MSFT"])
