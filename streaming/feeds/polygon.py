@@ -74,6 +74,7 @@ CHANNELS = ("T", "Q", "A", "AM")  # trades, quotes, second and minute aggregates
 NOT_A_LAST_SALE = frozenset({2, 5, 7, 10, 13, 15, 16, 20, 21, 22, 29, 33, 37, 38, 52, 53})
 NOT_A_LAST_SALE |= frozenset({44, 46, 48, 49, 54})
 
+MAX_MESSAGE_BYTES = 16 * 2**20  # a busy second's batch of events, with room (websockets: 1 MiB)
 PASSED_OVER = frozenset({"LULD", "NOI", "FMV"})  # known stocks events Trado has no use for
 _BARS = {"A": "1s", "AM": "1m"}
 _DISCONNECTS = frozenset({"max_connections", "force_disconnect", "slow_consumer"})
@@ -267,7 +268,9 @@ class PolygonAdapter:
 
     async def _connection(self, emit: EventSink, attempt: AttemptManager) -> None:
         """One connection: authenticated, subscribed, its events handed on until it ends."""
-        async with connect(self.url, open_timeout=10, compression=None) as socket:
+        async with connect(
+            self.url, open_timeout=10, compression=None, max_size=MAX_MESSAGE_BYTES
+        ) as socket:
             self.connections += 1
             # At once, as the official client does after the greeting: the docs name the
             # greeting's status both "connected" (quickstart) and "success" (the spec).
