@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 NAME = "polygon"
 REAL_TIME_URL = "wss://socket.massive.com/stocks"  # the docs' and official client's default
-DELAYED_URL = "wss://delayed.massive.com/stocks"  # 15 minutes late; trades and aggregates only
+DELAYED_URL = "wss://delayed.massive.com/stocks"  # 15 minutes late (the spec: no quotes there)
 CHANNELS = ("T", "Q", "A", "AM")  # trades, quotes, second and minute aggregates
 
 # Polygon's sale condition ids (polygon.io/glossary/us/stocks/conditions-indicators) whose
