@@ -2,7 +2,7 @@
 statuses and bars, normalised and exact (`MarketEvent`), and how they become ticks.
 
 Each provider's adapter (`streaming/feeds/alpaca.py`, `polygon.py`, `binance.py`,
-`provider.py`) reads its own protocol and emits these events; `EventFeed` turns them into
+`finnhub.py`) reads its own protocol and emits these events; `EventFeed` turns them into
 ticks through a `MarketState`, which keeps each symbol's last trade price and touch, so a
 quote carries the last price and a trade the touch it left. The recorder writes the same
 events as NDJSON rows (their `kind` tags them) and the replay reads them back through the
@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Protocol
+from typing import Protocol
 
 import msgspec
 
@@ -31,8 +31,15 @@ from streaming.tick import Depth, Symbol, Tick, Timestamp
 
 log = logging.getLogger(__name__)
 
-Price = Annotated[Decimal, msgspec.Meta(gt=0)]
-Size = Annotated[Decimal, msgspec.Meta(ge=0)]
+Price = Decimal  # finite and above 0: checked in __post_init__ (msgspec bounds no Decimal)
+Size = Decimal  # finite, 0 or more
+
+
+def _check(name: str, value: Decimal, *, allow_zero: bool) -> None:
+    """A price above 0, a size of 0 or more, never NaN or infinite: raised as ValueError, which
+    msgspec reports as a ValidationError when decoding (a bad recorded row)."""
+    if not value.is_finite() or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"bad {name} {value}")
 
 
 class TradeEvent(msgspec.Struct, frozen=True, tag="trade", tag_field="kind"):
@@ -40,6 +47,10 @@ class TradeEvent(msgspec.Struct, frozen=True, tag="trade", tag_field="kind"):
     price: Price
     size: Size
     time: Timestamp
+
+    def __post_init__(self) -> None:
+        _check("price", self.price, allow_zero=False)
+        _check("size", self.size, allow_zero=True)
 
 
 class QuoteEvent(msgspec.Struct, frozen=True, tag="quote", tag_field="kind"):
@@ -51,6 +62,14 @@ class QuoteEvent(msgspec.Struct, frozen=True, tag="quote", tag_field="kind"):
     time: Timestamp
     bid_size: Size | None = None
     ask_size: Size | None = None
+
+    def __post_init__(self) -> None:
+        _check("bid", self.bid, allow_zero=False)
+        _check("ask", self.ask, allow_zero=False)
+        for name in ("bid_size", "ask_size"):
+            size = getattr(self, name)
+            if size is not None:
+                _check(name, size, allow_zero=True)
 
 
 class StatusEvent(msgspec.Struct, frozen=True, tag="status", tag_field="kind"):
@@ -82,6 +101,11 @@ class BarEvent(msgspec.Struct, frozen=True, tag="bar", tag_field="kind"):
     close: Price
     volume: Size
     time: Timestamp
+
+    def __post_init__(self) -> None:
+        for name in ("open", "high", "low", "close"):
+            _check(name, getattr(self, name), allow_zero=False)
+        _check("volume", self.volume, allow_zero=True)
 
 
 MarketEvent = TradeEvent | QuoteEvent | StatusEvent | BookEvent | BarEvent
