@@ -37,7 +37,9 @@ What each kind becomes:
   connection limit exceeded (one connection per account), 405 symbol limit exceeded, 408, 409
   insufficient subscription, 410 or 411 the next attempt waits the longer `refused_backoff`
   (doubling to `max_refused_backoff`), logged as an error naming what to fix; others
-  (404 auth timeout, 500) reconnect as after any loss. During the stream, 407 slow client
+  (404 auth timeout, 500) reconnect as after any loss; except that a 410 in reply to the
+  subscription (a channel this feed does not carry, as statuses may not be on every feed)
+  is answered by subscribing trades, quotes and bars alone. During the stream, 407 slow client
   (the server may drop us next) and any other error are counted and logged.
 Anything unreadable (not JSON, not an array, a message without its fields, a price that is
 not a positive number, a time that is not RFC 3339) is counted (`trado_feed_bad_messages_total`)
@@ -55,7 +57,7 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -91,8 +93,10 @@ log = logging.getLogger(__name__)
 
 STREAM_URL = "wss://stream.data.alpaca.markets/v2/{feed}"
 CHANNELS = ("trades", "quotes", "bars", "statuses", "lulds")
+CORE = frozenset({"trades", "quotes", "bars"})  # what every feed carries
 ROUND_LOT = Decimal(100)
 SLOW_CLIENT = 407
+INVALID_FOR_FEED = 410
 
 HALTING = frozenset({"H", "P", "2"})  # UTP halt, UTP volatility pause, CTA halt
 RESUMING = frozenset({"T", "3"})  # UTP trading resumption, CTA resume
@@ -389,11 +393,10 @@ class AlpacaAdapter:
         """One connection: welcomed, authenticated, subscribed, then read until it ends."""
         async with connect(self.url, open_timeout=self.reply_timeout, max_size=2**24) as socket:
             self.connections += 1
-            await self._expect(socket, emit, "connected", None)
+            await self._ask(socket, emit, "connected", None)
             auth = {"action": "auth", "key": self.key_id, "secret": self.secret_key}
-            await self._expect(socket, emit, "authenticated", auth)
-            subscribe = {"action": "subscribe", **{c: list(self.symbols) for c in self.channels}}
-            await self._expect(socket, emit, "subscription", subscribe)
+            await self._ask(socket, emit, "authenticated", auth)
+            await self._subscribe(socket, emit)
             start_over(attempt)  # a working connection: the next loss waits the least again
             log.info("alpaca: %d symbols subscribed at %s", len(self.symbols), self.url)
             async for raw in socket:
@@ -401,11 +404,36 @@ class AlpacaAdapter:
                     await self._apply(read, emit)
         raise _Lost("closed by Alpaca")
 
-    async def _expect(
+    async def _subscribe(self, socket: ClientConnection, emit: EventSink) -> None:
+        """Every symbol on every channel; should the feed refuse a channel (410), on trades,
+        quotes and bars alone, rather than on nothing."""
+        error = await self._expect(socket, emit, "subscription", self._subscription(self.channels))
+        if error is not None and error.code == INVALID_FOR_FEED and set(self.channels) > CORE:
+            log.warning(
+                "alpaca: this feed refused %s; subscribing trades, quotes and bars only (no "
+                "halts or LULD bands will show)",
+                sorted(set(self.channels) - CORE),
+            )
+            error = await self._expect(socket, emit, "subscription", self._subscription(CORE))
+        if error is not None:
+            raise self._given_up(error, "subscription")
+
+    def _subscription(self, channels: Iterable[str]) -> dict[str, object]:
+        return {"action": "subscribe", **{channel: list(self.symbols) for channel in channels}}
+
+    async def _ask(
         self, socket: ClientConnection, emit: EventSink, answer: str, request: object
     ) -> None:
+        """`_expect`, giving the connection up on an error."""
+        error = await self._expect(socket, emit, answer, request)
+        if error is not None:
+            raise self._given_up(error, answer)
+
+    async def _expect(
+        self, socket: ClientConnection, emit: EventSink, answer: str, request: object
+    ) -> ProviderError | None:
         """Send `request` (if any) and read until the control message `answer` (connected,
-        authenticated, subscription) arrives; an error instead gives the connection up."""
+        authenticated, subscription) arrives (None) or an error does (that error)."""
         if request is not None:
             await socket.send(json.dumps(request))
         async with asyncio.timeout(self.reply_timeout):
@@ -413,10 +441,10 @@ class AlpacaAdapter:
                 for read in parse_frame(await socket.recv(), self.round_lot):
                     if isinstance(read, ProviderError):
                         self._count_error(read)
-                        raise self._given_up(read, answer)
+                        return read
                     if isinstance(read, Control) and answer in (read.kind, read.msg):
                         self._confirmed(read)
-                        return
+                        return None
                     await self._apply(read, emit)
 
     def _confirmed(self, control: Control) -> None:
@@ -424,9 +452,9 @@ class AlpacaAdapter:
             log.info("alpaca: %s", control.msg)
             return
         self.subscribed = control.channels
-        for channel in self.channels:
-            missing = set(self.symbols) - set(control.channels.get(channel, ()))
-            if missing and "*" not in control.channels.get(channel, ()):
+        for channel, symbols in control.channels.items():
+            missing = set(self.symbols) - set(symbols)
+            if channel in self.channels and missing and "*" not in symbols:
                 log.warning("alpaca: %s not subscribed for %s", sorted(missing), channel)
 
     def _given_up(self, error: ProviderError, waiting_for: str) -> _Lost:

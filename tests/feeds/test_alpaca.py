@@ -321,6 +321,24 @@ async def test_a_symbol_limit_refusal_is_counted_and_retried() -> None:
     assert not adapter.subscribed
 
 
+async def test_a_feed_without_statuses_still_streams_trades_and_quotes() -> None:
+    async with fake_alpaca() as alpaca:
+        alpaca.refused_channels = {"statuses", "lulds"}
+        adapter = _adapter(alpaca, ["AAPL"])
+        async with streaming(adapter) as events:
+            await alpaca.wait_subscribed(connections=1)
+            await alpaca.trade("AAPL", "100.5")
+            trade = await asyncio.wait_for(events.get(), 10)
+    assert isinstance(trade, TradeEvent)
+    assert [sorted(set(r) - {"action"}) for r in alpaca.requests[1:]] == [
+        ["bars", "lulds", "quotes", "statuses", "trades"],
+        ["bars", "quotes", "trades"],
+    ]
+    assert adapter.errors[410] == 1
+    assert (adapter.subscribed["trades"], adapter.subscribed["statuses"]) == (["AAPL"], [])
+    assert adapter.connections == 1
+
+
 async def test_a_dropped_connection_reconnects_and_subscribes_again() -> None:
     async with fake_alpaca() as alpaca:
         adapter = _adapter(alpaca, ["AAPL", "MSFT"])

@@ -15,7 +15,9 @@ SDK, alpacahq/alpaca-trade-api-go marketdata/stream/message.go and its tests):
   symbols (`*` for all) and is answered by `[{"T":"subscription", <every channel: its symbols>}]`
   (`corrections` and `cancelErrors` follow `trades`); before auth: 401 `not authenticated`;
   over `symbol_limit` symbols for trades and quotes: 405 `symbol limit exceeded`, nothing
-  changed; anything else: 400 `invalid syntax`;
+  changed; a channel in `refused_channels` (one the feed does not carry): 410 `invalid
+  subscribe action for this feed` (the Go SDK's name for it), nothing changed; anything
+  else: 400 `invalid syntax`;
 - data points, each in an array (numbers written as JSON numbers, times RFC 3339 with
   nanoseconds), sent to the connections subscribed to the symbol on that channel:
   `{"T":"t","i":..,"S":..,"x":..,"p":..,"s":..,"c":[..],"t":..,"z":..}` (trades),
@@ -70,6 +72,7 @@ class FakeAlpaca:
     def __init__(self, key: str, secret: str, symbol_limit: int | None = None) -> None:
         self.key, self.secret = key, secret
         self.symbol_limit = symbol_limit
+        self.refused_channels: set[str] = set()
         self.auth_timeout = 10.0
         self.url = ""
         self.connections = 0
@@ -148,6 +151,9 @@ class FakeAlpaca:
             isinstance(v, list) and all(isinstance(s, str) for s in v) for v in asked.values()
         ):
             await self._error(session, 400, "invalid syntax")
+            return
+        if any(asked.get(channel) for channel in self.refused_channels):
+            await self._error(session, 410, "invalid subscribe action for this feed")
             return
         channels = {c: list(symbols) for c, symbols in session.channels.items()}
         for channel, symbols in asked.items():
