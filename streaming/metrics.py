@@ -94,6 +94,18 @@ FEED_BAD_MESSAGES = Counter(
     "trado_feed_bad_messages", "Upstream messages a feed could not map to a tick.", ["feed"]
 )
 FEED_RECONNECTS = Counter("trado_feed_reconnects", "Provider connections lost and retried.")
+FEED_PROVIDER_ERRORS = Counter(
+    "trado_feed_provider_errors",
+    "Error messages a provider sent, by code (Alpaca's 402 auth failed, 406 connection limit "
+    "exceeded, 407 slow client...).",
+    ["feed", "code"],
+)
+FEED_SKIPPED_MESSAGES = Counter(
+    "trado_feed_skipped_messages",
+    "Readable provider messages a feed does not publish, by reason (a one-sided quote, a trade "
+    "correction it cannot apply...).",
+    ["feed", "reason"],
+)
 NEWEST_TICK_AGE = Gauge(
     "trado_newest_tick_age_seconds",
     "Seconds since the newest tick this API process has seen (its hub, else the quote "
