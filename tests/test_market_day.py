@@ -144,7 +144,12 @@ async def test_day_statistics_across_a_session_boundary_and_restarts(market: Mar
             await send(producer, trade(s, 8, "100", "100", at(MONDAY, "17:00")))
             await until(lambda: _at_sequence(market, 8))
     day = (await market.day())["day"]
-    assert (day["volume"], day["low"], day["high"], day["open"]) == ("200", "100.00", "103.50", "101.00")
+    assert (day["volume"], day["low"], day["high"], day["open"]) == (
+        "200",
+        "100.00",
+        "103.50",
+        "101.00",
+    )
     assert (day["previousClose"], day["change"], day["changePercent"]) == ("99.00", "1.00", "1.01")
 
 

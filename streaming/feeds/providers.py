@@ -1,6 +1,6 @@
 """Which adapter speaks to the provider PROVIDER names: one line per provider below.
 
-Each adapter module has a class with `from_settings(settings, symbols)`, which takes its
+Each adapter has a `from_settings(settings, symbols)`, which takes its
 endpoint (PROVIDER_URL overrides it) and credentials from the settings and fails at once,
 with a message naming the setting, when one is missing.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from settings import Settings
+from streaming.feeds import alpaca, polygon
 from streaming.feeds.finnhub import FinnhubAdapter
 from streaming.feeds.market import Adapter
 
@@ -17,10 +18,8 @@ AdapterFactory = Callable[[Settings, Sequence[str]], Adapter]
 
 ADAPTERS: dict[str, AdapterFactory] = {
     "finnhub": FinnhubAdapter.from_settings,
-    # One line each as they land (with their import above), e.g.:
-    # "alpaca": AlpacaAdapter.from_settings,
-    # "polygon": PolygonAdapter.from_settings,
-    # "binance": BinanceAdapter.from_settings,
+    "alpaca": alpaca.from_settings,
+    "polygon": polygon.from_settings,
 }
 
 
