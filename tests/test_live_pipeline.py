@@ -92,10 +92,10 @@ async def test_tick_reaches_websocket_clients_on_both_protocols(
             candle = payload["data"].get("candles", candle)
         assert candle == {
             "symbol": symbol,
-            "open": "100.5",
+            "open": "100.50",
             "high": "101.25",
             "low": "99.75",
-            "close": "100",
+            "close": "100.00",
             "volume": "20",
             "lastSequence": 4,
         }

@@ -101,7 +101,7 @@ async def test_alert_fires_exactly_once(live: Live) -> None:
                 "kind": "PRICE_ALERT",
                 "orderId": None,
                 "alertId": str(alert_id),
-                "message": f"{live.symbol} traded at 110.5, above your alert at 110",
+                "message": f"{live.symbol} traded at 110.50, above your alert at 110",
             }
         }
         again = AlertStage(live.worker.sessions, live.worker.pubsub)

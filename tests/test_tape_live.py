@@ -185,7 +185,7 @@ async def test_trades_resume_after_a_reconnect_and_recent_trades_look_back(
         recent = (await client.post("/graphql", json=body)).json()["data"]["recentTrades"]
     assert recent == [
         {"price": "50.11", "size": "11", "aggressor": "BUY", "sequence": 11},
-        {"price": "50.1", "size": "10", "aggressor": "SELL", "sequence": 10},
+        {"price": "50.10", "size": "10", "aggressor": "SELL", "sequence": 10},
         {"price": "50.09", "size": "9", "aggressor": "BUY", "sequence": 9},
     ]
 

@@ -18,7 +18,7 @@ from commands.migrate import load_instruments
 from settings import Settings
 from streaming.cache.redis import RedisCache
 from streaming.candles import Bar, Interval
-from streaming.channels import candle_channel, candle_key, quote_key
+from streaming.channels import candle_channel, candle_key, quote_key, trade_key
 from streaming.pubsub import PubSub, make_pubsub
 from streaming.tick import Tick
 from tests.utils.server import RunningServer, running_server
@@ -108,7 +108,8 @@ async def account(api: Api) -> Account:
 
 
 class Quotes:
-    """Writes latest quotes the way the bridge does (same cache, same key, same JSON)."""
+    """Writes latest quotes the way the bridge does (same cache, same keys, same JSON): each a
+    trade, so it is the symbol's latest trade too."""
 
     def __init__(self, cache: RedisCache) -> None:
         self.cache = cache
@@ -127,11 +128,14 @@ class Quotes:
             exchange_ts=now,
             received_ts=now,
         )
-        await self.cache.set(quote_key(symbol), tick.to_json())
+        await self.cache.set_many(
+            {quote_key(symbol): tick.to_json(), trade_key(symbol): tick.to_json()}
+        )
         return tick
 
     async def clear(self, symbol: str) -> None:
         await self.cache.delete(quote_key(symbol))
+        await self.cache.delete(trade_key(symbol))
 
 
 @pytest.fixture(scope="session")

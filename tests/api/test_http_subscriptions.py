@@ -43,7 +43,12 @@ async def test_sse_streams_quotes_from_the_snapshot(
         assert event == "next"
         assert orjson.loads(data) == {
             "data": {
-                "quotes": {"symbol": "INTC", "bid": "30", "ask": "30.02", "sequence": tick.sequence}
+                "quotes": {
+                    "symbol": "INTC",
+                    "bid": "30.00",
+                    "ask": "30.02",
+                    "sequence": tick.sequence,
+                }
             }
         }
         break

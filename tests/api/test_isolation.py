@@ -143,7 +143,7 @@ async def reuse_client_order_id(api: Api, alice: Alice, token: str) -> None:
         limitPrice="61",
         clientOrderId="shared",
     )
-    assert mine["limitPrice"] == "61"
+    assert mine["limitPrice"] == "61.00"
 
 
 async def delete_alert(api: Api, alice: Alice, token: str) -> None:

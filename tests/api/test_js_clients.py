@@ -61,7 +61,7 @@ async def test_a_js_client_runs_a_query_a_mutation_and_a_subscription(
     )
     if "live" in results:  # quotes over multipart or SSE (both modes), on the shared fan-out
         quote = results["live"]["quotes"]
-        assert (quote["symbol"], quote["bid"]) == ("ADBE", "500")
+        assert (quote["symbol"], quote["bid"]) == ("ADBE", "500.00")
     if client == "apollo-http":  # the query's hash alone over GET, PERSISTED_QUERY_NOT_FOUND,
         # then hash and document over POST; then its hash alone again, now known
         assert results["requests"][:3] == [HASH_ONLY, HASH_AND_DOCUMENT, HASH_ONLY]

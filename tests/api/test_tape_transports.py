@@ -30,7 +30,7 @@ async def test_trades_and_book_take_the_shared_fanout_on_every_transport(
         assert shared_subscriptions() == before + 2
     assert (book["symbol"], book["snapshot"], book["previousSequence"]) == ("ORCL", True, None)
     assert [level["price"] for level in book["bids"]] == [
-        "120",
+        "120.00",
         "119.99",
         "119.98",
         "119.97",

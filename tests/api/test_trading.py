@@ -48,7 +48,7 @@ async def test_market_buy_fills_at_the_ask_and_sell_at_the_bid(
     await quotes.set("MSFT", bid="400.10", ask="400.20")
     order = await place(api, account.token, symbol="msft", quantity="3")
     assert order["status"] == "FILLED"
-    assert order["averageFillPrice"] == "400.2"
+    assert order["averageFillPrice"] == "400.20"
     assert order["filledQuantity"] == "3"
     assert order["instrument"] == {"symbol": "MSFT"}
     await quotes.set("MSFT", bid="410.00", ask="410.05", price="410.02")
@@ -58,7 +58,7 @@ async def test_market_buy_fills_at_the_ask_and_sell_at_the_bid(
         {
             "instrument": {"symbol": "MSFT"},
             "quantity": "3",
-            "averagePrice": "400.2",
+            "averagePrice": "400.20",
             "lastPrice": "410.02",
             "marketValue": "1230.06",
             "unrealizedPnl": "29.46",
@@ -66,7 +66,7 @@ async def test_market_buy_fills_at_the_ask_and_sell_at_the_bid(
     ]
     assert Decimal(p["equity"]) == START - Decimal("1200.6") + Decimal("1230.06")
     sold = await place(api, account.token, symbol="MSFT", side="SELL", quantity="2")
-    assert (sold["status"], sold["averageFillPrice"]) == ("FILLED", "410")
+    assert (sold["status"], sold["averageFillPrice"]) == ("FILLED", "410.00")
     p = await folio(api, account.token)
     assert Decimal(p["cash"]) == START - Decimal("1200.6") + Decimal("820")
     assert p["positions"][0]["quantity"] == "1"

@@ -44,7 +44,7 @@ async def test_watchlist_lifecycle_with_quotes(api: Api, account: Account, quote
     assert symbols(listed["addToWatchlist"]) == ["AMZN", "IBM"]
     mine = await api.data(f"{{ watchlists {{ {WATCHLIST} }} }}", token=account.token)
     [only] = mine["watchlists"]
-    assert [i["quote"] for i in only["items"]] == [{"bid": "200.1", "ask": "200.12"}, None]
+    assert [i["quote"] for i in only["items"]] == [{"bid": "200.10", "ask": "200.12"}, None]
     removed = await api.data(REMOVE, {"id": created["id"], "symbol": "AMZN"}, account.token)
     assert symbols(removed["removeFromWatchlist"]) == ["IBM"]
     renamed = await api.data(
@@ -79,10 +79,10 @@ async def test_alerts_create_list_delete(api: Api, account: Account) -> None:
         )
     )["createPriceAlert"]
     assert made["__typename"] == "PriceAlert"
-    assert (made["condition"], made["threshold"], made["active"]) == ("ABOVE", "1000.5", True)
+    assert (made["condition"], made["threshold"], made["active"]) == ("ABOVE", "1000.50", True)
     assert made["instrument"] == {"symbol": "NVDA"}
     listed = (await api.data("{ alerts { id threshold } }", token=account.token))["alerts"]
-    assert listed == [{"id": made["id"], "threshold": "1000.5"}]
+    assert listed == [{"id": made["id"], "threshold": "1000.50"}]
     for variables, code in (
         ({"symbol": "NOPE", "condition": "BELOW", "threshold": "10"}, "UNKNOWN_SYMBOL"),
         ({"symbol": "NVDA", "condition": "BELOW", "threshold": "-1"}, "INVALID_THRESHOLD"),
@@ -121,7 +121,7 @@ async def test_a_triggered_alert_notifies_once(
     assert isinstance(first.event, NotificationEvent)
     assert first.event.notification.message == "CVX traded at 139.5, below your alert at 140"
     alerts = await api.data("{ alerts { active triggeredPrice } }", token=account.token)
-    assert alerts["alerts"] == [{"active": False, "triggeredPrice": "139.5"}]
+    assert alerts["alerts"] == [{"active": False, "triggeredPrice": "139.50"}]
 
 
 async def test_notifications_page_unread_filter_and_mark_read(
