@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
 import httpx
 import msgspec
@@ -58,6 +58,7 @@ from streaming.feeds.binance_book import (
 from streaming.feeds.market import BookEvent, EventSink, MarketEvent, QuoteEvent, TradeEvent
 from streaming.metrics import FEED_BAD_MESSAGES, FEED_RECONNECTS
 from streaming.retry import equal_jitter, retrying, start_over
+from streaming.tick import Level
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,7 @@ RATE_LIMITED, BANNED = 429, 418  # REST answers that come with a Retry-After
 TradeStream = Literal["trade", "aggTrade"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-_Price = Annotated[Decimal, msgspec.Meta(gt=0)]
-_Quantity = Annotated[Decimal, msgspec.Meta(ge=0)]
-_Level = tuple[_Price, _Quantity]
+_Level = tuple[Decimal, Decimal]
 
 
 class _Envelope(msgspec.Struct):
@@ -88,17 +87,17 @@ class _Trade(msgspec.Struct):
     """`trade` and `aggTrade` alike: what a trade needs of either."""
 
     symbol: str = msgspec.field(name="s")
-    price: _Price = msgspec.field(name="p")
-    quantity: _Quantity = msgspec.field(name="q")
+    price: Decimal = msgspec.field(name="p")
+    quantity: Decimal = msgspec.field(name="q")
     time: int = msgspec.field(name="T")
 
 
 class _BookTicker(msgspec.Struct):
     symbol: str = msgspec.field(name="s")
-    bid: _Price = msgspec.field(name="b")
-    bid_size: _Quantity = msgspec.field(name="B")
-    ask: _Price = msgspec.field(name="a")
-    ask_size: _Quantity = msgspec.field(name="A")
+    bid: Decimal = msgspec.field(name="b")
+    bid_size: Decimal = msgspec.field(name="B")
+    ask: Decimal = msgspec.field(name="a")
+    ask_size: Decimal = msgspec.field(name="A")
 
 
 class _DepthUpdate(msgspec.Struct):
@@ -158,8 +157,8 @@ def parse_message(raw: str | bytes, received: datetime) -> MarketEvent | DiffUpd
             return QuoteEvent(t.symbol, t.bid, t.ask, received, t.bid_size, t.ask_size)
         if kind in ("depth", "100ms", "1000ms"):
             d = _DEPTH.decode(envelope.data)
-            bids, asks = tuple(map(tuple, d.bids)), tuple(map(tuple, d.asks))
-            return DiffUpdate(d.symbol, d.first, d.last, bids, asks, millis(d.time))  # type: ignore[arg-type]
+            bids, asks = _levels(d.bids), _levels(d.asks)
+            return DiffUpdate(d.symbol, d.first, d.last, bids, asks, millis(d.time))
         if envelope.stream == "!serverShutdown":
             raise _Renew("the server is shutting down")
     except msgspec.DecodeError as error:
@@ -187,8 +186,20 @@ def parse_snapshot(raw: bytes) -> Snapshot:
         snapshot = _SNAPSHOT.decode(raw)
     except msgspec.DecodeError as error:
         raise SnapshotRefused(f"unreadable depth snapshot: {error}") from None
-    bids, asks = tuple(map(tuple, snapshot.bids)), tuple(map(tuple, snapshot.asks))
-    return Snapshot(snapshot.lastUpdateId, bids, asks)  # type: ignore[arg-type]
+    try:
+        bids, asks = _levels(snapshot.bids), _levels(snapshot.asks)
+    except BadTick as error:
+        raise SnapshotRefused(f"depth snapshot: {error}") from None
+    return Snapshot(snapshot.lastUpdateId, bids, asks)
+
+
+def _levels(raw: list[tuple[Decimal, Decimal]]) -> tuple[Level, ...]:
+    """Price levels as given, each checked: a finite price above zero, a quantity of zero
+    (the level is gone) or more."""
+    for price, quantity in raw:
+        if not (price.is_finite() and quantity.is_finite()) or price <= 0 or quantity < 0:
+            raise BadTick(f"bad price level {price} x {quantity}")
+    return tuple(raw)
 
 
 @dataclass

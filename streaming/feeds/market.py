@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Protocol
+from typing import Protocol
 
 import msgspec
 
@@ -31,8 +31,10 @@ from streaming.tick import Depth, Symbol, Tick, Timestamp
 
 log = logging.getLogger(__name__)
 
-Price = Annotated[Decimal, msgspec.Meta(gt=0)]
-Size = Annotated[Decimal, msgspec.Meta(ge=0)]
+# msgspec cannot constrain a Decimal (`Meta(gt=0)` on one fails when a decoder is built):
+# prices and sizes are checked where an event becomes a tick (`Tick.__post_init__`).
+Price = Decimal
+Size = Decimal
 
 
 class TradeEvent(msgspec.Struct, frozen=True, tag="trade", tag_field="kind"):

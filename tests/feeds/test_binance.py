@@ -1,0 +1,309 @@
+"""Binance spot streams: the local order book kept as Binance documents it (pure, unit by
+unit), the adapter against a fake Binance (tests/utils/fake_binance.py: its combined stream
+and its REST snapshot), and the adapter through the whole pipeline to a GraphQL subscriber
+of `book`, `quotes` and `trades`, and a MARKET order walking the exchange's book."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from streaming.feeds.binance import BinanceAdapter, from_settings, parse_message
+from streaming.feeds.binance_book import (
+    DiffUpdate,
+    LocalBook,
+    OutOfSequence,
+    Snapshot,
+    SnapshotTooOld,
+)
+from streaming.feeds.market import BookEvent, MarketEvent, QuoteEvent, TradeEvent
+from streaming.tick import Depth
+from tests.conftest import make_settings
+from tests.utils.fake_binance import FakeBinance, fake_binance
+
+D = Decimal
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def levels(*pairs: tuple[str, str]) -> tuple[tuple[Decimal, Decimal], ...]:
+    return tuple((D(price), D(size)) for price, size in pairs)
+
+
+def diff(first: int, last: int, bids: tuple[tuple[str, str], ...] = (), asks=()) -> DiffUpdate:  # type: ignore[no-untyped-def]
+    return DiffUpdate("BTCUSDT", first, last, levels(*bids), levels(*asks), T0)
+
+
+SNAPSHOT = Snapshot(
+    100,
+    levels(("100.00", "1"), ("99.99", "2"), ("99.98", "3")),
+    levels(("100.01", "1.5"), ("100.02", "2.5")),
+)
+
+
+# -- the local book, unit by unit ----------------------------------------------------------
+
+
+def test_events_are_buffered_until_a_snapshot_and_those_it_covers_dropped() -> None:
+    book = LocalBook("BTCUSDT")
+    assert book.receive(diff(95, 98, bids=(("100.00", "9"),))) is None  # covered: dropped
+    assert book.receive(diff(99, 101, bids=(("99.99", "0"),))) is None  # brackets 100
+    assert book.receive(diff(102, 102, asks=(("100.01", "0.25"),))) is None
+    assert (book.synchronised, book.buffered) == (False, 3)
+    depth = book.load(SNAPSHOT)
+    assert depth == Depth(
+        102,
+        levels(("100.00", "1"), ("99.98", "3")),  # 99.99 removed, 100.00 not set back to 9
+        levels(("100.01", "0.25"), ("100.02", "2.5")),
+        previous=None,  # a snapshot
+    )
+    nxt = book.receive(diff(103, 105, bids=(("100.005", "0.00000001"),)))
+    assert nxt is not None
+    assert (nxt.update, nxt.previous) == (105, 102)
+    assert nxt.bids[0] == (D("100.005"), D("0.00000001"))  # exact, to the last decimal
+
+
+def test_a_snapshot_older_than_the_first_buffered_event_is_refused() -> None:
+    book = LocalBook("BTCUSDT")
+    book.receive(diff(102, 103))
+    with pytest.raises(SnapshotTooOld):
+        book.load(SNAPSHOT)  # 100: update 101 was never seen
+    assert (book.synchronised, book.buffered) == (False, 1)
+    depth = book.load(Snapshot(101, SNAPSHOT.bids, SNAPSHOT.asks))  # 101 + 1 = 102: bridged
+    assert (depth.update, depth.previous) == (103, None)
+
+
+def test_a_snapshot_newer_than_every_buffered_event_is_the_book() -> None:
+    book = LocalBook("BTCUSDT")
+    book.receive(diff(90, 95))
+    depth = book.load(SNAPSHOT)
+    assert (depth.update, depth.bids, depth.asks) == (100, SNAPSHOT.bids, SNAPSHOT.asks)
+    assert book.buffered == 0
+
+
+def test_a_gap_resynchronises_from_the_event_after_it() -> None:
+    book = LocalBook("BTCUSDT")
+    book.receive(diff(101, 101))
+    book.load(SNAPSHOT)
+    assert book.receive(diff(100, 101)) is None  # old: ignored
+    with pytest.raises(OutOfSequence):
+        book.receive(diff(103, 104, bids=(("50", "1"),)))  # 102 missed
+    assert (book.synchronised, book.buffered) == (False, 1)
+    assert book.receive(diff(105, 105)) is None  # buffered for the next snapshot
+    depth = book.load(Snapshot(104, levels(("50", "1")), levels(("60", "1"))))
+    assert (depth.update, depth.previous, depth.bids) == (105, None, levels(("50", "1")))
+
+
+def test_a_gap_inside_the_buffer_keeps_what_follows_it() -> None:
+    book = LocalBook("BTCUSDT")
+    for update in (diff(101, 101), diff(103, 103), diff(104, 104)):
+        book.receive(update)
+    with pytest.raises(OutOfSequence):
+        book.load(SNAPSHOT)
+    assert (book.synchronised, book.buffered) == (False, 2)
+    assert book.load(Snapshot(103, (), ())).update == 104
+
+
+def test_zero_quantities_remove_levels_even_unknown_ones_and_only_20_levels_show() -> None:
+    book = LocalBook("BTCUSDT")
+    book.receive(diff(101, 101))
+    many = Snapshot(100, tuple((D(100 - i), D(1)) for i in range(30)), levels(("101", "1")))
+    book.load(many)
+    depth = book.receive(diff(102, 102, bids=(("100", "0.00000000"), ("1", "0"))))
+    assert depth is not None
+    assert len(depth.bids) == 20
+    assert depth.bids[0] == (D(99), D(1))
+    assert depth.bids[-1] == (D(80), D(1))
+    emptied = book.receive(diff(103, 103, asks=(("101", "0"),)))
+    assert emptied is not None
+    assert emptied.asks == ()
+
+
+# -- messages --------------------------------------------------------------------------------
+
+
+def test_messages_are_read_exactly() -> None:
+    trade = parse_message(
+        '{"stream":"btcusdt@trade","data":{"e":"trade","E":1767225600001,"s":"BTCUSDT",'
+        '"t":1,"p":"87000.10000000","q":"0.00012000","T":1767225600000,"m":true,"M":true}}',
+        T0,
+    )
+    assert trade == TradeEvent("BTCUSDT", D("87000.10000000"), D("0.00012000"), T0)
+    agg = parse_message(
+        '{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1767225600001,"s":"BTCUSDT",'
+        '"a":5,"p":"0.1","q":"3","f":1,"l":2,"T":1767225600000,"m":false,"M":true}}',
+        T0,
+    )
+    assert agg == TradeEvent("BTCUSDT", D("0.1"), D(3), T0)
+    quote = parse_message(
+        '{"stream":"btcusdt@bookTicker","data":{"u":400900217,"s":"BTCUSDT","b":"25.35190000",'
+        '"B":"31.21000000","a":"25.36520000","A":"40.66000000"}}',
+        T0,
+    )
+    assert quote == QuoteEvent("BTCUSDT", D("25.3519"), D("25.3652"), T0, D("31.21"), D("40.66"))
+    update = parse_message(
+        '{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1767225600000,'
+        '"s":"BTCUSDT","U":157,"u":160,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}}',
+        T0,
+    )
+    assert update == DiffUpdate(
+        "BTCUSDT", 157, 160, levels(("0.0024", "10")), levels(("0.0026", "100")), T0
+    )
+    assert parse_message('{"result":null,"id":1}', T0) is None
+
+
+def test_the_stream_url_and_settings() -> None:
+    settings = make_settings(
+        provider="binance",
+        provider_url="wss://data-stream.binance.vision",
+        binance_rest_url="https://api.binance.com",
+        binance_depth_interval_ms=100,
+    )
+    adapter = from_settings(settings, ["btcusdt", "ETHUSDT"])
+    assert adapter.stream_url == (
+        "wss://data-stream.binance.vision/stream?streams=btcusdt@trade/btcusdt@bookTicker/"
+        "btcusdt@depth@100ms/ethusdt@trade/ethusdt@bookTicker/ethusdt@depth@100ms"
+    )
+    slow = BinanceAdapter(["BTCUSDT"], trades="aggTrade")
+    assert slow.stream_url == (
+        "wss://stream.binance.com:9443/stream?streams=btcusdt@aggTrade/btcusdt@bookTicker/"
+        "btcusdt@depth"
+    )
+
+
+# -- the adapter against the fake ----------------------------------------------------------
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.events: list[MarketEvent] = []
+        self._changed = asyncio.Event()
+
+    async def __call__(self, event: MarketEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    async def until(self, done: Callable[[], bool], seconds: float = 10) -> None:
+        async with asyncio.timeout(seconds):
+            while not done():
+                self._changed.clear()
+                await self._changed.wait()
+
+    def books(self) -> list[Depth]:
+        return [e.depth for e in self.events if isinstance(e, BookEvent)]
+
+
+@asynccontextmanager
+async def streaming(
+    fake: FakeBinance, symbol: str, **options: object
+) -> AsyncIterator[tuple[BinanceAdapter, Collected]]:
+    adapter = BinanceAdapter(
+        [symbol],
+        url=fake.url,
+        rest_url=fake.rest_url,
+        initial_backoff=0.05,
+        **options,  # type: ignore[arg-type]
+    )
+    collected = Collected()
+    task = asyncio.create_task(adapter.stream(collected))
+    try:
+        yield adapter, collected
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+def seed(fake: FakeBinance, symbol: str) -> None:
+    book = fake.book(symbol, update_id=1000)
+    book.change(book.bids, [("100.00", "1"), ("99.99", "2")])
+    book.change(book.asks, [("100.01", "1"), ("100.02", "2")])
+
+
+def continuous(depths: list[Depth]) -> bool:
+    """Each update follows the one before it, or is a snapshot."""
+    return all(
+        d.previous is None or d.previous == before.update
+        for before, d in itertools.pairwise(depths)
+    )
+
+
+async def test_the_adapter_buffers_during_a_snapshot_and_resyncs_after_a_gap() -> None:
+    async with fake_binance() as fake:
+        seed(fake, "BTCUSDT")
+        fake.hold_snapshots()
+        async with streaming(fake, "BTCUSDT") as (adapter, got):
+            await fake.wait_connections(1)
+            await fake.depth("BTCUSDT", bids=[("100.00", "1.5")])  # 1001, buffered
+            await fake.wait_snapshot_requests(1)
+            await fake.depth("BTCUSDT", asks=[("100.01", "0")], updates=2)  # 1002-1003
+            await fake.trade("BTCUSDT", "100.02", "0.5")  # not held up by the snapshot
+            await got.until(lambda: any(isinstance(e, TradeEvent) for e in got.events))
+            fake.release_snapshots()  # as of 1003: both buffered updates covered
+            await got.until(lambda: len(got.books()) == 1)
+            await fake.depth("BTCUSDT", bids=[("99.99", "0")])  # 1004
+            await fake.depth("BTCUSDT", bids=[("99.50", "7")], lost=True)  # 1005: missed
+            await fake.depth("BTCUSDT", asks=[("100.03", "4")])  # 1006: a gap
+            await got.until(lambda: len(got.books()) == 3)
+            assert adapter.resyncs == 1
+    books = got.books()
+    assert [(d.update, d.previous) for d in books] == [(1003, None), (1004, 1003), (1006, None)]
+    assert continuous(books)
+    assert books[0].asks == levels(("100.02", "2"))
+    assert books[-1].bids == levels(("100.00", "1.5"), ("99.50", "7"))  # the missed change too
+    assert books[-1].asks == levels(("100.02", "2"), ("100.03", "4"))
+    assert len(fake.snapshot_requests) == 2
+    assert fake.snapshot_requests[0] == "symbol=BTCUSDT&limit=1000"
+
+
+async def test_a_rate_limited_snapshot_waits_its_retry_after() -> None:
+    async with fake_binance() as fake:
+        seed(fake, "BTCUSDT")
+        fake.rate_limit_next(429, retry_after=1)
+        async with streaming(fake, "BTCUSDT") as (_, got):
+            await fake.wait_connections(1)
+            await fake.depth("BTCUSDT", bids=[("100.00", "3")])
+            await fake.wait_snapshot_requests(1)
+            refused = asyncio.get_running_loop().time()
+            await got.until(lambda: len(got.books()) == 1)
+            waited = asyncio.get_running_loop().time() - refused
+    assert waited >= 0.9, "the Retry-After second is honoured"
+    assert len(fake.snapshot_requests) == 2
+    assert got.books()[0].bids[0] == (D("100.00"), D(3))
+
+
+async def test_the_adapter_survives_junk_drops_and_shutdowns_and_answers_pings() -> None:
+    async with fake_binance() as fake:
+        seed(fake, "BTCUSDT")
+        async with streaming(fake, "BTCUSDT") as (adapter, got):
+            await fake.wait_connections(1)
+            await fake.send_raw("not json")
+            await fake.send_raw('{"stream":"btcusdt@trade","data":{"e":"trade","p":"x"}}')
+            await fake.send_raw('{"code":2,"msg":"Invalid request"}')
+            pongs = await fake.ping_all()
+            async with asyncio.timeout(5):
+                await asyncio.gather(*pongs)  # websockets answers Binance's pings itself
+            await fake.server_shutdown()
+            await fake.wait_connections(2)
+            await fake.drop_all()
+            await fake.wait_connections(3)
+            await fake.depth("BTCUSDT", bids=[("100.00", "4")])
+            await fake.trade("BTCUSDT", "100.01", "0.1", aggregate=False)
+            await got.until(lambda: len(got.books()) >= 1)
+    assert adapter.bad_messages == 3
+    assert adapter.connections == 3
+    assert got.books()[-1].bids[0] == (D("100.00"), D(4))
+
+
+async def test_a_connection_is_renewed_before_it_is_too_old() -> None:
+    async with (
+        fake_binance() as fake,
+        streaming(fake, "BTCUSDT", max_connection_age=0.2) as (adapter, _),
+    ):
+        await fake.wait_connections(3, seconds=5)  # at once each time: no backoff
+    assert adapter.bad_messages == 0
