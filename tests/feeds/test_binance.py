@@ -9,11 +9,14 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import httpx
 import pytest
 
+from models.instrument_file import parse_row, read_instrument_file
+from settings import Settings
 from streaming.feeds.binance import BinanceAdapter, from_settings, parse_message
 from streaming.feeds.binance_book import (
     DiffUpdate,
@@ -22,10 +25,22 @@ from streaming.feeds.binance_book import (
     Snapshot,
     SnapshotTooOld,
 )
-from streaming.feeds.market import BookEvent, MarketEvent, QuoteEvent, TradeEvent
+from streaming.feeds.market import (
+    BookEvent,
+    EventFeed,
+    MarketEvent,
+    QuoteEvent,
+    TradeEvent,
+)
 from streaming.tick import Depth
+from tests.api.conftest import Api, new_account
+from tests.api.test_trading import START, folio, place
 from tests.conftest import make_settings
 from tests.utils.fake_binance import FakeBinance, fake_binance
+from tests.utils.feed_pipeline import Listing, Pipeline, feed_pipeline
+from tests.utils.graphql_ws import GraphQLWS, graphql_ws
+from tests.utils.live import symbol_for, wait_subscribed
+from trading.sessions import MarketPhase, SessionClock
 
 D = Decimal
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -176,6 +191,53 @@ def test_the_stream_url_and_settings() -> None:
     )
 
 
+# -- crypto instruments ----------------------------------------------------------------------
+
+
+def test_crypto_instruments_list_in_their_own_currency_and_trade_around_the_clock() -> None:
+    row = parse_row(
+        {
+            "symbol": "btcusdt",
+            "name": "Bitcoin / TetherUS",
+            "exchange": "binance",
+            "sector": "Crypto",
+            "currency": "usdt",
+            "lot_size": "0.00001",
+            "tick_size": "0.01",
+        }
+    )
+    assert (row.symbol, row.exchange, row.currency, row.lot_size) == (
+        "BTCUSDT",
+        "BINANCE",
+        "USDT",
+        D("0.00001"),
+    )
+    for wrong in ("US", "TOOLONGCCY", "U$D"):
+        with pytest.raises(ValueError, match="currency"):
+            parse_row({**_ROW, "currency": wrong})
+    reference = read_instrument_file(Settings.model_fields["instruments_file"].default)
+    assert {r.symbol for r in reference if r.exchange == "BINANCE"} >= {"BTCUSDT", "ETHUSDT"}
+
+    clock = SessionClock()
+    sunday_night = datetime(2026, 12, 6, 23, 59, 30, tzinfo=UTC)
+    for instant in (sunday_night, datetime(2026, 12, 7, 0, 0, tzinfo=UTC)):
+        assert clock.is_open("BINANCE", instant)
+        assert not clock.is_open("NASDAQ", instant)
+    status = clock.exchange("BINANCE").status(sunday_night)
+    assert (status.phase, status.next_phase) == (MarketPhase.OPEN, MarketPhase.OPEN)
+    assert clock.exchange("BINANCE").session_of(sunday_night).day == date(2026, 12, 6)  # UTC days
+
+
+_ROW = {
+    "symbol": "X",
+    "name": "X",
+    "exchange": "BINANCE",
+    "sector": "Crypto",
+    "lot_size": "1",
+    "tick_size": "0.01",
+}
+
+
 # -- the adapter against the fake ----------------------------------------------------------
 
 
@@ -307,3 +369,120 @@ async def test_a_connection_is_renewed_before_it_is_too_old() -> None:
     ):
         await fake.wait_connections(3, seconds=5)  # at once each time: no backoff
     assert adapter.bad_messages == 0
+
+
+# -- through the pipeline to a GraphQL subscriber ------------------------------------------
+
+BOOK = """subscription ($s: String!) { book(symbol: $s, depth: 5) {
+  symbol snapshot simulated sequence previousSequence bids { price size } asks { price size } } }"""
+QUOTES = """subscription ($s: [String!]!) { quotes(symbols: $s) {
+  symbol price bid ask bidSize askSize volume sequence } }"""
+TRADES = "subscription ($s: [String!]!) { trades(symbols: $s) { symbol price size sequence } }"
+CRYPTO = Listing(exchange="BINANCE", currency="USDT", lot_size=D("0.00001"))
+
+
+def side(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    """Levels as the API shows them: prices at the tick size, sizes as Binance wrote them."""
+    return [{"price": price, "size": f"{D(size):.8f}"} for price, size in pairs]
+
+
+@asynccontextmanager
+async def binance_pipeline(
+    full_settings: Settings,
+) -> AsyncIterator[tuple[FakeBinance, Pipeline, str, GraphQLWS]]:
+    """A fake Binance with one crypto symbol's book (1000: bids 100.00 x 1, 99.99 x 2,
+    99.98 x 3; asks 100.01 x 0.5, 100.50 x 10, 100.60 x 3), the adapter on it through the
+    pipeline (MARKET_HOURS=calendar: the symbol is listed on BINANCE, always open), and a
+    `quotes` subscriber that has seen the first book (update 1001, with a bid of 1.5)."""
+    symbol = symbol_for("BTC")
+    settings = full_settings.model_copy(update={"market_hours": "calendar"})
+    async with fake_binance() as fake:
+        book = fake.book(symbol, update_id=1000)
+        book.change(book.bids, [("100.00", "1"), ("99.99", "2"), ("99.98", "3")])
+        book.change(book.asks, [("100.01", "0.5"), ("100.50", "10"), ("100.60", "3")])
+        adapter = BinanceAdapter([symbol], url=fake.url, rest_url=fake.rest_url)
+        async with (
+            feed_pipeline(settings, EventFeed(adapter), [symbol], "binance", CRYPTO) as pipeline,
+            graphql_ws(pipeline.server.ws) as quotes,
+        ):
+            await fake.wait_connections(1)
+            await quotes.subscribe("q", QUOTES, {"s": [symbol]})
+            await wait_subscribed(pipeline.settings, f"quote:{symbol}")
+            await fake.depth(symbol, bids=[("100.00", "1.5")])  # 1001: buffered, then a snapshot
+            first = (await quotes.next_payload(30))["data"]["quotes"]  # the book's tick
+            assert (first["bid"], first["ask"], first["bidSize"]) == (
+                "100.00",
+                "100.01",
+                "1.50000000",
+            )
+            yield fake, pipeline, symbol, quotes
+
+
+async def test_the_exchange_book_reaches_a_subscriber_through_a_resync(
+    full_settings: Settings,
+) -> None:
+    async with (
+        binance_pipeline(full_settings) as (fake, pipeline, symbol, _),
+        graphql_ws(pipeline.server.ws) as books,
+    ):
+        await books.subscribe("b", BOOK, {"s": symbol})
+        seen = [(await books.next_payload(30))["data"]["book"]]
+        await fake.depth(symbol, asks=[("100.60", "0")])  # 1002
+        seen.append((await books.next_payload(30))["data"]["book"])
+        await fake.depth(symbol, bids=[("99.50", "7")], lost=True)  # 1003: never sent
+        await fake.depth(symbol, asks=[("100.70", "4")])  # 1004: a gap, so a resync
+        seen.append((await books.next_payload(30))["data"]["book"])
+        await fake.depth(symbol, bids=[("99.99", "0")])  # 1005
+        seen.append((await books.next_payload(30))["data"]["book"])
+    print("fake sent:", *fake.sent, sep="\n  ")
+    print("subscriber saw:", *seen, sep="\n  ")
+
+    assert [(b["sequence"], b["previousSequence"], b["snapshot"]) for b in seen] == [
+        (1001, None, True),
+        (1002, 1001, False),
+        (1004, None, True),  # the resync: a snapshot again
+        (1005, 1004, False),
+    ]
+    assert all(b["simulated"] is False and b["symbol"] == symbol for b in seen)
+    for before, after in itertools.pairwise(seen):
+        assert after["previousSequence"] in (None, before["sequence"])  # continuity
+    assert seen[0]["bids"] == side(("100.00", "1.5"), ("99.99", "2"), ("99.98", "3"))
+    assert seen[0]["asks"] == side(("100.01", "0.5"), ("100.50", "10"), ("100.60", "3"))
+    assert seen[1]["asks"] == side(("100.01", "0.5"), ("100.50", "10"))
+    # after the resync the book holds the update it never received, and is right after it
+    assert seen[2]["bids"] == side(
+        ("100.00", "1.5"), ("99.99", "2"), ("99.98", "3"), ("99.50", "7")
+    )
+    assert seen[2]["asks"] == side(("100.01", "0.5"), ("100.50", "10"), ("100.70", "4"))
+    assert seen[3]["bids"] == side(("100.00", "1.5"), ("99.98", "3"), ("99.50", "7"))
+    assert fake.snapshot_requests == [f"symbol={symbol}&limit=1000"] * 2
+
+
+async def test_quotes_trades_and_a_market_order_on_the_exchange_book(
+    full_settings: Settings,
+) -> None:
+    async with (
+        binance_pipeline(full_settings) as (fake, pipeline, symbol, quotes),
+        graphql_ws(pipeline.server.ws) as trades,
+        httpx.AsyncClient(base_url=pipeline.server.http, timeout=30) as http,
+    ):
+        await trades.subscribe("t", TRADES, {"s": [symbol]})
+        await wait_subscribed(pipeline.settings, f"quote:{symbol}")
+        await fake.book_ticker(symbol, "100.00", "1.2", "100.01", "0.5")
+        quote = (await quotes.next_payload(30))["data"]["quotes"]
+        await fake.trade(symbol, "100.01", "0.25")
+        trade = (await trades.next_payload(30))["data"]["trades"]
+        api = Api(http)
+        account = await new_account(api)
+        order = await place(api, account.token, symbol=symbol, quantity="1.5")
+        cash = D((await folio(api, account.token))["cash"])
+    print("fake sent:", *fake.sent, sep="\n  ")
+    print("subscribers saw:", quote, trade, order, sep="\n  ")
+
+    assert (quote["bid"], quote["ask"]) == ("100.00", "100.01")
+    assert (quote["bidSize"], quote["askSize"]) == ("1.20000000", "0.50000000")  # bookTicker's
+    assert (trade["symbol"], trade["price"], trade["size"]) == (symbol, "100.01", "0.25000000")
+    # 0.5 @ 100.01 + 1 @ 100.50 = 150.505 for 1.5: 100.33667 -> 100.34, off the exchange's book
+    # (the touch alone would give 100.01), around the clock (BINANCE's calendar is 24/7)
+    assert (order["status"], order["averageFillPrice"]) == ("FILLED", "100.34")
+    assert cash == START - D("1.5") * D("100.34")
