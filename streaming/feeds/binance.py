@@ -56,7 +56,12 @@ from streaming.feeds.binance_book import (
     SnapshotTooOld,
 )
 from streaming.feeds.market import BookEvent, EventSink, MarketEvent, QuoteEvent, TradeEvent
-from streaming.metrics import FEED_BAD_MESSAGES, FEED_RECONNECTS
+from streaming.metrics import (
+    FEED_BAD_MESSAGES,
+    FEED_BOOK_RESYNCS,
+    FEED_RECONNECTS,
+    FEED_SNAPSHOT_FAILURES,
+)
 from streaming.retry import equal_jitter, retrying, start_over
 from streaming.tick import Level
 
@@ -74,8 +79,6 @@ RATE_LIMITED, BANNED = 429, 418  # REST answers that come with a Retry-After
 
 TradeStream = Literal["trade", "aggTrade"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-_Level = tuple[Decimal, Decimal]
 
 
 class _Envelope(msgspec.Struct):
@@ -105,14 +108,14 @@ class _DepthUpdate(msgspec.Struct):
     time: int = msgspec.field(name="E")
     first: int = msgspec.field(name="U")
     last: int = msgspec.field(name="u")
-    bids: list[_Level] = msgspec.field(name="b")
-    asks: list[_Level] = msgspec.field(name="a")
+    bids: list[Level] = msgspec.field(name="b")
+    asks: list[Level] = msgspec.field(name="a")
 
 
 class _Snapshot(msgspec.Struct):
     lastUpdateId: int
-    bids: list[_Level]
-    asks: list[_Level]
+    bids: list[Level]
+    asks: list[Level]
 
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
@@ -139,8 +142,11 @@ class SnapshotRefused(Exception):
 
 
 def millis(value: int) -> datetime:
-    """Binance's epoch milliseconds, exactly (no float)."""
-    return _EPOCH + timedelta(milliseconds=value)
+    """Binance's epoch milliseconds, exactly (no float); BadTick when out of range."""
+    try:
+        return _EPOCH + timedelta(milliseconds=value)
+    except OverflowError:
+        raise BadTick(f"time {value} out of range") from None
 
 
 def parse_message(raw: str | bytes, received: datetime) -> MarketEvent | DiffUpdate | None:
@@ -193,7 +199,7 @@ def parse_snapshot(raw: bytes) -> Snapshot:
     return Snapshot(snapshot.lastUpdateId, bids, asks)
 
 
-def _levels(raw: list[tuple[Decimal, Decimal]]) -> tuple[Level, ...]:
+def _levels(raw: list[Level]) -> tuple[Level, ...]:
     """Price levels as given, each checked: a finite price above zero, a quantity of zero
     (the level is gone) or more."""
     for price, quantity in raw:
@@ -330,6 +336,7 @@ class BinanceAdapter:
             except OutOfSequence as gap:
                 log.warning("binance: %s; resynchronising", gap)
                 self.resyncs += 1
+                FEED_BOOK_RESYNCS.labels(self.name).inc()
                 depth = None
             if depth is not None:
                 await emit(BookEvent(event.symbol, depth, event.time))
@@ -343,8 +350,9 @@ class BinanceAdapter:
         emit: EventSink,
         snapshots: asyncio.Semaphore,
     ) -> None:
-        """Snapshots until one bridges the buffered events; its book emitted as a snapshot."""
-        while not book.synchronised:
+        """Snapshots until one bridges the buffered events (a short wait between: the REST
+        side may lag the stream); the book then emitted as a snapshot."""
+        while True:
             async with snapshots:
                 snapshot = await self._snapshot(http, book.symbol)
             async with self._emitting:
@@ -352,8 +360,10 @@ class BinanceAdapter:
                     depth = book.load(snapshot)
                 except (SnapshotTooOld, OutOfSequence) as why:
                     log.info("binance: %s; fetching another snapshot", why)
-                    continue
-                await emit(BookEvent(book.symbol, depth, utcnow()))
+                else:
+                    await emit(BookEvent(book.symbol, depth, utcnow()))
+                    return
+            await asyncio.sleep(self.initial_backoff)
 
     async def _snapshot(self, http: httpx.AsyncClient, symbol: str) -> Snapshot:
         """`GET /api/v3/depth`, retried until it answers (a 429/418 after its Retry-After)."""
@@ -367,7 +377,7 @@ class BinanceAdapter:
         async for attempt in retrying(
             f"binance depth snapshot of {symbol}",
             retry_on=(SnapshotRefused, httpx.HTTPError),
-            failures=FEED_RECONNECTS,
+            failures=FEED_SNAPSHOT_FAILURES.labels(self.name),
             wait=wait,
         ):
             with attempt:

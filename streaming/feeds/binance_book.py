@@ -6,7 +6,8 @@ https://github.com/binance/binance-spot-api-docs/blob/master/web-socket-streams.
 Pure state, no I/O: the adapter (`streaming.feeds.binance`) feeds it the stream's events and
 the REST snapshots it fetches, and emits the `Depth`s it returns.
 
-- Until it has a snapshot, the book buffers the events it receives (`receive` returns None).
+- Until it has a snapshot, the book buffers the events it receives (`receive` returns None;
+  the newest `MAX_BUFFERED` are kept: a snapshot too old for what is left is refused).
 - `load(snapshot)`: a snapshot older than the first buffered event (its `lastUpdateId + 1`
   below that event's `U`: the events between are lost) is refused (`SnapshotTooOld`: fetch
   again). Otherwise the book becomes the snapshot (update id `lastUpdateId`), and the
@@ -25,11 +26,14 @@ the REST snapshots it fetches, and emits the `Depth`s it returns.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from streaming.tick import MAX_BOOK_LEVELS, Depth, Level
+
+MAX_BUFFERED = 10_000  # events kept while waiting for a snapshot (the oldest go first)
 
 
 class OutOfSequence(Exception):
@@ -67,7 +71,7 @@ class LocalBook:
     symbol: str
     levels: int = MAX_BOOK_LEVELS  # levels a side each `Depth` carries
     update_id: int | None = None  # None: not synchronised (buffering)
-    _buffer: list[DiffUpdate] = field(default_factory=list)
+    _buffer: deque[DiffUpdate] = field(default_factory=lambda: deque(maxlen=MAX_BUFFERED))
     _bids: dict[Decimal, Decimal] = field(default_factory=dict)
     _asks: dict[Decimal, Decimal] = field(default_factory=dict)
 
@@ -96,7 +100,8 @@ class LocalBook:
                 f"{self.symbol}: snapshot at {snapshot.last_update_id}, "
                 f"first buffered event from {self._buffer[0].first}"
             )
-        buffered, self._buffer = self._buffer, []
+        buffered = list(self._buffer)
+        self._buffer.clear()
         self._bids = {price: size for price, size in snapshot.bids if size != 0}
         self._asks = {price: size for price, size in snapshot.asks if size != 0}
         self.update_id = snapshot.last_update_id

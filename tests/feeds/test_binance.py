@@ -17,6 +17,7 @@ import pytest
 
 from models.instrument_file import parse_row, read_instrument_file
 from settings import Settings
+from streaming.feeds import binance_book
 from streaming.feeds.binance import BinanceAdapter, from_settings, parse_message
 from streaming.feeds.binance_book import (
     DiffUpdate,
@@ -137,6 +138,17 @@ def test_zero_quantities_remove_levels_even_unknown_ones_and_only_20_levels_show
     emptied = book.receive(diff(103, 103, asks=(("101", "0"),)))
     assert emptied is not None
     assert emptied.asks == ()
+
+
+def test_while_waiting_only_the_newest_events_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(binance_book, "MAX_BUFFERED", 2)
+    book = LocalBook("BTCUSDT")
+    for update_id in (101, 102, 103):
+        book.receive(diff(update_id, update_id))
+    assert book.buffered == 2
+    with pytest.raises(SnapshotTooOld):
+        book.load(SNAPSHOT)  # 101 is gone: 100 no longer bridges to the buffer
+    assert book.load(Snapshot(101, (), ())).update == 103
 
 
 # -- messages --------------------------------------------------------------------------------
@@ -360,6 +372,22 @@ async def test_the_adapter_survives_junk_drops_and_shutdowns_and_answers_pings()
     assert adapter.bad_messages == 3
     assert adapter.connections == 3
     assert got.books()[-1].bids[0] == (D("100.00"), D(4))
+
+
+async def test_aggregate_trades_fast_depth_and_a_ban_waited_out() -> None:
+    async with fake_binance() as fake:
+        seed(fake, "BTCUSDT")
+        fake.rate_limit_next(418, retry_after=0)
+        options = {"trades": "aggTrade", "depth_interval_ms": 100}
+        async with streaming(fake, "BTCUSDT", **options) as (_, got):
+            await fake.wait_connections(1)
+            await fake.trade("BTCUSDT", "100.01", "0.003", aggregate=True)
+            await fake.depth("BTCUSDT", asks=[("100.01", "0.5")])
+            await got.until(lambda: len(got.books()) == 1)
+    assert fake.connections[0] == ["btcusdt@aggTrade", "btcusdt@bookTicker", "btcusdt@depth@100ms"]
+    assert got.events[0] == TradeEvent("BTCUSDT", D("100.01"), D("0.003"), got.events[0].time)
+    assert got.books()[0].asks[0] == (D("100.01"), D("0.5"))
+    assert len(fake.snapshot_requests) == 2  # the 418, then the snapshot
 
 
 async def test_a_connection_is_renewed_before_it_is_too_old() -> None:
