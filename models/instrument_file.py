@@ -24,7 +24,9 @@ COLUMNS = (
 )
 MAX_SYMBOL_LENGTH = 32  # also the width of the symbol columns
 SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,31}$")
-CURRENCY_LENGTH = 3  # ISO 4217 codes
+MAX_CURRENCY_LENGTH = 8  # also the width of the currency column
+# An ISO 4217 code (USD) or a crypto asset's (USDT, FDUSD): 3 to 8 capitals or digits.
+CURRENCY = re.compile(r"^[A-Z][A-Z0-9]{2,7}$")
 ISIN = re.compile(r"^[A-Z]{2}[A-Z0-9]{9}[0-9]$")
 
 
@@ -86,9 +88,9 @@ def parse_row(raw: dict[str, str | None]) -> InstrumentRow:
     isin = text("isin", 12, required=False).upper() or None
     if isin and not ISIN.match(isin):
         raise ValueError(f"isin {isin!r} is not valid")
-    currency = text("currency", CURRENCY_LENGTH).upper()
-    if len(currency) != CURRENCY_LENGTH or not currency.isalpha():
-        raise ValueError(f"currency {currency!r} is not a 3-letter code")
+    currency = text("currency", MAX_CURRENCY_LENGTH).upper()
+    if not CURRENCY.match(currency):
+        raise ValueError(f"currency {currency!r} is not a currency code (USD, USDT)")
     price = raw.get("reference_price")
     return InstrumentRow(
         symbol=symbol,

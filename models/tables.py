@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from models.instrument_file import MAX_SYMBOL_LENGTH
+from models.instrument_file import MAX_CURRENCY_LENGTH, MAX_SYMBOL_LENGTH
 from models.types import Exact, UTCDateTime, utcnow
 
 # Stable constraint names, so Alembic can compare and drop them.
@@ -100,7 +100,7 @@ class InstrumentFields(SQLModel):
     exchange: str = Field(max_length=16, index=True)
     sector: str = Field(max_length=64, index=True)
     isin: str | None = Field(default=None, max_length=12)
-    currency: str = Field(max_length=3)
+    currency: str = Field(max_length=MAX_CURRENCY_LENGTH)
     lot_size: Decimal = _exact()
     tick_size: Decimal = _exact()
 

@@ -106,6 +106,16 @@ FEED_SKIPPED_MESSAGES = Counter(
     "correction it cannot apply...).",
     ["feed", "reason"],
 )
+FEED_BOOK_RESYNCS = Counter(
+    "trado_feed_book_resyncs",
+    "Times a feed's local order book missed updates and was resynchronised from a snapshot.",
+    ["feed"],
+)
+FEED_SNAPSHOT_FAILURES = Counter(
+    "trado_feed_snapshot_failures",
+    "Order book snapshot requests that failed and were retried (rate limits included).",
+    ["feed"],
+)
 NEWEST_TICK_AGE = Gauge(
     "trado_newest_tick_age_seconds",
     "Seconds since the newest tick this API process has seen (its hub, else the quote "

@@ -22,8 +22,18 @@ from typing import Any
 import exchange_calendars
 import pandas
 
-# The names the reference list uses, to the calendar library's codes (ISO 10383 MICs).
-EXCHANGE_CODES = {"NYSE": "XNYS", "NASDAQ": "XNAS", "XNYS": "XNYS", "XNAS": "XNAS"}
+# The names the reference list uses, to the calendar library's codes (ISO 10383 MICs; the
+# library's "24/7" for crypto venues, which never close: one session a UTC day).
+EXCHANGE_CODES = {
+    "NYSE": "XNYS",
+    "NASDAQ": "XNAS",
+    "XNYS": "XNYS",
+    "XNAS": "XNAS",
+    "BINANCE": "24/7",
+    "CRYPTO": "24/7",
+}
+ALWAYS_OPEN = frozenset({"24/7"})  # calendars without extended hours: each session opens
+# as the one before closes
 
 
 class MarketPhase(StrEnum):
@@ -116,7 +126,12 @@ class ExchangeClock:
             opens, closes = calendar.session_open(day), calendar.session_close(day)
             pre = opens - pandas.Timedelta(minutes=self.pre_minutes)
             post = closes + pandas.Timedelta(minutes=self.post_minutes)
-            post_next = MarketPhase.CLOSED
+            # the next session opening as this one closes (a 24/7 calendar): no CLOSED
+            post_next = (
+                MarketPhase.OPEN
+                if calendar.session_open(calendar.next_session(day)) <= post
+                else MarketPhase.CLOSED
+            )
             windows += [
                 (pre, opens, MarketPhase.PRE, MarketPhase.OPEN),
                 (
@@ -152,7 +167,8 @@ class SessionClock:
         code = exchange_code(exchange)
         clock = self._clocks.get(code)
         if clock is None:
-            clock = self._clocks[code] = ExchangeClock(code, self.pre_minutes, self.post_minutes)
+            pre, post = (0, 0) if code in ALWAYS_OPEN else (self.pre_minutes, self.post_minutes)
+            clock = self._clocks[code] = ExchangeClock(code, pre, post)
         return clock
 
 

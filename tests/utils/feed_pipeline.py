@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypedDict
 
 from settings import Settings
 from streaming.feed_sender import Overflow
@@ -14,6 +16,14 @@ from streaming.feeds import Feed
 from streaming.runtime import Runtime, feed_into_log, open_runtime, start_bridge
 from tests.utils.live import create_topic, isolated, listed
 from tests.utils.server import RunningServer, running_server
+
+
+class Listing(TypedDict, total=False):
+    """How the pipeline's symbols are listed (`tests.utils.live.listed`'s keywords)."""
+
+    exchange: str
+    currency: str
+    lot_size: Decimal
 
 
 @dataclass
@@ -25,14 +35,19 @@ class Pipeline:
 
 @asynccontextmanager
 async def feed_pipeline(
-    full_settings: Settings, feed: Feed, symbols: list[str], name: str = "provider"
+    full_settings: Settings,
+    feed: Feed,
+    symbols: list[str],
+    name: str = "provider",
+    listing: Listing | None = None,
 ) -> AsyncIterator[Pipeline]:
-    """`symbols` listed as instruments (`tests.utils.live.listed`: tick size 0.01), an API
-    server, and a worker running the bridge and `feed` into the log (as a live feed: its
-    oldest unsent ticks go when the buffer is full), until the block ends."""
+    """`symbols` listed as instruments (`tests.utils.live.listed`: tick size 0.01; on XNAS in
+    USD unless `listing` says otherwise), an API server, and a worker running the bridge and
+    `feed` into the log (as a live feed: its oldest unsent ticks go when the buffer is full),
+    until the block ends."""
     settings = isolated(full_settings)
     await create_topic(settings)
-    await listed(settings, *symbols)
+    await listed(settings, *symbols, **(listing or {}))
     async with running_server(settings) as server, open_runtime(settings) as worker:
         start_bridge(worker)
         worker.supervisor.start(

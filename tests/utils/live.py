@@ -48,17 +48,24 @@ def symbol_for(name: str) -> str:
     return f"{name}{secrets.token_hex(2).upper()}"
 
 
-async def listed(settings: Settings, *symbols: str) -> None:
-    """Register `symbols` as instruments: a subscription refuses a symbol no instrument has."""
+async def listed(
+    settings: Settings,
+    *symbols: str,
+    exchange: str = "XNAS",
+    currency: str = "USD",
+    lot_size: Decimal = Decimal(1),
+) -> None:
+    """Register `symbols` as instruments (tick size 0.01): a subscription refuses a symbol
+    no instrument has."""
     rows = [
         InstrumentRow(
             symbol,
             f"{symbol} Test",
-            "XNAS",
+            exchange,
             "Tests",
             None,
-            "USD",
-            Decimal(1),
+            currency,
+            lot_size,
             Decimal("0.01"),
             Decimal(100),
         )
