@@ -197,11 +197,17 @@ async def feed_into_log(
     )
 
 
+CRYPTO_EXCHANGES = frozenset({"BINANCE"})
+
+
 def provider_symbols(settings: Settings) -> list[str]:
-    """PROVIDER_SYMBOLS, else every symbol of the reference list."""
-    return settings.provider_symbol_list or [
-        r.symbol for r in read_instrument_file(settings.instruments_file)
-    ]
+    """PROVIDER_SYMBOLS, else the reference list's symbols that PROVIDER carries: Binance
+    its crypto pairs (exchange BINANCE), a stock feed every other row."""
+    if settings.provider_symbol_list:
+        return settings.provider_symbol_list
+    crypto = settings.provider == "binance"
+    rows = read_instrument_file(settings.instruments_file)
+    return [r.symbol for r in rows if (r.exchange in CRYPTO_EXCHANGES) == crypto]
 
 
 def make_provider(settings: Settings) -> EventFeed:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from settings import Settings
-from streaming.feeds import alpaca, polygon
+from streaming.feeds import alpaca, binance, polygon
 from streaming.feeds.finnhub import FinnhubAdapter
 from streaming.feeds.market import Adapter
 
@@ -20,6 +20,7 @@ ADAPTERS: dict[str, AdapterFactory] = {
     "finnhub": FinnhubAdapter.from_settings,
     "alpaca": alpaca.from_settings,
     "polygon": polygon.from_settings,
+    "binance": binance.from_settings,
 }
 
 
