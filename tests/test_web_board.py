@@ -683,7 +683,7 @@ async def test_the_depth_ladder_and_the_tape_follow_the_selected_symbol(
         await open_board(page, live_server.http)
         await wait_for_price(page, "MSFT")
         await board_row(page, "MSFT").click()
-        await expect(page.locator("#book-title")).to_have_text("Depth · MSFT")
+        await expect(page.locator("#book-title")).to_have_text("Depth · MSFT · simulated")
         await expect(page.locator("#tape-title")).to_have_text("Time & sales · MSFT")
         await expect(page.locator("#book-body tr")).to_have_count(10)
         await expect(page.locator("#book-body td.bid-size")).to_have_count(10)

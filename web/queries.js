@@ -27,7 +27,7 @@ export const BOOK_DEPTH = 10;
 export const BOOK_SUBSCRIPTION = `
   subscription Book($symbol: String!, $depth: Int!) {
     book(symbol: $symbol, depth: $depth) {
-      snapshot sequence previousSequence bids { price size } asks { price size }
+      snapshot simulated sequence previousSequence bids { price size } asks { price size }
     }
   }`;
 

@@ -4,10 +4,11 @@
 trade into its symbol's session statistics (`trading.day_stats`, sessions from the exchange's
 calendar: `trading.sessions`) and stamps the tick with them and with the symbol's halt state,
 so the published quote carries everything a subscriber renders (every API replica, with no
-lookup). Only trades fold; a tick a feed sent with `halted` set is a status message (it
-halts or resumes the symbol) and goes on as kind `status`. Its prices are written at the
-instrument's tick precision (`249` as `249.00`, `249.030000` as `249.03`) when that keeps
-them exact, so every feed's numbers read as a screen shows them. The state is staged per
+lookup). Only trades fold, and any other tick carries the last trade's price; a tick a feed
+sent with `halted` set is a status message (it halts or resumes the symbol) and goes on as
+kind `status`. Its prices are written at the instrument's tick precision (`249` as `249.00`,
+`249.030000` as `249.03`) when that keeps them exact, so every feed's numbers read as a
+screen shows them. The state is staged per
 batch and committed by the bridge once the batch is published, so a retried batch folds its
 ticks once.
 
@@ -88,9 +89,16 @@ class DayEnricher:
             if day is not None and tick_size:
                 day = day.at_precision(tick_size)
             staged[tick.symbol] = (day, halted)
-            published.append(msgspec.structs.replace(tick, halted=halted, day=day))
+            price = tick.price if tick.is_trade else self._last_price(tick, day)
+            published.append(msgspec.structs.replace(tick, price=price, halted=halted, day=day))
         self._staged = staged
         return published
+
+    def _last_price(self, tick: Tick, day: DayStats | None) -> Decimal:
+        """A quote, book or status update carries the last trade's price: the one the day's
+        figures hold (across feed restarts), else the feed's own (its last trade, or the
+        midpoint before any)."""
+        return day.last if day is not None else tick.price
 
     def _at_tick_precision(self, tick: Tick) -> Tick:
         tick_size = self.tick_sizes.get(tick.symbol)

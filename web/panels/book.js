@@ -1,5 +1,6 @@
 // The depth ladder: the selected symbol's order book, ten levels a side, from the `book`
-// subscription. Each update must follow the last one seen (its previousSequence is that
+// subscription: the exchange's own where the feed carries depth, else simulated around the
+// quote (the title says which). Each update must follow the last one seen (its previousSequence is that
 // sequence); when one does not, an update was missed, so the panel subscribes again and starts
 // from a fresh snapshot (a reconnect does the same by itself).
 
@@ -19,7 +20,7 @@ function sizeCell(size, largest, side) {
   const bar = document.createElement("span");
   bar.className = "bar";
   bar.style.width = `${Math.round((100 * Number(size)) / largest)}%`;
-  cell.append(bar, format(size, 0));
+  cell.append(bar, format(size, placesOf(size)));
   return cell;
 }
 
@@ -60,6 +61,8 @@ function receive(symbol, book) {
   bookState.sequence = book.sequence;
   bookState.updates += 1;
   bookState.book = book;
+  const source = book.simulated ? "simulated" : "exchange";
+  $("book-title").textContent = `Depth · ${symbol} · ${source}`;
   render(book);
 }
 
