@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     kafka_producer_linger_ms: int = Field(5, ge=0, le=1000)
 
     run_feed_in_process: bool | None = None
+    feed: Literal["simulator", "provider"] = "simulator"
     simulator_ticks_per_second: PositiveRate = 200.0
     simulator_seed: int | None = None
     instruments_file: Path = ROOT / "data" / "instruments.csv"

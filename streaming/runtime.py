@@ -284,5 +284,9 @@ async def run_replay(runtime: Runtime, replay: Feed) -> None:
 
 
 def start_feed_and_bridge(runtime: Runtime) -> None:
+    """The bridge and FEED in this process: the simulator, or PROVIDER's adapter."""
     start_bridge(runtime)
-    start_simulator(runtime)
+    if runtime.settings.feed == "provider":
+        start_provider(runtime)
+    else:
+        start_simulator(runtime)
