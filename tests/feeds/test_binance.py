@@ -410,8 +410,8 @@ CRYPTO = Listing(exchange="BINANCE", currency="USDT", lot_size=D("0.00001"))
 
 
 def side(*pairs: tuple[str, str]) -> list[dict[str, str]]:
-    """Levels as the API shows them: prices at the tick size, sizes as Binance wrote them."""
-    return [{"price": price, "size": f"{D(size):.8f}"} for price, size in pairs]
+    """Levels as the API shows them: prices at the tick size, sizes without trailing zeros."""
+    return [{"price": price, "size": size} for price, size in pairs]
 
 
 @asynccontextmanager
@@ -441,8 +441,8 @@ async def binance_pipeline(
             assert (first["bid"], first["ask"], first["bidSize"]) == (
                 "100.00",
                 "100.01",
-                "1.50000000",
-            )
+                "1.5",
+            ), "prices at the tick size (0.01), sizes without Binance's trailing zeros"
             yield fake, pipeline, symbol, quotes
 
 
@@ -508,8 +508,8 @@ async def test_quotes_trades_and_a_market_order_on_the_exchange_book(
     print("subscribers saw:", quote, trade, order, sep="\n  ")
 
     assert (quote["bid"], quote["ask"]) == ("100.00", "100.01")
-    assert (quote["bidSize"], quote["askSize"]) == ("1.20000000", "0.50000000")  # bookTicker's
-    assert (trade["symbol"], trade["price"], trade["size"]) == (symbol, "100.01", "0.25000000")
+    assert (quote["bidSize"], quote["askSize"]) == ("1.2", "0.5")  # bookTicker's
+    assert (trade["symbol"], trade["price"], trade["size"]) == (symbol, "100.01", "0.25")
     # 0.5 @ 100.01 + 1 @ 100.50 = 150.505 for 1.5: 100.33667 -> 100.34, off the exchange's book
     # (the touch alone would give 100.01), around the clock (BINANCE's calendar is 24/7)
     assert (order["status"], order["averageFillPrice"]) == ("FILLED", "100.34")

@@ -64,4 +64,5 @@ async def test_embedded_mode_runs_the_provider_when_feed_says_so(tmp_path: Path)
                 if quotes:
                     break
                 await asyncio.sleep(0.02)
-    assert (quotes[0].price, quotes[0].volume, quotes[0].kind) == (Decimal("249.50"), Decimal(7), "trade")
+    (quote,) = quotes
+    assert (quote.price, quote.volume, quote.kind) == (Decimal("249.50"), Decimal(7), "trade")
