@@ -26,6 +26,7 @@ from streaming.feeds.binance_book import (
     Snapshot,
     SnapshotTooOld,
 )
+from streaming.feeds.connection import Backoff
 from streaming.feeds.market import (
     BookEvent,
     EventFeed,
@@ -280,7 +281,7 @@ async def streaming(
         [symbol],
         url=fake.url,
         rest_url=fake.rest_url,
-        initial_backoff=0.05,
+        backoff=Backoff(0.05),
         **options,  # type: ignore[arg-type]
     )
     collected = Collected()

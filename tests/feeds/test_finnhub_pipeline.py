@@ -5,6 +5,7 @@ API → a graphql-transport-ws client): what its fake server sends, and what a s
 from __future__ import annotations
 
 from settings import Settings
+from streaming.feeds.connection import Backoff
 from streaming.feeds.finnhub import FinnhubAdapter
 from streaming.feeds.market import EventFeed
 from tests.utils.fake_provider import fake_provider
@@ -20,7 +21,7 @@ QUOTES = (
 async def test_finnhub_trades_reach_a_subscriber_at_tick_precision(full_settings: Settings) -> None:
     symbol = symbol_for("F")
     async with fake_provider() as provider:
-        feed = EventFeed(FinnhubAdapter(provider.url, [symbol], initial_backoff=0.05))
+        feed = EventFeed(FinnhubAdapter(provider.url, [symbol], Backoff(0.05)))
         async with (
             feed_pipeline(full_settings, feed, [symbol]) as pipeline,
             graphql_ws(pipeline.server.ws) as client,
