@@ -52,7 +52,7 @@ async def play_live(provider: FakeProvider, client: GraphQLWS, symbol: str) -> l
     """One message at a time, each seen before the next goes (nothing conflated)."""
     seen: list[dict[str, Any]] = []
     for message, ticks in zip(session(symbol), [1, 2, 1, 1, 1], strict=True):
-        await provider.send_raw(message, symbol)
+        await provider.publish(symbol, message)
         seen += await payloads(client, ticks)
     return seen
 
