@@ -246,12 +246,7 @@ class FakeAlpaca(FakeServer[_Session]):
 
     async def wait_subscribed(self, connections: int, seconds: float = 10) -> None:
         """Until the `connections`-th connection has a confirmed subscription."""
-        await self.wait_for(
-            lambda: (
-                len(self.subscriptions) >= connections and bool(self.subscriptions[connections - 1])
-            ),
-            seconds,
-        )
+        await self.wait_subscribed_in(self.subscriptions, connections, 1, seconds)
 
 
 @asynccontextmanager

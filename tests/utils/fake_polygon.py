@@ -196,14 +196,7 @@ class FakePolygon(FakeServer[set[str]]):
 
     async def wait_subscribed(self, connections: int, channels: int, seconds: float = 10) -> None:
         """Until `connections` connections have authenticated, the last with `channels`."""
-
-        await self.wait_for(
-            lambda: (
-                len(self.subscriptions) >= connections
-                and len(self.subscriptions[connections - 1]) >= channels
-            ),
-            seconds,
-        )
+        await self.wait_subscribed_in(self.subscriptions, connections, channels, seconds)
 
     async def wait_auths(self, count: int, seconds: float = 10) -> None:
         await self.wait_for(lambda: len(self.auths) >= count, seconds)

@@ -50,13 +50,7 @@ class FakeProvider(FakeServer[set[str]]):
             self.clients.pop(connection, None)
 
     async def wait_subscribed(self, connections: int, symbols: int, seconds: float = 10) -> None:
-        await self.wait_for(
-            lambda: (
-                len(self.subscriptions) >= connections
-                and len(self.subscriptions[connections - 1]) >= symbols
-            ),
-            seconds,
-        )
+        await self.wait_subscribed_in(self.subscriptions, connections, symbols, seconds)
 
     async def trade(self, symbol: str, price: str, volume: int = 100, millis: int = 0) -> None:
         """Send a trade (price written as a JSON number, as providers do) to its subscribers."""

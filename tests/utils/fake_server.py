@@ -8,7 +8,7 @@ session)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence, Sized
 from contextlib import asynccontextmanager, suppress
 from typing import Any, Generic, TypeVar
 
@@ -18,18 +18,14 @@ from websockets.exceptions import ConnectionClosed
 Client = TypeVar("Client")
 
 
-class FakeServer(Generic[Client]):
+class Changes:
+    """Waiting for what a test expects, without polling: whoever changes something calls
+    `changed()`, and `wait_for` checks again."""
+
     def __init__(self) -> None:
-        self.url = ""  # ws://127.0.0.1:<port><path>, once serving
-        self.sent: list[str] = []  # every frame sent, in order
-        self.clients: dict[ServerConnection, Client] = {}
         self._changed = asyncio.Event()
 
-    async def serve(self, connection: ServerConnection) -> None:
-        raise NotImplementedError("a fake serves its provider's protocol")
-
     def changed(self) -> None:
-        """Wake whoever waits in `wait_for`."""
         self._changed.set()
 
     async def wait_for(self, check: Callable[[], bool], seconds: float = 10) -> None:
@@ -38,6 +34,29 @@ class FakeServer(Generic[Client]):
             while not check():
                 self._changed.clear()
                 await self._changed.wait()
+
+
+class FakeServer(Changes, Generic[Client]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.url = ""  # ws://127.0.0.1:<port><path>, once serving
+        self.sent: list[str] = []  # every frame sent, in order
+        self.clients: dict[ServerConnection, Client] = {}
+
+    async def serve(self, connection: ServerConnection) -> None:
+        raise NotImplementedError("a fake serves its provider's protocol")
+
+    async def wait_subscribed_in(
+        self, subscriptions: Sequence[Sized], connections: int, count: int, seconds: float
+    ) -> None:
+        """Until the `connections`-th connection has subscribed `count` things or more, as
+        `subscriptions` records them (an entry a connection, in arrival order)."""
+        await self.wait_for(
+            lambda: (
+                len(subscriptions) >= connections and len(subscriptions[connections - 1]) >= count
+            ),
+            seconds,
+        )
 
     async def send_to(self, connection: ServerConnection, raw: str) -> None:
         """One frame, recorded in `sent` (a connection closing meanwhile is no error)."""
