@@ -93,7 +93,9 @@ FEED_BUFFERED = Gauge(
 FEED_BAD_MESSAGES = Counter(
     "trado_feed_bad_messages", "Upstream messages a feed could not map to a tick.", ["feed"]
 )
-FEED_RECONNECTS = Counter("trado_feed_reconnects", "Provider connections lost and retried.")
+FEED_RECONNECTS = Counter(
+    "trado_feed_reconnects", "Provider connections lost (or refused) and retried.", ["feed"]
+)
 FEED_PROVIDER_ERRORS = Counter(
     "trado_feed_provider_errors",
     "Error messages a provider sent, by code (Alpaca's 402 auth failed, 406 connection limit "

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from commands.feed import cli
 from streaming.feed_resume import resume_lookup
 from streaming.feed_sender import Overflow
+from streaming.feeds.connection import Backoff
 from streaming.feeds.finnhub import FinnhubAdapter
 from streaming.feeds.market import EventFeed
 from streaming.feeds.replay import Replay
@@ -106,7 +107,7 @@ async def test_provider_maps_trades_and_survives_bad_messages_and_drops() -> Non
         await ticks.put(tick)
 
     async with fake_provider() as provider:
-        adapter = FinnhubAdapter(provider.url, ["AAPL", "MSFT"], initial_backoff=0.05)
+        adapter = FinnhubAdapter(provider.url, ["AAPL", "MSFT"], Backoff(0.05))
         task = asyncio.create_task(EventFeed(adapter).run(sink))
         try:
             await provider.wait_subscribed(connections=1, symbols=2)
@@ -143,7 +144,7 @@ async def test_provider_retries_until_the_provider_answers() -> None:
     async with fake_provider() as provider:
         url = provider.url
     # The provider is gone: the adapter keeps retrying (with backoff) instead of failing.
-    adapter = FinnhubAdapter(url, ["AAPL"], initial_backoff=0.02, max_backoff=0.05)
+    adapter = FinnhubAdapter(url, ["AAPL"], Backoff(0.02, 0.05))
 
     async def sink(_tick: Tick) -> None:
         raise AssertionError("no provider, no ticks")

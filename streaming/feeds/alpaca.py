@@ -35,8 +35,9 @@ What each kind becomes:
 - `error` (`code`, `msg`): counted by code (`trado_feed_provider_errors_total`) and logged. In
   reply to auth or subscribe, the connection is given up: after 402 auth failed, 406
   connection limit exceeded (one connection per account), 405 symbol limit exceeded, 408, 409
-  insufficient subscription, 410 or 411 the next attempt waits the longer `refused_backoff`
-  (doubling to `max_refused_backoff`), logged as an error naming what to fix; others
+  insufficient subscription, 410 or 411 the next attempt waits the longer refused backoff
+  (`backoff.refused`, doubling to `backoff.refused_maximum`), logged as an error naming what
+  to fix; others
   (404 auth timeout, 500) reconnect as after any loss; except that a 410 in reply to the
   subscription (a channel this feed does not carry, as statuses may not be on every feed)
   is answered by subscribing trades, quotes and bars alone. During the stream, 407 slow client
@@ -61,14 +62,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 import msgspec
-from tenacity import AttemptManager, RetryCallState
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
 
 from settings import Settings
 from streaming.errors import BadTick
+from streaming.feeds.connection import Backoff, ConnectionEnded, Refused, Working, keep_connected
 from streaming.feeds.market import (
     BarEvent,
     BookEvent,
@@ -83,10 +84,8 @@ from streaming.feeds.market import (
 from streaming.metrics import (
     FEED_BAD_MESSAGES,
     FEED_PROVIDER_ERRORS,
-    FEED_RECONNECTS,
     FEED_SKIPPED_MESSAGES,
 )
-from streaming.retry import equal_jitter, retrying, start_over
 from streaming.tick import Symbol
 
 log = logging.getLogger(__name__)
@@ -342,15 +341,6 @@ _READERS: dict[str, Callable[[msgspec.Raw | bytes, Decimal], Read]] = {
 }
 
 
-class _Lost(Exception):
-    """The connection is no use any more: reconnect (after the usual backoff)."""
-
-
-class _Refused(_Lost):
-    """Alpaca refused us for a reason time alone rarely mends: reconnect after the longer
-    backoff."""
-
-
 @dataclass
 class AlpacaAdapter:
     """The stocks stream of one Alpaca account. `errors` (by code), `skipped` (by reason),
@@ -364,10 +354,7 @@ class AlpacaAdapter:
     name: str = "alpaca"
     channels: Sequence[str] = CHANNELS
     round_lot: Decimal = ROUND_LOT
-    initial_backoff: float = 0.5
-    max_backoff: float = 30.0
-    refused_backoff: float = 30.0
-    max_refused_backoff: float = 600.0
+    backoff: Backoff = field(default_factory=Backoff)  # a refusal: from 30 s up to 10 min
     reply_timeout: float = 10.0
     connections: int = 0
     bad_messages: int = 0
@@ -378,18 +365,10 @@ class AlpacaAdapter:
 
     async def stream(self, emit: EventSink) -> None:
         """Stream until cancelled, reconnecting whenever the connection is lost or refused
-        (see `_wait`), from the first wait again once a connection has subscribed."""
-        async for attempt in retrying(
-            "alpaca connection",
-            retry_on=(OSError, TimeoutError, WebSocketException, _Lost),
-            failures=FEED_RECONNECTS,
-            wait=self._wait,
-            report=self._report,
-        ):
-            with attempt:
-                await self._session(emit, attempt)
+        (see `keep_connected`), from the first wait again once a connection has subscribed."""
+        await keep_connected(self.name, partial(self._session, emit), self.backoff)
 
-    async def _session(self, emit: EventSink, attempt: AttemptManager) -> None:
+    async def _session(self, emit: EventSink, working: Working) -> None:
         """One connection: welcomed, authenticated, subscribed, then read until it ends."""
         async with connect(self.url, open_timeout=self.reply_timeout, max_size=2**24) as socket:
             self.connections += 1
@@ -397,12 +376,11 @@ class AlpacaAdapter:
             auth = {"action": "auth", "key": self.key_id, "secret": self.secret_key}
             await self._ask(socket, emit, "authenticated", auth)
             await self._subscribe(socket, emit)
-            start_over(attempt)  # a working connection: the next loss waits the least again
+            working()  # a working connection: the next loss waits the least again
             log.info("alpaca: %d symbols subscribed at %s", len(self.symbols), self.url)
             async for raw in socket:
                 for read in parse_frame(raw, self.round_lot):
                     await self._apply(read, emit)
-        raise _Lost("closed by Alpaca")
 
     async def _subscribe(self, socket: ClientConnection, emit: EventSink) -> None:
         """Every symbol on every channel; should the feed refuse a channel (410), on trades,
@@ -457,10 +435,10 @@ class AlpacaAdapter:
             if channel in self.channels and missing and "*" not in symbols:
                 log.warning("alpaca: %s not subscribed for %s", sorted(missing), channel)
 
-    def _given_up(self, error: ProviderError, waiting_for: str) -> _Lost:
+    def _given_up(self, error: ProviderError, waiting_for: str) -> ConnectionEnded:
         what = f"error {error.code} {error.message!r} awaiting {waiting_for!r}"
         refusal = REFUSALS.get(error.code)
-        return _Refused(f"{refusal} ({what})") if refusal else _Lost(what)
+        return Refused(f"{refusal} ({what})") if refusal else ConnectionEnded(what)
 
     async def _apply(self, read: Read, emit: EventSink) -> None:
         """Hand a market event on; count and log everything else."""
@@ -494,21 +472,6 @@ class AlpacaAdapter:
             )
         else:
             log.warning("alpaca: error %d %r", error.code, error.message)
-
-    def _wait(self, state: RetryCallState) -> float:
-        """The usual backoff (`initial_backoff` doubling to `max_backoff`), or after a
-        refusal the longer one (`refused_backoff` doubling to `max_refused_backoff`), each
-        with jitter."""
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, _Refused):
-            return equal_jitter(self.refused_backoff, self.max_refused_backoff)(state)
-        return equal_jitter(self.initial_backoff, self.max_backoff)(state)
-
-    def _report(self, error: BaseException, attempt: int, delay: float) -> None:
-        if isinstance(error, _Refused):
-            log.error("alpaca: %s; attempt %d, retrying in %.1fs", error, attempt, delay)
-        else:
-            log.warning("alpaca connection lost (%r); reconnecting in %.2fs", error, delay)
 
 
 def from_settings(settings: Settings, symbols: Sequence[str]) -> AlpacaAdapter:

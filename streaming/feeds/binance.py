@@ -37,13 +37,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Literal
 
 import httpx
 import msgspec
-from tenacity import AttemptManager, RetryCallState
+from tenacity import RetryCallState
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
 
 from models.types import utcnow
 from settings import Settings
@@ -55,14 +55,14 @@ from streaming.feeds.binance_book import (
     Snapshot,
     SnapshotTooOld,
 )
+from streaming.feeds.connection import Backoff, Working, keep_connected
 from streaming.feeds.market import BookEvent, EventSink, MarketEvent, QuoteEvent, TradeEvent
 from streaming.metrics import (
     FEED_BAD_MESSAGES,
     FEED_BOOK_RESYNCS,
-    FEED_RECONNECTS,
     FEED_SNAPSHOT_FAILURES,
 )
-from streaming.retry import equal_jitter, retrying, start_over
+from streaming.retry import retrying
 from streaming.tick import Level
 
 log = logging.getLogger(__name__)
@@ -123,10 +123,6 @@ _TRADE = msgspec.json.Decoder(_Trade)
 _BOOK_TICKER = msgspec.json.Decoder(_BookTicker)
 _DEPTH = msgspec.json.Decoder(_DepthUpdate)
 _SNAPSHOT = msgspec.json.Decoder(_Snapshot)
-
-
-class _ClosedByBinance(Exception):
-    """The server ended the connection: reconnect, as after any loss."""
 
 
 class _Renew(Exception):
@@ -218,8 +214,7 @@ class BinanceAdapter:
     depth_interval_ms: Literal[100, 1000] = 1000
     trades: TradeStream = "trade"
     max_connection_age: float = MAX_CONNECTION_AGE
-    initial_backoff: float = 0.5
-    max_backoff: float = 30.0
+    backoff: Backoff = field(default_factory=Backoff)
     request_timeout: float = 10.0
     name: str = NAME
     bad_messages: int = 0
@@ -248,26 +243,22 @@ class BinanceAdapter:
         renewal) whenever a connection ends."""
         limits = httpx.Timeout(self.request_timeout)
         async with httpx.AsyncClient(base_url=self.rest_url, timeout=limits) as http:
-            async for attempt in retrying(
-                "binance connection",
-                retry_on=(OSError, TimeoutError, WebSocketException, _ClosedByBinance),
-                failures=FEED_RECONNECTS,
-                wait=equal_jitter(self.initial_backoff, self.max_backoff),
-                report=_connection_lost,
-            ):
-                with attempt:
-                    while True:
-                        try:
-                            await self._connection(emit, http, attempt)
-                        except _Renew as why:
-                            log.info("binance: a new connection (%s)", why)
+            await keep_connected(self.name, partial(self._renewed, emit, http), self.backoff)
 
-    async def _connection(
-        self, emit: EventSink, http: httpx.AsyncClient, attempt: AttemptManager
-    ) -> None:
-        """One connection, until it ends (`_ClosedByBinance`) or is to be renewed (`_Renew`):
-        its messages read in order, each book synchronised by a task of its own (cancelled
-        with the connection)."""
+    async def _renewed(self, emit: EventSink, http: httpx.AsyncClient, working: Working) -> None:
+        """Connections one after another, each renewed at once when due (`_Renew`), until one
+        ends otherwise."""
+        while True:
+            try:
+                await self._connection(emit, http, working)
+            except _Renew as why:
+                log.info("binance: a new connection (%s)", why)
+            else:
+                return
+
+    async def _connection(self, emit: EventSink, http: httpx.AsyncClient, working: Working) -> None:
+        """One connection, until it ends or is to be renewed (`_Renew`): its messages read in
+        order, each book synchronised by a task of its own (cancelled with the connection)."""
         books = {symbol: LocalBook(symbol) for symbol in self.symbols}
         syncing: dict[str, asyncio.Task[None]] = {}
         snapshots = asyncio.Semaphore(SNAPSHOT_CONCURRENCY)
@@ -287,7 +278,7 @@ class BinanceAdapter:
             async with connect(self.stream_url, open_timeout=10, compression=None) as socket:
                 self.connections += 1
                 log.info("binance connected, %d symbols", len(self.symbols))
-                await self._read(socket, books, emit, synchronise, attempt)
+                await self._read(socket, books, emit, synchronise, working)
         finally:
             for task in syncing.values():
                 task.cancel()
@@ -299,16 +290,15 @@ class BinanceAdapter:
         books: dict[str, LocalBook],
         emit: EventSink,
         synchronise: Callable[[LocalBook], None],
-        attempt: AttemptManager,
+        working: Working,
     ) -> None:
         try:
             async with asyncio.timeout(self.max_connection_age):
                 async for raw in socket:
-                    start_over(attempt)  # data flows again: reset the backoff
+                    working()  # data flows again: reset the backoff
                     await self._handle(raw, books, emit, synchronise)
         except TimeoutError:
             raise _Renew(f"{self.max_connection_age:g}s old") from None
-        raise _ClosedByBinance
 
     async def _handle(
         self,
@@ -363,16 +353,16 @@ class BinanceAdapter:
                 else:
                     await emit(BookEvent(book.symbol, depth, utcnow()))
                     return
-            await asyncio.sleep(self.initial_backoff)
+            await asyncio.sleep(self.backoff.initial)
 
     async def _snapshot(self, http: httpx.AsyncClient, symbol: str) -> Snapshot:
-        """`GET /api/v3/depth`, retried until it answers (a 429/418 after its Retry-After)."""
-        backoff = equal_jitter(self.initial_backoff, self.max_backoff)
+        """`GET /api/v3/depth`, retried until it answers (a 429/418 after its Retry-After,
+        other failures after the connections' usual backoff)."""
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
             told = getattr(error, "retry_after", None)
-            return told if told is not None else backoff(state)
+            return told if told is not None else self.backoff.wait(state)
 
         async for attempt in retrying(
             f"binance depth snapshot of {symbol}",
@@ -409,11 +399,6 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(float(response.headers["Retry-After"]), 0.0)
     except (KeyError, ValueError):
         return None
-
-
-def _connection_lost(error: BaseException, _attempt: int, delay: float) -> None:
-    reason = "closed by Binance" if isinstance(error, _ClosedByBinance) else repr(error)
-    log.warning("binance connection lost (%s); reconnecting in %.2fs", reason, delay)
 
 
 def from_settings(settings: Settings, symbols: Sequence[str]) -> BinanceAdapter:

@@ -27,26 +27,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from tenacity import AttemptManager
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
 
 from settings import Settings
 from streaming.errors import BadTick
+from streaming.feeds.connection import Backoff, Working, keep_connected
 from streaming.feeds.market import EventSink, MarketEvent, QuoteEvent, StatusEvent, TradeEvent
-from streaming.metrics import FEED_BAD_MESSAGES, FEED_RECONNECTS
-from streaming.retry import equal_jitter, retrying, start_over
+from streaming.metrics import FEED_BAD_MESSAGES
 
 log = logging.getLogger(__name__)
-
-
-class _ClosedByProvider(Exception):
-    """The provider ended the connection cleanly: reconnect, as after any loss."""
 
 
 def parse_message(raw: str | bytes) -> list[MarketEvent]:
@@ -127,8 +122,7 @@ class FinnhubAdapter:
 
     url: str
     symbols: Sequence[str]
-    initial_backoff: float = 0.5
-    max_backoff: float = 30.0
+    backoff: Backoff = field(default_factory=Backoff)
     name: str = "finnhub"
     bad_messages: int = 0
     connections: int = 0
@@ -142,30 +136,19 @@ class FinnhubAdapter:
         return cls(settings.provider_url, list(symbols))
 
     async def stream(self, emit: EventSink) -> None:
-        """Stream until cancelled, reconnecting whenever the connection is lost: after
-        `initial_backoff`, doubling up to `max_backoff` while connections fail, and from
-        `initial_backoff` again once data flows; a random half to all of it is waited (jitter:
-        no thundering herd)."""
-        async for attempt in retrying(
-            "provider connection",
-            retry_on=(OSError, TimeoutError, WebSocketException, _ClosedByProvider),
-            failures=FEED_RECONNECTS,
-            wait=equal_jitter(self.initial_backoff, self.max_backoff),
-            report=_connection_lost,
-        ):
-            with attempt:
-                await self._stream(emit, attempt)
+        """Stream until cancelled, reconnecting whenever the connection is lost (see
+        `keep_connected`); the backoff starts over whenever data flows."""
+        await keep_connected(self.name, partial(self._connection, emit), self.backoff)
 
-    async def _stream(self, emit: EventSink, attempt: AttemptManager) -> None:
+    async def _connection(self, emit: EventSink, working: Working) -> None:
         """One connection: every symbol subscribed, its messages handed on until it ends."""
         async with connect(self.url, open_timeout=10, compression=None) as socket:
             self.connections += 1
             await self._subscribe(socket)
             log.info("finnhub connected, %d symbols subscribed", len(self.symbols))
             async for raw in socket:
-                start_over(attempt)  # data flows again: reset the backoff
+                working()  # data flows again: reset the backoff
                 await self.handle(raw, emit)
-        raise _ClosedByProvider
 
     async def _subscribe(self, socket: ClientConnection) -> None:
         for symbol in self.symbols:
@@ -183,8 +166,3 @@ class FinnhubAdapter:
             return
         for event in events:
             await emit(event)
-
-
-def _connection_lost(error: BaseException, _attempt: int, delay: float) -> None:
-    reason = "closed by the provider" if isinstance(error, _ClosedByProvider) else repr(error)
-    log.warning("finnhub connection lost (%s); reconnecting in %.2fs", reason, delay)

@@ -28,10 +28,10 @@ subscribed. So this adapter emits no `StatusEvent`.
 Numbers are read exactly (JSON floats as Decimal) and timestamps exactly (whole
 milliseconds). Anything unreadable is counted (`trado_feed_bad_messages_total{feed="polygon"}`)
 and skipped, one event at a time. A refused key (`auth_failed`) is logged as an error and
-retried after a long wait (`refused_backoff`, growing to `refused_max_backoff`), as is
+retried after a long wait (`backoff.refused`, growing to `backoff.refused_maximum`), as is
 `max_connections` (the key's one connection is in use elsewhere; reconnecting at once would
-take it back and start a tug of war); any other loss is retried after `initial_backoff`,
-doubling up to `max_backoff`, with jitter, and every channel is subscribed again.
+take it back and start a tug of war); any other loss is retried after `backoff.initial`,
+doubling up to `backoff.maximum`, with jitter, and every channel is subscribed again.
 """
 
 from __future__ import annotations
@@ -42,17 +42,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from tenacity import AttemptManager, RetryCallState
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
 
 from settings import Settings
 from streaming.errors import BadTick
+from streaming.feeds.connection import Backoff, ConnectionEnded, Refused, Working, keep_connected
 from streaming.feeds.market import BarEvent, EventSink, MarketEvent, QuoteEvent, TradeEvent
-from streaming.metrics import FEED_BAD_MESSAGES, FEED_RECONNECTS
-from streaming.retry import equal_jitter, retrying, start_over
+from streaming.metrics import FEED_BAD_MESSAGES
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +78,7 @@ PASSED_OVER = frozenset({"LULD", "NOI", "FMV"})  # known stocks events Trado has
 _BARS = {"A": "1s", "AM": "1m"}
 _DISCONNECTS = frozenset({"max_connections", "force_disconnect", "slow_consumer"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+BACKOFF = Backoff(refused=60.0, refused_maximum=900.0)  # a refusal: from 1 min up to 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,15 +215,6 @@ def _millis(event: dict[str, Any], name: str) -> datetime:
     return _EPOCH + timedelta(milliseconds=value)
 
 
-class _ConnectionEnded(Exception):
-    """The connection ended (closed by the server, or a disconnect status): reconnect."""
-
-
-class _Refused(_ConnectionEnded):
-    """The server refused us (a bad key, a plan without the stream, the key's connection in use
-    elsewhere): reconnect, but only after a long wait."""
-
-
 @dataclass
 class PolygonAdapter:
     """The `Adapter` for Polygon's stocks stream (see the module docstring)."""
@@ -231,10 +222,7 @@ class PolygonAdapter:
     api_key: str
     symbols: Sequence[str]
     url: str = REAL_TIME_URL
-    initial_backoff: float = 0.5
-    max_backoff: float = 30.0
-    refused_backoff: float = 60.0
-    refused_max_backoff: float = 900.0
+    backoff: Backoff = BACKOFF
     name: str = NAME
     bad_messages: int = 0
     passed_over: int = 0
@@ -248,25 +236,10 @@ class PolygonAdapter:
 
     async def stream(self, emit: EventSink) -> None:
         """Stream until cancelled, reconnecting whenever the connection is lost (see the module
-        docstring for the waits); a wait starts from the first again once data flows."""
-        normal = equal_jitter(self.initial_backoff, self.max_backoff)
-        refused = equal_jitter(self.refused_backoff, self.refused_max_backoff)
+        docstring for the waits); a wait starts from the first again once market data flows."""
+        await keep_connected(self.name, partial(self._connection, emit), self.backoff)
 
-        def wait(state: RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            return refused(state) if isinstance(error, _Refused) else normal(state)
-
-        async for attempt in retrying(
-            "polygon connection",
-            retry_on=(OSError, TimeoutError, WebSocketException, _ConnectionEnded),
-            failures=FEED_RECONNECTS,
-            wait=wait,
-            report=_connection_lost,
-        ):
-            with attempt:
-                await self._connection(emit, attempt)
-
-    async def _connection(self, emit: EventSink, attempt: AttemptManager) -> None:
+    async def _connection(self, emit: EventSink, working: Working) -> None:
         """One connection: authenticated, subscribed, its events handed on until it ends."""
         async with connect(
             self.url, open_timeout=10, compression=None, max_size=MAX_MESSAGE_BYTES
@@ -277,8 +250,7 @@ class PolygonAdapter:
             await socket.send(json.dumps({"action": "auth", "params": self.api_key}))
             async for raw in socket:
                 if await self._handle(raw, socket, emit):
-                    start_over(attempt)  # data flows again: reset the backoff
-        raise _ConnectionEnded("closed by the server")
+                    working()  # data flows again: reset the backoff
 
     async def _handle(self, raw: str | bytes, socket: ClientConnection, emit: EventSink) -> bool:
         """Hand on one message's events and answer its statuses; whether it carried market
@@ -313,19 +285,18 @@ class PolygonAdapter:
                 log.info("polygon: %s", status.message)
             case "auth_failed":
                 self.refusals += 1
-                log.error(
-                    "polygon refused POLYGON_API_KEY (%s): check the key and that its plan "
-                    "includes the stocks WebSocket",
-                    status.message,
+                raise Refused(
+                    f"auth_failed ({status.message}): check POLYGON_API_KEY and that its plan "
+                    "includes the stocks WebSocket"
                 )
-                raise _Refused(f"auth_failed: {status.message}")
             case "max_connections":
                 self.refusals += 1
-                log.error("polygon: %s (the key's connection is in use elsewhere)", status.message)
-                raise _Refused(f"max_connections: {status.message}")
+                raise Refused(
+                    f"max_connections ({status.message}): the key's one connection is in use "
+                    "elsewhere; close it"
+                )
             case "auth_timeout" | "force_disconnect" | "slow_consumer":
-                log.warning("polygon ends the connection: %s (%s)", status.status, status.message)
-                raise _ConnectionEnded(f"{status.status}: {status.message}")
+                raise ConnectionEnded(f"ended by polygon: {status.status} ({status.message})")
             case "error" | "auth_required":
                 log.error("polygon: %s (%s)", status.status, status.message)
             case _:
@@ -335,10 +306,6 @@ class PolygonAdapter:
         self.bad_messages += 1
         FEED_BAD_MESSAGES.labels(self.name).inc()
         log.warning("skipping a polygon message: %s", reason)
-
-
-def _connection_lost(error: BaseException, _attempt: int, delay: float) -> None:
-    log.warning("polygon connection lost (%s); reconnecting in %.2fs", error, delay)
 
 
 def from_settings(settings: Settings, symbols: Sequence[str]) -> PolygonAdapter:

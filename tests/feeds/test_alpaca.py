@@ -27,6 +27,7 @@ from streaming.feeds.alpaca import (
     from_settings,
     parse_frame,
 )
+from streaming.feeds.connection import Backoff
 from streaming.feeds.market import (
     BarEvent,
     EventFeed,
@@ -216,8 +217,7 @@ def test_from_settings_picks_the_feed_or_the_url() -> None:
 
 
 def _adapter(alpaca: FakeAlpaca, symbols: list[str], **values: Any) -> AlpacaAdapter:
-    values.setdefault("initial_backoff", 0.05)
-    values.setdefault("refused_backoff", 0.05)
+    values.setdefault("backoff", Backoff(0.05, refused=0.05))
     return AlpacaAdapter(alpaca.url, "test-key", "test-secret", symbols, **values)
 
 
@@ -342,7 +342,7 @@ async def test_a_feed_without_statuses_still_streams_trades_and_quotes() -> None
 async def test_a_dropped_connection_reconnects_and_subscribes_again() -> None:
     async with fake_alpaca() as alpaca:
         adapter = _adapter(alpaca, ["AAPL", "MSFT"])
-        reconnects = _counted("trado_feed_reconnects_total")
+        reconnects = _counted("trado_feed_reconnects_total", feed="alpaca")
         async with streaming(adapter) as events:
             await alpaca.wait_subscribed(connections=1)
             await alpaca.drop_all()
@@ -355,7 +355,7 @@ async def test_a_dropped_connection_reconnects_and_subscribes_again() -> None:
     assert alpaca.subscriptions[1]["statuses"] == ["AAPL", "MSFT"]
     assert [r["action"] for r in alpaca.requests] == ["auth", "subscribe"] * 2
     assert adapter.connections == 2
-    assert _counted("trado_feed_reconnects_total") == reconnects + 1
+    assert _counted("trado_feed_reconnects_total", feed="alpaca") == reconnects + 1
 
 
 async def test_errors_and_bad_messages_are_counted_and_the_stream_goes_on() -> None:

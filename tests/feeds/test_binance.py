@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -26,6 +26,7 @@ from streaming.feeds.binance_book import (
     Snapshot,
     SnapshotTooOld,
 )
+from streaming.feeds.connection import Backoff
 from streaming.feeds.market import (
     BookEvent,
     EventFeed,
@@ -38,6 +39,7 @@ from tests.api.conftest import Api, new_account
 from tests.api.test_trading import START, folio, place
 from tests.conftest import make_settings
 from tests.utils.fake_binance import FakeBinance, fake_binance
+from tests.utils.fake_server import Changes
 from tests.utils.feed_pipeline import Listing, Pipeline, feed_pipeline
 from tests.utils.graphql_ws import GraphQLWS, graphql_ws
 from tests.utils.live import symbol_for, wait_subscribed
@@ -253,20 +255,14 @@ _ROW = {
 # -- the adapter against the fake ----------------------------------------------------------
 
 
-class Collected:
+class Collected(Changes):
     def __init__(self) -> None:
+        super().__init__()
         self.events: list[MarketEvent] = []
-        self._changed = asyncio.Event()
 
     async def __call__(self, event: MarketEvent) -> None:
         self.events.append(event)
-        self._changed.set()
-
-    async def until(self, done: Callable[[], bool], seconds: float = 10) -> None:
-        async with asyncio.timeout(seconds):
-            while not done():
-                self._changed.clear()
-                await self._changed.wait()
+        self.changed()
 
     def books(self) -> list[Depth]:
         return [e.depth for e in self.events if isinstance(e, BookEvent)]
@@ -280,7 +276,7 @@ async def streaming(
         [symbol],
         url=fake.url,
         rest_url=fake.rest_url,
-        initial_backoff=0.05,
+        backoff=Backoff(0.05),
         **options,  # type: ignore[arg-type]
     )
     collected = Collected()
@@ -317,13 +313,13 @@ async def test_the_adapter_buffers_during_a_snapshot_and_resyncs_after_a_gap() -
             await fake.wait_snapshot_requests(1)
             await fake.depth("BTCUSDT", asks=[("100.01", "0")], updates=2)  # 1002-1003
             await fake.trade("BTCUSDT", "100.02", "0.5")  # not held up by the snapshot
-            await got.until(lambda: any(isinstance(e, TradeEvent) for e in got.events))
+            await got.wait_for(lambda: any(isinstance(e, TradeEvent) for e in got.events))
             fake.release_snapshots()  # as of 1003: both buffered updates covered
-            await got.until(lambda: len(got.books()) == 1)
+            await got.wait_for(lambda: len(got.books()) == 1)
             await fake.depth("BTCUSDT", bids=[("99.99", "0")])  # 1004
             await fake.depth("BTCUSDT", bids=[("99.50", "7")], lost=True)  # 1005: missed
             await fake.depth("BTCUSDT", asks=[("100.03", "4")])  # 1006: a gap
-            await got.until(lambda: len(got.books()) == 3)
+            await got.wait_for(lambda: len(got.books()) == 3)
             assert adapter.resyncs == 1
     books = got.books()
     assert [(d.update, d.previous) for d in books] == [(1003, None), (1004, 1003), (1006, None)]
@@ -344,7 +340,7 @@ async def test_a_rate_limited_snapshot_waits_its_retry_after() -> None:
             await fake.depth("BTCUSDT", bids=[("100.00", "3")])
             await fake.wait_snapshot_requests(1)
             refused = asyncio.get_running_loop().time()
-            await got.until(lambda: len(got.books()) == 1)
+            await got.wait_for(lambda: len(got.books()) == 1)
             waited = asyncio.get_running_loop().time() - refused
     assert waited >= 0.9, "the Retry-After second is honoured"
     assert len(fake.snapshot_requests) == 2
@@ -368,7 +364,7 @@ async def test_the_adapter_survives_junk_drops_and_shutdowns_and_answers_pings()
             await fake.wait_connections(3)
             await fake.depth("BTCUSDT", bids=[("100.00", "4")])
             await fake.trade("BTCUSDT", "100.01", "0.1", aggregate=False)
-            await got.until(lambda: len(got.books()) >= 1)
+            await got.wait_for(lambda: len(got.books()) >= 1)
     assert adapter.bad_messages == 3
     assert adapter.connections == 3
     assert got.books()[-1].bids[0] == (D("100.00"), D(4))
@@ -383,7 +379,7 @@ async def test_aggregate_trades_fast_depth_and_a_ban_waited_out() -> None:
             await fake.wait_connections(1)
             await fake.trade("BTCUSDT", "100.01", "0.003", aggregate=True)
             await fake.depth("BTCUSDT", asks=[("100.01", "0.5")])
-            await got.until(lambda: len(got.books()) == 1)
+            await got.wait_for(lambda: len(got.books()) == 1)
     assert fake.connections[0] == ["btcusdt@aggTrade", "btcusdt@bookTicker", "btcusdt@depth@100ms"]
     assert got.events[0] == TradeEvent("BTCUSDT", D("100.01"), D("0.003"), got.events[0].time)
     assert got.books()[0].asks[0] == (D("100.01"), D("0.5"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from delivery.quotes import latest_quotes
 from settings import Settings
+from streaming.feeds.connection import Backoff
 from streaming.feeds.finnhub import FinnhubAdapter
 from streaming.feeds.market import EventFeed
 from streaming.runtime import open_runtime
@@ -27,7 +28,7 @@ QUOTES = (
 async def test_finnhub_trades_reach_a_subscriber_at_tick_precision(full_settings: Settings) -> None:
     symbol = symbol_for("F")
     async with fake_provider() as provider:
-        feed = EventFeed(FinnhubAdapter(provider.url, [symbol], initial_backoff=0.05))
+        feed = EventFeed(FinnhubAdapter(provider.url, [symbol], Backoff(0.05)))
         async with (
             feed_pipeline(full_settings, feed, [symbol]) as pipeline,
             graphql_ws(pipeline.server.ws) as client,

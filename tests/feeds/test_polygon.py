@@ -15,6 +15,7 @@ import pytest
 
 from settings import Settings
 from streaming.errors import BadTick
+from streaming.feeds.connection import Backoff
 from streaming.feeds.market import BarEvent, EventFeed, MarketEvent, QuoteEvent, TradeEvent
 from streaming.feeds.polygon import (
     REAL_TIME_URL,
@@ -193,9 +194,8 @@ async def streaming(adapter: PolygonAdapter) -> AsyncIterator[asyncio.Queue[Mark
 
 
 def adapter_for(polygon: FakePolygon, symbols: list[str], key: str = API_KEY) -> PolygonAdapter:
-    return PolygonAdapter(
-        key, symbols, polygon.url, initial_backoff=0.05, max_backoff=0.2, refused_backoff=0.1
-    )
+    backoff = Backoff(0.05, 0.2, refused=0.1, refused_maximum=0.2)
+    return PolygonAdapter(key, symbols, polygon.url, backoff)
 
 
 async def next_event(events: asyncio.Queue[MarketEvent]) -> MarketEvent:
@@ -249,7 +249,7 @@ async def test_a_wrong_key_or_a_plan_without_the_stream_is_refused_again_and_aga
 async def test_max_connections_backs_off_longer_then_reconnects() -> None:
     async with fake_polygon() as polygon:
         adapter = adapter_for(polygon, ["AAPL"])
-        adapter.refused_backoff = 1.0
+        adapter.backoff = Backoff(0.05, 0.2, refused=1.0)
         async with streaming(adapter) as events:
             await polygon.wait_subscribed(connections=1, channels=4)
             loop = asyncio.get_running_loop()
@@ -267,7 +267,7 @@ async def test_max_connections_backs_off_longer_then_reconnects() -> None:
 async def test_a_disconnect_status_reconnects_at_once(reason: str) -> None:
     async with fake_polygon() as polygon:
         adapter = adapter_for(polygon, ["AAPL"])
-        adapter.refused_backoff = 60  # not waited: these are no refusals
+        adapter.backoff = Backoff(0.05, 0.2, refused=60.0)  # not waited: these are no refusals
         async with streaming(adapter):
             await polygon.wait_subscribed(connections=1, channels=4)
             await polygon.send_status(reason, "bye")

@@ -12,6 +12,7 @@ from typing import Any
 
 from settings import Settings
 from streaming.feed_sender import Overflow
+from streaming.feeds.connection import Backoff
 from streaming.feeds.finnhub import FinnhubAdapter
 from streaming.feeds.market import EventFeed
 from streaming.feeds.recording import Recording, record
@@ -51,7 +52,7 @@ async def play_live(provider: FakeProvider, client: GraphQLWS, symbol: str) -> l
     """One message at a time, each seen before the next goes (nothing conflated)."""
     seen: list[dict[str, Any]] = []
     for message, ticks in zip(session(symbol), [1, 2, 1, 1, 1], strict=True):
-        await provider.send_raw(message, symbol)
+        await provider.publish(symbol, message)
         seen += await payloads(client, ticks)
     return seen
 
@@ -63,7 +64,7 @@ async def test_a_recording_replays_as_the_live_feed_went(
     path = tmp_path / "session.ndjson"
     recording = Recording(path)
     async with fake_provider() as provider:
-        live = EventFeed(FinnhubAdapter(provider.url, [symbol], initial_backoff=0.05))
+        live = EventFeed(FinnhubAdapter(provider.url, [symbol], Backoff(0.05)))
         async with (
             feed_pipeline(full_settings, live, [symbol]) as pipeline,
             graphql_ws(pipeline.server.ws) as client,

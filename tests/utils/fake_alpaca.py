@@ -39,12 +39,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+
+from tests.utils.fake_server import FakeServer, serving
 
 CHANNELS = ("trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds")
 FOLLOW_TRADES = ("corrections", "cancelErrors")
@@ -68,29 +70,26 @@ class _Session:
         return message
 
 
-class FakeAlpaca:
+class FakeAlpaca(FakeServer[_Session]):
     def __init__(self, key: str, secret: str, symbol_limit: int | None = None) -> None:
+        super().__init__()
         self.key, self.secret = key, secret
         self.symbol_limit = symbol_limit
         self.refused_channels: set[str] = set()
         self.auth_timeout = 10.0
-        self.url = ""
         self.connections = 0
         self.auth_failures = 0
         self.requests: list[dict[str, Any]] = []
-        self.sent: list[str] = []
         self.subscriptions: list[dict[str, list[str]]] = []  # each connection's, confirmed
-        self._sessions: list[_Session] = []
-        self._changed = asyncio.Event()
         self._trade_id = 0
 
     async def serve(self, socket: ServerConnection) -> None:
         session = _Session(socket)
         self.connections += 1
-        self._sessions.append(session)
+        self.clients[socket] = session
         confirmed: dict[str, list[str]] = {}
         self.subscriptions.append(confirmed)
-        self._changed.set()
+        self.changed()
         try:
             await self._send(session, [{"T": "success", "msg": "connected"}])
             async with asyncio.timeout(self.auth_timeout) as deadline:
@@ -104,8 +103,8 @@ class FakeAlpaca:
         except ConnectionClosed:
             pass
         finally:
-            self._sessions.remove(session)
-            self._changed.set()
+            self.clients.pop(socket, None)
+            self.changed()
 
     async def _answer(
         self, session: _Session, raw: str | bytes, confirmed: dict[str, list[str]]
@@ -125,7 +124,7 @@ class FakeAlpaca:
             await self._subscribe(session, request, confirmed)
         else:
             await self._error(session, 400, "invalid syntax")
-        self._changed.set()
+        self.changed()
 
     async def _authenticate(self, session: _Session, request: dict[str, Any]) -> None:
         if session.authenticated:
@@ -133,7 +132,7 @@ class FakeAlpaca:
         elif (request.get("key"), request.get("secret")) != (self.key, self.secret):
             self.auth_failures += 1
             await self._error(session, 402, "auth failed")
-        elif any(other.authenticated for other in self._sessions):
+        elif any(other.authenticated for other in self.clients.values()):
             await self._error(session, 406, "connection limit exceeded")
         else:
             session.authenticated = True
@@ -172,16 +171,14 @@ class FakeAlpaca:
 
     async def _send(self, session: _Session, message: list[dict[str, Any]] | str) -> None:
         raw = message if isinstance(message, str) else json.dumps(message)
-        self.sent.append(raw)
-        with suppress(ConnectionClosed):
-            await session.socket.send(raw)
+        await self.send_to(session.socket, raw)
 
     async def _error(self, session: _Session, code: int, msg: str) -> None:
         await self._send(session, [{"T": "error", "code": code, "msg": msg}])
 
     async def _push(self, channel: str, symbol: str, message: str) -> None:
         """A data point (its JSON text, numbers as written) to the symbol's subscribers."""
-        for session in list(self._sessions):
+        for session in list(self.clients.values()):
             if session.wants(channel, symbol):
                 await self._send(session, f"[{message}]")
 
@@ -244,41 +241,17 @@ class FakeAlpaca:
 
     async def error(self, code: int, msg: str) -> None:
         """An error message to every connection."""
-        for session in list(self._sessions):
+        for session in list(self.clients.values()):
             await self._error(session, code, msg)
-
-    async def send_raw(self, raw: str) -> None:
-        for session in list(self._sessions):
-            await self._send(session, raw)
-
-    async def drop_all(self) -> None:
-        """Close every connection abruptly (no close frame), as a failing server would."""
-        for session in list(self._sessions):
-            session.socket.transport.abort()
-
-    async def wait_for(self, check: Any, seconds: float = 10) -> None:
-        """Until `check()` holds (re-checked whenever a connection or request arrives)."""
-        async with asyncio.timeout(seconds):
-            while not check():
-                self._changed.clear()
-                await self._changed.wait()
 
     async def wait_subscribed(self, connections: int, seconds: float = 10) -> None:
         """Until the `connections`-th connection has a confirmed subscription."""
-        await self.wait_for(
-            lambda: (
-                len(self.subscriptions) >= connections and bool(self.subscriptions[connections - 1])
-            ),
-            seconds,
-        )
+        await self.wait_subscribed_in(self.subscriptions, connections, 1, seconds)
 
 
 @asynccontextmanager
 async def fake_alpaca(
     key: str = "test-key", secret: str = "test-secret", symbol_limit: int | None = None
 ) -> AsyncIterator[FakeAlpaca]:
-    alpaca = FakeAlpaca(key, secret, symbol_limit)
-    async with serve(alpaca.serve, "127.0.0.1", 0) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        alpaca.url = f"ws://127.0.0.1:{port}/v2/iex"
+    async with serving(FakeAlpaca(key, secret, symbol_limit), "/v2/iex") as alpaca:
         yield alpaca

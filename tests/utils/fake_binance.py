@@ -36,9 +36,11 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+
+from tests.utils.fake_server import FakeServer, serving
 
 START_MILLIS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -73,16 +75,15 @@ class TrueBook:
         }
 
 
-class FakeBinance:
+class FakeBinance(FakeServer[set[str]]):
+    """`url` is the WebSocket base (PROVIDER_URL); `clients`: each connection's streams."""
+
     def __init__(self) -> None:
-        self.url = ""  # the WebSocket base (PROVIDER_URL)
+        super().__init__()
         self.rest_url = ""  # the REST base (BINANCE_REST_URL)
         self.books: dict[str, TrueBook] = {}
         self.connections: list[list[str]] = []  # each connection's streams, in order
         self.snapshot_requests: list[str] = []  # each request's query string
-        self.sent: list[dict[str, Any]] = []  # every stream message, as sent
-        self._clients: dict[ServerConnection, set[str]] = {}
-        self._changed = asyncio.Event()
         self._refusals: list[tuple[int, int]] = []  # (status, retry after) for next requests
         self._release = asyncio.Event()
         self._release.set()
@@ -101,7 +102,7 @@ class FakeBinance:
         if path.path != "/api/v3/depth":
             return _json(connection, HTTPStatus.NOT_FOUND, {"code": -1, "msg": "Not found"})
         self.snapshot_requests.append(path.query)
-        self._changed.set()
+        self.changed()
         await self._release.wait()
         if self._refusals:
             status, retry_after = self._refusals.pop(0)
@@ -120,33 +121,27 @@ class FakeBinance:
         response.headers["X-MBX-USED-WEIGHT-1M"] = "50"
         return response
 
-    async def _serve(self, connection: ServerConnection) -> None:
+    async def serve(self, connection: ServerConnection) -> None:
         assert connection.request is not None
         query = parse_qs(urlsplit(connection.request.path).query)
         streams = query.get("streams", [""])[0].split("/")
         self.connections.append(streams)
-        self._clients[connection] = set(streams)
-        self._changed.set()
+        self.clients[connection] = set(streams)
+        self.changed()
         try:
             await connection.wait_closed()
         except ConnectionClosed:
             pass
         finally:
-            self._clients.pop(connection, None)
+            self.clients.pop(connection, None)
 
     # -- what tests do -----------------------------------------------------------------
 
     async def wait_connections(self, count: int, seconds: float = 10) -> None:
-        await self._wait(lambda: len(self.connections) >= count and bool(self._clients), seconds)
+        await self.wait_for(lambda: len(self.connections) >= count and bool(self.clients), seconds)
 
     async def wait_snapshot_requests(self, count: int, seconds: float = 10) -> None:
-        await self._wait(lambda: len(self.snapshot_requests) >= count, seconds)
-
-    async def _wait(self, done: Any, seconds: float) -> None:
-        async with asyncio.timeout(seconds):
-            while not done():
-                self._changed.clear()
-                await self._changed.wait()
+        await self.wait_for(lambda: len(self.snapshot_requests) >= count, seconds)
 
     def book(self, symbol: str, update_id: int = 1000) -> TrueBook:
         """The symbol's true book (created empty at `update_id`)."""
@@ -218,21 +213,15 @@ class FakeBinance:
 
     async def send(self, symbol: str, kind: str, data: dict[str, Any]) -> None:
         """To every connection with a stream of that kind for the symbol."""
-        for connection, streams in list(self._clients.items()):
+        for connection, streams in list(self.clients.items()):
             for stream in streams:
                 name, _, rest = stream.partition("@")
                 if name == symbol.lower() and rest.split("@")[0] == kind:
-                    message = {"stream": stream, "data": data}
-                    self.sent.append(message)
-                    await connection.send(json.dumps(message))
+                    await self.send_to(connection, json.dumps({"stream": stream, "data": data}))
 
     async def server_shutdown(self) -> None:
         message = {"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": self._tick()}}
         await self.send_raw(json.dumps(message))
-
-    async def send_raw(self, raw: str) -> None:
-        for connection in list(self._clients):
-            await connection.send(raw)
 
     def rate_limit_next(self, status: int = 429, retry_after: int = 1) -> None:
         """The next snapshot request is refused with `status` and `Retry-After`."""
@@ -247,12 +236,7 @@ class FakeBinance:
     async def ping_all(self) -> list[Awaitable[float]]:
         """A ping on every connection, as Binance sends every 20 s; each waiter resolves
         when the pong comes back."""
-        return [await connection.ping() for connection in list(self._clients)]
-
-    async def drop_all(self) -> None:
-        """Close every connection abruptly (no close frame)."""
-        for connection in list(self._clients):
-            connection.transport.abort()
+        return [await connection.ping() for connection in list(self.clients)]
 
     def _tick(self) -> int:
         self._millis += 1
@@ -269,8 +253,6 @@ def _json(connection: ServerConnection, status: HTTPStatus, body: Any) -> Respon
 @asynccontextmanager
 async def fake_binance() -> AsyncIterator[FakeBinance]:
     fake = FakeBinance()
-    async with serve(fake._serve, "127.0.0.1", 0, process_request=fake._process_request) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        fake.url = f"ws://127.0.0.1:{port}"
-        fake.rest_url = f"http://127.0.0.1:{port}"
+    async with serving(fake, "", process_request=fake._process_request):
+        fake.rest_url = fake.url.replace("ws://", "http://", 1)
         yield fake

@@ -29,7 +29,6 @@ and drop connections abruptly; `subscriptions` records each connection's subscri
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,8 +36,10 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+
+from tests.utils.fake_server import FakeServer, serving
 
 API_KEY = "test-polygon-key"
 MILLIS = 1767277800123  # 2026-01-01T14:30:00.123Z
@@ -127,19 +128,18 @@ def aggregate(
     }
 
 
-class FakePolygon:
+class FakePolygon(FakeServer[set[str]]):
+    """`clients`: the authenticated connections, each with its channels."""
+
     def __init__(self, api_key: str = API_KEY) -> None:
+        super().__init__()
         self.api_key = api_key
         self.refuse_keys = 0  # refuse this many next auths, even with the right key
         self.plan_refused = False  # refuse every auth as a plan without the stream
         self.auths: list[str] = []  # every key tried, in order
         self.subscriptions: list[list[str]] = []  # per authenticated connection, its channels
-        self.sent: list[str] = []  # every message sent, in order
-        self.url = ""
-        self._clients: dict[ServerConnection, set[str]] = {}  # authenticated: their channels
-        self._changed = asyncio.Condition()
 
-    async def _serve(self, connection: ServerConnection) -> None:
+    async def serve(self, connection: ServerConnection) -> None:
         await self._send(connection, [status("connected", "Connected Successfully")])
         try:
             async for raw in connection:
@@ -147,13 +147,13 @@ class FakePolygon:
         except ConnectionClosed:
             pass
         finally:
-            self._clients.pop(connection, None)
+            self.clients.pop(connection, None)
 
     async def _act(self, connection: ServerConnection, request: dict[str, Any]) -> None:
         action, params = request.get("action"), str(request.get("params", ""))
         if action == "auth":
             await self._auth(connection, params)
-        elif connection not in self._clients:
+        elif connection not in self.clients:
             await self._send(connection, [status("auth_required", "authentication required")])
         elif action in ("subscribe", "unsubscribe"):
             await self._subscribe(connection, action, [p.strip() for p in params.split(",")])
@@ -162,8 +162,7 @@ class FakePolygon:
 
     async def _auth(self, connection: ServerConnection, key: str) -> None:
         self.auths.append(key)
-        async with self._changed:
-            self._changed.notify_all()
+        self.changed()
         if self.plan_refused:
             text = "Your plan doesn't include websocket access. Visit https://massive.com/pricing"
             await self._refuse(connection, text)
@@ -172,7 +171,7 @@ class FakePolygon:
             await self._refuse(connection, "authentication failed")
         else:
             await self._send(connection, [status("auth_success", "authenticated")])
-            self._clients[connection] = set()
+            self.clients[connection] = set()
             self.subscriptions.append([])
 
     async def _refuse(self, connection: ServerConnection, text: str) -> None:
@@ -182,7 +181,7 @@ class FakePolygon:
     async def _subscribe(
         self, connection: ServerConnection, action: str, channels: list[str]
     ) -> None:
-        mine = self._clients[connection]
+        mine = self.clients[connection]
         for channel in channels:
             if action == "subscribe":
                 mine.add(channel)
@@ -190,64 +189,40 @@ class FakePolygon:
             else:
                 mine.discard(channel)
             await self._send(connection, [status("success", f"{action}d to: {channel}")])
-        async with self._changed:
-            self._changed.notify_all()
+        self.changed()
 
     async def _send(self, connection: ServerConnection, events: list[dict[str, Any]]) -> None:
-        raw = _ENCODER.encode(events).decode()
-        self.sent.append(raw)
-        await connection.send(raw)
+        await self.send_to(connection, _ENCODER.encode(events).decode())
 
     async def wait_subscribed(self, connections: int, channels: int, seconds: float = 10) -> None:
         """Until `connections` connections have authenticated, the last with `channels`."""
-
-        def done() -> bool:
-            return len(self.subscriptions) >= connections and (
-                len(self.subscriptions[connections - 1]) >= channels
-            )
-
-        async with asyncio.timeout(seconds), self._changed:
-            await self._changed.wait_for(done)
+        await self.wait_subscribed_in(self.subscriptions, connections, channels, seconds)
 
     async def wait_auths(self, count: int, seconds: float = 10) -> None:
-        async with asyncio.timeout(seconds), self._changed:
-            await self._changed.wait_for(lambda: len(self.auths) >= count)
+        await self.wait_for(lambda: len(self.auths) >= count, seconds)
 
     async def push(self, *events: dict[str, Any]) -> None:
         """Send `events` as one array to each connection subscribed to any of them (each gets
         those it subscribed, in order), as Polygon batches events."""
-        for connection, channels in list(self._clients.items()):
+        for connection, channels in list(self.clients.items()):
             mine = [e for e in events if f"{e['ev']}.{e['sym']}" in channels]
             if mine:
                 await self._send(connection, mine)
 
     async def send_status(self, name: str, message: str) -> None:
-        for connection in list(self._clients):
+        for connection in list(self.clients):
             await self._send(connection, [status(name, message)])
-
-    async def send_raw(self, raw: str) -> None:
-        for connection in list(self._clients):
-            self.sent.append(raw)
-            await connection.send(raw)
 
     async def max_connections(self) -> None:
         """As when the key connects elsewhere: the documented status, then the close."""
-        for connection in list(self._clients):
+        for connection in list(self.clients):
             await self._send(
                 connection, [status("max_connections", "Maximum number of connections exceeded.")]
             )
             await connection.close()
 
-    async def drop_all(self) -> None:
-        """Close every connection abruptly (no close frame), as a failing server would."""
-        for connection in list(self._clients):
-            connection.transport.abort()
-
 
 @asynccontextmanager
 async def fake_polygon(api_key: str = API_KEY) -> AsyncIterator[FakePolygon]:
-    polygon = FakePolygon(api_key)
-    async with serve(polygon._serve, "127.0.0.1", 0, compression=None) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        polygon.url = f"ws://127.0.0.1:{port}/stocks"
+    async with serving(FakePolygon(api_key), "/stocks", compression=None) as polygon:
         yield polygon

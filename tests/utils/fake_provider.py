@@ -15,47 +15,42 @@ to make the adapter reconnect; `subscriptions` records what each connection aske
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from tests.utils.fake_server import FakeServer, serving
 
-class FakeProvider:
+
+class FakeProvider(FakeServer[set[str]]):
+    """`clients`: each connection's symbols."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.subscriptions: list[list[str]] = []  # one list per connection, in arrival order
-        self._clients: dict[ServerConnection, set[str]] = {}
-        self._server: Server | None = None
-        self.url = ""
-        self._changed = asyncio.Event()
 
-    async def _serve(self, connection: ServerConnection) -> None:
+    async def serve(self, connection: ServerConnection) -> None:
         mine: list[str] = []
         self.subscriptions.append(mine)
-        self._clients[connection] = set()
+        self.clients[connection] = set()
         try:
             async for raw in connection:
                 message = json.loads(raw)
                 if message.get("type") == "subscribe":
                     mine.append(message["symbol"])
-                    self._clients[connection].add(message["symbol"])
-                    self._changed.set()
+                    self.clients[connection].add(message["symbol"])
+                    self.changed()
         except ConnectionClosed:
             pass
         finally:
-            self._clients.pop(connection, None)
+            self.clients.pop(connection, None)
 
     async def wait_subscribed(self, connections: int, symbols: int, seconds: float = 10) -> None:
-        async with asyncio.timeout(seconds):
-            while len(self.subscriptions) < connections or (
-                len(self.subscriptions[connections - 1]) < symbols
-            ):
-                self._changed.clear()
-                await self._changed.wait()
+        await self.wait_subscribed_in(self.subscriptions, connections, symbols, seconds)
 
     async def trade(self, symbol: str, price: str, volume: int = 100, millis: int = 0) -> None:
         """Send a trade (price written as a JSON number, as providers do) to its subscribers."""
@@ -63,26 +58,19 @@ class FakeProvider:
             f'{{"type":"trade","data":[{{"s":"{symbol}","p":{price},"v":{volume},'
             f'"t":{millis or 1767225600000}}}]}}'
         )
-        await self.send_raw(raw, symbol)
+        await self.publish(symbol, raw)
 
-    async def send_raw(self, raw: str, symbol: str | None = None) -> None:
-        for connection, symbols in list(self._clients.items()):
-            if symbol is None or symbol in symbols:
-                await connection.send(raw)
+    async def publish(self, symbol: str, raw: str) -> None:
+        """`raw` to the connections that subscribed `symbol`."""
+        for connection, symbols in list(self.clients.items()):
+            if symbol in symbols:
+                await self.send_to(connection, raw)
 
     async def send_json(self, message: Any) -> None:
         await self.send_raw(json.dumps(message))
 
-    async def drop_all(self) -> None:
-        """Close every connection abruptly (no close frame), as a failing provider would."""
-        for connection in list(self._clients):
-            connection.transport.abort()
-
 
 @asynccontextmanager
 async def fake_provider() -> AsyncIterator[FakeProvider]:
-    provider = FakeProvider()
-    async with serve(provider._serve, "127.0.0.1", 0) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        provider.url = f"ws://127.0.0.1:{port}/trades?token=test"
+    async with serving(FakeProvider(), "/trades?token=test") as provider:
         yield provider
