@@ -70,15 +70,14 @@ def plain(value: Decimal) -> Decimal:
 
 
 def at_precision(price: Decimal, tick_size: Decimal) -> Decimal:
-    """`price` as a screen shows it: no trailing zeros past its instrument's tick size, and
-    as many places as the tick size has (249 -> 249.00, 249.030000 -> 249.03 at 0.01). A
-    price off the grid keeps its own digits (102.875 stays)."""
-    value = plain(price)
+    """`price` as a screen shows it: as many places as its instrument's `tick_size` (written
+    without trailing zeros: 0.01, not 0.0100), so 249 reads 249.00 and 249.030000 249.03 at
+    0.01; a price off the grid keeps its own digits without trailing zeros (102.875)."""
     try:
-        written = value.quantize(plain(tick_size))
+        written = price.quantize(tick_size)
     except ArithmeticError:
-        return value
-    return written if written == value else value
+        return plain(price)
+    return written if written == price else plain(price)
 
 
 def utcnow() -> datetime:

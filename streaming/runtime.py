@@ -20,6 +20,7 @@ from models.db import (
     session_scope,
 )
 from models.instrument_file import read_instrument_file
+from models.types import plain
 from settings import Settings
 from streaming.bridge import Bridge
 from streaming.cache import Cache, make_cache
@@ -249,7 +250,7 @@ def make_day_enricher(runtime: Runtime) -> DayEnricher:
     rows = read_instrument_file(runtime.settings.instruments_file)
     exchanges = {row.symbol: row.exchange for row in rows}
     references = {row.symbol: row.reference_price for row in rows if row.reference_price}
-    tick_sizes = {row.symbol: row.tick_size for row in rows}
+    tick_sizes = {row.symbol: plain(row.tick_size) for row in rows}
     return DayEnricher(
         runtime.cache, runtime.sessions, runtime.clock, exchanges, references, tick_sizes
     )

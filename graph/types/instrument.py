@@ -11,7 +11,7 @@ from graph.scalars import Written
 from graph.types.market import DayStatsType, MarketStatus
 from graph.types.quote import Quote
 from graph.types.records import from_record
-from models.types import at_precision
+from models.types import at_precision, plain
 from resolvers.market import exchange_status
 from trading.instruments import InstrumentRecord
 
@@ -73,7 +73,7 @@ async def at_tick_precision(
     if price is None:
         return None
     record = await info.context.loaders.instrument.load(instrument_id)
-    return Written(price if record is None else at_precision(price, record.tick_size))
+    return Written(price if record is None else at_precision(price, plain(record.tick_size)))
 
 
 async def load_instrument(info: Info, instrument_id: int) -> Instrument:

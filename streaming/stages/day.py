@@ -27,17 +27,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 import msgspec
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.db import SessionFactory, session_scope
-from models.types import at_precision
+from models.types import at_precision, plain
 from streaming.cache import Cache
 from streaming.channels import quote_key
 from streaming.day_store import DayState, load_day_states, upsert_day_states
 from streaming.errors import BadTick
-from streaming.tick import Tick
+from streaming.tick import Depth, Tick
 from trading.day_stats import DayStats
 from trading.instruments import tick_sizes
 from trading.sessions import SessionClock, SessionSpan
@@ -47,6 +48,13 @@ log = logging.getLogger(__name__)
 DEFAULT_EXCHANGE = "NYSE"  # for a symbol missing from the reference list
 TICK_SIZE_LOOKUP_SECONDS = 2.0
 TICK_SIZE_RETRY_SECONDS = 30.0
+
+
+class _Written(NamedTuple):
+    price: Decimal
+    bid: Decimal
+    ask: Decimal
+    book: Depth | None
 
 
 @dataclass
@@ -64,46 +72,53 @@ class DayEnricher:
 
     async def enrich(self, ticks: list[Tick]) -> list[Tick]:
         """The ticks as they are published; the new state waits for `commit`."""
-        unknown = sorted({t.symbol for t in ticks} - self._state.keys())
-        if unknown:
-            self._state.update(await self._load(unknown))
         unsized = sorted({t.symbol for t in ticks} - self.tick_sizes.keys())
         if unsized:
             await self._look_up_tick_sizes(unsized)
+        unknown = sorted({t.symbol for t in ticks} - self._state.keys())
+        if unknown:
+            self._state.update(await self._load(unknown))
         staged: dict[str, DayState] = {}
         published = []
         for tick in ticks:
             day, halted = staged.get(tick.symbol) or self._state[tick.symbol]
-            tick = self._at_tick_precision(tick)
+            written = self._written(tick)
+            kind = tick.kind
             if tick.halted is not None:
-                halted = tick.halted
-                tick = msgspec.structs.replace(tick, kind="status")
-            elif tick.is_trade:
-                session = self._session(tick).day
-                if day is None:  # a first session: measured from the reference price
-                    reference = self.references.get(tick.symbol)
-                    day = DayStats.first(session, tick.price, tick.volume, reference)
-                else:
-                    day = day.fold(session, tick.price, tick.volume)
-            tick_size = self.tick_sizes.get(tick.symbol)
-            if day is not None and tick_size:
-                day = day.at_precision(tick_size)
+                halted, kind = tick.halted, "status"
+            elif kind == "trade":
+                day = self._folded(day, tick, written.price)
             staged[tick.symbol] = (day, halted)
-            price = tick.price if tick.is_trade else self._last_price(tick, day)
-            published.append(msgspec.structs.replace(tick, price=price, halted=halted, day=day))
+            last = written.price if kind == "trade" or day is None else day.last
+            published.append(
+                msgspec.structs.replace(
+                    tick,
+                    price=last,
+                    bid=written.bid,
+                    ask=written.ask,
+                    book=written.book,
+                    kind=kind,
+                    halted=halted,
+                    day=day,
+                )
+            )
         self._staged = staged
         return published
 
-    def _last_price(self, tick: Tick, day: DayStats | None) -> Decimal:
-        """A quote, book or status update carries the last trade's price: the one the day's
-        figures hold (across feed restarts), else the feed's own (its last trade, or the
-        midpoint before any)."""
-        return day.last if day is not None else tick.price
+    def _folded(self, day: DayStats | None, tick: Tick, price: Decimal) -> DayStats:
+        """`day` with one more trade; a first session is measured from the reference price.
+        (Its prices stay at the tick precision: each comes from a written tick.)"""
+        session = self._session(tick).day
+        if day is not None:
+            return day.fold(session, price, tick.volume)
+        first = DayStats.first(session, price, tick.volume, self.references.get(tick.symbol))
+        return self._day_written(tick.symbol, first)
 
-    def _at_tick_precision(self, tick: Tick) -> Tick:
+    def _written(self, tick: Tick) -> _Written:
+        """The tick's prices at its instrument's tick precision (as they are, unlisted)."""
         tick_size = self.tick_sizes.get(tick.symbol)
         if not tick_size:
-            return tick
+            return _Written(tick.price, tick.bid, tick.ask, tick.book)
         book = tick.book
         if book is not None:
             book = msgspec.structs.replace(
@@ -111,13 +126,18 @@ class DayEnricher:
                 bids=tuple((at_precision(p, tick_size), size) for p, size in book.bids),
                 asks=tuple((at_precision(p, tick_size), size) for p, size in book.asks),
             )
-        return msgspec.structs.replace(
-            tick,
-            price=at_precision(tick.price, tick_size),
-            bid=at_precision(tick.bid, tick_size),
-            ask=at_precision(tick.ask, tick_size),
-            book=book,
+        return _Written(
+            at_precision(tick.price, tick_size),
+            at_precision(tick.bid, tick_size),
+            at_precision(tick.ask, tick_size),
+            book,
         )
+
+    def _day_written(self, symbol: str, day: DayStats) -> DayStats:
+        """`day` at the tick precision: for figures read back or begun from the reference
+        list (those folded from written ticks already are)."""
+        tick_size = self.tick_sizes.get(symbol)
+        return day.at_precision(tick_size) if tick_size else day
 
     def commit(self) -> None:
         self._state.update(self._staged)
@@ -153,7 +173,7 @@ class DayEnricher:
             log.warning("tick sizes not looked up (%r); prices as the feed wrote them", error)
             self._sizes_retry_at = time.monotonic() + TICK_SIZE_RETRY_SECONDS
             return
-        self.tick_sizes.update(found)
+        self.tick_sizes.update({symbol: plain(size) for symbol, size in found.items()})
         self.tick_sizes.update({s: Decimal(0) for s in symbols if s not in found})  # unlisted
 
     async def _load(self, symbols: list[str]) -> dict[str, DayState]:
@@ -169,7 +189,11 @@ class DayEnricher:
         if missing:
             async with session_scope(self.sessions) as session:
                 states.update(await load_day_states(session, missing))
-        return {s: states.get(s, (None, False)) for s in symbols}
+        loaded = {s: states.get(s, (None, False)) for s in symbols}
+        return {
+            s: (None if day is None else self._day_written(s, day), halted)
+            for s, (day, halted) in loaded.items()
+        }
 
 
 def _parse(raw: bytes | None) -> Tick | None:
