@@ -2,7 +2,7 @@
 # real PostgreSQL, Redis and Kafka with scripts/services.sh.
 UV := $(shell scripts/ensure-uv.sh)
 
-.PHONY: run check test stack services-up services-down services-status lint migrate schema conformance upgrade-check
+.PHONY: run check test test-replicated stack services-up services-down services-status lint migrate schema conformance upgrade-check
 
 run: ## the API in embedded mode (SQLite, in-memory backends, simulator) on 127.0.0.1:8000
 	$(UV) run python server.py
@@ -12,6 +12,9 @@ check: ## the fast tier, no services: lint, types, import contracts, service-fre
 
 test: ## the whole suite: services, lint, types, then every test in timed stages
 	scripts/test.sh
+
+test-replicated: ## the replicated topology's tests: three brokers, Redis Cluster, a standby
+	scripts/test-replicated.sh
 
 stack: ## full mode: services, migrations, then bridge, feed and API as separate processes
 	scripts/stack.sh

@@ -9,6 +9,9 @@
 #   scripts/services.sh redis-stop / redis-start
 #                                stop or start one service (outage tests, `bench run chaos`);
 #                                each start waits until the service answers
+#   scripts/services.sh up|down|status --replicated
+#                                the replicated topology instead (scripts/replicated/services.sh:
+#                                three Kafka brokers, a Redis Cluster, a PostgreSQL standby)
 #
 # Everything (data, logs, pidfiles, the generated password, Kafka's jars) lives under
 # <repo>/.services/. Services listen on 127.0.0.1 only, on non-default ports:
@@ -608,6 +611,9 @@ cmd_status() {
 }
 
 main() {
+  if [[ "${2:-}" == "--replicated" ]]; then
+    exec "$SCRIPT_DIR/replicated/services.sh" "$1"
+  fi
   check_port TRADO_PG_PORT "$PG_PORT"
   check_port TRADO_REDIS_PORT "$REDIS_PORT"
   check_port TRADO_KAFKA_PORT "$KAFKA_PORT"
@@ -623,10 +629,13 @@ main() {
   redis-stop) cmd_redis_stop ;;
   redis-start) cmd_redis_start ;;
   *)
-    printf 'usage: %s up|down|status|{kafka,postgres,redis}-{stop,start}\n' "$0" >&2
+    printf 'usage: %s up|down|status [--replicated] | {kafka,postgres,redis}-{stop,start}\n' "$0" >&2
     exit 2
     ;;
   esac
 }
 
-main "$@"
+# Sourced (scripts/replicated/*.sh reuse the functions above), it defines them and runs nothing.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi
