@@ -24,6 +24,7 @@ from graph.types.pagination import Connection, to_connection
 from graph.types.quote import Quote
 from graph.types.trading import Order, OrderConnection, Portfolio
 from graph.types.watchlist import Watchlist
+from models.types import plain
 from resolvers.candles import BadRange, candle_history
 from resolvers.instruments import instrument_by_symbol, search_instruments
 from resolvers.pagination import BadPage, decode_int_cursor, make_page, page_size
@@ -139,11 +140,13 @@ class Query(TapeQuery):
         from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
         to: datetime | None = None,
     ) -> list[Candle]:
+        runtime = info.context.runtime
+        wanted = symbol.strip().upper()
         try:
-            async with info.context.runtime.sessions() as session:
+            async with runtime.sessions() as session:
                 rows = await candle_history(
                     session,
-                    symbol.strip().upper(),
+                    wanted,
                     interval.value,
                     start=from_,
                     end=to,
@@ -151,7 +154,9 @@ class Query(TapeQuery):
                 )
         except BadRange as error:
             raise BadInput(str(error)) from None
-        return [Candle.from_bar(to_bar(r)) for r in rows]
+        instrument = await instrument_by_symbol(runtime.sessions, runtime.cache, wanted)
+        tick_size = plain(instrument.tick_size) if instrument else None
+        return [Candle.from_bar(to_bar(r), tick_size) for r in rows]
 
     @strawberry.field(
         description="The signed-in user, or null when not signed in.", metadata=cost(DATABASE)

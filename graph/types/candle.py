@@ -11,6 +11,7 @@ import msgspec
 import strawberry
 
 from graph.scalars import BigInt, Written
+from models.types import at_precision
 from streaming.candles import Bar, Interval
 
 
@@ -46,7 +47,12 @@ class Candle:
     )
 
     @classmethod
-    def from_bar(cls, bar: Bar) -> Candle:
+    def from_bar(cls, bar: Bar, tick_size: Decimal | None = None) -> Candle:
+        """A bar as a screen shows it: its prices keep their places (at `tick_size`'s when
+        given: a bar read back from the database has lost its trailing zeros)."""
         fields = msgspec.structs.asdict(bar)
-        prices = {name: Written(fields[name]) for name in ("open", "high", "low", "close")}
+        prices = {
+            name: Written(fields[name] if not tick_size else at_precision(fields[name], tick_size))
+            for name in ("open", "high", "low", "close")
+        }
         return cls(**{**fields, **prices, "interval": CandleInterval.of(bar.interval)})

@@ -50,10 +50,10 @@ async def test_candles_come_from_the_database_oldest_first(
         "symbol": "JPM",
         "interval": "FIVE_MINUTES",
         "start": T0.isoformat(),
-        "open": "300.1",
-        "high": "301",
-        "low": "299.5",
-        "close": "300.5",
+        "open": "300.10",  # read back at JPM's tick size (0.01), as a live bar reads
+        "high": "301.00",
+        "low": "299.50",
+        "close": "300.50",
         "volume": "1000",
     }
     window = {
