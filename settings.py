@@ -57,6 +57,7 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] | None = None
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     websocket_protocol: Literal["direct", "websockets-sansio", "websockets"] = "direct"
@@ -225,6 +226,13 @@ class Settings(BaseSettings):
         if self.run_feed_in_process is not None:
             return self.run_feed_in_process
         return self.kafka_bootstrap_servers is None
+
+    @property
+    def logs_as_json(self) -> bool:
+        """LOG_FORMAT, else JSON lines in production and text elsewhere."""
+        if self.log_format is not None:
+            return self.log_format == "json"
+        return self.environment == "production"
 
     @property
     def serves_graphiql(self) -> bool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import os
 import socket
 import tempfile
@@ -39,6 +38,7 @@ from strawberry.subscriptions import (
 )
 
 from commands.api_processes import run_processes
+from commands.logs import configure_logging
 from delivery.fanout import LiveFanout
 from delivery.graphiql import GraphiQLRouter
 from delivery.http_limits import BodySizeLimit
@@ -204,12 +204,6 @@ def proxy_options() -> dict[str, Any]:
     return {"proxy_headers": False}
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-
-
 def serve_on(sock: socket.socket) -> None:
     """One of `API_PROCESSES`' workers, in a process of its own (nothing of its parent's but
     the environment and the listening socket): its own settings, app and hub."""
@@ -234,6 +228,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level.lower(),
+        "log_config": None,  # its loggers go through `configure_logging`'s handler
         **server_options(settings),
     }
 

@@ -6,13 +6,13 @@ override them."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from commands.worker import LOG_FORMAT, run_until_stopped, run_worker
+from commands.logs import configure_logging
+from commands.worker import run_until_stopped, run_worker
 from settings import check_websocket_url, load_settings
 from streaming.feeds.market import Adapter
 from streaming.feeds.providers import make_adapter
@@ -72,7 +72,7 @@ def replay(
     if file_format not in (None, "csv", "ndjson"):
         raise typer.BadParameter("--format must be csv or ndjson")
     settings = load_settings().model_copy(update={"run_feed_in_process": False})
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    configure_logging(settings)
     feed = Replay(path, speed=speed, file_format=file_format, shift_to_now=now)  # type: ignore[arg-type]
 
     async def main() -> None:
@@ -136,7 +136,7 @@ def record_command(
     collector; `replay` plays the file back). Needs no Kafka, Redis or database. Appends to
     OUT when it exists; stops on SIGINT or SIGTERM, having flushed every row."""
     settings = load_settings().model_copy(update=_provider_overrides(provider, url, symbols))
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    configure_logging(settings)
     try:
         adapter = make_adapter(settings, provider_symbols(settings))
     except ValueError as error:

@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config
 from tenacity import stop_after_delay, wait_exponential
 
+from commands.logs import configure_logging
 from models.db import make_engine, make_session_factory, ping, session_scope
 from models.instrument_file import read_instrument_file
 from resolvers.instruments import invalidate_instruments
@@ -71,7 +72,7 @@ async def load_instruments(settings: Settings) -> int:
 
 def main() -> None:
     settings = load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     asyncio.run(wait_for_database(settings))
     if not settings.uses_sqlite:
         upgrade(settings.database_url)

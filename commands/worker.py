@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from collections.abc import Callable
 
+from commands.logs import configure_logging
 from settings import Settings, load_settings
 from streaming.metrics import serve_metrics
 from streaming.runtime import Runtime, open_runtime
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def run_worker(start: Callable[[Runtime], object], **overrides: object) -> None:
     """Open the runtime (never with the in-process feed), `start` the role's tasks, wait."""
     settings = load_settings().model_copy(update={"run_feed_in_process": False, **overrides})
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    configure_logging(settings)
     serve_metrics(settings.metrics_port, settings.host)
 
     async def main(settings: Settings) -> None:
