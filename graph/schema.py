@@ -31,12 +31,12 @@ from graph.document_limits import alias_limit, depth_limit
 from graph.errors import ServiceUnavailable, is_expected, outage_cause, unavailable_backend
 from graph.input_limits import string_limits
 from graph.mutation import Mutation
+from graph.operation_telemetry import OperationTelemetry
 from graph.query import Query
 from graph.query_cost import query_cost_limit
 from graph.scalars import SCALARS
 from graph.subscription import Subscription
 from settings import Settings
-from streaming.log_context import logging_with
 
 log = logging.getLogger("trado.graphql")
 DOCUMENT_CACHE_SIZE = 512  # distinct query texts kept parsed and validated (LRU)
@@ -75,21 +75,6 @@ class OperationNameRequired(SchemaExtension):
             errors = context.pre_execution_errors or []
             context.pre_execution_errors = [*errors, GraphQLError(self.MESSAGE)]
         yield
-
-
-class OperationLogFields(SchemaExtension):
-    """Every line logged while an operation runs names it and its caller (when known), for a
-    log pipeline to join on (`streaming.log_context`; JSON lines show them)."""
-
-    def on_execute(self) -> Iterator[None]:
-        context = self.execution_context
-        user = getattr(context.context, "user", None)
-        with logging_with(
-            operation=context.operation_name or "anonymous",
-            operation_type=context.operation_type.value,
-            user_id=getattr(user, "id", None),
-        ):
-            yield
 
 
 class TradoSchema(strawberry.Schema):
@@ -168,7 +153,7 @@ def make_schema(settings: Settings) -> strawberry.Schema:
             partial(AddValidationRules, limits),
             partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
             OperationNameRequired,
-            OperationLogFields,
+            OperationTelemetry,
             string_limits(settings.max_string_length),
             query_cost_limit(settings.max_query_cost),
             partial(OutagesAndMasking, settings.service_unavailable_retry_after_seconds),

@@ -46,6 +46,14 @@ BRIDGE_BACKLOG = Gauge(
 )
 PUBLISHES = Counter("trado_publishes", "Messages published on pub/sub.", ["kind"])
 CANDLES_WRITTEN = Counter("trado_candles_written", "Candle rows upserted to the database.")
+GRAPHQL_OPERATIONS = Histogram(
+    "trado_graphql_operation_seconds",
+    "GraphQL operations from parse to result (a subscription: until it streams), by operation "
+    "name (the first MAX_OPERATION_NAMES names a process sees; later ones count as `other`), "
+    "type and outcome (`ok`, or the first error's code).",
+    ["operation", "type", "outcome"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 ACTIVE_SUBSCRIPTIONS = Gauge(
     "trado_active_subscriptions", "Live subscriptions reading from this process's hub."
 )
