@@ -48,7 +48,8 @@ PUBLISHES = Counter("trado_publishes", "Messages published on pub/sub.", ["kind"
 CANDLES_WRITTEN = Counter("trado_candles_written", "Candle rows upserted to the database.")
 GRAPHQL_OPERATIONS = Histogram(
     "trado_graphql_operation_seconds",
-    "GraphQL operations from parse to result (a subscription: until it streams), by operation "
+    "GraphQL operations from parse to result (a subscription: until the shared fan-out takes "
+    "it over, or, on the per-subscriber path, until it ends), by operation "
     "name (the first MAX_OPERATION_NAMES names a process sees; later ones count as `other`), "
     "type and outcome (`ok`, or the first error's code).",
     ["operation", "type", "outcome"],
