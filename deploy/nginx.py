@@ -7,8 +7,9 @@ runs beside any system nginx, as any user.
 
 writes FOLDER/nginx.conf (start it with `nginx -p FOLDER -c FOLDER/nginx.conf -e
 FOLDER/error.log`) and FOLDER/trado.conf. Each ROUTE is that API process's EVENT_STREAM_ROUTE.
-The access log names the process each request reached (`upstream=`), which tells a test or an
-operator how the load spread.
+The access log names the process each request reached (`upstream=`) and how it was chosen
+(`route=`: trado_api, any process; trado_api_<route>, the one a graphql-sse token names), which
+tells a test or an operator how the load spread.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ events {{
 
 http {{
     log_format trado '$remote_addr "$request" $status upstream=$upstream_addr '
-                     'request_time=$request_time';
+                     'route=$trado_upstream request_time=$request_time';
     access_log {folder}/access.log trado;
     client_body_temp_path {folder}/temp/body;
     proxy_temp_path {folder}/temp/proxy;
