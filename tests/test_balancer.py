@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from commands.migrate import load_instruments
 from delivery.event_streams import EventStreams
 from delivery.outbox import Flusher
 from deploy.nginx import ApiProcess, parse_process, render, write
+from resolvers.rate_limits import Limit, counter_key
 from settings import ROOT, Settings
 from streaming.cache.redis import RedisCache
 from tests.api.conftest import Api, Quotes, new_account
@@ -205,6 +207,38 @@ async def test_an_http_stream_through_nginx(balancer: Balancer, transport: Any) 
         await client.subscribe("q", LIVE)
         payload = await client.next_payload(30)  # while the stream is open: not held back
     assert payload["data"]["quotes"] == {"symbol": "ADBE", "bid": "500.00"}
+
+
+LOGIN = """mutation ($email: String!) {
+  login(email: $email, password: "wrong-password-1") { __typename }
+}"""
+
+
+async def test_the_api_counts_the_address_nginx_saw_not_one_the_client_wrote(
+    balancer: Balancer,
+) -> None:
+    """FORWARDED_FOR_TRUSTED_HOPS=1: the client is the address nginx appended. The client
+    connects from 127.0.0.2 (nginx itself reaches the API from 127.0.0.1) and writes an
+    X-Forwarded-For of its own, which the API must ignore."""
+    login_address = Limit("login-address", 1, 1)  # the scope is all counter_key reads
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with httpx.AsyncClient(base_url=balancer.http, transport=transport) as client:
+        for _ in range(2):
+            email = f"nobody-{secrets.token_hex(4)}@example.com"
+            response = await client.post(
+                "/graphql",
+                json={"query": LOGIN, "variables": {"email": email}},
+                headers={"x-forwarded-for": "203.0.113.9"},
+            )
+            assert response.status_code == 200, response.text
+
+    async def attempts(address: str) -> int:
+        value = await balancer.quotes.cache.get(counter_key(login_address, address))
+        return int(value or 0)
+
+    assert await attempts("127.0.0.2") == 2
+    assert await attempts("203.0.113.9") == 0
+    assert await attempts("127.0.0.1") == 0
 
 
 async def reserve_on_each_process(client: httpx.AsyncClient) -> dict[str, str]:
