@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
 import shutil
@@ -22,6 +23,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 import pytest
 
 from commands.migrate import load_instruments
@@ -34,12 +36,13 @@ from streaming.cache.redis import RedisCache
 from tests.api.conftest import Api, Quotes, new_account
 from tests.api.test_python_gql_client import ME_QUERY, ORDER_UPDATES
 from tests.api.test_trading import PLACE
-from tests.utils.feed_process import feed_environment
+from tests.utils.feed_process import feed_environment, write_instruments
 from tests.utils.graphql_ws import graphql_ws, legacy_graphql_ws
 from tests.utils.http_stream import http_subscriptions
-from tests.utils.live import isolated
+from tests.utils.live import isolated, symbol_for
 from tests.utils.node import node_json
 from tests.utils.postgres_server import free_low_port
+from tests.utils.redis_server import free_port
 
 SECRET = "a secret shared by every API process, 32+ chars"
 START_SECONDS = 180  # two API processes importing the app on a busy machine
@@ -372,3 +375,75 @@ async def test_a_reservation_token_begins_with_its_process_route() -> None:
     routed = streams("a2").reserve()
     assert re.fullmatch(r"a2\.[A-Za-z0-9_-]{43}", routed), routed
     assert "." not in streams("").reserve()  # no route: the token as before
+
+
+# The command: scripts/replicated/run.sh over this session's services, on ports of its own.
+
+QUOTE = "subscription Q($symbols: [String!]!) { quotes(symbols: $symbols) { symbol sequence } }"
+RUN_SH = ROOT / "scripts" / "replicated" / "run.sh"
+
+
+def run_sh_settings(settings: Settings, instruments: Path) -> str:
+    """The lines of the ENV_FILE run.sh reads: this session's database, an isolated topic,
+    consumer group and Redis prefix, a small feed."""
+    return "".join(
+        f"{name}={value}\n"
+        for name, value in {
+            "ENVIRONMENT": "test",
+            "LOG_LEVEL": "WARNING",
+            "DATABASE_URL": settings.database_url,
+            "REDIS_URL": settings.redis_url,
+            "REDIS_KEY_PREFIX": settings.redis_key_prefix,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "KAFKA_TICKS_TOPIC": settings.kafka_ticks_topic,
+            "KAFKA_BRIDGE_GROUP": settings.kafka_bridge_group,
+            "INSTRUMENTS_FILE": instruments,
+            "SIMULATOR_TICKS_PER_SECOND": 20,
+        }.items()
+    )
+
+
+async def test_run_sh_serves_live_quotes_through_nginx_and_stops_every_process(
+    full_settings: Settings, tmp_path: Path
+) -> None:
+    """Feed, Kafka, two bridge workers, Redis, two API processes, nginx: a live quote through
+    it all. SIGTERM to the command stops each process it started."""
+    nginx_binary()
+    settings = isolated(full_settings)
+    symbol = symbol_for("RB")
+    instruments = write_instruments(tmp_path / "instruments.csv", {symbol: "100"})
+    env_file = tmp_path / "services.env"
+    env_file.write_text(run_sh_settings(settings, instruments))
+    lb, *api_ports = (free_low_port() for _ in range(3))
+    folder = tmp_path / "balancer"
+    env = {
+        **os.environ,
+        "TRADO_PYTHON": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "TRADO_LB_PORT": str(lb),
+        "TRADO_API_PORTS": " ".join(map(str, api_ports)),
+        "TRADO_BRIDGE_METRICS_PORTS": f"{free_port()} {free_port()}",
+        "TRADO_BALANCER_DIR": str(folder),
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(RUN_SH), str(env_file), cwd=ROOT, env=env, stdin=subprocess.DEVNULL
+    )
+    children: list[psutil.Process] = []
+    try:
+        await until_ready(process, f"http://127.0.0.1:{lb}/readyz")
+        children = psutil.Process(process.pid).children(recursive=True)
+        async with graphql_ws(f"ws://127.0.0.1:{lb}/graphql") as client:
+            await client.subscribe("q", QUOTE, {"symbols": [symbol]})
+            first = (await client.next_payload(60))["data"]["quotes"]["sequence"]
+            second = (await client.next_payload(60))["data"]["quotes"]["sequence"]
+        assert first < second  # a live tick, past the snapshot
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{lb}") as http:
+            for _ in range(4):
+                assert (await http.post("/graphql", json={"query": INSTRUMENT})).status_code == 200
+        log = (folder / "access.log").read_text()
+        assert all(f"upstream=127.0.0.1:{port} " in log for port in api_ports), log
+    finally:
+        await stop(process)
+    assert process.returncode is not None
+    assert children, "run.sh started no process"
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, [p.pid for p in alive]

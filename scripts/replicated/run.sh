@@ -15,7 +15,8 @@
 # topology). The services must be up. JWT_SECRET, when the file has none, is made once and
 # kept in .services/balancer/jwt_secret: every API process must sign alike. Ctrl-C (or any one
 # process exiting) stops them all; each is stopped by its pid.
-# TRADO_LB_PORT, TRADO_API_PORTS, TRADO_BRIDGE_METRICS_PORTS override the ports.
+# TRADO_LB_PORT, TRADO_API_PORTS, TRADO_BRIDGE_METRICS_PORTS override the ports,
+# TRADO_BALANCER_DIR the folder of nginx's files (tests/test_balancer.py runs it so).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,7 +27,7 @@ say() { printf 'run: %s\n' "$*"; }
 LB_PORT="${TRADO_LB_PORT:-28080}"
 read -r -a API_PORTS <<<"${TRADO_API_PORTS:-28001 28002}"
 read -r -a BRIDGE_METRICS_PORTS <<<"${TRADO_BRIDGE_METRICS_PORTS:-28101 28102}"
-BALANCER_DIR="$STATE_DIR/balancer"
+BALANCER_DIR="${TRADO_BALANCER_DIR:-$STATE_DIR/balancer}"
 SETTINGS_FILE="$(realpath "${1:-$ENV_FILE}")"
 START_SECONDS=180
 
@@ -82,6 +83,9 @@ for port in "${API_PORTS[@]}"; do
   waited=0
   until curl -fs -o /dev/null "http://127.0.0.1:$port/readyz"; do
     ((waited++ < START_SECONDS)) || die "the API on port $port was not ready after ${START_SECONDS}s"
+    for pid in "${pids[@]}"; do
+      kill -0 "$pid" 2>/dev/null || die "process $pid exited during start-up"
+    done
     sleep 1
   done
 done
