@@ -415,13 +415,14 @@ async def test_run_sh_serves_live_quotes_through_nginx_and_stops_every_process(
     env_file = tmp_path / "services.env"
     env_file.write_text(run_sh_settings(settings, instruments))
     lb, *api_ports = (free_low_port() for _ in range(3))
+    bridge_ports = [free_port(), free_port()]
     folder = tmp_path / "balancer"
     env = {
         **os.environ,
         "TRADO_PYTHON": f"{sys.version_info.major}.{sys.version_info.minor}",
         "TRADO_LB_PORT": str(lb),
         "TRADO_API_PORTS": " ".join(map(str, api_ports)),
-        "TRADO_BRIDGE_METRICS_PORTS": f"{free_port()} {free_port()}",
+        "TRADO_BRIDGE_METRICS_PORTS": " ".join(map(str, bridge_ports)),
         "TRADO_BALANCER_DIR": str(folder),
     }
     process = await asyncio.create_subprocess_exec(
@@ -439,6 +440,9 @@ async def test_run_sh_serves_live_quotes_through_nginx_and_stops_every_process(
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{lb}") as http:
             for _ in range(4):
                 assert (await http.post("/graphql", json={"query": INSTRUMENT})).status_code == 200
+            for port in bridge_ports:  # both bridge workers up, each with its metrics
+                response = await http.get(f"http://127.0.0.1:{port}/metrics")
+                assert "trado_ticks_consumed_total" in response.text
         log = (folder / "access.log").read_text()
         assert all(f"upstream=127.0.0.1:{port} " in log for port in api_ports), log
     finally:
