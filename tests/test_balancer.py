@@ -46,6 +46,8 @@ from tests.utils.redis_server import free_port
 
 SECRET = "a secret shared by every API process, 32+ chars"
 START_SECONDS = 180  # two API processes importing the app on a busy machine
+# The first test to use `balancer` waits for its start-up; run.sh's starts a whole stack.
+pytestmark = pytest.mark.timeout(2 * START_SECONDS)
 ROUTES = ("a1", "a2")
 TOKEN_HEADER = "x-graphql-event-stream-token"
 LIVE = 'subscription { quotes(symbols: ["ADBE"]) { symbol bid } }'
