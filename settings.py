@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     websocket_protocol: Literal["direct", "websockets-sansio", "websockets"] = "direct"
     api_processes: int = Field(1, ge=1, le=64)
+    event_stream_route: str = Field("", pattern=r"^[A-Za-z0-9]{0,16}$")
 
     database_url: str = f"sqlite+aiosqlite:///{ROOT / '.data' / 'trado.db'}"
     database_pool_size: int = Field(10, ge=1, le=200)

@@ -124,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
         context_getter=get_context,
         fanout=LiveFanout(public_context=Context),
         buffer_messages=settings.subscriber_buffer_messages,
+        event_stream_route=settings.event_stream_route,
         subscription_protocols=SUBSCRIPTION_PROTOCOLS,
         graphql_ide="graphiql" if settings.serves_graphiql else None,  # None: 404 for the page
         connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_seconds),

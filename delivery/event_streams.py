@@ -13,9 +13,12 @@ validation, arguments) arrive in the stream as a `next` with `errors`, then `com
 Operations run as distinct-mode ones do (`delivery/http_streams.py`): with `LIVE_OPERATION`
 set, a `quotes` subscription joins the shared fan-out and its frames (the shared payload in
 this operation's envelope) wait in the stream's `Outbox`. Streams live in the process that
-reserved them: behind several replicas, a client's requests need one replica (sticky
-sessions), as the protocol's reference server needs. A reservation never opened is dropped
-after `expiry` seconds; a closed stream stops its operations and forgets its token.
+reserved them, so behind a balancer each token names that process: `<route>.<random>` with
+the process's EVENT_STREAM_ROUTE, and the balancer maps the prefix back to the process
+(deploy/nginx.conf). Routing beats sharing the streams through Redis: a stream is one open
+response, which only its own process can write to, and forwarding every operation to it would
+add a hop and a second place to fail. A reservation never opened is dropped after `expiry`
+seconds; a closed stream stops its operations and forgets its token.
 """
 
 from __future__ import annotations
@@ -137,8 +140,15 @@ class EventStreams:
     """This process's reservations, by token."""
 
     def __init__(
-        self, *, buffer_messages: int, flusher: Flusher, expiry: float, max_operations: int
+        self,
+        *,
+        buffer_messages: int,
+        flusher: Flusher,
+        expiry: float,
+        max_operations: int,
+        route: str = "",
     ) -> None:
+        self._route = f"{route}." if route else ""  # a balancer's key back to this process
         self._streams: dict[str, EventStream] = {}
         self._unopened: set[str] = set()
         self._buffer_messages = buffer_messages
@@ -150,7 +160,7 @@ class EventStreams:
     def reserve(self) -> str:
         if len(self._unopened) >= MAX_UNOPENED:
             raise StreamError(503, "Too many stream reservations waiting to open; retry shortly")
-        token = secrets.token_urlsafe(32)
+        token = self._route + secrets.token_urlsafe(32)
         self._streams[token] = EventStream(self._buffer_messages, self._flusher)
         self._unopened.add(token)
         asyncio.get_running_loop().call_later(self._expiry, self._drop_unopened, token)

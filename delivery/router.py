@@ -297,7 +297,14 @@ class TradoGraphQLRouter(StreamingHooks[ConnectionContext, None]):
     graphql_ws_handler_class = LegacyGraphQLWSHandler
     graphql_transport_ws_handler_class = TransportWSHandler
 
-    def __init__(self, *args: Any, fanout: LiveFanout, buffer_messages: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        fanout: LiveFanout,
+        buffer_messages: int,
+        event_stream_route: str = "",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fanout = fanout
         self.buffer_messages = buffer_messages  # each live subscriber's backlog, then conflated
@@ -307,6 +314,7 @@ class TradoGraphQLRouter(StreamingHooks[ConnectionContext, None]):
             flusher=self.flusher,
             expiry=self.connection_init_wait_timeout.total_seconds(),
             max_operations=self.max_subscriptions_per_connection or 100,
+            route=event_stream_route,
         )
         self.add_api_route(  # graphql-sse's single connection mode: reserve, stop an operation
             kwargs.get("path", ""),

@@ -16,8 +16,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/services.sh up
 # The browser tests drive Debian's Chromium: Playwright's own browser download fails here.
-if ! command -v chromium >/dev/null 2>&1; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+# tests/test_balancer.py puts Debian's nginx in front of two API processes.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-liberation)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 source scripts/environment.sh
 source scripts/tiers.sh

@@ -231,6 +231,10 @@ def test_the_load_balancer_passes_websockets_to_the_api(
     services: dict[str, dict[str, Any]],
 ) -> None:
     config = (ROOT / "deploy" / "nginx.conf").read_text()
-    assert "server api:8000" in config, "nginx must send requests to the api service"
+    lb = services["lb"]
+    assert "/etc/nginx/templates/" in lb["volumes"][0], "the image renders deploy/nginx.conf"
+    assert "${TRADO_API_SERVERS}" in config
+    assert lb["environment"]["TRADO_API_SERVERS"] == "server api:8000;", "to the api service"
     assert "proxy_set_header Upgrade $http_upgrade" in config, "subscriptions need upgrades"
+    assert "proxy_buffering off;" in config, "SSE and multipart frames as they are written"
     assert services["lb"]["depends_on"]["api"]["condition"] == "service_healthy"

@@ -12,6 +12,8 @@
 #   kafka.sh     three KRaft brokers, the tick topic with replication factor 3, min.insync 2
 #   redis.sh     a Redis Cluster of three primaries and three replicas (REDIS_CLUSTER=true)
 #   postgres.sh  a primary and a synchronous standby by streaming replication
+# Trado's processes over it (two bridge workers, the feed, two API processes behind nginx):
+#   scripts/replicated/run.sh .services/replicated.env
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
