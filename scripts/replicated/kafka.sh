@@ -100,6 +100,9 @@ group.initial.rebalance.delay.ms=0
 # without a heartbeat: 9 s by default, 3 s here
 broker.heartbeat.interval.ms=500
 broker.session.timeout.ms=3000
+# a node started again takes back the partitions it prefers to lead within seconds (300 s by
+# default), so a fault test after a restart finds the leadership spread as before
+leader.imbalance.check.interval.seconds=10
 # a follower that stops fetching leaves the ISR after this long (30 s by default)
 replica.lag.time.max.ms=10000
 num.network.threads=2
@@ -188,13 +191,22 @@ cmd_up() {
   say "kafka: three brokers up in $((SECONDS - start))s ($(bootstrap_servers))"
 }
 
+# all three at once: stopped one after another, the last node waits for a quorum that is gone
+# (its controlled shutdown needs an active controller) until it is killed
 cmd_down() {
   local n
   piece_lock
   for n in "${NODES[@]}"; do
     select_node "$n"
-    stop_pidfile "kafka-$n" "$KAFKA_PID" 60 kafka.Kafka
+    stop_pidfile "kafka-$n" "$KAFKA_PID" 60 kafka.Kafka &
   done
+  wait
+}
+
+# the node id leading the KRaft quorum (the active controller), or nothing
+active_controller() {
+  kafka_tool org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$(bootstrap_servers)" \
+    describe --status 2>/dev/null | sed -n 's/^LeaderId: *\([0-9]*\).*/\1/p' || true
 }
 
 # node -> "p0,p2" from one describe of the tick topic (one JVM for the three lines)
@@ -211,16 +223,21 @@ read_leaders() {
 }
 
 cmd_status() {
-  local down=0 n pid any=0
+  local down=0 n pid any=0 controller="" role
   for n in "${NODES[@]}"; do
     select_node "$n"
     if pid_alive "$KAFKA_PID" kafka.Kafka >/dev/null && port_open "$KAFKA_PORT"; then any=1; fi
   done
-  ((any)) && read_leaders
+  if ((any)); then
+    read_leaders
+    controller="$(active_controller)"
+  fi
   for n in "${NODES[@]}"; do
     select_node "$n"
     if pid="$(pid_alive "$KAFKA_PID" kafka.Kafka)" && port_open "$KAFKA_PORT"; then
-      say "kafka-$n:  up   $HOST:$KAFKA_PORT (pid $pid) leads $TICKS_TOPIC partitions [${LEADS[$n]:-}]"
+      role=""
+      [[ "$controller" == "$n" ]] && role=", active controller"
+      say "kafka-$n:  up   $HOST:$KAFKA_PORT (pid $pid) leads $TICKS_TOPIC partitions [${LEADS[$n]:-}]$role"
     else
       say "kafka-$n:  down $HOST:$KAFKA_PORT"
       down=1
@@ -239,12 +256,29 @@ cmd_kill() {
   say "kafka-$NODE: killed (kill -9 pid $pid)"
 }
 
+# every partition of every topic back to all its replicas in sync (a node just started is
+# still catching up): what a fault test needs before the next fault
+wait_in_sync() {
+  local deadline out
+  deadline=$((SECONDS + $(timeout_for 120)))
+  while ((SECONDS < deadline)); do
+    if out="$(kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap_servers)" \
+      --describe --under-replicated-partitions 2>/dev/null)" && [[ -z "$out" ]]; then
+      say "kafka: every partition has all its replicas in sync"
+      return 0
+    fi
+    sleep 1
+  done
+  die "kafka: partitions still under-replicated after $(timeout_for 120)s: $out"
+}
+
 cmd_start() {
   piece_lock
   need_jars
   select_node "$1"
   kafka_start
   kafka_wait
+  wait_in_sync
 }
 
 case "${1:-}" in
