@@ -262,14 +262,15 @@ wait_in_sync() {
   local deadline out
   deadline=$((SECONDS + $(timeout_for 120)))
   while ((SECONDS < deadline)); do
+    # the tool's own log lines share stdout: only "Topic: ... Partition: ..." lines count
     if out="$(kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap_servers)" \
-      --describe --under-replicated-partitions 2>/dev/null)" && [[ -z "$out" ]]; then
+      --describe --under-replicated-partitions 2>/dev/null)" && ! grep -q 'Partition:' <<<"$out"; then
       say "kafka: every partition has all its replicas in sync"
       return 0
     fi
     sleep 1
   done
-  die "kafka: partitions still under-replicated after $(timeout_for 120)s: $out"
+  die "kafka: partitions still under-replicated after $(timeout_for 120)s: $(grep 'Partition:' <<<"$out")"
 }
 
 cmd_start() {
