@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -84,11 +85,15 @@ async def balanced_leaders(settings: Settings, seconds: float = 60) -> Counter[i
 
 
 async def broker_in_role(settings: Settings, role: str) -> int:
-    """The node id of the bridge group's coordinator or of the active KRaft controller."""
-    async with admin_of(settings) as admin:
-        if role == "group coordinator":
+    """The node id of the bridge group's coordinator, or of the active KRaft controller (as
+    `kafka.sh status` reads it from the quorum: the metadata's `controller_id` that clients
+    see is any live broker under KRaft)."""
+    if role == "group coordinator":
+        async with admin_of(settings) as admin:
             return int(await admin.find_coordinator(settings.kafka_bridge_group))
-        return int((await admin.describe_cluster())["controller_id"])
+    found = re.search(r"kafka-(\d):.*active controller", await kafka_sh("status"))
+    assert found, "no active controller in kafka.sh status"
+    return int(found[1])
 
 
 async def kafka_sh(*args: str, check: bool = True) -> str:
