@@ -23,6 +23,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from settings import ROOT, Settings
 from streaming.channels import quote_channel
+from streaming.log import make_tick_log
 from streaming.tick import Tick
 from tests.test_feed_delivery import contiguous, stopped_figures
 from tests.utils.feed_process import feed_process, read_topic, write_instruments
@@ -62,15 +63,14 @@ async def partitions_of(settings: Settings) -> list[dict[str, object]]:
     return sorted(topic["partitions"], key=lambda p: p["partition"])
 
 
-async def min_insync_of(settings: Settings) -> str:
-    resource = ConfigResource(ConfigResourceType.TOPIC, settings.kafka_ticks_topic)
+async def config_of(settings: Settings, resource: ConfigResource, key: str) -> str:
     async with admin_of(settings) as admin:
         (response,) = await admin.describe_configs([resource])
     for *_head, entries in response.resources:
         for name, value, *_flags in entries:
-            if name == "min.insync.replicas":
+            if name == key:
                 return str(value)
-    raise AssertionError(f"no min.insync.replicas in {response}")
+    raise AssertionError(f"no {key} in {response}")
 
 
 async def balanced_leaders(settings: Settings, seconds: float = 60) -> Counter[int]:
@@ -142,11 +142,36 @@ async def collect(settings: Settings, symbols: list[str], received: Received) ->
 
 
 async def test_the_tick_topic_has_three_replicas_and_min_insync_two(settings: Settings) -> None:
+    """As the app's settings ask (create_topic follows them) and the brokers' defaults say."""
     await create_topic(settings)
     partitions = await partitions_of(settings)
     assert len(partitions) == 3
     assert all(len(p["replicas"]) == 3 for p in partitions), partitions  # type: ignore[arg-type]
-    assert await min_insync_of(settings) == "2"
+    topic = ConfigResource(ConfigResourceType.TOPIC, settings.kafka_ticks_topic)
+    assert await config_of(settings, topic, "min.insync.replicas") == "2"
+    for node in ("1", "2", "3"):  # the bridge group's offsets and coordinator survive a loss
+        broker = ConfigResource(ConfigResourceType.BROKER, node)
+        assert await config_of(settings, broker, "offsets.topic.replication.factor") == "3"
+        assert await config_of(settings, broker, "min.insync.replicas") == "2"
+
+
+async def test_a_feeds_producer_creates_the_topic_replicated(settings: Settings) -> None:
+    """The app's own path (no test helper): a producer of `make_tick_log` makes the missing
+    tick topic with KAFKA_TICKS_PARTITIONS, KAFKA_REPLICATION_FACTOR and
+    KAFKA_MIN_INSYNC_REPLICAS."""
+    log = make_tick_log(settings)
+    producer = log.producer()
+    await producer.start()
+    try:
+        assert await producer.send_batch([(b"X", b"{}")]) == [None]
+    finally:
+        await producer.stop()
+        await log.close()
+    partitions = await partitions_of(settings)
+    assert len(partitions) == settings.kafka_ticks_partitions
+    assert all(len(p["replicas"]) == 3 for p in partitions), partitions  # type: ignore[arg-type]
+    topic = ConfigResource(ConfigResourceType.TOPIC, settings.kafka_ticks_topic)
+    assert await config_of(settings, topic, "min.insync.replicas") == "2"
 
 
 @pytest.mark.timeout(300)
