@@ -187,6 +187,8 @@ cmd_up() {
     kafka_wait
   done
   create_ticks_topic
+  wait_in_sync
+  prefer_leaders
   write_piece_env
   say "kafka: three brokers up in $((SECONDS - start))s ($(bootstrap_servers))"
 }
@@ -273,6 +275,13 @@ wait_in_sync() {
   die "kafka: partitions still under-replicated after $(timeout_for 120)s: $(grep 'Partition:' <<<"$out")"
 }
 
+# each partition back to its preferred leader now (the controller would within
+# leader.imbalance.check.interval.seconds): leadership spread over the three nodes again
+prefer_leaders() {
+  kafka_tool org.apache.kafka.tools.LeaderElectionCommand --bootstrap-server "$(bootstrap_servers)" \
+    --election-type PREFERRED --all-topic-partitions >/dev/null 2>&1 || true
+}
+
 cmd_start() {
   piece_lock
   need_jars
@@ -280,6 +289,7 @@ cmd_start() {
   kafka_start
   kafka_wait
   wait_in_sync
+  prefer_leaders
 }
 
 case "${1:-}" in
