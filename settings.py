@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     kafka_bridge_group: str = "trado-bridge"
     kafka_session_timeout_ms: int = Field(10_000, ge=6000, le=300_000)
     kafka_producer_linger_ms: int = Field(5, ge=0, le=1000)
+    kafka_ticks_partitions: int = Field(3, ge=1, le=10_000)
+    kafka_replication_factor: int = Field(1, ge=1, le=15)
+    kafka_min_insync_replicas: int = Field(1, ge=1, le=15)
 
     run_feed_in_process: bool | None = None
     feed: Literal["simulator", "provider"] = "simulator"
@@ -181,6 +184,16 @@ class Settings(BaseSettings):
             if url.username or not url.port or url.path or url.query or url.fragment:
                 raise ValueError(wrong)
         return value
+
+    @model_validator(mode="after")
+    def _min_insync_within_replicas(self) -> Settings:
+        """More in-sync replicas required than copies exist: Kafka would refuse every tick."""
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError(
+                "KAFKA_MIN_INSYNC_REPLICAS must not exceed KAFKA_REPLICATION_FACTOR "
+                f"({self.kafka_min_insync_replicas} > {self.kafka_replication_factor})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _allow_list_needs_its_file(self) -> Settings:

@@ -76,6 +76,9 @@ def make_tick_log(settings: Settings) -> TickLog:
             topic=settings.kafka_ticks_topic,
             session_timeout_ms=settings.kafka_session_timeout_ms,
             linger_ms=settings.kafka_producer_linger_ms,
+            partitions=settings.kafka_ticks_partitions,
+            replication_factor=settings.kafka_replication_factor,
+            min_insync_replicas=settings.kafka_min_insync_replicas,
         )
     from streaming.log.memory import MemoryTickLog
 

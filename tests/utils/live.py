@@ -89,13 +89,18 @@ def make_tick(
 
 
 async def create_topic(settings: Settings, partitions: int = 3) -> None:
+    """The test's topic, with the settings' replication factor and min.insync.replicas."""
     assert settings.kafka_bootstrap_servers
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
-        await admin.create_topics(
-            [NewTopic(settings.kafka_ticks_topic, num_partitions=partitions, replication_factor=1)]
+        topic = NewTopic(
+            settings.kafka_ticks_topic,
+            num_partitions=partitions,
+            replication_factor=settings.kafka_replication_factor,
+            topic_configs={"min.insync.replicas": str(settings.kafka_min_insync_replicas)},
         )
+        await admin.create_topics([topic])
     finally:
         await admin.close()
 
