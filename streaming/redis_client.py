@@ -8,13 +8,21 @@ idle connections behind. Here a client holds at most `max_connections`, and a co
 finds them all busy waits its turn (up to `timeout_seconds`) instead of failing. Each
 connection carries its client's name (`CLIENT SETNAME`: `<prefix>cache`, `<prefix>pubsub`), so
 `CLIENT LIST` tells whose it is.
+
+On Redis Cluster (`REDIS_CLUSTER=true`) the client is a `RedisCluster`, which routes each
+command to the primary of its key's slot and finds the new primary after a failover. A multi-key
+command or script must keep its keys in one slot, so there every name is hash-tagged on its
+subject (`cluster_name`): everything of one symbol (its cache keys, its channels, their
+history streams) lives in one slot.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
@@ -45,3 +53,32 @@ def make_redis(url: str, limits: PoolLimits, name: str) -> Redis:
         retry_on_error=[ConnectionError, TimeoutError],
     )
     return Redis.from_pool(pool)  # closing the client closes its pool
+
+
+def make_redis_cluster(url: str, limits: PoolLimits, name: str) -> RedisCluster:
+    """A Redis Cluster client from any node's URL (it learns the others). `max_connections`
+    bounds each node's pool; full coverage is not required, so a shard's failover does not stop
+    the others' traffic."""
+    return RedisCluster.from_url(
+        url,
+        max_connections=limits.max_connections,
+        client_name=name,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        require_full_coverage=False,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
+        retry_on_error=[ConnectionError, TimeoutError],
+    )
+
+
+@lru_cache(maxsize=65_536)
+def cluster_name(name: str) -> str:
+    """A name as Redis Cluster stores it: `kind:subject[:detail]` (`streaming.channels`) becomes
+    `kind:{subject}[:detail]`, so Redis hashes only the subject and every key and channel of
+    one subject (`quote:{AAPL}`, `trade:{AAPL}`, `candle:{AAPL}:1m`, the history stream of
+    `quote:{AAPL}`) shares a slot. A name without a colon stays as it is."""
+    kind, colon, rest = name.partition(":")
+    if not colon:
+        return name
+    subject, colon, detail = rest.partition(":")
+    return f"{kind}:{{{subject}}}{colon}{detail}"

@@ -81,6 +81,7 @@ def make_pubsub(settings: Settings) -> PubSub:
             prefix=settings.redis_key_prefix,
             retention=retention_of(settings),
             limits=PoolLimits.of(settings),
+            cluster=settings.redis_cluster,
         )
     from streaming.pubsub.memory import MemoryPubSub
 
