@@ -33,7 +33,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from typing import TypeVar, cast
 
 from redis.asyncio import Redis
@@ -48,7 +48,13 @@ from tenacity import AsyncRetrying, wait_exponential
 
 from streaming.pubsub import HeldPublication, Publication, Retention, missed_since
 from streaming.pubsub.redis_shards import ShardedReader
-from streaming.redis_client import PoolLimits, cluster_name, make_redis, make_redis_cluster
+from streaming.redis_client import (
+    PoolLimits,
+    WaitingRedisCluster,
+    cluster_name,
+    make_redis,
+    make_redis_cluster,
+)
 from streaming.retry import retried, retrying
 
 log = logging.getLogger(__name__)
@@ -171,9 +177,10 @@ class RedisPubSub:
             await self.redis.publish(self._prefix + channel, message)
 
     async def publish_many(self, messages: list[tuple[str, bytes]]) -> None:
-        if self._cluster:
+        redis = self.redis
+        if isinstance(redis, WaitingRedisCluster):
             # one pipeline: redis-py sends each node its SPUBLISHes in one round trip
-            async with self.redis.pipeline() as pipe:
+            async with redis.pipeline_turn(), redis.pipeline() as pipe:
                 for channel, message in messages:
                     pipe.spublish(self._channel_name(channel), message)
                 await pipe.execute()
@@ -226,7 +233,9 @@ class RedisPubSub:
 
     async def history(self, channel: str, since: int) -> list[Publication] | None:
         key = self._history_key(channel)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        redis = self.redis
+        turn = redis.pipeline_turn() if isinstance(redis, WaitingRedisCluster) else nullcontext()
+        async with turn, redis.pipeline(transaction=True) as pipe:
             pipe.xrange(key, min=f"{since + 1}-0", count=self._retention.max_messages)
             pipe.xrevrange(key, count=1)
             after, newest = await pipe.execute()
