@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -62,7 +62,7 @@ def make_redis(url: str, limits: PoolLimits, name: str) -> Redis:
 def make_redis_cluster(url: str, limits: PoolLimits, name: str) -> WaitingRedisCluster:
     """A Redis Cluster client from any node's URL (it learns the others). Full coverage is not
     required, so a shard's failover does not stop the others' traffic."""
-    return WaitingRedisCluster.from_url(
+    client = WaitingRedisCluster.from_url(
         url,
         limits=limits,
         # each node's pool: the commands and the pipelines that may run at once (each holds
@@ -75,6 +75,7 @@ def make_redis_cluster(url: str, limits: PoolLimits, name: str) -> WaitingRedisC
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
         retry_on_error=[ConnectionError, TimeoutError],
     )
+    return cast(WaitingRedisCluster, client)  # from_url makes an instance of its class
 
 
 class WaitingRedisCluster(RedisCluster):
@@ -102,11 +103,11 @@ class WaitingRedisCluster(RedisCluster):
                 await self.initialize()
             return await super().execute_command(*args, **kwargs)
 
-    async def mget_nonatomic(self, keys: Any, *args: Any) -> list[Any | None]:
+    async def mget_nonatomic(self, keys: Any, *args: Any) -> list[Any | None]:  # type: ignore[override]
         async with _turn(self._pipelines, self._limits):
             return await super().mget_nonatomic(keys, *args)
 
-    async def mset_nonatomic(self, mapping: Any) -> list[bool]:
+    async def mset_nonatomic(self, mapping: Any) -> list[bool]:  # type: ignore[override]
         async with _turn(self._pipelines, self._limits):
             return await super().mset_nonatomic(mapping)
 
