@@ -8,6 +8,7 @@ back, and what a replica had acknowledged before the kill is still in the histor
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import subprocess
 from collections.abc import AsyncIterator
@@ -56,6 +57,7 @@ from tests.test_backend_pubsub import (  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SH = ROOT / "scripts" / "replicated" / "redis.sh"
+FIRST_PORT = int(os.environ.get("TRADO_REPLICATED_REDIS_PORT", "27001"))  # redis.sh's node 1
 # symbols spread over the three shards (slots 0-5460, 5461-10922, 10923-16383 at creation)
 SYMBOLS = [f"S{n}" for n in range(30)]
 
@@ -292,7 +294,7 @@ async def test_a_primary_killed_fails_over_and_the_hub_resumes_with_history_inta
     primary = Redis(host=owner.host, port=int(owner.port))
     replica_info = (await primary.info("replication"))["slave0"]
     replica = Redis(host=replica_info["ip"], port=int(replica_info["port"]))
-    node = int(owner.port) - 27000
+    node = int(owner.port) - FIRST_PORT + 1  # redis.sh's node number
     loop = asyncio.get_running_loop()
     hub = Hub(pubsub)
     await hub.start()
