@@ -11,7 +11,8 @@
 #   scripts/replicated/redis.sh status   one line per node (up/down, role, pid, slots);
 #                                        exit 0 if all six are up, 3 otherwise
 #   scripts/replicated/redis.sh kill N   kill -9 node N (1-6), for fault tests; not restarted
-#   scripts/replicated/redis.sh start N  start node N again (it rejoins from its nodes.conf)
+#   scripts/replicated/redis.sh start N  start node N again once the cluster failed it over
+#                                        (it rejoins from its nodes.conf, as a replica)
 #
 # Nodes on 127.0.0.1:27001-27006 (TRADO_REPLICATED_REDIS_PORT, default 27001, moves them);
 # data, logs, nodes.conf and pidfiles in .services/replicated/redis-N/. The functions of
@@ -206,8 +207,32 @@ cmd_kill() {
   say "redis-$n: killed (pid $pid, kill -9)"
 }
 
+# Nothing is persisted: a primary restarted before the cluster failed it over would come back
+# empty and still a primary, and its replica would then copy the emptiness. So `start` first
+# waits (up to 30 s) until another node sees node $1 as failed or as a replica.
+wait_failed_over() {
+  local n="$1" id other i line
+  id="$(awk '/myself/ { print $1 }' "$(node_dir "$n")/nodes.conf" 2>/dev/null)" || return 0
+  [[ -n "$id" ]] || return 0
+  for ((i = 0; i < 150; i++)); do
+    for other in "${NODES[@]}"; do
+      ((other != n)) && node_answers "$other" || continue
+      line="$(node_cli "$other" cluster nodes | grep "^$id " || true)"
+      if [[ "$line" == *fail* && "$line" != *fail\?* ]] || [[ "$(cut -d' ' -f3 <<<"$line")" == *slave* ]]; then
+        return 0
+      fi
+      break
+    done
+    sleep 0.2
+  done
+  say "redis-$n: warning: the cluster has not failed it over; starting it anyway"
+}
+
 cmd_start() {
   check_node "$1"
+  if ! node_pid "$1" >/dev/null; then
+    wait_failed_over "$1"
+  fi
   start_node "$1"
 }
 
