@@ -117,7 +117,8 @@ wait_cluster_ok() {
 write_env() {
   (
     umask 077
-    printf 'REDIS_URL=redis://%s:%s/0\nREDIS_CLUSTER=true\n' "$HOST" "$(node_port 1)" >"$PIECE_ENV.tmp"
+    printf 'REDIS_URL=redis://%s:%s/0\nREDIS_CLUSTER=true\nREDIS_REPLICA_WAIT_MS=1000\n' \
+      "$HOST" "$(node_port 1)" >"$PIECE_ENV.tmp"
   )
   mv -f "$PIECE_ENV.tmp" "$PIECE_ENV"
 }

@@ -82,6 +82,7 @@ def make_pubsub(settings: Settings) -> PubSub:
             retention=retention_of(settings),
             limits=PoolLimits.of(settings),
             cluster=settings.redis_cluster,
+            replica_wait_ms=settings.redis_replica_wait_ms,
         )
     from streaming.pubsub.memory import MemoryPubSub
 

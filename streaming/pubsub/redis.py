@@ -38,11 +38,11 @@ from typing import TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub as RedisPubSubConnection
-from redis.asyncio.cluster import ClusterPubSub, RedisCluster
+from redis.asyncio.cluster import ClusterNode, ClusterPubSub, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException
+from redis.exceptions import NoScriptError, RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, wait_exponential
 
@@ -102,6 +102,7 @@ class RedisPubSub:
         retention: Retention | None = None,
         limits: PoolLimits | None = None,
         cluster: bool = False,
+        replica_wait_ms: int = 0,
     ) -> None:
         if cluster and ("{" in prefix or "}" in prefix):
             raise ValueError("on Redis Cluster the key prefix must not contain braces")
@@ -116,8 +117,8 @@ class RedisPubSub:
         self._pubsub: RedisPubSubConnection | None = None
         self._shards: ShardedReader | None = None  # on a cluster: reads `_pubsub`'s nodes
         self._names: dict[str, str] = {}  # on a cluster: Redis channel -> channel, subscribed
-        # on a cluster: script calls at once (one per slot), within the pool of each node
-        self._calls = asyncio.Semaphore(max(1, self._limits.max_connections // 2))
+        self._replica_wait_ms = replica_wait_ms if cluster else 0
+        self._unreplicated = False  # a WAIT ran out: publications may be on a primary only
         self._channels: set[str] = set()  # what we want subscribed, whatever the connection
         self._changed = asyncio.Event()  # set when a subscribe finishes (or fails)
         self._confirmed: dict[str, asyncio.Event] = {}  # subscribes Redis has not confirmed
@@ -212,24 +213,71 @@ class RedisPubSub:
     async def _publish_by_slot(
         self, script: AsyncScript, settings: list[str | bytes], publications: list[Publication]
     ) -> int:
-        """One script call per slot (a channel's publications stay in order within its call),
-        the slots' calls at once: a cluster runs a script only on keys of one slot."""
+        """One script call per slot (a cluster runs a script only on keys of one slot; a
+        channel's publications stay in order within its call), all in one pipeline: each
+        primary gets its calls in one round trip, the primaries at once. With
+        `replica_wait_ms`, each primary's calls end with `WAIT 1`, on the same connection, so
+        the call returns once a replica of every primary written to holds the publications
+        (or the wait ran out: then it says so once, and goes on unprotected)."""
+        redis = self.redis
+        assert isinstance(redis, WaitingRedisCluster)
         by_slot: defaultdict[int, list[Publication]] = defaultdict(list)
         for publication in publications:
             by_slot[key_slot(self._history_key(publication.channel).encode())].append(publication)
+        calls = [(slot, chunk) for slot, group in by_slot.items() for chunk in _chunks(group)]
+        await redis.initialize()  # the slot map, for the WAITs' nodes
+        results: list[object] = [None] * len(calls)
+        acknowledged: list[object] = []  # the WAITs' replies: how many replicas hold it all
+        pending = list(range(len(calls)))
+        for attempt in range(2):
+            async with redis.pipeline_turn(), redis.pipeline() as pipe:
+                nodes: dict[str, ClusterNode] = {}
+                for index in pending:
+                    slot, chunk = calls[index]
+                    node = redis.nodes_manager.get_node_from_slot(slot)
+                    nodes[node.name] = node
+                    args = self._script_args(chunk, settings)  # (pipe.evalsha is refused)
+                    pipe.execute_command(
+                        "EVALSHA", script.sha, len(chunk), *args, target_nodes=node
+                    )
+                if self._replica_wait_ms:
+                    for node in nodes.values():
+                        pipe.execute_command("WAIT", 1, self._replica_wait_ms, target_nodes=node)
+                replies = await pipe.execute(raise_on_error=False)
+            for index, reply in zip(pending, replies, strict=False):
+                results[index] = reply
+            acknowledged += replies[len(pending) :]
+            pending = [i for i in pending if isinstance(results[i], NoScriptError)]
+            if not pending or attempt:
+                break
+            await redis.script_load(script.script)  # every primary (a promoted one has none)
+        self._check_replicated(acknowledged)
+        for reply in results:
+            if isinstance(reply, Exception):
+                raise reply  # the publisher retries the batch: what was published is skipped
+        return sum(int(cast(int, reply)) for reply in results)
 
-        async def call(chunk: list[Publication]) -> int:
-            keys = [self._history_key(p.channel) for p in chunk]
-            each = [
-                a
-                for p in chunk
-                for a in (self._channel_name(p.channel), str(p.position), p.message)
-            ]
-            async with self._calls:
-                return int(await script(keys=keys, args=settings + each))
+    def _script_args(
+        self, chunk: list[Publication], settings: list[str | bytes]
+    ) -> list[str | bytes]:
+        keys: list[str | bytes] = [self._history_key(p.channel) for p in chunk]
+        each = [
+            a for p in chunk for a in (self._channel_name(p.channel), str(p.position), p.message)
+        ]
+        return keys + settings + each
 
-        calls = [call(chunk) for group in by_slot.values() for chunk in _chunks(group)]
-        return sum(await asyncio.gather(*calls))
+    def _check_replicated(self, acknowledged: list[object]) -> None:
+        """Warn once when a primary's replica did not acknowledge in time, once when all did
+        again (a lost replica must not stop publishing: the cluster is then unprotected)."""
+        unprotected = any(not isinstance(a, int) or a < 1 for a in acknowledged)
+        if unprotected and not self._unreplicated:
+            log.warning(
+                "Redis: a primary's publications reached no replica within %d ms",
+                self._replica_wait_ms,
+            )
+        elif self._unreplicated and not unprotected:
+            log.info("Redis: publications reach a replica of every primary again")
+        self._unreplicated = unprotected
 
     async def history(self, channel: str, since: int) -> list[Publication] | None:
         key = self._history_key(channel)

@@ -68,6 +68,7 @@ def cluster_settings(replicated_env: dict[str, str]) -> Settings:
     return make_settings(
         redis_url=replicated_env["REDIS_URL"],
         redis_cluster=True,
+        redis_replica_wait_ms=int(replicated_env.get("REDIS_REPLICA_WAIT_MS", "0")),
         redis_key_prefix=f"test-cluster-{secrets.token_hex(3)}:",
     )
 
@@ -243,17 +244,6 @@ async def test_the_hub_receives_sharded_messages(pubsub: PubSub) -> None:
         await hub.stop()
 
 
-async def replica_caught_up(primary: Redis, replica: Redis, seconds: float = 10) -> None:
-    """Until the replica has applied everything the primary wrote (what `WAIT 1` waits for)."""
-    async with asyncio.timeout(seconds):
-        while True:
-            wrote = (await primary.info("replication"))["master_repl_offset"]
-            applied = (await replica.info("replication"))["slave_repl_offset"]
-            if applied >= wrote:
-                return
-            await asyncio.sleep(0.02)
-
-
 async def publish_until_received(
     pubsub: PubSub, mailbox: Mailbox[bytes], channel: str, first: int
 ) -> tuple[list[int], int]:
@@ -304,7 +294,8 @@ async def test_a_primary_killed_fails_over_and_the_hub_resumes_with_history_inta
             assert await pubsub.publish_with_history(before) == 50
             async with asyncio.timeout(5):
                 assert [int((await mailbox.get())[1]) for _ in range(50)] == list(range(1, 51))
-            await replica_caught_up(primary, replica)
+            assert pubsub._replica_wait_ms > 0, "redis.sh asks for WAIT 1 (REDIS_REPLICA_WAIT_MS)"
+            assert not pubsub._unreplicated, "WAIT 1: a replica acknowledged the 50"
 
             redis_sh("kill", str(node))
             killed_at = loop.time()
@@ -325,3 +316,33 @@ async def test_a_primary_killed_fails_over_and_the_hub_resumes_with_history_inta
         await primary.aclose()
         await replica.aclose()
         redis_sh("start", str(node))  # back as a replica: the topology is whole again
+
+
+async def test_a_replica_lost_does_not_stop_publishing(
+    pubsub: PubSub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """kill -9 the replica of a symbol's primary: publications go on (each batch waits
+    REDIS_REPLICA_WAIT_MS for the acknowledgement it cannot get), said once in the log."""
+    redis = redis_of(pubsub)
+    await redis.initialize()
+    assert isinstance(pubsub, RedisPubSub)
+    channel = quote_channel("AAPL")
+    owner = owner_of(redis, pubsub._channel_name(channel))
+    primary = Redis(host=owner.host, port=int(owner.port))
+    try:
+        replica_port = int((await primary.info("replication"))["slave0"]["port"])
+    finally:
+        await primary.aclose()
+    node = replica_port - FIRST_PORT + 1
+    redis_sh("kill", str(node))
+    try:
+        for position in (1, 2, 3):
+            assert await pubsub.publish_with_history([Publication(channel, position, b"x")]) == 1
+        assert pubsub._unreplicated, "the cluster is known to be unprotected"
+        warnings = [r for r in caplog.records if "reached no replica" in r.getMessage()]
+        assert len(warnings) == 1, "said once"
+        held = await pubsub.history(channel, 0)
+        assert held is not None
+        assert [p.position for p in held] == [1, 2, 3]
+    finally:
+        redis_sh("start", str(node))
