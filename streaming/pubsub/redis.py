@@ -19,7 +19,8 @@ On Redis Cluster (`cluster=True`): names are hash-tagged on their subject
 (`streaming.redis_client.cluster_name`: channel `<prefix>quote:{AAPL}`, its history
 `<prefix>history:quote:{AAPL}`), so a channel and its history share a slot; a script call's keys
 must, so `publish_with_history` groups the publications by slot and runs one call per slot
-(each still atomic; the calls of different slots run concurrently). Pub/sub is sharded:
+(each still atomic), all in one pipeline (each primary's calls in one round trip), ended, with
+REDIS_REPLICA_WAIT_MS, by a `WAIT 1` per primary. Pub/sub is sharded:
 SPUBLISH (inside the script too) and SSUBSCRIBE, which a cluster delivers within the channel's
 shard instead of broadcasting to every node; the listener reads every node's connection at once
 (`streaming.pubsub.redis_shards`). After a lost connection (a primary's failover) the client
