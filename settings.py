@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1, le=200)
     redis_url: str | None = None
     redis_key_prefix: str = "trado:"
+    redis_cluster: bool = False  # REDIS_URL is a node of a Redis Cluster (sharded pub/sub)
+    redis_replica_wait_ms: int = Field(0, ge=0, le=60_000)  # cluster: WAIT 1 per batch
     redis_max_connections: int = Field(16, ge=1, le=10_000)
     redis_pool_timeout_seconds: float = Field(5.0, gt=0, le=300)
     kafka_bootstrap_servers: str | None = None

@@ -1,4 +1,8 @@
-"""Names of cache keys and pub/sub channels, so producers and readers never disagree."""
+"""Names of cache keys and pub/sub channels, so producers and readers never disagree.
+
+Every name is `kind:subject[:detail]`: on Redis Cluster the subject is the hash tag
+(`streaming.redis_client.cluster_name`), so one symbol's keys, channels and histories share a
+slot and a script may touch them together."""
 
 
 def quote_key(symbol: str) -> str:

@@ -40,7 +40,10 @@ def make_cache(settings: Settings) -> Cache:
         from streaming.redis_client import PoolLimits
 
         return RedisCache(
-            settings.redis_url, prefix=settings.redis_key_prefix, limits=PoolLimits.of(settings)
+            settings.redis_url,
+            prefix=settings.redis_key_prefix,
+            limits=PoolLimits.of(settings),
+            cluster=settings.redis_cluster,
         )
     from streaming.cache.memory import MemoryCache
 

@@ -81,6 +81,8 @@ def make_pubsub(settings: Settings) -> PubSub:
             prefix=settings.redis_key_prefix,
             retention=retention_of(settings),
             limits=PoolLimits.of(settings),
+            cluster=settings.redis_cluster,
+            replica_wait_ms=settings.redis_replica_wait_ms,
         )
     from streaming.pubsub.memory import MemoryPubSub
 

@@ -13,7 +13,19 @@ messages): redis-py's client CPU per pipelined command made a command per tick t
 largest cost, and a message inside one call costs a fraction of that (bench/README.md,
 "Figures behind design choices"). The calls go
 one by one, not in a pipeline: a pipeline with scripts first asks SCRIPT EXISTS, a round trip
-more. (A call's keys must share a slot on Redis Cluster, where it would be one call per slot.)
+more.
+
+On Redis Cluster (`cluster=True`): names are hash-tagged on their subject
+(`streaming.redis_client.cluster_name`: channel `<prefix>quote:{AAPL}`, its history
+`<prefix>history:quote:{AAPL}`), so a channel and its history share a slot; a script call's keys
+must, so `publish_with_history` groups the publications by slot and runs one call per slot
+(each still atomic), all in one pipeline (each primary's calls in one round trip), ended, with
+REDIS_REPLICA_WAIT_MS, by a `WAIT 1` per primary. Pub/sub is sharded:
+SPUBLISH (inside the script too) and SSUBSCRIBE, which a cluster delivers within the channel's
+shard instead of broadcasting to every node; the listener reads every node's connection at once
+(`streaming.pubsub.redis_shards`). After a lost connection (a primary's failover) the client
+re-reads the cluster's topology and subscribes every wanted channel again at its slot's new
+primary; what was published meanwhile is in the histories.
 """
 
 from __future__ import annotations
@@ -21,18 +33,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from contextlib import suppress
+from collections import defaultdict
+from contextlib import nullcontext, suppress
 from typing import TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub as RedisPubSubConnection
+from redis.asyncio.cluster import ClusterNode, ClusterPubSub, RedisCluster
 from redis.commands.core import AsyncScript
+from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, wait_exponential
 
 from streaming.pubsub import HeldPublication, Publication, Retention, missed_since
-from streaming.redis_client import PoolLimits, make_redis
+from streaming.pubsub.redis_shards import ShardedReader
+from streaming.redis_client import (
+    PoolLimits,
+    WaitingRedisCluster,
+    cluster_name,
+    make_redis,
+    make_redis_cluster,
+)
 from streaming.retry import retried, retrying
 
 log = logging.getLogger(__name__)
@@ -42,8 +65,12 @@ MAX_BACKOFF_SECONDS = 5.0
 CONFIRM_SECONDS = 2.0
 SCRIPT_BATCH = 200  # publications per script call: Redis runs each call alone, so keep it short
 
+# Lost connections, and a cluster that cannot be reached or has a slot without a primary yet.
+LOST = (RedisConnectionError, RedisTimeoutError, RedisClusterException)
+
 # KEYS[i]: the history stream of publication i. ARGV: max entries, expiry (ms), now (ms), then
 # channel, position and message of each publication. Returns how many were published.
+# (On a cluster, SPUBLISH instead of PUBLISH: `_publishing`.)
 PUBLISH_WITH_HISTORY = """
 local published = 0
 for i = 1, #KEYS do
@@ -75,36 +102,65 @@ class RedisPubSub:
         prefix: str,
         retention: Retention | None = None,
         limits: PoolLimits | None = None,
+        cluster: bool = False,
+        replica_wait_ms: int = 0,
     ) -> None:
+        if cluster and ("{" in prefix or "}" in prefix):
+            raise ValueError("on Redis Cluster the key prefix must not contain braces")
         self._url = url
         self._prefix = prefix
         self._retention = retention or Retention()
         self._limits = limits or PoolLimits()
-        self._redis: Redis | None = None
+        self._cluster = cluster
+        self._redis: Redis | RedisCluster | None = None
         self._publish_script: AsyncScript | None = None
         self._publish_each: AsyncScript | None = None
         self._pubsub: RedisPubSubConnection | None = None
+        self._shards: ShardedReader | None = None  # on a cluster: reads `_pubsub`'s nodes
+        self._names: dict[str, str] = {}  # on a cluster: Redis channel -> channel, subscribed
+        self._replica_wait_ms = replica_wait_ms if cluster else 0
+        self._unreplicated = False  # a WAIT ran out: publications may be on a primary only
         self._channels: set[str] = set()  # what we want subscribed, whatever the connection
         self._changed = asyncio.Event()  # set when a subscribe finishes (or fails)
         self._confirmed: dict[str, asyncio.Event] = {}  # subscribes Redis has not confirmed
         self._broken = False  # a subscribe failed: the listener must reconnect
 
     @property
-    def redis(self) -> Redis:
+    def redis(self) -> Redis | RedisCluster:
         if self._redis is None:
             raise RuntimeError("RedisPubSub.connect() was not called")
         return self._redis
 
     async def connect(self) -> None:
-        self._redis = make_redis(self._url, self._limits, f"{self._prefix}pubsub")
-        self._publish_script = self._redis.register_script(PUBLISH_WITH_HISTORY)
+        name = f"{self._prefix}pubsub"
+        if self._cluster:
+            self._redis = make_redis_cluster(self._url, self._limits, name)
+        else:
+            self._redis = make_redis(self._url, self._limits, name)
+        self._publish_script = self._redis.register_script(
+            _publishing(PUBLISH_WITH_HISTORY, self._cluster)
+        )
         self._publish_each = self._redis.register_script(PUBLISH_EACH)
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
+        self._pubsub = self._new_pubsub()
 
-    async def close(self) -> None:
+    def _new_pubsub(self) -> RedisPubSubConnection:
+        redis = self.redis
+        if isinstance(redis, RedisCluster):
+            pubsub = redis.pubsub(ignore_subscribe_messages=False)
+            self._shards = ShardedReader(redis, pubsub)
+            return pubsub
+        return redis.pubsub(ignore_subscribe_messages=False)
+
+    async def _close_pubsub(self) -> None:
+        if self._shards is not None:
+            await self._shards.close()
+            self._shards = None
         if self._pubsub is not None:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
             self._pubsub = None
+
+    async def close(self) -> None:
+        await self._close_pubsub()
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
@@ -112,10 +168,25 @@ class RedisPubSub:
     async def ping(self) -> None:
         await self.redis.ping()
 
+    def _channel_name(self, channel: str) -> str:
+        """The channel in Redis: prefixed, and on a cluster tagged on its subject."""
+        return self._prefix + (cluster_name(channel) if self._cluster else channel)
+
     async def publish(self, channel: str, message: bytes) -> None:
-        await self.redis.publish(self._prefix + channel, message)
+        if self._cluster:
+            await self.redis.spublish(self._channel_name(channel), message)
+        else:
+            await self.redis.publish(self._prefix + channel, message)
 
     async def publish_many(self, messages: list[tuple[str, bytes]]) -> None:
+        redis = self.redis
+        if isinstance(redis, WaitingRedisCluster):
+            # one pipeline: redis-py sends each node its SPUBLISHes in one round trip
+            async with redis.pipeline_turn(), redis.pipeline() as pipe:
+                for channel, message in messages:
+                    pipe.spublish(self._channel_name(channel), message)
+                await pipe.execute()
+            return
         script = self._publish_each
         assert script is not None, "RedisPubSub.connect() was not called"
         for chunk in _chunks(messages):
@@ -129,6 +200,8 @@ class RedisPubSub:
             str(int(self._retention.max_age_seconds * 1000)),
             str(int(time.time() * 1000)),
         ]
+        if self._cluster:
+            return await self._publish_by_slot(script, settings, publications)
         published = 0
         for chunk in _chunks(publications):
             keys = [self._history_key(p.channel) for p in chunk]
@@ -138,9 +211,80 @@ class RedisPubSub:
             published += int(await script(keys=keys, args=settings + each))
         return published
 
+    async def _publish_by_slot(
+        self, script: AsyncScript, settings: list[str | bytes], publications: list[Publication]
+    ) -> int:
+        """One script call per slot (a cluster runs a script only on keys of one slot; a
+        channel's publications stay in order within its call), all in one pipeline: each
+        primary gets its calls in one round trip, the primaries at once. With
+        `replica_wait_ms`, each primary's calls end with `WAIT 1`, on the same connection, so
+        the call returns once a replica of every primary written to holds the publications
+        (or the wait ran out: then it says so once, and goes on unprotected)."""
+        redis = self.redis
+        assert isinstance(redis, WaitingRedisCluster)
+        by_slot: defaultdict[int, list[Publication]] = defaultdict(list)
+        for publication in publications:
+            by_slot[key_slot(self._history_key(publication.channel).encode())].append(publication)
+        calls = [(slot, chunk) for slot, group in by_slot.items() for chunk in _chunks(group)]
+        await redis.initialize()  # the slot map, for the WAITs' nodes
+        results: list[object] = [None] * len(calls)
+        acknowledged: list[object] = []  # the WAITs' replies: how many replicas hold it all
+        pending = list(range(len(calls)))
+        for attempt in range(2):
+            async with redis.pipeline_turn(), redis.pipeline() as pipe:
+                nodes: dict[str, ClusterNode] = {}
+                for index in pending:
+                    slot, chunk = calls[index]
+                    node = redis.nodes_manager.get_node_from_slot(slot)
+                    nodes[node.name] = node
+                    args = self._script_args(chunk, settings)  # (pipe.evalsha is refused)
+                    pipe.execute_command(
+                        "EVALSHA", script.sha, len(chunk), *args, target_nodes=node
+                    )
+                if self._replica_wait_ms:
+                    for node in nodes.values():
+                        pipe.execute_command("WAIT", 1, self._replica_wait_ms, target_nodes=node)
+                replies = await pipe.execute(raise_on_error=False)
+            for index, reply in zip(pending, replies, strict=False):
+                results[index] = reply
+            acknowledged += replies[len(pending) :]
+            pending = [i for i in pending if isinstance(results[i], NoScriptError)]
+            if not pending or attempt:
+                break
+            await redis.script_load(script.script)  # every primary (a promoted one has none)
+        self._check_replicated(acknowledged)
+        for reply in results:
+            if isinstance(reply, Exception):
+                raise reply  # the publisher retries the batch: what was published is skipped
+        return sum(int(cast(int, reply)) for reply in results)
+
+    def _script_args(
+        self, chunk: list[Publication], settings: list[str | bytes]
+    ) -> list[str | bytes]:
+        keys: list[str | bytes] = [self._history_key(p.channel) for p in chunk]
+        each = [
+            a for p in chunk for a in (self._channel_name(p.channel), str(p.position), p.message)
+        ]
+        return keys + settings + each
+
+    def _check_replicated(self, acknowledged: list[object]) -> None:
+        """Warn once when a primary's replica did not acknowledge in time, once when all did
+        again (a lost replica must not stop publishing: the cluster is then unprotected)."""
+        unprotected = any(not isinstance(a, int) or a < 1 for a in acknowledged)
+        if unprotected and not self._unreplicated:
+            log.warning(
+                "Redis: a primary's publications reached no replica within %d ms",
+                self._replica_wait_ms,
+            )
+        elif self._unreplicated and not unprotected:
+            log.info("Redis: publications reach a replica of every primary again")
+        self._unreplicated = unprotected
+
     async def history(self, channel: str, since: int) -> list[Publication] | None:
         key = self._history_key(channel)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        redis = self.redis
+        turn = redis.pipeline_turn() if isinstance(redis, WaitingRedisCluster) else nullcontext()
+        async with turn, redis.pipeline(transaction=True) as pipe:
             pipe.xrange(key, min=f"{since + 1}-0", count=self._retention.max_messages)
             pipe.xrevrange(key, count=1)
             after, newest = await pipe.execute()
@@ -160,16 +304,19 @@ class RedisPubSub:
         return [h.publication for h in held if h.published_at >= oldest_time]
 
     def _history_key(self, channel: str) -> str:
+        if self._cluster:
+            return f"{self._prefix}history:{cluster_name(channel)}"
         return f"{self._prefix}history:{channel}"
 
     async def subscribe(self, channel: str) -> None:
         """Returns once Redis confirmed the subscription (or after `CONFIRM_SECONDS`): from
         then on every publication reaches us, so a history read that follows misses nothing."""
         self._channels.add(channel)
-        confirmed = self._confirmed.setdefault(self._prefix + channel, asyncio.Event())
+        name = self._channel_name(channel)
+        confirmed = self._confirmed.setdefault(name, asyncio.Event())
         try:
-            await self._connection().subscribe(self._prefix + channel)
-        except (RedisConnectionError, RedisTimeoutError):
+            await self._subscribe(channel)
+        except LOST:
             self._broken = True
             log.warning("Redis down while subscribing %s; will subscribe on reconnect", channel)
             return
@@ -181,10 +328,28 @@ class RedisPubSub:
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
+        name = self._channel_name(channel)
         try:
-            await self._connection().unsubscribe(self._prefix + channel)
-        except (RedisConnectionError, RedisTimeoutError):
+            if self._cluster:
+                self._names.pop(name, None)
+                await self._cluster_connection().sunsubscribe(name)
+            else:
+                await self._connection().unsubscribe(name)
+        except LOST:
             log.warning("Redis down while unsubscribing %s", channel)
+
+    async def _subscribe(self, *channels: str) -> None:
+        if not self._cluster:
+            await self._connection().subscribe(*(self._prefix + c for c in channels))
+            return
+        redis = self.redis
+        assert isinstance(redis, RedisCluster)
+        await redis.initialize()  # the topology, once (again after a failover: `_resubscribe`)
+        connection = self._cluster_connection()
+        for channel in channels:  # one SSUBSCRIBE each: a command's channels share a slot
+            name = self._channel_name(channel)
+            self._names[name] = channel
+            await connection.ssubscribe(name)
 
     async def next_message(self) -> tuple[str, bytes]:
         """The next message of a wanted channel. When the connection is lost (or a subscribe
@@ -201,6 +366,8 @@ class RedisPubSub:
         while True:
             if self._broken:  # a (re)subscribe failed while Redis was down
                 raise _Broken
+            if self._shards is not None:
+                return await self._receive_sharded(self._shards)
             connection = self._connection()
             if not self._channels or connection.connection is None:
                 # Nothing wanted, or the first subscribe is still on its way: wait for a
@@ -218,6 +385,19 @@ class RedisPubSub:
                 return channel, message["data"]
             return None
 
+    async def _receive_sharded(self, shards: ShardedReader) -> tuple[str, bytes] | None:
+        """`_receive` on a cluster: a message of any node's shard channels."""
+        message = await shards.get_message(self._changed)
+        if message is None:
+            return None
+        if message["type"] == "ssubscribe":
+            self._confirm(message["channel"].decode())
+        elif message["type"] == "smessage":
+            channel = self._names.get(message["channel"].decode())
+            if channel is not None:  # else unsubscribed meanwhile
+                return channel, message["data"]
+        return None
+
     async def _reconnected(self) -> tuple[str, bytes] | None:
         await self._resubscribe()
         return await self._receive()
@@ -226,23 +406,26 @@ class RedisPubSub:
     def _reconnecting() -> AsyncRetrying:
         return retrying(
             "Redis pub/sub",
-            retry_on=(RedisConnectionError, RedisTimeoutError, _Broken),
+            retry_on=(*LOST, _Broken),
             wait=wait_exponential(multiplier=0.1, max=MAX_BACKOFF_SECONDS),
             report=_report_loss,
         )
 
     async def _resubscribe(self) -> None:
-        """A fresh connection subscribed to every wanted channel; errors wait for the next try."""
-        if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        self._pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
+        """A fresh connection subscribed to every wanted channel; errors wait for the next try.
+        On a cluster the topology is read again first: a lost node may have failed over."""
+        await self._close_pubsub()
         self._broken = False
-        if self._channels:
-            try:
-                await self._pubsub.subscribe(*(self._prefix + c for c in self._channels))
+        try:
+            redis = self.redis
+            if isinstance(redis, RedisCluster):
+                await redis.nodes_manager.initialize()
+            self._pubsub = self._new_pubsub()
+            if self._channels:
+                await self._subscribe(*self._channels)
                 log.info("Redis pub/sub re-subscribed %d channels", len(self._channels))
-            except (RedisConnectionError, RedisTimeoutError):
-                self._broken = True
+        except LOST:
+            self._broken = True
 
     def _confirm(self, channel: str) -> None:
         confirmed = self._confirmed.pop(channel, None)
@@ -254,6 +437,11 @@ class RedisPubSub:
             raise RuntimeError("RedisPubSub.connect() was not called")
         return self._pubsub
 
+    def _cluster_connection(self) -> ClusterPubSub:
+        connection = self._connection()
+        assert isinstance(connection, ClusterPubSub)
+        return connection
+
 
 class _Broken(Exception):
     """A subscribe failed while Redis was down: the connection must be made again."""
@@ -264,6 +452,12 @@ def _report_loss(error: BaseException, _attempt: int, delay: float) -> None:
     is not: a long outage costs one line."""
     if not isinstance(error, _Broken):
         log.warning("Redis pub/sub lost (%s); reconnecting in %.1fs", error, delay)
+
+
+def _publishing(script: str, cluster: bool) -> str:
+    """The script as a cluster runs it: SPUBLISH, whose message stays within the shard of the
+    channel's slot (the slot of the script's keys: they share the channel's hash tag)."""
+    return script.replace("'PUBLISH'", "'SPUBLISH'") if cluster else script
 
 
 def _chunks(items: list[Item]) -> list[list[Item]]:

@@ -17,6 +17,7 @@ from typing import TypeVar
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from models.db import make_engine, make_session_factory, session_scope
 from models.instrument_file import InstrumentRow
@@ -24,6 +25,7 @@ from models.types import utcnow
 from settings import Settings
 from streaming.log import LogProducer
 from streaming.log.kafka import KafkaTickLog
+from streaming.redis_client import cluster_name
 from streaming.runtime import Runtime, open_runtime, start_bridge
 from streaming.tick import Tick
 from tests.api.conftest import Api
@@ -136,6 +138,9 @@ async def bridge_worker(settings: Settings) -> AsyncIterator[Runtime]:
 async def wait_subscribed(settings: Settings, *channels: str, seconds: float = 30) -> None:
     """Until the hub's Redis connection subscribes every channel (pub/sub is not replayed)."""
     assert settings.redis_url
+    if settings.redis_cluster:
+        await wait_shard_subscribed(settings, *channels, seconds=seconds)
+        return
     redis = Redis.from_url(settings.redis_url)
     names = [settings.redis_key_prefix + c for c in channels]
     try:
@@ -145,6 +150,28 @@ async def wait_subscribed(settings: Settings, *channels: str, seconds: float = 3
                 if all(count > 0 for _name, count in counts):
                     return
                 await asyncio.sleep(0.02)
+    finally:
+        await redis.aclose()
+
+
+async def wait_shard_subscribed(settings: Settings, *channels: str, seconds: float) -> None:
+    """`wait_subscribed` on Redis Cluster: each channel's sharded subscription, asked of the
+    primary of its slot."""
+    assert settings.redis_url
+    redis = RedisCluster.from_url(settings.redis_url)
+    names = [settings.redis_key_prefix + cluster_name(c) for c in channels]
+    try:
+        async with asyncio.timeout(seconds):
+            await redis.initialize()
+            for name in names:
+                owner = redis.get_node_from_key(name)
+                while True:
+                    counts = await redis.execute_command(
+                        "PUBSUB SHARDNUMSUB", name, target_nodes=owner
+                    )
+                    if all(count > 0 for _name, count in counts):
+                        break
+                    await asyncio.sleep(0.02)
     finally:
         await redis.aclose()
 
