@@ -121,9 +121,9 @@ class ReadinessMonitor:
         if self.settings.database_sync_standbys:
             checks["replication"] = self._count_sync_standbys
         errors = await asyncio.gather(*(self._check(check) for check in checks.values()))
-        if self.settings.database_sync_standbys:
-            self.sync_standbys = None if errors.pop() else self.sync_standbys
-            checks.pop("replication")
+        if checks.pop("replication", None) and errors.pop() is not None:
+            self.sync_standbys = None  # the database check says why
+            DATABASE_SYNC_STANDBYS.set(math.nan)
         for name, error in zip(checks, errors, strict=True):
             self.health.setdefault(name, BackendHealth()).record(error)
             BACKEND_UP.labels(name).set(0 if self._down(name) else 1)
@@ -199,7 +199,7 @@ class ReadinessMonitor:
         if status == "ready" and replication and replication["state"] != "protected":
             status = "degraded"
         failing = status == "unavailable" or (
-            status == "degraded" and self.settings.live_stale_fails_readiness
+            live != "fresh" and self.settings.live_stale_fails_readiness
         )
         body: dict[str, object] = {
             "status": status,
