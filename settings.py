@@ -66,6 +66,7 @@ class Settings(BaseSettings):
 
     database_url: str = f"sqlite+aiosqlite:///{ROOT / '.data' / 'trado.db'}"
     database_pool_size: int = Field(10, ge=1, le=200)
+    database_sync_standbys: int = Field(0, ge=0, le=10)
     redis_url: str | None = None
     redis_key_prefix: str = "trado:"
     redis_cluster: bool = False  # REDIS_URL is a node of a Redis Cluster (sharded pub/sub)

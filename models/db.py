@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import URL, Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
@@ -40,12 +41,27 @@ def make_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(
-        settings.database_url,
+        engine_url(settings.database_url),
         pool_size=settings.database_pool_size,
         pool_pre_ping=True,
     )
     event.listen(engine.sync_engine, "do_connect", _connect_or_unavailable)
     return engine
+
+
+def engine_url(database_url: str) -> URL:
+    """The URL as SQLAlchemy takes it. A multi-host URL (`user:pw@h1:p1,h2:p2/db`, as libpq and
+    asyncpg write it) is one SQLAlchemy cannot parse; its asyncpg dialect takes the hosts as
+    repeated `host=h:p` query parameters instead, and hands asyncpg the lists of hosts and
+    ports, which asyncpg tries in turn (with `target_session_attrs=read-write`, until one is a
+    primary)."""
+    parts = urlsplit(database_url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    if "," not in hosts:
+        return make_url(database_url)
+    query = [("host", host) for host in hosts.split(",")] + parse_qsl(parts.query)
+    netloc = f"{userinfo}@" if userinfo else ""
+    return make_url(f"{parts.scheme}://{netloc}{parts.path}?{urlencode(query, safe=':')}")
 
 
 def make_probe_engine(settings: Settings, timeout_seconds: float) -> AsyncEngine:
@@ -55,7 +71,7 @@ def make_probe_engine(settings: Settings, timeout_seconds: float) -> AsyncEngine
     if settings.uses_sqlite:
         return create_async_engine(settings.database_url, poolclass=NullPool)
     engine = create_async_engine(
-        settings.database_url,
+        engine_url(settings.database_url),
         poolclass=NullPool,
         connect_args={"timeout": timeout_seconds, "command_timeout": timeout_seconds},
     )
@@ -132,6 +148,18 @@ async def ping(engine: AsyncEngine) -> None:
     """One round trip (`SELECT 1`); give it the probe engine, not the app's pooled one."""
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+async def sync_standbys(engine: AsyncEngine) -> int:
+    """Synchronous standbys streaming from the primary the engine reaches: while there are
+    none, a commit is on the primary alone. Reading `sync_state` needs pg_monitor (others see
+    the rows with their columns null, so counted none)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_replication "
+        "WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum')"
+    )
+    async with engine.connect() as connection:
+        return int((await connection.execute(query)).scalar_one())
 
 
 @asynccontextmanager

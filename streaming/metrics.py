@@ -133,6 +133,12 @@ NEWEST_TICK_AGE = Gauge(
     "cache), computed at scrape time; NaN until one has been seen.",
 )
 NEWEST_TICK_AGE.set(float("nan"))
+DATABASE_SYNC_STANDBYS = Gauge(
+    "trado_database_sync_standbys",
+    "Synchronous standbys streaming from the PostgreSQL primary, as this API process last "
+    "checked (with DATABASE_SYNC_STANDBYS set). Fewer than that: writes go on, unprotected "
+    "(a lost primary would lose what they committed since).",
+)
 BACKEND_UP = Gauge(
     "trado_backend_up",
     "1 while a backend passes this API process's readiness checks, 0 once it is reported down.",

@@ -43,13 +43,13 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.db import make_probe_engine
+from models.db import make_probe_engine, sync_standbys
 from models.db import ping as ping_database
 from settings import Settings
 from streaming.cache import Cache, make_cache
 from streaming.cancellation import raise_if_cancelled
 from streaming.channels import newest_tick_key
-from streaming.metrics import BACKEND_UP, NEWEST_TICK_AGE
+from streaming.metrics import BACKEND_UP, DATABASE_SYNC_STANDBYS, NEWEST_TICK_AGE
 from streaming.pubsub import PubSub, make_pubsub
 from streaming.runtime import Runtime
 
@@ -98,6 +98,7 @@ class ReadinessMonitor:
     probe_pubsub: PubSub
     health: dict[str, BackendHealth] = field(default_factory=dict)
     newest_cached_tick: float | None = None  # Unix seconds, from `live:newest-tick`
+    sync_standbys: int | None = None  # as last read from the primary; None: unknown
 
     @property
     def settings(self) -> Settings:
@@ -117,7 +118,12 @@ class ReadinessMonitor:
             "pubsub": self.probe_pubsub.ping,
             "log": self.runtime.tick_log.ping,
         }
+        if self.settings.database_sync_standbys:
+            checks["replication"] = self._count_sync_standbys
         errors = await asyncio.gather(*(self._check(check) for check in checks.values()))
+        if checks.pop("replication", None) and errors.pop() is not None:
+            self.sync_standbys = None  # the database check says why
+            DATABASE_SYNC_STANDBYS.set(math.nan)
         for name, error in zip(checks, errors, strict=True):
             self.health.setdefault(name, BackendHealth()).record(error)
             BACKEND_UP.labels(name).set(0 if self._down(name) else 1)
@@ -136,6 +142,26 @@ class ReadinessMonitor:
         except Exception as error:  # any failure of any client library means "not ready"
             return f"{type(error).__name__}: {error}"
         return None
+
+    async def _count_sync_standbys(self) -> None:
+        self.sync_standbys = await sync_standbys(self.probe_engine)
+        DATABASE_SYNC_STANDBYS.set(self.sync_standbys)
+
+    def replication(self) -> dict[str, object] | None:
+        """Whether a commit is on a synchronous standby too, when DATABASE_SYNC_STANDBYS asks.
+        Writes go on without one (the database's guard relaxes synchronous replication), so
+        this degrades readiness, never fails it: every replica shares the one database."""
+        expected = self.settings.database_sync_standbys
+        if not expected:
+            return None
+        count = self.sync_standbys
+        if count is None:
+            state = "unknown"
+        elif count >= expected:
+            state = "protected"
+        else:
+            state = "standby missing: writes unprotected"
+        return {"state": state, "sync_standbys": count, "expected": expected}
 
     async def _read_newest_cached_tick(self) -> None:
         raw = await self.probe_cache.get(newest_tick_key())
@@ -169,8 +195,11 @@ class ReadinessMonitor:
             status = "unavailable"
         elif live != "fresh":
             status = "degraded"
+        replication = self.replication()
+        if status == "ready" and replication and replication["state"] != "protected":
+            status = "degraded"
         failing = status == "unavailable" or (
-            status == "degraded" and self.settings.live_stale_fails_readiness
+            live != "fresh" and self.settings.live_stale_fails_readiness
         )
         body: dict[str, object] = {
             "status": status,
@@ -182,6 +211,8 @@ class ReadinessMonitor:
                 "stale_after_seconds": self.settings.live_stale_after_seconds,
             },
         }
+        if replication:
+            body["database_replication"] = replication
         return Readiness(status, 503 if failing else 200, body)
 
     def age_for_metrics(self) -> float:

@@ -112,6 +112,22 @@ async def test_redis_down_then_back(full_settings: Settings, tmp_path: Path) -> 
         await redis.stop()
 
 
+async def test_a_missing_sync_standby_degrades_readiness(full_settings: Settings) -> None:
+    """The single-node database has no standby: with one asked for, writes are unprotected,
+    which /readyz says without failing (the replicated tests see it come and go)."""
+    settings = full_settings.model_copy(update={"database_sync_standbys": 1})
+    async with running_server(isolated(settings)) as server:
+        response = await readiness(server.http)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["database_replication"] == {
+        "state": "standby missing: writes unprotected",
+        "sync_standbys": 0,
+        "expected": 1,
+    }
+
+
 async def test_database_unreachable_is_reported(full_settings: Settings) -> None:
     settings = full_settings.model_copy(
         update={"database_url": "postgresql+asyncpg://trado:x@127.0.0.1:1/trado"}

@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 import models.tables  # noqa: F401  (registers every table)
+from models.db import engine_url
 from models.types import Exact, UTCDateTime
 from settings import get_settings
 
@@ -62,7 +63,7 @@ def do_run_migrations(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(url())
+    engine = create_async_engine(engine_url(url()))
     async with engine.connect() as connection:
         await connection.run_sync(do_run_migrations)
     await engine.dispose()
