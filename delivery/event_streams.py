@@ -32,6 +32,7 @@ from typing import cast
 import orjson
 from starlette.requests import Request
 
+from delivery.connection_counts import counted
 from delivery.fanout import LIVE_OPERATION, LiveFanout, LiveOperation
 from delivery.http_streams import FrameResult, ResponseWriter
 from delivery.outbox import Flusher
@@ -127,9 +128,10 @@ class EventStream:
 
         async def stream() -> AsyncGenerator[bytes, None]:
             try:
-                yield heartbeat
-                async for chunk in self.writer.chunks(heartbeat, interval):
-                    yield chunk
+                with counted("sse-single-connection"):
+                    yield heartbeat
+                    async for chunk in self.writer.chunks(heartbeat, interval):
+                        yield chunk
             finally:
                 on_close.set_result(None)
 

@@ -22,6 +22,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import cast
 
+from delivery.connection_counts import counted
 from delivery.fanout import LIVE_OPERATION, LiveFanout, LiveOperation
 from delivery.outbox import DirectWriter, Flusher, Outbox
 from delivery.strawberry_internals import (
@@ -164,11 +165,12 @@ def live_stream(
 
         operation = asyncio.create_task(run_operation(), name="http-subscription")
         try:
-            if transport.send_initial_heartbeat:
-                yield heartbeat
-            async for chunk in writer.chunks(heartbeat, transport.heartbeat_interval):
-                yield chunk
-            yield transport.encode_complete().encode()
+            with counted("sse" if isinstance(transport, SSETransport) else "multipart"):
+                if transport.send_initial_heartbeat:
+                    yield heartbeat
+                async for chunk in writer.chunks(heartbeat, transport.heartbeat_interval):
+                    yield chunk
+                yield transport.encode_complete().encode()
         finally:
             writer.close()
             operation.cancel()

@@ -58,6 +58,7 @@ from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
+from delivery.connection_counts import counted
 from delivery.event_streams import EventStreams, StreamError, event_stream_token
 from delivery.fanout import LIVE_OPERATION, LiveFanout, LiveOperation, Membership
 from delivery.graphql_http import (
@@ -160,7 +161,8 @@ class LegacyGraphQLWSHandler(LiveConnection, BaseGraphQLWSHandler[ConnectionCont
         timeout = self.view.connection_init_wait_timeout.total_seconds()
         watchdog = asyncio.create_task(self._close_unless_initialised(timeout))
         try:
-            await super().handle()
+            with counted("graphql-ws"):
+                await super().handle()
         finally:
             watchdog.cancel()
             with suppress(asyncio.CancelledError):
@@ -233,6 +235,10 @@ class TransportWSHandler(LiveConnection, TransportWSHooks[ConnectionContext, Non
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._streaming: dict[str, Membership] = {}
+
+    async def handle(self) -> None:
+        with counted("graphql-transport-ws"):
+            await super().handle()
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """An operation the persisted-query rules refuse (a document off the allow-list, a

@@ -63,6 +63,12 @@ SHARED_SUBSCRIPTIONS = Gauge(
     "Live subscriptions served by the shared fan-out (each tick executed and encoded once per "
     "selection, whatever the transport), a subset of trado_active_subscriptions.",
 )
+LIVE_CONNECTIONS = Gauge(
+    "trado_live_connections",
+    "Open live connections by transport: graphql-transport-ws (the lean WebSocket's too), "
+    "graphql-ws, sse, multipart, and sse-single-connection (graphql-sse's reserved streams).",
+    ["transport"],
+)
 LEAN_WEBSOCKETS = Gauge(
     "trado_lean_websockets",
     "graphql-transport-ws connections open on the lean WebSocket (delivery/lean_websocket.py).",
