@@ -12,6 +12,7 @@ from delivery.channel_fanout import ChannelFanout, SharedOperation, Stream, View
 from delivery.gaps import ChannelGaps
 from delivery.live_subscribers import Position
 from delivery.shared_selection import Info
+from streaming import metrics
 from streaming.cache import Cache
 from streaming.channels import quote_channel, quote_key
 from streaming.errors import BadTick
@@ -84,9 +85,14 @@ class QuoteChannels(ChannelFanout[Tick]):
     def __init__(self, runtime: Runtime, context: object) -> None:
         super().__init__(runtime, context)
         self._gaps = ChannelGaps(runtime.pubsub, self._deliver)
+        self._parsed = 0  # messages from the hub, for sampling their age
 
     def parse(self, message: bytes) -> Tick:
-        return parse_tick(message)
+        tick = parse_tick(message)
+        self._parsed += 1
+        if self._parsed % metrics.TICK_AGE_SAMPLE == 0:
+            metrics.observe_tick_age("received", tick.received_ts)
+        return tick
 
     def stamp(self, message: Tick) -> tuple[str, Position]:
         return message.symbol, message.sequence

@@ -243,10 +243,14 @@ class Bridge:
         started = time.perf_counter()
         ticks = [tick for record in records if (tick := self._parse(record)) is not None]
         fresh = await self._unseen(ticks)
+        if fresh:
+            metrics.observe_tick_age("consumed", fresh[-1].received_ts)
         for enricher in self.enrichers:
             fresh = await enricher.enrich(fresh)
         for stage in self.live_stages:
             await stage.apply(fresh)
+        if fresh:
+            metrics.observe_tick_age("published", fresh[-1].received_ts)
         for enricher in self.enrichers:
             enricher.commit()
         # Only now is the batch applied: a retry after a failure above must see it as new.

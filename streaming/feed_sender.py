@@ -243,6 +243,9 @@ class FeedSender:
         results = await self._send_watched(self._pending)
         failed = [(r, e) for r, e in zip(self._pending, results, strict=True) if e is not None]
         acknowledged = len(self._pending) - len(failed)
+        if acknowledged and results[-1] is None:  # the batch's newest, once a batch
+            newest = Tick.from_json(self._pending[-1][1])
+            metrics.observe_tick_age("logged", newest.received_ts)
         self._acknowledged.inc(acknowledged)
         self.acknowledged += acknowledged
         self._in_hand -= acknowledged

@@ -11,6 +11,9 @@ Names follow Prometheus' conventions (`_total` is added to counters by the clien
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -63,6 +66,23 @@ SHARED_SUBSCRIPTIONS = Gauge(
     "Live subscriptions served by the shared fan-out (each tick executed and encoded once per "
     "selection, whatever the transport), a subset of trado_active_subscriptions.",
 )
+TICK_AGE = Histogram(
+    "trado_tick_age_seconds",
+    "How old a tick is (since its feed received it) as it passes each stage: `logged` (the "
+    "log acknowledged it), `consumed` (a bridge took it), `published` (on pub/sub and in the "
+    "cache), `received` (an API process's hub handed it to its subscribers). Observed once a "
+    "batch (the batch's newest tick), and one message in TICK_AGE_SAMPLE in an API process.",
+    ["stage"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+TICK_AGE_SAMPLE = 16
+
+
+def observe_tick_age(stage: str, received: datetime) -> None:
+    """`received` (a tick's feed receipt, wall clock) to now, at `stage`."""
+    TICK_AGE.labels(stage).observe(max(0.0, time.time() - received.timestamp()))
+
+
 LIVE_CONNECTIONS = Gauge(
     "trado_live_connections",
     "Open live connections by transport: graphql-transport-ws (the lean WebSocket's too), "
