@@ -8,6 +8,7 @@ single-connection stream's requests all reached the process that reserved it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -138,11 +139,25 @@ async def nginx(folder: Path, port: int, processes: list[ApiProcess]) -> AsyncIt
         await stop(process)
 
 
-async def until_ready(process: asyncio.subprocess.Process, url: str) -> None:
+async def exits_on_a_taken_port(process: asyncio.subprocess.Process, output: Path) -> bool:
+    """Whether `process` ended within its first seconds because a port was taken."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), 5)
+    return process.returncode is not None and "address already in use" in tail_of(output)
+
+
+def tail_of(output: Path | None) -> str:
+    """The end of what a command printed, for a failure's message."""
+    return output.read_text(errors="replace")[-3000:] if output and output.exists() else ""
+
+
+async def until_ready(
+    process: asyncio.subprocess.Process, url: str, output: Path | None = None
+) -> None:
     async with httpx.AsyncClient() as client, asyncio.timeout(START_SECONDS):
         while True:
             assert process.returncode is None, (
-                f"{url}: the process exited with {process.returncode}"
+                f"{url}: the process exited with {process.returncode}\n{tail_of(output)}"
             )
             try:
                 if (await client.get(url)).status_code == 200:
@@ -416,23 +431,29 @@ async def test_run_sh_serves_live_quotes_through_nginx_and_stops_every_process(
     instruments = write_instruments(tmp_path / "instruments.csv", {symbol: "100"})
     env_file = tmp_path / "services.env"
     env_file.write_text(run_sh_settings(settings, instruments))
-    lb, *api_ports = (free_low_port() for _ in range(3))
-    bridge_ports = [free_port(), free_port()]
     folder = tmp_path / "balancer"
-    env = {
-        **os.environ,
-        "TRADO_PYTHON": f"{sys.version_info.major}.{sys.version_info.minor}",
-        "TRADO_LB_PORT": str(lb),
-        "TRADO_API_PORTS": " ".join(map(str, api_ports)),
-        "TRADO_BRIDGE_METRICS_PORTS": " ".join(map(str, bridge_ports)),
-        "TRADO_BALANCER_DIR": str(folder),
-    }
-    process = await asyncio.create_subprocess_exec(
-        str(RUN_SH), str(env_file), cwd=ROOT, env=env, stdin=subprocess.DEVNULL
-    )
+    output = tmp_path / "run.log"
+    for _attempt in range(2):  # again, once, if a parallel test took a port we picked
+        lb, *api_ports = (free_low_port() for _ in range(3))
+        bridge_ports = [free_port(), free_port()]
+        env = {
+            **os.environ,
+            "TRADO_PYTHON": f"{sys.version_info.major}.{sys.version_info.minor}",
+            "TRADO_LB_PORT": str(lb),
+            "TRADO_API_PORTS": " ".join(map(str, api_ports)),
+            "TRADO_BRIDGE_METRICS_PORTS": " ".join(map(str, bridge_ports)),
+            "TRADO_BALANCER_DIR": str(folder),
+        }
+        with output.open("wb") as log_file:
+            process = await asyncio.create_subprocess_exec(
+                str(RUN_SH), str(env_file), cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                stdout=log_file, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        if not await exits_on_a_taken_port(process, output):
+            break
     children: list[psutil.Process] = []
     try:
-        await until_ready(process, f"http://127.0.0.1:{lb}/readyz")
+        await until_ready(process, f"http://127.0.0.1:{lb}/readyz", output)
         children = psutil.Process(process.pid).children(recursive=True)
         async with graphql_ws(f"ws://127.0.0.1:{lb}/graphql") as client:
             await client.subscribe("q", QUOTE, {"symbols": [symbol]})
