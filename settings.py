@@ -58,6 +58,21 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] | None = None
+    # Traces over OTLP/HTTP (commands/tracing.py), off unless an endpoint is set: the standard
+    # OpenTelemetry variables, read here so that .env files and validation cover them too.
+    otel_exporter_otlp_endpoint: str | None = Field(None, pattern=r"^https?://\S+$")
+    otel_exporter_otlp_traces_endpoint: str | None = Field(None, pattern=r"^https?://\S+$")
+    otel_service_name: str | None = Field(None, min_length=1, max_length=100)
+    otel_traces_sampler: Literal[
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ] = "parentbased_always_on"
+    otel_traces_sampler_arg: float = Field(1.0, ge=0.0, le=1.0)
+    otel_sdk_disabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     websocket_protocol: Literal["direct", "websockets-sansio", "websockets"] = "direct"
@@ -250,6 +265,18 @@ class Settings(BaseSettings):
         if self.log_format is not None:
             return self.log_format == "json"
         return self.environment == "production"
+
+    @property
+    def traces_endpoint(self) -> str | None:
+        """Where spans go (None: tracing is off): OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given,
+        else OTEL_EXPORTER_OTLP_ENDPOINT with the OTLP/HTTP path for traces."""
+        if self.otel_sdk_disabled:
+            return None
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint:
+            return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return None
 
     @property
     def serves_graphiql(self) -> bool:

@@ -19,7 +19,7 @@ import gc
 import os
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Any
@@ -28,6 +28,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp
 from strawberry.subscriptions import (
@@ -39,6 +40,7 @@ from strawberry.subscriptions import (
 
 from commands.api_processes import run_processes
 from commands.logs import configure_logging
+from commands.tracing import configure_tracing, trace_database
 from delivery.fanout import LiveFanout
 from delivery.graphiql import GraphiQLRouter
 from delivery.http_limits import BodySizeLimit
@@ -60,6 +62,7 @@ from streaming.runtime import open_runtime
 # objects, pausing every stream. A larger young generation lets them die young instead
 # (measured: bench/README.md, "Figures behind design choices").
 YOUNG_GENERATION_THRESHOLD = 20_000
+API_SERVICE = "trado-api"  # the service name in traces, unless OTEL_SERVICE_NAME says
 
 # WebSocket (graphql-transport-ws, legacy graphql-ws) and HTTP streams: GraphQL over SSE
 # (graphql-sse; its single connection mode is the router's own) and multipart subscriptions
@@ -70,6 +73,26 @@ SUBSCRIPTION_PROTOCOLS = (
     GRAPHQL_SSE_PROTOCOL,
     MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
+
+
+# FastAPI's own telemetry: a span per GraphQL request over HTTP, once `commands.tracing` has
+# installed a tracer provider (none: it does nothing). Its metrics and logs are off (Prometheus
+# and `commands.logs` serve those), and so are its spans of the routing inside a request.
+HTTP_TRACING: TelemetryConfig = {
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "exclude": lambda scope: not traced_request(scope),
+}
+
+
+def traced_request(scope: MutableMapping[str, Any]) -> bool:
+    """GraphQL over plain HTTP. Not WebSockets or SSE (a subscription's span is its start:
+    `graph.operation_tracing`), nor health checks, metrics and the web client's files."""
+    if scope["type"] != "http" or scope["path"] != "/graphql":
+        return False
+    accept = dict(scope.get("headers") or ()).get(b"accept", b"")
+    return b"text/event-stream" not in accept
 
 
 def settle_garbage_collector() -> None:
@@ -103,6 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime, open_readiness(runtime) as readiness:
+            trace_database(settings, runtime.engine)
             app.state.runtime = runtime
             app.state.readiness = readiness
             graphql.persisted_queries = persisted_queries(settings, runtime.cache)
@@ -116,6 +140,7 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,  # /docs and /redoc need it
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
+        telemetry=HTTP_TRACING,
     )
     app.behind_tls = settings.behind_tls
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
@@ -210,6 +235,7 @@ def serve_on(sock: socket.socket) -> None:
     the environment and the listening socket): its own settings, app and hub."""
     settings = load_settings()
     configure_logging(settings)
+    configure_tracing(settings, API_SERVICE)
     config = uvicorn.Config(create_app(settings), **uvicorn_options(settings))
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -238,6 +264,7 @@ def main() -> None:
     settings = load_settings()
     configure_logging(settings)
     if settings.api_processes == 1:
+        configure_tracing(settings, API_SERVICE)
         uvicorn.run(create_app(settings), **uvicorn_options(settings))
         return
     with metrics_across_processes():

@@ -8,7 +8,7 @@ from streaming.runtime import start_bridge
 
 
 def main() -> None:
-    run_worker(start_bridge)
+    run_worker(start_bridge, "trado-bridge")
 
 
 if __name__ == "__main__":

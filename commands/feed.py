@@ -43,7 +43,7 @@ def simulator(
         overrides["simulator_ticks_per_second"] = rate
     if seed is not None:
         overrides["simulator_seed"] = seed
-    run_worker(start_simulator, **overrides)
+    run_worker(start_simulator, "trado-feed", **overrides)
 
 
 @cli.command()
@@ -108,7 +108,7 @@ def provider(
         make_provider(load_settings().model_copy(update=overrides))  # misconfigured: fail now
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
-    run_worker(start_provider, **overrides)
+    run_worker(start_provider, "trado-feed", **overrides)
 
 
 @cli.command("record")

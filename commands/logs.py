@@ -1,12 +1,15 @@
 """One logging configuration for every entry point (API, bridge, feeds, migrations): text
 lines for a developer's terminal, or JSON lines (LOG_FORMAT=json; the default in production)
 for a log pipeline, each with `time`, `level`, `logger`, `message` and, where known, the
-request's `operation`, `user_id` and `trace_id` (`streaming.log_context`), and `exc_info`."""
+request's `operation` and `user_id` (`streaming.log_context`), the current span's `trace_id`
+and `span_id` when traced, and `exc_info`."""
 
 from __future__ import annotations
 
 import logging
 
+from opentelemetry import trace
+from opentelemetry.trace import format_span_id, format_trace_id
 from pythonjsonlogger.json import JsonFormatter
 
 from settings import Settings
@@ -23,6 +26,10 @@ class _RequestFields(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for key, value in log_fields().items():
             setattr(record, key, value)
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:  # tracing is on and a span is current: the line joins its trace
+            record.trace_id = format_trace_id(span.trace_id)
+            record.span_id = format_span_id(span.span_id)
         return True
 
 

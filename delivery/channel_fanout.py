@@ -41,6 +41,7 @@ from delivery.live_subscribers import (
     live_subscriber,
 )
 from delivery.shared_selection import Info, build_selection, selection_key
+from delivery.tracing import subscription_started
 from streaming import metrics
 from streaming.hub import Mailbox
 from streaming.runtime import Runtime
@@ -255,6 +256,7 @@ class ChannelFanout(ABC, Generic[M]):
                 await self._join(channel, key, group, subscriber)
             messages = [m for m in await stream.opening() if view.shows(m)]
             subscriber.release([self._opening(selection, view, m) for m in messages])
+            subscription_started()
         except BaseException:
             await membership.leave()
             raise

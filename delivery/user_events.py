@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+from delivery.tracing import delivering, subscription_started
 from models.db import SessionFactory
 from streaming.channels import user_channel
 from streaming.hub import Hub
@@ -31,7 +32,9 @@ async def stream_user_events(
         if after is not None:
             for item in await events_after(sessions, user_id, after):
                 last = item.sequence
-                yield item
+                with delivering(item):
+                    yield item
+        subscription_started()
         async for _channel, raw in mailbox:
             try:
                 item = decode_event(raw)
@@ -42,6 +45,8 @@ async def stream_user_events(
                 continue
             if item.sequence > last + 1:
                 for missed in await events_after(sessions, user_id, last, before=item.sequence):
-                    yield missed
+                    with delivering(missed):
+                        yield missed
             last = item.sequence
-            yield item
+            with delivering(item):
+                yield item

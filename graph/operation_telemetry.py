@@ -16,6 +16,7 @@ from streaming.metrics import GRAPHQL_OPERATIONS
 MAX_OPERATION_NAMES = 200  # label values a process gives names; the rest count as "other"
 ANONYMOUS = "anonymous"
 OTHER = "other"
+MAX_ERROR_CODES = 10  # distinct codes an operation reports at most
 UNKNOWN_TYPE = "unknown"  # a document that did not parse names no operation type
 
 
@@ -48,32 +49,35 @@ class OperationTelemetry(SchemaExtension):
         user = getattr(context.context, "user", None)
         with logging_with(operation=context.operation_name, user_id=getattr(user, "id", None)):
             yield
+        codes = error_codes(context)
         GRAPHQL_OPERATIONS.labels(
-            NAMES.label(context.operation_name), _type_of(context), _outcome(context)
+            NAMES.label(context.operation_name), type_of(context), codes[0] if codes else "ok"
         ).observe(time.perf_counter() - started)
 
     def on_execute(self) -> Iterator[None]:
-        with logging_with(operation_type=_type_of(self.execution_context)):
+        with logging_with(operation_type=type_of(self.execution_context)):
             yield
 
 
-def _type_of(context: ExecutionContext) -> str:
+def type_of(context: ExecutionContext) -> str:
     try:
         return context.operation_type.value
     except RuntimeError:  # no document: it did not parse
         return UNKNOWN_TYPE
 
 
-def _outcome(context: ExecutionContext) -> str:
-    """`ok`, or the first error's code; an error without one is named as Apollo's servers
-    name it: the document did not parse, did not validate, or a resolver failed."""
+def error_codes(context: ExecutionContext) -> list[str]:
+    """The errors' codes, in order (none: it went well); an error without one is named as
+    Apollo's servers name it: the document did not parse, did not validate, or a resolver
+    failed."""
     if context.pre_execution_errors:
-        first, default = context.pre_execution_errors[0], _refused(context)
+        errors, default = context.pre_execution_errors, _refused(context)
     elif context.result is not None and context.result.errors:
-        first, default = context.result.errors[0], "INTERNAL_SERVER_ERROR"
+        errors, default = context.result.errors, "INTERNAL_SERVER_ERROR"
     else:
-        return "ok"
-    return str((first.extensions or {}).get("code") or default)
+        return []
+    codes = (str((error.extensions or {}).get("code") or default) for error in errors)
+    return list(dict.fromkeys(codes))[:MAX_ERROR_CODES]
 
 
 def _refused(context: ExecutionContext) -> str:

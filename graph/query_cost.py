@@ -48,6 +48,7 @@ from graphql import (
     is_non_null_type,
 )
 from graphql.type.definition import GraphQLField, GraphQLInterfaceType
+from opentelemetry import trace
 from strawberry.extensions import SchemaExtension
 
 from delivery.strawberry_internals import core_schema, provided_operation_name
@@ -57,6 +58,7 @@ from resolvers.pagination import DEFAULT_PAGE_SIZE
 QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
 
 COST_KEY = "trado.cost"
+COST_ATTRIBUTE = "trado.query.cost"  # on the operation's span (graph/operation_tracing.py)
 PAGE_ARGUMENTS = ("first", "last")
 DEFAULT_LIST_SIZE = 100  # items assumed of a list that declares no size
 # Weights of a resolver's own work, per call: a query of its own, a cache read, a batched load.
@@ -231,6 +233,7 @@ def query_cost_limit(max_cost: int) -> type[SchemaExtension]:
                     known_fields,
                 )
 
+                trace.get_current_span().set_attribute(COST_ATTRIBUTE, total)  # when traced
                 if total > max_cost:
                     context.pre_execution_errors = [too_costly(total, max_cost)]
             yield

@@ -32,6 +32,7 @@ from graph.errors import ServiceUnavailable, is_expected, outage_cause, unavaila
 from graph.input_limits import string_limits
 from graph.mutation import Mutation
 from graph.operation_telemetry import OperationTelemetry
+from graph.operation_tracing import OperationTracing
 from graph.query import Query
 from graph.query_cost import query_cost_limit
 from graph.scalars import SCALARS
@@ -148,6 +149,7 @@ def make_schema(settings: Settings) -> strawberry.Schema:
         config=StrawberryConfig(scalar_map=SCALARS),
         execution_context_class=TradoExecutor,
         extensions=[
+            *([OperationTracing] if settings.traces_endpoint else []),
             partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
             partial(SyntaxReportingParserCache, maxsize=DOCUMENT_CACHE_SIZE),
             partial(AddValidationRules, limits),

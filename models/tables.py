@@ -40,6 +40,7 @@ SQLModel.metadata.naming_convention = {
 
 
 TOKEN_KEY_LENGTH = 32
+TRACE_CONTEXT_LENGTH = 55  # a W3C traceparent: "00-" 32 hex "-" 16 hex "-" 2 hex
 
 
 def new_token_key() -> str:
@@ -176,6 +177,8 @@ class Order(OrderFields, table=True):
         Index("ix_orders_open_by_instrument", "instrument_id", "status"),
     )
     id: int | None = Field(default=None, primary_key=True)
+    # The W3C traceparent of the operation that placed it, when traced: a fill later links to it.
+    trace_context: str | None = Field(default=None, max_length=TRACE_CONTEXT_LENGTH)
 
 
 class Fill(SQLModel, table=True):
@@ -216,6 +219,8 @@ class PriceAlert(PriceAlertFields, table=True):
     __tablename__ = "price_alert"
     __table_args__ = (Index("ix_price_alert_active", "instrument_id", "active"),)
     id: int | None = Field(default=None, primary_key=True)
+    # The W3C traceparent of the operation that set it, when traced: its firing links to it.
+    trace_context: str | None = Field(default=None, max_length=TRACE_CONTEXT_LENGTH)
 
 
 class NotificationFields(SQLModel):

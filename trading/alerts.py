@@ -29,6 +29,7 @@ from trading.events import NotificationEvent, Recorded
 from trading.locking import lock_user
 from trading.money import MAX_PRICE, exact_aggregate, fits_scale
 from trading.records import NotificationRecord
+from trading.tracing import current_traceparent
 
 MAX_ACTIVE_ALERTS = 100
 
@@ -80,6 +81,7 @@ async def create_alert(
             condition=condition,
             threshold=threshold,
             created_at=utcnow(),
+            trace_context=current_traceparent(),
         )
         session.add(row)
         await session.flush()
@@ -112,6 +114,7 @@ class AlertCandidate:
     symbol: str
     condition: AlertCondition
     threshold: Decimal
+    trace_context: str | None = None  # the traceparent of the operation that set it
 
     def fired_by(self, price: Decimal) -> bool:
         if self.condition == AlertCondition.ABOVE:
@@ -164,20 +167,15 @@ async def alerts_in_ranges(
         for symbol, (low, high) in ranges.items()
     ]
     query = (
-        select(
-            col(PriceAlert.id),
-            col(Instrument.symbol),
-            col(PriceAlert.condition),
-            col(PriceAlert.threshold),
-        )
+        select(PriceAlert, col(Instrument.symbol))
         .join(Instrument, col(Instrument.id) == col(PriceAlert.instrument_id))
         .where(col(PriceAlert.active), or_(*per_symbol))
         .order_by(col(PriceAlert.id))
     )
     return [
-        AlertCandidate(i, symbol, AlertCondition(condition), threshold)
-        for i, symbol, condition, threshold in (await session.exec(query)).all()
-        if i is not None
+        AlertCandidate(a.id, symbol, a.condition, a.threshold, a.trace_context)
+        for a, symbol in (await session.exec(query)).all()
+        if a.id is not None
     ]
 
 

@@ -17,18 +17,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.db import SessionFactory
 from models.tables import User, UserEvent
 from trading.events import Event, Recorded, decode_event, encode_event
+from trading.tracing import current_traceparent
 
 REPLAY_LIMIT = 1000  # events one resume or gap fill reads at most
 
 
 def record_events(session: AsyncSession, user: User, events: Sequence[Event]) -> list[Recorded]:
     """Number `events` and add them to the caller's transaction. `user` is the owner's row,
-    locked by the caller (`lock_user`): that is what keeps the numbering in commit order."""
+        locked by the caller (`lock_user`): that is what keeps the numbering in commit order. Each
+    carries the current trace (`trading.tracing`), so the frames delivering them can join it."""
     assert user.id is not None
-    recorded = []
+    recorded, trace = [], current_traceparent()
     for event in events:
         user.event_sequence += 1
-        item = Recorded(user.event_sequence, event)
+        item = Recorded(user.event_sequence, event, trace)
         row = UserEvent(
             user_id=user.id, sequence=item.sequence, payload=encode_event(item).decode()
         )

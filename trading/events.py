@@ -16,8 +16,10 @@ one the previous plus one, in commit order), one of:
 
 The bodies are the read models (`trading.records`) with camelCase names, declared once and
 encoded and decoded by one pydantic `TypeAdapter`; decimals travel as strings (exact),
-timestamps as ISO 8601 in UTC. `decode_event` turns a message back into a `Recorded`
-`OrderEvent` / `NotificationEvent` (whose records equal the published ones).
+timestamps as ISO 8601 in UTC. A traced event also carries `"trace"`, the W3C traceparent
+of the span that recorded it, for the span of the frame that delivers it. `decode_event` turns
+a message back into a `Recorded` `OrderEvent` / `NotificationEvent` (whose records equal the
+published ones).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StrictInt, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
+from models.tables import TRACE_CONTEXT_LENGTH
 from trading.records import NotificationRecord, OrderRecord
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ class Recorded:
 
     sequence: int
     event: Event
+    trace: str | None = None  # the W3C traceparent of the span that recorded it, if traced
 
     @property
     def user_id(self) -> int:
@@ -79,12 +83,14 @@ class _OrderMessage(BaseModel):
     sequence: StrictInt
     type: Literal["order"]
     order: _OrderBody
+    trace: str | None = Field(None, max_length=TRACE_CONTEXT_LENGTH)
 
 
 class _NotificationMessage(BaseModel):
     sequence: StrictInt
     type: Literal["notification"]
     notification: _NotificationBody
+    trace: str | None = Field(None, max_length=TRACE_CONTEXT_LENGTH)
 
 
 _MESSAGE: TypeAdapter[_OrderMessage | _NotificationMessage] = TypeAdapter(
@@ -97,11 +103,14 @@ def encode_event(recorded: Recorded) -> bytes:
     message: _OrderMessage | _NotificationMessage
     if isinstance(event, OrderEvent):
         body = _OrderBody(**event.order.model_dump(), symbol=event.symbol)
-        message = _OrderMessage(sequence=sequence, type="order", order=body)
+        message = _OrderMessage(sequence=sequence, type="order", order=body, trace=recorded.trace)
     else:
         note = _NotificationBody(**event.notification.model_dump())
-        message = _NotificationMessage(sequence=sequence, type="notification", notification=note)
-    return _MESSAGE.dump_json(message, by_alias=True)
+        message = _NotificationMessage(
+            sequence=sequence, type="notification", notification=note, trace=recorded.trace
+        )
+    untraced = {"trace"} if recorded.trace is None else None  # the message as before tracing
+    return _MESSAGE.dump_json(message, by_alias=True, exclude=untraced)
 
 
 def decode_event(raw: bytes | str) -> Recorded:
@@ -111,9 +120,9 @@ def decode_event(raw: bytes | str) -> Recorded:
         raise BadEvent(f"not a user event: {error}") from None
     if isinstance(message, _OrderMessage):
         order = OrderRecord(**message.order.model_dump(exclude={"symbol"}))
-        return Recorded(message.sequence, OrderEvent(order, message.order.symbol))
+        return Recorded(message.sequence, OrderEvent(order, message.order.symbol), message.trace)
     note = NotificationRecord(**message.notification.model_dump())
-    return Recorded(message.sequence, NotificationEvent(note))
+    return Recorded(message.sequence, NotificationEvent(note), message.trace)
 
 
 def event_user_id(event: Event) -> int:

@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from opentelemetry.util.types import Attributes
 from sqlalchemy import case
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -38,6 +39,7 @@ from trading.events import NotificationEvent, OrderEvent, Recorded
 from trading.locking import lock_user, money_transaction
 from trading.money import average, exact, exact_aggregate
 from trading.records import NotificationRecord, OrderRecord
+from trading.tracing import span_caused_by
 
 log = logging.getLogger(__name__)
 
@@ -298,22 +300,29 @@ async def fill_crossing_orders(
     sessions: SessionFactory, symbol: str, bid: Decimal, ask: Decimal
 ) -> list[FillOutcome]:
     """The bridge's whole matching step for one quote: find the crossing limit orders and
-    fill each in its own transaction (one user's failure never blocks another's). The caller
+    fill each in its own transaction (one user's failure never blocks another's), each in a
+    trace of its own linked to the placing operation's (`trading.tracing`). The caller
     publishes each outcome's events."""
     async with sessions() as session:
         candidates = await session.exec(
-            select(Order.id, Order.user_id, Order.side)
+            select(Order.id, Order.user_id, Order.side, Order.trace_context)
             .join(Instrument, col(Instrument.id) == col(Order.instrument_id))
             .where(col(Order.id).in_(await open_limit_orders_crossing(session, symbol, bid, ask)))
             .order_by(col(Order.created_at), col(Order.id))
         )
         rows = list(candidates.all())
     outcomes = []
-    for order_id, user_id, side in rows:
+    for order_id, user_id, side, placed in rows:
         assert order_id is not None
-        async with money_transaction(sessions, user_id) as session:
-            price = match_price(OrderSide(side), bid, ask)
-            outcomes.append(await fill_order(session, order_id, price))
+        price = match_price(OrderSide(side), bid, ask)
+        facts: Attributes = {
+            "trado.order.id": order_id,
+            "trado.symbol": symbol,
+            "trado.price": str(price),
+        }
+        with span_caused_by("fill order", placed, attributes=facts):
+            async with money_transaction(sessions, user_id) as session:
+                outcomes.append(await fill_order(session, order_id, price))
     return outcomes
 
 

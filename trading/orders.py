@@ -44,6 +44,7 @@ from trading.instruments import InstrumentRecord
 from trading.locking import lock_user, money_transaction
 from trading.money import MAX_PRICE, MAX_QUANTITY, exact, fits_scale, is_multiple
 from trading.records import OrderRecord
+from trading.tracing import current_traceparent
 
 MAX_CLIENT_ORDER_ID = 64
 T = TypeVar("T")
@@ -242,6 +243,7 @@ async def _place_locked(
         client_order_id=request.client_order_id,
         created_at=now,
         updated_at=now,
+        trace_context=current_traceparent(),
     )
     session.add(order)
     await session.flush()

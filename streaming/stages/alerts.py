@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from opentelemetry.util.types import Attributes
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.db import SessionFactory, session_scope
@@ -37,6 +38,7 @@ from streaming.stages.thresholds import Bounds, Range, ThresholdStage
 from streaming.tick import Tick
 from streaming.user_events import publish_recorded
 from trading.alerts import AlertCandidate, alert_bounds, alerts_in_ranges, trigger_alert
+from trading.tracing import span_caused_by
 
 
 @dataclass
@@ -61,8 +63,10 @@ class AlertStage(ThresholdStage):
         async with self.sessions() as session:
             candidates = await alerts_in_ranges(session, reached)
         for candidate, tick in first_crossings(candidates, self._seen.ticks()):
-            async with session_scope(self.sessions) as session:
-                event = await trigger_alert(session, candidate.id, tick.price, tick.symbol)
+            facts: Attributes = {"trado.alert.id": candidate.id, "trado.symbol": tick.symbol}
+            with span_caused_by("fire alert", candidate.trace_context, attributes=facts):
+                async with session_scope(self.sessions) as session:
+                    event = await trigger_alert(session, candidate.id, tick.price, tick.symbol)
             if event is not None:
                 await publish_recorded(self.sessions, self.pubsub, [event])
                 ALERTS_FIRED.inc()
