@@ -40,7 +40,7 @@ from strawberry.subscriptions import (
 
 from commands.api_processes import run_processes
 from commands.logs import configure_logging
-from commands.tracing import configure_tracing, trace_database
+from commands.tracing import configure_tracing
 from delivery.fanout import LiveFanout
 from delivery.graphiql import GraphiQLRouter
 from delivery.http_limits import BodySizeLimit
@@ -126,7 +126,6 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime, open_readiness(runtime) as readiness:
-            trace_database(settings, runtime.engine)
             app.state.runtime = runtime
             app.state.readiness = readiness
             graphql.persisted_queries = persisted_queries(settings, runtime.cache)

@@ -5,7 +5,8 @@ of the schema, so tracing costs nothing.
 When on: one tracer provider for the process (service name from OTEL_SERVICE_NAME, else the
 entry point's), spans batched to the collector over OTLP/HTTP, the sampler OTEL_TRACES_SAMPLER
 names, and the maintained instrumentation packages for what they cover: FastAPI's own
-telemetry (HTTP requests: `commands.api`), SQLAlchemy (statements) and redis-py (commands).
+telemetry (HTTP requests: `commands.api`), asyncpg (PostgreSQL statements, without their
+parameters) and redis-py (commands). SQLite, embedded mode's database, is not traced.
 A database or Redis call outside any traced operation is not sampled: the pipeline's flushes,
 several a second, would otherwise each be a trace of their own."""
 
@@ -16,8 +17,8 @@ from collections.abc import Sequence
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -33,7 +34,6 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.util.types import Attributes
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settings import Settings
 
@@ -50,13 +50,8 @@ def configure_tracing(settings: Settings, service: str) -> bool:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
     RedisInstrumentor().instrument(tracer_provider=provider)
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     return True
-
-
-def trace_database(settings: Settings, engine: AsyncEngine) -> None:
-    """Spans for `engine`'s statements, when tracing is on."""
-    if settings.traces_endpoint is not None:
-        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
 
 
 def chosen_sampler(settings: Settings) -> Sampler:

@@ -7,7 +7,7 @@ import signal
 from collections.abc import Callable
 
 from commands.logs import configure_logging
-from commands.tracing import configure_tracing, trace_database
+from commands.tracing import configure_tracing
 from settings import Settings, load_settings
 from streaming.metrics import serve_metrics
 from streaming.runtime import Runtime, open_runtime
@@ -23,7 +23,6 @@ def run_worker(start: Callable[[Runtime], object], service: str, **overrides: ob
 
     async def main(settings: Settings) -> None:
         async with open_runtime(settings) as runtime:
-            trace_database(settings, runtime.engine)
             start(runtime)
             await run_until_stopped()
 
