@@ -4,6 +4,7 @@ from, shared (`serve`) or per subscriber (`stream`), with the same rules."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -86,19 +87,28 @@ class QuoteChannels(ChannelFanout[Tick]):
         super().__init__(runtime, context)
         self._gaps = ChannelGaps(runtime.pubsub, self._deliver)
         self._parsed = 0  # messages from the hub, for sampling their age
+        self._sampled: Tick | None = None
 
     def parse(self, message: bytes) -> Tick:
         tick = parse_tick(message)
         self._parsed += 1
         if self._parsed % metrics.TICK_AGE_SAMPLE == 0:
             metrics.observe_tick_age("received", tick.received_ts)
+            self._sampled = tick
         return tick
 
     def stamp(self, message: Tick) -> tuple[str, Position]:
         return message.symbol, message.sequence
 
     def _pass_on(self, channel: str, message: Tick) -> int:
-        return self._gaps.offer(channel, message)  # in order, any jump filled from the history
+        reached = self._gaps.offer(channel, message)  # in order, any jump filled from the history
+        if self._sampled is message:
+            self._sampled = None
+            # After the outboxes' flush, which this turn's first frame scheduled: written.
+            asyncio.get_running_loop().call_soon(
+                metrics.observe_tick_age, "written", message.received_ts
+            )
+        return reached
 
     def _forget(self, channel: str) -> None:
         self._gaps.forget(channel)

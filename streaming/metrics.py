@@ -70,8 +70,10 @@ TICK_AGE = Histogram(
     "trado_tick_age_seconds",
     "How old a tick is (since its feed received it) as it passes each stage: `logged` (the "
     "log acknowledged it), `consumed` (a bridge took it), `published` (on pub/sub and in the "
-    "cache), `received` (an API process's hub handed it to its subscribers). Observed once a "
-    "batch (the batch's newest tick), and one message in TICK_AGE_SAMPLE in an API process.",
+    "cache), `received` (an API process's hub handed it to its subscribers), `written` (its "
+    "frames written to the sockets that keep up, at the end of that event-loop turn). Observed "
+    "once a batch (the batch's newest tick), and one message in TICK_AGE_SAMPLE in an API "
+    "process.",
     ["stage"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )

@@ -1,7 +1,7 @@
 """A tick's age at each stage of the pipeline, as histograms an operator can chart
 (`trado_tick_age_seconds{stage}`): on the embedded server, the simulator's ticks are observed
-as the log acknowledges them, as the bridge takes and publishes them, and as the API's hub
-hands them on."""
+as the log acknowledges them, as the bridge takes and publishes them, as the API's hub hands
+them on and as their frames are written."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.utils.graphql_ws import graphql_ws
 from tests.utils.server import running_server
 
 QUOTES = "subscription ($s: [String!]!) { quotes(symbols: $s) { symbol sequence } }"
-STAGES = ("logged", "consumed", "published", "received")
+STAGES = ("logged", "consumed", "published", "received", "written")
 
 
 def observed(stage: str) -> float:

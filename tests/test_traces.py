@@ -118,7 +118,7 @@ async def _placing_trace(
     resolver = only(children(spans, operation), "Mutation.placeOrder")
     statements = [s.attributes.get("db.statement", "") for s in children(spans, resolver)]
     assert any(str(text).startswith("INSERT INTO orders") for text in statements), statements
-    assert only(spans, "deliver user event").parent_span_id == operation.span_id
+    assert only(spans, "deliver user event").parent_span_id == resolver.span_id
 
 
 async def _fill_trace(receiver: TraceReceiver, trace_id: str, names: dict[str, str]) -> None:
