@@ -30,7 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from dotenv import dotenv_values
 from redis.asyncio import Redis
 
-from bench.targets import ROOT, TargetFailed, free_port, stop_group
+from bench.targets import ROOT, TargetFailed, free_port, services_file, stop_group
 
 NEEDED = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
 HINT = "run scripts/services.sh up (or point TRADO_SERVICES_ENV at a services.env)"
@@ -39,11 +39,6 @@ log = logging.getLogger(__name__)
 
 class ServicesMissing(RuntimeError):
     pass
-
-
-def services_file() -> Path:
-    named = os.environ.get("TRADO_SERVICES_ENV")
-    return Path(named) if named else ROOT / ".services" / "services.env"
 
 
 def read_services(hint: str = HINT) -> dict[str, str]:

@@ -9,6 +9,8 @@ process group and stopped (by that group) when the run is done:
   server API by `node/centrifugo_peer.mjs`, which starts it as its child (one process group);
 - `trado-asgi`, `trado-websockets`: `trado` with every frame sent through ASGI, on uvicorn's
   sans-io and legacy `websockets` protocols;
+- `trado-traced`: `trado` with tracing on (OpenTelemetry, default sampling), sending to the
+  trace receiver of `scripts/services.sh up`: what tracing costs, beside `trado`;
 - `trado-baseline`: `trado` from another checkout (`--baseline DIR`, e.g. a `git worktree` of
   the plain-Strawberry commit), run by this Python, so before and after share one run.
 """
@@ -33,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from dotenv import dotenv_values
+
 from bench.loadclient import ClientKind
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,14 +50,16 @@ TARGETS = (
     "trado-baseline",
     "trado-asgi",
     "trado-websockets",
+    "trado-traced",
 )
-PYTHON_TARGETS = ("trado", "trado-baseline", "trado-asgi", "trado-websockets")
+PYTHON_TARGETS = ("trado", "trado-baseline", "trado-asgi", "trado-websockets", "trado-traced")
 # Trado with every live frame through ASGI instead of straight to the socket, on uvicorn's two
 # WebSocket protocols: what the ASGI hops and each implementation cost, beside `trado`.
 TRADO_VARIANTS = {
     "trado-asgi": {"WEBSOCKET_PROTOCOL": "websockets-sansio"},
     "trado-websockets": {"WEBSOCKET_PROTOCOL": "websockets"},
 }
+TRACED = "trado-traced"  # `trado` sending traces to the receiver of `scripts/services.sh up`
 NODE_SCRIPTS = {"node-graphql": "graphql_peer.mjs", "raw-ws": "raw_ws_peer.mjs"}
 START_TIMEOUT = 60.0
 READY_LINE = re.compile(rb"^ready\b", re.MULTILINE)  # a Node peer's word (not "already")
@@ -74,6 +80,23 @@ class Target:
     url: str
     pid: int
     client: ClientKind | None = None  # the load client it needs; None: any GraphQL one
+
+
+def services_file() -> Path:
+    """What `scripts/services.sh up` wrote: TRADO_SERVICES_ENV, else the repository's."""
+    named = os.environ.get("TRADO_SERVICES_ENV")
+    return Path(named) if named else ROOT / ".services" / "services.env"
+
+
+def traced_environment() -> dict[str, str]:
+    """Tracing on, to the trace receiver the services file names, at default sampling."""
+    endpoint = dotenv_values(services_file()).get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not endpoint:
+        raise TargetFailed(
+            f"{TRACED} needs the trace receiver: {services_file()} names none; "
+            "run scripts/services.sh up"
+        )
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_SERVICE_NAME": "trado-bench"}
 
 
 def universe(count: int = 100) -> list[str]:
@@ -186,6 +209,8 @@ def started(
             checkout, port, rate, symbols, seed=seed, workdir=workdir
         )
         env.update(TRADO_VARIANTS.get(name, {}))
+        if name == TRACED:
+            env.update(traced_environment())
     elif name in NODE_SCRIPTS:
         ensure_node_modules()
         command = _node_command(NODE_SCRIPTS[name], port, rate, symbols, seed)
