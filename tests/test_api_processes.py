@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
@@ -19,48 +16,18 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
-from settings import ROOT, Settings
+from settings import Settings
 from tests.conftest import make_settings
-from tests.utils.feed_process import feed_environment, feed_process, write_instruments
+from tests.utils.feed_process import feed_process, write_instruments
 from tests.utils.graphql_ws import GraphQLWS, graphql_ws
 from tests.utils.live import bridge_worker, isolated, listed, symbol_for
 from tests.utils.redis_server import free_port
+from tests.utils.trado_processes import SECRET, trado_process
+from tests.utils.trado_processes import api_environment as trado_api_environment
 
 PROCESSES = 2
 CLIENTS = 24  # connected at once: the kernel hands them to both workers
-START_SECONDS = 180  # two workers importing the app on a busy 2-core machine
 QUOTES = "subscription Q($symbols: [String!]!) { quotes(symbols: $symbols) { symbol sequence } }"
-SECRET = "a secret shared by every API process, 32+ chars"
-
-
-@asynccontextmanager
-async def api_processes(
-    env: dict[str, str], port: int
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python server.py` with API_PROCESSES workers, until /readyz answers 200;
-    stopped with SIGTERM (the supervisor stops its workers) after the block."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "server.py", cwd=ROOT, env=env, stdin=subprocess.DEVNULL
-    )
-    try:
-        await ready(process, f"http://127.0.0.1:{port}/readyz")
-        yield process
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), 60)
-
-
-async def ready(process: asyncio.subprocess.Process, url: str) -> None:
-    async with httpx.AsyncClient() as client, asyncio.timeout(START_SECONDS):
-        while True:
-            assert process.returncode is None, f"the API exited with {process.returncode}"
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass  # not listening yet
-            await asyncio.sleep(0.5)
 
 
 async def per_process(port: int, name: str) -> dict[str, float]:
@@ -82,14 +49,13 @@ async def live_sequences(client: GraphQLWS, symbol: str) -> list[int]:
 
 
 def api_environment(settings: Settings, instruments: Path, port: int) -> dict[str, str]:
-    return feed_environment(settings, instruments, rate=1) | {
-        "API_PROCESSES": str(PROCESSES),
-        "JWT_SECRET": SECRET,
-        "RUN_FEED_IN_PROCESS": "false",
-        "PORT": str(port),
-        "METRICS_ENDPOINT": "true",
-        "LOG_LEVEL": "WARNING",
-    }
+    return trado_api_environment(
+        settings,
+        port,
+        INSTRUMENTS_FILE=str(instruments),
+        API_PROCESSES=str(PROCESSES),
+        METRICS_ENDPOINT="true",
+    )
 
 
 async def test_two_api_processes_share_the_clients_and_stop_together(
@@ -104,7 +70,11 @@ async def test_two_api_processes_share_the_clients_and_stop_together(
         await stack.enter_async_context(bridge_worker(settings))
         await stack.enter_async_context(feed_process(settings, instruments, rate=40))
         api = await stack.enter_async_context(
-            api_processes(api_environment(settings, instruments, port), port)
+            trado_process(
+                ["server.py"],
+                api_environment(settings, instruments, port),
+                f"http://127.0.0.1:{port}/readyz",
+            )
         )
         url = f"ws://127.0.0.1:{port}/graphql"
         clients = await asyncio.gather(

@@ -37,16 +37,22 @@ from streaming.cache.redis import RedisCache
 from tests.api.conftest import Api, Quotes, new_account
 from tests.api.test_python_gql_client import ME_QUERY, ORDER_UPDATES
 from tests.api.test_trading import PLACE
-from tests.utils.feed_process import feed_environment, write_instruments
+from tests.utils.feed_process import write_instruments
 from tests.utils.graphql_ws import graphql_ws, legacy_graphql_ws
 from tests.utils.http_stream import http_subscriptions
 from tests.utils.live import isolated, symbol_for
 from tests.utils.node import node_json
 from tests.utils.postgres_server import free_low_port
 from tests.utils.redis_server import free_port
+from tests.utils.trado_processes import (
+    START_SECONDS,
+    api_environment,
+    stop,
+    tail_of,
+    trado_process,
+    until_ready,
+)
 
-SECRET = "a secret shared by every API process, 32+ chars"
-START_SECONDS = 180  # two API processes importing the app on a busy machine
 # The first test to use `balancer` waits for its start-up; run.sh's starts a whole stack.
 pytestmark = pytest.mark.timeout(2 * START_SECONDS)
 ROUTES = ("a1", "a2")
@@ -85,36 +91,12 @@ def nginx_binary() -> str:
     return nginx
 
 
-def api_environment(settings: Settings, port: int, route: str) -> dict[str, str]:
-    instruments = ROOT / "data" / "instruments.csv"
-    return feed_environment(settings, instruments, rate=1) | {
-        "JWT_SECRET": SECRET,
-        "RUN_FEED_IN_PROCESS": "false",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "EVENT_STREAM_ROUTE": route,
-        "FORWARDED_FOR_TRUSTED_HOPS": "1",
-        "LOGIN_ATTEMPTS_PER_ADDRESS": str(settings.login_attempts_per_address),
-        "REGISTRATIONS_PER_ADDRESS": str(settings.registrations_per_address),
-        "LOG_LEVEL": "WARNING",
-    }
-
-
 @asynccontextmanager
 async def api_process(settings: Settings, port: int, route: str) -> AsyncIterator[None]:
-    """`python server.py` on `port`, until /readyz answers 200; SIGTERM after the block."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "server.py",
-        cwd=ROOT,
-        env=api_environment(settings, port, route),
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        await until_ready(process, f"http://127.0.0.1:{port}/readyz")
+    """`python server.py` on `port` as route `route`, until /readyz answers 200."""
+    env = api_environment(settings, port, EVENT_STREAM_ROUTE=route, FORWARDED_FOR_TRUSTED_HOPS="1")
+    async with trado_process(["server.py"], env, f"http://127.0.0.1:{port}/readyz"):
         yield
-    finally:
-        await stop(process)
 
 
 @asynccontextmanager
@@ -144,33 +126,6 @@ async def exits_on_a_taken_port(process: asyncio.subprocess.Process, output: Pat
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(process.wait(), 5)
     return process.returncode is not None and "address already in use" in tail_of(output)
-
-
-def tail_of(output: Path | None) -> str:
-    """The end of what a command printed, for a failure's message."""
-    return output.read_text(errors="replace")[-3000:] if output and output.exists() else ""
-
-
-async def until_ready(
-    process: asyncio.subprocess.Process, url: str, output: Path | None = None
-) -> None:
-    async with httpx.AsyncClient() as client, asyncio.timeout(START_SECONDS):
-        while True:
-            assert process.returncode is None, (
-                f"{url}: the process exited with {process.returncode}\n{tail_of(output)}"
-            )
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass  # not listening yet
-            await asyncio.sleep(0.3)
-
-
-async def stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), 60)
 
 
 @pytest.fixture(scope="module")
@@ -312,7 +267,12 @@ async def test_single_connection_requests_reach_the_process_that_reserved_the_st
                             completed.add(data["id"])
                             if len(completed) == 4:
                                 break
-    routed = [r for r in balancer.requests() if r["route"].startswith("trado_api_")]
+    # nginx logs a stream's GET once the stream has ended, a moment after the client closed it
+    routed: list[dict[str, str]] = []
+    async with asyncio.timeout(10):
+        while len(routed) < 5 * len(ROUTES):
+            routed = [r for r in balancer.requests() if r["route"].startswith("trado_api_")]
+            await asyncio.sleep(0.1)
     for route, port in balancer.ports.items():
         mine = [r for r in routed if r["route"] == f"trado_api_{route}"]
         assert len(mine) == 5, mine  # the GET and four POSTs

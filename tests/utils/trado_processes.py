@@ -84,7 +84,6 @@ async def stop(process: asyncio.subprocess.Process) -> None:
         await asyncio.wait_for(process.wait(), 60)
 
 
-def tail_of(output: Path | None, lines: int = 40) -> str:
-    if output is None or not output.exists():
-        return ""
-    return "\n".join(output.read_text(errors="replace").splitlines()[-lines:])
+def tail_of(output: Path | None) -> str:
+    """The end of what a command printed, for a failure's message."""
+    return output.read_text(errors="replace")[-3000:] if output and output.exists() else ""
