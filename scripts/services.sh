@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Real PostgreSQL, Redis and Apache Kafka (KRaft, single node) for Trado's tests and local runs.
+# Real PostgreSQL, Redis and Apache Kafka (KRaft, single node) for Trado's tests and local runs,
+# and the trace receiver (Jaeger v2 over OTLP: scripts/otel.sh, which `up`, `down` and `status`
+# run too).
 #
 #   scripts/services.sh up       install what is missing, start what is not running, wait until
 #                                each service answers, write .services/services.env
@@ -520,6 +522,8 @@ DATABASE_URL=postgresql+asyncpg://$PG_USER:$pw@$HOST:$PG_PORT/$PG_DB
 REDIS_URL=redis://$HOST:$REDIS_PORT/0
 KAFKA_BOOTSTRAP_SERVERS=$HOST:$KAFKA_PORT
 ENV
+    # the trace receiver's lines (OTEL_EXPORTER_OTLP_ENDPOINT, TRADO_TRACE_QUERY_URL)
+    cat "$STATE_DIR/otel.env" >>"$ENV_FILE.tmp"
   )
   mv -f "$ENV_FILE.tmp" "$ENV_FILE"
   say "wrote ${ENV_FILE#"$REPO_ROOT"/} (password masked here):"
@@ -540,6 +544,7 @@ cmd_up() {
   kafka_start
   pg_up
   redis_up
+  "$SCRIPT_DIR/otel.sh" up
   kafka_wait
   write_env
   say "all up in $((SECONDS - start))s"
@@ -547,6 +552,7 @@ cmd_up() {
 
 cmd_down() {
   lock
+  "$SCRIPT_DIR/otel.sh" down
   kafka_down
   redis_down
   pg_down
@@ -607,6 +613,7 @@ cmd_status() {
     say "kafka:    down $HOST:$KAFKA_PORT"
     down=1
   fi
+  "$SCRIPT_DIR/otel.sh" status || down=1
   ((down == 0)) || return 3
 }
 
