@@ -29,22 +29,18 @@ from tests.utils.kafka_server import PrivateKafka, private_kafka
 from tests.utils.live import create_topic, isolated
 from tests.utils.server import RunningServer, running_server
 from tests.utils.services import ServicesMissing, asyncpg_url, check_services, read_services
-from tests.utils.trace_receiver import Receiver, check_receiver, read_receiver
 
 RUN_ID = secrets.token_hex(4)
 
 # Parameter values that choose a real service's backend (`cache`, `pubsub`, `tick_log`, and the
 # tests that run once over SQLite and once over PostgreSQL).
 SERVICE_PARAMS = frozenset({"redis", "kafka", "postgresql"})
-# Fixtures that reach a service `scripts/services.sh up` starts.
-SERVICE_FIXTURES = frozenset({"services", "trace_receiver"})
 
 
 def needs_services(item: pytest.Item) -> bool:
-    """Whether a test reaches the real services: through the `services` or `trace_receiver`
-    fixture, or through a parameter that picks a service's backend (those fixtures look the
-    services up lazily)."""
-    if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+    """Whether a test reaches the real services: through the `services` fixture, or through a
+    parameter that picks a service's backend (those fixtures look the services up lazily)."""
+    if "services" in getattr(item, "fixturenames", ()):
         return True
     callspec = getattr(item, "callspec", None)
     params = callspec.params.values() if callspec is not None else ()
@@ -76,18 +72,6 @@ async def services() -> dict[str, str]:
     except ServicesMissing as error:
         pytest.fail(str(error), pytrace=False)
     return values
-
-
-@pytest.fixture(scope="session")
-async def trace_receiver() -> Receiver:
-    """The OTLP trace receiver (Jaeger) of `scripts/services.sh up`; the test fails, saying how
-    to start it, when it does not answer."""
-    try:
-        receiver = read_receiver()
-        await check_receiver(receiver)
-    except ServicesMissing as error:
-        pytest.fail(str(error), pytrace=False)
-    return receiver
 
 
 @pytest.fixture(scope="session")

@@ -15,20 +15,21 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanKind, StatusCode, format_span_id, format_trace_id
 
-from tests.utils.trace_receiver import (
-    Receiver,
-    Span,
-    find_traces,
-    wait_for_trace,
-    wait_for_trace_of,
-)
+from tests.utils.trace_receiver import Span, TraceReceiver, trace_receiver
+
+pytestmark = pytest.mark.services
 
 
 @pytest.fixture
-def provider(trace_receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[TracerProvider]:
+def receiver() -> TraceReceiver:
+    return trace_receiver()
+
+
+@pytest.fixture
+def provider(receiver: TraceReceiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[TracerProvider]:
     """A tracer provider of the test's own (a service name no other test uses), exporting each
     span as it ends to the endpoint the environment names, as Trado's processes are told it."""
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", trace_receiver.otlp_endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.otlp_endpoint)
     service = f"receiver-test-{secrets.token_hex(4)}"
     tracer_provider = TracerProvider(resource=Resource.create({"service.name": service}))
     tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter()))
@@ -40,7 +41,7 @@ def service_of(provider: TracerProvider) -> str:
     return str(provider.resource.attributes["service.name"])
 
 
-async def test_a_trace_comes_back_whole(provider: TracerProvider) -> None:
+async def test_a_trace_comes_back_whole(receiver: TraceReceiver, provider: TracerProvider) -> None:
     tracer = provider.get_tracer("trado.tests")
     with tracer.start_as_current_span("placing", kind=SpanKind.PRODUCER) as earlier:
         pass
@@ -57,7 +58,7 @@ async def test_a_trace_comes_back_whole(provider: TracerProvider) -> None:
         child.set_status(StatusCode.ERROR, "rejected")
     trace_id = format_trace_id(root.get_span_context().trace_id)
 
-    spans = await wait_for_trace(trace_id, expect=lambda spans: len(spans) == 2, timeout=10)
+    spans = await receiver.wait_for_trace(trace_id, expect=lambda spans: len(spans) == 2)
 
     by_name = {span.name: span for span in spans}
     top, fill = by_name["mutation placeOrder"], by_name["fill"]
@@ -81,7 +82,9 @@ async def test_a_trace_comes_back_whole(provider: TracerProvider) -> None:
     assert fill.links == [(format_trace_id(placed.trace_id), format_span_id(placed.span_id))]
 
 
-async def test_a_trace_is_found_by_service_and_span_name(provider: TracerProvider) -> None:
+async def test_traces_are_found_by_service_and_span_name(
+    receiver: TraceReceiver, provider: TracerProvider
+) -> None:
     since = datetime.now(UTC)
     tracer = provider.get_tracer("trado.tests")
     with (
@@ -92,25 +95,27 @@ async def test_a_trace_is_found_by_service_and_span_name(provider: TracerProvide
     with tracer.start_as_current_span("unrelated"):
         pass
 
-    spans = await wait_for_trace_of(
+    spans = await receiver.wait_for_trace_of(
         service_of(provider),
         span_name="match orders",
         since=since,
         expect=lambda spans: {span.name for span in spans} == {"bridge batch", "match orders"},
-        timeout=10,
     )
 
-    assert {span.trace_id for span in spans} == {format_trace_id(batch.get_span_context().trace_id)}
-    assert await find_traces(service_of(provider), span_name="no such span", since=since) == []
+    batch_trace = format_trace_id(batch.get_span_context().trace_id)
+    assert {span.trace_id for span in spans} == {batch_trace}
+    [match] = await receiver.wait_for_spans(service_of(provider), "match orders", since=since)
+    assert match.trace_id == batch_trace
+    assert await receiver.find_traces(service_of(provider), span_name="none", since=since) == []
 
 
 async def test_waiting_for_what_never_arrives_fails_naming_what_did(
-    provider: TracerProvider,
+    receiver: TraceReceiver, provider: TracerProvider
 ) -> None:
     with provider.get_tracer("trado.tests").start_as_current_span("alone") as alone:
         pass
     trace_id = format_trace_id(alone.get_span_context().trace_id)
-    await wait_for_trace(trace_id, expect=lambda spans: len(spans) == 1, timeout=10)
+    await receiver.wait_for_trace(trace_id, expect=lambda spans: len(spans) == 1)
 
     with pytest.raises(AssertionError, match=r"not as expected within 0\.5s.*:alone\(root\)"):
-        await wait_for_trace(trace_id, expect=lambda spans: len(spans) == 2, timeout=0.5)
+        await receiver.wait_for_trace(trace_id, expect=lambda spans: len(spans) == 2, timeout=0.5)

@@ -2,10 +2,11 @@
 to send spans over OTLP, and the spans it stored, read back through Jaeger's query API (api_v3,
 which answers in OTLP's own JSON shape: parents, links and kinds as the exporter sent them).
 
-Its addresses come from the same file as the other services' (`.services/services.env`, or
-`TRADO_SERVICES_ENV`): `OTEL_EXPORTER_OTLP_ENDPOINT` and `TRADO_TRACE_QUERY_URL`. Spans reach
-the store a moment after the exporter sends them, so a reader polls until what it expects is
-there (`wait_for_trace`, `wait_for_trace_of`).
+`trace_receiver()` reads its addresses from the same file as the other services' settings
+(`.services/services.env`, or `TRADO_SERVICES_ENV`): `OTEL_EXPORTER_OTLP_ENDPOINT` and
+`TRADO_TRACE_QUERY_URL`, and fails the test, saying how to start it, when it is not up. Spans
+reach the store as each process exports them (a batch processor waits up to 5 s), so every
+reader polls until what it expects is there.
 """
 
 from __future__ import annotations
@@ -19,32 +20,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from dotenv import dotenv_values
 
-from bench.services import ServicesMissing, services_file
+from bench.targets import services_file
 
 HOW_TO_START = (
     "start it with `scripts/services.sh up` (or `scripts/otel.sh up` for the receiver alone)"
 )
-POLL_SECONDS = 0.1
-# OTLP's SpanKind enum, in its JSON forms (a name or a number)
-KINDS = {
-    "SPAN_KIND_UNSPECIFIED": "unspecified",
-    "SPAN_KIND_INTERNAL": "internal",
-    "SPAN_KIND_SERVER": "server",
-    "SPAN_KIND_CLIENT": "client",
-    "SPAN_KIND_PRODUCER": "producer",
-    "SPAN_KIND_CONSUMER": "consumer",
-}
-KIND_NUMBERS = dict(enumerate(KINDS.values()))
-STATUS_CODES = {"STATUS_CODE_UNSET": "unset", "STATUS_CODE_OK": "ok", "STATUS_CODE_ERROR": "error"}
-STATUS_NUMBERS = dict(enumerate(STATUS_CODES.values()))
+WAIT_SECONDS = 30.0  # the SDK's batch processor exports every 5 s; a busy machine is slower
+POLL_SECONDS = 0.2
+# OTLP's SpanKind and status code enums, as api_v3 writes them (numbers; names also accepted)
+KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
+STATUSES = ("unset", "ok", "error")
 
-
-@dataclass(frozen=True)
-class Receiver:
-    otlp_endpoint: str  # OTLP/HTTP base URL: what OTEL_EXPORTER_OTLP_ENDPOINT is set to
-    query_url: str  # Jaeger's query API
+Predicate = Callable[[list["Span"]], bool]
 
 
 @dataclass(frozen=True)
@@ -64,86 +54,59 @@ class Span:
     start_ns: int = 0
 
 
-def read_receiver() -> Receiver:
-    """The receiver's addresses from the services file; `ServicesMissing` saying how to start
-    it when the file or its lines are missing."""
-    path = services_file()
-    if not path.is_file():
-        raise ServicesMissing(f"{path} not found: the trace receiver is not up; {HOW_TO_START}")
-    values = dotenv_values(path)
-    endpoint = values.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    query = values.get("TRADO_TRACE_QUERY_URL")
-    if not endpoint or not query:
-        raise ServicesMissing(
-            f"{path} lacks OTEL_EXPORTER_OTLP_ENDPOINT or TRADO_TRACE_QUERY_URL: the trace "
-            f"receiver is not up; {HOW_TO_START}"
-        )
-    return Receiver(otlp_endpoint=endpoint.rstrip("/"), query_url=query.rstrip("/"))
+@dataclass(frozen=True)
+class TraceReceiver:
+    otlp_endpoint: str  # OTLP/HTTP base URL: what OTEL_EXPORTER_OTLP_ENDPOINT is set to
+    query_url: str  # Jaeger's query API
 
+    async def wait_for_trace(
+        self,
+        trace_id: str,
+        *,
+        expect: Predicate,
+        timeout: float = WAIT_SECONDS,  # noqa: ASYNC109 (a polling deadline: the message names what came)
+    ) -> list[Span]:
+        """The spans of trace `trace_id` once `expect` holds for them (a trace is whole only
+        when its last process has exported); an AssertionError naming what did arrive when it
+        does not hold within `timeout` seconds."""
+        spans: list[Span] = []
+        deadline = time.monotonic() + timeout
+        async with self._client() as client:
+            while True:
+                response = await client.get(f"/api/v3/traces/{trace_id}")
+                if response.status_code != httpx.codes.NOT_FOUND:
+                    response.raise_for_status()
+                    spans = parse_spans(response.json())
+                    if expect(spans):
+                        return spans
+                if time.monotonic() >= deadline:
+                    raise AssertionError(
+                        f"trace {trace_id}: not as expected within {timeout}s; the receiver has "
+                        f"{describe(spans)}"
+                    )
+                await asyncio.sleep(POLL_SECONDS)
 
-async def check_receiver(receiver: Receiver) -> None:
-    """Fail loudly when the query API does not answer."""
-    try:
-        async with httpx.AsyncClient(timeout=3) as client:
-            response = await client.get(f"{receiver.query_url}/api/v3/services")
-            response.raise_for_status()
-    except httpx.HTTPError as error:
-        raise ServicesMissing(
-            f"the trace receiver does not answer at {receiver.query_url} ({error!r}); "
-            f"{HOW_TO_START}"
-        ) from None
-
-
-async def wait_for_trace(
-    trace_id: str,
-    *,
-    expect: Callable[[list[Span]], bool],
-    timeout: float = 10.0,  # noqa: ASYNC109 (a polling deadline: the message names what came)
-) -> list[Span]:
-    """The spans of trace `trace_id` once `expect` holds for them (spans arrive as their
-    processes export them: a trace is whole only when the last one has); an AssertionError
-    naming what did arrive when it does not hold within `timeout` seconds."""
-    receiver = read_receiver()
-    spans: list[Span] = []
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=receiver.query_url, timeout=5) as client:
-        while True:
-            response = await client.get(f"/api/v3/traces/{trace_id}")
-            if response.status_code != httpx.codes.NOT_FOUND:
-                response.raise_for_status()
-                spans = parse_spans(response.json())
-                if expect(spans):
-                    return spans
-            if time.monotonic() >= deadline:
-                raise AssertionError(
-                    f"trace {trace_id}: not as expected within {timeout}s; the receiver has "
-                    f"{describe(spans)}"
-                )
-            await asyncio.sleep(POLL_SECONDS)
-
-
-async def find_traces(
-    service: str,
-    *,
-    span_name: str | None = None,
-    since: datetime | None = None,
-    limit: int = 20,
-) -> list[list[Span]]:
-    """The traces that have a span of `service` (named `span_name`, when given) started after
-    `since` (default: the last hour), newest first as the receiver orders them; each trace
-    whole (every service's spans), for tests that do not know a trace's id."""
-    receiver = read_receiver()
-    start = since or datetime.now(UTC) - timedelta(hours=1)
-    params = {
-        "query.service_name": service,
-        "query.start_time_min": start.isoformat(),
-        "query.start_time_max": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(),
-        "query.num_traces": str(limit),
-    }
-    if span_name is not None:
-        params["query.operation_name"] = span_name
-    async with httpx.AsyncClient(base_url=receiver.query_url, timeout=5) as client:
-        response = await client.get("/api/v3/traces", params=params)
+    async def find_traces(
+        self,
+        service: str,
+        *,
+        span_name: str | None = None,
+        since: datetime | None = None,
+        limit: int = 20,
+    ) -> list[list[Span]]:
+        """The traces with a span of `service` (named `span_name`, when given) that started
+        after `since` (default: the last hour); each trace whole, every service's spans."""
+        start = since or datetime.now(UTC) - timedelta(hours=1)
+        params = {
+            "query.service_name": service,
+            "query.start_time_min": start.isoformat(),
+            "query.start_time_max": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(),
+            "query.num_traces": str(limit),
+        }
+        if span_name is not None:
+            params["query.operation_name"] = span_name
+        async with self._client() as client:
+            response = await client.get("/api/v3/traces", params=params)
         if response.status_code == httpx.codes.NOT_FOUND:  # none matched
             return []
         response.raise_for_status()
@@ -152,30 +115,87 @@ async def find_traces(
             traces.setdefault(span.trace_id, []).append(span)
         return list(traces.values())
 
+    async def wait_for_trace_of(
+        self,
+        service: str,
+        *,
+        span_name: str,
+        expect: Predicate,
+        timeout: float = WAIT_SECONDS,  # noqa: ASYNC109 (as wait_for_trace's)
+        since: datetime | None = None,
+    ) -> list[Span]:
+        """The first trace with a span `span_name` of `service` (started after `since`) for
+        which `expect` holds, for a test that does not know the trace's id."""
+        deadline = time.monotonic() + timeout
+        while True:
+            traces = await self.find_traces(service, span_name=span_name, since=since)
+            for spans in traces:
+                if expect(spans):
+                    return spans
+            if time.monotonic() >= deadline:
+                seen = "; ".join(describe(spans) for spans in traces) or "no such trace"
+                raise AssertionError(
+                    f"no trace of {service!r} with a span {span_name!r} as expected within "
+                    f"{timeout}s; the receiver has: {seen}"
+                )
+            await asyncio.sleep(POLL_SECONDS)
 
-async def wait_for_trace_of(
-    service: str,
-    *,
-    span_name: str,
-    expect: Callable[[list[Span]], bool],
-    timeout: float = 10.0,  # noqa: ASYNC109 (as wait_for_trace's)
-    since: datetime | None = None,
-) -> list[Span]:
-    """The first trace with a span `span_name` of `service` (started after `since`) for which
-    `expect` holds; an AssertionError naming what arrived when none does within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        traces = await find_traces(service, span_name=span_name, since=since)
-        for spans in traces:
-            if expect(spans):
-                return spans
-        if time.monotonic() >= deadline:
-            seen = "; ".join(describe(spans) for spans in traces) or "no such trace"
-            raise AssertionError(
-                f"no trace of {service!r} with a span {span_name!r} as expected within "
-                f"{timeout}s; the receiver has: {seen}"
-            )
-        await asyncio.sleep(POLL_SECONDS)
+    async def wait_for_spans(
+        self,
+        service: str,
+        span_name: str,
+        *,
+        count: int = 1,
+        timeout: float = WAIT_SECONDS,  # noqa: ASYNC109 (as wait_for_trace's)
+        since: datetime | None = None,
+    ) -> list[Span]:
+        """The spans named `span_name` of `service`, in any trace, once there are at least
+        `count` of them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            traces = await self.find_traces(service, span_name=span_name, since=since)
+            found = [
+                span
+                for spans in traces
+                for span in spans
+                if span.service == service and span.name == span_name
+            ]
+            if len(found) >= count:
+                return found
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"{len(found)} spans {span_name!r} of {service!r} within {timeout}s, "
+                    f"expected {count}"
+                )
+            await asyncio.sleep(POLL_SECONDS)
+
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.query_url, timeout=5)
+
+
+def trace_receiver() -> TraceReceiver:
+    """The receiver of the services file, once its query API answers; the test fails, saying
+    how to start it, when the file names none or it does not answer."""
+    path = services_file()
+    values = dotenv_values(path) if path.is_file() else {}
+    endpoint = values.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    query = values.get("TRADO_TRACE_QUERY_URL")
+    if not endpoint or not query:
+        pytest.fail(
+            f"{path} names no trace receiver (OTEL_EXPORTER_OTLP_ENDPOINT, "
+            f"TRADO_TRACE_QUERY_URL); {HOW_TO_START}",
+            pytrace=False,
+        )
+    receiver = TraceReceiver(otlp_endpoint=endpoint.rstrip("/"), query_url=query.rstrip("/"))
+    try:
+        httpx.get(f"{receiver.query_url}/api/v3/services", timeout=3).raise_for_status()
+    except httpx.HTTPError as error:
+        pytest.fail(
+            f"the trace receiver does not answer at {receiver.query_url} ({error!r}); "
+            f"{HOW_TO_START}",
+            pytrace=False,
+        )
+    return receiver
 
 
 def describe(spans: list[Span]) -> str:
@@ -197,25 +217,30 @@ def parse_spans(body: dict[str, Any]) -> list[Span]:
 
 
 def parse_span(raw: dict[str, Any], service: str) -> Span:
-    kind = raw.get("kind", 0)
-    status = raw.get("status", {}).get("code", 0)
     return Span(
         trace_id=hex_id(raw["traceId"]),
         span_id=hex_id(raw["spanId"]),
         parent_span_id=hex_id(raw["parentSpanId"]) if raw.get("parentSpanId") else None,
         name=raw["name"],
         service=service,
-        kind=KIND_NUMBERS[kind] if isinstance(kind, int) else KINDS[kind],
+        kind=enum_name(raw.get("kind", 0), KINDS, "SPAN_KIND_"),
         attributes=attribute_values(raw.get("attributes", [])),
         links=[(hex_id(link["traceId"]), hex_id(link["spanId"])) for link in raw.get("links", [])],
-        status=STATUS_NUMBERS[status] if isinstance(status, int) else STATUS_CODES[status],
+        status=enum_name(raw.get("status", {}).get("code", 0), STATUSES, "STATUS_CODE_"),
         start_ns=int(raw.get("startTimeUnixNano", 0)),
     )
 
 
+def enum_name(value: int | str, names: tuple[str, ...], prefix: str) -> str:
+    """An OTLP enum as JSON writes it (its number, or its name such as SPAN_KIND_SERVER)."""
+    if isinstance(value, int):
+        return names[value]
+    return value.removeprefix(prefix).lower()
+
+
 def hex_id(value: str) -> str:
     """An id as lowercase hex: OTLP/JSON writes hex; protobuf's JSON mapping, base64."""
-    if all(char in "0123456789abcdefABCDEF" for char in value) and len(value) in (16, 32):
+    if len(value) in (16, 32) and all(char in "0123456789abcdefABCDEF" for char in value):
         return value.lower()
     return base64.b64decode(value).hex()
 
