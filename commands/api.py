@@ -40,7 +40,7 @@ from strawberry.subscriptions import (
 
 from commands.api_processes import run_processes
 from commands.logs import configure_logging
-from commands.tracing import configure_tracing
+from commands.tracing import configure_tracing, flush_traces
 from delivery.fanout import LiveFanout
 from delivery.graphiql import GraphiQLRouter
 from delivery.http_limits import BodySizeLimit
@@ -131,6 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
             graphql.persisted_queries = persisted_queries(settings, runtime.cache)
             settle_garbage_collector()
             yield
+        flush_traces()
 
     docs = settings.serves_api_docs
     app = TradoApp(

@@ -54,6 +54,14 @@ def configure_tracing(settings: Settings, service: str) -> bool:
     return True
 
 
+def flush_traces() -> None:
+    """Send the spans still waiting in the batch, before the process ends: uvicorn ends a
+    process by re-raising the signal that stopped it, so no exit hook would run."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.force_flush()
+
+
 def chosen_sampler(settings: Settings) -> Sampler:
     """OTEL_TRACES_SAMPLER's sampler, with OTEL_TRACES_SAMPLER_ARG for the ratio ones."""
     ratio = settings.otel_traces_sampler_arg

@@ -7,7 +7,7 @@ import signal
 from collections.abc import Callable
 
 from commands.logs import configure_logging
-from commands.tracing import configure_tracing
+from commands.tracing import configure_tracing, flush_traces
 from settings import Settings, load_settings
 from streaming.metrics import serve_metrics
 from streaming.runtime import Runtime, open_runtime
@@ -27,6 +27,7 @@ def run_worker(start: Callable[[Runtime], object], service: str, **overrides: ob
             await run_until_stopped()
 
     asyncio.run(main(settings))
+    flush_traces()
 
 
 async def run_until_stopped() -> None:

@@ -4,7 +4,7 @@ of their own with OTEL_EXPORTER_OTLP_ENDPOINT pointing at the real receiver that
 
 One order is followed across processes: the mutation that placed it (its HTTP request, the
 operation, the resolver, the SQL), the bridge's fill when a tick crosses it (a trace of its
-own, linked to the mutation's span), and the API's delivery of the fill's event to the
+own, linked to the span that placed the order), and the API's delivery of the fill's event to the
 `orderUpdates` subscriber (a span in the fill's trace)."""
 
 from __future__ import annotations
@@ -126,8 +126,8 @@ async def _fill_trace(receiver: TraceReceiver, trace_id: str, names: dict[str, s
     SQL in the bridge, then the FILLED event's delivery in the API."""
     [fill] = await receiver.wait_for_spans(names["bridge"], "fill order", count=1)
     placing = await receiver.wait_for_trace(trace_id, expect=lambda spans: bool(spans))
-    operation = only(placing, "mutation PlaceTracedOrder")
-    assert (trace_id, operation.span_id) in fill.links
+    resolver = only(placing, "Mutation.placeOrder")  # the span current when the order was made
+    assert (trace_id, resolver.span_id) in fill.links
     spans = await receiver.wait_for_trace(
         fill.trace_id,
         expect=lambda spans: any(s.name == "deliver user event" for s in spans),
