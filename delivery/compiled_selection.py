@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 from graphql import (
-    DirectiveNode,
     FieldNode,
     GraphQLBoolean,
     GraphQLField,
@@ -39,9 +38,7 @@ from graphql import (
     GraphQLString,
     TypeNameMetaFieldDef,
     Undefined,
-    Visitor,
     is_leaf_type,
-    visit,
 )
 from graphql.execution import Executor, get_argument_values
 
@@ -82,16 +79,17 @@ def compile_selection(executor: Executor[Any]) -> Encoder | None:
 
 
 def _other_directives(executor: Executor[Any]) -> bool:
-    """Whether the operation or its fragments use a directive other than @include/@skip."""
-    names: set[str] = set()
-
-    class Directives(Visitor):
-        def enter_directive(self, node: DirectiveNode, *_: object) -> None:
-            names.add(node.name.value)
-
-    for node in (executor.operation, *executor.fragment_definitions.values()):
-        visit(node, Directives())
-    return not names <= PLAIN_DIRECTIVES
+    """Whether a selection of the operation or its fragments has a directive other than
+    @include/@skip."""
+    fragments = executor.fragment_definitions.values()
+    pending = [executor.operation.selection_set, *(f.selection_set for f in fragments)]
+    while pending:
+        for selection in pending.pop().selections:
+            if any(d.name.value not in PLAIN_DIRECTIVES for d in selection.directives or ()):
+                return True
+            if getattr(selection, "selection_set", None) is not None:
+                pending.append(selection.selection_set)  # type: ignore[attr-defined]
+    return False
 
 
 def _arguments_hold(executor: Executor[Any], field: GraphQLField, node: FieldNode) -> bool:

@@ -28,6 +28,7 @@ import orjson
 import pytest
 import strawberry
 from graphql import (
+    DirectiveLocation,
     GraphQLError,
     GraphQLList,
     GraphQLNonNull,
@@ -41,6 +42,7 @@ from graphql import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strawberry.directive import DirectiveValue
 
 from delivery.shared_selection import SharedSelection, shared_selection
 from delivery.strawberry_internals import core_schema
@@ -341,6 +343,11 @@ class Thing:
         return Other(name=self.plain)
 
 
+@strawberry.directive(locations=[DirectiveLocation.FIELD, DirectiveLocation.INLINE_FRAGMENT])
+def shout(value: DirectiveValue[str]) -> str:
+    return value.upper()
+
+
 @strawberry.type
 class ThingQuery:
     nothing: str = ""
@@ -353,7 +360,9 @@ class ThingSubscription:
         yield Thing(plain="a", size=Decimal("1.50"))
 
 
-THINGS = core_schema(strawberry.Schema(query=ThingQuery, subscription=ThingSubscription))
+THINGS = core_schema(
+    strawberry.Schema(query=ThingQuery, subscription=ThingSubscription, directives=[shout])
+)
 THING = Thing(plain="ab", size=Decimal("1.50"))
 
 
@@ -366,6 +375,8 @@ THING = Thing(plain="ab", size=Decimal("1.50"))
         ("times(n: 3)", False),
         ("guarded", False),  # a permission (a field extension)
         ("either { ... on Other { name } }", False),  # a union
+        ("size plain @shout", False),  # a directive of the schema's own
+        ("... on Thing @shout { plain }", False),
     ],
 )
 def test_what_cannot_be_compiled_stays_on_graphql_core(selection: str, compiles: bool) -> None:
