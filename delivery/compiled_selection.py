@@ -68,8 +68,8 @@ def compile_selection(executor: Executor[Any]) -> Encoder | None:
     if grouped is None or len(grouped) != 1:
         return None
     ((key, fields),) = grouped.items()
-    field = executor.schema.get_field(root_type, fields[0].node.name.value)
     node = fields[0].node
+    field = executor.schema.get_field(root_type, node.name.value)
     if field is None or not is_event_field(field) or not _arguments_hold(executor, field, node):
         return None
     encode = _encoder(executor, field.type, fields)
