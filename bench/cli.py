@@ -32,6 +32,8 @@ from bench.queries import COLUMNS as QUERY_COLUMNS
 from bench.queries import SUMMARY_COLUMNS as QUERY_SUMMARY_COLUMNS
 from bench.queries import QueriesConfig, queries
 from bench.queries import summary as query_summary
+from bench.render import COLUMNS as RENDER_COLUMNS
+from bench.render import RenderConfig, render
 from bench.report import STEP_COLUMNS, SUMMARY_COLUMNS, machine_facts, table, write_results
 from bench.scenarios import FanoutConfig, Step, TapeLoad, fanout, sustained
 from bench.services import ServicesMissing, read_services
@@ -61,6 +63,7 @@ class Scenario(StrEnum):
     chaos = "chaos"
     attacks = "attacks"
     storm = "storm"
+    render = "render"
 
 
 FULL_MODE = (Scenario.e2e, Scenario.pipeline, Scenario.chaos)
@@ -110,7 +113,7 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         Scenario,
         typer.Argument(
             help="fanout | raw-ceiling | e2e | pipeline | queries | slow-consumer | chaos | "
-            "attacks | storm"
+            "attacks | storm | render"
         ),
     ],
     seconds: Annotated[
@@ -144,6 +147,12 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     repeats: Annotated[
         int, typer.Option(min=1, help="attacks: how many times the 4 MiB symbol is sent.")
     ] = 90,
+    renders: Annotated[
+        int,
+        typer.Option(
+            min=10, help="render: compiled renders per round and shape (graphql-core: a tenth)."
+        ),
+    ] = RenderConfig.renders,
     control: Annotated[
         bool, typer.Option(help="slow-consumer: first the same run without the stalled client.")
     ] = False,
@@ -251,16 +260,10 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     command = _command_line(ctx)
     profile_dir = results_dir / "profiles" / _stamp() if profile else None
-    if scenario is Scenario.pipeline:
-        pipe = PipelineConfig(ticks=ticks)
-        _tabled(
-            command,
-            scenario,
-            dataclasses.asdict(pipe),
-            results_dir,
-            body=lambda workdir, rows: rows.append(pipeline(pipe, workdir)),
-            tables=Tables(PIPELINE_COLUMNS, "Ticks/s of one bridge worker"),
-        )
+    one_call = _one_call(scenario, ticks=ticks, renders=renders)
+    if one_call is not None:
+        config_of_call, body, tables = one_call
+        _tabled(command, scenario, config_of_call, results_dir, body=body, tables=tables)
         return
     if scenario is Scenario.chaos:
         plan = ChaosConfig(
@@ -363,6 +366,27 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         api_processes=api_processes,
     )
     _run_stepped(command, scenario, config, results_dir)
+
+
+def _one_call(
+    scenario: Scenario, *, ticks: int, renders: int
+) -> tuple[dict[str, object], Callable[[Path, Rows], None], Tables] | None:
+    """pipeline and render, whose rows come from one call: its config, the call and tables."""
+    if scenario is Scenario.pipeline:
+        pipe = PipelineConfig(ticks=ticks)
+        return (
+            dataclasses.asdict(pipe),
+            lambda workdir, rows: rows.append(pipeline(pipe, workdir)),
+            Tables(PIPELINE_COLUMNS, "Ticks/s of one bridge worker"),
+        )
+    if scenario is Scenario.render:
+        plan = RenderConfig(renders=renders)
+        return (
+            dataclasses.asdict(plan),
+            lambda _workdir, rows: rows.extend(render(plan)),
+            Tables(RENDER_COLUMNS, "µs of CPU per live message rendered, by shape"),
+        )
+    return None
 
 
 def _side_streams(

@@ -4,6 +4,10 @@ who asked for the same one.
 Subscribers share a selection when their root field's shape is the same: fields, aliases,
 directives, fragments and the values of the variables those use. The root field's arguments
 do not count: they only pick the channels (symbols, an interval), never the payload.
+
+A selection is compiled once into direct reads and serializers where all of it allows
+(`delivery/compiled_selection.py`); graphql-core executes the rest, and any message the
+compiled encoder declines.
 """
 
 from __future__ import annotations
@@ -13,11 +17,19 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import orjson
-from graphql import DocumentNode, ExecutionResult, FieldNode, GraphQLError, print_ast
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    print_ast,
+)
 from graphql.execution import Executor, execute_subscription_event
 from graphql.language import Visitor, visit
 from strawberry.types import Info as StrawberryInfo
 
+from delivery.compiled_selection import compile_selection
 from delivery.execution import TradoExecutor
 from delivery.strawberry_internals import resolve_info
 
@@ -31,6 +43,7 @@ class SharedSelection:
 
     def __init__(self, executor: Executor[Any]) -> None:
         self._executor = executor
+        self._encode = compile_selection(executor)  # None: graphql-core executes every message
         # The latest opening payload per key (a view and a symbol) and its position: a burst of
         # joiners renders it once.
         self._openings: dict[Hashable, tuple[object, bytes]] = {}
@@ -44,8 +57,21 @@ class SharedSelection:
         self._openings[key] = (position, payload)
         return payload
 
+    @property
+    def compiled(self) -> bool:
+        return self._encode is not None
+
     def render(self, root: object) -> bytes:
         """The `payload` of a `next` message for this root value, as JSON."""
+        if self._encode is None:
+            return self.execute(root)
+        try:
+            return orjson.dumps({"data": self._encode(root)})
+        except Exception:  # a value graphql-core reports an error for: it writes the message
+            return self.execute(root)
+
+    def execute(self, root: object) -> bytes:
+        """`render` through graphql-core's execution, compiled or not."""
         result = execute_subscription_event(self._executor.build_per_event_executor(root))
         if not isinstance(result, ExecutionResult):  # a field became async: not shareable
             raise TypeError("a shared selection must resolve synchronously")
@@ -97,11 +123,25 @@ def build_selection(info: Info, context: object) -> SharedSelection | None:
     caller then streams per subscriber instead)."""
     raw = resolve_info(info)
     document = DocumentNode(definitions=(raw.operation, *raw.fragments.values()))
+    name = raw.operation.name.value if raw.operation.name else None
+    # the coerced variables: the same for our arguments
+    return shared_selection(raw.schema, document, info.variable_values, name, context)
+
+
+def shared_selection(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: dict[str, Any] | None = None,
+    operation_name: str | None = None,
+    context: object = None,
+) -> SharedSelection | None:
+    """`document`'s subscription as a shared selection, or None when no executor can be
+    built for it."""
     executor = TradoExecutor.build(
-        raw.schema,
+        schema,
         document,
         context_value=context,
-        raw_variable_values=info.variable_values,  # coerced ones: the same for our arguments
-        operation_name=raw.operation.name.value if raw.operation.name else None,
+        raw_variable_values=variables,
+        operation_name=operation_name,
     )
     return None if isinstance(executor, list) else SharedSelection(executor)

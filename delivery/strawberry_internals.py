@@ -48,14 +48,22 @@ Private names:
   `operation`, `schema`) from which a shared subscription builds its executor; Strawberry's
   `Info` publishes `selected_fields` (its own conversion), not the AST nodes. Read through
   `resolve_info`.
+- `GraphQLCoreConverter.DEFINITION_BACKREF` (the `extensions` key under which each
+  graphql-core field keeps the `StrawberryField` it was built from) and what a compiled shared
+  selection reads of that field to know that Strawberry would read it plainly: its
+  `base_resolver` (and the resolver's `arguments`, reserved `self`/`info`/`root`/`parent`
+  parameters and `wrapped_func`), `extensions`, `is_async`, `is_subscription`, `python_name`
+  and `default_resolver`. Strawberry resolves every field through a closure of its own, with
+  no public word on what that closure does. Read through `plain_reader` and `is_event_field`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from operator import attrgetter
 from typing import Any, TypeVar
 
-from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
+from graphql import GraphQLError, GraphQLField, GraphQLResolveInfo, GraphQLSchema
 from starlette.requests import Request
 from strawberry import Schema
 from strawberry.fastapi import GraphQLRouter
@@ -68,12 +76,14 @@ from strawberry.http.streaming import (
     SSETransport,
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionContext, Info, SubscriptionExecutionResult
+from strawberry.types.field import StrawberryField
 
 __all__ = [
     "AsyncTextStream",
@@ -87,6 +97,8 @@ __all__ = [
     "StreamingHooks",
     "TransportWSHooks",
     "core_schema",
+    "is_event_field",
+    "plain_reader",
     "provided_operation_name",
     "resolve_info",
 ]
@@ -150,3 +162,36 @@ def provided_operation_name(context: ExecutionContext) -> str | None:
 def resolve_info(info: Info[Any, Any]) -> GraphQLResolveInfo[Any]:
     """graphql-core's resolve info behind a Strawberry `Info`."""
     return info._raw_info
+
+
+def _strawberry_field(field: GraphQLField) -> StrawberryField | None:
+    found = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    return found if isinstance(found, StrawberryField) else None
+
+
+def plain_reader(field: GraphQLField) -> Callable[[Any], Any] | None:
+    """What Strawberry's resolver of `field` comes down to, when it is a plain read of the
+    object: an attribute (the default resolver), or a method of the type that takes nothing
+    but the object (`Quote.day`). None for anything else: arguments, `info`, field extensions
+    (permissions among them), an async resolver, or a field Strawberry did not build."""
+    defined = _strawberry_field(field)
+    if defined is None or field.args or defined.extensions or defined.is_async:
+        return None
+    resolver = defined.base_resolver
+    if resolver is None:
+        return attrgetter(defined.python_name) if defined.default_resolver is getattr else None
+    takes_more = (
+        resolver.arguments
+        or resolver.info_parameter
+        or resolver.root_parameter
+        or resolver.parent_parameter
+    )
+    if takes_more or resolver.self_parameter is None or not callable(resolver.wrapped_func):
+        return None
+    return resolver.wrapped_func  # what Strawberry calls, with the object as `self`
+
+
+def is_event_field(field: GraphQLField) -> bool:
+    """A subscription field, which Strawberry resolves for each event to the event itself."""
+    defined = _strawberry_field(field)
+    return defined is not None and defined.is_subscription

@@ -40,6 +40,13 @@ def serialize_decimal(value: Decimal) -> str:
     as_written = isinstance(value, Written)
     if not value:
         value = abs(value)
+    # `str` is the cheap way (a live tick's cost per price and size): the same digits unless
+    # it writes an exponent (one above 0, or a value below 1E-6)
+    text = str(value)
+    if not as_written and "." in text:  # trailing zeros to drop
+        text = str(value.normalize())
+    if "E" not in text:
+        return text
     if not as_written:
         return format(plain(value), "f")
     if value.as_tuple().exponent > 0:  # type: ignore[operator]

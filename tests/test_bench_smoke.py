@@ -1,8 +1,8 @@
 """The benchmarks, tiny and short, so the harness cannot rot: `fanout` must start Trado and the
 raw `ws` peer, drive them, stop them and write figures; `queries`, and `e2e` and `pipeline`
-(full mode, against the real services, in a sandbox they remove) likewise. They check that
-figures exist, never how fast they are (this machine is shared; speed is the benchmark's
-business)."""
+(full mode, against the real services, in a sandbox they remove) likewise; `render` times its
+shapes both ways. They check that figures exist, never how fast they are (this machine is
+shared; speed is the benchmark's business)."""
 
 from __future__ import annotations
 
@@ -186,6 +186,21 @@ def test_attacks_smoke_reports_each_attacks_outcome(tmp_path: Path) -> None:
     assert outcomes["WS: 4 MiB symbol, repeated"] == "2x closed 1009"
     assert outcomes["WS: 60 KiB symbol"] == "error BAD_USER_INPUT"
     assert all(step["seconds"] is not None for step in steps)
+
+
+@pytest.mark.bench
+def test_render_smoke_times_each_shape_both_ways(tmp_path: Path) -> None:
+    steps = _steps(_run(tmp_path, "render", "--renders", "10"))
+    assert [step["shape"] for step in steps] == [
+        "board quotes",
+        "board trades",
+        "board book, depth 10",
+        "bench candles",
+    ]
+    for step in steps:
+        assert step["compiled"] is True, step
+        assert step["compiled_us"] > 0
+        assert step["graphql_core_us"] > 0
 
 
 @pytest.mark.bench

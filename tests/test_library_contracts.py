@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+from collections.abc import AsyncGenerator
 from importlib.metadata import version
 from typing import Any, cast
 
@@ -108,6 +109,29 @@ PIECES: list[tuple[str, str, tuple[str, ...] | None]] = [
     (STRAWBERRY, f"{STREAMING}:MultipartSubscriptionTransport", None),
     (STRAWBERRY, "strawberry.schema.schema:StrawberryGraphQLCoreExecutionContext", None),
     (GRAPHQL_CORE, "graphql.execution:Executor.build_per_event_executor", ("self", "payload")),
+    (
+        GRAPHQL_CORE,
+        "graphql.execution.collect_fields:collect_fields",
+        ("schema", "fragments", "variable_values", "runtime_type", "operation", "hide_suggestions"),
+    ),
+    (
+        GRAPHQL_CORE,
+        "graphql.execution.collect_fields:collect_subfields",
+        (
+            "schema",
+            "fragments",
+            "variable_values",
+            "operation",
+            "return_type",
+            "field_details_list",
+            "hide_suggestions",
+        ),
+    ),
+    (
+        STRAWBERRY,
+        "strawberry.schema.schema_converter:GraphQLCoreConverter.DEFINITION_BACKREF",
+        None,
+    ),
     (UVICORN, f"{SANS_IO}:WebSocketsSansIOProtocol.handle_connect", ("self", "event")),
     (
         UVICORN,
@@ -254,6 +278,79 @@ def test_graphql_core_per_event_executors_share_then_forget_the_sub_field_memo()
     fresh_sub_field_memo(per_event)
     assert per_event._relevant_sub_fields == {}
     assert per_event._relevant_sub_fields is not executor._relevant_sub_fields
+
+
+def test_graphql_core_collects_fields_as_it_executes_them() -> None:
+    from graphql import build_schema
+    from graphql.execution import Executor
+
+    from delivery.graphql_core_internals import selected_fields
+
+    schema = build_schema(
+        "type Query { a: Int } type Subscription { tick: T! } type T { x: Int y: Int z: Int }"
+    )
+    document = parse(
+        "subscription ($no: Boolean!) { tick { y: x ... on T { x } ...F z @include(if: $no) } }"
+        " fragment F on T { y: x x }"
+    )
+    executor = Executor.build(schema, document, raw_variable_values={"no": False})
+    assert isinstance(executor, Executor)
+    assert schema.subscription_type is not None
+    root = selected_fields(executor, schema.subscription_type)
+    assert root is not None
+    assert list(root) == ["tick"], broken(GRAPHQL_CORE, "collect_fields", "collects otherwise")
+    sub = selected_fields(executor, cast(Any, schema.get_type("T")), root["tick"])
+    assert sub is not None
+    grouped = {key: [d.node.name.value for d in details] for key, details in sub.items()}
+    assert grouped == {"y": ["x", "x"], "x": ["x", "x"]}, broken(
+        GRAPHQL_CORE, "collect_subfields", f"groups {grouped}"
+    )
+
+
+@strawberry.type
+class ContractItem:
+    name: str
+
+    @strawberry.field
+    def shout(self) -> str:
+        return self.name.upper()
+
+    @strawberry.field
+    def asked(self, info: strawberry.Info) -> str:
+        return info.field_name
+
+
+@strawberry.type
+class ContractLive:
+    @strawberry.subscription
+    async def items(self) -> AsyncGenerator[ContractItem, None]:
+        yield ContractItem(name="a")
+
+
+def test_strawberry_fields_say_how_they_are_read() -> None:
+    from delivery.strawberry_internals import core_schema, is_event_field, plain_reader
+
+    strawberry_schema = strawberry.Schema(query=ContractItem, subscription=ContractLive)
+    schema = core_schema(strawberry_schema)
+    item = cast(Any, schema.get_type("ContractItem"))
+    assert schema.subscription_type is not None
+    items = schema.subscription_type.fields["items"]
+    assert is_event_field(items), broken(
+        STRAWBERRY, "StrawberryField.is_subscription", "is not set on a subscription"
+    )
+    event = ContractItem(name="e")
+    assert items.resolve is not None
+    assert items.resolve(event, None) is event, broken(
+        STRAWBERRY, "a subscription field's resolver", "no longer resolves to the event"
+    )
+    resolved = strawberry_schema.execute_sync("{ name shout }", root_value=ContractItem(name="a"))
+    assert resolved.data == {"name": "a", "shout": "A"}
+    assert not is_event_field(item.fields["name"])
+    for field, read in (("name", "a"), ("shout", "A")):
+        reader = plain_reader(item.fields[field])
+        assert reader is not None, broken(STRAWBERRY, f"field {field}", "is not read plainly")
+        assert reader(ContractItem(name="a")) == read
+    assert plain_reader(item.fields["asked"]) is None
 
 
 def test_websockets_apply_mask_unmasks_as_rfc_6455_says() -> None:

@@ -27,36 +27,53 @@ strawberry.enum(
     "places, changePercent to 2; change is exact.",
 )
 class DayStatsType:
-    session: date = strawberry.field(description="The session's date (exchange calendar).")
-    previous_close: Decimal | None = strawberry.field(
+    """Each figure worked out only when selected (a live quote carries the day with each
+    tick, and the board shows three of them)."""
+
+    figures: strawberry.Private[DayFigures]
+
+    @strawberry.field(description="The session's date (exchange calendar).")
+    def session(self) -> date:
+        return self.figures.session
+
+    @strawberry.field(
         description="The last trade of the previous session (in a symbol's first session: its "
         "reference price, if the reference list has one; else null)."
     )
-    open: Decimal = strawberry.field(description="The session's first trade.")
-    high: Decimal
-    low: Decimal
-    volume: Decimal = strawberry.field(description="The session's total traded size.")
-    vwap: Decimal | None = strawberry.field(
-        description="Volume-weighted average price (null while volume is 0)."
-    )
-    change: Decimal | None = strawberry.field(description="Last price - previousClose.")
-    change_percent: Decimal | None = strawberry.field(
-        description="change / previousClose x 100, rounded to 2 decimal places."
-    )
+    def previous_close(self) -> Decimal | None:
+        return written(self.figures.previous_close)
+
+    @strawberry.field(description="The session's first trade.")
+    def open(self) -> Decimal:
+        return Written(self.figures.open)
+
+    @strawberry.field
+    def high(self) -> Decimal:
+        return Written(self.figures.high)
+
+    @strawberry.field
+    def low(self) -> Decimal:
+        return Written(self.figures.low)
+
+    @strawberry.field(description="The session's total traded size.")
+    def volume(self) -> Decimal:
+        return self.figures.volume
+
+    @strawberry.field(description="Volume-weighted average price (null while volume is 0).")
+    def vwap(self) -> Decimal | None:
+        return written(self.figures.vwap)
+
+    @strawberry.field(description="Last price - previousClose.")
+    def change(self) -> Decimal | None:
+        return written(self.figures.change)
+
+    @strawberry.field(description="change / previousClose x 100, rounded to 2 decimal places.")
+    def change_percent(self) -> Decimal | None:
+        return written(self.figures.change_percent)
 
     @classmethod
     def of(cls, day: DayFigures) -> DayStatsType:
-        return cls(
-            session=day.session,
-            previous_close=written(day.previous_close),
-            open=Written(day.open),
-            high=Written(day.high),
-            low=Written(day.low),
-            volume=day.volume,
-            vwap=written(day.vwap),
-            change=written(day.change),
-            change_percent=written(day.change_percent),
-        )
+        return cls(figures=day)
 
 
 @strawberry.type(description="Whether an exchange is trading, and until when.")

@@ -1,0 +1,36 @@
+"""How a Decimal is written in a response: a `Written` one at its own places, any other
+without trailing zeros; never an exponent, never a negative zero."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from graph.scalars import Written, serialize_decimal
+
+
+@pytest.mark.parametrize(
+    ("value", "as_written", "as_plain"),
+    [
+        ("249.00", "249.00", "249"),
+        ("100.50", "100.50", "100.5"),
+        ("100", "100", "100"),
+        ("1E+2", "100", "100"),
+        ("4.002E+2", "400.2", "400.2"),
+        ("0.0000001", "0.0000001", "0.0000001"),
+        ("1.20E-8", "0.0000000120", "0.000000012"),
+        ("-0.00", "0.00", "0"),
+        ("-0", "0", "0"),
+        ("0E+3", "0", "0"),
+        ("-3.10", "-3.10", "-3.1"),
+        (
+            "12345678901234567890.123456",
+            "12345678901234567890.123456",
+            "12345678901234567890.123456",
+        ),
+    ],
+)
+def test_decimals_are_written_in_plain_digits(value: str, as_written: str, as_plain: str) -> None:
+    assert serialize_decimal(Written(value)) == as_written
+    assert serialize_decimal(Decimal(value)) == as_plain
