@@ -37,6 +37,7 @@ from bench.render import RenderConfig, render
 from bench.report import STEP_COLUMNS, SUMMARY_COLUMNS, machine_facts, table, write_results
 from bench.scenarios import FanoutConfig, Step, TapeLoad, fanout, sustained
 from bench.services import ServicesMissing, read_services
+from bench.sizing import main as sizing_table
 from bench.slow_consumer import COLUMNS as SLOW_COLUMNS
 from bench.slow_consumer import SERIES_COLUMNS as SLOW_SERIES_COLUMNS
 from bench.slow_consumer import SlowConfig, slow_consumer
@@ -604,6 +605,17 @@ def peers() -> None:
     benchmark run (nor the suite's smoke test of it) spends minutes building them."""
     ensure_node_modules()
     typer.echo(f"centrifugo: {ensure_centrifugo()}")
+
+
+@app.command()
+def sizing(
+    results: Annotated[Path, typer.Argument(help="An e2e run's JSON: --subscribers 10,1000")],
+    two_api: Annotated[
+        Path | None, typer.Argument(help="The same run with --api-processes 2 (Redis fan-out)")
+    ] = None,
+) -> None:
+    """The sizing table (issue 25) from the per-process costs an e2e run measured."""
+    typer.echo(sizing_table(results, two_api))
 
 
 @app.command()
