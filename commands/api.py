@@ -235,7 +235,7 @@ def serve_on(sock: socket.socket) -> None:
     the environment and the listening socket): its own settings, app and hub."""
     settings = load_settings()
     configure_logging(settings)
-    configure_tracing(settings, API_SERVICE)
+    configure_tracing(settings, API_SERVICE, trace_redis=True)
     config = uvicorn.Config(create_app(settings), **uvicorn_options(settings))
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -264,7 +264,7 @@ def main() -> None:
     settings = load_settings()
     configure_logging(settings)
     if settings.api_processes == 1:
-        configure_tracing(settings, API_SERVICE)
+        configure_tracing(settings, API_SERVICE, trace_redis=True)
         uvicorn.run(create_app(settings), **uvicorn_options(settings))
         return
     with metrics_across_processes():

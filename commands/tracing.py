@@ -6,7 +6,8 @@ When on: one tracer provider for the process (service name from OTEL_SERVICE_NAM
 entry point's), spans batched to the collector over OTLP/HTTP, the sampler OTEL_TRACES_SAMPLER
 names, and the maintained instrumentation packages for what they cover: FastAPI's own
 telemetry (HTTP requests: `commands.api`), asyncpg (PostgreSQL statements, without their
-parameters) and redis-py (commands). SQLite, embedded mode's database, is not traced.
+parameters) and, in the API, redis-py (commands). SQLite, embedded mode's database, is not
+traced.
 A database or Redis call outside any traced operation is not sampled: the pipeline's flushes,
 several a second, would otherwise each be a trace of their own."""
 
@@ -38,8 +39,11 @@ from opentelemetry.util.types import Attributes
 from settings import Settings
 
 
-def configure_tracing(settings: Settings, service: str) -> bool:
-    """Install the process's tracer provider when an endpoint is set; whether it did."""
+def configure_tracing(settings: Settings, service: str, *, trace_redis: bool = False) -> bool:
+    """Install the process's tracer provider when an endpoint is set; whether it did.
+    `trace_redis`: the API's. A worker's Redis calls are the pipeline's (a publish per batch,
+    never inside an operation), and redis-py's instrumentation formats a call's arguments
+    before the sampler can drop its span: a quarter more bridge CPU per tick, measured."""
     endpoint = settings.traces_endpoint
     if endpoint is None:
         return False
@@ -49,7 +53,8 @@ def configure_tracing(settings: Settings, service: str) -> bool:
     )
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
-    RedisInstrumentor().instrument(tracer_provider=provider)
+    if trace_redis:
+        RedisInstrumentor().instrument(tracer_provider=provider)
     AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     return True
 
