@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 
 from sqlalchemy import case
 from sqlmodel import col, func, or_, select
@@ -35,7 +36,8 @@ from models.tables import (
 from models.types import plain, utcnow
 from trading.event_log import record_events
 from trading.events import NotificationEvent, OrderEvent, Recorded
-from trading.locking import lock_user, money_transaction
+from trading.failover import transact_once
+from trading.locking import lock_user
 from trading.money import average, exact, exact_aggregate
 from trading.records import NotificationRecord, OrderRecord
 
@@ -311,9 +313,15 @@ async def fill_crossing_orders(
     outcomes = []
     for order_id, user_id, side in rows:
         assert order_id is not None
-        async with money_transaction(sessions, user_id) as session:
-            price = match_price(OrderSide(side), bid, ask)
-            outcomes.append(await fill_order(session, order_id, price))
+        price = match_price(OrderSide(side), bid, ask)
+        outcomes.append(
+            await transact_once(
+                sessions,
+                user_id,
+                partial(fill_order, order_id=order_id, price=price),
+                lambda outcome: outcome.events,
+            )
+        )
     return outcomes
 
 
