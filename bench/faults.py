@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import math
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,9 +47,9 @@ from typing import Any
 from bench.ledger import Audit, audit, read_snapshot
 from bench.services import processes, read_replicated, sandbox
 from bench.targets import universe, write_instruments
-from bench.topology import APIS, Processes, inject, script, wait_healthy
+from bench.topology import APIS, BRIDGES, Processes, inject, script, wait_healthy
 from bench.traders import Belief, Traders
-from bench.watching import FeedCounter, Phase, Watcher, readiness_state
+from bench.watching import FeedCounter, Phase, Watcher, labelled_sum, readiness_state
 from settings import Settings
 
 FAULTS = ("kafka", "redis", "pg-primary", "pg-standby", "api", "bridge")
@@ -62,6 +64,7 @@ COLUMNS = (
     ("orders_lost", "orders lost"),
     ("orders_twice", "orders twice"),
     ("cancels_lost", "cancels lost"),
+    ("cancels_misanswered", "cancels told not open"),
     ("events_lost", "events lost"),
     ("events_twice", "events twice"),
     ("cash", "cash"),
@@ -71,6 +74,7 @@ COLUMNS = (
     ("longest_mutation_s", "slowest mutation s"),
     ("readyz_a1", "a1 /readyz"),
     ("readyz_a2", "a2 /readyz"),
+    ("standbys_b1", "b1 sync standbys"),
 )
 
 
@@ -83,6 +87,7 @@ class FaultsConfig:
     symbols: int = 100
     accounts: int = 4
     seed: int = 7
+    logs_dir: Path | None = None  # where the processes' logs are kept (else dropped)
 
 
 def faults(
@@ -92,12 +97,18 @@ def faults(
     script("services", "status", "--replicated")  # every node up, or stop here
     symbols = universe(config.symbols)
     instruments = write_instruments(workdir, symbols)
-    with sandbox(workdir, instruments, services=services) as box, processes() as started:
-        env = {**box.env, "JWT_SECRET": secrets.token_urlsafe(48)}
-        stack = Processes(workdir, env, started, config.rate, config.seed)
-        stack.start_all()
-        run = Run(config, stack, symbols, _tick_sizes(instruments), box.dsn)
-        asyncio.run(run.all(on_row))
+    try:
+        with sandbox(workdir, instruments, services=services) as box, processes() as started:
+            env = {**box.env, "JWT_SECRET": secrets.token_urlsafe(48)}
+            stack = Processes(workdir, env, started, config.rate, config.seed)
+            stack.start_all()
+            run = Run(config, stack, symbols, _tick_sizes(instruments), box.dsn)
+            asyncio.run(run.all(on_row))
+    finally:
+        if config.logs_dir is not None:
+            config.logs_dir.mkdir(parents=True, exist_ok=True)
+            for log in [*workdir.glob("*.log"), *workdir.glob("balancer/*.log")]:
+                shutil.copy(log, config.logs_dir / log.name)
 
 
 def _tick_sizes(instruments: Path) -> dict[str, Decimal]:
@@ -180,13 +191,26 @@ class Run:
         }
 
     async def _poll(self) -> None:
-        """Both API processes' own /readyz, and the feed's counter, every half second."""
+        """Both API processes' own /readyz, the synchronous standbys each bridge worker
+        counts (its metrics) and the feed's counter, every half second."""
         while True:
             for name in APIS:
                 state = await asyncio.to_thread(readiness_state, self.stack.ports[name])
                 self.watcher.phase.note_ready(state, name)
+            for name in BRIDGES:
+                standbys = await asyncio.to_thread(_standbys, self.stack.ports[name])
+                self.watcher.phase.note_ready(standbys, name)
             await asyncio.to_thread(self.counter.total)
             await asyncio.sleep(0.5)
+
+
+def _standbys(port: int) -> str:
+    """A bridge worker's trado_database_sync_standbys, as a word."""
+    try:
+        count = labelled_sum(port, "trado_database_sync_standbys")
+    except OSError:
+        return "no answer"
+    return "unknown" if math.isnan(count) else f"{count:g}"
 
 
 def _row(
@@ -210,6 +234,8 @@ def _row(
         "duplicated_healing": healing.duplicated,
         "mutations": len(answered),
         "gave_up": len(beliefs) - len(answered),
+        # cancels told ORDER_NOT_OPEN that an earlier attempt of their own had applied
+        "cancels_misanswered": sum(1 for b in beliefs if b.answer == "not open: CANCELLED"),
         "retried": sum(1 for b in beliefs if b.attempts > 1),
         "longest_mutation_s": max((b.seconds for b in beliefs), default=None),
         **new,
@@ -218,6 +244,7 @@ def _row(
         "longest_silence_s": round(phase.longest_silence(measured), 2),
         "recover_s": phase.disturbed_for(),
         **{f"readyz_{name}": phase.readiness_path(name) for name in APIS},
+        **{f"standbys_{name}": phase.readiness_path(name) for name in BRIDGES},
         "orders_checked": found.orders,
         "problems": [p for p in found.details() if p not in told],
         "answers": _answers(beliefs),
