@@ -390,7 +390,11 @@ def _run_faults(  # noqa: PLR0917 (the options of `run` it takes)
     else:
         _require_services(read_replicated)
         config = FaultsConfig(
-            rate=rate, faults=_faults(given, REPLICATED_FAULTS), phase_seconds=seconds, seed=seed
+            rate=rate,
+            faults=_faults(given, REPLICATED_FAULTS),
+            phase_seconds=seconds,
+            seed=seed,
+            logs_dir=results_dir / f"{_stamp()}-faults-logs",
         )
         body = partial(_fault_rows, config)
         tables = Tables(FAULT_COLUMNS, "What each node killed for good cost (replicated)")

@@ -25,7 +25,7 @@ import httpx
 
 GIVE_UP_SECONDS = 90.0
 REQUEST_SECONDS = 30.0
-PAUSE_SECONDS = (0.2, 0.6)  # between one account's actions
+PAUSE_SECONDS = (0.1, 0.4)  # between one account's actions
 CANCEL_AFTER_SECONDS = 1.0  # an order rests at least this long before its cancel
 MAX_RESTING = 3  # orders an account leaves resting before it cancels one for sure
 # An action's odds, as the upper bounds of a roll in [0, 1): a cancel (when one is due), else
