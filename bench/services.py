@@ -93,10 +93,10 @@ class Sandbox:
     @property
     def dsn(self) -> str:
         """The sandbox database for asyncpg (or psql)."""
-        return _plain_dsn(self.env["DATABASE_URL"])
+        return plain_dsn(self.env["DATABASE_URL"])
 
 
-def _plain_dsn(url: str) -> str:
+def plain_dsn(url: str) -> str:
     return re.sub(r"^postgresql\+asyncpg://", "postgresql://", url)
 
 
@@ -160,7 +160,7 @@ def sandbox(
 
 
 async def _create_database(url: str, database: str) -> None:
-    connection = await asyncpg.connect(_plain_dsn(url), timeout=10)
+    connection = await asyncpg.connect(plain_dsn(url), timeout=10)
     try:
         await connection.execute(f'CREATE DATABASE "{database}"')
     finally:
@@ -171,7 +171,7 @@ async def _clean(services: dict[str, str], box: Sandbox) -> None:
     """Drop the database, the Redis keys and the topic; a failure is logged, not raised, so
     the others still go."""
     try:
-        connection = await asyncpg.connect(_plain_dsn(services["DATABASE_URL"]), timeout=10)
+        connection = await asyncpg.connect(plain_dsn(services["DATABASE_URL"]), timeout=10)
         try:
             await connection.execute(f'DROP DATABASE IF EXISTS "{box.database}" WITH (FORCE)')
         finally:

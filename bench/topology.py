@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
-from bench.services import Started, spawn, wait_http
+from bench.services import Started, plain_dsn, spawn, wait_http
 from bench.targets import ROOT, TargetFailed, free_port
 from bench.watching import labelled_sum, readiness_state
 from deploy.nginx import ApiProcess, write
@@ -37,6 +38,13 @@ BRIDGES = ("b1", "b2")
 START_SECONDS = 240.0  # a process's start on a shared two-core machine
 HEALTHY_SECONDS = 300.0
 PROMOTE_AFTER_SECONDS = 2.0  # the primary lost: how long the operator (or a guard) takes
+STATE = ROOT / ".services" / "replicated"  # postgres.sh's nodes: postgres-<port>/data
+# A money transaction has written (it locked a user's row: it has an xid) and is not over.
+TRADE_UNDER_WAY = (
+    "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL "
+    "AND query ~* '\\m(users|orders|fill|position|user_event|notification)\\M'"
+)
 
 
 @dataclass
@@ -143,17 +151,39 @@ async def inject(fault: str, processes: Processes) -> Fault:
         return await _kill_kafka_leader(processes.env)
     if fault == "redis":
         return await _kill_redis_primary(processes.env)
-    if fault in ("pg-primary", "pg-standby"):
-        role = fault.removeprefix("pg-")
-        await asyncio.to_thread(script, "postgres", "kill", role)
-        if role == "primary":
-            await asyncio.sleep(PROMOTE_AFTER_SECONDS)
-            await asyncio.to_thread(script, "postgres", "promote")
-        return Fault(f"PostgreSQL {role}", lambda: asyncio.to_thread(_postgres_up))
+    if fault == "pg-primary":
+        caught = await _kill_primary_in_a_trade(processes.env)
+        await asyncio.sleep(PROMOTE_AFTER_SECONDS)
+        await asyncio.to_thread(script, "postgres", "promote")
+        what = "PostgreSQL primary" + (", a trade under way" if caught else "")
+        return Fault(what, lambda: asyncio.to_thread(_postgres_up))
+    if fault == "pg-standby":
+        await asyncio.to_thread(script, "postgres", "kill", "standby")
+        return Fault("PostgreSQL standby", lambda: asyncio.to_thread(_postgres_up))
     name = await asyncio.to_thread(_busiest_api, processes) if fault == "api" else "b1"
     await asyncio.to_thread(processes.kill, name)
     what = f"API process {name}" if fault == "api" else f"bridge worker {name}"
     return Fault(what, lambda: asyncio.to_thread(processes.start, name))
+
+
+async def _kill_primary_in_a_trade(env: dict[str, str], seconds: float = 10) -> bool:
+    """kill -9 the primary's postmaster (as `postgres.sh kill primary` does) the moment one
+    of the run's money transactions is under way, so that the failover cuts a trade off, as it
+    would under load; after `seconds` without one, at once. Whether one was caught."""
+    connection = await asyncpg.connect(plain_dsn(env["DATABASE_URL"]), timeout=30)
+    try:
+        port = await connection.fetchval("SELECT current_setting('port')")
+        data = STATE / f"postgres-{port}" / "data" / "postmaster.pid"
+        postmaster = int(data.read_text().split()[0])
+        caught = False
+        for _ in range(int(seconds / 0.005)):
+            if caught := bool(await connection.fetchval(TRADE_UNDER_WAY)):
+                break
+            await asyncio.sleep(0.005)
+        os.kill(postmaster, signal.SIGKILL)
+        return caught
+    finally:
+        connection.terminate()
 
 
 def _postgres_up() -> None:

@@ -75,6 +75,8 @@ async def transact_once(
         try:
             async with money_transaction(sessions, user_id) as session:
                 finished.append(await work(session))
+            if deadline is not None:
+                log.info("the interrupted transaction of user %s is done", user_id)
             return finished[0]
         except Exception as error:
             lost = connection_lost(error)
@@ -82,14 +84,25 @@ async def transact_once(
                 if not lost or isinstance(error, DatabaseUnavailable):
                     raise
                 deadline = _Deadline()
+                log.warning(
+                    "a lost connection interrupted a transaction of user %s (%s); trying it "
+                    "again for up to %gs",
+                    user_id,
+                    _first_line(error),
+                    RETRY_SECONDS,
+                )
             elif not lost or deadline.passed():
                 raise
             events = events_of(finished[0]) if finished else ()
             if events and await _committed(sessions, events[0], deadline, error):
-                log.warning("a lost connection interrupted a commit that was made; not redone")
+                log.warning("the interrupted commit (user %s) had been made: not redone", user_id)
                 return finished[0]
-            log.warning("a lost connection interrupted a transaction (%s); trying it again", error)
         await deadline.pause()
+
+
+def _first_line(error: BaseException) -> str:
+    """An error in one line (SQLAlchemy's add the statement and its parameters)."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 async def _committed(
