@@ -51,6 +51,9 @@ from bench.topology import APIS, BRIDGES, Processes, inject, script, wait_health
 from bench.traders import Belief, Traders
 from bench.watching import FeedCounter, Phase, Watcher, labelled_sum, readiness_state
 from settings import Settings
+from streaming.cache import make_cache
+from streaming.channels import quote_key
+from streaming.tick import Tick
 
 FAULTS = ("kafka", "redis", "pg-primary", "pg-standby", "api", "bridge")
 TRADED = 8  # symbols the accounts trade (the first of the universe)
@@ -144,10 +147,9 @@ class Run:
         ]
         try:
             await self._until_every_symbol_seen()
-            on_row(await self._phase("none", None))
-            for fault in self.config.faults:
-                await wait_healthy(self.stack, self.redis_url)
-                on_row(await self._phase(fault, fault))
+            phases = [("none", None), *((fault, fault) for fault in self.config.faults)]
+            for index, (name, fault) in enumerate(phases):
+                on_row(await self._phase(name, fault, last=index == len(phases) - 1))
         finally:
             for task in tasks:
                 task.cancel()
@@ -161,12 +163,16 @@ class Run:
                 return
             await asyncio.sleep(0.5)
 
-    async def _phase(self, name: str, fault: str | None) -> dict[str, object]:
-        """Trade for the warm-up, kill, measure, audit, heal; the phase's row."""
+    async def _phase(self, name: str, fault: str | None, *, last: bool) -> dict[str, object]:
+        """Wait until healthy, trade for the warm-up, kill, measure, audit, heal: the phase's
+        row, whose window runs from the end of the previous one (the last one's until the
+        stream is drained: the feed stopped, every tick delivered)."""
+        before = self.watcher.phase = Phase(f"{name} before")
+        acked, beliefs = self.counter.total(), len(self.traders.beliefs)
+        await wait_healthy(self.stack, self.redis_url)
         self.traders.resume(f"{name} warm-up")
         await asyncio.sleep(self.config.warmup_seconds)
         phase = self.watcher.phase = Phase(name)
-        acked, beliefs = self.counter.total(), len(self.traders.beliefs)
         self.traders.resume(name)
         injected = await inject(fault, self.stack) if fault else None
         await asyncio.sleep(self.config.phase_seconds)
@@ -182,13 +188,47 @@ class Run:
         if injected is not None:
             await injected.heal()
             await wait_healthy(self.stack, self.redis_url)
-        row = _row(phase, healing, measured, self.traders.beliefs[beliefs:], (found, self.audited))
+        heal_s = round(time.monotonic() - healed, 1)
+        tail = await self._drain() if last else 0
+        window = (before, phase, healing)
+        row = _row(window, measured, self.traders.beliefs[beliefs:], (found, self.audited))
         self.audited = found
         return row | {
             "killed": injected.killed if injected else "nothing",
             "acked": int(self.counter.total() - acked),
-            "heal_s": round(time.monotonic() - healed, 1),
+            "lost": sum(p.lost for p in window) + tail,
+            "lost_at_the_end": tail,
+            "heal_s": heal_s,
         }
+
+    async def _drain(self, quiet_seconds: float = 3.0) -> int:
+        """The feed stopped (a clean stop: what it holds is sent), then, once no tick has
+        arrived for `quiet_seconds` and both bridge workers have consumed everything, the ticks
+        the bridge applied (each symbol's latest quote in the cache) that the watcher never
+        got: a loss at the very end would leave no later tick to show it as a gap."""
+        await asyncio.to_thread(self.stack.stop, "feed")
+        arrived, still = -1, 0.0
+        for _ in range(240):
+            count = len(self.watcher.seen)
+            still = still + 0.5 if count == arrived else 0.0
+            arrived = count
+            if still >= quiet_seconds and await asyncio.to_thread(self._consumed_all):
+                break
+            await asyncio.sleep(0.5)
+        cache = make_cache(Settings(**_cache_settings(self.stack.env)))
+        await cache.connect()
+        try:
+            symbols = self.watcher.symbols
+            quotes = await cache.get_many([quote_key(symbol) for symbol in symbols])
+        finally:
+            await cache.close()
+        applied = {s: Tick.from_json(q).sequence for s, q in zip(symbols, quotes, strict=True) if q}
+        return sum(max(0, n - self.watcher.last.get(s, 0)) for s, n in applied.items())
+
+    def _consumed_all(self) -> bool:
+        return all(
+            labelled_sum(self.stack.ports[name], "trado_consumer_lag") == 0 for name in BRIDGES
+        )
 
     async def _poll(self) -> None:
         """Both API processes' own /readyz, the synchronous standbys each bridge worker
@@ -213,23 +253,32 @@ def _standbys(port: int) -> str:
     return "unknown" if math.isnan(count) else f"{count:g}"
 
 
+def _cache_settings(env: dict[str, str]) -> dict[str, Any]:
+    return {
+        "redis_url": env["REDIS_URL"],
+        "redis_key_prefix": env["REDIS_KEY_PREFIX"],
+        "redis_cluster": env.get("REDIS_CLUSTER", "").lower() == "true",
+    }
+
+
 def _row(
-    phase: Phase,
-    healing: Phase,
+    window: tuple[Phase, Phase, Phase],
     measured: float,
     beliefs: list[Belief],
     audits: tuple[Audit, Audit | None],
 ) -> dict[str, object]:
-    """`audits`: this phase's, and the one before (whose problems were told then)."""
+    """`window`: before the kill (healthy, warm-up), from the kill, healing. `audits`: this
+    phase's, and the one before (whose problems were told then)."""
+    _, phase, healing = window
     found, before = audits
     answered = [b for b in beliefs if b.answer != "gave up"]
     new = found.new_since(before)
     told = set(before.details()) if before else set()
     return {
         "fault": phase.fault,
-        "delivered": phase.delivered + healing.delivered,
-        "lost": phase.lost + healing.lost,
-        "duplicated": phase.duplicated + healing.duplicated,
+        "delivered": sum(p.delivered for p in window),
+        "lost": sum(p.lost for p in window),
+        "duplicated": sum(p.duplicated for p in window),
         "lost_healing": healing.lost,
         "duplicated_healing": healing.duplicated,
         "mutations": len(answered),

@@ -28,7 +28,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from bench.services import Started, plain_dsn, spawn, wait_http
-from bench.targets import ROOT, TargetFailed, free_port
+from bench.targets import ROOT, TargetFailed, free_port, stop_group
 from bench.watching import labelled_sum, readiness_state
 from deploy.nginx import ApiProcess, write
 
@@ -110,6 +110,10 @@ class Processes:
     def wait_up(self, name: str) -> None:
         path = "readyz" if name in (*APIS, "nginx") else "metrics"
         wait_http(self.running[name], f"http://127.0.0.1:{self.ports[name]}/{path}", START_SECONDS)
+
+    def stop(self, name: str) -> None:
+        """A clean stop (SIGTERM to its group, SIGKILL if it lingers)."""
+        stop_group(self.running[name].process)
 
     def kill(self, name: str) -> None:
         """kill -9, as a crash: nothing of it runs on."""
