@@ -25,6 +25,9 @@ from bench.chaos import ChaosConfig, chaos
 from bench.e2e import PROCESS_COLUMNS as E2E_PROCESS_COLUMNS
 from bench.e2e import TARGET as E2E_TARGET
 from bench.e2e import e2e
+from bench.faults import COLUMNS as FAULT_COLUMNS
+from bench.faults import FAULTS as REPLICATED_FAULTS
+from bench.faults import FaultsConfig, faults
 from bench.loadclient import RUNNERS, ClientKind
 from bench.pipeline import COLUMNS as PIPELINE_COLUMNS
 from bench.pipeline import PipelineConfig, pipeline
@@ -36,7 +39,7 @@ from bench.render import COLUMNS as RENDER_COLUMNS
 from bench.render import RenderConfig, render
 from bench.report import STEP_COLUMNS, SUMMARY_COLUMNS, machine_facts, table, write_results
 from bench.scenarios import FanoutConfig, Step, TapeLoad, fanout, sustained
-from bench.services import ServicesMissing, read_services
+from bench.services import ServicesMissing, read_replicated, read_services
 from bench.sizing import main as sizing_table
 from bench.slow_consumer import COLUMNS as SLOW_COLUMNS
 from bench.slow_consumer import SERIES_COLUMNS as SLOW_SERIES_COLUMNS
@@ -65,11 +68,17 @@ class Scenario(StrEnum):
     attacks = "attacks"
     storm = "storm"
     render = "render"
+    faults = "faults"
 
 
 FULL_MODE = (Scenario.e2e, Scenario.pipeline, Scenario.chaos)
 # Per scenario: --seconds, --subscribers and --rate when not given.
-DEFAULT_SECONDS = {Scenario.queries: 5.0, Scenario.slow_consumer: 60.0, Scenario.storm: 5.0}
+DEFAULT_SECONDS = {
+    Scenario.queries: 5.0,
+    Scenario.slow_consumer: 60.0,
+    Scenario.storm: 5.0,
+    Scenario.faults: 20.0,
+}
 DEFAULT_COUNTS = {
     Scenario.raw_ceiling: "1000",
     Scenario.e2e: "100",
@@ -114,7 +123,7 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         Scenario,
         typer.Argument(
             help="fanout | raw-ceiling | e2e | pipeline | queries | slow-consumer | chaos | "
-            "attacks | storm | render"
+            "attacks | storm | render | faults (the replicated topology)"
         ),
     ],
     seconds: Annotated[
@@ -122,7 +131,8 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         typer.Option(
             min=1,
             help="Measured seconds per step (10; queries: per level, 5; slow-consumer: 60; "
-            "chaos: to settle after each fault, 10; storm: steady before the storm, 5).",
+            "chaos: to settle after each fault, 10; storm: steady before the storm, 5; "
+            "faults: after each kill, 20).",
         ),
     ] = None,
     subscribers: Annotated[
@@ -142,9 +152,13 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         int, typer.Option(min=1, help="pipeline: ticks pre-loaded into the topic.")
     ] = 100_000,
     chaos_faults: Annotated[
-        str,
-        typer.Option("--faults", help="chaos: the faults, in order: " + ", ".join(CHAOS_FAULTS)),
-    ] = ",".join(CHAOS_FAULTS),
+        str | None,
+        typer.Option(
+            "--faults",
+            help="chaos: the faults, in order (all: " + ", ".join(CHAOS_FAULTS) + "); faults: "
+            "likewise (all: " + ", ".join(REPLICATED_FAULTS) + ").",
+        ),
+    ] = None,
     repeats: Annotated[
         int, typer.Option(min=1, help="attacks: how many times the 4 MiB symbol is sent.")
     ] = 90,
@@ -266,18 +280,8 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         config_of_call, body, tables = one_call
         _tabled(command, scenario, config_of_call, results_dir, body=body, tables=tables)
         return
-    if scenario is Scenario.chaos:
-        plan = ChaosConfig(
-            rate=rate, faults=_faults(chaos_faults), settle_seconds=seconds, seed=seed
-        )
-        _tabled(
-            command,
-            scenario,
-            dataclasses.asdict(plan),
-            results_dir,
-            body=lambda workdir, rows: chaos(plan, workdir, rows.append),
-            tables=Tables(CHAOS_COLUMNS, "What each fault cost the live stream"),
-        )
+    if scenario in (Scenario.chaos, Scenario.faults):
+        _run_faults(command, scenario, results_dir, rate, seconds, seed, chaos_faults)
         return
     if scenario is Scenario.attacks:
         plan_attacks = AttacksConfig(
@@ -390,6 +394,46 @@ def _one_call(
     return None
 
 
+def _run_faults(  # noqa: PLR0917 (the options of `run` it takes)
+    command: str,
+    scenario: Scenario,
+    results_dir: Path,
+    rate: float,
+    seconds: float,
+    seed: int,
+    given: str | None,
+) -> None:
+    """chaos (the single-node services, stopped and started) or faults (the replicated
+    topology, nodes killed for good): one row per fault."""
+    config: ChaosConfig | FaultsConfig
+    if scenario is Scenario.chaos:
+        config = ChaosConfig(
+            rate=rate, faults=_faults(given, CHAOS_FAULTS), settle_seconds=seconds, seed=seed
+        )
+        body: Callable[[Path, Rows], None] = partial(_chaos_rows, config)
+        tables = Tables(CHAOS_COLUMNS, "What each fault cost the live stream")
+    else:
+        _require_services(read_replicated)
+        config = FaultsConfig(
+            rate=rate,
+            faults=_faults(given, REPLICATED_FAULTS),
+            phase_seconds=seconds,
+            seed=seed,
+            logs_dir=results_dir / f"{_stamp()}-faults-logs",
+        )
+        body = partial(_fault_rows, config)
+        tables = Tables(FAULT_COLUMNS, "What each node killed for good cost (replicated)")
+    _tabled(command, scenario, dataclasses.asdict(config), results_dir, body=body, tables=tables)
+
+
+def _chaos_rows(config: ChaosConfig, workdir: Path, rows: Rows) -> None:
+    chaos(config, workdir, rows.append)
+
+
+def _fault_rows(config: FaultsConfig, workdir: Path, rows: Rows) -> None:
+    faults(config, workdir, rows.append)
+
+
 def _side_streams(
     with_tape: bool, trades: int, books: int, candles: int, unshared: bool
 ) -> TapeLoad | None:
@@ -399,19 +443,20 @@ def _side_streams(
     return TapeLoad(trades if with_tape else 0, books if with_tape else 0, candles, unshared)
 
 
-def _require_services() -> None:
+def _require_services(read: Callable[[], object] = read_services) -> None:
     try:
-        read_services()
+        read()
     except ServicesMissing as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
 
 
-def _faults(chaos_faults: str) -> tuple[str, ...]:
-    faults = tuple(f.strip() for f in chaos_faults.split(",") if f.strip())
-    if not faults or set(faults) - set(CHAOS_FAULTS):
-        raise typer.BadParameter(f"--faults are among {', '.join(CHAOS_FAULTS)}")
-    return faults
+def _faults(given: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
+    """--faults (default: every fault `known`, in order), each one of them."""
+    chosen = tuple(f.strip() for f in (given or ",".join(known)).split(",") if f.strip())
+    if not chosen or set(chosen) - set(known):
+        raise typer.BadParameter(f"--faults are among {', '.join(known)}")
+    return chosen
 
 
 def _chosen_targets(scenario: Scenario, targets: str, baseline: Path | None) -> tuple[str, ...]:

@@ -28,12 +28,14 @@ from pathlib import Path
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 from dotenv import dotenv_values
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import RedisError
 
 from bench.targets import ROOT, TargetFailed, free_port, services_file, stop_group
 
 NEEDED = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
 HINT = "run scripts/services.sh up (or point TRADO_SERVICES_ENV at a services.env)"
+REPLICATED_HINT = "run scripts/services.sh up --replicated (or point TRADO_REPLICATED_ENV at one)"
 log = logging.getLogger(__name__)
 
 
@@ -44,15 +46,29 @@ class ServicesMissing(RuntimeError):
 def read_services(hint: str = HINT) -> dict[str, str]:
     """DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS of the running services: the one
     reader of the file `scripts/services.sh up` writes (the tests' fixtures use it too)."""
-    path = services_file()
+    values = _read_env_file(services_file(), hint)
+    return {name: values[name] for name in NEEDED}
+
+
+def replicated_file() -> Path:
+    named = os.environ.get("TRADO_REPLICATED_ENV")
+    return Path(named) if named else ROOT / ".services" / "replicated.env"
+
+
+def read_replicated() -> dict[str, str]:
+    """Every setting of the replicated topology's file (`scripts/services.sh up --replicated`
+    writes it: the three brokers, REDIS_CLUSTER, the multi-host DATABASE_URL...)."""
+    return _read_env_file(replicated_file(), REPLICATED_HINT)
+
+
+def _read_env_file(path: Path, hint: str) -> dict[str, str]:
     if not path.is_file():
         raise ServicesMissing(f"{path} not found: PostgreSQL, Redis and Kafka are not up; {hint}")
-    values = dotenv_values(path)
-    found = {name: value for name in NEEDED if (value := values.get(name))}
-    missing = [name for name in NEEDED if name not in found]
+    values = {name: value for name, value in dotenv_values(path).items() if value}
+    missing = [name for name in NEEDED if name not in values]
     if missing:
         raise ServicesMissing(f"{path} lacks {', '.join(missing)}; {hint}")
-    return found
+    return values
 
 
 @dataclass(frozen=True)
@@ -69,21 +85,34 @@ class Sandbox:
     def kafka(self) -> str:
         return self.env["KAFKA_BOOTSTRAP_SERVERS"]
 
+    @property
+    def dsn(self) -> str:
+        """The sandbox database for asyncpg (or psql)."""
+        return plain_dsn(self.env["DATABASE_URL"])
 
-def _plain_dsn(url: str) -> str:
+
+def plain_dsn(url: str) -> str:
     return re.sub(r"^postgresql\+asyncpg://", "postgresql://", url)
 
 
 def _with_database(url: str, database: str) -> str:
-    head, _, _ = url.rpartition("/")
-    return f"{head}/{database}"
+    """`url` naming `database` instead (its query, such as target_session_attrs, kept)."""
+    address, mark, query = url.partition("?")
+    head, _, _ = address.rpartition("/")
+    return f"{head}/{database}{mark}{query}"
 
 
 @contextmanager
-def sandbox(workdir: Path, instruments: Path, checkout: Path = ROOT) -> Iterator[Sandbox]:
+def sandbox(
+    workdir: Path,
+    instruments: Path,
+    checkout: Path = ROOT,
+    services: dict[str, str] | None = None,
+) -> Iterator[Sandbox]:
     """A migrated database, prefix, topic and group of this run's own; all removed after. Its
-    processes run the code of `checkout` (another one: a baseline to compare with)."""
-    services = read_services()
+    processes run the code of `checkout` (another one: a baseline to compare with), over
+    `services` (by default the single-node ones; every setting given reaches them)."""
+    services = services or read_services()
     # This process's id first: a test tells its own sandboxes from those of runs beside it.
     tag = f"{os.getpid()}_{secrets.token_hex(3)}"
     database = f"trado_bench_{tag}"
@@ -126,7 +155,7 @@ def sandbox(workdir: Path, instruments: Path, checkout: Path = ROOT) -> Iterator
 
 
 async def _create_database(url: str, database: str) -> None:
-    connection = await asyncpg.connect(_plain_dsn(url), timeout=10)
+    connection = await asyncpg.connect(plain_dsn(url), timeout=10)
     try:
         await connection.execute(f'CREATE DATABASE "{database}"')
     finally:
@@ -137,14 +166,15 @@ async def _clean(services: dict[str, str], box: Sandbox) -> None:
     """Drop the database, the Redis keys and the topic; a failure is logged, not raised, so
     the others still go."""
     try:
-        connection = await asyncpg.connect(_plain_dsn(services["DATABASE_URL"]), timeout=10)
+        connection = await asyncpg.connect(plain_dsn(services["DATABASE_URL"]), timeout=10)
         try:
             await connection.execute(f'DROP DATABASE IF EXISTS "{box.database}" WITH (FORCE)')
         finally:
             await connection.close()
     except (OSError, asyncpg.PostgresError) as error:
         log.warning("could not drop database %s: %r", box.database, error)
-    await forget_keys(services["REDIS_URL"], box.env["REDIS_KEY_PREFIX"])
+    cluster = services.get("REDIS_CLUSTER", "").lower() == "true"
+    await forget_keys(services["REDIS_URL"], box.env["REDIS_KEY_PREFIX"], cluster=cluster)
     admin = AIOKafkaAdminClient(bootstrap_servers=box.kafka)
     try:
         await admin.start()
@@ -155,13 +185,16 @@ async def _clean(services: dict[str, str], box: Sandbox) -> None:
         await admin.close()
 
 
-async def forget_keys(url: str, prefix: str) -> None:
-    """Leave Redis as found: drop the run's quotes, candles and watermarks."""
-    redis = Redis.from_url(url)
+async def forget_keys(url: str, prefix: str, *, cluster: bool = False) -> None:
+    """Leave Redis as found: drop the run's quotes, candles and watermarks (on a cluster, of
+    every primary; redis-py splits the deletes by slot)."""
+    redis = RedisCluster.from_url(url) if cluster else Redis.from_url(url)
     try:
         keys = [key async for key in redis.scan_iter(match=prefix + "*", count=1000)]
         for start in range(0, len(keys), 1000):
             await redis.delete(*keys[start : start + 1000])
+    except RedisError as error:
+        log.warning("could not drop the Redis keys %s*: %r", prefix, error)
     finally:
         await redis.aclose()
 
@@ -200,12 +233,14 @@ def spawn(
     env: dict[str, str],
     workdir: Path,
     port: int | None = None,
+    program: str = sys.executable,
 ) -> Started:
-    """`python ARGS` in its own process group, output to `workdir/<name>.log`."""
+    """`python ARGS` (or `program ARGS`) in its own process group, output appended to
+    `workdir/<name>.log` (a restarted process's after its predecessor's)."""
     log_path = workdir / f"{name}.log"
-    with log_path.open("wb") as out:
+    with log_path.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, *args],
+            [program, *args],
             cwd=workdir,
             env=env,
             stdout=out,

@@ -20,17 +20,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from models.db import DatabaseUnavailable
+from models.db import DatabaseUnavailable, database_gone
 from resolvers.numbers import whole_number
 from streaming.errors import BackendUnavailable
 from trading.echo import echo
 
 Backend = Literal["database", "cache", "streaming"]
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-# SQLSTATEs of a server that is gone or going: class 08 (connection exception), shutdown by
-# an administrator or a crash, "cannot connect now" (starting up), too many connections.
 MAX_ID_DIGITS = 18  # any 18-digit number fits a 64-bit id
-_UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
 _DESCRIPTIONS: dict[Backend, str] = {
     "database": "The database cannot be reached right now",
     "cache": "The cache (Redis) cannot be reached right now",
@@ -66,7 +63,9 @@ def is_expected(error: GraphQLError) -> bool:
 
 class ServiceUnavailable(GraphQLError):
     """A backend the request needs is down or overloaded: retry later. (A mutation runs in one
-    transaction, so one that failed this way changed nothing in the database.)"""
+    transaction, so one that failed this way changed nothing in the database; a trade whose
+    commit a lost connection cut off is retried or found committed by the trading core,
+    `trading.failover`, and fails so only when neither could be done in time.)"""
 
     def __init__(
         self, backend: Backend, retry_after_seconds: int, *, at: GraphQLError | None = None
@@ -91,7 +90,7 @@ def unavailable_backend(error: BaseException | None) -> Backend | None:
             return cause.backend
         if isinstance(cause, DatabaseUnavailable | PoolTimeoutError | OperationalError):
             return "database"
-        if isinstance(cause, DBAPIError) and _database_gone(cause):
+        if isinstance(cause, DBAPIError) and database_gone(cause):
             return "database"
         if isinstance(cause, RedisConnectionError | RedisTimeoutError):
             return "cache"
@@ -105,15 +104,6 @@ def outage_cause(error: BaseException) -> str:
     causes = list(_causes(error))
     root = causes[-1]
     return f"{type(root).__name__}: {root}"
-
-
-def _database_gone(error: DBAPIError) -> bool:
-    """SQLAlchemy marks an error that killed its connection; asyncpg's SQLSTATE names a
-    server that refuses or is shutting down."""
-    if error.connection_invalidated:
-        return True
-    sqlstate = getattr(error.orig, "sqlstate", None) or ""
-    return sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
 
 
 def _causes(error: BaseException | None) -> Iterator[BaseException]:

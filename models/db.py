@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import URL, Connection, Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
@@ -22,6 +23,9 @@ from settings import Settings
 
 SessionFactory = async_sessionmaker[AsyncSession]
 log = logging.getLogger(__name__)
+# SQLSTATEs of a server that is gone or going: class 08 (connection exception), shutdown by
+# an administrator or a crash, "cannot connect now" (starting up), too many connections.
+_UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
 
 
 class DatabaseUnavailable(Exception):
@@ -30,6 +34,23 @@ class DatabaseUnavailable(Exception):
     asyncpg raises these as plain `OSError`/`TimeoutError`, which say nothing of where they
     came from; the engine re-raises them as this, so callers can tell a database outage from
     any other socket error (`graph.errors.unavailable_backend`)."""
+
+
+def database_gone(error: DBAPIError) -> bool:
+    """Whether the database went away under `error`: SQLAlchemy marks an error that killed its
+    connection; asyncpg's SQLSTATE names a server that refuses or is shutting down."""
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None) or ""
+    return sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
+
+
+def connection_lost(error: BaseException) -> bool:
+    """A connection that could not be made, or one lost in the middle of its work (a restart,
+    a failover): what a retry on a new connection may get past."""
+    if isinstance(error, DatabaseUnavailable):
+        return True
+    return isinstance(error, DBAPIError) and database_gone(error)
 
 
 def make_engine(settings: Settings) -> AsyncEngine:

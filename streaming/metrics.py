@@ -163,9 +163,10 @@ NEWEST_TICK_AGE = Gauge(
 NEWEST_TICK_AGE.set(float("nan"))
 DATABASE_SYNC_STANDBYS = Gauge(
     "trado_database_sync_standbys",
-    "Synchronous standbys streaming from the PostgreSQL primary, as this API process last "
-    "checked (with DATABASE_SYNC_STANDBYS set). Fewer than that: writes go on, unprotected "
-    "(a lost primary would lose what they committed since).",
+    "Synchronous standbys streaming from the PostgreSQL primary, as this process (an API "
+    "process, a bridge worker) last checked (with DATABASE_SYNC_STANDBYS set); NaN while the "
+    "database does not answer. Fewer than that: writes go on, unprotected (a lost primary "
+    "would lose what they committed since).",
 )
 BACKEND_UP = Gauge(
     "trado_backend_up",

@@ -3,8 +3,10 @@ in one place so the API, the bridge and the feeds wire them the same way."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import math
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from models.db import (
     make_engine,
     make_session_factory,
     session_scope,
+    sync_standbys,
 )
 from models.instrument_file import read_instrument_file
 from models.types import plain
@@ -32,6 +35,7 @@ from streaming.feeds.providers import make_adapter
 from streaming.feeds.simulator import SimulatedInstrument, Simulator
 from streaming.hub import Hub
 from streaming.log import TickLog, make_tick_log
+from streaming.metrics import DATABASE_SYNC_STANDBYS
 from streaming.pubsub import PubSub, make_pubsub
 from streaming.stages import Stage
 from streaming.stages.alerts import AlertStage
@@ -257,12 +261,29 @@ def make_day_enricher(runtime: Runtime) -> DayEnricher:
 
 
 def start_bridge(runtime: Runtime) -> Bridge:
-    """The bridge, and beside it the relay of user events a crash left unpublished."""
+    """The bridge, and beside it the relay of user events a crash left unpublished (and,
+    with DATABASE_SYNC_STANDBYS, the count of synchronous standbys in its metrics)."""
     bridge = make_bridge(runtime)
     runtime.bridge = bridge
     runtime.supervisor.start("bridge", bridge.run)
     runtime.supervisor.start("event-relay", lambda: run_relay(runtime.sessions, runtime.pubsub))
+    if runtime.settings.database_sync_standbys:
+        runtime.supervisor.start("sync-standbys", lambda: watch_sync_standbys(runtime))
     return bridge
+
+
+async def watch_sync_standbys(runtime: Runtime) -> None:
+    """`trado_database_sync_standbys` as this worker sees the primary (an API process's
+    readiness checks keep its own), every READINESS_CHECK_INTERVAL_SECONDS: what a commit of
+    the bridge's (a fill, a candle) is protected by. NaN while the database does not answer."""
+    settings = runtime.settings
+    while True:
+        try:
+            async with asyncio.timeout(settings.readiness_check_timeout_seconds):
+                DATABASE_SYNC_STANDBYS.set(await sync_standbys(runtime.engine))
+        except Exception:  # any failure: unknown, as readiness reports it
+            DATABASE_SYNC_STANDBYS.set(math.nan)
+        await asyncio.sleep(settings.readiness_check_interval_seconds)
 
 
 def start_simulator(runtime: Runtime) -> None:

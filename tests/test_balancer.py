@@ -385,8 +385,9 @@ async def test_run_sh_serves_live_quotes_through_nginx_and_stops_every_process(
     full_settings: Settings, tmp_path: Path
 ) -> None:
     """Feed, Kafka, two bridge workers, Redis, two API processes, nginx: a live quote through
-    it all. SIGTERM to the command stops each process it started. It runs in the replicated
-    stage, one test at a time (it starts six processes and nginx)."""
+    it all. One API process killed (-9), the command says which exited, with its status, and
+    stops each other process it started. It runs in the replicated stage, one test at a time
+    (it starts six processes and nginx)."""
     nginx_binary()
     settings = isolated(full_settings)
     symbol = symbol_for("RB")
@@ -430,9 +431,15 @@ async def test_run_sh_serves_live_quotes_through_nginx_and_stops_every_process(
                 assert "trado_ticks_consumed_total" in response.text
         log = (folder / "access.log").read_text()
         assert all(f"upstream=127.0.0.1:{port} " in log for port in api_ports), log
+        api = next(p for p in children if "server.py" in p.cmdline() and p.name() != "uv")
+        api.kill()
+        await asyncio.wait_for(process.wait(), 60)
     finally:
         await stop(process)
-    assert process.returncode is not None
+    said = tail_of(output)
+    assert process.returncode != 0, said
+    assert re.search(r"run: the API process on :\d+ \(pid \d+\) exited with status", said), said
+    assert "nginx's error log:" in said, said
     assert children, "run.sh started no process"
     _, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, [p.pid for p in alive]

@@ -23,7 +23,7 @@ from bench.histogram import Histogram, bucket_of, upper_bound
 from bench.leanws import HandshakeFailed, LeanSocket
 from bench.load import _merge
 from bench.profile import summarise
-from bench.services import _plain_dsn, read_services
+from bench.services import plain_dsn, read_services
 from tests.utils.kafka_server import PrivateKafka
 
 
@@ -271,7 +271,7 @@ def test_storm_smoke_in_full_mode_counts_the_api_redis_connections(tmp_path: Pat
 async def _bench_databases() -> set[str]:
     """The sandbox databases of this process's benchmark runs (the harness runs in-process,
     and names each sandbox after its process): other workers' runs go on beside it."""
-    connection = await asyncpg.connect(_plain_dsn(read_services()["DATABASE_URL"]))
+    connection = await asyncpg.connect(plain_dsn(read_services()["DATABASE_URL"]))
     try:
         rows = await connection.fetch("SELECT datname FROM pg_database")
     finally:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 
 from opentelemetry.util.types import Attributes
 from sqlalchemy import case
@@ -36,7 +37,8 @@ from models.tables import (
 from models.types import plain, utcnow
 from trading.event_log import record_events
 from trading.events import NotificationEvent, OrderEvent, Recorded
-from trading.locking import lock_user, money_transaction
+from trading.failover import transact_once
+from trading.locking import lock_user
 from trading.money import average, exact, exact_aggregate
 from trading.records import NotificationRecord, OrderRecord
 from trading.tracing import span_caused_by
@@ -321,8 +323,13 @@ async def fill_crossing_orders(
             "trado.price": str(price),
         }
         with span_caused_by("fill order", placed, attributes=facts):
-            async with money_transaction(sessions, user_id) as session:
-                outcomes.append(await fill_order(session, order_id, price))
+            outcome = await transact_once(
+                sessions,
+                user_id,
+                partial(fill_order, order_id=order_id, price=price),
+                lambda outcome: outcome.events,
+            )
+        outcomes.append(outcome)
     return outcomes
 
 

@@ -31,6 +31,7 @@ from trading.depth import Depth, depth_weighted_price
 from trading.echo import echo
 from trading.event_log import record_events
 from trading.events import OrderEvent, Recorded
+from trading.failover import transact_once
 from trading.fills import (
     FillOutcome,
     NoFillReason,
@@ -41,7 +42,7 @@ from trading.fills import (
     position_of,
 )
 from trading.instruments import InstrumentRecord
-from trading.locking import lock_user, money_transaction
+from trading.locking import lock_user
 from trading.money import MAX_PRICE, MAX_QUANTITY, exact, fits_scale, is_multiple
 from trading.records import OrderRecord
 from trading.tracing import current_traceparent
@@ -145,8 +146,12 @@ async def place_order(
         if levels:
             fill_price = depth_weighted_price(levels, request.quantity, instrument.tick_size)
     try:
-        async with money_transaction(sessions, user_id) as session:
-            result = await _place_locked(session, user_id, request, instrument, fill_price)
+        result = await transact_once(
+            sessions,
+            user_id,
+            lambda session: _place_locked(session, user_id, request, instrument, fill_price),
+            _placement_events,
+        )
     except IntegrityError:  # the unique (user, client_order_id) backstop: return the winner
         assert request.client_order_id is not None
         earlier = await _placed_before(sessions, user_id, request.client_order_id)
@@ -156,6 +161,10 @@ async def place_order(
         return WithEvents(result, [])
     assert result.order is not None
     return WithEvents(result.order, result.events)
+
+
+def _placement_events(result: Rejection | OrderRecord | FillOutcome) -> list[Recorded]:
+    return result.events if isinstance(result, FillOutcome) else []
 
 
 async def _repeat_or_bad_client_id(
@@ -333,25 +342,35 @@ async def cancel_order(
     sessions: SessionFactory, user_id: int, order_id: int
 ) -> WithEvents[OrderRecord | CancelRefused]:
     """Cancel one of the user's OPEN orders and return its reserved cash."""
+    return await transact_once(
+        sessions,
+        user_id,
+        lambda session: _cancel_locked(session, user_id, order_id),
+        lambda cancelled: cancelled.events,
+    )
+
+
+async def _cancel_locked(
+    session: AsyncSession, user_id: int, order_id: int
+) -> WithEvents[OrderRecord | CancelRefused]:
     not_found = CancelRefused(CancelFailure.ORDER_NOT_FOUND, f"You have no order {order_id}.")
-    async with money_transaction(sessions, user_id) as session:
-        account = await lock_user(session, user_id)
-        order = await lock_order(session, order_id)
-        if account is None or order is None or order.user_id != user_id:
-            return WithEvents(not_found, [])
-        if order.status != OrderStatus.OPEN:
-            message = f"Order {order_id} is {order.status}, not OPEN."
-            return WithEvents(CancelRefused(CancelFailure.ORDER_NOT_OPEN, message), [])
-        account.cash += order.reserved_cash
-        order.reserved_cash = Decimal(0)
-        order.status = OrderStatus.CANCELLED
-        order.updated_at = utcnow()
-        session.add_all([account, order])
-        await session.flush()
-        record = OrderRecord.model_validate(order)
-        instrument = await session.get(Instrument, order.instrument_id)
-        assert instrument is not None
-        events = record_events(session, account, [OrderEvent(record, instrument.symbol)])
+    account = await lock_user(session, user_id)
+    order = await lock_order(session, order_id)
+    if account is None or order is None or order.user_id != user_id:
+        return WithEvents(not_found, [])
+    if order.status != OrderStatus.OPEN:
+        message = f"Order {order_id} is {order.status}, not OPEN."
+        return WithEvents(CancelRefused(CancelFailure.ORDER_NOT_OPEN, message), [])
+    account.cash += order.reserved_cash
+    order.reserved_cash = Decimal(0)
+    order.status = OrderStatus.CANCELLED
+    order.updated_at = utcnow()
+    session.add_all([account, order])
+    await session.flush()
+    record = OrderRecord.model_validate(order)
+    instrument = await session.get(Instrument, order.instrument_id)
+    assert instrument is not None
+    events = record_events(session, account, [OrderEvent(record, instrument.symbol)])
     return WithEvents(record, events)
 
 

@@ -14,7 +14,8 @@
 # single-node ones `scripts/services.sh up` writes; .services/replicated.env for the replicated
 # topology). The services must be up. JWT_SECRET, when the file has none, is made once and
 # kept in .services/balancer/jwt_secret: every API process must sign alike. Ctrl-C (or any one
-# process exiting) stops them all; each is stopped by its pid.
+# process exiting, which it names, with its status and where nginx logs errors) stops them all;
+# each is stopped by its pid.
 # TRADO_LB_PORT, TRADO_API_PORTS, TRADO_BRIDGE_METRICS_PORTS override the ports,
 # TRADO_BALANCER_DIR the folder of nginx's files (tests/test_balancer.py runs it so).
 set -euo pipefail
@@ -54,6 +55,7 @@ unset METRICS_PORT PORT EVENT_STREAM_ROUTE API_PROCESSES
 "${PYTHON[@]}" -m commands.migrate
 
 pids=()
+declare -A names=() # pid -> what it is, for the line that says which one exited
 stop() {
   trap - INT TERM EXIT
   if ((${#pids[@]} > 0)); then
@@ -63,19 +65,24 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+started() {
+  pids+=("$1")
+  names[$1]="$2"
+}
+
 for port in "${BRIDGE_METRICS_PORTS[@]}"; do
   METRICS_PORT="$port" "${PYTHON[@]}" -m commands.bridge &
-  pids+=($!)
+  started $! "the bridge worker with metrics on :$port"
 done
 "${PYTHON[@]}" -m commands.feed simulator &
-pids+=($!)
+started $! "the feed"
 upstreams=()
 route=0
 for port in "${API_PORTS[@]}"; do
   route=$((route + 1))
   HOST=127.0.0.1 PORT="$port" EVENT_STREAM_ROUTE="a$route" FORWARDED_FOR_TRUSTED_HOPS=1 \
     METRICS_ENDPOINT=true "${PYTHON[@]}" server.py &
-  pids+=($!)
+  started $! "the API process on :$port"
   upstreams+=("a$route=127.0.0.1:$port")
 done
 
@@ -84,16 +91,23 @@ for port in "${API_PORTS[@]}"; do
   until curl -fs -o /dev/null "http://127.0.0.1:$port/readyz"; do
     ((waited++ < START_SECONDS)) || die "the API on port $port was not ready after ${START_SECONDS}s"
     for pid in "${pids[@]}"; do
-      kill -0 "$pid" 2>/dev/null || die "process $pid exited during start-up"
+      kill -0 "$pid" 2>/dev/null || die "${names[$pid]} (pid $pid) exited during start-up"
     done
     sleep 1
   done
 done
 config="$("${PYTHON[@]}" -m deploy.nginx "$BALANCER_DIR" "127.0.0.1:$LB_PORT" "${upstreams[@]}")"
 nginx -p "$BALANCER_DIR" -c "$config" -e "$BALANCER_DIR/error.log" &
-pids+=($!)
+started $! "nginx (its errors: ${BALANCER_DIR#"$REPO_ROOT"/}/error.log)"
 
 say "GraphQL at http://127.0.0.1:$LB_PORT/graphql through nginx to ${upstreams[*]}"
 say "settings: ${SETTINGS_FILE#"$REPO_ROOT"/}; nginx: ${BALANCER_DIR#"$REPO_ROOT"/}/ (pids ${pids[*]}); Ctrl-C stops them"
-wait -n
-say "a process exited; stopping the others" >&2
+# `wait -n` returns the exited child's status: under `set -e` a failure would end the script
+# here without a word, so it is caught and said. (A signal also ends the wait, with `exited`
+# unset: its trap has stopped everything.)
+status=0
+wait -n -p exited "${pids[@]}" || status=$?
+[[ -n "${exited:-}" ]] || exit "$status" # a signal: `stop` (its trap) has stopped them all
+say "${names[$exited]:-a process} (pid $exited) exited with status $status; stopping the others" >&2
+say "nginx's error log: ${BALANCER_DIR#"$REPO_ROOT"/}/error.log" >&2
+exit "$((status == 0 ? 1 : status))"

@@ -43,7 +43,7 @@ from redis.asyncio.cluster import ClusterNode, ClusterPubSub, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisClusterException
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, wait_exponential
 
@@ -62,8 +62,13 @@ log = logging.getLogger(__name__)
 Item = TypeVar("Item")
 
 MAX_BACKOFF_SECONDS = 5.0
+# A cluster's lost primary is replaced within seconds (cluster-node-timeout and an election),
+# and an attempt costs a topology read and the SSUBSCRIBEs: the hub tries every second, so it
+# hears its channels within a second of the failover rather than up to five after.
+CLUSTER_MAX_BACKOFF_SECONDS = 1.0
 CONFIRM_SECONDS = 2.0
 SCRIPT_BATCH = 200  # publications per script call: Redis runs each call alone, so keep it short
+LONE_RECHECK_SECONDS = 1.0  # how often a primary without a replica is asked again
 
 # Lost connections, and a cluster that cannot be reached or has a slot without a primary yet.
 LOST = (RedisConnectionError, RedisTimeoutError, RedisClusterException)
@@ -120,6 +125,7 @@ class RedisPubSub:
         self._names: dict[str, str] = {}  # on a cluster: Redis channel -> channel, subscribed
         self._replica_wait_ms = replica_wait_ms if cluster else 0
         self._unreplicated = False  # a WAIT ran out: publications may be on a primary only
+        self._lone: dict[str, float] = {}  # primaries without a replica -> when last asked
         self._channels: set[str] = set()  # what we want subscribed, whatever the connection
         self._changed = asyncio.Event()  # set when a subscribe finishes (or fails)
         self._confirmed: dict[str, asyncio.Event] = {}  # subscribes Redis has not confirmed
@@ -228,7 +234,8 @@ class RedisPubSub:
         calls = [(slot, chunk) for slot, group in by_slot.items() for chunk in _chunks(group)]
         await redis.initialize()  # the slot map, for the WAITs' nodes
         results: list[object] = [None] * len(calls)
-        acknowledged: list[object] = []  # the WAITs' replies: how many replicas hold it all
+        waits: dict[str, object] = {}  # primary -> its WAIT's reply: replicas holding it all
+        written: dict[str, ClusterNode] = {}
         pending = list(range(len(calls)))
         for attempt in range(2):
             async with redis.pipeline_turn(), redis.pipeline() as pipe:
@@ -241,18 +248,20 @@ class RedisPubSub:
                     pipe.execute_command(
                         "EVALSHA", script.sha, len(chunk), *args, target_nodes=node
                     )
-                if self._replica_wait_ms:
-                    for node in nodes.values():
-                        pipe.execute_command("WAIT", 1, self._replica_wait_ms, target_nodes=node)
+                waited = [n for n in nodes.values() if self._waits_on(n.name)]
+                for node in waited:
+                    pipe.execute_command("WAIT", 1, self._replica_wait_ms, target_nodes=node)
                 replies = await pipe.execute(raise_on_error=False)
             for index, reply in zip(pending, replies, strict=False):
                 results[index] = reply
-            acknowledged += replies[len(pending) :]
+            waits |= {n.name: r for n, r in zip(waited, replies[len(pending) :], strict=True)}
+            written |= nodes
             pending = [i for i in pending if isinstance(results[i], NoScriptError)]
             if not pending or attempt:
                 break
             await redis.script_load(script.script)  # every primary (a promoted one has none)
-        self._check_replicated(acknowledged)
+        if self._replica_wait_ms:
+            await self._review_replication(redis, waits, written)
         for reply in results:
             if isinstance(reply, Exception):
                 raise reply  # the publisher retries the batch: what was published is skipped
@@ -267,10 +276,32 @@ class RedisPubSub:
         ]
         return keys + settings + each
 
-    def _check_replicated(self, acknowledged: list[object]) -> None:
-        """Warn once when a primary's replica did not acknowledge in time, once when all did
-        again (a lost replica must not stop publishing: the cluster is then unprotected)."""
-        unprotected = any(not isinstance(a, int) or a < 1 for a in acknowledged)
+    def _waits_on(self, primary: str) -> bool:
+        return bool(self._replica_wait_ms) and primary not in self._lone
+
+    async def _review_replication(
+        self, redis: RedisCluster, waits: dict[str, object], written: dict[str, ClusterNode]
+    ) -> None:
+        """A primary whose WAIT reached no replica is asked (ROLE) whether it has any: one
+        that has none is `_lone`, and its WAITs are skipped (they could only run out their
+        time, REDIS_REPLICA_WAIT_MS per batch, which every tick of its slots would wait) until
+        a ROLE, at most every `LONE_RECHECK_SECONDS`, finds a replica again. Said once when
+        publications go unprotected, once when a replica of every primary holds them again.
+        (A lost replica must not stop publishing: the cluster is then unprotected, as
+        PostgreSQL's guard leaves writes unprotected without a standby.)"""
+        now = time.monotonic()
+        for name, node in written.items():
+            reply = waits.get(name)
+            missed = name in waits and (not isinstance(reply, int) or reply < 1)
+            due = name in self._lone and now - self._lone[name] >= LONE_RECHECK_SECONDS
+            if missed or due:
+                if await _has_replica(redis, node):
+                    self._lone.pop(name, None)
+                else:
+                    self._lone[name] = now
+        unprotected = bool(self._lone) or any(
+            not isinstance(reply, int) or reply < 1 for reply in waits.values()
+        )
         if unprotected and not self._unreplicated:
             log.warning(
                 "Redis: a primary's publications reached no replica within %d ms",
@@ -354,7 +385,8 @@ class RedisPubSub:
     async def next_message(self) -> tuple[str, bytes]:
         """The next message of a wanted channel. When the connection is lost (or a subscribe
         failed), a fresh one subscribes every wanted channel after a backoff: 0.1 s, doubling
-        up to `MAX_BACKOFF_SECONDS` while that fails, from 0.1 s again once anything arrives."""
+        up to `MAX_BACKOFF_SECONDS` while that fails (on a cluster up to
+        `CLUSTER_MAX_BACKOFF_SECONDS`), from 0.1 s again once anything arrives."""
         while True:
             message = await retried(self._receive, self._reconnecting, then=self._reconnected)
             if message is not None:
@@ -402,12 +434,12 @@ class RedisPubSub:
         await self._resubscribe()
         return await self._receive()
 
-    @staticmethod
-    def _reconnecting() -> AsyncRetrying:
+    def _reconnecting(self) -> AsyncRetrying:
+        most = CLUSTER_MAX_BACKOFF_SECONDS if self._cluster else MAX_BACKOFF_SECONDS
         return retrying(
             "Redis pub/sub",
             retry_on=(*LOST, _Broken),
-            wait=wait_exponential(multiplier=0.1, max=MAX_BACKOFF_SECONDS),
+            wait=wait_exponential(multiplier=0.1, max=most),
             report=_report_loss,
         )
 
@@ -441,6 +473,16 @@ class RedisPubSub:
         connection = self._connection()
         assert isinstance(connection, ClusterPubSub)
         return connection
+
+
+async def _has_replica(redis: RedisCluster, node: ClusterNode) -> bool:
+    """Whether a replica is attached to the primary `node` (ROLE lists them); an error (the
+    node lost) counts as none."""
+    try:
+        role = await redis.execute_command("ROLE", target_nodes=node)
+    except (*LOST, RedisError):
+        return False
+    return bool(role and len(role) > 2 and role[2])  # noqa: PLR2004 (ROLE's third item)
 
 
 class _Broken(Exception):
