@@ -658,9 +658,12 @@ def sizing(
     two_api: Annotated[
         Path | None, typer.Argument(help="The same run with --api-processes 2 (Redis fan-out)")
     ] = None,
+    kb_per_connection: Annotated[
+        float | None, typer.Option(help="RSS per connection (a fanout run's KB/conn)")
+    ] = None,
 ) -> None:
     """The sizing table (issue 25) from the per-process costs an e2e run measured."""
-    typer.echo(sizing_table(results, two_api))
+    typer.echo(sizing_table(results, two_api, kb_per_connection))
 
 
 @app.command()

@@ -1,11 +1,14 @@
 """Room to grow, on paper (issue 25): how many processes and nodes a load needs, worked out
 from the per-process costs an `e2e` run measured on this machine, never from guesses.
 
-`python -m bench sizing RESULTS.json [RESULTS-2-API.json]` reads an `e2e` results file with two
-steps at one tick rate (few subscribers and many: `--subscribers 10,1000`) and, optionally, a
-run of the same with `--api-processes 2` (what one more API process costs Redis), and prints the
-costs it took and the table for 10,000 / 100,000 / 1,000,000 subscribers at 1,000 / 10,000 /
-100,000 ticks/s. The formulas are here and in docs/operations.md; rerun it when a cost moves.
+`python -m bench sizing RESULTS.json [RESULTS-2-API.json] --kb-per-connection K` reads an
+`e2e` results file with two steps at one tick rate (few subscribers and many: `--subscribers
+10,200`) and, optionally, a run of the same with `--api-processes 2` (what one more API process
+costs Redis), and prints the costs it took and the table for 10,000 / 100,000 / 1,000,000
+subscribers at 1,000 / 10,000 / 100,000 ticks/s (K: a `fanout` run's KB/conn: e2e measures no
+idle memory). Per-tick costs fall as the rate rises (a flush or a batch serves more ticks), so
+measure at a high rate: the table is then a little pessimistic at the lower ones. The formulas
+are here and in docs/operations.md; rerun it when a cost moves.
 """
 
 from __future__ import annotations
@@ -55,8 +58,13 @@ class Plan:
     redis_shards: int | None
 
 
-def costs_from(results: dict[str, Any], two_api: dict[str, Any] | None = None) -> Costs:
-    """The costs of an `e2e` run's steps (the fewest and the most subscribers, one rate)."""
+def costs_from(
+    results: dict[str, Any],
+    two_api: dict[str, Any] | None = None,
+    kb_per_connection: float | None = None,
+) -> Costs:
+    """The costs of an `e2e` run's steps (the fewest and the most subscribers, one rate);
+    `kb_per_connection` where the run has none (e2e measures no idle RSS: take `fanout`'s)."""
     few, many = _two_steps(results)
     extra_delivered = many["deliveries_per_second"] - few["deliveries_per_second"]
     api_cpu = [step["api_cpu_percent"] * CORE_US / 100 for step in (few, many)]
@@ -69,7 +77,7 @@ def costs_from(results: dict[str, Any], two_api: dict[str, Any] | None = None) -
     return Costs(
         api_per_tick=float(few["api_cpu_us_per_tick"]),
         api_per_delivery=(api_cpu[1] - api_cpu[0]) / extra_delivered,
-        kb_per_connection=float(many["rss_kb_per_connection"]),
+        kb_per_connection=_memory(many, kb_per_connection),
         bridge_per_tick=float(many["bridge_cpu_us_per_tick"]),
         feed_per_tick=float(many["feed_cpu_us_per_tick"]),
         kafka_per_tick=float(many["kafka_cpu_us_per_tick"]),
@@ -77,6 +85,15 @@ def costs_from(results: dict[str, Any], two_api: dict[str, Any] | None = None) -
         redis_per_message_out=per_message,
         publishes_per_tick=float(many["publishes_per_tick"]),
     )
+
+
+def _memory(step: dict[str, Any], given: float | None) -> float:
+    measured = step.get("rss_kb_per_connection")
+    if measured is not None:
+        return float(measured)
+    if given is None:
+        raise ValueError("this run has no KB per connection: give a fanout run's (KB/conn)")
+    return given
 
 
 def _two_steps(results: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -151,7 +168,7 @@ def _count(value: int | None) -> str:
     return f"{value:,}" if value is not None else "split by symbol"
 
 
-def main(results: Path, two_api: Path | None = None) -> str:
+def main(results: Path, two_api: Path | None = None, kb_per_connection: float | None = None) -> str:
     loaded = json.loads(results.read_text())
     other = json.loads(two_api.read_text()) if two_api is not None else None
-    return report(costs_from(loaded, other))
+    return report(costs_from(loaded, other, kb_per_connection))

@@ -43,6 +43,10 @@ def test_costs_come_from_the_difference_between_the_two_steps() -> None:
     assert costs.api_per_tick == 20.0  # the few-subscriber step: 2% of a core over 1,000 ticks/s
     assert costs.api_per_delivery == pytest.approx(880_000 / 99_000)
     assert costs.redis_per_message_out == 1.0  # 4 µs more per tick over 4 publishes
+    without = {"steps": [{**s, "rss_kb_per_connection": None} for s in run["steps"]]}
+    assert costs_from(without, kb_per_connection=55.0).kb_per_connection == 55.0
+    with pytest.raises(ValueError, match="KB per connection"):
+        costs_from(without)
     with pytest.raises(ValueError, match="two subscriber counts"):
         costs_from({"steps": [step(10, 1000.0, 2.0, 12.0)]})
 
