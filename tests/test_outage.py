@@ -17,7 +17,7 @@ from tests.api.conftest import Account, Api, new_account
 from tests.test_readiness import FAST_CHECKS, is_ready, is_unavailable, wait_for_readiness
 from tests.utils.graphql_ws import graphql_ws
 from tests.utils.live import isolated, make_tick, wait_subscribed
-from tests.utils.postgres_server import PrivatePostgres
+from tests.utils.postgres_server import PrivatePostgres, private_postgres
 from tests.utils.server import RunningServer, running_server
 
 ME = "{ me { id email } }"
@@ -35,12 +35,8 @@ RETRY_AFTER = 7
 
 @pytest.fixture(scope="module")
 async def postgres() -> AsyncIterator[PrivatePostgres]:
-    server = PrivatePostgres()
-    try:
-        await server.create()
+    async with private_postgres() as server:
         yield server
-    finally:
-        await server.remove()
 
 
 @pytest.fixture(scope="module")

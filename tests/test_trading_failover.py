@@ -28,7 +28,7 @@ from models.db import SessionFactory, make_engine, make_session_factory, session
 from models.instrument_file import read_instrument_file
 from models.tables import Instrument, OrderSide, OrderStatus, OrderType, User
 from settings import Settings
-from tests.utils.postgres_server import PrivatePostgres
+from tests.utils.postgres_server import PrivatePostgres, private_postgres
 from trading.instruments import InstrumentRecord, upsert_instruments
 from trading.orders import OrderRequest, cancel_order, place_order
 from trading.records import OrderRecord
@@ -53,12 +53,8 @@ class Book:
 
 @pytest.fixture(scope="module")
 async def postgres() -> AsyncIterator[PrivatePostgres]:
-    server = PrivatePostgres()
-    try:
-        await server.create()
+    async with private_postgres() as server:
         yield server
-    finally:
-        await server.remove()
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ import random
 import shutil
 import socket
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -140,3 +142,14 @@ class PrivatePostgres:
         if check and code != 0:
             raise RuntimeError(f"{' '.join(argv)} failed:\n{output.decode(errors='replace')}")
         return code
+
+
+@asynccontextmanager
+async def private_postgres() -> AsyncIterator[PrivatePostgres]:
+    """A `PrivatePostgres` created for the block and removed after it."""
+    server = PrivatePostgres()
+    try:
+        await server.create()
+        yield server
+    finally:
+        await server.remove()
