@@ -95,25 +95,52 @@ class _VariablesUsed(Visitor):
         self.names.add(node.name.value)  # type: ignore[attr-defined]
 
 
+SHAPES_KEPT = 512  # distinct documents' selection shapes remembered (the parser cache's size)
+
+
+class _Shape:
+    """A root field's shape printed once: subscribers of one query text share its parsed
+    nodes (the parser cache), so a connect storm prints each document once, not per joiner."""
+
+    def __init__(self, root: FieldNode, fragments: tuple[Any, ...]) -> None:
+        self.nodes = (root, *fragments)  # held, so their ids stay theirs while cached
+        shape = FieldNode(
+            alias=root.alias,
+            name=root.name,
+            directives=root.directives,
+            selection_set=root.selection_set,
+            arguments=(),
+        )
+        used = _VariablesUsed()
+        for node in (shape, *fragments):
+            visit(node, used)
+        self.variables = tuple(sorted(used.names))
+        self.printed = (print_ast(shape), tuple(print_ast(fragment) for fragment in fragments))
+
+
+_SHAPES: dict[tuple[int, ...], _Shape] = {}
+
+
+def _shape_of(root: FieldNode, fragments: tuple[Any, ...]) -> _Shape:
+    nodes = (root, *fragments)
+    key = tuple(map(id, nodes))
+    known = _SHAPES.get(key)
+    if known is not None and all(a is b for a, b in zip(known.nodes, nodes, strict=True)):
+        return known
+    if len(_SHAPES) >= SHAPES_KEPT:
+        _SHAPES.clear()
+    shape = _SHAPES[key] = _Shape(root, fragments)
+    return shape
+
+
 def selection_key(info: Info) -> Hashable:
     """What decides a message's payload: the root field without its arguments, the
     document's fragments and the values of the variables those use."""
     raw = resolve_info(info)
-    root = raw.field_nodes[0]
-    shape = FieldNode(
-        alias=root.alias,
-        name=root.name,
-        directives=root.directives,
-        selection_set=root.selection_set,
-        arguments=(),
-    )
-    used = _VariablesUsed()
-    for node in (shape, *raw.fragments.values()):
-        visit(node, used)
-    values = {name: info.variable_values.get(name) for name in sorted(used.names)}
+    shape = _shape_of(raw.field_nodes[0], tuple(raw.fragments.values()))
+    values = {name: info.variable_values.get(name) for name in shape.variables}
     return (
-        print_ast(shape),
-        tuple(print_ast(fragment) for fragment in raw.fragments.values()),
+        *shape.printed,
         orjson.dumps(values, default=str).decode(),  # str: exactly its size, kept per member
     )
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from graph.errors import BadInput
 
@@ -89,24 +89,11 @@ def string_error(strings: Iterable[str], max_length: int) -> GraphQLError | None
     return control_character(control.group()) if control else None
 
 
-def string_limits(max_length: int) -> type[SchemaExtension]:
-    """A schema extension refusing, before execution, a request with a string over
-    `max_length` characters or with a control character (BAD_USER_INPUT, naming the length
-    or the character, never the string)."""
-
-    class StringLimits(SchemaExtension):
-        def on_validate(self) -> Iterator[None]:
-            context = self.execution_context
-            document = context.graphql_document
-            query = context.query
-            suspect = (
-                query is None or len(query) > max_length or bool(_CONTROL_OR_ESCAPE.search(query))
-            )
-            literals = literal_strings(document) if document is not None and suspect else []
-            strings = [*literals, *value_strings(context.variables or {})]
-            error = string_error(strings, max_length)
-            if error is not None:
-                context.pre_execution_errors = [error]
-            yield
-
-    return StringLimits
+def request_string_error(context: ExecutionContext, max_length: int) -> GraphQLError | None:
+    """What is wrong with the request's strings (BAD_USER_INPUT, naming the length or the
+    character, never the string), or None."""
+    document = context.graphql_document
+    query = context.query
+    suspect = query is None or len(query) > max_length or bool(_CONTROL_OR_ESCAPE.search(query))
+    literals = literal_strings(document) if document is not None and suspect else []
+    return string_error([*literals, *value_strings(context.variables or {})], max_length)

@@ -23,7 +23,7 @@ over the document.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +49,7 @@ from graphql import (
 )
 from graphql.type.definition import GraphQLField, GraphQLInterfaceType
 from opentelemetry import trace
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from delivery.strawberry_internals import core_schema, provided_operation_name
 from graph.document_limits import FragmentMemo
@@ -214,31 +214,27 @@ def operation_cost(
     return max((costing.operation(o) for o in operations), default=0)
 
 
-def query_cost_limit(max_cost: int) -> type[SchemaExtension]:
-    """A schema extension refusing, before execution, an operation costlier than `max_cost`.
-    It runs after validation's own hooks: an invalid document is refused for that instead."""
+class CostLimit:
+    """The cost check of one schema's requests; what it learns of each field is kept."""
 
-    known_fields: dict[tuple[str, str], _FieldFacts] = {}  # of the one schema using it
+    def __init__(self, max_cost: int) -> None:
+        self.max_cost = max_cost
+        self._known_fields: dict[tuple[str, str], _FieldFacts] = {}
 
-    class QueryCostLimit(SchemaExtension):
-        def on_validate(self) -> Iterator[None]:
-            context = self.execution_context
-            document = context.graphql_document
-            if document is not None and not context.pre_execution_errors:
-                total = operation_cost(
-                    core_schema(context.schema),
-                    document.definitions,
-                    context.variables or {},
-                    provided_operation_name(context),
-                    known_fields,
-                )
-
-                trace.get_current_span().set_attribute(COST_ATTRIBUTE, total)  # when traced
-                if total > max_cost:
-                    context.pre_execution_errors = [too_costly(total, max_cost)]
-            yield
-
-    return QueryCostLimit
+    def error(self, context: ExecutionContext) -> GraphQLError | None:
+        """QUERY_TOO_COSTLY when the operation would cost more than the limit, else None."""
+        document = context.graphql_document
+        if document is None:
+            return None
+        total = operation_cost(
+            core_schema(context.schema),
+            document.definitions,
+            context.variables or {},
+            provided_operation_name(context),
+            self._known_fields,
+        )
+        trace.get_current_span().set_attribute(COST_ATTRIBUTE, total)  # when traced
+        return too_costly(total, self.max_cost) if total > self.max_cost else None
 
 
 def too_costly(total: int, max_cost: int) -> GraphQLError:

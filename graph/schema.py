@@ -12,29 +12,19 @@ from graphql import (
     ASTValidationRule,
     GraphQLError,
     NoSchemaIntrospectionCustomRule,
-    OperationDefinitionNode,
 )
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from delivery.execution import TradoExecutor
-from delivery.strawberry_internals import provided_operation_name
 from graph.document_limits import alias_limit, depth_limit
 from graph.errors import ServiceUnavailable, is_expected, outage_cause, unavailable_backend
-from graph.input_limits import string_limits
 from graph.mutation import Mutation
 from graph.operation_telemetry import OperationTelemetry
 from graph.operation_tracing import OperationTracing
 from graph.query import Query
-from graph.query_cost import query_cost_limit
+from graph.request_limits import request_limits
 from graph.scalars import SCALARS
 from graph.subscription import Subscription
 from settings import Settings
@@ -54,27 +44,6 @@ class SyntaxReportingParserCache(ParserCache):
             context.graphql_document = self.cached_parse_document(
                 context.query, **context.parse_options
             )
-        yield
-
-
-class OperationNameRequired(SchemaExtension):
-    """A document of several operations names the one to run (GraphQL spec, GetOperation()).
-    Strawberry would otherwise run the first. Reported as a validation error: the request
-    fails before execution, on HTTP and WebSocket alike."""
-
-    MESSAGE = "Must provide operation name if query contains multiple operations."
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        document = context.graphql_document
-        operations = sum(
-            isinstance(definition, OperationDefinitionNode)
-            for definition in (document.definitions if document else ())
-        )
-        if operations > 1 and provided_operation_name(context) is None:
-            # After the validation cache's hook: its (shared, cached) list is not modified.
-            errors = context.pre_execution_errors or []
-            context.pre_execution_errors = [*errors, GraphQLError(self.MESSAGE)]
         yield
 
 
@@ -150,14 +119,15 @@ def make_schema(settings: Settings) -> strawberry.Schema:
         execution_context_class=TradoExecutor,
         extensions=[
             *([OperationTracing] if settings.traces_endpoint else []),
-            partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
             partial(SyntaxReportingParserCache, maxsize=DOCUMENT_CACHE_SIZE),
-            partial(AddValidationRules, limits),
             partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
-            OperationNameRequired,
+            request_limits(
+                max_tokens=settings.max_query_tokens,
+                rules=limits,
+                max_string_length=settings.max_string_length,
+                max_cost=settings.max_query_cost,
+            ),
             OperationTelemetry,
-            string_limits(settings.max_string_length),
-            query_cost_limit(settings.max_query_cost),
             partial(OutagesAndMasking, settings.service_unavailable_retry_after_seconds),
         ],
     )
