@@ -48,6 +48,8 @@ async def opening_ticks(
     symbols: Sequence[str],
     since: Mapping[str, int],
     latest_key: Callable[[str], str] = quote_key,
+    *,
+    at_hand: Mapping[str, Tick] | None = None,
 ) -> list[Tick]:
     """What a new quotes subscription sends before live ticks, symbol by symbol in the order
     asked: for a symbol with a `since` sequence, every tick after it that the history still
@@ -56,14 +58,19 @@ async def opening_ticks(
     `since` (the client then sees the jump in sequence). A view picks what it shows of these.
 
     Call it after subscribing: the history is written atomically with each publish, so
-    nothing falls between what this returns and the first live tick."""
+    nothing falls between what this returns and the first live tick. `at_hand`: the latest of
+    some symbols this process already has in order from a channel it is subscribed to, taken
+    for the cache's (at most what is still on its way behind it differs, and that comes live)."""
     missed: dict[str, list[Tick]] = {}
     for symbol in since:
         held = await pubsub.history(quote_channel(symbol), since[symbol])
         if held is not None:
             missed[symbol] = [Tick.from_json(p.message) for p in held]
-    rest = [s for s in symbols if s not in missed]
-    latest = {tick.symbol: tick for tick in await latest_quotes(cache, rest, latest_key)}
+    at_hand = at_hand or {}
+    latest = {s: at_hand[s] for s in symbols if s in at_hand and s not in missed}
+    rest = [s for s in symbols if s not in missed and s not in latest]
+    if rest:
+        latest |= {tick.symbol: tick for tick in await latest_quotes(cache, rest, latest_key)}
     opening: list[Tick] = []
     for symbol in symbols:
         if symbol in missed:
@@ -85,7 +92,10 @@ class QuoteChannels(ChannelFanout[Tick]):
 
     def __init__(self, runtime: Runtime, context: object) -> None:
         super().__init__(runtime, context)
-        self._gaps = ChannelGaps(runtime.pubsub, self._deliver)
+        self._gaps = ChannelGaps(runtime.pubsub, self._in_order)
+        # Each subscribed channel's latest tick passed on in order: a joiner's opening quote
+        # without a cache read (a connect storm's ten reads per subscribe).
+        self._latest: dict[str, Tick] = {}
         self._parsed = 0  # messages from the hub, for sampling their age
         self._sampled: Tick | None = None
 
@@ -110,8 +120,13 @@ class QuoteChannels(ChannelFanout[Tick]):
             )
         return reached
 
+    def _in_order(self, channel: str, message: Tick) -> int:
+        self._latest[channel] = message
+        return self._deliver(channel, message)
+
     def _forget(self, channel: str) -> None:
         self._gaps.forget(channel)
+        self._latest.pop(channel, None)
 
     async def serve(
         self,
@@ -146,9 +161,15 @@ class QuoteChannels(ChannelFanout[Tick]):
     ) -> Stream[Tick]:
         runtime = self._runtime
         latest_key = view.latest or quote_key
+        channels = [quote_channel(symbol) for symbol in symbols]
 
         async def opening() -> list[Tick]:
-            return await opening_ticks(runtime.pubsub, runtime.cache, symbols, since, latest_key)
+            at_hand = {}  # trades and books: the cache's latest trade or book
+            if view.latest is None:
+                pairs = zip(symbols, channels, strict=True)
+                at_hand = {s: self._latest[c] for s, c in pairs if c in self._latest}
+            return await opening_ticks(
+                runtime.pubsub, runtime.cache, symbols, since, latest_key, at_hand=at_hand
+            )
 
-        channels = [quote_channel(symbol) for symbol in symbols]
         return Stream(channels, symbols, opening, since, throttle)

@@ -77,16 +77,27 @@ async def instrument_by_symbol(
 async def unknown_symbols(
     sessions: SessionFactory, cache: Cache, symbols: Sequence[str]
 ) -> list[str]:
-    """Which of `symbols` name no instrument: the instrument cache first, then one query for
-    the rest (which refills the cache), shared with any lookup of the same symbols already
-    under way. A database that cannot answer counts them as known: a live stream must not
-    wait on PostgreSQL (an unknown symbol then just never ticks)."""
-    cached = await cache.get_many([instrument_key(s) for s in symbols])
-    missing = [s for s, value in zip(symbols, cached, strict=True) if value is None]
-    if not missing:
-        return []
-    known = await _lookups(sessions, cache).get_many(missing)
-    return [s for s, is_known in zip(missing, known, strict=True) if not is_known]
+    """Which of `symbols` name no instrument: those this process has found in the cache are
+    known (instruments are added and changed, never removed), then the cache, then one
+    query for the rest (which refills the cache), shared with any lookup of the same symbols
+    already under way. A database that cannot answer counts them as known: a live stream must
+    not wait on PostgreSQL (an unknown symbol then just never ticks)."""
+    known = _KNOWN.setdefault(sessions, set())
+    rest = [s for s in symbols if s not in known]
+    if not rest:
+        return []  # a connect storm's subscribes: no cache read
+    cached = await cache.get_many([instrument_key(s) for s in rest])
+    missing = [s for s, value in zip(rest, cached, strict=True) if value is None]
+    found = await _lookups(sessions, cache).get_many(missing) if missing else []
+    if len(known) > KNOWN_KEPT:
+        known.clear()
+    known.update(s for s, value in zip(rest, cached, strict=True) if value is not None)
+    return [s for s, is_known in zip(missing, found, strict=True) if not is_known]
+
+
+# Symbols found to name an instrument, per session factory (in practice one, the process's).
+_KNOWN: WeakKeyDictionary[SessionFactory, set[str]] = WeakKeyDictionary()
+KNOWN_KEPT = 100_000  # bounds the set whatever symbols clients try
 
 
 # Symbols being looked up in the database, per session factory (in practice one, the
