@@ -234,7 +234,8 @@ def serving(config: StormConfig, target: str, workdir: Path) -> Iterator[Server]
         with full_stack(config.rate, config.seed, workdir, checkout) as stack:
             yield Server(stack.url, stack.api.pid, stack.box.env["REDIS_URL"])
         return
-    with started_configured(target, config, universe(UNIVERSE), workdir) as running:
+    symbols = universe(UNIVERSE)
+    with started_configured(target, config, symbols, workdir, pin=config.pin) as running:
         yield Server(running.url, running.pid, None)
 
 
