@@ -464,11 +464,11 @@ def _side_streams(
 
 
 def _prepare(scenario: Scenario, *, full: bool, pin: bool) -> None:
-    """Before anything starts: the services full mode needs; with --pin, the cores."""
-    if scenario in FULL_MODE or (scenario is Scenario.storm and full):
-        _require_services()
+    """Before anything starts: with --pin, the cores; the services full mode needs."""
     if pin:
         _pin(scenario, full)
+    if scenario in FULL_MODE or (scenario is Scenario.storm and full):
+        _require_services()
 
 
 def _pin(scenario: Scenario, full: bool) -> None:
