@@ -18,6 +18,7 @@ The row gives how long the storm took to be fully subscribed (from its start to 
 quote), the steady clients' p99 before, during and after it, readiness, RSS before the storm,
 at its peak and `after_seconds` after the storm left, and the Redis connections likewise. With
 `baseline` (a checkout), the same run against its code first (`trado-baseline`), then this one.
+With `pin` (embedded only), the server runs on the server core (`bench.pinning`).
 """
 
 from __future__ import annotations
