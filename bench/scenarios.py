@@ -200,11 +200,10 @@ def run_step(
             )
         )
         sampler = running.enter_context(Sampler(target.pid))
+        extra: dict[str, object] = {"server_cpus": cpus_of(target.pid)}
         publishing = None
         if target.publisher is not None:
             publishing = running.enter_context(Sampler(target.publisher, children=False))
-        extra: dict[str, object] = {"server_cpus": cpus_of(target.pid)}
-        if target.publisher is not None:
             extra["publisher_cpus"] = cpus_of(target.publisher)
         idle = sampler.sample()
         # The side streams connect first (a target may take seconds to accept a thousand).
