@@ -29,6 +29,8 @@ from bench.faults import COLUMNS as FAULT_COLUMNS
 from bench.faults import FAULTS as REPLICATED_FAULTS
 from bench.faults import FaultsConfig, faults
 from bench.loadclient import RUNNERS, ClientKind
+from bench.pinning import PinningUnavailable, cores, pin_this_process
+from bench.pinning import check as check_pinning
 from bench.pipeline import COLUMNS as PIPELINE_COLUMNS
 from bench.pipeline import PipelineConfig, pipeline
 from bench.queries import COLUMNS as QUERY_COLUMNS
@@ -37,7 +39,14 @@ from bench.queries import QueriesConfig, queries
 from bench.queries import summary as query_summary
 from bench.render import COLUMNS as RENDER_COLUMNS
 from bench.render import RenderConfig, render
-from bench.report import STEP_COLUMNS, SUMMARY_COLUMNS, machine_facts, table, write_results
+from bench.report import (
+    PUBLISHER_COLUMNS,
+    STEP_COLUMNS,
+    SUMMARY_COLUMNS,
+    machine_facts,
+    table,
+    write_results,
+)
 from bench.scenarios import FanoutConfig, Step, TapeLoad, fanout, sustained
 from bench.services import ServicesMissing, read_replicated, read_services
 from bench.sizing import main as sizing_table
@@ -72,6 +81,8 @@ class Scenario(StrEnum):
 
 
 FULL_MODE = (Scenario.e2e, Scenario.pipeline, Scenario.chaos)
+# Whose server under test is one process (group) this harness starts: what --pin can place.
+PINNABLE = (Scenario.fanout, Scenario.raw_ceiling, Scenario.storm, Scenario.slow_consumer)
 # Per scenario: --seconds, --subscribers and --rate when not given.
 DEFAULT_SECONDS = {
     Scenario.queries: 5.0,
@@ -259,13 +270,20 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             "share a selection (one execution per subscriber, as a private stream has)."
         ),
     ] = False,
+    pin: Annotated[
+        bool,
+        typer.Option(
+            help="fanout, raw-ceiling, storm, slow-consumer: the server under test on core 0 "
+            "(centrifugo: its binary, GOMAXPROCS=1), this harness, its load client and any "
+            "publisher on core 1."
+        ),
+    ] = False,
     results_dir: Annotated[Path, typer.Option()] = ROOT / "bench" / "results",
 ) -> None:
     """Run a scenario and write its results."""
     if client not in RUNNERS:
         raise typer.BadParameter(f"client is one of {', '.join(RUNNERS)}")
-    if scenario in FULL_MODE or (scenario is Scenario.storm and full):
-        _require_services()
+    _prepare(scenario, full=full, pin=pin)
     seconds = seconds or DEFAULT_SECONDS.get(scenario, 10.0)
     rate = rate or DEFAULT_RATES.get(scenario, 100.0)
     if subscribers == DEFAULT_SUBSCRIBERS:
@@ -333,6 +351,7 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
             workers=workers,
             client=cast(ClientKind, client),
             seed=seed,
+            pin=pin,
         )
     )
     if scenario is Scenario.slow_consumer:
@@ -369,6 +388,7 @@ def run(  # noqa: PLR0917 (a typer command: one parameter per CLI option)
         baseline=baseline.resolve() if baseline else None,
         tape=_side_streams(with_tape, tape_trades, tape_books, with_candles, unshared_candles),
         api_processes=api_processes,
+        pin=pin,
     )
     _run_stepped(command, scenario, config, results_dir)
 
@@ -443,6 +463,30 @@ def _side_streams(
     return TapeLoad(trades if with_tape else 0, books if with_tape else 0, candles, unshared)
 
 
+def _prepare(scenario: Scenario, *, full: bool, pin: bool) -> None:
+    """Before anything starts: with --pin, the cores; the services full mode needs."""
+    if pin:
+        _pin(scenario, full)
+    if scenario in FULL_MODE or (scenario is Scenario.storm and full):
+        _require_services()
+
+
+def _pin(scenario: Scenario, full: bool) -> None:
+    """This process (and so its load client) onto the client core, once it is known the
+    scenario's server can go on the other."""
+    if scenario not in PINNABLE or full:
+        raise typer.BadParameter(
+            "--pin places one server under test on core 0: for "
+            + ", ".join(s.value for s in PINNABLE)
+            + " (not --full: full mode's processes and services need more than one core)"
+        )
+    try:
+        check_pinning()
+    except PinningUnavailable as error:
+        raise typer.BadParameter(str(error)) from None
+    pin_this_process()
+
+
 def _require_services(read: Callable[[], object] = read_services) -> None:
     try:
         read()
@@ -490,7 +534,7 @@ def _run_with_series(
     _tabled(
         command,
         scenario,
-        dataclasses.asdict(config),
+        {**dataclasses.asdict(config), "cores": cores(config.pin)},
         results_dir,
         body=body,
         tables=Tables(
@@ -511,6 +555,8 @@ def _run_stepped(command: str, scenario: Scenario, config: FanoutConfig, results
     facts = machine_facts()
     typer.echo(f"{scenario.value}: {config}")
     columns = STEP_COLUMNS + (E2E_PROCESS_COLUMNS if scenario is Scenario.e2e else ())
+    if "centrifugo" in config.targets:
+        columns += PUBLISHER_COLUMNS
     typer.echo(table([], columns, PROGRESS_WIDTHS).splitlines()[0])
 
     steps: list[Step] = []
@@ -544,7 +590,7 @@ def _run_stepped(command: str, scenario: Scenario, config: FanoutConfig, results
         scenario.value,
         command=command,
         facts=facts,
-        config=dataclasses.asdict(config),
+        config={**dataclasses.asdict(config), "cores": cores(config.pin)},
         steps=[s.to_json() for s in steps],
         summary=summary,
         stopped_early=repr(failure) if failure else None,

@@ -62,11 +62,13 @@ class Every(Generic[Result]):
 
 
 class Sampler(Every[tuple[float, int]]):
-    """Samples (time, CPU seconds, RSS) of `pid` and its children until stopped."""
+    """Samples (time, CPU seconds, RSS) of `pid` and its children (without `children`: of
+    `pid` alone) until stopped."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, *, children: bool = True) -> None:
         super().__init__(INTERVAL, self._cpu_and_rss, name=f"sampler-{pid}")
         self.process = psutil.Process(pid)
+        self.children = children
 
     @property
     def samples(self) -> list[tuple[float, float, int]]:
@@ -86,6 +88,8 @@ class Sampler(Every[tuple[float, int]]):
         """None once the process is gone. A child that ends meanwhile (a PostgreSQL backend,
         say) does not end the sampling: it is left out until its parent reaps it, and from
         then on counts in the parent's `children_user`/`children_system`."""
+        if not self.children:
+            return self._alone()
         try:
             processes = [self.process, *self.process.children(recursive=True)]
             reaped = self.process.cpu_times()
@@ -102,6 +106,14 @@ class Sampler(Every[tuple[float, int]]):
                 if process is self.process:
                     return None
         return cpu, rss
+
+    def _alone(self) -> tuple[float, int] | None:
+        try:
+            with self.process.oneshot():
+                times = self.process.cpu_times()
+                return times.user + times.system, self.process.memory_info().rss
+        except psutil.NoSuchProcess:
+            return None
 
     def usage(self, start: float, end: float) -> Usage | None:
         """CPU% between the samples nearest the window's edges; peak RSS from the first sample

@@ -45,6 +45,8 @@ STEP_COLUMNS = (
     ("connected", "conn"),
     ("errors", "errors"),
 )
+# Beside a target fed from outside (centrifugo): its publisher's CPU, measured alone.
+PUBLISHER_COLUMNS = (("publisher_cpu_percent", "pub CPU%"),)
 WHOLE_FROM = 100  # floats from here on print without decimals
 SUSTAINED_TITLE = "Sustained maximum (p99 within the limit, deliveries within the expected share)"
 SUMMARY_COLUMNS = (
@@ -194,8 +196,9 @@ def markdown(
     summary_title: str = "",
     notes: list[str] | None = None,
 ) -> str:
-    facts = document["machine"]
+    facts, config = document["machine"], document["config"]
     assert isinstance(facts, dict)
+    assert isinstance(config, dict)
     steps, summary = document["steps"], document["summary"]
     assert isinstance(steps, list)
     assert isinstance(summary, list)
@@ -214,6 +217,7 @@ def markdown(
         "",
         *(f"- {key}: {value}" for key, value in facts.items()),
         "",
+        *_cores_section(config.get("cores")),
         f"## {summary_title or SUSTAINED_TITLE}",
         "",
         table(summary, summary_columns),
@@ -229,6 +233,13 @@ def markdown(
         if profile:
             lines += _profile_section(step, profile)
     return "\n".join(lines)
+
+
+def _cores_section(cores: object) -> list[str]:
+    """Which CPUs each part ran on (`bench.pinning.cores`), when the run says."""
+    if not isinstance(cores, dict):
+        return []
+    return ["## Cores", "", *(f"- {part}: {cpus}" for part, cpus in cores.items()), ""]
 
 
 def _label(step: dict[str, object]) -> str:

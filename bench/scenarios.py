@@ -10,7 +10,9 @@ quotes while `bench/tape_load.py` streams trades, books or candles from the same
 (connected before the quote subscribers, counted in the same window) (step `<target>+tape`, or
 `+candles`, whose `quotes_vs_alone` is its deliveries/s over the first's, and
 `side_cpu_us_per_delivery` the server CPU the side streams added per message they got): what
-time and sales, depth and candles cost.
+time and sales, depth and candles cost. With `pin` (`bench.pinning`), each target runs on the
+server core, this process and the load client on the other; each step records the CPUs its
+server (and publisher) could run on, as read back from the kernel.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -30,6 +33,7 @@ import orjson
 from bench import profile as profiling
 from bench.load import LoadError, LoadResult, expect_line, run_configured_load
 from bench.loadclient import ClientKind
+from bench.pinning import cpus_of
 from bench.procstats import Sampler, Usage
 from bench.profile import Profile
 from bench.targets import PYTHON_TARGETS, started, universe
@@ -78,6 +82,7 @@ class FanoutConfig:
     baseline: Path | None = None  # the checkout the `trado-baseline` target runs
     tape: TapeLoad | None = None  # each step alone, then with trades and books streaming
     api_processes: int = 1  # e2e: API_PROCESSES of the full-mode API
+    pin: bool = False  # the target on the server core, the load client on the other
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ class Step:
     profile: Profile | None = None
     extra: dict[str, object] = field(default_factory=dict)  # a scenario's own figures
     idle_rss_mb: float | None = None  # the target started, before any client connected
+    publisher: Usage | None = None  # what fed the target from outside (centrifugo's), alone
 
     @property
     def cpu_us_per_delivery(self) -> float | None:
@@ -154,6 +160,7 @@ class Step:
             "errors": load.errors,
             "first_error": load.first_error,
             "server_cpu_percent": self.server.cpu_percent if self.server else None,
+            "publisher_cpu_percent": self.publisher.cpu_percent if self.publisher else None,
             "server_peak_rss_mb": self.server.peak_rss_mb if self.server else None,
             "server_end_rss_mb": self.server.end_rss_mb if self.server else None,
             "server_idle_rss_mb": self.idle_rss_mb,
@@ -180,17 +187,24 @@ def run_step(
     profiler: list[subprocess.Popen[bytes]] = []
     name = f"{target_name}+{tape.label}" if tape else target_name
     folded = (config.profile_dir or workdir) / f"{name}-{subscribers}-{rate:g}.folded"
-    with (
-        started(
-            target_name,
-            rate=rate,
-            symbols=symbols,
-            seed=config.seed,
-            workdir=workdir,
-            baseline=config.baseline,
-        ) as target,
-        Sampler(target.pid) as sampler,
-    ):
+    with ExitStack() as running:
+        target = running.enter_context(
+            started(
+                target_name,
+                rate=rate,
+                symbols=symbols,
+                seed=config.seed,
+                workdir=workdir,
+                baseline=config.baseline,
+                pin=config.pin,
+            )
+        )
+        sampler = running.enter_context(Sampler(target.pid))
+        extra: dict[str, object] = {"server_cpus": cpus_of(target.pid)}
+        publishing = None
+        if target.publisher is not None:
+            publishing = running.enter_context(Sampler(target.publisher, children=False))
+            extra["publisher_cpus"] = cpus_of(target.publisher)
         idle = sampler.sample()
         # The side streams connect first (a target may take seconds to accept a thousand).
         beside = _start_tape(tape, target.url, symbols, config.seed) if tape else None
@@ -216,10 +230,12 @@ def run_step(
             load = LoadResult.broken(subscribers, config.seconds, error)
         finally:
             profile = profiling.finish(profiler[0], folded) if profiler else None
-            extra: dict[str, object] = {"tape": _stop_tape(beside)} if beside else {}
+            if beside:
+                extra["tape"] = _stop_tape(beside)
     usage = sampler.usage(load.start, load.end)
+    publisher = publishing.usage(load.start, load.end) if publishing else None
     idle_rss_mb = round(idle[2] / 2**20, 1) if idle else None
-    return Step(name, subscribers, rate, load, usage, profile, extra, idle_rss_mb)
+    return Step(name, subscribers, rate, load, usage, profile, extra, idle_rss_mb, publisher)
 
 
 def _start_tape(tape: TapeLoad, url: str, symbols: list[str], seed: int) -> subprocess.Popen[str]:

@@ -140,7 +140,12 @@ def _run(
     name = "stalled" if stalled else "control"
     with (
         started(
-            "trado", rate=config.rate, symbols=symbols, seed=config.seed, workdir=workdir
+            "trado",
+            rate=config.rate,
+            symbols=symbols,
+            seed=config.seed,
+            workdir=workdir,
+            pin=config.pin,
         ) as target,
         Sampler(target.pid) as sampler,
         StalledClient(target.url, symbols) if stalled else NoStalledClient() as client,

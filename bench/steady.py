@@ -32,6 +32,7 @@ class SteadyConfig:
     workers: int | None = None
     client: ClientKind = "lean"
     seed: int = 7
+    pin: bool = False  # the target on the server core, the load client on the other
 
 
 def run_steady_load(

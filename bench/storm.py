@@ -18,6 +18,7 @@ The row gives how long the storm took to be fully subscribed (from its start to 
 quote), the steady clients' p99 before, during and after it, readiness, RSS before the storm,
 at its peak and `after_seconds` after the storm left, and the Redis connections likewise. With
 `baseline` (a checkout), the same run against its code first (`trado-baseline`), then this one.
+With `pin` (embedded only), the server runs on the server core (`bench.pinning`).
 """
 
 from __future__ import annotations
@@ -234,7 +235,8 @@ def serving(config: StormConfig, target: str, workdir: Path) -> Iterator[Server]
         with full_stack(config.rate, config.seed, workdir, checkout) as stack:
             yield Server(stack.url, stack.api.pid, stack.box.env["REDIS_URL"])
         return
-    with started_configured(target, config, universe(UNIVERSE), workdir) as running:
+    symbols = universe(UNIVERSE)
+    with started_configured(target, config, symbols, workdir, pin=config.pin) as running:
         yield Server(running.url, running.pid, None)
 
 

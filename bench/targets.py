@@ -7,12 +7,16 @@ process group and stopped (by that group) when the run is done:
 - `raw-ws`: a `ws` broadcast of pre-serialized frames of the same shape (`node/raw_ws_peer.mjs`);
 - `centrifugo`: Centrifugo (Go), installed into `bench/.bin` on first use, fed through its HTTP
   server API by `node/centrifugo_peer.mjs`, which starts it as its child (one process group);
+  the peer is its publisher;
 - `trado-asgi`, `trado-websockets`: `trado` with every frame sent through ASGI, on uvicorn's
   sans-io and legacy `websockets` protocols;
 - `trado-traced`: `trado` with tracing on (OpenTelemetry, default sampling), sending to the
   trace receiver of `scripts/services.sh up`: what tracing costs, beside `trado`;
 - `trado-baseline`: `trado` from another checkout (`--baseline DIR`, e.g. a `git worktree` of
   the plain-Strawberry commit), run by this Python, so before and after share one run.
+
+With `pin` (`bench.pinning`), the target runs on the server core and Centrifugo's publisher on
+the client core.
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import psutil
 from dotenv import dotenv_values
 
 from bench.loadclient import ClientKind
+from bench.pinning import CLIENT_CORE, GO_ONE_CORE, SERVER_CORE, on_core
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = ROOT / "bench" / "node"
@@ -78,8 +84,9 @@ class TargetFailed(RuntimeError):
 class Target:
     name: str
     url: str
-    pid: int
+    pid: int  # what is measured as the server: the process with its children
     client: ClientKind | None = None  # the load client it needs; None: any GraphQL one
+    publisher: int | None = None  # a process feeding it from outside, measured alone
 
 
 def services_file() -> Path:
@@ -196,8 +203,11 @@ def started(
     seed: int,
     workdir: Path,
     baseline: Path | None = None,
+    pin: bool = False,
 ) -> Iterator[Target]:
-    """Start target `name` ticking `rate` ticks/s over `symbols`; stop its process group after."""
+    """Start target `name` ticking `rate` ticks/s over `symbols`; stop its process group after.
+    With `pin`, it runs on the server core; of `centrifugo`, the binary alone (GOMAXPROCS=1),
+    measured as the server, its publisher on the client core."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = workdir / f"{name}-{port}.log"
@@ -216,12 +226,12 @@ def started(
         command = _node_command(NODE_SCRIPTS[name], port, rate, symbols, seed)
         env, cwd = dict(os.environ), NODE_DIR
     elif name == "centrifugo":
-        binary, config = ensure_centrifugo(), write_centrifugo_config(workdir, port)
-        command = _node_command("centrifugo_peer.mjs", port, rate, symbols, seed)
-        command += ["--binary", str(binary), "--config", str(config)]
-        env, cwd = dict(os.environ), NODE_DIR
+        command, env = _centrifugo_command(port, rate, symbols, seed, workdir, pin=pin)
+        cwd = NODE_DIR
     else:
         raise TargetFailed(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
+    if pin and name != "centrifugo":
+        command = on_core(SERVER_CORE, command)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -230,7 +240,8 @@ def started(
         _wait_ready(name, port, process, log_path)
         if name == "centrifugo":
             url = f"ws://127.0.0.1:{port}/connection/websocket"
-            yield Target(name, url, process.pid, client="centrifugo")
+            server = _only_child(process.pid) if pin else process.pid
+            yield Target(name, url, server, client="centrifugo", publisher=process.pid)
         else:
             yield Target(name, f"ws://127.0.0.1:{port}/graphql", process.pid)
     finally:
@@ -254,7 +265,7 @@ def compared_targets(config: TargetSettings) -> list[str]:
 
 
 def started_configured(
-    name: str, config: TargetSettings, symbols: list[str], workdir: Path
+    name: str, config: TargetSettings, symbols: list[str], workdir: Path, *, pin: bool = False
 ) -> AbstractContextManager[Target]:
     """`started` at a scenario config's rate and seed, with its baseline checkout."""
     return started(
@@ -264,6 +275,7 @@ def started_configured(
         seed=config.seed,
         workdir=workdir,
         baseline=config.baseline,
+        pin=pin,
     )
 
 
@@ -271,6 +283,28 @@ def _node_command(script: str, port: int, rate: float, symbols: list[str], seed:
     """A Node peer in `bench/node/` with the options every peer takes (see `ticks.mjs`)."""
     command = ["node", str(NODE_DIR / script), "--port", str(port), "--rate", str(rate)]
     return [*command, "--symbols", ",".join(symbols), "--seed", str(seed)]
+
+
+def _centrifugo_command(
+    port: int, rate: float, symbols: list[str], seed: int, workdir: Path, *, pin: bool
+) -> tuple[list[str], dict[str, str]]:
+    """Its Node publisher, which starts the binary; pinned, the publisher on the client core
+    and the binary (`--cpus`) on the server core with one thread for Go code."""
+    binary, config = ensure_centrifugo(), write_centrifugo_config(workdir, port)
+    command = _node_command("centrifugo_peer.mjs", port, rate, symbols, seed)
+    command += ["--binary", str(binary), "--config", str(config)]
+    if not pin:
+        return command, dict(os.environ)
+    command = on_core(CLIENT_CORE, [*command, "--cpus", str(SERVER_CORE)])
+    return command, {**os.environ, **GO_ONE_CORE}
+
+
+def _only_child(pid: int) -> int:
+    """The one process `pid` started (Centrifugo's publisher's binary, once it serves)."""
+    children = psutil.Process(pid).children()
+    if len(children) != 1:
+        raise TargetFailed(f"expected one child of {pid}, found {[c.pid for c in children]}")
+    return children[0].pid
 
 
 def _trado_command(

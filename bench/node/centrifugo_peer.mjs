@@ -4,21 +4,24 @@
 // and publish each tick to channel `quotes:<SYMBOL>` through the server API's /api/batch: one
 // batch per tenth of a round of symbols, so ticks arrive evenly, as Trado's simulator makes them.
 // The publication's data is the `next` payload the GraphQL peers send: {"data":{"quotes":tick}}.
+// With --cpus LIST the binary runs on those CPUs only (`taskset -c`, which sets the affinity
+// before it execs the binary), wherever this publisher runs.
 //
 //   node centrifugo_peer.mjs --port 9003 --rate 1000 --symbols AAPL,MSFT,... \
-//       --binary ../.bin/centrifugo --config /tmp/centrifugo-9003.json
+//       --binary ../.bin/centrifugo --config /tmp/centrifugo-9003.json [--cpus 0]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TickSource, peerOptions } from './ticks.mjs';
 
-const { port, rate, symbols, seed, binary, config } = peerOptions({
+const { port, rate, symbols, seed, binary, config, cpus } = peerOptions({
   binary: { type: 'string' },
   config: { type: 'string' },
+  cpus: { type: 'string' },
 });
 if (!binary || !config) {
-  console.error('usage: ... --binary PATH_TO_CENTRIFUGO --config CONFIG_JSON');
+  console.error('usage: ... --binary PATH_TO_CENTRIFUGO --config CONFIG_JSON [--cpus LIST]');
   process.exit(2);
 }
 const apiKey = JSON.parse(readFileSync(config, 'utf8')).http_api.key;
@@ -29,7 +32,9 @@ const STOP_GRACE_MS = 5_000;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
 let stopping = false;
-const server = spawn(binary, ['--config', config], { stdio: 'inherit' });
+const command = [binary, '--config', config];
+const [program, ...args] = cpus ? ['taskset', '-c', cpus, ...command] : command;
+const server = spawn(program, args, { stdio: 'inherit' });
 server.on('exit', (code, signal) => {
   if (!stopping) console.error(`centrifugo exited unexpectedly: ${code ?? signal}`);
   process.exit(stopping ? 0 : 1);
