@@ -124,6 +124,16 @@ class QuoteChannels(ChannelFanout[Tick]):
         self._latest[channel] = message
         return self._deliver(channel, message)
 
+    def _keep_latest(self, ticks: list[Tick]) -> None:
+        """What a joiner read from the cache, kept for the next joiners where it is newer
+        than the channel's latest at hand (it may run ahead of the hub by what is on its way:
+        that then comes live, and each subscriber skips what its opening already had)."""
+        for tick in ticks:
+            channel = quote_channel(tick.symbol)
+            known = self._latest.get(channel)
+            if channel in self._channels and (known is None or known.sequence < tick.sequence):
+                self._latest[channel] = tick
+
     def _forget(self, channel: str) -> None:
         self._gaps.forget(channel)
         self._latest.pop(channel, None)
@@ -168,8 +178,11 @@ class QuoteChannels(ChannelFanout[Tick]):
             if view.latest is None:
                 pairs = zip(symbols, channels, strict=True)
                 at_hand = {s: self._latest[c] for s, c in pairs if c in self._latest}
-            return await opening_ticks(
+            ticks = await opening_ticks(
                 runtime.pubsub, runtime.cache, symbols, since, latest_key, at_hand=at_hand
             )
+            if view.latest is None:
+                self._keep_latest(ticks)
+            return ticks
 
         return Stream(channels, symbols, opening, since, throttle)

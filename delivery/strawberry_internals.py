@@ -44,6 +44,10 @@ Private names:
 - `ExecutionContext._provided_operation_name`: the `operationName` the request gave; the public
   `operation_name` falls back to the first operation's, so a document of several operations
   without one cannot be told apart. Read through `provided_operation_name`.
+- `strawberry.schema.schema.validate_document`: graphql-core's validation with the rules
+  Strawberry adds to every document (its `Maybe` and `@oneOf` checks), which its own
+  `ValidationCache` calls; `graph/document_cache.py` caches it by document identity. Read
+  through `validate_document`.
 - `Info._raw_info`: graphql-core's `GraphQLResolveInfo` (`field_nodes`, `fragments`,
   `operation`, `schema`) from which a shared subscription builds its executor; Strawberry's
   `Info` publishes `selected_fields` (its own conversion), not the AST nodes. Read through
@@ -63,7 +67,14 @@ from collections.abc import Callable, Mapping
 from operator import attrgetter
 from typing import Any, TypeVar
 
-from graphql import GraphQLError, GraphQLField, GraphQLResolveInfo, GraphQLSchema
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+)
 from starlette.requests import Request
 from strawberry import Schema
 from strawberry.fastapi import GraphQLRouter
@@ -76,6 +87,7 @@ from strawberry.http.streaming import (
     SSETransport,
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import validate_document as _validate_document
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -101,6 +113,7 @@ __all__ = [
     "plain_reader",
     "provided_operation_name",
     "resolve_info",
+    "validate_document",
 ]
 
 ContextT = TypeVar("ContextT")
@@ -152,6 +165,13 @@ class StreamingHooks(GraphQLRouter[ContextT, RootValueT]):
 def core_schema(schema: Schema) -> GraphQLSchema:
     """The graphql-core schema behind a Strawberry schema."""
     return schema._schema
+
+
+def validate_document(
+    schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
+) -> list[GraphQLError]:
+    """`document` validated as Strawberry validates it: `rules` and Strawberry's own."""
+    return _validate_document(schema, document, rules)
 
 
 def provided_operation_name(context: ExecutionContext) -> str | None:

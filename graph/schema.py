@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import suppress
 from functools import partial
 
 import strawberry
@@ -13,11 +11,12 @@ from graphql import (
     GraphQLError,
     NoSchemaIntrospectionCustomRule,
 )
-from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from delivery.execution import TradoExecutor
+from graph.document_cache import document_cache
 from graph.document_limits import alias_limit, depth_limit
 from graph.errors import ServiceUnavailable, is_expected, outage_cause, unavailable_backend
 from graph.mutation import Mutation
@@ -31,20 +30,6 @@ from settings import Settings
 
 log = logging.getLogger("trado.graphql")
 DOCUMENT_CACHE_SIZE = 512  # distinct query texts kept parsed and validated (LRU)
-
-
-class SyntaxReportingParserCache(ParserCache):
-    """Strawberry's parser cache, except that a document that does not parse is left to
-    Strawberry's own parse, which reports the syntax error to its operation. (The cache's hook
-    raises it instead, out of a subscription's task: the client got a bare `complete`.)"""
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        with suppress(GraphQLError):
-            context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options
-            )
-        yield
 
 
 class TradoSchema(strawberry.Schema):
@@ -119,8 +104,7 @@ def make_schema(settings: Settings) -> strawberry.Schema:
         execution_context_class=TradoExecutor,
         extensions=[
             *([OperationTracing] if settings.traces_endpoint else []),
-            partial(SyntaxReportingParserCache, maxsize=DOCUMENT_CACHE_SIZE),
-            partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
+            document_cache(DOCUMENT_CACHE_SIZE),
             request_limits(
                 max_tokens=settings.max_query_tokens,
                 rules=limits,

@@ -243,6 +243,26 @@ def test_strawberry_schema_and_info_hold_graphql_cores() -> None:
     assert raw.schema is core_schema(schema)
 
 
+def test_strawberry_validates_with_its_own_rules_added() -> None:
+    from graphql import parse, specified_rules
+
+    from delivery.strawberry_internals import core_schema, validate_document
+
+    @strawberry.type
+    class Query:
+        seen: int = 1
+
+    schema = core_schema(strawberry.Schema(query=Query))
+    rules = tuple(specified_rules)
+    assert validate_document(schema, parse("{ seen }"), rules) == [], broken(
+        STRAWBERRY, "strawberry.schema.schema.validate_document", "refuses a valid document"
+    )
+    errors = validate_document(schema, parse("{ unseen }"), rules)
+    assert [error.message for error in errors] == [
+        "Cannot query field 'unseen' on type 'Query'. Did you mean 'seen'?"
+    ], broken(STRAWBERRY, "strawberry.schema.schema.validate_document", "no longer validates")
+
+
 def test_strawberry_keeps_the_operation_name_the_request_gave() -> None:
     from strawberry.types import ExecutionContext
 
