@@ -20,6 +20,7 @@ from commands.logs import configure_logging
 from streaming.log_context import log_fields, logging_with
 from tests.conftest import make_settings
 from tests.utils.postgres_server import free_low_port
+from tests.utils.trado_processes import START_SECONDS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,7 +104,7 @@ def test_the_server_logs_json_lines_uvicorns_included(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        answer = _first_answer(f"http://127.0.0.1:{port}/graphql")
+        answer = _first_answer(f"http://127.0.0.1:{port}/graphql", server)
         assert answer == {"data": {"__typename": "Query"}}
     finally:
         server.terminate()
@@ -116,12 +117,14 @@ def test_the_server_logs_json_lines_uvicorns_included(tmp_path: Path) -> None:
     assert any("POST /graphql" in str(line["message"]) for line in lines), loggers
 
 
-def _first_answer(url: str) -> object:
-    deadline = time.monotonic() + 30
+def _first_answer(url: str, server: subprocess.Popen[str]) -> object:
+    """The server's first answer, once it has started (on a busy machine, minutes)."""
+    deadline = time.monotonic() + START_SECONDS
     while True:
         try:
             return httpx.post(url, json={"query": "{ __typename }"}, timeout=5).json()
         except httpx.TransportError:
+            assert server.poll() is None, f"the server exited with {server.returncode}"
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
