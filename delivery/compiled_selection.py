@@ -1,5 +1,6 @@
-"""A shared selection compiled once into plain reads and serializers, so that rendering a live
-message costs what the payload needs and not graphql-core's execution of it.
+"""A shared selection compiled once into a Python function of plain reads and serializers, so
+that rendering a live message costs what the payload needs and not graphql-core's execution of
+it.
 
 graphql-core executes a selection field by field: it collects the fields again, builds a
 resolve info, calls the resolver through Strawberry's wrapper, checks for awaitables and
@@ -8,7 +9,14 @@ same for every message, so all of that is decided once here: for each field the 
 selects (collected by graphql-core's own rules: fragments, type conditions, `@include` and
 `@skip`, merged fields, aliases), its response key, how Strawberry reads it off the object
 (`plain_reader`), and how its value completes (the type's own serializer, the object's
-fields, each item of a list, `__typename`'s name).
+fields, each item of a list, `__typename`'s name). That plan is then written out as source:
+one function per selected object (its fields read and serialized inline, no call per field),
+one per list item that is not an object, so a message costs a call per object.
+
+The source holds no text taken from a document: response keys and type names are written with
+`repr()` (a string literal, whatever they hold), attributes are read inline only under a
+name that is a plain Python identifier (else through `getattr`), and every serializer,
+method and other value is passed in through the function's namespace under a generated name.
 
 A selection compiles only when all of it is that plain; otherwise `compile_selection` says
 None and graphql-core executes it as before: a field with arguments, `info` or extensions, an
@@ -21,7 +29,10 @@ the encoder raise; the caller then lets graphql-core render that message, errors
 
 from __future__ import annotations
 
+import keyword
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -46,16 +57,48 @@ from delivery.graphql_core_internals import FieldDetailsList, GroupedFieldSet, s
 from delivery.strawberry_internals import is_event_field, plain_reader
 
 Encoder = Callable[[Any], Any]  # a value as the response holds it; raises where graphql-core errs
-Field = tuple[str, Callable[[Any], Any], Encoder]  # response key, read, encode
 
 PLAIN_DIRECTIVES = frozenset({GraphQLIncludeDirective.name, GraphQLSkipDirective.name})
 # Values graphql-core's own serializer returns unchanged: String and Boolean of exactly `str`
 # and `bool` (a subclass, an int or a float go through the serializer).
 UNCHANGED: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLBoolean: bool}
+# Serializers that are these builtins (BigInt's `int`) return an exact value of that type: an
+# exact one is left as it is, and what they return needs no check for None.
+BUILTIN_SERIALIZERS = (int, str)
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class NotEncoded(Exception):
     """graphql-core would report an error for this value."""
+
+
+@dataclass(frozen=True)
+class Leaf:
+    serialize: Callable[[Any], Any]
+    unchanged: type | None  # a value of exactly this type is already serialized
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class Object:
+    fields: tuple[Selected, ...]
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class Items:
+    item: Plan
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class Selected:
+    key: str  # the response key
+    read: str | Callable[[Any], Any] | None  # an attribute's name, a method; None: __typename
+    plan: Plan | str  # how its value completes; a str: __typename's value
+
+
+Plan = Leaf | Object | Items
 
 
 def compile_selection(executor: Executor[Any]) -> Encoder | None:
@@ -72,10 +115,13 @@ def compile_selection(executor: Executor[Any]) -> Encoder | None:
     field = executor.schema.get_field(root_type, node.name.value)
     if field is None or not is_event_field(field) or not _arguments_hold(executor, field, node):
         return None
-    encode = _encoder(executor, field.type, fields)
-    if encode is None:
-        return None
-    return lambda root: {key: encode(root)}
+    plan = _plan(executor, field.type, fields)
+    return None if plan is None else encoder(key, plan)
+
+
+def encoder(key: str, plan: Plan) -> Encoder:
+    """The encoder of `plan` as the response key `key`, written as source and run once."""
+    return _Source().encoder(key, plan)
 
 
 def _other_directives(executor: Executor[Any]) -> bool:
@@ -101,88 +147,139 @@ def _arguments_hold(executor: Executor[Any], field: GraphQLField, node: FieldNod
     return True
 
 
-def _encoder(
+# ------------------------------------------------------------ the plan: what each field is
+
+
+def _plan(
     executor: Executor[Any], type_: GraphQLOutputType, fields: FieldDetailsList
-) -> Encoder | None:
+) -> Plan | None:
     """How a value of `type_` completes for `fields` (the field nodes of one response key)."""
     nullable = not isinstance(type_, GraphQLNonNull)
     named = type_ if nullable else type_.of_type  # type: ignore[union-attr]
     if isinstance(named, GraphQLList):
-        item = _encoder(executor, named.of_type, fields)
-        return None if item is None else _list(item, nullable=nullable)
+        item = _plan(executor, named.of_type, fields)
+        return None if item is None else Items(item, nullable)
     if is_leaf_type(named):
-        return _leaf(named, nullable=nullable)
+        serialize = named.coerce_output_value
+        builtin = serialize if serialize in BUILTIN_SERIALIZERS else None
+        return Leaf(serialize, UNCHANGED.get(named) or builtin, nullable)
     if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
         sub = selected_fields(executor, named, fields)
-        compiled = None if sub is None else _fields(executor, named, sub)
-        return None if compiled is None else _object(compiled, nullable=nullable)
+        selected = None if sub is None else _fields(executor, named, sub)
+        return None if selected is None else Object(selected, nullable)
     return None  # an interface or a union, or an object type that checks its values
 
 
 def _fields(
     executor: Executor[Any], parent: GraphQLObjectType, grouped: GroupedFieldSet
-) -> tuple[Field, ...] | None:
-    compiled: list[Field] = []
+) -> tuple[Selected, ...] | None:
+    selected: list[Selected] = []
     for key, fields in grouped.items():
         name = fields[0].node.name.value
         field = executor.schema.get_field(parent, name)
         if field is TypeNameMetaFieldDef:
-            compiled.append((key, _constant(parent.name), _same))
+            selected.append(Selected(key, None, parent.name))
             continue
         read = None if field is None else plain_reader(field)
-        encode = None if read is None else _encoder(executor, field.type, fields)  # type: ignore[union-attr]
-        if read is None or encode is None:
+        plan = None if read is None else _plan(executor, field.type, fields)  # type: ignore[union-attr]
+        if read is None or plan is None:
             return None
-        compiled.append((key, read, encode))
-    return tuple(compiled)
+        selected.append(Selected(key, read, plan))
+    return tuple(selected)
 
 
-def _leaf(type_: GraphQLLeafType, *, nullable: bool) -> Encoder:
-    serialize = type_.coerce_output_value
-    unchanged = UNCHANGED.get(type_)
-
-    def encode(value: Any) -> Any:
-        if type(value) is unchanged:
-            return value
-        if value is None:
-            if nullable:
-                return None
-            raise NotEncoded
-        serialized = serialize(value)
-        if serialized is None or serialized is Undefined:
-            raise NotEncoded
-        return serialized
-
-    return encode
+# ------------------------------------------------------------ the plan written out as code
 
 
-def _object(fields: tuple[Field, ...], *, nullable: bool) -> Encoder:
-    def encode(value: Any) -> Any:
-        if value is None:
-            if nullable:
-                return None
-            raise NotEncoded
-        return {key: complete(read(value)) for key, read, complete in fields}
+class _Source:
+    """The functions of one selection's encoder, written as source and run once."""
 
-    return encode
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+        self._names: dict[str, object] = {"NotEncoded": NotEncoded, "Undefined": Undefined}
+        self._constants: dict[int, str] = {}  # by the identity of each value (kept in _names)
+        self._functions: dict[Plan, str] = {}  # a plan met twice (`bids`, `asks`) is one function
+
+    def encoder(self, key: str, plan: Plan) -> Encoder:
+        completed = self._function(plan)
+        self._lines += ["def encode(root):", f"    return {{{key!r}: {completed}(root)}}"]
+        namespace: dict[str, Any] = dict(self._names)
+        code = compile("\n".join(self._lines), "<compiled selection>", "exec")
+        exec(code, namespace)  # our own source: see the module's docstring
+        encode: Encoder = namespace["encode"]
+        return encode
+
+    def _constant(self, value: object) -> str:
+        known = self._constants.get(id(value))
+        if known is not None:
+            return known
+        name = self._constants[id(value)] = f"c{len(self._names)}"
+        self._names[name] = value
+        return name
+
+    def _function(self, plan: Plan) -> str:
+        """The name of a function that completes a value of `plan`."""
+        known = self._functions.get(plan)
+        if known is not None:
+            return known
+        name = f"f{len(self._functions)}"
+        self._functions[plan] = name
+        if isinstance(plan, Object):
+            body = self._object(plan)
+        else:
+            body = [*self._complete(plan, "value"), "return value"]
+        self._lines += [f"def {name}(value):", *(f"    {line}" for line in body), ""]
+        return name
+
+    def _object(self, plan: Object) -> list[str]:
+        absent = "return None" if plan.nullable else "raise NotEncoded"
+        lines = [f"if value is None: {absent}"]
+        entries = []
+        for number, field in enumerate(plan.fields):
+            target = f"v{number}"
+            if isinstance(field.plan, str):  # __typename
+                entries.append(f"{field.key!r}: {field.plan!r}")
+                continue
+            lines.append(f"{target} = {self._read(field.read)}")
+            lines += self._complete(field.plan, target)
+            entries.append(f"{field.key!r}: {target}")
+        lines.append(f"return {{{', '.join(entries)}}}")
+        return lines
+
+    def _read(self, read: str | Callable[[Any], Any] | None) -> str:
+        if not isinstance(read, str):
+            return f"{self._constant(read)}(value)"
+        if IDENTIFIER.fullmatch(read) and not keyword.iskeyword(read):
+            return f"value.{read}"
+        return f"getattr(value, {read!r})"  # not a name Python code could spell
+
+    def _complete(self, plan: Plan, target: str) -> list[str]:
+        """Lines that replace `target`'s value by its completion."""
+        if isinstance(plan, Object):
+            return [f"{target} = {self._function(plan)}({target})"]
+        if isinstance(plan, Items):
+            item = self._function(plan.item)
+            body = [  # graphql-core takes any iterable: one not a list or tuple is left to it
+                f"if not isinstance({target}, (list, tuple)): raise NotEncoded",
+                f"{target} = [{item}(each) for each in {target}]",
+            ]
+            return _unless_null(target, plan.nullable, None, body)
+        serialize = self._constant(plan.serialize)
+        body = [f"{target} = {serialize}({target})"]
+        if plan.serialize not in BUILTIN_SERIALIZERS:
+            body.append(f"if {target} is None or {target} is Undefined: raise NotEncoded")
+        unchanged = None if plan.unchanged is None else self._constant(plan.unchanged)
+        return _unless_null(target, plan.nullable, unchanged, body)
 
 
-def _list(item: Encoder, *, nullable: bool) -> Encoder:
-    def encode(value: Any) -> Any:
-        if value is None:
-            if nullable:
-                return None
-            raise NotEncoded
-        if not isinstance(value, list | tuple):  # graphql-core takes any iterable: let it
-            raise NotEncoded
-        return [item(each) for each in value]
-
-    return encode
-
-
-def _constant(value: str) -> Callable[[Any], str]:
-    return lambda _: value
-
-
-def _same(value: Any) -> Any:
-    return value
+def _unless_null(target: str, nullable: bool, unchanged: str | None, body: list[str]) -> list[str]:
+    """`body` for a value of `target` that is not None (nor of exactly type `unchanged`); a
+    None left as it is where `nullable`, else an error."""
+    indented = [f"    {line}" for line in body]
+    same = "" if unchanged is None else f" and type({target}) is not {unchanged}"
+    if nullable:
+        return [f"if {target} is not None{same}:", *indented]
+    lines = [f"if {target} is None: raise NotEncoded"]
+    if unchanged is None:
+        return lines + body
+    return [*lines, f"if type({target}) is not {unchanged}:", *indented]

@@ -37,16 +37,22 @@ def serialize_decimal(value: Decimal) -> str:
     """Plain digits, never an exponent ("4.002E+2") and never a negative zero ("-0.00" reads
     "0.00"): a `Written` value at its own precision, any other without trailing zeros
     ("400.2", never "400.20")."""
+    # `str` is the cheap way (a live tick's cost per price and size): the answer unless it
+    # writes an exponent (one above 0, or a value below 1E-6) or a negative zero (or any value
+    # between -1 and 0), or a point in a value not written at its precision
+    text = str(value)
+    if "E" in text or text.startswith("-0"):
+        return _without_exponent(value)
+    if "." in text and not isinstance(value, Written):  # trailing zeros to drop
+        text = str(value.normalize())
+        return format(plain(value), "f") if "E" in text else text
+    return text
+
+
+def _without_exponent(value: Decimal) -> str:
     as_written = isinstance(value, Written)
     if not value:
-        value = abs(value)
-    # `str` is the cheap way (a live tick's cost per price and size): the same digits unless
-    # it writes an exponent (one above 0, or a value below 1E-6)
-    text = str(value)
-    if not as_written and "." in text:  # trailing zeros to drop
-        text = str(value.normalize())
-    if "E" not in text:
-        return text
+        value = abs(value)  # a plain Decimal, even of a Written one
     if not as_written:
         return format(plain(value), "f")
     if value.as_tuple().exponent > 0:  # type: ignore[operator]
