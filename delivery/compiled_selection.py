@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import (
     FieldNode,
@@ -66,16 +66,36 @@ UNCHANGED: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLBoolean: bo
 # exact one is left as it is, and what they return needs no check for None.
 BUILTIN_SERIALIZERS = (int, str)
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+TEXT_FIRST = "text_first"  # the attribute `text_first` sets on a serializer
+
+# What a serializer declares with `text_first`: a value of exactly one of these types is
+# written as `str(value)` when that text holds none of the type's marks.
+TextFirst = tuple[tuple[type, tuple[str, ...]], ...]
+Serializer = TypeVar("Serializer", bound=Callable[[Any], Any])
 
 
 class NotEncoded(Exception):
     """graphql-core would report an error for this value."""
 
 
+def text_first(marks: Mapping[type, tuple[str, ...]]) -> Callable[[Serializer], Serializer]:
+    """Declares of a leaf serializer that it writes a value of exactly type `T` as `str(value)`
+    whenever that text holds none of `marks[T]` (a Decimal's exponent, say): a compiled encoder
+    then writes that case inline and calls the serializer only for the rest."""
+    declared: TextFirst = tuple((type_, tuple(found)) for type_, found in marks.items())
+
+    def declare(serialize: Serializer) -> Serializer:
+        setattr(serialize, TEXT_FIRST, declared)
+        return serialize
+
+    return declare
+
+
 @dataclass(frozen=True)
 class Leaf:
     serialize: Callable[[Any], Any]
     unchanged: type | None  # a value of exactly this type is already serialized
+    text_first: TextFirst  # what the serializer declared with `text_first`
     nullable: bool
 
 
@@ -162,7 +182,8 @@ def _plan(
     if is_leaf_type(named):
         serialize = named.coerce_output_value
         builtin = serialize if serialize in BUILTIN_SERIALIZERS else None
-        return Leaf(serialize, UNCHANGED.get(named) or builtin, nullable)
+        declared = getattr(serialize, TEXT_FIRST, ())
+        return Leaf(serialize, UNCHANGED.get(named) or builtin, declared, nullable)
     if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
         sub = selected_fields(executor, named, fields)
         selected = None if sub is None else _fields(executor, named, sub)
@@ -263,23 +284,39 @@ class _Source:
                 f"if not isinstance({target}, (list, tuple)): raise NotEncoded",
                 f"{target} = [{item}(each) for each in {target}]",
             ]
-            return _unless_null(target, plan.nullable, None, body)
-        serialize = self._constant(plan.serialize)
-        body = [f"{target} = {serialize}({target})"]
+            return _unless_null(target, plan.nullable, body)
+        return _unless_null(target, plan.nullable, self._leaf(plan, target))
+
+    def _leaf(self, plan: Leaf, target: str) -> list[str]:
+        """Lines that serialize `target`, not None: left as it is when of exactly the type
+        the serializer returns unchanged, its `str` where the serializer declared it, else
+        through the serializer."""
+        branches = []  # (condition, what it does)
+        if plan.unchanged is not None:
+            branches.append((f"type({target}) is {self._constant(plan.unchanged)}", "pass"))
+        for type_, marks in plan.text_first:
+            text = [f"{mark!r} not in text" for mark in marks]
+            if text:  # the first finds the text
+                text[0] = f"{marks[0]!r} not in (text := str({target}))"
+            condition = " and ".join([f"type({target}) is {self._constant(type_)}", *text])
+            branches.append(
+                (condition, f"{target} = str({target})" if not marks else f"{target} = text")
+            )
+        serialize = [f"{target} = {self._constant(plan.serialize)}({target})"]
         if plan.serialize not in BUILTIN_SERIALIZERS:
-            body.append(f"if {target} is None or {target} is Undefined: raise NotEncoded")
-        unchanged = None if plan.unchanged is None else self._constant(plan.unchanged)
-        return _unless_null(target, plan.nullable, unchanged, body)
+            serialize.append(f"if {target} is None or {target} is Undefined: raise NotEncoded")
+        if not branches:
+            return serialize
+        lines = [
+            f"{'if' if number == 0 else 'elif'} {condition}: {then}"
+            for number, (condition, then) in enumerate(branches)
+        ]
+        return [*lines, "else:", *(f"    {line}" for line in serialize)]
 
 
-def _unless_null(target: str, nullable: bool, unchanged: str | None, body: list[str]) -> list[str]:
-    """`body` for a value of `target` that is not None (nor of exactly type `unchanged`); a
-    None left as it is where `nullable`, else an error."""
-    indented = [f"    {line}" for line in body]
-    same = "" if unchanged is None else f" and type({target}) is not {unchanged}"
+def _unless_null(target: str, nullable: bool, body: list[str]) -> list[str]:
+    """`body` for a value of `target` that is not None; a None left as it is where
+    `nullable`, else an error."""
     if nullable:
-        return [f"if {target} is not None{same}:", *indented]
-    lines = [f"if {target} is None: raise NotEncoded"]
-    if unchanged is None:
-        return lines + body
-    return [*lines, f"if type({target}) is not {unchanged}:", *indented]
+        return [f"if {target} is not None:", *(f"    {line}" for line in body)]
+    return [f"if {target} is None: raise NotEncoded", *body]

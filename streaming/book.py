@@ -25,6 +25,7 @@ MAX_DEPTH = MAX_BOOK_LEVELS
 BOOK_DEPTHS = (5, 10, 20)
 LOTS_AT_TOUCH = 100  # a touch level holds 50-149 lots; each level further out about 25 more
 LOTS_PER_LEVEL = 25
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ def book_of(tick: Tick, tick_size: Decimal, lot_size: Decimal, depth: int = MAX_
     bids = []
     price = tick.bid - tick_size * 0  # at the places of both, as every level further out
     for size in _sizes(head, b"b|", depth, multiples):
-        if price <= 0:
+        if price <= ZERO:  # against an int, a comparison costs four times more
             break
         bids.append((price, size))
         price -= tick_size
@@ -84,11 +85,15 @@ def _sizes(head: int, side: bytes, depth: int, multiples: tuple[Decimal, ...]) -
     """Each level's size: its lots from a hash of b"symbol|sequence|side|level" (`head` the
     CRC of its first two parts, carried on), as a multiple of the lot size."""
     seed = crc32(side, head)
-    lots = LOTS_AT_TOUCH // 2
-    return [
-        multiples[lots + crc32(b"%d" % level, seed) % LOTS_AT_TOUCH + LOTS_PER_LEVEL * level]
-        for level in range(depth)
-    ]
+    return [multiples[lots + crc32(level, seed) % LOTS_AT_TOUCH] for level, lots in _steps(depth)]
+
+
+@lru_cache(maxsize=8)
+def _steps(depth: int) -> tuple[tuple[bytes, int], ...]:
+    """Each level's number as hashed and the fewest lots it holds."""
+    return tuple(
+        (b"%d" % level, LOTS_AT_TOUCH // 2 + LOTS_PER_LEVEL * level) for level in range(depth)
+    )
 
 
 @lru_cache(maxsize=32)  # ~65 KB each: one per lot size in use
