@@ -33,6 +33,8 @@ import keyword
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from types import CodeType
 from typing import Any, TypeVar
 
 from graphql import (
@@ -225,8 +227,7 @@ class _Source:
         completed = self._function(plan)
         self._lines += ["def encode(root):", f"    return {{{key!r}: {completed}(root)}}"]
         namespace: dict[str, Any] = dict(self._names)
-        code = compile("\n".join(self._lines), "<compiled selection>", "exec")
-        exec(code, namespace)  # our own source: see the module's docstring
+        exec(_code("\n".join(self._lines)), namespace)  # our own source: see the docstring
         encode: Encoder = namespace["encode"]
         return encode
 
@@ -312,6 +313,14 @@ class _Source:
             for number, (condition, then) in enumerate(branches)
         ]
         return [*lines, "else:", *(f"    {line}" for line in serialize)]
+
+
+@lru_cache(maxsize=128)  # some KB each
+def _code(source: str) -> CodeType:
+    """Python's compile of an encoder's source, most of the cost of compiling a selection: the
+    same source recurs (the same selection built again once its last subscriber left, or for
+    another view), with its own values in the namespace it runs in."""
+    return compile(source, "<compiled selection>", "exec")
 
 
 def _unless_null(target: str, nullable: bool, body: list[str]) -> list[str]:
