@@ -11,7 +11,11 @@ selects (collected by graphql-core's own rules: fragments, type conditions, `@in
 (`plain_reader`), and how its value completes (the type's own serializer, the object's
 fields, each item of a list, `__typename`'s name). That plan is then written out as source:
 one function per selected object (its fields read and serialized inline, no call per field),
-one per list item that is not an object, so a message costs a call per object.
+one per list item that is not an object, so a message costs a call per object. A leaf's
+serializer may declare that `str(value)` is its answer for values of a type whose text holds
+none of some marks (`text_first`: the Decimal scalar does); that case is written inline too,
+and the serializer called for the rest. Python's compile of each function is cached by its
+source, most of the cost of compiling a selection.
 
 The source holds no text taken from a document: response keys and type names are written with
 `repr()` (a string literal, whatever they hold), attributes are read inline only under a
@@ -218,16 +222,19 @@ class _Source:
     """The functions of one selection's encoder, written as source and run once."""
 
     def __init__(self) -> None:
-        self._lines: list[str] = []
+        self._functions_source: list[str] = []  # each compiled on its own (see `_code`)
         self._names: dict[str, object] = {"NotEncoded": NotEncoded, "Undefined": Undefined}
         self._constants: dict[int, str] = {}  # by the identity of each value (kept in _names)
         self._functions: dict[Plan, str] = {}  # a plan met twice (`bids`, `asks`) is one function
 
     def encoder(self, key: str, plan: Plan) -> Encoder:
         completed = self._function(plan)
-        self._lines += ["def encode(root):", f"    return {{{key!r}: {completed}(root)}}"]
+        self._functions_source.append(
+            f"def encode(root):\n    return {{{key!r}: {completed}(root)}}"
+        )
         namespace: dict[str, Any] = dict(self._names)
-        exec(_code("\n".join(self._lines)), namespace)  # our own source: see the docstring
+        for source in self._functions_source:
+            exec(_code(source), namespace)  # our own source: see the module's docstring
         encode: Encoder = namespace["encode"]
         return encode
 
@@ -250,7 +257,8 @@ class _Source:
             body = self._object(plan)
         else:
             body = [*self._complete(plan, "value"), "return value"]
-        self._lines += [f"def {name}(value):", *(f"    {line}" for line in body), ""]
+        lines = [f"def {name}(value):", *(f"    {line}" for line in body)]
+        self._functions_source.append("\n".join(lines))
         return name
 
     def _object(self, plan: Object) -> list[str]:
@@ -315,11 +323,12 @@ class _Source:
         return [*lines, "else:", *(f"    {line}" for line in serialize)]
 
 
-@lru_cache(maxsize=128)  # some KB each
+@lru_cache(maxsize=512)  # a few KB each
 def _code(source: str) -> CodeType:
-    """Python's compile of an encoder's source, most of the cost of compiling a selection: the
-    same source recurs (the same selection built again once its last subscriber left, or for
-    another view), with its own values in the namespace it runs in."""
+    """Python's compile of one function of an encoder, most of the cost of compiling a
+    selection: the same source recurs (a selection built again once its last subscriber
+    left, or for another view; an object selected the same way in another selection, which
+    the root's alias alone does not change), run each time in its own selection's namespace."""
     return compile(source, "<compiled selection>", "exec")
 
 
