@@ -10,12 +10,13 @@ selects (collected by graphql-core's own rules: fragments, type conditions, `@in
 `@skip`, merged fields, aliases), its response key, how Strawberry reads it off the object
 (`plain_reader`), and how its value completes (the type's own serializer, the object's
 fields, each item of a list, `__typename`'s name). That plan is then written out as source:
-one function per selected object (its fields read and serialized inline, no call per field),
-one per list item that is not an object, so a message costs a call per object. A leaf's
-serializer may declare that `str(value)` is its answer for values of a type whose text holds
-none of some marks (`text_first`: the Decimal scalar does); that case is written inline too,
-and the serializer called for the rest. Python's compile of each function is cached by its
-source, most of the cost of compiling a selection.
+a function per selected object that holds objects or lists, whose return is one dict display
+of its fields, each value one expression; an object of leaves alone is written inline where it
+is read (a book's levels cost no call each), a list as a comprehension. A leaf's serializer may
+declare that `str(value)` is its answer for values of a type whose text holds none of some
+marks (`text_first`: the Decimal scalar does); that case is written inline too, and the
+serializer called for the rest. Python's compile of each function is cached by its source,
+most of the cost of compiling a selection.
 
 The source holds no text taken from a document: response keys and type names are written with
 `repr()` (a string literal, whatever they hold), attributes are read inline only under a
@@ -219,13 +220,20 @@ def _fields(
 
 
 class _Source:
-    """The functions of one selection's encoder, written as source and run once."""
+    """The functions of one selection's encoder, written as source and run once.
+
+    Each value is written as one expression: its common case inline (a value of the type its
+    serializer returns unchanged, or whose `str` it declared its answer; an object's fields;
+    a list's items), anything else (None, a value for the serializer, something graphql-core
+    reports an error for) through a helper that completes it as graphql-core would or raises
+    `NotEncoded` (`_completed`, `_not_a_list`, `_absent`)."""
 
     def __init__(self) -> None:
         self._functions_source: list[str] = []  # each compiled on its own (see `_code`)
-        self._names: dict[str, object] = {"NotEncoded": NotEncoded, "Undefined": Undefined}
-        self._constants: dict[int, str] = {}  # by the identity of each value (kept in _names)
+        self._names: dict[str, object] = {"Undefined": Undefined, "absent": _absent}
+        self._constants: dict[object, str] = {}  # by the identity of each value (see `_constant`)
         self._functions: dict[Plan, str] = {}  # a plan met twice (`bids`, `asks`) is one function
+        self._temporaries = 0
 
     def encoder(self, key: str, plan: Plan) -> Encoder:
         completed = self._function(plan)
@@ -238,13 +246,18 @@ class _Source:
         encode: Encoder = namespace["encode"]
         return encode
 
-    def _constant(self, value: object) -> str:
-        known = self._constants.get(id(value))
+    def _constant(self, value: object, *key: object) -> str:
+        """The name `value` goes by in the namespace (one per value, or per `key` given)."""
+        known = self._constants.get(key or id(value))
         if known is not None:
             return known
-        name = self._constants[id(value)] = f"c{len(self._names)}"
-        self._names[name] = value
+        name = self._constants[key or id(value)] = f"c{len(self._names)}"
+        self._names[name] = value  # kept, so that no other value takes its id meanwhile
         return name
+
+    def _temporary(self, prefix: str) -> str:
+        self._temporaries += 1
+        return f"{prefix}{self._temporaries}"
 
     def _function(self, plan: Plan) -> str:
         """The name of a function that completes a value of `plan`."""
@@ -254,73 +267,116 @@ class _Source:
         name = f"f{len(self._functions)}"
         self._functions[plan] = name
         if isinstance(plan, Object):
-            body = self._object(plan)
+            absent = "return None" if plan.nullable else "absent()"
+            body = [f"if value is None: {absent}", f"return {self._fields(plan, 'value')}"]
         else:
-            body = [*self._complete(plan, "value"), "return value"]
+            body = [f"return {self._value(plan, 'value')}"]
         lines = [f"def {name}(value):", *(f"    {line}" for line in body)]
         self._functions_source.append("\n".join(lines))
         return name
 
-    def _object(self, plan: Object) -> list[str]:
-        absent = "return None" if plan.nullable else "raise NotEncoded"
-        lines = [f"if value is None: {absent}"]
+    def _fields(self, plan: Object, parent: str) -> str:
+        """The dict of `plan`'s fields, read off `parent` (not None)."""
         entries = []
-        for number, field in enumerate(plan.fields):
-            target = f"v{number}"
+        for field in plan.fields:
             if isinstance(field.plan, str):  # __typename
                 entries.append(f"{field.key!r}: {field.plan!r}")
-                continue
-            lines.append(f"{target} = {self._read(field.read)}")
-            lines += self._complete(field.plan, target)
-            entries.append(f"{field.key!r}: {target}")
-        lines.append(f"return {{{', '.join(entries)}}}")
-        return lines
+            else:
+                read = self._read(field.read, parent)
+                entries.append(f"{field.key!r}: {self._value(field.plan, read)}")
+        return f"{{{', '.join(entries)}}}"
 
-    def _read(self, read: str | Callable[[Any], Any] | None) -> str:
+    def _read(self, read: str | Callable[[Any], Any] | None, parent: str) -> str:
         if not isinstance(read, str):
-            return f"{self._constant(read)}(value)"
+            return f"{self._constant(read)}({parent})"
         if IDENTIFIER.fullmatch(read) and not keyword.iskeyword(read):
-            return f"value.{read}"
-        return f"getattr(value, {read!r})"  # not a name Python code could spell
+            return f"{parent}.{read}"
+        return f"getattr({parent}, {read!r})"  # not a name Python code could spell
 
-    def _complete(self, plan: Plan, target: str) -> list[str]:
-        """Lines that replace `target`'s value by its completion."""
-        if isinstance(plan, Object):
-            return [f"{target} = {self._function(plan)}({target})"]
+    def _value(self, plan: Plan, read: str) -> str:
+        """An expression of the completion of the value `read` gives."""
+        if isinstance(plan, Leaf):
+            return self._leaf(plan, read)
         if isinstance(plan, Items):
-            item = self._function(plan.item)
-            body = [  # graphql-core takes any iterable: one not a list or tuple is left to it
-                f"if not isinstance({target}, (list, tuple)): raise NotEncoded",
-                f"{target} = [{item}(each) for each in {target}]",
-            ]
-            return _unless_null(target, plan.nullable, body)
-        return _unless_null(target, plan.nullable, self._leaf(plan, target))
+            return self._items(plan, read)
+        if all(isinstance(field.plan, Leaf | str) for field in plan.fields):  # flat: inline
+            value = read if read.isidentifier() else self._temporary("o")  # a list's item
+            fields = self._fields(plan, value)
+            reads = value if value == read else f"({value} := {read})"
+            if plan.nullable:
+                return f"(None if {reads} is None else {fields})"
+            return f"({fields} if {reads} is not None else absent())"
+        return f"{self._function(plan)}({read})"
 
-    def _leaf(self, plan: Leaf, target: str) -> list[str]:
-        """Lines that serialize `target`, not None: left as it is when of exactly the type
-        the serializer returns unchanged, its `str` where the serializer declared it, else
-        through the serializer."""
-        branches = []  # (condition, what it does)
+    def _items(self, plan: Items, read: str) -> str:
+        value, each = self._temporary("x"), self._temporary("each")
+        item = self._value(plan.item, each)
+        rest = self._constant(_not_a_list(plan.nullable), "not a list", plan.nullable)
+        # graphql-core takes any iterable: one not a list or tuple is left to it
+        return (
+            f"([{item} for {each} in {value}] "
+            f"if isinstance({value} := {read}, (list, tuple)) else {rest}({value}))"
+        )
+
+    def _leaf(self, plan: Leaf, read: str) -> str:
+        """Left as it is when of exactly the type the serializer returns unchanged, its `str`
+        where the serializer declared so, else through the serializer."""
+        value, text = self._temporary("x"), self._temporary("text")
+        serialize = self._constant(plan.serialize)
+        cases = []  # (condition, value), the first reading the value
         if plan.unchanged is not None:
-            branches.append((f"type({target}) is {self._constant(plan.unchanged)}", "pass"))
+            cases.append((f"type({{}}) is {self._constant(plan.unchanged)}", value))
         for type_, marks in plan.text_first:
-            text = [f"{mark!r} not in text" for mark in marks]
-            if text:  # the first finds the text
-                text[0] = f"{marks[0]!r} not in (text := str({target}))"
-            condition = " and ".join([f"type({target}) is {self._constant(type_)}", *text])
-            branches.append(
-                (condition, f"{target} = str({target})" if not marks else f"{target} = text")
+            found = [f"{mark!r} not in {text}" for mark in marks]
+            if found:  # the first finds the text
+                found[0] = f"{marks[0]!r} not in ({text} := str({value}))"
+            condition = " and ".join([f"type({{}}) is {self._constant(type_)}", *found])
+            cases.append((condition, text if marks else f"str({value})"))
+        if not cases:  # any value but None through the serializer, its result checked
+            result = self._temporary("result")
+            checked = (
+                ""
+                if plan.serialize in BUILTIN_SERIALIZERS
+                else f" and ({result} := {serialize}({value})) is not None"
+                f" and {result} is not Undefined"
             )
-        serialize = [f"{target} = {self._constant(plan.serialize)}({target})"]
-        if plan.serialize not in BUILTIN_SERIALIZERS:
-            serialize.append(f"if {target} is None or {target} is Undefined: raise NotEncoded")
-        if not branches:
-            return serialize
-        lines = [
-            f"{'if' if number == 0 else 'elif'} {condition}: {then}"
-            for number, (condition, then) in enumerate(branches)
-        ]
-        return [*lines, "else:", *(f"    {line}" for line in serialize)]
+            cases.append(
+                (f"{{}} is not None{checked}", result if checked else f"{serialize}({value})")
+            )
+        rest = self._constant(
+            _completed(plan.serialize, plan.nullable), "leaf", plan.serialize, plan.nullable
+        )
+        written = f"{rest}({value})"
+        for number, (condition, then) in reversed(list(enumerate(cases))):
+            reads = f"({value} := {read})" if number == 0 else value
+            written = f"{then} if {condition.format(reads)} else {written}"
+        return f"({written})"
+
+
+def _absent() -> None:
+    """A null where graphql-core would report an error for one."""
+    raise NotEncoded
+
+
+def _completed(serialize: Callable[[Any], Any], nullable: bool) -> Callable[[Any], Any]:
+    """A leaf's value completed as graphql-core completes it, or NotEncoded where it errs."""
+
+    def completed(value: Any) -> Any:
+        if value is None:
+            return None if nullable else _absent()
+        result = serialize(value)
+        return _absent() if result is None or result is Undefined else result
+
+    return completed
+
+
+def _not_a_list(nullable: bool) -> Callable[[Any], None]:
+    """A list's value that is not a list or tuple: None where `nullable`, else NotEncoded."""
+
+    def rest(value: Any) -> None:
+        return None if value is None and nullable else _absent()
+
+    return rest
 
 
 @lru_cache(maxsize=512)  # a few KB each
@@ -330,11 +386,3 @@ def _code(source: str) -> CodeType:
     left, or for another view; an object selected the same way in another selection, which
     the root's alias alone does not change), run each time in its own selection's namespace."""
     return compile(source, "<compiled selection>", "exec")
-
-
-def _unless_null(target: str, nullable: bool, body: list[str]) -> list[str]:
-    """`body` for a value of `target` that is not None; a None left as it is where
-    `nullable`, else an error."""
-    if nullable:
-        return [f"if {target} is not None:", *(f"    {line}" for line in body)]
-    return [f"if {target} is None: raise NotEncoded", *body]
