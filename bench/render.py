@@ -198,6 +198,7 @@ def render(config: RenderConfig) -> list[dict[str, object]]:
         selection = shared_selection(schema, parse(document), variables)
         if selection is None:
             raise AssertionError(f"{name}: no shared selection could be built")
-        built = {key: round(us) for key, us in build_us(schema, document, variables).items()}
-        rows.append({**measure(name, selection, roots[name], config.renders), **built})
+        row = measure(name, selection, roots[name], config.renders)
+        built = build_us(schema, document, variables)  # after: its garbage is not the renders'
+        rows.append({**row, **{key: round(us) for key, us in built.items()}})
     return rows
