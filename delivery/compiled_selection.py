@@ -323,15 +323,16 @@ class _Source:
         where the serializer declared so, else through the serializer."""
         value, text = self._temporary("x"), self._temporary("text")
         serialize = self._constant(plan.serialize)
-        cases = []  # (condition, value), the first reading the value
+        cases: list[tuple[str | None, str, str]] = []  # (exact type or None, the rest, value)
         if plan.unchanged is not None:
-            cases.append((f"type({{}}) is {self._constant(plan.unchanged)}", value))
+            cases.append((self._constant(plan.unchanged), "", value))
         for type_, marks in plan.text_first:
-            found = [f"{mark!r} not in {text}" for mark in marks]
+            found = [f" and {mark!r} not in {text}" for mark in marks]
             if found:  # the first finds the text
-                found[0] = f"{marks[0]!r} not in ({text} := str({value}))"
-            condition = " and ".join([f"type({{}}) is {self._constant(type_)}", *found])
-            cases.append((condition, text if marks else f"str({value})"))
+                found[0] = f" and {marks[0]!r} not in ({text} := str({value}))"
+            cases.append(
+                (self._constant(type_), "".join(found), text if marks else f"str({value})")
+            )
         if not cases:  # any value but None through the serializer, its result checked
             result = self._temporary("result")
             checked = (
@@ -341,15 +342,16 @@ class _Source:
                 f" and {result} is not Undefined"
             )
             cases.append(
-                (f"{{}} is not None{checked}", result if checked else f"{serialize}({value})")
+                (None, f" is not None{checked}", result if checked else f"{serialize}({value})")
             )
         rest = self._constant(
             _completed(plan.serialize, plan.nullable), "leaf", plan.serialize, plan.nullable
         )
         written = f"{rest}({value})"
-        for number, (condition, then) in reversed(list(enumerate(cases))):
-            reads = f"({value} := {read})" if number == 0 else value
-            written = f"{then} if {condition.format(reads)} else {written}"
+        for number, (exactly, test, then) in reversed(list(enumerate(cases))):
+            subject = f"({value} := {read})" if number == 0 else value  # the first reads it
+            condition = subject if exactly is None else f"type({subject}) is {exactly}"
+            written = f"{then} if {condition}{test} else {written}"
         return f"({written})"
 
 
