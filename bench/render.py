@@ -11,6 +11,12 @@ the others, whose cost is shown apart: it is paid once per message and view, not
 selection). Both ways must write the same bytes before they are timed. A figure is the best of
 `REPEATS` rounds of `--renders` renders (CPU time of this process), so another process
 taking the core mostly costs rounds, not the figure; still, run it on a quiet machine.
+
+Building a shared selection (its executor and compiled encoder) is paid once per distinct
+selection and process: `new selection µs` is one this process has not seen (the root field
+under a new alias each time, as a client's own alias would be), `again µs` the same document
+built again (the encoder's source compiled already: a selection built anew after its last
+subscriber left, or for another view).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from graphql import parse
+from graphql import GraphQLSchema, parse
 
 from delivery.shared_selection import SharedSelection, shared_selection
 from delivery.strawberry_internals import core_schema
@@ -44,7 +50,10 @@ COLUMNS = (
     ("root_us", "root value µs"),
     ("bytes", "bytes"),
     ("compiled", "compiled?"),
+    ("new_selection_us", "new selection µs"),
+    ("again_us", "again µs"),
 )
+BUILDS = 100  # selections built per round and shape
 QUOTE_FIELDS = (
     "symbol price bid ask volume timestamp sequence halted "
     "day { previousClose change changePercent }"
@@ -142,6 +151,25 @@ def cpu_us(call: Callable[[], object], count: int) -> float:
     return best / count * 1e6
 
 
+def build_us(
+    schema: GraphQLSchema, document: str, variables: dict[str, object]
+) -> dict[str, float]:
+    """µs of CPU to build a shared selection: a new one (under a new alias each time) and the
+    same one again, best of `REPEATS` rounds of `BUILDS` each."""
+    root = parse(document).definitions[0].selection_set.selections[0].name.value  # type: ignore[attr-defined]
+    aliased = iter(
+        parse(document.replace(f"{{ {root}(", f"{{ a{number}: {root}(", 1))
+        for number in range(REPEATS * BUILDS)
+    )
+    same = parse(document)
+    return {
+        "new_selection_us": cpu_us(
+            lambda: shared_selection(schema, next(aliased), variables), BUILDS
+        ),
+        "again_us": cpu_us(lambda: shared_selection(schema, same, variables), BUILDS),
+    }
+
+
 def measure(
     name: str, selection: SharedSelection, make_root: Callable[[], object], count: int
 ) -> dict[str, object]:
@@ -170,5 +198,7 @@ def render(config: RenderConfig) -> list[dict[str, object]]:
         selection = shared_selection(schema, parse(document), variables)
         if selection is None:
             raise AssertionError(f"{name}: no shared selection could be built")
-        rows.append(measure(name, selection, roots[name], config.renders))
+        row = measure(name, selection, roots[name], config.renders)
+        built = build_us(schema, document, variables)  # after: its garbage is not the renders'
+        rows.append({**row, **{key: round(us) for key, us in built.items()}})
     return rows

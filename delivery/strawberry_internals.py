@@ -64,7 +64,6 @@ Private names:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from operator import attrgetter
 from typing import Any, TypeVar
 
 from graphql import (
@@ -189,17 +188,18 @@ def _strawberry_field(field: GraphQLField) -> StrawberryField | None:
     return found if isinstance(found, StrawberryField) else None
 
 
-def plain_reader(field: GraphQLField) -> Callable[[Any], Any] | None:
+def plain_reader(field: GraphQLField) -> str | Callable[[Any], Any] | None:
     """What Strawberry's resolver of `field` comes down to, when it is a plain read of the
-    object: an attribute (the default resolver), or a method of the type that takes nothing
-    but the object (`Quote.day`). None for anything else: arguments, `info`, field extensions
-    (permissions among them), an async resolver, or a field Strawberry did not build."""
+    object: an attribute, by name (the default resolver), or a method of the type that takes
+    nothing but the object (`Quote.day`). None for anything else: arguments, `info`, field
+    extensions (permissions among them), an async resolver, or a field Strawberry did not
+    build."""
     defined = _strawberry_field(field)
     if defined is None or field.args or defined.extensions or defined.is_async:
         return None
     resolver = defined.base_resolver
     if resolver is None:
-        return attrgetter(defined.python_name) if defined.default_resolver is getattr else None
+        return defined.python_name if defined.default_resolver is getattr else None
     takes_more = (
         resolver.arguments
         or resolver.info_parameter

@@ -12,6 +12,7 @@ import strawberry
 from graphql import FloatValueNode, IntValueNode, StringValueNode, ValueNode
 from strawberry.types.scalar import ScalarDefinition
 
+from delivery.compiled_selection import text_first
 from graph.errors import BadInput
 from models.types import plain
 from resolvers.numbers import plain_decimal
@@ -33,20 +34,32 @@ def written(value: Decimal | None) -> Written | None:
     return None if value is None else Written(value)
 
 
+# `str` is the cheap way to write a Decimal (a live tick's cost per price and size): the
+# answer unless it writes an exponent (one above 0, or a value below 1E-6), a negative zero
+# (or any value between -1 and 0: "-0" is found nowhere else, an exponent has no leading
+# zero), or a point in a value not written at its precision. A compiled shared selection
+# writes that case inline (`text_first`), for `Written` and plain `Decimal`s exactly.
+STR_UNLESS: dict[type, tuple[str, ...]] = {Written: ("E", "-0"), Decimal: ("E", "-0", ".")}
+
+
+@text_first(STR_UNLESS)
 def serialize_decimal(value: Decimal) -> str:
     """Plain digits, never an exponent ("4.002E+2") and never a negative zero ("-0.00" reads
     "0.00"): a `Written` value at its own precision, any other without trailing zeros
     ("400.2", never "400.20")."""
+    text = str(value)  # as STR_UNLESS says, for a Written or a Decimal
+    if "E" in text or "-0" in text:
+        return _without_exponent(value)
+    if "." in text and not isinstance(value, Written):  # trailing zeros to drop
+        text = str(value.normalize())
+        return format(plain(value), "f") if "E" in text else text
+    return text
+
+
+def _without_exponent(value: Decimal) -> str:
     as_written = isinstance(value, Written)
     if not value:
-        value = abs(value)
-    # `str` is the cheap way (a live tick's cost per price and size): the same digits unless
-    # it writes an exponent (one above 0, or a value below 1E-6)
-    text = str(value)
-    if not as_written and "." in text:  # trailing zeros to drop
-        text = str(value.normalize())
-    if "E" not in text:
-        return text
+        value = abs(value)  # a plain Decimal, even of a Written one
     if not as_written:
         return format(plain(value), "f")
     if value.as_tuple().exponent > 0:  # type: ignore[operator]

@@ -14,9 +14,10 @@ re-delivered after a crash gives the same book again.
 from __future__ import annotations
 
 import dataclasses
-import zlib
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
+from zlib import crc32
 
 from streaming.tick import MAX_BOOK_LEVELS, Level, Tick
 
@@ -24,6 +25,7 @@ MAX_DEPTH = MAX_BOOK_LEVELS
 BOOK_DEPTHS = (5, 10, 20)
 LOTS_AT_TOUCH = 100  # a touch level holds 50-149 lots; each level further out about 25 more
 LOTS_PER_LEVEL = 25
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,20 +61,45 @@ def exchange_book(tick: Tick, depth: int = MAX_DEPTH) -> Book | None:
 
 
 def book_of(tick: Tick, tick_size: Decimal, lot_size: Decimal, depth: int = MAX_DEPTH) -> Book:
-    """`depth` levels a side around `tick`'s bid and ask (bids stop above zero)."""
+    """`depth` levels a side around `tick`'s bid and ask (bids stop above zero): level `n` at
+    `bid - tick_size * n` and `ask + tick_size * n`, each a tick size from the one before."""
+    head = crc32(b"%s|%d|" % (tick.symbol.encode(), tick.sequence))
+    # by its text: 1 and 1.0 are equal but not written the same
+    multiples = _lot_multiples(str(lot_size), max(depth, MAX_DEPTH))
     bids = []
-    for level in range(depth):
-        price = tick.bid - tick_size * level
-        if price <= 0:
+    price = tick.bid - tick_size * 0  # at the places of both, as every level further out
+    for size in _sizes(head, b"b|", depth, multiples):
+        if price <= ZERO:  # against an int, a comparison costs four times more
             break
-        bids.append((price, _size(tick, b"b", level, lot_size)))
-    asks = [
-        (tick.ask + tick_size * level, _size(tick, b"a", level, lot_size)) for level in range(depth)
-    ]
+        bids.append((price, size))
+        price -= tick_size
+    asks = []
+    price = tick.ask + tick_size * 0
+    for size in _sizes(head, b"a|", depth, multiples):
+        asks.append((price, size))
+        price += tick_size
     return Book(tick.symbol, tick.sequence, tuple(bids), tuple(asks), previous=tick.sequence - 1)
 
 
-def _size(tick: Tick, side: bytes, level: int, lot_size: Decimal) -> Decimal:
-    seed = zlib.crc32(b"%s|%d|%s|%d" % (tick.symbol.encode(), tick.sequence, side, level))
-    lots = LOTS_AT_TOUCH // 2 + seed % LOTS_AT_TOUCH + LOTS_PER_LEVEL * level
-    return lot_size * lots
+def _sizes(head: int, side: bytes, depth: int, multiples: tuple[Decimal, ...]) -> list[Decimal]:
+    """Each level's size: its lots from a hash of b"symbol|sequence|side|level" (`head` the
+    CRC of its first two parts, carried on), as a multiple of the lot size."""
+    seed = crc32(side, head)
+    return [multiples[lots + crc32(level, seed) % LOTS_AT_TOUCH] for level, lots in _steps(depth)]
+
+
+@lru_cache(maxsize=8)
+def _steps(depth: int) -> tuple[tuple[bytes, int], ...]:
+    """Each level's number as hashed and the fewest lots it holds."""
+    return tuple(
+        (b"%d" % level, LOTS_AT_TOUCH // 2 + LOTS_PER_LEVEL * level) for level in range(depth)
+    )
+
+
+@lru_cache(maxsize=32)  # ~65 KB each: one per lot size in use
+def _lot_multiples(lot_size: str, depth: int) -> tuple[Decimal, ...]:
+    """`lot_size` times each number of lots a level of a book `depth` deep can hold, worked out
+    once rather than per level of every tick."""
+    most = LOTS_AT_TOUCH // 2 + LOTS_AT_TOUCH - 1 + LOTS_PER_LEVEL * (depth - 1)
+    unit = Decimal(lot_size)
+    return tuple(unit * lots for lots in range(most + 1))

@@ -1,4 +1,5 @@
-"""A compiled shared selection writes exactly the bytes graphql-core's execution writes.
+"""A compiled shared selection (an encoder written as Python source per selection) writes
+exactly the bytes graphql-core's execution writes.
 
 Every subscription document the board (`web/`), the benchmarks (`bench/`) and the tests send
 on a shared channel (`quotes`, `trades`, `book`, `candles`) is collected from their sources,
@@ -9,7 +10,11 @@ property run (`-m fuzz`) adds generated selections: aliases, `__typename`, inlin
 fragments with type conditions, `@include`/`@skip` with variables and literals, merged fields.
 What cannot be compiled (a resolver that takes `info` or arguments, a permission, an async
 resolver, a union) is shown to stay on graphql-core, and a message graphql-core reports
-errors for comes out as graphql-core writes it.
+errors for comes out as graphql-core writes it. Shapes the live types do not have are
+compared on a schema of their own: nullable objects and lists, null items, lists of lists,
+enums, tuples, Decimals of every form, a method's value, aliases and `__typename` at every
+level; keys, attribute and type names are shown never to become source, and a serializer's
+`text_first` declaration to be used.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ from __future__ import annotations
 import ast
 import itertools
 import re
+from collections import deque
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, NewType
 
 import orjson
 import pytest
@@ -43,9 +50,12 @@ from graphql import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strawberry.directive import DirectiveValue
+from strawberry.schema.config import StrawberryConfig
 
+from delivery.compiled_selection import Leaf, Object, Selected, encoder, text_first
 from delivery.shared_selection import SharedSelection, shared_selection
 from delivery.strawberry_internals import core_schema
+from graph.scalars import SCALARS, Written, serialize_decimal
 from graph.schema import make_schema
 from graph.types.candle import Candle
 from graph.types.quote import Quote
@@ -387,6 +397,206 @@ def test_what_cannot_be_compiled_stays_on_graphql_core(selection: str, compiles:
     assert built_selection.compiled is compiles
     assert built_selection.render(THING) == built_selection.execute(THING)
     assert b'"errors"' not in built_selection.render(THING)
+
+
+# ------------------------------------------------------------ shapes the live types do not have
+
+
+@strawberry.enum
+class Colour(Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@strawberry.type
+class Part:
+    name: str
+    amount: Decimal
+    colour: Colour | None = None
+
+
+@strawberry.type
+class Holder:
+    label: str | None
+    part: Part | None
+    parts: list[Part]
+    maybe_parts: list[Part | None] | None
+    tags: list[str | None]
+    grid: list[list[int]]
+    colour: Colour
+    amounts: list[Decimal]
+    flag: bool | None = None
+
+    @strawberry.field
+    def first(self) -> Part | None:
+        return self.parts[0] if self.parts else None
+
+
+@strawberry.type
+class HolderSubscription:
+    @strawberry.subscription
+    async def holders(self) -> AsyncGenerator[Holder, None]:
+        yield HOLDERS[0]
+
+
+PART = Part(name="a", amount=Written("1.50"), colour=Colour.RED)
+HOLDERS = [
+    Holder(
+        label="x",
+        part=PART,
+        parts=[PART, Part(name='"quoted" \\ \n', amount=Decimal("-0.00"))],
+        maybe_parts=[PART, None],
+        tags=["a", None, "é"],
+        grid=[[1, 2], [], [3]],
+        colour=Colour.BLUE,
+        amounts=[
+            Decimal("1.50"),
+            Written("-0.00"),
+            Decimal("1E+2"),
+            Written("4.002E+2"),
+            Decimal("0.5"),
+            Written("-0.50"),
+            Decimal("150"),
+            Written("1.20E-8"),
+        ],
+    ),
+    Holder(  # nulls and empties
+        label=None,
+        part=None,
+        parts=[],
+        maybe_parts=None,
+        tags=[],
+        grid=[],
+        colour=Colour.RED,
+        amounts=[],
+        flag=True,
+    ),
+    Holder(  # a tuple is a list too
+        label="t",
+        part=None,
+        parts=(PART,),  # type: ignore[arg-type]
+        maybe_parts=(None,),  # type: ignore[arg-type]
+        tags=("b",),  # type: ignore[arg-type]
+        grid=((4,),),  # type: ignore[arg-type]
+        colour=Colour.RED,
+        amounts=(),  # type: ignore[arg-type]
+        flag=False,
+    ),
+]
+# graphql-core reports errors for these (a null in a non-null list, a null where a value is
+# promised, a value the enum does not have) or takes what the encoder does not (an iterable
+# not a list or tuple)
+BROKEN = [
+    Holder(**{**vars(HOLDERS[0]), "parts": [PART, None]}),
+    Holder(**{**vars(HOLDERS[0]), "colour": None}),
+    Holder(**{**vars(HOLDERS[0]), "colour": "GREEN"}),
+    Holder(**{**vars(HOLDERS[0]), "part": Part(name="b", amount=None)}),  # type: ignore[arg-type]
+    Holder(**{**vars(HOLDERS[0]), "tags": deque(["a", None])}),
+    Holder(**{**vars(HOLDERS[0]), "grid": [[1], None]}),
+]
+HOLDER_SCHEMA = core_schema(
+    strawberry.Schema(
+        query=ThingQuery,
+        subscription=HolderSubscription,
+        config=StrawberryConfig(scalar_map=SCALARS),
+    )
+)
+HOLDER_SELECTIONS = [
+    "__typename label l: label flag colour tags grid amounts",
+    "part { __typename name amount colour } p2: part { n: name t: __typename }",
+    "parts { amount t: __typename colour } maybeParts { name colour }",
+    "first { name amount } f: first { __typename } label: colour colour: label",
+    "... on Holder { parts { ... on Part { name } } } ...H",
+]
+
+
+@pytest.mark.parametrize("selection", HOLDER_SELECTIONS)
+def test_nulls_lists_aliases_and_typenames_write_graphql_cores_bytes(selection: str) -> None:
+    document = parse(
+        f"subscription {{ h: holders {{ {selection} }} }} "
+        "fragment H on Holder { tags l2: label parts { amount } }"
+        if "...H" in selection
+        else f"subscription {{ h: holders {{ {selection} }} }}"
+    )
+    assert not validate(HOLDER_SCHEMA, document)
+    built_selection = shared_selection(HOLDER_SCHEMA, document)
+    assert built_selection is not None
+    assert built_selection.compiled
+    for root in HOLDERS:
+        written = built_selection.render(root)
+        assert written == built_selection.execute(root), (selection, root)
+        assert b'"errors"' not in written
+    for root in BROKEN:
+        assert built_selection.render(root) == built_selection.execute(root), (selection, root)
+
+
+def test_keys_names_and_type_names_are_written_as_values_never_as_code() -> None:
+    """Whatever a response key, an attribute or a type name holds, the encoder writes it back
+    as it is: none of it becomes source."""
+    hostile = "'); raise SystemExit('injected') #\n\"\"\"\t"
+    thing = type("Thing", (), {})()
+    setattr(thing, hostile, "value")
+    setattr(thing, "class", Decimal("1.50"))
+    text = Leaf(str, str, (), nullable=False)
+    plan = Object(
+        (
+            Selected(hostile, hostile, text),
+            Selected("keyword", "class", Leaf(serialize_decimal, None, (), nullable=False)),
+            Selected("__typename", None, hostile),
+        ),
+        nullable=False,
+    )
+    encode = encoder(hostile, plan)
+    assert encode(thing) == {hostile: {hostile: "value", "keyword": "1.5", "__typename": hostile}}
+
+
+SPELLED: list[object] = []  # what `spelled` was called with
+
+
+@text_first({int: ("-",)})
+def spelled(value: object) -> str:
+    """An int's digits (as it declares), anything else in brackets."""
+    SPELLED.append(value)
+    text = str(value)
+    return text if type(value) is int and "-" not in text else f"<{text}>"
+
+
+Count = NewType("Count", int)
+
+
+@strawberry.type
+class Counts:
+    values: list[Count | None]
+
+
+@strawberry.type
+class CountSubscription:
+    @strawberry.subscription
+    async def counts(self) -> AsyncGenerator[Counts, None]:
+        yield Counts(values=[])
+
+
+def test_a_serializer_that_writes_text_first_is_called_for_the_rest_only() -> None:
+    """`text_first`: a value of a declared type whose text holds none of its marks is written
+    as its `str` by the encoder itself; the serializer writes everything else."""
+    schema = strawberry.Schema(
+        query=ThingQuery,
+        subscription=CountSubscription,
+        config=StrawberryConfig(
+            scalar_map={Count: strawberry.scalar(name="Count", serialize=spelled)}
+        ),
+    )
+    selection = shared_selection(core_schema(schema), parse("subscription { counts { values } }"))
+    assert selection is not None
+    assert selection.compiled
+    counts = Counts(values=[Count(1), Count(-2), None, True, Count(30)])  # type: ignore[list-item]
+    SPELLED.clear()
+    written = selection.render(counts)
+    assert SPELLED == [-2, True]  # a bool is not exactly an int
+    assert written == selection.execute(counts)
+    assert orjson.loads(written) == {
+        "data": {"counts": {"values": ["1", "<-2>", None, "<True>", "30"]}}
+    }
 
 
 # ------------------------------------------------------------ generated selections

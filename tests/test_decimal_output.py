@@ -6,8 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from graph.scalars import Written, serialize_decimal
+from graph.scalars import STR_UNLESS, Written, serialize_decimal
 
 
 @pytest.mark.parametrize(
@@ -24,6 +26,12 @@ from graph.scalars import Written, serialize_decimal
         ("-0", "0", "0"),
         ("0E+3", "0", "0"),
         ("-3.10", "-3.10", "-3.1"),
+        ("-0.50", "-0.50", "-0.5"),
+        ("0.50", "0.50", "0.5"),
+        ("-0.0000000120", "-0.0000000120", "-0.000000012"),
+        ("150", "150", "150"),
+        ("100.0", "100.0", "100"),
+        ("1000.000", "1000.000", "1000"),
         (
             "12345678901234567890.123456",
             "12345678901234567890.123456",
@@ -34,3 +42,17 @@ from graph.scalars import Written, serialize_decimal
 def test_decimals_are_written_in_plain_digits(value: str, as_written: str, as_plain: str) -> None:
     assert serialize_decimal(Written(value)) == as_written
     assert serialize_decimal(Decimal(value)) == as_plain
+
+
+@given(
+    digits=st.integers(min_value=-(10**30), max_value=10**30),
+    exponent=st.integers(min_value=-30, max_value=30),
+)
+def test_what_the_serializer_declares_it_writes_as_str_it_does(digits: int, exponent: int) -> None:
+    """`STR_UNLESS` (which a compiled selection writes inline): a Written or Decimal whose
+    `str` holds none of its type's marks is written as that `str`."""
+    plain_value = Decimal(digits).scaleb(exponent)
+    for value in (plain_value, Written(plain_value)):
+        text = str(value)
+        if not any(mark in text for mark in STR_UNLESS[type(value)]):
+            assert serialize_decimal(value) == text

@@ -3,6 +3,7 @@ quote, the depth-weighted price a MARKET order pays, and the arguments' checks."
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ import pytest
 
 from models.tables import OrderSide
 from resolvers.tape import BadTapeArgument, aggressor_side, book_depth, recent_count
-from streaming.book import book_of
+from streaming.book import LOTS_AT_TOUCH, LOTS_PER_LEVEL, Book, book_of
 from streaming.feeds.simulator import SimulatedInstrument, Simulator
 from streaming.tick import Tick
 from trading.depth import depth_weighted_price
@@ -54,6 +55,45 @@ def test_the_book_steps_out_from_the_touch_in_lots() -> None:
         "the same tick gives the same book in any process, at any depth"
     )
     assert book_of(tick("400.20", "400.10", "400.20", 8), D("0.01"), D(5), 10) != book
+
+
+def spelled_out_book(tick: Tick, tick_size: Decimal, lot_size: Decimal, depth: int) -> Book:
+    """The simulated book as `streaming/book.py`'s docstring defines it, level by level."""
+
+    def size(side: bytes, level: int) -> Decimal:
+        seed = zlib.crc32(b"%s|%d|%s|%d" % (tick.symbol.encode(), tick.sequence, side, level))
+        return lot_size * (LOTS_AT_TOUCH // 2 + seed % LOTS_AT_TOUCH + LOTS_PER_LEVEL * level)
+
+    bids = [(tick.bid - tick_size * n, size(b"b", n)) for n in range(depth)]
+    asks = [(tick.ask + tick_size * n, size(b"a", n)) for n in range(depth)]
+    return Book(
+        tick.symbol,
+        tick.sequence,
+        tuple(level for level in bids if level[0] > 0),
+        tuple(asks),
+        previous=tick.sequence - 1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("bid", "ask", "tick_size", "lot_size", "depth"),
+    [
+        ("400.10", "400.20", "0.01", "5", 10),
+        ("400.1", "400.2", "0.01", "1.0", 20),  # the tick size's places; a lot size of 1.0
+        ("0.03", "0.04", "0.01", "0.001", 5),  # bids stop above zero
+        ("65000.5", "65001", "0.5", "0.00001", 20),
+        ("7", "7", "1", "100", 1),
+    ],
+)
+def test_the_book_is_the_same_to_the_last_digit(
+    bid: str, ask: str, tick_size: str, lot_size: str, depth: int
+) -> None:
+    """Level for level and digit for digit (places included), what the docstring says: any
+    process and any version of this code gives the same book for the same tick."""
+    for sequence in (0, 41, 2**53 - 1):
+        each = Tick("BTC-USD", D(bid), D(bid), D(ask), D(1), sequence, NOW, NOW)
+        made = book_of(each, D(tick_size), D(lot_size), depth)
+        assert repr(made) == repr(spelled_out_book(each, D(tick_size), D(lot_size), depth))
 
 
 def test_bids_stop_above_zero() -> None:

@@ -48,6 +48,12 @@ class BookLevel:
     price: Decimal
     size: Decimal
 
+    def __init__(self, price: Decimal, size: Decimal) -> None:
+        """Positional too: a book makes 10-40 of them per message, and a class called with
+        positional arguments alone is the cheap call (Strawberry's `__init__` takes keywords)."""
+        self.price = price
+        self.size = size
+
 
 @strawberry.type(
     description="An instrument's order book, best levels first: the first message of `book` "
@@ -84,7 +90,7 @@ class OrderBook:
             simulated=book.simulated,
             sequence=BigInt(book.sequence),
             previous_sequence=None if snapshot else BigInt(book.previous),  # type: ignore[arg-type]
-            bids=[BookLevel(price=Written(price), size=size) for price, size in book.bids],
-            asks=[BookLevel(price=Written(price), size=size) for price, size in book.asks],
+            bids=[BookLevel(Written(price), size) for price, size in book.bids],
+            asks=[BookLevel(Written(price), size) for price, size in book.asks],
             timestamp=tick.exchange_ts,
         )
