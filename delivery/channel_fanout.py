@@ -160,6 +160,7 @@ class Stream(Generic[M]):
 
 @dataclass(slots=True)
 class _Group(Generic[M]):
+    channel: str  # the name its subscribers' memberships hold (one string, not one each)
     selection: Selection
     root_value: Callable[[M], object]
     accepts: Callable[[M], bool] | None = None
@@ -252,8 +253,8 @@ class ChannelFanout(ABC, Generic[M]):
         try:
             for channel in stream.channels:
                 membership.channels.append(channel)
-                group = _Group(selection, view.live, view.accepts)
-                await self._join(channel, key, group, subscriber)
+                group = _Group(channel, selection, view.live, view.accepts)
+                membership.channels[-1] = await self._join(channel, key, group, subscriber)
             messages = [m for m in await stream.opening() if view.shows(m)]
             subscriber.release([self._opening(selection, view, m) for m in messages])
             subscription_started()
@@ -279,13 +280,15 @@ class ChannelFanout(ABC, Generic[M]):
 
     async def _join(
         self, channel: str, key: Hashable, group: _Group[M], subscriber: LiveSubscriber[Any]
-    ) -> None:
-        """`subscriber` into `key`'s group of `channel` (`group` when it has none yet)."""
+    ) -> str:
+        """`subscriber` into `key`'s group of `channel` (`group` when it has none yet); the
+        channel's name as that group holds it."""
         groups = self._channels.get(channel)
         first = groups is None
         if groups is None:
             groups = self._channels[channel] = {}
-        groups.setdefault(key, group).subscribers.add(subscriber)
+        joined = groups.setdefault(key, group)
+        joined.subscribers.add(subscriber)
         if first:
             attached = self._attached[channel] = asyncio.Event()
             try:
@@ -294,6 +297,7 @@ class ChannelFanout(ABC, Generic[M]):
                 attached.set()
         else:  # the hub delivers the channel once the first joiner's attach has returned
             await self._attached[channel].wait()
+        return joined.channel
 
     async def leave(self, channel: str, key: Hashable, subscriber: LiveSubscriber[Any]) -> None:
         groups = self._channels.get(channel)

@@ -5,8 +5,9 @@ Why: at ten thousand connections, memory per connection is the cost that counts.
 sans-io protocol alone holds, per idle connection, a `websockets` protocol object, the
 handshake's request and headers, two queues, events and a task running the ASGI app, and
 the ASGI app adds the frames of every middleware and router it passes through, parked for the
-connection's life. Here a connection is this object, a read buffer while a message is partial,
-Strawberry's handler and one task reading the messages it is given.
+connection's life. Here a connection is this object, a read buffer while a message is partial
+and Strawberry's handler, which is handed each message as it arrives: a task runs only while a
+message is being handled, none is parked waiting for the next.
 
 What it does: the handshake (method, `Upgrade`, version 13, a key; the subprotocol must be
 `graphql-transport-ws`), masked client frames, fragmented messages, ping and pong, the close
@@ -30,7 +31,7 @@ import functools
 import hashlib
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -72,6 +73,13 @@ INTERNAL_ERROR, SERVICE_RESTART = 1011, 1012
 KEY_BYTES = 16  # a Sec-WebSocket-Key is 16 random bytes in base64
 
 
+# A message of an accepted connection: TEXT or BINARY and its bytes; None once it has ended.
+Message = tuple[int, bytes] | None
+# Takes a connection's messages one at a time, in order, each once the one before is handled;
+# False when it wants no more (its handler has ended).
+Receiver = Callable[[Message], Awaitable[bool]]
+
+
 class Endpoint:
     """What a lean connection needs of the app: found through the app's `state` (set by
     `commands.api`), so the protocol class stays a plain uvicorn `ws` option."""
@@ -79,10 +87,10 @@ class Endpoint:
     def __init__(
         self,
         path: str,
-        start: Callable[[HTTPConnection, LeanWebSocket], Awaitable[None]],
+        start: Callable[[HTTPConnection, LeanWebSocket], Awaitable[Receiver]],
     ) -> None:
         self.path = path
-        self.start = start  # runs the GraphQL handler for one accepted connection
+        self.start = start  # the GraphQL handler of one accepted connection, its receiver
 
 
 @functools.lru_cache(maxsize=8)
@@ -160,8 +168,9 @@ class LeanWebSocket(asyncio.Protocol):
         self._upgraded = False
         self._fragments: bytearray | None = None
         self._fragment_opcode = 0
-        self._inbox: deque[tuple[int, bytes] | None] = deque()  # None: the connection ended
-        self._inbox_ready: asyncio.Future[None] | None = None
+        self._receiver: Receiver | None = None  # set once the endpoint has started
+        self._inbox: deque[Message] | None = None  # messages waiting for the receiver
+        self._handling: asyncio.Task[None] | None = None  # while the receiver has messages
         self._paused: asyncio.Event | None = None  # set while the transport can take writes
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
@@ -239,9 +248,8 @@ class LeanWebSocket(asyncio.Protocol):
         del self._buffer[: end + 4]
         self._accept(request.headers["sec-websocket-key"])
         app, endpoint = found
-        scope = self._scope(app, request)
-        task = self._loop.create_task(_run(endpoint, HTTPConnection(scope), self))
-        task.add_done_callback(_log_failure)
+        connection = HTTPConnection(self._scope(app, request))
+        self._handle(self._start(endpoint, connection))
 
     def _hand_over(self) -> None:
         """Let `fallback` run this connection from its first byte."""
@@ -389,21 +397,45 @@ class LeanWebSocket(asyncio.Protocol):
                 return
         self._deliver((opcode, payload))
 
-    def _deliver(self, message: tuple[int, bytes] | None) -> None:
-        self._inbox.append(message)
-        ready = self._inbox_ready
-        if ready is not None and not ready.done():
-            ready.set_result(None)
+    # -- messages to the endpoint's receiver
 
-    async def next_message(self) -> tuple[int, bytes] | None:
-        """The next message (TEXT or BINARY, its bytes), None once the connection ended."""
-        while not self._inbox:
-            self._inbox_ready = self._loop.create_future()
-            try:
-                await self._inbox_ready
-            finally:
-                self._inbox_ready = None
-        return self._inbox.popleft()
+    def _deliver(self, message: Message) -> None:
+        if self._receiver is None and self._handling is None:
+            return  # no endpoint started (a refused handshake), or its handler has ended
+        if self._inbox is None:
+            self._inbox = deque()
+        self._inbox.append(message)
+        if self._handling is None:
+            self._handle(self._hand_on())
+
+    def _handle(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` (the start, or the messages waiting) in a task that ends with it."""
+        task = self._loop.create_task(work)
+        task.add_done_callback(self._handled)
+        self._handling = task
+
+    def _handled(self, task: asyncio.Task[None]) -> None:
+        self._handling = None
+        if task.cancelled() or task.exception() is not None:
+            self._receiver, self._inbox = None, None
+            if not task.cancelled():
+                log.error("a WebSocket connection failed", exc_info=task.exception())
+        elif self._inbox and self._receiver is not None:  # arrived as the task ended
+            self._handle(self._hand_on())
+
+    async def _start(self, endpoint: Endpoint, connection: HTTPConnection) -> None:
+        self._receiver = await endpoint.start(connection, self)
+        await self._hand_on()
+
+    async def _hand_on(self) -> None:
+        """The waiting messages to the receiver, in order, until none is left (or it wants
+        no more)."""
+        inbox = self._inbox
+        while inbox and self._receiver is not None:
+            if not await self._receiver(inbox.popleft()):
+                self._receiver, self._inbox = None, None
+                return
+        self._inbox = None  # an empty deque still holds a block of 64 slots
 
     # -- frames out
 
@@ -467,26 +499,35 @@ class LeanWebSocket(asyncio.Protocol):
         self._ping_timer = self._pong_timer = None
 
 
+def json_message(message: Message) -> object:
+    """A message as the JSON it carries, or the error Strawberry's adapters raise for it:
+    WebSocketDisconnected for the end, NonTextMessageReceived, NonJsonMessageReceived."""
+    if message is None:
+        raise WebSocketDisconnected
+    opcode, payload = message
+    if opcode != TEXT:
+        raise NonTextMessageReceived
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as error:
+        raise NonJsonMessageReceived from error
+
+
 class LeanSocketAdapter(AsyncWebSocketAdapter):
-    """Strawberry's view of a lean connection."""
+    """Strawberry's view of a lean connection, for sending: the messages come to the
+    handler's `receive` (the endpoint's receiver), not through `iter_json`."""
 
     def __init__(self, view: Any, socket: LeanWebSocket) -> None:
         super().__init__(view)
         self.socket = socket
 
-    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
-        while True:
-            message = await self.socket.next_message()
-            if message is None:
-                raise WebSocketDisconnected
-            opcode, payload = message
-            if opcode != TEXT:
-                raise NonTextMessageReceived
-            try:
-                yield orjson.loads(payload)
-            except orjson.JSONDecodeError as error:
-                if not ignore_parsing_errors:
-                    raise NonJsonMessageReceived from error
+    async def iter_json(
+        self,
+        *,
+        ignore_parsing_errors: bool = False,  # noqa: ARG002 (the adapter's signature)
+    ) -> AsyncGenerator[object]:
+        raise TypeError("a lean socket hands each message to its endpoint's receiver")
+        yield  # an async generator, as the adapter's
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         frame = orjson.dumps(message)
@@ -498,12 +539,3 @@ class LeanSocketAdapter(AsyncWebSocketAdapter):
 
     async def close(self, code: int, reason: str) -> None:
         self.socket.close_now(code, reason)
-
-
-async def _run(endpoint: Endpoint, connection: HTTPConnection, socket: LeanWebSocket) -> None:
-    await endpoint.start(connection, socket)
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("a WebSocket connection failed", exc_info=task.exception())

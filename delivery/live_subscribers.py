@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from delivery.outbox import Outbox
@@ -71,7 +72,10 @@ class Envelope(Generic[P]):
     def of(operation: Framing, symbols: Sequence[str]) -> Envelope[bytes]:
         """A shared operation's: its frame around each payload, into its outbox, keyed per
         operation and symbol."""
-        keys = {symbol: f"{operation.id}\x00{symbol}" for symbol in symbols}
+        keys = _frame_keys(operation.id)
+        for symbol in symbols:
+            if symbol not in keys:
+                keys[symbol] = f"{operation.id}\x00{symbol}"
         return Envelope(operation.outbox.push, keys, operation.prefix, operation.suffix)
 
     @staticmethod
@@ -80,6 +84,14 @@ class Envelope(Generic[P]):
     ) -> Envelope[tuple[object, ...]]:
         """Each payload as it is, keyed by its symbol."""
         return Envelope(push, {symbol: symbol for symbol in symbols}, (), ())
+
+
+@lru_cache(maxsize=1024)
+def _frame_keys(operation_id: str) -> dict[str, str]:  # noqa: ARG001 (the cache's key)
+    """The outbox keys of an operation id's frames by symbol, filled as symbols come and
+    shared by every subscription with that id: clients number their operations alike ("1",
+    "2", ...), so ten thousand connections hold one set of keys, not ten thousand."""
+    return {}
 
 
 class LiveSubscriber(Generic[P]):

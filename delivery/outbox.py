@@ -67,7 +67,10 @@ class Outbox:
         flusher: Flusher | None = None,
     ) -> None:
         """Frames go to `direct` when there is one, else one by one through `send`."""
-        self._frames: Mailbox[bytes] = Mailbox(conflate=True, limit=limit)  # the backlog
+        self._limit = limit
+        # The backlog, made when first needed: a socket that keeps up never has one (a
+        # mailbox is over 1.5 KB, most of a connection's own memory, bench/README.md).
+        self._frames: Mailbox[bytes] | None = None
         self._direct = direct
         self._flusher = flusher or Flusher()
         self._turn_keys: list[str] = []  # pushed this turn, for the next flush
@@ -81,14 +84,19 @@ class Outbox:
 
     @property
     def dropped(self) -> int:
-        return self._frames.dropped
+        return self._frames.dropped if self._frames is not None else 0
+
+    def _backlog(self) -> Mailbox[bytes]:
+        if self._frames is None:
+            self._frames = Mailbox(conflate=True, limit=self._limit)
+        return self._frames
 
     def push(self, key: str, frame: bytes) -> None:
         """Send `frame` after those pushed before it; past the limit, unsent frames are
         conflated to the latest of each `key`."""
         if self._task is not None or self._closed:
             if not self._closed:
-                self._frames.offer(key, frame)
+                self._backlog().offer(key, frame)
             return
         if not self._turn_frames:
             self._flusher.mark(self)
@@ -108,15 +116,16 @@ class Outbox:
         if self._direct.closed:
             self._closed = True
             return
+        backlog = self._backlog()
         for key, frame in zip(keys, frames, strict=True):
-            self._frames.offer(key, frame)
-        self._task = asyncio.create_task(self._send_when_writable(self._direct))
+            backlog.offer(key, frame)
+        self._task = asyncio.create_task(self._send_when_writable(self._direct, backlog))
 
-    async def _send_when_writable(self, direct: DirectWriter) -> None:
+    async def _send_when_writable(self, direct: DirectWriter, backlog: Mailbox[bytes]) -> None:
         try:
-            while self._frames:
+            while backlog:
                 await direct.writable()
-                if not direct.write([frame for _key, frame in self._frames.drain()]):
+                if not direct.write([frame for _key, frame in backlog.drain()]):
                     raise ConnectionError("the WebSocket closed")
         except ConnectionError:
             self._closed = True
@@ -124,10 +133,11 @@ class Outbox:
             self._task = None
 
     async def _send_each(self, send: Callable[[bytes], Awaitable[None]]) -> None:
+        backlog = self._backlog()
         try:
             while True:
-                await self._frames.wait()
-                for _key, frame in self._frames.drain():
+                await backlog.wait()
+                for _key, frame in backlog.drain():
                     await send(frame)
         except asyncio.CancelledError:
             raise

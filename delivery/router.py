@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from contextvars import ContextVar
 from functools import partial
@@ -46,19 +46,28 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
     ErrorMessage,
     SubscribeMessage,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message as TransportWSMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from delivery.connection_counts import counted
+from delivery.connection_counts import counted, live_connections
 from delivery.event_streams import EventStreams, StreamError, event_stream_token
 from delivery.fanout import LIVE_OPERATION, LiveFanout, LiveOperation, Membership
 from delivery.graphql_http import (
@@ -74,7 +83,7 @@ from delivery.graphql_http import (
     wrong_operation_type,
 )
 from delivery.http_streams import FrameResult, LivePath, live_stream
-from delivery.lean_websocket import LeanSocketAdapter, LeanWebSocket
+from delivery.lean_websocket import LeanSocketAdapter, LeanWebSocket, Message, json_message
 from delivery.outbox import Flusher, Outbox
 from delivery.persisted_queries import PersistedQueries, PersistedQueryError
 from delivery.strawberry_internals import (
@@ -228,7 +237,8 @@ class LegacyGraphQLWSHandler(LiveConnection, BaseGraphQLWSHandler[ConnectionCont
 class TransportWSHandler(LiveConnection, TransportWSHooks[ConnectionContext, None]):
     """Strawberry's handler; an operation on the shared fan-out ends its task once it streams
     (its `Membership` is kept here until the client completes it or the socket closes), so
-    a live subscription costs no parked task, coroutines or execution context."""
+    a live subscription costs no parked task, coroutines or execution context. On the lean
+    socket the connection parks none either: `receive` takes each message as it comes."""
 
     view: TradoGraphQLRouter
 
@@ -239,6 +249,42 @@ class TransportWSHandler(LiveConnection, TransportWSHooks[ConnectionContext, Non
     async def handle(self) -> None:
         with counted("graphql-transport-ws"):
             await super().handle()
+
+    def open(self) -> None:
+        """The lean socket's start of `handle`: counted, and the wait for `connection_init`."""
+        live_connections("graphql-transport-ws").inc()
+        self.on_request_accepted()
+
+    async def receive(self, message: Message) -> bool:
+        """One message of the lean socket, taken as `handle` takes each (the same answers to
+        a message that is not JSON text, the same shutdown at the end); False once the
+        handler has ended."""
+        ended = True
+        try:
+            try:
+                await self.handle_message(cast(TransportWSMessage, json_message(message)))
+                ended = False
+            except NonTextMessageReceived:
+                await self.handle_invalid_message("WebSocket message type must be text")
+            except NonJsonMessageReceived:
+                await self.handle_invalid_message("WebSocket message must be valid JSON")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            if ended:
+                try:
+                    await self.shutdown()
+                finally:
+                    live_connections("graphql-transport-ws").dec()
+        return not ended
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        """Strawberry cancels its wait for `connection_init` here but keeps the task, whose
+        cancellation would hold a traceback, frames and a timer for the connection's life.
+        Let go of it (the loop holds it until it has finished cancelling)."""
+        await super().handle_connection_init(message)
+        if self.connection_init_received:
+            self.connection_init_timeout_task = None
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """An operation the persisted-query rules refuse (a document off the allow-list, a
@@ -269,6 +315,11 @@ class TransportWSHandler(LiveConnection, TransportWSHooks[ConnectionContext, Non
         )
         LIVE_OPERATION.set(live)
         await super().run_operation(operation)
+        if operation.id in self._streaming and self.operations.get(operation.id) is operation:
+            # Streaming, its task over: only its id's place is kept (a finished task holds
+            # its coroutine and context, the LiveOperation among it), not its document.
+            operation.task = None
+            operation.query, operation.variables = "", None
 
     def forget_id(self, id: str) -> None:
         """A streaming operation stays registered (its id in use) after its task ends."""
@@ -284,7 +335,11 @@ class TransportWSHandler(LiveConnection, TransportWSHooks[ConnectionContext, Non
 
     async def cleanup_operation(self, operation_id: str) -> None:
         membership = self._streaming.pop(operation_id, None)
-        await super().cleanup_operation(operation_id)
+        operation = self.operations.get(operation_id)
+        if operation is not None and operation.task is None:  # streaming: its task is over
+            del self.operations[operation_id]
+        else:
+            await super().cleanup_operation(operation_id)
         if membership is not None:
             await membership.leave()
 
@@ -331,11 +386,14 @@ class TradoGraphQLRouter(StreamingHooks[ConnectionContext, None]):
         self.persisted_queries: PersistedQueries | None = None  # set once the cache is open
         self._connection_context = kwargs["context_getter"]  # (connection, runtime) -> context
 
-    async def serve_lean_socket(self, connection: HTTPConnection, socket: LeanWebSocket) -> None:
+    async def serve_lean_socket(
+        self, connection: HTTPConnection, socket: LeanWebSocket
+    ) -> Callable[[Message], Awaitable[bool]]:
         """A graphql-transport-ws connection on `delivery/lean_websocket.py`: the context the
-        ASGI path would build, then Strawberry's handler over the lean socket."""
+        ASGI path would build, then Strawberry's handler over the lean socket, which takes
+        its messages (`TransportWSHandler.receive`)."""
         context = await self._connection_context(connection, connection.app.state.runtime)
-        await self.graphql_transport_ws_handler_class(
+        handler = self.graphql_transport_ws_handler_class(
             view=self,
             websocket=LeanSocketAdapter(self, socket),
             context=context,
@@ -343,7 +401,9 @@ class TradoGraphQLRouter(StreamingHooks[ConnectionContext, None]):
             schema=self.schema,
             connection_init_wait_timeout=self.connection_init_wait_timeout,
             max_subscriptions_per_connection=self.max_subscriptions_per_connection,
-        ).handle()
+        )
+        handler.open()
+        return handler.receive
 
     async def _put_or_delete(self, request: Request) -> Response:
         response: Response = await self.run(request)

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from delivery.lean_websocket import Endpoint, LeanWebSocket
+from delivery.lean_websocket import Endpoint, LeanWebSocket, Message, Receiver
 from tests.utils.server import serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,10 +38,16 @@ class EchoWebSocket(LeanWebSocket):
     fallback = WebSocketsSansIOProtocol  # unused: every handshake the suite makes is lean
 
 
-async def echo(_connection: HTTPConnection, socket: LeanWebSocket) -> None:
+async def echo(_connection: HTTPConnection, socket: LeanWebSocket) -> Receiver:
     """Each message back as it came, text or binary."""
-    while (message := await socket.next_message()) is not None:
+
+    async def receive(message: Message) -> bool:
+        if message is None:
+            return False
         socket.write_frame(*message)
+        return True
+
+    return receive
 
 
 def install_wstest() -> None:
