@@ -33,11 +33,16 @@ class HiredisConnection(Connection):
             args = (*args[0].encode().split(), *args[1:])
         elif b" " in args[0]:
             args = (*args[0].split(), *args[1:])
-        args = tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in args)
         try:
             return [hiredis.pack_command(args)]
-        except TypeError as error:
+        except TypeError as error:  # hiredis refuses a bytearray
+            if any(isinstance(arg, bytearray | memoryview) for arg in args):
+                return [hiredis.pack_command(tuple(map(_as_bytes, args)))]
             raise DataError(str(error)) from None
+
+
+def _as_bytes(arg: Any) -> Any:
+    return bytes(arg) if isinstance(arg, bytearray | memoryview) else arg
 
 
 def packing_options(url: str) -> dict[str, Any]:
