@@ -27,6 +27,9 @@ from collections import deque
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
+
+from tenacity import AsyncRetrying
 
 from streaming import metrics
 from streaming.cache import Cache
@@ -35,7 +38,7 @@ from streaming.channels import applied_key
 from streaming.errors import BackendUnavailable, BadTick
 from streaming.log import LogConsumer, LogRecord, TickLog
 from streaming.pubsub import PubSub
-from streaming.retry import retrying
+from streaming.retry import retried, retrying
 from streaming.stages import Enricher, Stage
 from streaming.stages.quotes import QuoteStage
 from streaming.tick import Tick
@@ -43,6 +46,10 @@ from streaming.tick import Tick
 log = logging.getLogger(__name__)
 
 REVOKE_FLUSH_SECONDS = 10.0
+
+
+def _live_lane_retrying() -> AsyncRetrying:
+    return retrying("bridge live lane", failures=metrics.BRIDGE_RETRIES)
 
 
 @dataclass
@@ -145,9 +152,7 @@ class Bridge:
             await self._room.wait()
             records = await consumer.get_batch(self.batch_size, timeout_ms=wait_ms)
             if records:  # (fetched before a rebalance, a batch may be applied twice)
-                async for attempt in retrying("bridge live lane", failures=metrics.BRIDGE_RETRIES):
-                    with attempt:
-                        await self.take(records)
+                await retried(partial(self.take, records), _live_lane_retrying)
 
     async def _durable_lane(self, consumer: LogConsumer) -> None:
         """A round at most every `flush_interval`: every batch pending by then through the

@@ -8,6 +8,7 @@ re-delivery) is refused and a stored bar is only ever replaced by a newer one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -17,6 +18,7 @@ import msgspec
 from streaming.tick import Tick
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STARTS_KEPT = 1024  # seconds whose bar starts `CandleBook.starts` keeps
 
 
 class Interval(StrEnum):
@@ -33,12 +35,20 @@ class Interval(StrEnum):
         return _LENGTHS[self]
 
     def start_of(self, moment: datetime) -> datetime:
-        """The start of the bar that `moment` falls in (UTC, aligned to the epoch). In whole
-        seconds (every interval is): twice per tick per interval, where timedelta arithmetic
-        cost the candle stage more than the folding."""
-        elapsed = moment - EPOCH
-        seconds = elapsed.days * 86_400 + elapsed.seconds
-        return datetime.fromtimestamp(seconds - seconds % _SECONDS[self], UTC)
+        """The start of the bar that `moment` falls in (UTC, aligned to the epoch)."""
+        return self.start_at(whole_seconds(moment))
+
+    def start_at(self, second: int) -> datetime:
+        """The start of the bar that the whole `second` since the epoch falls in (every
+        interval is whole seconds long: integer arithmetic, where timedelta arithmetic cost
+        the candle stage more than the folding)."""
+        return datetime.fromtimestamp(second - second % _SECONDS[self], UTC)
+
+
+def whole_seconds(moment: datetime) -> int:
+    """The whole seconds from the epoch to `moment` (floored)."""
+    elapsed = moment - EPOCH
+    return elapsed.days * 86_400 + elapsed.seconds
 
 
 _LENGTHS = {
@@ -69,35 +79,6 @@ class Bar(msgspec.Struct, frozen=True, gc=False):
     def key(self) -> tuple[str, Interval, datetime]:
         return self.symbol, self.interval, self.start
 
-    @classmethod
-    def opened_by(cls, tick: Tick, interval: Interval) -> Bar:
-        return cls(
-            symbol=tick.symbol,
-            interval=interval,
-            start=interval.start_of(tick.exchange_ts),
-            open=tick.price,
-            high=tick.price,
-            low=tick.price,
-            close=tick.price,
-            volume=tick.volume,
-            last_sequence=tick.sequence,
-        )
-
-    def folded(self, tick: Tick) -> Bar:
-        """This bar with `tick` added; the caller checks the tick belongs here and is newer.
-        (The constructor, not `msgspec.structs.replace`: this runs five times per tick.)"""
-        return Bar(
-            symbol=self.symbol,
-            interval=self.interval,
-            start=self.start,
-            open=self.open,
-            high=max(self.high, tick.price),
-            low=min(self.low, tick.price),
-            close=tick.price,
-            volume=self.volume + tick.volume,
-            last_sequence=tick.sequence,
-        )
-
     def to_json(self) -> bytes:
         return _BAR_ENCODER.encode(self)
 
@@ -111,29 +92,49 @@ _BAR_ENCODER = msgspec.json.Encoder(decimal_format="string")
 _BAR_DECODER = msgspec.json.Decoder(Bar)
 
 
-class Outcome(StrEnum):
-    FOLDED = "folded"
-    OPENED = "opened"  # the tick started a new bar
-    STALE = "stale"  # the bar already holds this sequence or a later one (re-delivery)
-    LATE = "late"  # the tick's time falls before the forming bar: not folded, counted
+@dataclass(slots=True)
+class _Folding:
+    """A bar while a batch folds into it: plain fields, made a `Bar` once it closes or the
+    batch ends (a `Bar` per tick and interval cost the candle stage most of its time)."""
 
+    start: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    last_sequence: int
 
-def fold(current: Bar | None, tick: Tick, interval: Interval) -> tuple[Bar, Outcome]:
-    """Fold one tick into the forming bar of its (symbol, interval).
+    @classmethod
+    def of(cls, bar: Bar) -> _Folding:
+        return cls(bar.start, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.last_sequence)
 
-    Returns the bar to keep (possibly a new one) and what happened. `current` may be None
-    (no bar known yet) or the forming bar, whose start may be older than the tick's bar.
-    """
-    start = interval.start_of(tick.exchange_ts)
-    if current is None:
-        return Bar.opened_by(tick, interval), Outcome.OPENED
-    if tick.sequence <= current.last_sequence:
-        return current, Outcome.STALE
-    if start < current.start:
-        return current, Outcome.LATE
-    if start > current.start:
-        return Bar.opened_by(tick, interval), Outcome.OPENED
-    return current.folded(tick), Outcome.FOLDED
+    @classmethod
+    def opened_by(cls, tick: Tick, start: datetime) -> _Folding:
+        price = tick.price
+        return cls(start, price, price, price, price, tick.volume, tick.sequence)
+
+    def add(self, tick: Tick) -> None:
+        """`tick` folded in; the caller checked it belongs here and is newer."""
+        price = tick.price
+        self.high = max(self.high, price)
+        self.low = min(self.low, price)
+        self.close = price
+        self.volume += tick.volume
+        self.last_sequence = tick.sequence
+
+    def bar(self, symbol: str, interval: Interval) -> Bar:
+        return Bar(
+            symbol,
+            interval,
+            self.start,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+            self.last_sequence,
+        )
 
 
 class CandleBook:
@@ -146,8 +147,23 @@ class CandleBook:
     def __init__(self, intervals: tuple[Interval, ...] = tuple(Interval)) -> None:
         self.intervals = intervals
         self._forming: dict[tuple[str, Interval], Bar] = {}
+        self._starts: dict[int, tuple[datetime, ...]] = {}  # second -> a bar start per interval
         self.late = 0
         self.stale = 0
+
+    def starts(self, moment: datetime) -> tuple[datetime, ...]:
+        """The start of the bar `moment` falls in, per interval."""
+        return self._starts_at(whole_seconds(moment))
+
+    def _starts_at(self, second: int) -> tuple[datetime, ...]:
+        """Worked out once per second (a batch's ticks fall in a few), not per tick and
+        interval."""
+        found = self._starts.get(second)
+        if found is None:
+            if len(self._starts) >= STARTS_KEPT:
+                self._starts.clear()
+            found = self._starts[second] = tuple(i.start_at(second) for i in self.intervals)
+        return found
 
     def forming(self, symbol: str, interval: Interval) -> Bar | None:
         return self._forming.get((symbol, interval))
@@ -155,12 +171,11 @@ class CandleBook:
     def wanted(self, ticks: list[Tick]) -> set[tuple[str, Interval, datetime]]:
         """Bars these ticks fall in that are newer than what is forming here (once per bar)."""
         wanted = set()
-        for tick in ticks:
-            for interval in self.intervals:
-                start = interval.start_of(tick.exchange_ts)
-                forming = self._forming.get((tick.symbol, interval))
+        for symbol, second in {(tick.symbol, whole_seconds(tick.exchange_ts)) for tick in ticks}:
+            for interval, start in zip(self.intervals, self._starts_at(second), strict=True):
+                forming = self._forming.get((symbol, interval))
                 if forming is None or forming.start < start:
-                    wanted.add((tick.symbol, interval, start))
+                    wanted.add((symbol, interval, start))
         return wanted
 
     def load(self, found: list[Bar]) -> None:
@@ -175,21 +190,47 @@ class CandleBook:
                 self._forming[slot] = bar
 
     def apply(self, ticks: list[Tick]) -> list[Bar]:
-        """Fold ticks in order; returns every bar they changed (latest state), in first-change
-        order, including a bar that a later tick of the same batch closed."""
-        changed: dict[tuple[str, Interval, datetime], Bar] = {}
+        """Fold ticks in log order; returns every bar they changed (latest state), symbol by
+        symbol and interval by interval, a bar that a later tick of the batch closed first."""
+        by_symbol: dict[str, list[Tick]] = {}
         for tick in ticks:
-            for interval in self.intervals:
-                slot = (tick.symbol, interval)
-                bar, outcome = fold(self._forming.get(slot), tick, interval)
-                if outcome is Outcome.STALE:
+            by_symbol.setdefault(tick.symbol, []).append(tick)
+        changed: list[Bar] = []
+        for symbol, own in by_symbol.items():
+            starts = [self.starts(tick.exchange_ts) for tick in own]
+            for index, interval in enumerate(self.intervals):
+                changed += self._fold(symbol, interval, own, [s[index] for s in starts])
+        return changed
+
+    def _fold(
+        self, symbol: str, interval: Interval, ticks: list[Tick], starts: list[datetime]
+    ) -> list[Bar]:
+        """One symbol's ticks (and their bars' starts) into its forming bar of `interval`: a
+        tick at or below the bar's last sequence is stale (a re-delivery), one before the
+        bar's start late (both counted, not folded), one after it opens the next bar."""
+        slot = (symbol, interval)
+        forming = self._forming.get(slot)
+        folding = None if forming is None else _Folding.of(forming)
+        changed, done = False, []
+        for tick, start in zip(ticks, starts, strict=True):
+            if folding is not None:
+                if tick.sequence <= folding.last_sequence:
                     self.stale += 1
-                elif outcome is Outcome.LATE:
+                    continue
+                if start < folding.start:
                     self.late += 1
-                else:
-                    self._forming[slot] = bar
-                    changed[bar.key] = bar
-        return list(changed.values())
+                    continue
+                if start == folding.start:
+                    folding.add(tick)
+                    changed = True
+                    continue
+                if changed:
+                    done.append(folding.bar(symbol, interval))
+            folding, changed = _Folding.opened_by(tick, start), True
+        if changed and folding is not None:
+            bar = self._forming[slot] = folding.bar(symbol, interval)
+            done.append(bar)
+        return done
 
     def snapshot(self) -> dict[tuple[str, Interval], Bar]:
         """The forming bars as they are now (bars are immutable: a shallow copy suffices)."""

@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
 
-import msgspec
 from tenacity import AsyncRetrying, wait_random_exponential
 
 from streaming import metrics
 from streaming.cancellation import raise_if_cancelled
 from streaming.feed_resume import ResumeLookup, ResumePoint
 from streaming.log import LogProducer
-from streaming.retry import retrying
+from streaming.retry import retried, retrying
 from streaming.tick import Tick
 
 log = logging.getLogger(__name__)
@@ -217,8 +216,7 @@ class FeedSender:
     def _stamp(self, tick: Tick) -> tuple[bytes, bytes]:
         sequence = self._last_sequence[tick.symbol] + 1
         self._last_sequence[tick.symbol] = sequence
-        numbered = msgspec.structs.replace(tick, sequence=sequence)
-        return tick.symbol.encode(), numbered.to_json()
+        return tick.symbol.encode(), tick.numbered(sequence).to_json()
 
     async def _number_from_log(self, symbols: set[str]) -> None:
         """Resume points of symbols not seen yet (a replay's, a provider's new symbol)."""
@@ -234,9 +232,9 @@ class FeedSender:
             self._last_sequence[symbol] = point.sequence if point else 0
 
     async def _deliver(self) -> None:
-        async for attempt in self._retrying(Unacknowledged):
-            with attempt:
-                await self._attempt()
+        """`_attempt` until every record is acknowledged (tenacity only once one failed: a
+        loop per batch cost more than the rest of the sender's work on it)."""
+        await retried(self._attempt, lambda: self._retrying(Unacknowledged))
         self._outage.recovered(self.held)
 
     async def _attempt(self) -> None:

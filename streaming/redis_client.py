@@ -32,6 +32,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
 from settings import Settings
+from streaming.redis_packing import packing_options
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ def make_redis(url: str, limits: PoolLimits, name: str) -> Redis:
         health_check_interval=15,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
         retry_on_error=[ConnectionError, TimeoutError],
+        **packing_options(url),
     )
     return Redis.from_pool(pool)  # closing the client closes its pool
 

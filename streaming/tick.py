@@ -9,6 +9,7 @@ strings, so prices stay exact from the feed to the client.
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -80,19 +81,42 @@ class Tick(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     book: Depth | None = None
 
     def __post_init__(self) -> None:
-        for name in ("price", "bid", "ask"):
-            _check_decimal(name, getattr(self, name), allow_zero=False)
-        _check_decimal("volume", self.volume, allow_zero=True)
-        for name in ("bid_size", "ask_size"):
-            size = getattr(self, name)
-            if size is not None:
-                _check_decimal(name, size, allow_zero=True)
-        if self.bid > self.ask:
-            raise ValueError(f"bid {self.bid} above ask {self.ask}")
+        price, bid, ask, volume = self.price, self.bid, self.ask, self.volume
+        # Every tick is checked where it is made and again where it is read (the feed, the
+        # bridge): the common case in one expression, the precise refusal only when it fails.
+        if not (
+            price.is_finite()
+            and bid.is_finite()
+            and ask.is_finite()
+            and volume.is_finite()
+            and price > 0
+            and 0 < bid <= ask
+            and volume >= 0
+        ):
+            self._refuse_prices()
+        if self.bid_size is not None or self.ask_size is not None:
+            for name, size in (("bid_size", self.bid_size), ("ask_size", self.ask_size)):
+                if size is not None:
+                    _check_decimal(name, size, allow_zero=True)
         if (self.kind == "book") != (self.book is not None):
             raise ValueError("a book tick carries a book, and only a book tick does")
         if self.kind == "status" and self.halted is None:
             raise ValueError("a status tick says whether trading is halted")
+
+    def _refuse_prices(self) -> None:
+        for name in ("price", "bid", "ask"):
+            _check_decimal(name, getattr(self, name), allow_zero=False)
+        _check_decimal("volume", self.volume, allow_zero=True)
+        raise ValueError(f"bid {self.bid} above ask {self.ask}")
+
+    def numbered(self, sequence: int) -> Tick:
+        """This tick with `sequence`: a copy, not checked again (only the number changes, and
+        the feed sender numbers every tick it sends)."""
+        if sequence < 0:
+            raise ValueError(f"bad sequence {sequence}")
+        numbered = copy.copy(self)
+        msgspec.structs.force_setattr(numbered, "sequence", sequence)
+        return numbered
 
     @property
     def is_trade(self) -> bool:

@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from streaming.log import LogRecord, TickLog
+from streaming.log.aiokafka_internals import topic_partitions
+from streaming.log.kafka import KafkaTickLog
 from tests.utils.backends import new_group, read, started
 
 KEYS = [b"A", b"B", b"C"]
@@ -85,3 +88,28 @@ async def test_kafka_hands_uncommitted_records_to_the_groups_next_consumer(
         assert [r.value for r in await read(first, 2)] == values[:2]
     async with started(tick_log.consumer(group)) as second:
         assert [r.value for r in await read(second, 4)] == values, "read again from the start"
+
+
+@pytest.mark.parametrize("tick_log", ["kafka"], indirect=True)
+async def test_kafka_puts_each_key_where_kafkas_default_partitioner_does(
+    tick_log: TickLog,
+) -> None:
+    """Kafka only: the producer sends a batch per partition, each key in the partition that
+    Kafka's default partitioner (murmur2, aiokafka's and the Java client's) gives it, where
+    `last_ticks` looks and where any other producer puts the key. A partition's records that
+    fill more than one batch keep their order."""
+    assert isinstance(tick_log, KafkaTickLog)
+    keys = [f"S{n}".encode() for n in range(12)]
+    padding = b"x" * 20_000  # 16 of each key: several batches of 256 KB per partition
+    sent = [(key, b"%d " % n + padding) for n in range(16) for key in keys]
+    async with started(tick_log.producer()) as producer:
+        assert await producer.send_batch(sent) == [None] * len(sent)
+    async with started(tick_log.consumer(new_group())) as consumer:
+        records = await read(consumer, len(sent))
+    partitions = await topic_partitions(tick_log.bootstrap_servers, tick_log.topic, 10_000)
+    assert len(partitions) > 1
+    for key in keys:
+        own = [r for r in records if r.key == key]
+        assert [r.value.split()[0] for r in own] == [b"%d" % n for n in range(16)], "in order"
+        assert {r.partition for r in own} == {DefaultPartitioner()(key, partitions, partitions)}
+    assert set(await tick_log.last_ticks(["S0", "S7"])) == {"S0", "S7"}

@@ -13,7 +13,7 @@ from models.db import create_tables, make_engine, make_session_factory, session_
 from models.tables import Candle
 from settings import Settings
 from streaming.cache.memory import MemoryCache
-from streaming.candles import Bar, CandleBook, Interval, Outcome, fold
+from streaming.candles import Bar, CandleBook, Interval
 from streaming.pubsub.memory import MemoryPubSub
 from streaming.stages.candles import CandleStage
 from streaming.tick import Tick
@@ -49,35 +49,53 @@ def test_bar_start_is_floored_in_utc(interval: Interval, moment: str, start: str
     assert found.utcoffset() == timedelta(0), "written in UTC, whatever the tick's zone"
 
 
-def test_fold_builds_ohlcv_and_refuses_repeats() -> None:
-    bar, outcome = fold(None, tick(1, "100"), Interval.M1)
-    assert outcome is Outcome.OPENED
-    for seq, price in ((2, "103"), (3, "99.5"), (4, "101")):
-        bar, outcome = fold(bar, tick(seq, price, seconds=seq), Interval.M1)
-        assert outcome is Outcome.FOLDED
+def test_a_bar_folds_ohlcv_and_refuses_repeats() -> None:
+    book = CandleBook((Interval.M1,))
+    book.apply([tick(1, "100")])
+    (bar,) = book.apply(
+        [tick(seq, p, seconds=seq) for seq, p in ((2, "103"), (3, "99.5"), (4, "101"))]
+    )
     assert (bar.open, bar.high, bar.low, bar.close) == tuple(
         Decimal(p) for p in ("100", "103", "99.5", "101")
     )
     assert bar.volume == Decimal(40)
     assert bar.last_sequence == 4
-    again, outcome = fold(bar, tick(3, "500", seconds=3), Interval.M1)
-    assert outcome is Outcome.STALE
-    assert again == bar, "a re-delivered tick changes nothing"
+    assert book.apply([tick(3, "500", seconds=3)]) == [], "a re-delivered tick changes nothing"
+    assert book.stale == 1
+    assert book.forming("AAPL", Interval.M1) == bar
 
 
 def test_a_tick_in_the_next_interval_opens_a_bar_and_late_ones_are_counted() -> None:
-    bar, _ = fold(None, tick(1, "100"), Interval.M1)
-    nxt, outcome = fold(bar, tick(2, "105", seconds=61), Interval.M1)
-    assert outcome is Outcome.OPENED
+    book = CandleBook((Interval.M1,))
+    book.apply([tick(1, "100")])
+    (nxt,) = book.apply([tick(2, "105", seconds=61)])
     assert nxt.start == T0 + timedelta(minutes=1)
     assert (nxt.open, nxt.volume) == (Decimal(105), Decimal(10))
-    same, outcome = fold(nxt, tick(3, "1", seconds=5), Interval.M1)
-    assert outcome is Outcome.LATE
-    assert same == nxt
+    assert book.apply([tick(3, "1", seconds=5)]) == []
+    assert book.late == 1
+    assert book.forming("AAPL", Interval.M1) == nxt
+
+
+def test_a_batch_folds_as_its_ticks_one_by_one() -> None:
+    ticks = [
+        tick(seq, str(100 + (seq * 7) % 13), seconds=seq * 17, symbol=f"S{seq % 3}")
+        for seq in range(1, 40)
+    ]
+    ticks.insert(20, tick(5, "1", seconds=85, symbol="S2"))  # a repeat
+    ticks.insert(30, tick(99, "1", seconds=1, symbol="S0"))  # late for its minute
+    whole, single = CandleBook(), CandleBook()
+    changed = whole.apply(ticks)
+    for each in ticks:
+        single.apply([each])
+    assert whole.snapshot() == single.snapshot()
+    assert (whole.stale, whole.late) == (single.stale, single.late)
+    assert len({b.key for b in changed}) == len(changed), "each bar once, as it was last"
+    closed = [b for b in changed if whole.forming(b.symbol, b.interval) != b]
+    assert closed, "the bars the batch closed are among the changed"
 
 
 def test_bar_survives_its_wire_form() -> None:
-    bar, _ = fold(None, tick(7, "1234.56789"), Interval.M15)
+    (bar,) = CandleBook((Interval.M15,)).apply([tick(7, "1234.56789")])
     assert Bar.from_json(bar.to_json()) == bar
 
 

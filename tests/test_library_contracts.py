@@ -2,9 +2,10 @@
 hooks), checked against the installed versions: the modules that fence them in say why each is
 needed (`delivery/strawberry_internals.py`, `delivery/uvicorn_internals.py`,
 `delivery/graphql_core_internals.py`, `delivery/websockets_internals.py`,
-`streaming/log/aiokafka_internals.py`). A failure names the library, its installed version and
-the missing piece, so an upgrade that changes one says so here (`make upgrade-check` runs this
-file on the newest releases). Service-free: nothing here opens a connection.
+`streaming/log/aiokafka_internals.py`, `streaming/redis_packing.py`). A failure names the
+library, its installed version and the missing piece, so an upgrade that changes one says so
+here (`make upgrade-check` runs this file on the newest releases). Service-free: nothing here
+opens a connection.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ GRAPHQL_CORE = "graphql-core"
 UVICORN = "uvicorn"
 AIOKAFKA = "aiokafka"
 WEBSOCKETS = "websockets"
+REDIS = "redis"
 
 TRANSPORT_WS = "strawberry.subscriptions.protocols.graphql_transport_ws.handlers"
 LEGACY_WS = "strawberry.subscriptions.protocols.graphql_ws.handlers"
@@ -150,6 +152,7 @@ PIECES: list[tuple[str, str, tuple[str, ...] | None]] = [
     (AIOKAFKA, "aiokafka.client:AIOKafkaClient.close", ("self",)),
     (AIOKAFKA, "aiokafka.cluster:ClusterMetadata.partitions_for_topic", ("self", "topic")),
     (WEBSOCKETS, "websockets.speedups:apply_mask", None),
+    (REDIS, "redis.asyncio.connection:Connection.pack_command", ("self", "args")),
 ]
 
 
@@ -203,6 +206,8 @@ CALLS: list[tuple[str, str, str]] = [
     (AIOKAFKA, "aiokafka.producer.producer:AIOKafkaProducer", "self.client = "),
     (AIOKAFKA, "aiokafka.producer.producer:AIOKafkaProducer", "self._sender = "),
     (AIOKAFKA, "aiokafka.producer.sender:Sender", "def sender_task("),
+    (REDIS, "redis.asyncio.connection:AbstractConnection", "self.pack_command(*args)"),
+    (REDIS, "redis.asyncio.connection:AbstractConnection", "self.pack_command(*cmd)"),
 ]
 
 
@@ -435,3 +440,32 @@ def test_aiokafka_collect_hosts_reads_the_bootstrap_setting() -> None:
     assert hosts == [("one", 9092), ("two", 9093)], broken(
         AIOKAFKA, "aiokafka.conn.collect_hosts", f"reads the setting as {hosts}"
     )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("SET", "key", "value"),
+        ("CONFIG GET", "maxmemory"),
+        (b"CLIENT SETNAME", b"bench-x:cache"),
+        ("EVALSHA", "0" * 40, 2, "k1", "k2", "é", b"\x00\xff", 7, -3, 10**20, 0.1, 1e100),
+        ("SET", bytearray(b"key"), memoryview(b"value")),
+    ],
+)
+def test_redis_commands_pack_to_the_same_bytes_through_hiredis(command: tuple[Any, ...]) -> None:
+    from redis.asyncio.connection import Connection
+
+    from streaming.redis_packing import HiredisConnection
+
+    ours = b"".join(HiredisConnection().pack_command(*command))
+    theirs = b"".join(Connection().pack_command(*command))
+    assert ours == theirs, broken(REDIS, "Connection.pack_command", f"packs {command!r} otherwise")
+
+
+def test_redis_refuses_a_value_of_the_wrong_type_as_redis_py_does() -> None:
+    from redis.exceptions import DataError
+
+    from streaming.redis_packing import HiredisConnection
+
+    with pytest.raises(DataError):
+        HiredisConnection().pack_command("SET", "key", None)

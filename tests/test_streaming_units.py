@@ -54,12 +54,27 @@ def test_tick_survives_its_wire_form_exactly() -> None:
         ({"symbol": "A" * 33}, r"length <= 32 - at `\$.symbol`"),
         ({"exchange_ts": "2026-01-02T15:30:00"}, r"timezone component - at `\$.exchange_ts`"),
         ({"bid": "200"}, "above ask"),
+        ({"bid": "0"}, "bad bid 0"),
+        ({"ask": "Infinity"}, "bad ask Infinity"),
+        ({"volume": "-1"}, "bad volume -1"),
+        ({"volume": "sNaN"}, "bad volume sNaN"),
+        ({"bid_size": "-1"}, "bad bid_size -1"),
     ],
 )
 def test_bad_ticks_are_refused_with_a_reason(change: dict[str, object], message: str) -> None:
     data = orjson.loads(tick().to_json()) | change
     with pytest.raises(BadTick, match=message):
         Tick.from_dict(data)
+
+
+def test_a_numbered_tick_is_the_same_tick_with_its_number() -> None:
+    original = tick(sequence=0)
+    numbered = original.numbered(42)
+    assert numbered.sequence == 42
+    assert original.sequence == 0, "the original unchanged"
+    assert Tick.from_json(numbered.to_json()) == tick(sequence=42)
+    with pytest.raises(ValueError, match="bad sequence -1"):
+        original.numbered(-1)
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"[1]", b'{"symbol": "AAPL"}'])

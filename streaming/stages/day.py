@@ -72,10 +72,11 @@ class DayEnricher:
 
     async def enrich(self, ticks: list[Tick]) -> list[Tick]:
         """The ticks as they are published; the new state waits for `commit`."""
-        unsized = sorted({t.symbol for t in ticks} - self.tick_sizes.keys())
+        symbols = {t.symbol for t in ticks}
+        unsized = sorted(symbols - self.tick_sizes.keys())
         if unsized:
             await self._look_up_tick_sizes(unsized)
-        unknown = sorted({t.symbol for t in ticks} - self._state.keys())
+        unknown = sorted(symbols - self._state.keys())
         if unknown:
             self._state.update(await self._load(unknown))
         staged: dict[str, DayState] = {}

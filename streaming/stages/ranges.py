@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import attrgetter
 
 from streaming.tick import Tick
 
@@ -70,9 +71,9 @@ class Extremes:
 
 def trade_extremes() -> Extremes:
     """(lowest, highest) trade price: what fires price alerts."""
-    return Extremes(low_of=lambda t: t.price, high_of=lambda t: t.price)
+    return Extremes(low_of=attrgetter("price"), high_of=attrgetter("price"))
 
 
 def quote_extremes() -> Extremes:
     """(lowest ask, highest bid): the best any buyer or seller was offered, what fills limits."""
-    return Extremes(low_of=lambda t: t.ask, high_of=lambda t: t.bid)
+    return Extremes(low_of=attrgetter("ask"), high_of=attrgetter("bid"))
