@@ -14,7 +14,9 @@
 #   scripts/replicated/redis.sh start N  start node N again once the cluster failed it over
 #                                        (it rejoins from its nodes.conf, as a replica)
 #
-# Nodes on 127.0.0.1:27001-27006 (TRADO_REPLICATED_REDIS_PORT, default 27001, moves them);
+# Nodes on 127.0.0.1:27001-27006 (TRADO_REPLICATED_REDIS_PORT, default 27001, moves them),
+# their cluster bus 100 above (27101-27106; Redis' own default, 10000 above, lies in the
+# ephemeral range, where any client's connection may hold the port);
 # data, logs, nodes.conf and pidfiles in .services/replicated/redis-N/. The functions of
 # scripts/services.sh (sourced) check, wait for and stop each node.
 set -euo pipefail
@@ -25,6 +27,7 @@ source "$HERE/../services.sh"
 
 NODES=(1 2 3 4 5 6)
 BASE_PORT="${TRADO_REPLICATED_REDIS_PORT:-27001}"
+BUS_OFFSET=100  # each node's cluster bus port, above its own
 REPLICATED_DIR="$STATE_DIR/replicated"
 PIECE_ENV="$REPLICATED_DIR/redis.env"
 # How long a primary may be unreachable before its replica takes over (Redis' default is 15 s).
@@ -59,11 +62,12 @@ start_node() {
   fi
   rm -f "$(node_pidfile "$n")"
   port_open "$port" && die "redis-$n: port $HOST:$port is taken by another process (set TRADO_REPLICATED_REDIS_PORT)"
+  port_open "$((port + BUS_OFFSET))" && die "redis-$n: cluster bus port $HOST:$((port + BUS_OFFSET)) is taken by another process (set TRADO_REPLICATED_REDIS_PORT)"
   # shellcheck disable=SC2094  # redis logs to the file itself once daemonized
   redis-server --port "$port" --bind "$HOST" --protected-mode yes \
     --daemonize yes --pidfile "$(node_pidfile "$n")" --logfile "$log" --dir "$dir" \
     --save '' --appendonly no \
-    --cluster-enabled yes --cluster-config-file nodes.conf \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-port "$((port + BUS_OFFSET))" \
     --cluster-node-timeout "$NODE_TIMEOUT_MS" \
     --cluster-require-full-coverage no \
     </dev/null >>"$log" 2>&1 9>&- ||
