@@ -12,9 +12,10 @@ message is being handled, none is parked waiting for the next.
 What it does: the handshake (method, `Upgrade`, version 13, a key; the subprotocol must be
 `graphql-transport-ws`), masked client frames, fragmented messages, ping and pong, the close
 handshake (a peer's close frame checked by websockets' rules: 1002, 1007), a message-size cap
-(close 1009), keepalive pings with a deadline (close 1011), a graceful close on server shutdown
-(1012), and flow control (writes stop at the transport's high-water mark). Frames go out as
-whole `transport.write` calls.
+(close 1009), keepalive pings with a deadline (close 1011; one timer for all of a server's
+connections, `delivery/keepalive.py`), a graceful close on server shutdown (1012), and flow
+control (writes stop at the transport's high-water mark). Frames go out as whole
+`transport.write` calls.
 
 Everything else is handed, before a byte is answered, to `fallback` (uvicorn's sans-io
 protocol with direct frames): other paths, the legacy `graphql-ws` subprotocol, no acceptable
@@ -46,6 +47,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from websockets.exceptions import ProtocolError
 from websockets.frames import Close
 
+from delivery.keepalive import Keepalive, shared_keepalive
 from delivery.strawberry_internals import AsyncWebSocketAdapter
 from delivery.websocket_frames import (
     BINARY,
@@ -172,8 +174,7 @@ class LeanWebSocket(asyncio.Protocol):
         self._inbox: deque[Message] | None = None  # messages waiting for the receiver
         self._handling: asyncio.Task[None] | None = None  # while the receiver has messages
         self._paused: asyncio.Event | None = None  # set while the transport can take writes
-        self._ping_timer: asyncio.TimerHandle | None = None
-        self._pong_timer: asyncio.TimerHandle | None = None
+        self._keepalive: Keepalive | None = None  # the server's, once accepted
         self.close_sent = False
         self.disconnected = False
 
@@ -284,7 +285,10 @@ class LeanWebSocket(asyncio.Protocol):
         self._upgraded = True
         self._server_state.connections.add(self)
         metrics.LEAN_WEBSOCKETS.inc()
-        self._schedule_ping()
+        config = self._config
+        self._keepalive = shared_keepalive(config, config.ws_ping_interval, config.ws_ping_timeout)
+        if self._keepalive is not None:
+            self._keepalive.add(self)
 
     def _scope(self, app: object, request: Handshake) -> dict[str, Any]:
         """What the context getter reads of a connection (client, headers, app)."""
@@ -366,10 +370,8 @@ class LeanWebSocket(asyncio.Protocol):
         elif opcode == PING:
             self.write_frame(PONG, payload)
         elif opcode == PONG:
-            if self._pong_timer is not None:
-                self._pong_timer.cancel()
-                self._pong_timer = None
-                self._schedule_ping()
+            if self._keepalive is not None:
+                self._keepalive.pong(self)
         elif opcode == CLOSE:
             self._closed_by_peer(payload)
         else:
@@ -472,31 +474,18 @@ class LeanWebSocket(asyncio.Protocol):
         self._stop_keepalive()
         self.transport.close()
 
-    # -- keepalive
+    # -- keepalive (`delivery/keepalive.py`)
 
-    def _schedule_ping(self) -> None:
-        interval = self._config.ws_ping_interval
-        if interval:
-            self._ping_timer = self._loop.call_later(interval, self._ping)
-
-    def _ping(self) -> None:
-        self._ping_timer = None
-        if self.closed:
-            return
+    def ping(self) -> None:
         self.write_frame(PING, b"")
-        timeout = self._config.ws_ping_timeout
-        if timeout:
-            self._pong_timer = self._loop.call_later(timeout, self._no_pong)
 
-    def _no_pong(self) -> None:
-        self._pong_timer = None
+    def no_pong(self) -> None:
         self.close_now(INTERNAL_ERROR, "keepalive ping timeout")
 
     def _stop_keepalive(self) -> None:
-        for timer in (self._ping_timer, self._pong_timer):
-            if timer is not None:
-                timer.cancel()
-        self._ping_timer = self._pong_timer = None
+        if self._keepalive is not None:
+            self._keepalive.remove(self)
+            self._keepalive = None
 
 
 def json_message(message: Message) -> object:

@@ -12,9 +12,15 @@ Undocumented classes, subclassed (their protected methods are the hooks overridd
   `graphql-transport-ws` and legacy `graphql-ws` handlers a view picks through its
   `graphql_transport_ws_handler_class` / `graphql_ws_handler_class` attributes. Trado's
   subclasses (`delivery/router.py`) override `handle`, `handle_message`,
-  `handle_async_results`, `handle_subscribe`, `run_operation`, `forget_id`, `send_message`,
-  `cleanup_operation` and `shutdown`: nothing public lets an operation write through a
-  connection's shared outbox, or keeps the socket open for one operation's error.
+  `handle_async_results`, `handle_subscribe`, `handle_connection_init`, `run_operation`,
+  `forget_id`, `send_message`, `cleanup_operation` and `shutdown`: nothing public lets an
+  operation write through a connection's shared outbox, or keeps the socket open for one
+  operation's error. On the lean socket, `TransportWSHandler.receive` takes each message as
+  `handle`'s loop would (`on_request_accepted` first, `handle_message`,
+  `handle_invalid_message`, `shutdown`), so no task waits for the next message; and what a
+  connection would otherwise hold for its life is let go of: the cancelled
+  `connection_init_timeout_task`, and a streaming `Operation`'s finished `task`, `query` and
+  `variables`.
 - `StrawberryGraphQLCoreExecutionContext`: the graphql-core execution context Strawberry
   builds resolvers' `Info` with; `delivery/execution.py` subclasses it (the schema's
   `execution_context_class` takes any graphql-core one, but only Strawberry's gives `Info` its

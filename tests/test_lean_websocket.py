@@ -9,7 +9,7 @@ import base64
 import os
 import struct
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,6 +28,7 @@ from tests.utils.transports import shared_subscriptions
 
 QUOTES = 'subscription { quotes(symbols: ["AAPL"]) { symbol sequence } }'
 TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+CONNECTIONS = 10
 
 
 def lean_websockets() -> float:
@@ -127,6 +128,28 @@ async def test_a_subscription_streams_on_the_lean_socket_until_completed(
         await client.subscribe("q", QUOTES)  # the id is free again
         assert (await client.next_payload())["data"]["quotes"]["symbol"] == "AAPL"
     await eventually(lambda: lean_websockets() == lean and shared_subscriptions() == shared)
+
+
+async def subscribed(url: str, stack: AsyncExitStack) -> None:
+    """A raw connection (no client library, so no task of its own) that receives quotes."""
+    reader, writer, head = await stack.enter_async_context(raw_socket(url))
+    assert head.startswith("HTTP/1.1 101"), head
+    writer.write(client_frame(TEXT, b'{"type":"connection_init"}'))
+    assert orjson.loads(await next_frame(reader, TEXT)) == {"type": "connection_ack"}
+    subscribe = {"id": "q", "type": "subscribe", "payload": {"query": QUOTES}}
+    writer.write(client_frame(TEXT, orjson.dumps(subscribe)))
+    assert orjson.loads(await next_frame(reader, TEXT))["type"] == "next"
+
+
+async def test_a_streaming_connection_keeps_no_task(embedded_server: RunningServer) -> None:
+    """Each message is handed to the handler as it comes, and a streaming operation's task
+    ends: the connections of a subscribe storm leave no task behind each."""
+    async with AsyncExitStack() as stack:
+        await subscribed(embedded_server.ws, stack)  # the hub's listener and the like started
+        before = len(asyncio.all_tasks())
+        for _ in range(CONNECTIONS):
+            await subscribed(embedded_server.ws, stack)
+        await eventually(lambda: len(asyncio.all_tasks()) <= before + 2)
 
 
 async def test_a_reused_operation_id_still_closes_with_4409(embedded_server: RunningServer) -> None:

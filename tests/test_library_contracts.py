@@ -81,6 +81,22 @@ PIECES: list[tuple[str, str, tuple[str, ...] | None]] = [
     ),
     (STRAWBERRY, f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler.shutdown", ("self",)),
     (STRAWBERRY, f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler.handle", ("self",)),
+    (STRAWBERRY, f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler.on_request_accepted", ("self",)),
+    (
+        STRAWBERRY,
+        f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler.handle_message",
+        ("self", "message"),
+    ),
+    (
+        STRAWBERRY,
+        f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler.handle_invalid_message",
+        ("self", "error_message"),
+    ),
+    (
+        STRAWBERRY,
+        f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler.handle_connection_init",
+        ("self", "message"),
+    ),
     (STRAWBERRY, f"{LEGACY_WS}:BaseGraphQLWSHandler.handle", ("self",)),
     (STRAWBERRY, f"{LEGACY_WS}:BaseGraphQLWSHandler.handle_message", ("self", "message")),
     (
@@ -185,6 +201,35 @@ CALLS: list[tuple[str, str, str]] = [
     (STRAWBERRY, f"{VIEW}:AsyncBaseHTTPView", "self._process_stream_result("),
     (STRAWBERRY, f"{TRANSPORT_WS}:Operation", "self.handler.forget_id("),
     (STRAWBERRY, f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler", "self.run_operation("),
+    # What `handle` does, which the lean socket's `TransportWSHandler.receive` does the same.
+    (STRAWBERRY, f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler", "self.on_request_accepted()"),
+    (
+        STRAWBERRY,
+        f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler",
+        'self.handle_invalid_message("WebSocket message type must be text")',
+    ),
+    (
+        STRAWBERRY,
+        f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler",
+        '"WebSocket message must be valid JSON"',
+    ),
+    # The wait for connection_init, cancelled there, then let go of by Trado's override.
+    (
+        STRAWBERRY,
+        f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler",
+        "self.connection_init_timeout_task.cancel()",
+    ),
+    (
+        STRAWBERRY,
+        f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler",
+        "self.connection_init_received = True",
+    ),
+    # A streaming operation kept without its finished task: skipped where tasks are awaited.
+    (
+        STRAWBERRY,
+        f"{TRANSPORT_WS}:BaseGraphQLTransportWSHandler",
+        "[op.task for op in self.operations.values() if op.task]",
+    ),
     (STRAWBERRY, f"{LEGACY_WS}:BaseGraphQLWSHandler", "self.handle_async_results("),
     (GRAPHQL_CORE, "graphql.execution.executor:Executor", "self._relevant_sub_fields"),
     (UVICORN, f"{SANS_IO}:WebSocketsSansIOProtocol", "self.handle_connect("),
