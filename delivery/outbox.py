@@ -69,7 +69,7 @@ class Outbox:
         """Frames go to `direct` when there is one, else one by one through `send`."""
         self._limit = limit
         # The backlog, made when first needed: a socket that keeps up never has one (a
-        # mailbox is over 1.5 KB, most of a connection's own memory, bench/README.md).
+        # mailbox is about 1.7 KB; bench/README.md, "Memory per connection").
         self._frames: Mailbox[bytes] | None = None
         self._direct = direct
         self._flusher = flusher or Flusher()
